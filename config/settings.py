@@ -7,10 +7,38 @@ the key path instead of being silently ignored.
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+# R-QUOTA-1: sizes are counted as mail systems count them, so GB and GiB both mean 1024³ bytes.
+_UNITS = {"B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+_SIZE_RE = re.compile(r"^\s*(?:(\d+)\s?B?|(\d+(?:\.\d+)?)\s?([KMGT])i?B)\s*$", re.IGNORECASE)
+SIZE_FORMS = "a byte count (20000000) or a size such as 512KB, 20MB, 20MiB, 2GB, 1.5GiB"
+
+
+def parse_size(value: object) -> object:
+    """Turn ``20MB``/``20MiB``/``1.5GiB``/``20000000`` into bytes (R-QUOTA-1: binary units).
+
+    Fractions of a byte are rounded down. Negative values, booleans and other words are refused
+    with the list of accepted forms, so ``2 gigs`` is an error rather than a guess."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and (m := _SIZE_RE.match(value)):
+        if m.group(1) is not None:
+            return int(m.group(1))
+        return int(Decimal(m.group(2)) * _UNITS[m.group(3).upper()])
+    raise PydanticCustomError("byte_size", "expected {forms}, got {got}", {"forms": SIZE_FORMS, "got": repr(value)})
+
+
+#: A byte count; YAML may give it as ``20MB``, ``20MiB``, ``2GB``, ``1.5GiB`` or ``20000000``.
+ByteSize = Annotated[int, BeforeValidator(parse_size), Field(ge=0)]
 
 
 class _Frozen(BaseModel):
@@ -38,7 +66,7 @@ class Listeners(_Frozen):
 class Database(_Frozen):
     url: str = "sqlite:///data/mail.db"
     # Bodies at or above this size are kept as fsynced files on SQLite (inline below it).
-    inline_blob_limit: int = 256 * 1024
+    inline_blob_limit: ByteSize = 256 * 1024
     # Most write jobs one group commit takes from the queue.
     max_batch: int = 256
 
@@ -51,11 +79,11 @@ class TLS(_Frozen):
 
 
 class Limits(_Frozen):
-    max_message_size: int = 40 * 1024 * 1024  # whole message, bytes (SMTP SIZE, IMAP APPENDLIMIT)
+    max_message_size: ByteSize = 40 * 1024 * 1024  # whole message, bytes (SMTP SIZE, IMAP APPENDLIMIT)
     max_recipients: int = 1000
-    smtp_spool_threshold: int = 1024 * 1024  # DATA kept in memory below this, spooled to disk above
-    imap_max_literal: int = 64 * 1024 * 1024
-    imap_max_line: int = 64 * 1024
+    smtp_spool_threshold: ByteSize = 1024 * 1024  # DATA kept in memory below this, spooled to disk above
+    imap_max_literal: ByteSize = 64 * 1024 * 1024
+    imap_max_line: ByteSize = 64 * 1024
     imap_autologout_unauth: int = 60  # seconds, before LOGIN
     imap_autologout: int = 30 * 60  # seconds, after LOGIN (RFC 3501: at least 30 minutes)
     smtp_timeout: int = 300
@@ -68,8 +96,37 @@ class Passwords(_Frozen):
     memory_cost: int = 19 * 1024  # KiB
     parallelism: int = 1
     cache_seconds: int = 300  # successful verifications remembered (like Dovecot's auth cache)
-    min_length: int = 8
-    min_classes: int = 3
+    min_length: int = 8  # R-PASS-2/3
+    min_classes: int = Field(default=3, ge=1, le=4)  # of upper, lower, digit, special: R-PASS-2 3, R-PASS-3 4
+    reject_account_name: bool = True  # R-PASS-2: the password may not equal the account name
+    # R-PASS-1 (molisa): the initial password must be changed within this many hours; null = no deadline.
+    initial_change_hours: int | None = Field(default=None, ge=1)
+    # R-PASS-3 (hcm-q4): an initial password not changed at first login locks the mailbox.
+    lock_unchanged_initial: bool = False
+    # R-PASS-3 (hcm-q4): an unlock request is handled only this many days after the lock.
+    unlock_wait_days: int | None = Field(default=None, ge=0)
+    # R-PASS-3/4: passwords must be changed every this many months; null = no periodic change.
+    max_age_months: int | None = Field(default=None, ge=1)
+
+
+class Quota(_Frozen):
+    """R-QUOTA-1 limits; an account's own ``quota_bytes`` overrides ``mailbox``. null = unlimited."""
+
+    mailbox: ByteSize | None = 2 * 1024**3
+    attachment: ByteSize | None = 20 * 1024**2  # decoded attachment content per message
+
+
+class Lifecycle(_Frozen):
+    """Account lifecycle deadlines (R-LIFE-*); null turns a rule off. Inactivity counts from the
+    last login, or from creation when the account never logged in."""
+
+    revoke_after_notice_days: int | None = Field(default=None, ge=0)  # R-LIFE-2 molisa: 2
+    lock_after_inactive_months: int | None = Field(default=None, ge=1)  # R-LIFE-4 most 6, R-LIFE-5 hcm-q4 3
+    revoke_after_inactive_months: int | None = Field(default=None, ge=1)  # R-LIFE-3 lamdong 3, R-LIFE-4 most 12
+    delete_after_inactive_months: int | None = Field(default=None, ge=1)  # R-LIFE-5 hcm-q4 6
+    leaver_revoke_months: int | None = Field(default=None, ge=0)  # R-LIFE-4 most: within 6 months of notice
+    leaver_revoke_max_months: int | None = Field(default=None, ge=0)  # R-LIFE-4 most: at most 12
+    notify_unit: bool = False  # R-LIFE-3 lamdong: tell the unit by mail of every change
 
 
 class Search(_Frozen):
@@ -78,6 +135,9 @@ class Search(_Frozen):
 
 class Settings(_Frozen):
     profile: Literal["molisa", "lamdong", "most", "moj", "hcm-q4", "none"] = "none"
+    # How a personal address is derived from a name: R-ADDR-1 molisa, R-ADDR-2 lamdong,
+    # R-ADDR-3 hcm-q4; "none" = the operator always gives the address.
+    address_rule: Literal["molisa", "lamdong", "hcm-q4", "none"] = "none"
     hostname: str = "localhost"
     domains: tuple[str, ...] = ("example.gov.vn",)
     data_dir: Path = Path("data")
@@ -87,4 +147,6 @@ class Settings(_Frozen):
     routes: dict[str, str] = {}
     limits: Limits = Limits()
     passwords: Passwords = Passwords()
+    quota: Quota = Quota()
+    lifecycle: Lifecycle = Lifecycle()
     search: Search = Search()
