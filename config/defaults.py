@@ -1,0 +1,155 @@
+"""The commented configuration file that ``mailserver init`` writes.
+
+Active keys are the ones every installation sets. Lines starting with ``#`` directly followed by
+a key (``#limits:``, ``#  max_message_size: 40MiB``) are settings left at their default (or at the
+profile's value): remove the ``#`` to change one. ``# `` + text is explanation. The tests
+uncomment every setting and load the result, so this text cannot drift from ``Settings``.
+"""
+
+from __future__ import annotations
+
+from string import Template
+
+import yaml
+
+# Unprivileged ports so the server runs as a normal user; the standard ports are listed beside.
+DEFAULT_PORTS = {
+    "smtp": 2525, "submission": 2587, "submissions": 2465,
+    "imap": 1143, "imaps": 1993, "pop3": 1110, "pop3s": 1995,
+}
+STANDARD_PORTS = {
+    "smtp": 25, "submission": 587, "submissions": 465,
+    "imap": 143, "imaps": 993, "pop3": 110, "pop3s": 995,
+}
+
+_TEMPLATE = Template("""\
+# Mail server configuration, written by `mailserver init`.
+# Layers, lowest first: built-in defaults → the profile below (config/profiles/<name>.yaml)
+# → this file → command-line flags. A key set here wins over the profile.
+# Relative paths are relative to the directory of this file.
+# Check the file with: mailserver --config <this file> config check
+
+# Regulation preset: molisa | lamdong | most | moj | hcm-q4 | none. It sets quotas (R-QUOTA-1),
+# password rules (R-PASS-*), account lifecycle (R-LIFE-*) and the address rule (R-ADDR-*).
+profile: $profile
+
+# The name this server gives in SMTP greetings and in its TLS certificate.
+hostname: $hostname
+
+# Mail domains delivered locally. Accounts can only be created in these domains.
+domains: [$domains]
+
+# Where the database, message bodies and certificates live (here: next to this file).
+data_dir: $data_dir
+
+database:
+  # sqlite:///mail.db (one process; relative to this file) or postgresql://user@host/db
+  # (PostgreSQL: several server processes or hosts may share it).
+  url: sqlite:///mail.db
+  # Bodies of at least this size are kept as separate files on SQLite, smaller ones inline.
+#  inline_blob_limit: 256KiB
+  # Most write jobs one database commit takes at once (group commit).
+#  max_batch: 256
+
+# Network services. Remove (or set to null) a line to turn that service off.
+# Defaults are unprivileged ports on loopback; to serve the world use address 0.0.0.0 and the
+# standard ports (25, 587, 465, 143, 993, 110, 995), which need root or CAP_NET_BIND_SERVICE.
+listeners:
+  smtp:        {address: $listen, port: $smtp}   # incoming mail from other servers (standard 25)
+  submission:  {address: $listen, port: $submission}   # users send mail: STARTTLS + AUTH (standard 587)
+  submissions: {address: $listen, port: $submissions}   # users send mail: implicit TLS + AUTH (standard 465)
+  imap:        {address: $listen, port: $imap}   # IMAP4 with STARTTLS (standard 143)
+  imaps:       {address: $listen, port: $imaps}   # IMAP4 over implicit TLS (standard 993)
+  pop3:        {address: $listen, port: $pop3}   # POP3 with STLS (standard 110)
+  pop3s:       {address: $listen, port: $pop3s}   # POP3 over implicit TLS (standard 995)
+  # Self-service web portal, health and metrics.
+#  web:         {address: 127.0.0.1, port: 8080}
+
+tls:
+  # PEM files. init created a self-signed pair; replace them with your CA-issued certificate.
+  cert: tls/cert.pem
+  key: tls/key.pem
+  # Allow LOGIN / AUTH PLAIN without TLS from loopback addresses only (local tools, tests).
+#  allow_plaintext_auth_on_loopback: true
+
+# Static next hops for outbound mail, tried before the MX look-up.
+#routes:
+#  other.gov.vn: 10.1.2.3:25
+#  "*": relay.example.gov.vn:25
+
+# Sizes accept a byte count (20000000) or 512KB, 20MB, 20MiB, 2GB, 1.5GiB; KB/MB/GB are
+# binary units, as mail systems count them (R-QUOTA-1).
+#quota:
+  # Capacity of a mailbox; null = unlimited. An account's own quota overrides it.
+#  mailbox: 2GiB
+  # Decoded attachment content per message.
+#  attachment: 20MiB
+
+#limits:
+  # Largest whole message accepted (SMTP SIZE, IMAP APPENDLIMIT).
+#  max_message_size: 40MiB
+#  max_recipients: 1000
+  # SMTP DATA is kept in memory below this size and spooled to disk above it.
+#  smtp_spool_threshold: 1MiB
+#  imap_max_literal: 64MiB
+#  imap_max_line: 64KiB
+  # Idle seconds before a connection is closed: IMAP before and after login, SMTP.
+#  imap_autologout_unauth: 60
+#  imap_autologout: 1800
+#  smtp_timeout: 300
+
+#passwords:
+  # argon2id cost; these take about 25 ms per login on a 2-core host.
+#  time_cost: 2
+#  memory_cost: 19456
+#  parallelism: 1
+  # Seconds a successful login is remembered, so reconnecting clients do not pay again.
+#  cache_seconds: 300
+  # R-PASS-2/3: length, and how many of upper/lower/digit/special a password needs.
+#  min_length: 8
+#  min_classes: 3
+#  reject_account_name: true
+  # R-PASS-1: hours to change the initial password (null = at first login, no deadline).
+#  initial_change_hours: null
+  # R-PASS-3: lock an account whose initial password was not changed at first login.
+#  lock_unchanged_initial: false
+  # R-PASS-3: days before an unlock request is handled.
+#  unlock_wait_days: null
+  # R-PASS-3/4: months after which a password must be changed (null = never).
+#  max_age_months: null
+
+# Personal address derived from a name: molisa (R-ADDR-1), lamdong (R-ADDR-2), hcm-q4 (R-ADDR-3),
+# none (always give --address).
+#address_rule: none
+
+# Account lifecycle (R-LIFE-*): null turns a rule off. Inactivity counts from the last login.
+#lifecycle:
+#  revoke_after_notice_days: null
+#  lock_after_inactive_months: null
+#  revoke_after_inactive_months: null
+#  delete_after_inactive_months: null
+#  leaver_revoke_months: null
+#  leaver_revoke_max_months: null
+#  notify_unit: false
+
+#search:
+  # Match Vietnamese text with or without diacritics (tiếng = tieng).
+#  fold_diacritics: true
+""")
+
+
+def render_config(*, profile: str, hostname: str, domains: list[str], data_dir: str = ".",
+                  listen: str = "127.0.0.1", ports: dict[str, int] | None = None) -> str:
+    """The text of a fresh configuration file. ``data_dir`` is written as given (relative to the
+    file); ``ports`` overrides entries of ``DEFAULT_PORTS``."""
+    chosen = {**DEFAULT_PORTS, **(ports or {})}
+    return _TEMPLATE.substitute(
+        profile=profile, hostname=hostname, domains=", ".join(domains), data_dir=_yaml_str(data_dir),
+        listen=listen, **{name: str(port) for name, port in chosen.items()},
+    )
+
+
+def _yaml_str(value: str) -> str:
+    """Quote a path only when YAML would read it as something other than that string."""
+    plain = yaml.safe_dump(value, default_flow_style=True).strip()
+    return plain.removesuffix("\n...").strip()
