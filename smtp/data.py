@@ -1,0 +1,146 @@
+"""Streaming DATA: read the message from the socket into a spool file without buffering it whole.
+
+aiosmtpd buffers the whole message (3.9x its size in RAM, loop stalls at end of data) and refuses
+a message with one body line over 1000 bytes (notes/LIBRARIES.md section 4). Here the data is read
+in blocks with ``StreamReader.readuntil(b"\\r\\n.\\r\\n")`` (never past the terminator, so commands
+pipelined after it stay in the reader), dot-unstuffed block by block (RFC 5321 section 4.5.2) and
+written to a ``SpooledTemporaryFile`` (memory below a threshold, disk above). Only the exact
+``<CRLF>.<CRLF>`` ends the data (no bare-LF smuggling). Oversize and overlong lines are detected
+while streaming; the rest of the data is still read so the session stays in sync, then refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+TERMINATOR = b"\r\n.\r\n"
+#: Longest line (bytes, LF-terminated) we take. RFC 5321 says 1000, but a real MTA must not lose
+#: mail over a long line; a line beyond this is abuse, not a message.
+MAX_LINE = 1024 * 1024
+
+
+class DataState(enum.Enum):
+    OK = "ok"
+    TOO_BIG = "too_big"  # over the size limit: 552 5.3.4
+    LINE_TOO_LONG = "line_too_long"  # a line over MAX_LINE: 500 5.5.2
+
+
+class DotUnstuffer:
+    """Pure: turns raw DATA blocks into message bytes in ``sink``, tracking size and line length.
+
+    Blocks are consecutive slices of the raw stream, excluding the final ``.\\r\\n``. The initial
+    tail is a virtual CRLF (the one that ended the DATA command) so a leading dot is unstuffed.
+    """
+
+    def __init__(self, sink: BinaryIO, max_size: int | None, max_line: int = MAX_LINE) -> None:
+        self.sink = sink
+        self.max_size = max_size
+        self.max_line = max_line
+        self.size = 0  # message bytes after unstuffing, counted even past the limit
+        self.state = DataState.OK
+        self._tail = b"\r\n"  # last two raw bytes seen
+        self._line = 0  # length of the current, unfinished line
+
+    def feed(self, block: bytes) -> None:
+        if not block:
+            return
+        text = (self._tail + block).replace(b"\r\n.", b"\r\n")[len(self._tail) :]
+        self._tail = (self._tail + block)[-2:]
+        self.size += len(text)
+        self._check_lines(text)
+        if self.state is DataState.OK and self.max_size is not None and self.size > self.max_size:
+            self.state = DataState.TOO_BIG
+        if self.state is DataState.OK:
+            self.sink.write(text)
+
+    def _check_lines(self, text: bytes) -> None:
+        last = text.rfind(b"\n")
+        if last < 0:
+            self._line += len(text)
+        else:
+            first = text.find(b"\n")
+            longest = self._line + first
+            if self._line + len(text) > self.max_line:  # rare: look at every line of this block
+                start = 0
+                while (end := text.find(b"\n", start)) >= 0:
+                    longest = max(longest, end - start + (self._line if start == 0 else 0))
+                    start = end + 1
+            self._line = len(text) - last - 1
+            if longest > self.max_line:
+                self._too_long()
+        if self._line > self.max_line:
+            self._too_long()
+
+    def _too_long(self) -> None:
+        if self.state is DataState.OK:
+            self.state = DataState.LINE_TOO_LONG
+
+
+@dataclass
+class DataResult:
+    state: DataState
+    size: int
+    spool: BinaryIO | None  # positioned at 0; None unless state is OK. Caller closes it.
+
+
+async def _start(reader: asyncio.StreamReader) -> tuple[bytes, bool]:
+    """Read byte by byte while the stream so far could be the start of the terminator.
+
+    The CRLF before the first line was consumed with the DATA command, so an empty message
+    (``.\\r\\n`` at once) or a first line followed by the terminator is only seen here. At most
+    four bytes, then ``readuntil`` takes over and never splits a terminator between blocks.
+    """
+    seen = b"\r\n"
+    while True:
+        if seen.endswith(TERMINATOR):
+            return seen[2:-3], True
+        if not any(seen.endswith(TERMINATOR[:k]) for k in (4, 3, 2, 1)):
+            return seen[2:], False
+        seen += await reader.readexactly(1)
+
+
+async def read_data(
+    reader: asyncio.StreamReader,
+    spool_factory: Callable[[], BinaryIO],
+    *,
+    max_size: int | None,
+    on_block: Callable[[], None] = lambda: None,
+) -> DataResult:
+    """Read DATA up to and including the terminator. ``on_block`` is called after every read
+    (the caller resets its idle timeout there, so a slow but steady sender is not cut off)."""
+    spool = spool_factory()
+    try:
+        unstuffer = DotUnstuffer(spool, max_size)
+        first, done = await _start(reader)
+        on_block()
+        unstuffer.feed(first)
+        while not done:
+            try:
+                block = await reader.readuntil(TERMINATOR)
+                block, done = block[:-3], True  # keep the CRLF that ends the last line
+            except asyncio.LimitOverrunError as e:
+                block = await reader.read(e.consumed)
+            on_block()
+            unstuffer.feed(block)
+        if unstuffer.state is not DataState.OK:
+            spool.close()
+            return DataResult(unstuffer.state, unstuffer.size, None)
+        spool.seek(0)
+        return DataResult(DataState.OK, unstuffer.size, spool)
+    except BaseException:
+        spool.close()
+        raise
+
+
+def spool_factory(directory: Path, threshold: int) -> Callable[[], BinaryIO]:
+    """Spool files kept in memory up to ``threshold`` bytes, then in ``directory`` on disk."""
+
+    def make() -> BinaryIO:
+        return tempfile.SpooledTemporaryFile(max_size=threshold, mode="w+b", dir=directory)
+
+    return make

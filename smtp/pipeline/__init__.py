@@ -1,0 +1,111 @@
+"""The inbound pipeline: ordered lists of small named checks, one list per stage of a transaction.
+
+A check is ``async def check(ctx) -> Verdict``; the first verdict that carries a reply refuses
+(that stage only: one recipient at RCPT, the message at DATA). Checks call the store through
+``ctx.call`` (a thread hand-off, never on the loop). Verdicts may also carry trace headers to
+prepend (DKIM/SPF ``Authentication-Results`` slot in here, issue 7) and, at RCPT, the delivery
+target the recipient resolves to. The registry is an explicit dict (STYLE.md lesson 8) so the
+configuration can name and order the checks; quota (issue 5) slots in after ``recipient_state``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Sequence
+
+from config.settings import Limits
+from storage.api import Account, Store
+
+log = logging.getLogger("smtp.pipeline")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    reply: str | None = None  # None: go on with the next check
+    reason: str = ""  # for the log, never for the client
+    headers: bytes = b""  # trace headers to prepend to the stored message (DATA stage)
+
+
+PASS = Verdict()
+
+
+def refuse(reply: str, reason: str) -> Verdict:
+    return Verdict(reply=reply, reason=reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """What the checks know of the client."""
+
+    ip: str
+    helo: str
+    tls: bool
+    authenticated: bool  # AUTH succeeded (submission): may relay
+    login: str | None = None
+
+
+@dataclass(slots=True)
+class Context:
+    store: Store
+    limits: Limits
+    peer: Peer
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a blocking store method in a worker thread (storage API contract)."""
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
+@dataclass(slots=True)
+class MailContext(Context):
+    sender: str = ""
+    declared_size: int | None = None  # MAIL FROM ... SIZE=
+
+
+@dataclass(slots=True)
+class RcptContext(Context):
+    sender: str = ""
+    address: str = ""
+    domain: str = ""
+    accepted: int = 0  # recipients accepted so far in this transaction
+    declared_size: int | None = None
+    local: bool | None = None  # filled by the relay check
+    account: Account | None = None  # filled by recipient_exists
+
+
+@dataclass(slots=True)
+class DataContext(Context):
+    sender: str = ""
+    recipients: Sequence[str] = ()
+    accounts: Sequence[Account] = ()
+    size: int = 0
+    data_state: Any = None  # smtp.data.DataState
+    spool: Any = None  # readable, seekable file of the message (None when refused early)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Check = Callable[[Any], Awaitable[Verdict]]
+
+
+async def run(checks: Sequence[tuple[str, Check]], ctx: Context) -> tuple[str | None, Verdict]:
+    """Run checks in order; returns (name of the refusing check or None, verdict). Headers of
+    passing verdicts are concatenated into the returned verdict."""
+    headers = b""
+    for name, check in checks:
+        verdict = await check(ctx)
+        if verdict.reply is not None:
+            return name, verdict
+        headers += verdict.headers
+    return None, Verdict(headers=headers)
+
+
+def build(stage: str, names: Sequence[str] | None = None) -> list[tuple[str, Check]]:
+    """The named checks of ``stage`` ("MAIL", "RCPT", "DATA") in order; defaults when None."""
+    from smtp.pipeline.checks import DEFAULTS, REGISTRY
+
+    chosen = DEFAULTS[stage] if names is None else names
+    unknown = [n for n in chosen if n not in REGISTRY[stage]]
+    if unknown:
+        raise ValueError(f"unknown {stage} checks: {', '.join(unknown)}")
+    return [(n, REGISTRY[stage][n]) for n in chosen]

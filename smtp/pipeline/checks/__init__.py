@@ -1,0 +1,29 @@
+"""Registry of inbound checks per stage, and the default order (cheap and local first)."""
+
+from __future__ import annotations
+
+from smtp.pipeline.checks import (
+    declared_size,
+    message_size,
+    recipient_exists,
+    recipient_limit,
+    recipient_state,
+    relay,
+)
+
+REGISTRY = {
+    "MAIL": {"declared_size": declared_size.check},
+    "RCPT": {
+        "recipient_limit": recipient_limit.check,
+        "relay": relay.check,
+        "recipient_exists": recipient_exists.check,
+        "recipient_state": recipient_state.check,
+    },
+    "DATA": {"message_size": message_size.check},
+}
+
+DEFAULTS = {
+    "MAIL": ("declared_size",),
+    "RCPT": ("recipient_limit", "relay", "recipient_exists", "recipient_state"),
+    "DATA": ("message_size",),
+}

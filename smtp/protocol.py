@@ -1,0 +1,229 @@
+"""Our aiosmtpd ``SMTP`` subclass: syntax of MAIL/RCPT/DATA, streaming DATA, enhanced status codes.
+
+What is overridden, and why (notes/LIBRARIES.md section 4):
+- ``push``: every reply gets an RFC 3463 enhanced code (aiosmtpd's own replies mostly lack one),
+  except those RFC 2034 exempts (greeting, HELO/EHLO, 3xx).
+- ``smtp_EHLO``: advertise PIPELINING and ENHANCEDSTATUSCODES; no empty ``AUTH`` line.
+- ``smtp_MAIL``/``smtp_RCPT``: strict path syntax (smtp/address.py), our reply codes, parameters
+  checked here so issue 7 can add ``AUTH=``/DSN parameters in one place.
+- ``smtp_DATA``: streamed to a spool file (smtp/data.py) instead of buffered 3.9x in memory,
+  idle timeout reset per block, long lines accepted up to a sane cap.
+- ``_timeout_cb``: say ``421 4.4.2`` before closing an idle connection (RFC 5321 4.5.3.2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import Any, AnyStr, BinaryIO, Callable
+
+from aiosmtpd.smtp import SMTP
+
+from smtp import replies
+from smtp.address import AddressSyntaxError, parse_path
+from smtp.data import read_data
+from smtp.handler import InboundHandler
+from smtp.pipeline import Peer
+from smtp.transaction import Transaction
+
+log = logging.getLogger("smtp.protocol")
+
+RDNS_TIMEOUT = 2.0  # seconds; a slow resolver must not hold up delivery
+
+
+class MailSMTP(SMTP):
+    # aiosmtpd sizes its StreamReader with this. Command lines are still capped at 512 bytes
+    # (command_size_limit → 500 5.5.2); DATA is read in blocks of up to this size.
+    line_length_limit = 64 * 1024
+
+    def __init__(
+        self,
+        handler: InboundHandler,
+        *,
+        spool_factory: Callable[[], BinaryIO],
+        max_message_size: int,
+        resolve_name: Callable[[str], Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("enable_SMTPUTF8", True)
+        kwargs.setdefault("auth_exclude_mechanism", ["LOGIN", "PLAIN"])
+        super().__init__(handler, data_size_limit=max_message_size, **kwargs)
+        self._spool_factory = spool_factory
+        self._greeted = False
+        self._resolve_name = resolve_name or reverse_dns
+        self._peer_name: asyncio.Task | None = None
+
+    def _create_envelope(self) -> Transaction:
+        return Transaction()
+
+    # -- connection --------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self._peer_name is None and self.session and self.session.peer:
+            self._peer_name = self.loop.create_task(self._resolve_name(self.session.peer[0]))
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._peer_name is not None:
+            self._peer_name.cancel()
+        super().connection_lost(error)
+
+    def _timeout_cb(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self._writer.write(replies.S421_TIMEOUT.format(host=self.hostname).encode() + b"\r\n")
+        super()._timeout_cb()
+
+    async def peer_name(self) -> str | None:
+        if self._peer_name is None:
+            return None
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._peer_name), RDNS_TIMEOUT)
+        except (asyncio.TimeoutError, OSError):
+            return None
+
+    def peer(self) -> Peer:
+        assert self.session is not None
+        return Peer(
+            ip=str(self.session.peer[0]) if self.session.peer else "unknown",
+            helo=self.session.host_name or "",
+            tls=self._tls_protocol is not None or self.transport.get_extra_info("sslcontext") is not None,
+            authenticated=bool(self.session.authenticated),
+            login=self.session.login_data if self.session.authenticated else None,
+        )
+
+    # -- replies -----------------------------------------------------------------------------
+    async def push(self, status: AnyStr) -> None:
+        if isinstance(status, str):
+            if self._greeted:
+                status = replies.enhance(status)
+            self._greeted = True
+        await super().push(status)
+
+    async def _push_raw(self, status: str) -> None:
+        await super().push(status)
+
+    # -- commands ----------------------------------------------------------------------------
+    async def smtp_HELO(self, hostname: str) -> None:
+        if not hostname:
+            await self.push("501 5.5.4 Syntax: HELO hostname")
+            return
+        self._set_rset_state()
+        assert self.session is not None
+        self.session.extended_smtp = False
+        self.session.host_name = hostname
+        await self._push_raw(f"250 {self.hostname}")
+
+    async def smtp_EHLO(self, hostname: str) -> None:
+        if not hostname:
+            await self.push("501 5.5.4 Syntax: EHLO hostname")
+            return
+        self._set_rset_state()
+        assert self.session is not None
+        self.session.extended_smtp = True
+        self.session.host_name = hostname
+        lines = [self.hostname, "PIPELINING", f"SIZE {self.data_size_limit}", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES"]
+        if self.tls_context and not self._tls_protocol:
+            lines.append("STARTTLS")
+        if self._auth_methods and (not self._auth_require_tls or self._tls_protocol):
+            lines.append("AUTH " + " ".join(sorted(self._auth_methods)))
+        lines.append("HELP")
+        for line in lines[:-1]:
+            await self._push_raw("250-" + line)
+        await self._push_raw("250 " + lines[-1])
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        if await self.check_helo_needed():
+            return
+        assert self.session is not None and isinstance(self.envelope, Transaction)
+        tx = self.envelope
+        if tx.mail_from is not None:
+            await self.push(replies.S503_NESTED_MAIL)
+            return
+        try:
+            path = parse_path(arg, "FROM:", allow_null=True, utf8=True)
+        except AddressSyntaxError:
+            await self.push(replies.S501_MAIL_SYNTAX)
+            return
+        error = self._mail_params(path.params, extended=self.session.extended_smtp)
+        if error:
+            await self.push(error)
+            return
+        tx.smtp_utf8 = bool(path.params.get("SMTPUTF8"))
+        if not tx.smtp_utf8 and not path.address.isascii():
+            await self.push(replies.S501_MAIL_SYNTAX)  # RFC 6531: UTF-8 address needs SMTPUTF8
+            return
+        size = path.params.get("SIZE")
+        tx.declared_size = int(size) if isinstance(size, str) else None
+        tx.mail_options = [f"{k}={v}" if v is not True else k for k, v in path.params.items()]
+        await self.push(await self.event_handler.mail(self.peer(), tx, path))
+
+    @staticmethod
+    def _mail_params(params: dict[str, str | bool], *, extended: bool) -> str | None:
+        if params and not extended:
+            return replies.S555_MAIL_PARAMS
+        for key, value in params.items():
+            if key == "SIZE" and not (isinstance(value, str) and value.isdigit() and len(value) < 20):
+                return replies.S501_SIZE
+            if key == "BODY" and value not in ("7BIT", "8BITMIME", "7bit", "8bitmime"):
+                return replies.S501_BODY
+            if key == "SMTPUTF8" and value is not True:
+                return replies.S501_SMTPUTF8
+            if key not in ("SIZE", "BODY", "SMTPUTF8"):
+                return replies.S555_MAIL_PARAMS
+        return None
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        if await self.check_helo_needed():
+            return
+        assert isinstance(self.envelope, Transaction)
+        tx = self.envelope
+        if tx.mail_from is None:
+            await self.push(replies.S503_NEED_MAIL)
+            return
+        try:
+            path = parse_path(arg, "TO:", allow_null=False, utf8=tx.smtp_utf8)
+        except AddressSyntaxError:
+            await self.push(replies.S501_RCPT_SYNTAX)
+            return
+        if path.params:
+            await self.push(replies.S555_RCPT_PARAMS)
+            return
+        await self.push(await self.event_handler.rcpt(self.peer(), tx, path))
+
+    async def smtp_DATA(self, arg: str | None) -> None:
+        if await self.check_helo_needed():
+            return
+        assert self.session is not None and isinstance(self.envelope, Transaction)
+        tx = self.envelope
+        if arg:
+            await self.push(replies.S501_DATA_SYNTAX)
+            return
+        if tx.mail_from is None:
+            await self.push(replies.S503_NEED_MAIL)
+            return
+        if not tx.rcpt_tos:
+            await self.push(replies.S503_NEED_RCPT)
+            return
+        await self.push(replies.S354_START)
+        result = await read_data(
+            self._reader, self._spool_factory, max_size=self.data_size_limit, on_block=self._reset_timeout
+        )
+        try:
+            peer_name = await self.peer_name()
+            reply = await self.event_handler.data(self.peer(), tx, result, peer_name, self.session.extended_smtp)
+        finally:
+            if result.spool is not None:
+                result.spool.close()
+            self._set_post_data_state()
+        self._reset_timeout()
+        await self.push(reply)
+
+
+async def reverse_dns(ip: str) -> str | None:
+    """The peer's name from reverse DNS (for the Received header); None when it has none."""
+    loop = asyncio.get_running_loop()
+    try:
+        host, _ = await loop.getnameinfo((ip, 0), socket.NI_NAMEREQD)
+    except (OSError, UnicodeError):
+        return None
+    return host
