@@ -1,0 +1,142 @@
+"""POP3 AUTHORIZATION state: STLS (RFC 2595), USER/PASS (RFC 1939), AUTH PLAIN (RFC 5034).
+
+Replaces Twisted's handlers: its AUTH PLAIN with an initial response raises and drops the
+connection, its ``state_AUTH`` only understands CRAM-MD5 style "user response" blobs, and it has
+no STLS (LIBRARIES.md §2). Plaintext credentials are refused before TLS unless the peer is on
+loopback and ``tls.allow_plaintext_auth_on_loopback`` allows it. A wrong password and an unknown
+account get the same ``-ERR [AUTH]``; the Authenticator takes the same time for both.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+
+from twisted.internet import defer
+
+from imap import pop3_replies as R
+from imap.pop3_maildrop import Maildrop
+
+log = logging.getLogger(__name__)
+
+
+class AuthorizationCommands:
+    """Mixed into ``POP3Server``; uses its ``ctx``, ``reply`` and session attributes."""
+
+    def cmd_STLS(self, args: bytes) -> None:
+        if args:
+            self.reply(R.ERR_SYNTAX)
+        elif self.tls_active:
+            self.reply(R.ERR_TLS_ACTIVE)
+        elif self.ctx.tls is None:
+            self.reply(R.ERR_TLS_UNAVAILABLE)
+        else:
+            self.reply(R.STLS_GO)
+            self.discard_pipelined_input()
+            self._user = None
+            self.transport.startTLS(self.ctx.tls)
+            self.tls_active = True
+
+    def cmd_USER(self, args: bytes) -> None:
+        self._user = None
+        if not self.plaintext_auth_allowed():
+            self.reply(R.ERR_PLAINTEXT)
+        elif not args.strip():
+            self.reply(R.ERR_SYNTAX)
+        else:
+            self._user = args.strip()
+            self.reply(R.USER_OK)
+
+    def cmd_PASS(self, args: bytes) -> defer.Deferred | None:
+        user, self._user = self._user, None
+        if user is None:
+            self.reply(R.ERR_USER_FIRST)
+            return None
+        # The password is the rest of the line, spaces included (RFC 1939 allows them).
+        return self.login(user, args)
+
+    def cmd_AUTH(self, args: bytes) -> defer.Deferred | None:
+        words = args.split()
+        if not words:
+            mechanisms = [b"PLAIN"] if self.plaintext_auth_allowed() else []
+            self.transport.write(b"\r\n".join([R.SASL_MECHANISMS, *mechanisms, b"."]) + b"\r\n")
+            return None
+        if words[0].upper() != b"PLAIN":
+            self.reply(R.ERR_MECHANISM)
+        elif not self.plaintext_auth_allowed():
+            self.reply(R.ERR_PLAINTEXT)
+        elif len(words) > 2:
+            self.reply(R.ERR_SYNTAX)
+        elif len(words) == 2:
+            return self._sasl_plain(words[1])  # RFC 5034 initial response
+        else:
+            self._sasl_pending = True
+            self.reply(R.SASL_CONTINUE)
+        return None
+
+    def sasl_response(self, line: bytes) -> defer.Deferred | None:
+        """The client's answer to our empty "+ " challenge."""
+        line = line.strip()
+        if line == b"*":
+            self.reply(R.ERR_CANCELLED)
+            return None
+        return self._sasl_plain(line)
+
+    def _sasl_plain(self, encoded: bytes) -> defer.Deferred | None:
+        try:
+            message = b"" if encoded == b"=" else base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            self.reply(R.ERR_BASE64)
+            return None
+        fields = message.split(b"\0")
+        if len(fields) != 3 or not fields[1] or (fields[0] and fields[0] != fields[1]):
+            # Malformed, or asks to act as someone else (no proxy authorisation here: R-ACC-1).
+            self.reply(R.ERR_AUTH)
+            return None
+        return self.login(fields[1], fields[2])
+
+    def login(self, user: bytes, password: bytes) -> defer.Deferred | None:
+        """Verify in a worker thread (argon2), lock the maildrop, snapshot it."""
+        try:
+            username, secret = user.decode("utf-8"), password.decode("utf-8")
+        except UnicodeDecodeError:
+            self.reply(R.ERR_AUTH)
+            return None
+        d = self.ctx.run_in_thread(self.ctx.auth.authenticate, username, secret)
+        d.addCallbacks(self._authenticated, self._auth_error, callbackArgs=(username,))
+        return d
+
+    def _authenticated(self, account, username: str) -> defer.Deferred | None:
+        if account is None:
+            log.info("pop3 login failed user=%r peer=%s", username, self.transport.getPeer())
+            self.reply(R.ERR_AUTH)
+            return None
+        if self._closing:
+            return None
+        if not self.ctx.locks.acquire(account.id):
+            log.info("pop3 maildrop in use account=%s", account.id)
+            self.reply(R.ERR_IN_USE)
+            return None
+        self.account_id = account.id
+        d = self.ctx.run_in_thread(Maildrop.load, self.ctx.store, account.id)
+        d.addCallbacks(self._maildrop_loaded, self._maildrop_failed)
+        return d
+
+    def _maildrop_loaded(self, maildrop: Maildrop) -> None:
+        if self._closing:
+            self.release_maildrop()
+            return
+        self.enter_transaction(maildrop)
+        self.reply(R.maildrop_ok(*maildrop.stat()))
+
+    def _maildrop_failed(self, failure) -> None:
+        log.error("pop3 could not open the maildrop",
+                  exc_info=(failure.type, failure.value, failure.getTracebackObject()))
+        self.release_maildrop()
+        self.reply(R.ERR_SYS_TEMP)
+
+    def _auth_error(self, failure) -> None:
+        log.error("pop3 authentication failed with an error",
+                  exc_info=(failure.type, failure.value, failure.getTracebackObject()))
+        self.reply(R.ERR_SYS_TEMP)

@@ -1,0 +1,70 @@
+"""POP3 listeners: ``listeners.pop3`` (plaintext with STLS) and ``listeners.pop3s`` (implicit TLS).
+
+Called once by ``mailserver/app.py`` after the asyncio reactor is running. Both listeners share
+one maildrop lock table, so a session on 995 and one on 110 for the same account exclude each
+other (RFC 1939 exclusive access).
+"""
+
+from __future__ import annotations
+
+from twisted.internet import protocol, threads
+
+from config.settings import Settings
+from imap.pop3_maildrop import MaildropLocks
+from imap.pop3_server import POP3Server, Pop3Context
+from storage.api import Store
+
+#: RFC 1939 section 3: an inactivity autologout timer MUST be at least 10 minutes.
+DEFAULT_AUTOLOGOUT = 10 * 60
+
+
+class Pop3Factory(protocol.ServerFactory):
+    noisy = False  # connections are logged by the sessions, not once more per connect
+
+    def __init__(self, ctx: Pop3Context) -> None:
+        self.ctx = ctx
+
+    def buildProtocol(self, addr) -> POP3Server:
+        session = POP3Server(self.ctx)
+        session.factory = self
+        return session
+
+
+def autologout_seconds(settings: Settings) -> int:
+    """``limits.pop3_autologout`` when the settings have it, else the RFC 1939 minimum."""
+    return int(getattr(settings.limits, "pop3_autologout", DEFAULT_AUTOLOGOUT))
+
+
+def start_pop3(reactor, settings: Settings, store: Store, auth, tls) -> list:
+    """Listen on the configured POP3 ports; returns their ``IListeningPort``s (app.py stops them).
+
+    ``tls`` is the ``CertificateOptions`` app.py built once: STLS on pop3, the handshake on pop3s.
+    """
+
+    def run_in_thread(f, *args, **kwargs):
+        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *args, **kwargs)
+
+    shared = dict(
+        store=store,
+        auth=auth,
+        locks=MaildropLocks(),
+        tls=tls,
+        allow_plaintext_auth_on_loopback=settings.tls.allow_plaintext_auth_on_loopback,
+        autologout=autologout_seconds(settings),
+        run_in_thread=run_in_thread,
+    )
+    ports = []
+    try:
+        plain = settings.listeners.pop3
+        if plain is not None:
+            factory = Pop3Factory(Pop3Context(implicit_tls=False, **shared))
+            ports.append(reactor.listenTCP(plain.port, factory, interface=plain.address))
+        secure = settings.listeners.pop3s
+        if secure is not None:
+            factory = Pop3Factory(Pop3Context(implicit_tls=True, **shared))
+            ports.append(reactor.listenSSL(secure.port, factory, tls, interface=secure.address))
+    except Exception:
+        for port in ports:
+            port.stopListening()
+        raise
+    return ports
