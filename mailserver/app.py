@@ -1,0 +1,128 @@
+"""The one composition root: builds the store, the authenticator and every service from Settings.
+
+One process, one event loop (DESIGN.md "One process, one event loop"): an asyncio loop with
+Twisted's asyncioreactor installed on it *before* anything imports ``twisted.internet.reactor``;
+aiosmtpd serves SMTP through ``loop.create_server``; Twisted serves IMAP4 and POP3 on the same
+loop; the reactor is started with ``startRunning`` inside the running loop so that
+``deferToThread`` works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+import sys
+from pathlib import Path
+
+from config.settings import Settings
+from storage import migrate as _migrate
+from storage.sqlstore import SqlStore
+
+log = logging.getLogger("mailserver")
+
+
+class NotMigrated(RuntimeError):
+    pass
+
+
+def _ensure_dirs(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+
+def migrate(settings: Settings) -> None:
+    """Create the database or bring its schema to the newest revision (Alembic)."""
+    _ensure_dirs(settings)
+    _migrate.upgrade(settings.database.url)
+
+
+def check_migrated(settings: Settings) -> None:
+    current, head = _migrate.pending(settings.database.url)
+    if current != head:
+        raise NotMigrated(
+            f"database schema is at {current or 'nothing'}, this version needs {head}: "
+            "run `mailserver db upgrade` (or `mailserver init` for a new data directory)"
+        )
+
+
+def open_store(settings: Settings) -> SqlStore:
+    _ensure_dirs(settings)
+    return SqlStore(
+        settings.database.url,
+        blob_dir=settings.data_dir / "blobs",
+        inline_blob_limit=settings.database.inline_blob_limit,
+        max_batch=settings.database.max_batch,
+        fold_diacritics=settings.search.fold_diacritics,
+    )
+
+
+def server_ssl_context(settings: Settings) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(settings.tls.cert), str(settings.tls.key))
+    return ctx
+
+
+def twisted_tls_options(settings: Settings):
+    from twisted.internet import ssl as tssl
+
+    pem = Path(settings.tls.cert).read_bytes() + b"\n" + Path(settings.tls.key).read_bytes()
+    return tssl.PrivateCertificate.loadPEM(pem).options()
+
+
+def _listening_lines(settings: Settings) -> list[str]:
+    lines = []
+    for name, listener in settings.listeners:
+        if listener is not None and name != "web":
+            lines.append(f"  {name:<12} {listener.address}:{listener.port}")
+    return lines
+
+
+async def _serve(settings: Settings, stop: asyncio.Event) -> None:
+    from twisted.internet import reactor
+
+    from imap.pop3_service import start_pop3
+    from imap.service import start_imap
+    from mailserver.auth import Authenticator
+    from smtp.service import start_smtp
+
+    store = open_store(settings)
+    auth = Authenticator(store, settings.passwords)
+    for domain in settings.domains:
+        store.add_domain(domain)
+    reactor.startRunning(installSignalHandlers=False)
+    servers = await start_smtp(settings, store, auth, server_ssl_context(settings))
+    tls = twisted_tls_options(settings)
+    ports = list(start_imap(reactor, settings, store, auth, tls)) + list(start_pop3(reactor, settings, store, auth, tls))
+    print(f"mailserver {settings.hostname} serving {', '.join(settings.domains)}", flush=True)
+    print("\n".join(_listening_lines(settings)), flush=True)
+    print(f"  data         {settings.data_dir}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        for server in servers:
+            server.close()
+        for port in ports:
+            port.stopListening()
+        for server in servers:
+            await server.wait_closed()
+        store.close()
+
+
+def serve(settings: Settings) -> None:
+    """Run every configured listener in this process until SIGINT/SIGTERM."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    check_migrated(settings)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    from twisted.internet import asyncioreactor
+
+    asyncioreactor.install(eventloop=loop)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        loop.run_until_complete(_serve(settings, stop))
+    finally:
+        loop.close()

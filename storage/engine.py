@@ -1,0 +1,52 @@
+"""Engines for SQLite (embedded default) and PostgreSQL (scale-out), with the same models.
+
+SQLite: WAL, ``synchronous=FULL`` (an acknowledged message survives power loss), and the driver's
+own transaction handling turned off so we emit ``BEGIN IMMEDIATE`` for the writer (deferred BEGIN
+gave "database is locked" and lost updates in the audit, LIBRARIES.md §7) and plain ``BEGIN`` for
+readers, which then see one consistent snapshot per transaction.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import QueuePool
+
+
+def normalise_url(url: str) -> str:
+    """``postgresql://`` (what operators write) → the psycopg 3 dialect."""
+    u = make_url(url)
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    return u.render_as_string(hide_password=False)
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def make_engine(url: str, *, writer: bool) -> Engine:
+    url = normalise_url(url)
+    if not is_sqlite(url):
+        size = 1 if writer else 8
+        return create_engine(url, poolclass=QueuePool, pool_size=size, max_overflow=0 if writer else 8, pool_pre_ping=True)
+    pool = {"pool_size": 1, "max_overflow": 0} if writer else {"pool_size": 8, "max_overflow": 8}
+    engine = create_engine(url, poolclass=QueuePool, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record):  # noqa: ANN001 - DB-API objects
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    begin_sql = "BEGIN IMMEDIATE" if writer else "BEGIN"
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):  # noqa: ANN001
+        conn.exec_driver_sql(begin_sql)
+
+    return engine

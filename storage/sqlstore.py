@@ -1,0 +1,809 @@
+"""SqlStore: the storage API (storage/api.py) on SQLAlchemy, for SQLite and PostgreSQL.
+
+Reads run on the caller's thread with their own pooled connection; every write is a job for the
+one writer thread (storage/writer.py), which commits concurrent jobs together. See storage/api.py
+for the contract each method keeps.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
+
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+
+from storage import api, models as m
+from storage import querysql
+from storage.blobs import BlobFiles
+from storage.engine import is_sqlite, make_engine, normalise_url
+from storage.errors import Exists, Invalid, NoPerm, NoQuota, NotFound
+from storage.flags import BITS, join as join_flags, pack_keywords, split as split_flags
+from storage.indexing import index_columns
+from storage.mime import fold as _fold, parse as parse_message
+from storage.search import Query, SortKey
+from storage.writer import Writer
+
+log = logging.getLogger(__name__)
+DELETED = BITS["\\deleted"]
+SEEN = BITS["\\seen"]
+CHUNK = 500
+
+
+def _utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC).replace(tzinfo=None)
+
+
+def _to_db(when: _dt.datetime | None) -> _dt.datetime:
+    if when is None:
+        return _utcnow()
+    if when.tzinfo is not None:
+        when = when.astimezone(_dt.UTC).replace(tzinfo=None)
+    return when
+
+
+def _from_db(when: _dt.datetime | None) -> _dt.datetime | None:
+    return None if when is None else when.replace(tzinfo=_dt.UTC)
+
+
+def _chunks(items: Sequence[int], size: int = CHUNK) -> Iterator[Sequence[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _is_inbox(name: str) -> bool:
+    return name.upper() == "INBOX"
+
+
+def _canonical(name: str) -> str:
+    return "INBOX" if _is_inbox(name) else name
+
+
+class SqlStore:
+    def __init__(
+        self,
+        url: str,
+        *,
+        blob_dir: Path,
+        inline_blob_limit: int = 256 * 1024,
+        max_batch: int = 256,
+        fold_diacritics: bool = True,
+    ) -> None:
+        self.url = normalise_url(url)
+        self._sqlite = is_sqlite(self.url)
+        self._read = make_engine(self.url, writer=False)
+        self._write_engine = make_engine(self.url, writer=True)
+        self._blobs = BlobFiles(blob_dir, inline_limit=inline_blob_limit if self._sqlite else None)
+        self._fold_diacritics = fold_diacritics
+        self._listeners: list[Callable[[list[api.FolderChange]], None]] = []
+        self._listeners_lock = threading.Lock()
+        self._writer = Writer(self._write_engine, max_batch=max_batch, on_commit=self._notify)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._writer.close()
+        self._read.dispose()
+        self._write_engine.dispose()
+
+    def subscribe(self, listener: Callable[[list[api.FolderChange]], None]) -> Callable[[], None]:
+        with self._listeners_lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._listeners_lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _notify(self, changes: list[api.FolderChange]) -> None:
+        with self._listeners_lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(changes)
+            except Exception:
+                log.exception("store listener failed")
+
+    def fold(self, text: str) -> str:
+        return _fold(text, diacritics=self._fold_diacritics)
+
+    def _reading(self):
+        return self._read.begin()
+
+    # -- domains --------------------------------------------------------------------------------
+    def add_domain(self, name: str) -> None:
+        name = name.strip().lower().rstrip(".")
+        if not name or "@" in name:
+            raise Invalid(f"invalid domain {name!r}")
+
+        def job(conn: Connection, _changes: list) -> None:
+            if conn.scalar(select(m.Domain.id).where(m.Domain.name == name)) is None:
+                conn.execute(insert(m.Domain).values(name=name))
+
+        self._writer.run(job)
+
+    def list_domains(self) -> list[str]:
+        with self._reading() as conn:
+            return list(conn.scalars(select(m.Domain.name).order_by(m.Domain.name)))
+
+    def is_local_domain(self, name: str) -> bool:
+        with self._reading() as conn:
+            return conn.scalar(select(m.Domain.id).where(m.Domain.name == name.lower().rstrip("."))) is not None
+
+    # -- accounts -------------------------------------------------------------------------------
+    @staticmethod
+    def _account(row) -> api.Account:
+        return api.Account(
+            id=row.id,
+            address=row.address,
+            display_name=row.display_name,
+            kind=api.AccountKind(row.kind),
+            state=api.AccountState(row.state),
+            password_hash=row.password_hash,
+            created_at=_from_db(row.created_at),
+            password_changed_at=_from_db(row.password_changed_at),
+            last_login_at=_from_db(row.last_login_at),
+            quota_bytes=row.quota_bytes,
+            used_bytes=row.used_bytes,
+            used_messages=row.used_messages,
+        )
+
+    @staticmethod
+    def _normalise_address(address: str) -> str:
+        address = address.strip()
+        local, sep, domain = address.rpartition("@")
+        if not sep or not local or not domain:
+            raise Invalid(f"invalid address {address!r}")
+        return f"{local.lower()}@{domain.lower().rstrip('.')}"
+
+    def create_account(
+        self,
+        address: str,
+        display_name: str,
+        password_hash: str | None,
+        *,
+        kind: api.AccountKind = api.AccountKind.PERSONAL,
+        state: api.AccountState = api.AccountState.MUST_CHANGE_PASSWORD,
+    ) -> api.Account:
+        address = self._normalise_address(address)
+
+        def job(conn: Connection, _changes: list) -> int:
+            if conn.scalar(select(m.Address.account_id).where(m.Address.address == address)) is not None:
+                raise Exists(f"address {address} is taken")
+            now = _utcnow()
+            account_id = conn.execute(
+                insert(m.Account)
+                .values(
+                    address=address,
+                    display_name=display_name,
+                    kind=str(kind),
+                    state=str(state),
+                    password_hash=password_hash,
+                    created_at=now,
+                    password_changed_at=now if password_hash else None,
+                    used_bytes=0,
+                    used_messages=0,
+                )
+                .returning(m.Account.id)
+            ).scalar_one()
+            conn.execute(insert(m.Address).values(address=address, account_id=account_id))
+            for name, special_use in api.DEFAULT_FOLDERS:
+                self._insert_folder(conn, account_id, name, special_use)
+            return account_id
+
+        account_id = self._writer.run(job)
+        account = self.get_account_by_id(account_id)
+        assert account is not None
+        return account
+
+    def get_account(self, address: str) -> api.Account | None:
+        try:
+            address = self._normalise_address(address)
+        except Invalid:
+            return None
+        with self._reading() as conn:
+            row = conn.execute(
+                select(m.Account).join(m.Address, m.Address.account_id == m.Account.id).where(m.Address.address == address)
+            ).first()
+            return self._account(row) if row else None
+
+    def get_account_by_id(self, account_id: int) -> api.Account | None:
+        with self._reading() as conn:
+            row = conn.execute(select(m.Account).where(m.Account.id == account_id)).first()
+            return self._account(row) if row else None
+
+    def list_accounts(self) -> list[api.Account]:
+        with self._reading() as conn:
+            return [self._account(r) for r in conn.execute(select(m.Account).order_by(m.Account.address))]
+
+    def _update_account(self, account_id: int, **values) -> None:
+        def job(conn: Connection, _changes: list) -> None:
+            if conn.execute(update(m.Account).where(m.Account.id == account_id).values(**values)).rowcount == 0:
+                raise NotFound(f"account {account_id}")
+
+        self._writer.run(job)
+
+    def set_password(
+        self, account_id: int, password_hash: str, *, state: api.AccountState | None = None, rehash: bool = False
+    ) -> None:
+        values: dict = {"password_hash": password_hash}
+        if not rehash:
+            values["password_changed_at"] = _utcnow()
+        if state is not None:
+            values["state"] = str(state)
+        self._update_account(account_id, **values)
+
+    def set_state(self, account_id: int, state: api.AccountState) -> None:
+        self._update_account(account_id, state=str(state))
+
+    def record_login(self, account_id: int, when: _dt.datetime) -> None:
+        self._update_account(account_id, last_login_at=_to_db(when))
+
+    def delete_account(self, account_id: int) -> None:
+        def job(conn: Connection, _changes: list) -> None:
+            folder_ids = list(conn.scalars(select(m.Folder.id).where(m.Folder.account_id == account_id)))
+            for folder_id in folder_ids:
+                conn.execute(delete(m.Message).where(m.Message.folder_id == folder_id))
+                conn.execute(delete(m.Expunged).where(m.Expunged.folder_id == folder_id))
+            conn.execute(delete(m.Folder).where(m.Folder.account_id == account_id))
+            conn.execute(delete(m.Address).where(m.Address.account_id == account_id))
+            if conn.execute(delete(m.Account).where(m.Account.id == account_id)).rowcount == 0:
+                raise NotFound(f"account {account_id}")
+
+        self._writer.run(job)
+
+    # -- folders --------------------------------------------------------------------------------
+    @staticmethod
+    def _folder(row) -> api.Folder:
+        return api.Folder(
+            id=row.id,
+            account_id=row.account_id,
+            name=row.name,
+            special_use=row.special_use,
+            subscribed=bool(row.subscribed),
+            uidvalidity=row.uidvalidity,
+            uidnext=row.uidnext,
+            highestmodseq=row.highestmodseq,
+        )
+
+    @staticmethod
+    def _insert_folder(conn: Connection, account_id: int, name: str, special_use: str | None) -> int:
+        # UIDVALIDITY must never repeat for a name, even after DELETE and CREATE (RFC 3501 2.3.1.1).
+        latest = conn.scalar(select(func.max(m.Folder.uidvalidity)).where(m.Folder.account_id == account_id)) or 0
+        uidvalidity = max(int(_dt.datetime.now(_dt.UTC).timestamp()), latest + 1)
+        return conn.execute(
+            insert(m.Folder)
+            .values(
+                account_id=account_id,
+                name=name,
+                special_use=special_use,
+                subscribed=True,
+                uidvalidity=uidvalidity,
+                uidnext=1,
+                highestmodseq=1,
+                recent_floor=1,
+            )
+            .returning(m.Folder.id)
+        ).scalar_one()
+
+    def list_folders(self, account_id: int) -> list[api.Folder]:
+        with self._reading() as conn:
+            rows = conn.execute(select(m.Folder).where(m.Folder.account_id == account_id).order_by(m.Folder.name))
+            folders = [self._folder(r) for r in rows]
+        folders.sort(key=lambda f: (f.name != "INBOX", f.name))
+        return folders
+
+    def get_folder(self, account_id: int, name: str) -> api.Folder:
+        with self._reading() as conn:
+            return self._get_folder(conn, account_id, name)
+
+    def _get_folder(self, conn: Connection, account_id: int, name: str) -> api.Folder:
+        row = conn.execute(
+            select(m.Folder).where(m.Folder.account_id == account_id, m.Folder.name == _canonical(name))
+        ).first()
+        if row is None:
+            raise NotFound(f"folder {name!r}")
+        return self._folder(row)
+
+    def _folder_by_id(self, conn: Connection, folder_id: int) -> api.Folder:
+        row = conn.execute(select(m.Folder).where(m.Folder.id == folder_id)).first()
+        if row is None:
+            raise NotFound(f"folder {folder_id}")
+        return self._folder(row)
+
+    @staticmethod
+    def _check_name(name: str) -> str:
+        if not name or name.startswith("/") or name.endswith("/") or "//" in name:
+            raise Invalid(f"invalid folder name {name!r}")
+        if any(ord(c) < 32 or c in "*%" for c in name):
+            raise Invalid(f"invalid folder name {name!r}")
+        return _canonical(name)
+
+    def create_folder(self, account_id: int, name: str, *, special_use: str | None = None) -> api.Folder:
+        name = self._check_name(name)
+
+        def job(conn: Connection, _changes: list) -> int:
+            if conn.scalar(select(m.Folder.id).where(m.Folder.account_id == account_id, m.Folder.name == name)) is not None:
+                raise Exists(f"folder {name!r} exists")
+            if conn.scalar(select(m.Account.id).where(m.Account.id == account_id)) is None:
+                raise NotFound(f"account {account_id}")
+            return self._insert_folder(conn, account_id, name, special_use)
+
+        folder_id = self._writer.run(job)
+        with self._reading() as conn:
+            return self._folder_by_id(conn, folder_id)
+
+    def _remove_messages(self, conn: Connection, folder: api.Folder, rows: list, modseq: int) -> None:
+        """Delete message rows, log them as expunged and release their quota, in this transaction."""
+        uids = [r.uid for r in rows]
+        for part in _chunks(uids):
+            conn.execute(delete(m.Message).where(m.Message.folder_id == folder.id, m.Message.uid.in_(part)))
+        if uids:
+            conn.execute(insert(m.Expunged), [{"folder_id": folder.id, "uid": u, "modseq": modseq} for u in uids])
+            self._charge(conn, folder.account_id, -sum(r.size for r in rows), -len(rows))
+
+    @staticmethod
+    def _charge(conn: Connection, account_id: int, size: int, count: int) -> None:
+        conn.execute(
+            update(m.Account)
+            .where(m.Account.id == account_id)
+            .values(used_bytes=m.Account.used_bytes + size, used_messages=m.Account.used_messages + count)
+        )
+
+    def delete_folder(self, account_id: int, name: str) -> None:
+        name = _canonical(name)
+        if name == "INBOX":
+            raise NoPerm("INBOX cannot be deleted")
+
+        def job(conn: Connection, changes: list) -> None:
+            folder = self._get_folder(conn, account_id, name)
+            rows = conn.execute(select(m.Message.uid, m.Message.size).where(m.Message.folder_id == folder.id)).all()
+            if rows:
+                self._charge(conn, account_id, -sum(r.size for r in rows), -len(rows))
+            conn.execute(delete(m.Message).where(m.Message.folder_id == folder.id))
+            conn.execute(delete(m.Expunged).where(m.Expunged.folder_id == folder.id))
+            conn.execute(delete(m.Folder).where(m.Folder.id == folder.id))
+            changes.append(api.FolderChange(account_id, folder.id, folder.highestmodseq + 1))
+
+        self._writer.run(job)
+
+    def rename_folder(self, account_id: int, old: str, new: str) -> None:
+        old, new = _canonical(old), self._check_name(new)
+        if new == "INBOX":
+            raise Exists("INBOX exists")
+
+        def job(conn: Connection, changes: list) -> None:
+            folder = self._get_folder(conn, account_id, old)
+            if conn.scalar(select(m.Folder.id).where(m.Folder.account_id == account_id, m.Folder.name == new)) is not None:
+                raise Exists(f"folder {new!r} exists")
+            if old == "INBOX":
+                self._move_inbox(conn, folder, new, changes)
+                return
+            children = conn.execute(
+                select(m.Folder.id, m.Folder.name).where(m.Folder.account_id == account_id, m.Folder.name.startswith(old + "/"))
+            ).all()
+            conn.execute(update(m.Folder).where(m.Folder.id == folder.id).values(name=new))
+            for child in children:
+                conn.execute(update(m.Folder).where(m.Folder.id == child.id).values(name=new + child.name[len(old) :]))
+
+        self._writer.run(job)
+
+    def _move_inbox(self, conn: Connection, inbox: api.Folder, new: str, changes: list) -> None:
+        """RFC 3501 6.3.5: renaming INBOX moves its messages to the new name; INBOX stays, empty."""
+        new_id = self._insert_folder(conn, inbox.account_id, new, None)
+        modseq = inbox.highestmodseq + 1
+        rows = conn.execute(select(m.Message.uid).where(m.Message.folder_id == inbox.id)).all()
+        conn.execute(update(m.Message).where(m.Message.folder_id == inbox.id).values(folder_id=new_id, modseq=1))
+        conn.execute(update(m.Folder).where(m.Folder.id == new_id).values(uidnext=inbox.uidnext))
+        if rows:
+            conn.execute(insert(m.Expunged), [{"folder_id": inbox.id, "uid": r.uid, "modseq": modseq} for r in rows])
+        conn.execute(update(m.Folder).where(m.Folder.id == inbox.id).values(highestmodseq=modseq))
+        changes.append(api.FolderChange(inbox.account_id, inbox.id, modseq))
+
+    def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
+        def job(conn: Connection, _changes: list) -> None:
+            folder = self._get_folder(conn, account_id, name)
+            conn.execute(update(m.Folder).where(m.Folder.id == folder.id).values(subscribed=subscribed))
+
+        self._writer.run(job)
+
+    def folder_status(self, folder_id: int) -> api.FolderStatus:
+        with self._reading() as conn:
+            folder_row = conn.execute(select(m.Folder).where(m.Folder.id == folder_id)).first()
+            if folder_row is None:
+                raise NotFound(f"folder {folder_id}")
+            where = m.Message.folder_id == folder_id
+            count, size = conn.execute(select(func.count(), func.coalesce(func.sum(m.Message.size), 0)).where(where)).one()
+            recent = conn.scalar(select(func.count()).where(where, m.Message.uid >= folder_row.recent_floor))
+            unseen_where = (where, m.Message.flags.op("&")(SEEN) == 0)
+            unseen = conn.scalar(select(func.count()).where(*unseen_where))
+            first_unseen = conn.scalar(select(func.min(m.Message.uid)).where(*unseen_where))
+        return api.FolderStatus(self._folder(folder_row), count, recent, unseen, int(size), first_unseen)
+
+    # -- reading messages -----------------------------------------------------------------------
+    def open_view(self, folder_id: int, *, claim_recent: bool) -> api.FolderView:
+        with self._reading() as conn:
+            folder = self._folder_by_id(conn, folder_id)
+            floor = conn.scalar(select(m.Folder.recent_floor).where(m.Folder.id == folder_id))
+            uids = list(conn.scalars(select(m.Message.uid).where(m.Message.folder_id == folder_id).order_by(m.Message.uid)))
+            unseen_where = (m.Message.folder_id == folder_id, m.Message.flags.op("&")(SEEN) == 0)
+            unseen = conn.scalar(select(func.count()).where(*unseen_where))
+            first_unseen = conn.scalar(select(func.min(m.Message.uid)).where(*unseen_where))
+        recent = frozenset(u for u in uids if u >= floor) if claim_recent else frozenset()
+        if claim_recent and recent:
+            top = max(recent) + 1
+
+            def job(conn: Connection, _changes: list) -> None:
+                conn.execute(
+                    update(m.Folder).where(m.Folder.id == folder_id, m.Folder.recent_floor < top).values(recent_floor=top)
+                )
+
+            self._writer.run(job)
+        return api.FolderView(folder, uids, recent, unseen, first_unseen)
+
+    _MSG_COLUMNS = (
+        m.Message.uid,
+        m.Message.modseq,
+        m.Message.flags,
+        m.Message.keywords,
+        m.Message.internaldate,
+        m.Message.size,
+        m.Message.blob_sha,
+    )
+
+    def _select_messages(self, fields: frozenset[str]):
+        columns = list(self._MSG_COLUMNS)
+        if "envelope" in fields:
+            columns.append(m.BlobMeta.envelope)
+        if "structure" in fields:
+            columns.append(m.BlobMeta.structure)
+        stmt = select(*columns)
+        if "envelope" in fields or "structure" in fields:
+            stmt = stmt.join(m.BlobMeta, m.BlobMeta.sha256 == m.Message.blob_sha)
+        return stmt
+
+    @staticmethod
+    def _info(row, fields: frozenset[str]) -> api.MessageInfo:
+        return api.MessageInfo(
+            uid=row.uid,
+            modseq=row.modseq,
+            flags=join_flags(row.flags, row.keywords),
+            internaldate=_from_db(row.internaldate),
+            size=row.size,
+            blob=row.blob_sha,
+            envelope=json.loads(row.envelope) if "envelope" in fields else None,
+            structure=json.loads(row.structure) if "structure" in fields else None,
+        )
+
+    def fetch(self, folder_id: int, uids: Iterable[int], *, fields: frozenset[str] = frozenset()) -> list[api.MessageInfo]:
+        result: list[api.MessageInfo] = []
+        for batch in self.iter_fetch(folder_id, sorted(set(uids)), fields=fields):
+            result.extend(batch)
+        return result
+
+    def iter_fetch(
+        self, folder_id: int, uids: Sequence[int], *, fields: frozenset[str] = frozenset(), batch: int = 500
+    ) -> Iterator[list[api.MessageInfo]]:
+        ordered = sorted(set(uids))
+        stmt = self._select_messages(fields)
+        for part in _chunks(ordered, batch):
+            wanted = set(part)
+            with self._reading() as conn:
+                rows = conn.execute(
+                    stmt.where(m.Message.folder_id == folder_id, m.Message.uid.between(part[0], part[-1])).order_by(m.Message.uid)
+                ).all()
+            found = [self._info(r, fields) for r in rows if r.uid in wanted]
+            if found:
+                yield found
+
+    def open_blob(self, sha256: str) -> BinaryIO:
+        with self._reading() as conn:
+            row = conn.execute(select(m.Blob.data).where(m.Blob.sha256 == sha256)).first()
+        if row is None:
+            raise NotFound(f"blob {sha256}")
+        if row.data is not None:
+            return io.BytesIO(row.data)
+        return self._blobs.open(sha256)
+
+    def read_blob(self, sha256: str, offset: int = 0, length: int | None = None) -> bytes:
+        with self.open_blob(sha256) as f:
+            f.seek(offset)
+            return f.read() if length is None else f.read(length)
+
+    def changes(self, folder_id: int, since_modseq: int, known_uidnext: int) -> api.Changes:
+        stmt = self._select_messages(frozenset())
+        with self._reading() as conn:
+            folder = self._folder_by_id(conn, folder_id)
+            new = conn.execute(
+                stmt.where(m.Message.folder_id == folder_id, m.Message.uid >= known_uidnext).order_by(m.Message.uid)
+            ).all()
+            updated = conn.execute(
+                stmt.where(
+                    m.Message.folder_id == folder_id, m.Message.uid < known_uidnext, m.Message.modseq > since_modseq
+                ).order_by(m.Message.uid)
+            ).all()
+            expunged = list(
+                conn.scalars(
+                    select(m.Expunged.uid)
+                    .where(m.Expunged.folder_id == folder_id, m.Expunged.modseq > since_modseq, m.Expunged.uid < known_uidnext)
+                    .order_by(m.Expunged.uid)
+                )
+            )
+        empty = frozenset()
+        return api.Changes(
+            highestmodseq=folder.highestmodseq,
+            uidnext=folder.uidnext,
+            new=[self._info(r, empty) for r in new],
+            updated=[self._info(r, empty) for r in updated],
+            expunged=expunged,
+        )
+
+    def _search_stmt(self, folder_id: int, query: Query, keys: Sequence[SortKey] = ()):
+        cond = querysql.build(query, self.fold)
+        stmt = select(m.Message.uid).where(m.Message.folder_id == folder_id, cond)
+        if keys or querysql.needs_meta(query):
+            stmt = stmt.join(m.BlobMeta, m.BlobMeta.sha256 == m.Message.blob_sha)
+        return stmt
+
+    def search(self, folder_id: int, query: Query) -> list[int]:
+        with self._reading() as conn:
+            return list(conn.scalars(self._search_stmt(folder_id, query).order_by(m.Message.uid)))
+
+    _SORT_COLUMNS = {
+        "arrival": m.Message.internaldate,
+        "date": func.coalesce(m.BlobMeta.sent_date, m.Message.internaldate),
+        "from": m.BlobMeta.sort_from,
+        "to": m.BlobMeta.sort_to,
+        "cc": m.BlobMeta.sort_cc,
+        "subject": m.BlobMeta.sort_subject,
+        "size": m.Message.size,
+    }
+
+    def sort(self, folder_id: int, keys: Sequence[SortKey], query: Query) -> list[int]:
+        order = []
+        for key in keys:
+            column = self._SORT_COLUMNS.get(key.key)
+            if column is None:
+                raise Invalid(f"unknown sort key {key.key}")
+            order.append(column.desc() if key.reverse else column.asc())
+        order.append(m.Message.uid)
+        with self._reading() as conn:
+            return list(conn.scalars(self._search_stmt(folder_id, query, keys).order_by(*order)))
+
+    # -- writing messages -----------------------------------------------------------------------
+    def put_blob(self, source: bytes | BinaryIO, *, prefix: bytes = b"") -> api.BlobRef:
+        sha, size, inline, path = self._blobs.write(source, prefix)
+        if inline is not None:
+            meta = parse_message(inline)
+        else:
+            with open(path, "rb") as f:
+                meta = parse_message(f)
+        return api.BlobRef(sha256=sha, size=size, inline=inline, path=str(path) if path else None, meta=meta)
+
+    def _ensure_blob(self, conn: Connection, blob: api.BlobRef) -> None:
+        if conn.scalar(select(m.Blob.size).where(m.Blob.sha256 == blob.sha256)) is not None:
+            return
+        conn.execute(insert(m.Blob).values(sha256=blob.sha256, size=blob.size, data=blob.inline, created_at=_utcnow()))
+        conn.execute(insert(m.BlobMeta).values(sha256=blob.sha256, **index_columns(blob.meta, self.fold)))
+
+    def _reserve(self, conn: Connection, folder_id: int, count: int) -> tuple[int, int]:
+        """Take ``count`` UIDs and one new MODSEQ; returns (first uid, modseq)."""
+        row = conn.execute(
+            update(m.Folder)
+            .where(m.Folder.id == folder_id)
+            .values(uidnext=m.Folder.uidnext + count, highestmodseq=m.Folder.highestmodseq + 1)
+            .returning(m.Folder.uidnext, m.Folder.highestmodseq)
+        ).one()
+        return row.uidnext - count, row.highestmodseq
+
+    def _bump(self, conn: Connection, folder_id: int) -> int:
+        return conn.execute(
+            update(m.Folder)
+            .where(m.Folder.id == folder_id)
+            .values(highestmodseq=m.Folder.highestmodseq + 1)
+            .returning(m.Folder.highestmodseq)
+        ).scalar_one()
+
+    def _check_quota(self, conn: Connection, account_id: int, size: int, limit: int | None) -> None:
+        stmt = select(m.Account.used_bytes).where(m.Account.id == account_id)
+        if not self._sqlite:
+            stmt = stmt.with_for_update()
+        used = conn.scalar(stmt)
+        if used is None:
+            raise NotFound(f"account {account_id}")
+        if limit is not None and used + size > limit:
+            raise NoQuota(f"account {account_id}: {used} + {size} > {limit}")
+
+    def _add_message(
+        self, conn: Connection, folder: api.Folder, blob_sha: str, size: int, mask: int, keywords: str, when: _dt.datetime
+    ) -> tuple[int, int]:
+        uid, modseq = self._reserve(conn, folder.id, 1)
+        conn.execute(
+            insert(m.Message).values(
+                folder_id=folder.id, uid=uid, modseq=modseq, blob_sha=blob_sha, size=size,
+                internaldate=when, flags=mask, keywords=keywords,
+            )
+        )
+        self._charge(conn, folder.account_id, size, 1)
+        return uid, modseq
+
+    def deliver(
+        self, blob: api.BlobRef, targets: Sequence[api.DeliveryTarget], *, internaldate: _dt.datetime | None = None
+    ) -> list[api.DeliveryOutcome]:
+        when = _to_db(internaldate)
+        prepared = [(t, *split_flags(t.flags)) for t in targets]
+
+        def job(conn: Connection, changes: list) -> list[api.DeliveryOutcome]:
+            self._ensure_blob(conn, blob)
+            outcomes = []
+            for target, mask, keywords in prepared:
+                try:
+                    state = conn.scalar(select(m.Account.state).where(m.Account.id == target.account_id))
+                    if state is None or api.AccountState(state) not in api.RECEIVE_STATES:
+                        raise NotFound(f"account {target.account_id} cannot receive")
+                    try:
+                        folder = self._get_folder(conn, target.account_id, target.folder)
+                    except NotFound:
+                        folder = self._get_folder(conn, target.account_id, "INBOX")
+                    self._check_quota(conn, target.account_id, blob.size, target.quota_limit)
+                    uid, modseq = self._add_message(conn, folder, blob.sha256, blob.size, mask, pack_keywords(keywords), when)
+                except (NotFound, NoQuota) as exc:
+                    outcomes.append(api.DeliveryOutcome(target.account_id, False, error=str(exc.kind)))
+                    continue
+                changes.append(api.FolderChange(folder.account_id, folder.id, modseq))
+                outcomes.append(api.DeliveryOutcome(target.account_id, True, folder.id, uid))
+            return outcomes
+
+        return self._writer.run(job)
+
+    def append(
+        self,
+        folder_id: int,
+        blob: api.BlobRef,
+        *,
+        flags: frozenset[str] = frozenset(),
+        internaldate: _dt.datetime | None = None,
+        quota_limit: int | None = None,
+    ) -> tuple[int, int]:
+        mask, keywords = split_flags(flags)
+        when = _to_db(internaldate)
+
+        def job(conn: Connection, changes: list) -> tuple[int, int]:
+            folder = self._folder_by_id(conn, folder_id)
+            self._check_quota(conn, folder.account_id, blob.size, quota_limit)
+            self._ensure_blob(conn, blob)
+            uid, modseq = self._add_message(conn, folder, blob.sha256, blob.size, mask, pack_keywords(keywords), when)
+            changes.append(api.FolderChange(folder.account_id, folder.id, modseq))
+            return folder.uidvalidity, uid
+
+        return self._writer.run(job)
+
+    def store_flags(
+        self,
+        folder_id: int,
+        uids: Sequence[int],
+        mode: str,
+        flags: frozenset[str],
+        *,
+        unchanged_since: int | None = None,
+    ) -> api.StoreResult:
+        if mode not in ("set", "add", "remove"):
+            raise Invalid(f"unknown store mode {mode}")
+        mask, keywords = split_flags(flags)
+        ordered = sorted(set(uids))
+
+        def job(conn: Connection, changes: list) -> api.StoreResult:
+            folder = self._folder_by_id(conn, folder_id)
+            rows = []
+            for part in _chunks(ordered):
+                rows.extend(
+                    conn.execute(
+                        select(m.Message.uid, m.Message.flags, m.Message.keywords, m.Message.modseq).where(
+                            m.Message.folder_id == folder_id, m.Message.uid.in_(part)
+                        )
+                    ).all()
+                )
+            failed = [r.uid for r in rows if unchanged_since is not None and r.modseq > unchanged_since]
+            new_values = []
+            for row in rows:
+                if unchanged_since is not None and row.modseq > unchanged_since:
+                    continue
+                current = set(row.keywords.split())
+                if mode == "set":
+                    new_mask, new_kw = mask, set(keywords)
+                elif mode == "add":
+                    new_mask, new_kw = row.flags | mask, current | keywords
+                else:
+                    new_mask, new_kw = row.flags & ~mask, current - keywords
+                if new_mask != row.flags or new_kw != current:
+                    new_values.append((row.uid, new_mask, pack_keywords(new_kw)))
+            if not new_values:
+                return api.StoreResult([], sorted(failed))
+            modseq = self._bump(conn, folder_id)
+            conn.execute(
+                update(m.Message)
+                .where(m.Message.folder_id == folder_id, m.Message.uid == bindparam("b_uid"))
+                .values(flags=bindparam("b_flags"), keywords=bindparam("b_kw"), modseq=modseq),
+                [{"b_uid": u, "b_flags": f, "b_kw": k} for u, f, k in new_values],
+            )
+            changes.append(api.FolderChange(folder.account_id, folder_id, modseq))
+            updated = [api.FlagUpdate(u, modseq, join_flags(f, k)) for u, f, k in new_values]
+            return api.StoreResult(updated, sorted(failed))
+
+        return self._writer.run(job)
+
+    def expunge(self, folder_id: int, uids: Sequence[int] | None = None) -> list[int]:
+        wanted = None if uids is None else set(uids)
+
+        def job(conn: Connection, changes: list) -> list[int]:
+            folder = self._folder_by_id(conn, folder_id)
+            rows = conn.execute(
+                select(m.Message.uid, m.Message.size).where(
+                    m.Message.folder_id == folder_id, m.Message.flags.op("&")(DELETED) != 0
+                )
+            ).all()
+            if wanted is not None:
+                rows = [r for r in rows if r.uid in wanted]
+            if not rows:
+                return []
+            modseq = self._bump(conn, folder_id)
+            self._remove_messages(conn, folder, rows, modseq)
+            changes.append(api.FolderChange(folder.account_id, folder_id, modseq))
+            return sorted(r.uid for r in rows)
+
+        return self._writer.run(job)
+
+    def copy(
+        self,
+        src_folder_id: int,
+        uids: Sequence[int],
+        dst_folder_id: int,
+        *,
+        move: bool = False,
+        quota_limit: int | None = None,
+    ) -> api.CopyResult:
+        ordered = sorted(set(uids))
+
+        def job(conn: Connection, changes: list) -> api.CopyResult:
+            src = self._folder_by_id(conn, src_folder_id)
+            dst = self._folder_by_id(conn, dst_folder_id)
+            rows = []
+            for part in _chunks(ordered):
+                rows.extend(
+                    conn.execute(
+                        select(m.Message).where(m.Message.folder_id == src.id, m.Message.uid.in_(part)).order_by(m.Message.uid)
+                    ).all()
+                )
+            if not rows:
+                return api.CopyResult(dst.uidvalidity, [])
+            size = sum(r.size for r in rows)
+            same_account = src.account_id == dst.account_id
+            if not (move and same_account):
+                self._check_quota(conn, dst.account_id, size, quota_limit)
+            first, modseq = self._reserve(conn, dst.id, len(rows))
+            mapping = [(r.uid, first + i) for i, r in enumerate(rows)]
+            conn.execute(
+                insert(m.Message),
+                [
+                    {
+                        "folder_id": dst.id, "uid": new_uid, "modseq": modseq, "blob_sha": r.blob_sha, "size": r.size,
+                        "internaldate": r.internaldate, "flags": r.flags, "keywords": r.keywords,
+                    }
+                    for r, (_old, new_uid) in zip(rows, mapping)
+                ],
+            )
+            self._charge(conn, dst.account_id, size, len(rows))
+            changes.append(api.FolderChange(dst.account_id, dst.id, modseq))
+            if move:
+                src_modseq = self._bump(conn, src.id)
+                self._remove_messages(conn, src, rows, src_modseq)
+                changes.append(api.FolderChange(src.account_id, src.id, src_modseq))
+            return api.CopyResult(dst.uidvalidity, mapping)
+
+        return self._writer.run(job)
+

@@ -1,0 +1,112 @@
+"""The one writer thread: batches concurrent write jobs into one transaction (group commit).
+
+Why: on SQLite only one writer can hold the lock, and a durable commit costs an fsync. Taking
+every job that is waiting and committing them together makes durability cost one fsync per
+batch instead of one per message, while each job still runs in its own SAVEPOINT so a failing
+job (quota, not found) rolls back alone. Callers block until their batch is committed; only then
+may a front end say 250 / OK (DEVELOPERS.md "Durability").
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import queue
+import threading
+from typing import Any, Callable
+
+from sqlalchemy import Connection, Engine
+
+from storage.api import FolderChange
+from storage.errors import StoreError, Temp
+
+log = logging.getLogger(__name__)
+
+Job = Callable[[Connection, list[FolderChange]], Any]
+
+
+class Writer:
+    def __init__(self, engine: Engine, *, max_batch: int, on_commit: Callable[[list[FolderChange]], None]) -> None:
+        self._engine = engine
+        self._max_batch = max_batch
+        self._on_commit = on_commit
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+        self._closed = False
+        self._thread.start()
+
+    def run(self, job: Job) -> Any:
+        """Run ``job(conn, changes)`` in the next group commit; return its result once durable."""
+        if self._closed:
+            raise Temp("store is closed")
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._queue.put((job, future))
+        return future.result()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join(timeout=10)
+
+    def _take_batch(self) -> list | None:
+        first = self._queue.get()
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < self._max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._queue.put(None)
+                break
+            batch.append(item)
+        return batch
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take_batch()
+            if batch is None:
+                return
+            try:
+                self._commit_batch(batch)
+            except Exception:  # the writer must outlive any single bad batch
+                log.exception("writer batch failed")
+                for _job, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(Temp("storage unavailable"))
+
+    def _commit_batch(self, batch: list) -> None:
+        outcomes: list[tuple[concurrent.futures.Future, Any, BaseException | None]] = []
+        changes: list[FolderChange] = []
+        with self._engine.connect() as conn:
+            with conn.begin():
+                for job, fut in batch:
+                    job_changes: list[FolderChange] = []
+                    savepoint = conn.begin_nested()
+                    try:
+                        result = job(conn, job_changes)
+                    except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                        savepoint.rollback()
+                        if not isinstance(exc, StoreError):
+                            log.exception("write job failed")
+                        outcomes.append((fut, None, exc))
+                    else:
+                        savepoint.commit()
+                        changes.extend(job_changes)
+                        outcomes.append((fut, result, None))
+        # Committed (the context manager raised otherwise): release the callers.
+        for fut, result, exc in outcomes:
+            if exc is None:
+                fut.set_result(result)
+            elif isinstance(exc, StoreError):
+                fut.set_exception(exc)
+            else:
+                fut.set_exception(Temp(f"{type(exc).__name__}: {exc}"))
+        if changes:
+            try:
+                self._on_commit(changes)
+            except Exception:
+                log.exception("change listener failed")

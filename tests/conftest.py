@@ -1,0 +1,206 @@
+"""Fixtures that start the real server (``python -m mailserver serve``) on free loopback ports.
+
+The suite runs on SQLite, and also on PostgreSQL when ``MAILSERVER_TEST_DATABASE_URL`` is set
+(``.ci/run`` sets it when ``pg_isready`` answers): the ``server`` fixture is parametrised over the
+backends, each PostgreSQL server getting a database of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DOMAIN = "example.gov.vn"
+SERVICES = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s")
+PG_URL = os.environ.get("MAILSERVER_TEST_DATABASE_URL", "")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_admin(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_URL.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def _pg_database() -> tuple[str, str]:
+    name = f"mailtest_{uuid.uuid4().hex[:12]}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    base = PG_URL.rsplit("/", 1)[0]
+    return name, f"{base}/{name}"
+
+
+class Server:
+    """A running ``mailserver serve`` process and the handles tests need."""
+
+    host = "127.0.0.1"
+    domain = DOMAIN
+
+    def __init__(self, root: Path, backend: str, extra: dict | None = None) -> None:
+        self.root = root
+        self.backend = backend
+        self.data_dir = root / "data"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path = self.data_dir / "mailserver.yaml"
+        self.ports = {name: free_port() for name in SERVICES}
+        self.pg_name = None
+        if backend == "postgresql":
+            self.pg_name, self.db_url = _pg_database()
+        else:
+            self.db_url = f"sqlite:///{self.data_dir / 'mail.db'}"
+        config = {
+            "profile": "none",
+            "hostname": "mail.example.gov.vn",
+            "domains": [DOMAIN, "sub.example.gov.vn"],
+            "data_dir": str(self.data_dir),
+            "database": {"url": self.db_url},
+            "listeners": {name: {"address": self.host, "port": port} for name, port in self.ports.items()},
+            "tls": {"cert": str(self.data_dir / "tls" / "cert.pem"), "key": str(self.data_dir / "tls" / "key.pem")},
+        }
+        for key, value in (extra or {}).items():
+            if isinstance(value, dict) and isinstance(config.get(key), dict):
+                config[key] = {**config[key], **value}
+            else:
+                config[key] = value
+        self.config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+        from config.loader import load_settings
+        from mailserver.app import migrate
+        from mailserver.tls import ensure_certificate
+
+        self.settings = load_settings(self.config_path)
+        ensure_certificate(self.settings.tls.cert, self.settings.tls.key, self.settings.hostname)
+        migrate(self.settings)
+        self.proc: subprocess.Popen | None = None
+        self.log_path = root / "server.log"
+
+    def port(self, service: str) -> int:
+        return self.ports[service]
+
+    @property
+    def env(self) -> dict:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        env["MAILSERVER_CONFIG"] = str(self.config_path)
+        return env
+
+    def start(self, timeout: float = 30) -> None:
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mailserver", "--config", str(self.config_path), "serve"],
+            stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.root,
+        )
+        deadline = time.monotonic() + timeout
+        pending = set(self.ports)
+        while pending:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            if time.monotonic() > deadline:
+                self.kill9()
+                raise RuntimeError(f"server did not open {sorted(pending)}:\n{self.log()}")
+            for name in list(pending):
+                with socket.socket() as s:
+                    s.settimeout(0.2)
+                    if s.connect_ex((self.host, self.ports[name])) == 0:
+                        pending.discard(name)
+            time.sleep(0.05)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def kill9(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def cli(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [sys.executable, "-m", "mailserver", "--config", str(self.config_path), *args],
+            capture_output=True, text=True, env=self.env, cwd=self.root, input=input, timeout=120,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"mailserver {' '.join(args)} → {result.returncode}\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def add_account(self, address: str, password: str, name: str = "Nguyễn Văn An") -> None:
+        self.cli("account", "add", name, "--address", address, "--password", password, "--active")
+
+    def open_store(self):
+        """The same store in this test process (for bulk loading and checks after a crash)."""
+        from mailserver.app import open_store
+
+        return open_store(self.settings)
+
+    def destroy(self) -> None:
+        self.stop()
+        if self.pg_name:
+            _pg_admin(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(request, tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp(f"server-{request.param}"), request.param)
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.destroy()
+
+
+@pytest.fixture(params=BACKENDS)
+def make_server(request, tmp_path_factory):
+    """Factory for tests that need their own server (crash tests, special config)."""
+    made: list[Server] = []
+
+    def make(extra: dict | None = None, start: bool = True) -> Server:
+        srv = Server(tmp_path_factory.mktemp(f"own-{request.param}"), request.param, extra)
+        made.append(srv)
+        if start:
+            srv.start()
+        return srv
+
+    yield make
+    for srv in made:
+        srv.destroy()
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request, tmp_path):
+    """A migrated, empty database URL for store-level tests, on each backend."""
+    from storage.migrate import upgrade
+
+    name = None
+    if request.param == "postgresql":
+        name, url = _pg_database()
+    else:
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade(url)
+    yield url
+    if name:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

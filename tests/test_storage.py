@@ -1,0 +1,258 @@
+"""Storage conformance suite: the storage API's contract, run on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import threading
+
+import pytest
+
+from storage import search as q
+from storage.api import AccountState, DeliveryTarget
+from storage.errors import Exists, Invalid, NoPerm, NoQuota, NotFound
+from storage.sqlstore import SqlStore
+
+MSG = (
+    "From: =?utf-8?b?Tmd1eeG7hW4gVsSDbiBBbg==?= <annv@example.gov.vn>\r\n"
+    "To: binhtt@example.gov.vn\r\n"
+    "Subject: =?utf-8?q?C=C3=B4ng_v=C4=83n_s=E1=BB=91_12?=\r\n"
+    "Date: Mon, 23 Nov 2026 08:00:00 +0700\r\n"
+    "Message-ID: <m1@example.gov.vn>\r\n"
+    "\r\n"
+    "Kính gửi anh Bình,\r\nĐề nghị xem xét.\r\n"
+).encode()
+
+
+@pytest.fixture
+def store(store_url, tmp_path):
+    s = SqlStore(store_url, blob_dir=tmp_path / "blobs", inline_blob_limit=4096)
+    s.add_domain("example.gov.vn")
+    yield s
+    s.close()
+
+
+def _account(store, local="annv"):
+    return store.create_account(f"{local}@example.gov.vn", "Nguyễn Văn An", "x", state=AccountState.ACTIVE)
+
+
+def _deliver(store, account, raw=MSG, **target):
+    blob = store.put_blob(raw)
+    (outcome,) = store.deliver(blob, [DeliveryTarget(account.id, **target)])
+    return outcome
+
+
+def test_new_account_has_default_folders_with_special_use(store):
+    acc = _account(store)
+    folders = {f.name: f.special_use for f in store.list_folders(acc.id)}
+    assert folders == {"INBOX": None, "Sent": "\\Sent", "Drafts": "\\Drafts", "Trash": "\\Trash", "Junk": "\\Junk"}
+
+
+def test_duplicate_address_is_refused_case_insensitively(store):
+    _account(store)
+    with pytest.raises(Exists):
+        store.create_account("AnNV@Example.gov.vn", "x", None)
+
+
+def test_delivered_message_is_stored_byte_for_byte_with_metadata(store):
+    acc = _account(store)
+    outcome = _deliver(store, acc)
+    assert outcome.ok and outcome.uid == 1
+    inbox = store.get_folder(acc.id, "inbox")
+    (info,) = store.fetch(inbox.id, [1], fields=frozenset({"envelope", "structure"}))
+    assert store.read_blob(info.blob) == MSG
+    assert info.size == len(MSG)
+    assert info.envelope["message_id"] == "<m1@example.gov.vn>"
+    assert info.structure["type"] == "text"
+    assert store.get_account_by_id(acc.id).used_bytes == len(MSG)
+
+
+def test_large_body_is_a_file_and_reads_back_with_ranges(store):
+    acc = _account(store)
+    raw = MSG + b"x" * 100_000 + b"\r\n"
+    outcome = _deliver(store, acc, raw)
+    (info,) = store.fetch(outcome.folder_id, [outcome.uid])
+    assert store.read_blob(info.blob) == raw
+    assert store.read_blob(info.blob, 10, 5) == raw[10:15]
+
+
+def test_fan_out_shares_one_body_and_charges_each_member(store):
+    members = [_account(store, f"u{i}") for i in range(5)]
+    blob = store.put_blob(MSG)
+    outcomes = store.deliver(blob, [DeliveryTarget(a.id) for a in members])
+    assert all(o.ok for o in outcomes)
+    shas = {store.fetch(o.folder_id, [o.uid])[0].blob for o in outcomes}
+    assert len(shas) == 1
+    assert all(store.get_account_by_id(a.id).used_bytes == len(MSG) for a in members)
+
+
+def test_quota_is_checked_inside_the_commit_per_target(store):
+    full, empty = _account(store, "full"), _account(store, "empty")
+    _deliver(store, full)
+    blob = store.put_blob(MSG + b"again")
+    limit = len(MSG) + len(MSG) // 2
+    outcomes = store.deliver(blob, [DeliveryTarget(full.id, quota_limit=limit), DeliveryTarget(empty.id, quota_limit=limit)])
+    assert [o.ok for o in outcomes] == [False, True]
+    assert outcomes[0].error == "NOQUOTA"
+    with pytest.raises(NoQuota):
+        store.append(store.get_folder(full.id, "INBOX").id, blob, quota_limit=limit)
+
+
+def test_concurrent_deliveries_never_exceed_the_quota(store):
+    acc = _account(store)
+    blob = store.put_blob(MSG)
+    limit = len(MSG) * 5
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(lambda _: store.deliver(blob, [DeliveryTarget(acc.id, quota_limit=limit)])[0].ok, range(20)))
+    assert results.count(True) == 5
+    assert store.get_account_by_id(acc.id).used_bytes == limit
+
+
+def test_concurrent_deliveries_get_distinct_uids(store):
+    acc = _account(store)
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        uids = list(pool.map(lambda i: _deliver(store, acc, MSG + str(i).encode()).uid, range(64)))
+    assert sorted(uids) == list(range(1, 65))
+
+
+def test_flags_store_bumps_modseq_and_shows_in_changes(store):
+    acc = _account(store)
+    o = _deliver(store, acc)
+    inbox = store.get_folder(acc.id, "INBOX")
+    result = store.store_flags(inbox.id, [o.uid], "add", frozenset({"\\Seen", "$Forwarded"}))
+    assert result.updated[0].flags == {"\\Seen", "$Forwarded"}
+    changes = store.changes(inbox.id, inbox.highestmodseq, inbox.uidnext)
+    assert [m.uid for m in changes.updated] == [o.uid]
+    assert changes.highestmodseq == result.updated[0].modseq
+    unchanged = store.store_flags(inbox.id, [o.uid], "add", frozenset({"\\Seen"}))
+    assert unchanged.updated == []
+    cond = store.store_flags(inbox.id, [o.uid], "remove", frozenset({"\\Seen"}), unchanged_since=1)
+    assert cond.failed_unchanged_since == [o.uid]
+
+
+def test_unknown_system_flag_is_refused(store):
+    acc = _account(store)
+    o = _deliver(store, acc)
+    with pytest.raises(Invalid):
+        store.store_flags(o.folder_id, [o.uid], "add", frozenset({"\\Bogus"}))
+
+
+def test_expunge_logs_uids_and_releases_quota(store):
+    acc = _account(store)
+    a, b = _deliver(store, acc), _deliver(store, acc, MSG + b"2")
+    inbox = store.get_folder(acc.id, "INBOX")
+    store.store_flags(inbox.id, [a.uid], "add", frozenset({"\\Deleted"}))
+    assert store.expunge(inbox.id) == [a.uid]
+    changes = store.changes(inbox.id, inbox.highestmodseq, inbox.uidnext)
+    assert changes.expunged == [a.uid]
+    assert store.get_account_by_id(acc.id).used_messages == 1
+    assert store.fetch(inbox.id, [a.uid, b.uid])[0].uid == b.uid
+
+
+def test_copy_and_move_keep_bodies_and_assign_new_uids(store):
+    acc = _account(store)
+    o = _deliver(store, acc)
+    inbox, trash = store.get_folder(acc.id, "INBOX"), store.get_folder(acc.id, "Trash")
+    copied = store.copy(inbox.id, [o.uid], trash.id)
+    assert copied.mapping == [(1, 1)] and copied.uidvalidity == trash.uidvalidity
+    moved = store.copy(inbox.id, [o.uid], trash.id, move=True)
+    assert moved.mapping == [(1, 2)]
+    assert store.open_view(inbox.id, claim_recent=False).uids == []
+    assert store.get_account_by_id(acc.id).used_messages == 2
+
+
+def test_uids_never_repeat_after_expunge(store):
+    acc = _account(store)
+    o = _deliver(store, acc)
+    store.store_flags(o.folder_id, [o.uid], "add", frozenset({"\\Deleted"}))
+    store.expunge(o.folder_id)
+    assert _deliver(store, acc).uid == o.uid + 1
+
+
+def test_folders_create_rename_delete(store):
+    acc = _account(store)
+    store.create_folder(acc.id, "Công văn đến")
+    store.create_folder(acc.id, "Công văn đến/2026")
+    with pytest.raises(Exists):
+        store.create_folder(acc.id, "Công văn đến")
+    store.rename_folder(acc.id, "Công văn đến", "Văn bản đến")
+    names = {f.name for f in store.list_folders(acc.id)}
+    assert {"Văn bản đến", "Văn bản đến/2026"} <= names
+    with pytest.raises(NoPerm):
+        store.delete_folder(acc.id, "INBOX")
+    store.delete_folder(acc.id, "Văn bản đến/2026")
+    with pytest.raises(NotFound):
+        store.get_folder(acc.id, "Văn bản đến/2026")
+
+
+def test_recreated_folder_gets_a_new_uidvalidity(store):
+    acc = _account(store)
+    first = store.create_folder(acc.id, "X")
+    store.delete_folder(acc.id, "X")
+    assert store.create_folder(acc.id, "X").uidvalidity > first.uidvalidity
+
+
+def test_rename_inbox_moves_messages(store):
+    acc = _account(store)
+    _deliver(store, acc)
+    store.rename_folder(acc.id, "INBOX", "Cũ")
+    assert store.open_view(store.get_folder(acc.id, "INBOX").id, claim_recent=False).uids == []
+    assert store.open_view(store.get_folder(acc.id, "Cũ").id, claim_recent=False).uids == [1]
+
+
+def test_recent_is_claimed_by_one_session(store):
+    acc = _account(store)
+    o = _deliver(store, acc)
+    first = store.open_view(o.folder_id, claim_recent=True)
+    second = store.open_view(o.folder_id, claim_recent=True)
+    assert first.recent_uids == {o.uid} and second.recent_uids == frozenset()
+
+
+def test_search_folds_vietnamese_tones_and_case(store):
+    acc = _account(store)
+    o = _deliver(store, acc)
+    fid = o.folder_id
+    assert store.search(fid, q.HeaderContains("subject", "cong van so 12")) == [o.uid]
+    assert store.search(fid, q.HeaderContains("subject", "CÔNG VĂN")) == [o.uid]
+    assert store.search(fid, q.BodyContains("de nghi")) == [o.uid]
+    assert store.search(fid, q.TextContains("binhtt")) == [o.uid]
+    assert store.search(fid, q.HeaderContains("subject", "khong co")) == []
+    assert store.search(fid, q.And((q.HasFlag("\\Seen", False), q.UidSet(((1, None),))))) == [o.uid]
+    assert store.search(fid, q.Not(q.HasFlag("\\Seen", False))) == []
+    assert store.search(fid, q.DateCompare("sent", "on", dt.date(2026, 11, 23))) == [o.uid]
+    assert store.search(fid, q.SizeCompare("larger", 10_000)) == []
+
+
+def test_sort_by_subject_and_size(store):
+    acc = _account(store)
+    for subject in ("Re: b", "a", "c"):
+        raw = f"Subject: {subject}\r\nFrom: x@y.vn\r\n\r\n{'x' * len(subject)}\r\n".encode()
+        _deliver(store, acc, raw)
+    fid = store.get_folder(acc.id, "INBOX").id
+    assert store.sort(fid, [q.SortKey("subject")], q.All()) == [2, 1, 3]
+    assert store.sort(fid, [q.SortKey("size", reverse=True)], q.All())[0] == 1
+
+
+def test_listener_hears_each_commit(store):
+    acc = _account(store)
+    heard = []
+    event = threading.Event()
+
+    def listener(changes):
+        heard.extend(changes)
+        event.set()
+
+    unsubscribe = store.subscribe(listener)
+    o = _deliver(store, acc)
+    assert event.wait(5)
+    assert heard[0].folder_id == o.folder_id
+    unsubscribe()
+
+
+def test_delete_account_removes_everything(store):
+    acc = _account(store)
+    _deliver(store, acc)
+    store.delete_account(acc.id)
+    assert store.get_account("annv@example.gov.vn") is None
+    with pytest.raises(NotFound):
+        store.delete_account(acc.id)
