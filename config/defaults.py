@@ -8,6 +8,7 @@ uncomment every setting and load the result, so this text cannot drift from ``Se
 
 from __future__ import annotations
 
+import posixpath
 from string import Template
 
 import yaml
@@ -45,7 +46,7 @@ data_dir: $data_dir
 database:
   # sqlite:///mail.db (one process; relative to this file) or postgresql://user@host/db
   # (PostgreSQL: several server processes or hosts may share it).
-  url: sqlite:///mail.db
+  url: $db_url
   # Bodies of at least this size are kept as separate files on SQLite, smaller ones inline.
 #  inline_blob_limit: 256KiB
   # Most write jobs one database commit takes at once (group commit).
@@ -67,8 +68,8 @@ listeners:
 
 tls:
   # PEM files. init created a self-signed pair; replace them with your CA-issued certificate.
-  cert: tls/cert.pem
-  key: tls/key.pem
+  cert: $cert
+  key: $key
   # Allow LOGIN / AUTH PLAIN without TLS from loopback addresses only (local tools, tests).
 #  allow_plaintext_auth_on_loopback: true
 
@@ -143,8 +144,14 @@ def render_config(*, profile: str, hostname: str, domains: list[str], data_dir: 
     """The text of a fresh configuration file. ``data_dir`` is written as given (relative to the
     file); ``ports`` overrides entries of ``DEFAULT_PORTS``."""
     chosen = {**DEFAULT_PORTS, **(ports or {})}
+
+    def inside(name: str) -> str:
+        return _yaml_str(posixpath.normpath(posixpath.join(data_dir, name)))
+
     return _TEMPLATE.substitute(
         profile=profile, hostname=hostname, domains=", ".join(domains), data_dir=_yaml_str(data_dir),
+        db_url=_yaml_str("sqlite:///" + posixpath.normpath(posixpath.join(data_dir, "mail.db"))),
+        cert=inside("tls/cert.pem"), key=inside("tls/key.pem"),
         listen=listen, **{name: str(port) for name, port in chosen.items()},
     )
 
