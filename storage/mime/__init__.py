@@ -1,0 +1,30 @@
+"""Pure MIME metadata and Vietnamese text handling (no database, no protocol code).
+
+- ``parse(source)``: the metadata cached at delivery (docs/CONTRACTS.md "MIME metadata").
+- ``decode_header(raw)``: RFC 2047 / RFC 6532 / legacy 8-bit header text → NFC (R-TEXT-1).
+- ``fold(text, diacritics=True)``: the search normalisation (NFC, casefold, tones removed, đ→d).
+- ``html_to_text(markup)``, ``decode_text(data, charset)``, ``guess_vietnamese(data, declared)``,
+  ``filename(part)``: display and search helpers. Stored bytes are never changed (R-SEC-2).
+"""
+
+from storage.mime.headers import decode_header, decode_text
+from storage.mime.parser import parse
+from storage.mime.text import fold, html_to_text
+from storage.mime.vietnamese import guess_vietnamese
+
+
+def filename(part: dict) -> str | None:
+    """A part's file name for people (disposition ``filename``, else type ``name``), decoded.
+
+    RFC 2231 values are already text in the params; RFC 2047 words some mailers put in quoted
+    names (not allowed, common) are decoded here.
+    """
+    candidates = list((part.get("disposition") or [None, []])[1]) + list(part.get("params") or [])
+    for key in ("filename", "name"):
+        for name, value in candidates:
+            if name == key and value:
+                return decode_header(value)
+    return None
+
+
+__all__ = ["parse", "decode_header", "decode_text", "fold", "html_to_text", "guess_vietnamese", "filename"]

@@ -1,0 +1,97 @@
+"""ENVELOPE and search fields from a header block (RFC 3501 §7.4.2; R-TEXT-1).
+
+ENVELOPE strings are raw (UTF-8 or latin-1 text of the bytes, encoded-words as sent), because
+IMAP clients decode them themselves; the "search" fields are decoded NFC text for the index.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import email.utils
+
+from storage.mime.address import format_addresses, parse_addresses
+from storage.mime.headers import decode_header, raw_text
+
+_HEADERS_TEXT_CAP = 256 * 1024
+_ADDRESS_FIELDS = ("from", "sender", "reply_to", "to", "cc", "bcc")
+
+
+def _first(fields: list[tuple[str, bytes]], name: str) -> bytes | None:
+    for field, value in fields:
+        if field == name:
+            return value
+    return None
+
+
+def _raw(fields: list[tuple[str, bytes]], name: str) -> str | None:
+    value = _first(fields, name)
+    return None if value is None else raw_text(value).strip()
+
+
+def empty_envelope() -> dict:
+    return {"date": None, "subject": None, "in_reply_to": None, "message_id": None,
+            **{name: [] for name in _ADDRESS_FIELDS}}
+
+
+def build_envelope(fields: list[tuple[str, bytes]]) -> dict:
+    """RFC 3501 ENVELOPE data; sender and reply_to default to from."""
+    envelope = {
+        "date": _raw(fields, "date"),
+        "subject": _raw(fields, "subject"),
+        "in_reply_to": _raw(fields, "in-reply-to"),
+        "message_id": _raw(fields, "message-id"),
+    }
+    for name in _ADDRESS_FIELDS:
+        envelope[name] = parse_addresses(_raw(fields, name.replace("_", "-")))
+    for name in ("sender", "reply_to"):
+        if not envelope[name]:
+            envelope[name] = [dict(address) for address in envelope["from"]]
+    return envelope
+
+
+def parse_date(value: str | None) -> str | None:
+    """ISO-8601 UTC of a Date header, None when it cannot be read. No zone means UTC."""
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed is None:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=_dt.timezone.utc)
+    try:
+        return parsed.astimezone(_dt.timezone.utc).isoformat()
+    except (ValueError, OverflowError):
+        return None
+
+
+def build_search(fields: list[tuple[str, bytes]], body: str) -> dict:
+    """Decoded NFC text the store indexes (the store folds it)."""
+    def addresses(name: str) -> str:
+        raw = _raw(fields, name)
+        if raw is None:
+            return ""
+        return format_addresses(parse_addresses(raw), decode_header) or decode_header(raw)
+
+    lines: list[str] = []
+    size = 0
+    for name, value in fields:
+        line = f"{name}: {decode_header(value)}"
+        size += len(line) + 1
+        if size > _HEADERS_TEXT_CAP:
+            break
+        lines.append(line)
+    subject = _first(fields, "subject")
+    return {
+        "subject": decode_header(subject).strip() if subject is not None else "",
+        "from": addresses("from"),
+        "to": addresses("to"),
+        "cc": addresses("cc"),
+        "bcc": addresses("bcc"),
+        "message_id": _raw(fields, "message-id") or "",
+        "headers": "\n".join(lines),
+        "body": body,
+        "date": parse_date(_raw(fields, "date")),
+    }

@@ -1,0 +1,277 @@
+"""One-pass MIME scanner: the metadata cached at delivery (docs/CONTRACTS.md "MIME metadata").
+
+Why not ``email.message_from_bytes``: it holds several copies of a 30 MB message and loses byte
+offsets. This reads the source once, line by line, keeping only header blocks and (capped) the
+text of text/plain and text/html parts, and records for every part the absolute offsets IMAP
+needs for BODYSTRUCTURE and BODY[1.2] without re-parsing. Broken MIME degrades (RFC 3501
+defaults, a missing boundary closes at the end) and never raises.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import BinaryIO
+
+from storage.mime.bodytext import BodyText
+from storage.mime.envelope import build_envelope, build_search, empty_envelope
+from storage.mime.headers import parse_content_type, parse_disposition, raw_text, split_fields, _HEADER_NAME
+
+_READ_LIMIT = 65536  # longest line handled at once; longer lines arrive in pieces
+_BLOCK = 1 << 20  # bytes read from the source at a time
+_HEADER_CAP = 256 * 1024  # header bytes kept per part; the rest is scanned but not parsed
+_MESSAGE_ENCODINGS = ("7bit", "8bit", "binary")
+
+
+class _Entity:
+    """A part being scanned: in its header block, then in its body."""
+
+    __slots__ = ("part", "parent", "chunks", "kept", "in_headers", "fields", "boundary", "state",
+                 "body_nl", "children", "nested", "collect")
+
+    def __init__(self, header_start: int, parent: "_Entity | None") -> None:
+        self.part: dict = {"header_start": header_start}
+        self.parent = parent
+        self.chunks: list[bytes] = []
+        self.kept = 0
+        self.in_headers = True
+        self.fields: list[tuple[str, bytes]] = []
+        self.boundary: bytes | None = None
+        self.state = ""  # multipart: "preamble", "child", "epilogue"
+        self.body_nl = 0
+        self.children: list[dict] = []
+        self.nested: "_Entity | None" = None
+        self.collect: bytearray | None = None
+
+
+def _boundary_kind(line: bytes, boundary: bytes) -> bool | None:
+    """True for a close delimiter, False for a delimiter, None when ``line`` is neither."""
+    if not line.startswith(boundary, 2):
+        return None
+    rest = line[2 + len(boundary):]
+    closing = rest.startswith(b"--")
+    if closing:
+        rest = rest[2:]
+    return closing if not rest.strip(b" \t\r\n") else None
+
+
+def _first(fields: list[tuple[str, bytes]], name: str) -> bytes | None:
+    for field, value in fields:
+        if field == name:
+            return value
+    return None
+
+
+def _text(fields: list[tuple[str, bytes]], name: str) -> str | None:
+    value = _first(fields, name)
+    return None if value is None else raw_text(value).strip()
+
+
+def make_part(fields: list[tuple[str, bytes]], in_digest: bool) -> dict:
+    """The header-derived fields of a part, with RFC 3501 / RFC 2045 defaults."""
+    content_type = parse_content_type(_text(fields, "content-type"))
+    if content_type is None:
+        content_type = ("message", "rfc822", []) if in_digest else ("text", "plain", [])
+    kind, subtype, params = content_type
+    if kind == "text" and not any(name == "charset" for name, _ in params):
+        params.append(["charset", "us-ascii"])
+    encoding = (_text(fields, "content-transfer-encoding") or "").split(";")[0].strip().lower() or "7bit"
+    language = _text(fields, "content-language")
+    return {
+        "type": kind, "subtype": subtype, "params": params,
+        "id": _text(fields, "content-id"), "description": _text(fields, "content-description"),
+        "encoding": encoding, "md5": _text(fields, "content-md5"),
+        "disposition": parse_disposition(_text(fields, "content-disposition")),
+        "language": [tag.strip() for tag in language.split(",") if tag.strip()] if language else None,
+        "location": _text(fields, "content-location"),
+    }
+
+
+def _param(part: dict, name: str) -> str | None:
+    for key, value in part["params"]:
+        if key == name:
+            return value
+    return None
+
+
+class _Scanner:
+    def __init__(self) -> None:
+        self.offset = 0  # of the chunk being handled
+        self.nl = 0  # newlines before it
+        self.tail = b""  # last bytes before it (line-ending checks at a boundary)
+        self.bol = True  # the chunk starts a line
+        self.root = _Entity(0, None)
+        self.stack = [self.root]
+        self.body = BodyText()
+
+    def run(self, source: BinaryIO) -> dict:
+        read = source.read
+        buf, pos, eof = b"", 0, False
+        while True:
+            if len(buf) - pos < _READ_LIMIT and not eof:
+                block = read(_BLOCK)
+                eof = not block
+                buf, pos = buf[pos:] + block, 0
+            if pos >= len(buf):
+                break
+            top = self.stack[-1]
+            if self.bol and not top.in_headers and buf[pos:pos + 2] != b"--":
+                # Body lines matter only when they start with "--": jump to the next such line.
+                found = buf.find(b"\n--", pos)
+                stop = found + 1 if found >= 0 else max(pos + 1, len(buf) - 2 if not eof else len(buf))
+                self._advance(buf, pos, stop, top)
+                pos = stop
+                continue
+            newline = buf.find(b"\n", pos, pos + _READ_LIMIT)
+            stop = newline + 1 if newline >= 0 else min(len(buf), pos + _READ_LIMIT)
+            chunk = buf[pos:stop]
+            self._chunk(chunk)
+            self._advance(buf, pos, stop, None)
+            pos = stop
+        while self.stack:
+            self._close(self.stack.pop(), at_boundary=False)
+        root = self.root
+        return {
+            "size": self.offset,
+            "envelope": build_envelope(root.fields),
+            "structure": root.part,
+            "search": build_search(root.fields, self.body.text()),
+        }
+
+    def _advance(self, buf: bytes, start: int, stop: int, body: "_Entity | None") -> None:
+        """Account for buf[start:stop] having been read (and keep it for a text part's body)."""
+        if body is not None and body.collect is not None:
+            self.body.keep(body.collect, buf[start:stop])
+        self.offset += stop - start
+        self.nl += buf.count(b"\n", start, stop)
+        self.tail = (self.tail + buf[max(start, stop - 3):stop])[-3:]
+        self.bol = buf[stop - 1:stop] == b"\n"
+
+    # -- per chunk ------------------------------------------------------------------------------
+    def _chunk(self, chunk: bytes) -> None:
+        if self.bol and chunk[:2] == b"--":
+            for index in range(len(self.stack) - 1, -1, -1):
+                entity = self.stack[index]
+                if entity.boundary is None or entity.in_headers or entity.state == "epilogue":
+                    continue
+                closing = _boundary_kind(chunk, entity.boundary)
+                if closing is None:
+                    continue
+                while len(self.stack) > index + 1:
+                    self._close(self.stack.pop(), at_boundary=True)
+                if closing:
+                    entity.state = "epilogue"
+                else:
+                    entity.state = "child"
+                    self.stack.append(_Entity(self.offset + len(chunk), entity))
+                return
+        top = self.stack[-1]
+        if top.in_headers:
+            if not self.bol:  # rest of an over-long header line
+                self._keep(top, chunk)
+                return
+            if chunk in (b"\r\n", b"\n"):
+                self._end_headers(top, self.offset + len(chunk), self.nl + 1)
+                return
+            if _HEADER_NAME.match(chunk) or (chunk[:1] in (b" ", b"\t") and top.chunks):
+                self._keep(top, chunk)
+                return
+            if not top.chunks and top.parent is None and self.offset == 0 and chunk.startswith(b"From "):
+                self._keep(top, chunk)  # mbox separator line: part of the header block, not a field
+                return
+            self._end_headers(top, self.offset, self.nl)  # no blank line: the body starts here
+            self._chunk(chunk)
+            return
+        if top.collect is not None:
+            self.body.keep(top.collect, chunk)
+
+    def _keep(self, entity: _Entity, chunk: bytes) -> None:
+        if entity.kept < _HEADER_CAP:
+            entity.chunks.append(chunk)
+            entity.kept += len(chunk)
+
+    # -- part boundaries ------------------------------------------------------------------------
+    def _end_headers(self, entity: _Entity, body_start: int, body_nl: int, *, closing: bool = False) -> None:
+        entity.in_headers = False
+        block = b"".join(entity.chunks)
+        entity.chunks = []
+        entity.fields = split_fields(block)
+        parent = entity.parent
+        in_digest = parent is not None and parent.part.get("type") == "multipart" and parent.part.get("subtype") == "digest"
+        part = entity.part
+        part.update(make_part(entity.fields, in_digest))
+        part["body_start"] = body_start
+        entity.body_nl = body_nl
+        if part["type"] == "multipart":
+            boundary = _param(part, "boundary")
+            if boundary:
+                entity.boundary = _original_bytes(boundary, block)
+                entity.state = "preamble"
+            else:  # a multipart without a boundary cannot be split: read it as text
+                part.update(type="text", subtype="plain", params=[["charset", "us-ascii"]])
+        elif part["type"] == "message" and part["subtype"] == "rfc822" and part["encoding"] in _MESSAGE_ENCODINGS:
+            entity.nested = _Entity(body_start, entity)
+            if not closing:
+                self.stack.append(entity.nested)
+        if part["type"] == "text" and part["subtype"] in ("plain", "html") and self.body.wants_more():
+            entity.collect = bytearray()
+
+    def _close(self, entity: _Entity, *, at_boundary: bool) -> None:
+        """Finish ``entity``: its body ends at this chunk's delimiter, or at the end of input."""
+        parent = entity.parent
+        if not at_boundary and entity.in_headers and entity.part["header_start"] >= self.offset \
+                and parent is not None and parent.boundary is not None:
+            return  # a delimiter as the very last line opens no part
+        if at_boundary:  # the line end before a delimiter belongs to the delimiter (RFC 2046)
+            eol = 2 if self.tail.endswith(b"\r\n") else 1 if self.tail.endswith(b"\n") else 0
+            end, end_nl = self.offset - eol, self.nl - (1 if eol else 0)
+            last = self.tail[-eol - 1:len(self.tail) - eol] if len(self.tail) > eol else b""
+        else:
+            end, end_nl, last = self.offset, self.nl, self.tail[-1:]
+        if entity.in_headers:
+            start = max(entity.part["header_start"], end)
+            self._end_headers(entity, start, end_nl, closing=True)
+        part = entity.part
+        end = max(end, part["body_start"])
+        part["body_end"] = end
+        part["size"] = end - part["body_start"]
+        part["lines"] = max(0, end_nl - entity.body_nl) + (1 if part["size"] and last != b"\n" else 0)
+        if entity.boundary is not None:
+            if entity.children:
+                part["parts"] = entity.children
+            else:  # no delimiter ever came: one text part over the whole body
+                part.update(type="text", subtype="plain", params=[["charset", "us-ascii"]])
+        if entity.nested is not None:
+            nested = entity.nested
+            if nested.part.get("body_end") is None:  # never opened (empty body): an empty message
+                nested.part.update(make_part([], False), body_start=part["body_start"],
+                                   body_end=end, size=0, lines=0)
+            part["message"] = {"envelope": build_envelope(nested.fields), "structure": nested.part}
+        elif part["type"] == "message" and part["subtype"] == "rfc822":
+            structure = make_part([], False) | {"header_start": part["body_start"], "body_start": part["body_start"],
+                                                 "body_end": end, "size": part["size"], "lines": part["lines"]}
+            part["message"] = {"envelope": empty_envelope(), "structure": structure}
+        if entity.collect is not None:
+            self.body.add(entity.collect, part)
+            entity.collect = None
+        if parent is not None and parent.boundary is not None:
+            parent.children.append(part)
+
+
+def _original_bytes(value: str, block: bytes) -> bytes:
+    """The boundary as it appears in the header bytes (decoded as UTF-8 or latin-1 there)."""
+    for encoding in ("utf-8", "latin-1"):
+        try:
+            encoded = value.encode(encoding)
+        except UnicodeEncodeError:
+            continue
+        if encoded in block:
+            return encoded
+    return value.encode("utf-8", errors="replace")
+
+
+def parse(source: bytes | BinaryIO) -> dict:
+    """Metadata of a message (schema in docs/CONTRACTS.md). Offsets count from where ``source``
+    starts (for a file: its current position). Reads the source once; never raises on content."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(source)
+    return _Scanner().run(source)

@@ -1,0 +1,347 @@
+"""storage.mime.parse: offsets, RFC 3501 defaults, broken input, RFC 2231, groups, nesting."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+
+import pytest
+
+from storage.mime import decode_header, filename, fold, html_to_text, parse
+
+CRLF = b"\r\n"
+
+
+def msg(*lines: bytes | str, eol: bytes = CRLF) -> bytes:
+    return eol.join(line.encode("utf-8") if isinstance(line, str) else line for line in lines)
+
+
+NESTED = msg(
+    "From: Nguyen Van A <a@example.gov.vn>",
+    "To: b@example.gov.vn",
+    "Subject: outer",
+    "MIME-Version: 1.0",
+    'Content-Type: multipart/mixed; boundary="OUTER"',
+    "",
+    "preamble",
+    "--OUTER",
+    'Content-Type: multipart/alternative; boundary="INNER"',
+    "",
+    "--INNER",
+    "Content-Type: text/plain; charset=utf-8",
+    "",
+    "plain line 1",
+    "plain line 2",
+    "--INNER",
+    "Content-Type: text/html; charset=utf-8",
+    "",
+    "<p>html</p>",
+    "--INNER--",
+    "",
+    "--OUTER",
+    "Content-Type: message/rfc822",
+    "Content-Description: forwarded",
+    "",
+    "From: c@example.org",
+    "Subject: inner subject",
+    'Content-Type: multipart/mixed; boundary="DEEP"',
+    "",
+    "--DEEP",
+    "",
+    "deep text",
+    "--DEEP",
+    "Content-Type: application/octet-stream",
+    "Content-Transfer-Encoding: base64",
+    "",
+    "AAECAw==",
+    "--DEEP--",
+    "--OUTER--",
+    "epilogue",
+    "",
+)
+
+
+def section(structure: dict, path: str) -> dict:
+    """The part IMAP names ``path`` (e.g. "2.1"); a message/rfc822 part's children are its message's."""
+    part = structure
+    for number in path.split("."):
+        if "message" in part:
+            part = part["message"]["structure"]
+        part = part["parts"][int(number) - 1]
+    return part
+
+
+def body(data: bytes, part: dict) -> bytes:
+    return data[part["body_start"]:part["body_end"]]
+
+
+def test_offsets_slice_each_body_like_imap_body_sections() -> None:
+    meta = parse(NESTED)
+    structure = meta["structure"]
+    assert meta["size"] == len(NESTED)
+    assert body(NESTED, section(structure, "1.1")) == b"plain line 1\r\nplain line 2"
+    assert body(NESTED, section(structure, "1.2")) == b"<p>html</p>"
+    assert body(NESTED, section(structure, "2.1")) == b"deep text"
+    assert body(NESTED, section(structure, "2.2")) == b"AAECAw=="
+    rfc822 = section(structure, "2")
+    assert body(NESTED, rfc822).startswith(b"From: c@example.org\r\n")
+    assert body(NESTED, rfc822).endswith(b"--DEEP--")
+    assert NESTED[section(structure, "1.1")["header_start"]:section(structure, "1.1")["body_start"]] == (
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+    )
+
+
+def test_sizes_and_lines_describe_the_encoded_body() -> None:
+    structure = parse(NESTED)["structure"]
+    plain = section(structure, "1.1")
+    assert plain["size"] == len(b"plain line 1\r\nplain line 2")
+    assert plain["lines"] == 2
+    rfc822 = section(structure, "2")
+    assert rfc822["lines"] == body(NESTED, rfc822).count(b"\n") + 1
+    assert rfc822["size"] == rfc822["body_end"] - rfc822["body_start"]
+
+
+def test_message_rfc822_part_carries_envelope_and_structure() -> None:
+    rfc822 = section(parse(NESTED)["structure"], "2")
+    assert (rfc822["type"], rfc822["subtype"], rfc822["description"]) == ("message", "rfc822", "forwarded")
+    inner = rfc822["message"]
+    assert inner["envelope"]["subject"] == "inner subject"
+    assert inner["envelope"]["from"] == [{"name": None, "adl": None, "mailbox": "c", "host": "example.org"}]
+    assert inner["structure"]["header_start"] == rfc822["body_start"]
+    assert inner["structure"]["subtype"] == "mixed"
+    assert section(inner["structure"], "1")["params"] == [["charset", "us-ascii"]]
+
+
+def test_result_is_json_serialisable_and_file_objects_give_the_same_result() -> None:
+    meta = parse(NESTED)
+    assert json.loads(json.dumps(meta)) == meta
+    stream = io.BytesIO(NESTED)
+    assert parse(stream) == meta
+
+
+def test_no_content_type_defaults_to_text_plain_us_ascii_7bit() -> None:
+    structure = parse(msg("Subject: hi", "", "body", ""))["structure"]
+    assert (structure["type"], structure["subtype"]) == ("text", "plain")
+    assert structure["params"] == [["charset", "us-ascii"]]
+    assert structure["encoding"] == "7bit"
+    assert structure["disposition"] is None and structure["language"] is None and structure["location"] is None
+
+
+def test_digest_children_default_to_message_rfc822() -> None:
+    data = msg(
+        "Content-Type: multipart/digest; boundary=d", "", "--d", "", "Subject: one", "", "first", "--d",
+        "Content-Type: text/plain", "", "not a message", "--d--", "",
+    )
+    parts = parse(data)["structure"]["parts"]
+    assert [(p["type"], p["subtype"]) for p in parts] == [("message", "rfc822"), ("text", "plain")]
+    assert parts[0]["message"]["envelope"]["subject"] == "one"
+
+
+def test_params_keep_value_case_and_lower_case_names() -> None:
+    data = msg(
+        'Content-Type: multipart/Mixed; BOUNDARY="AbC"; Name="My File.PDF"', "", "--AbC",
+        'Content-Type: Application/PDF; NAME="Báo Cáo.pdf"',
+        'Content-Disposition: Attachment; FileName="My File.PDF"; size=12', "", "x", "--AbC--",
+    )
+    structure = parse(data)["structure"]
+    assert structure["subtype"] == "mixed"
+    assert structure["params"] == [["boundary", "AbC"], ["name", "My File.PDF"]]
+    part = structure["parts"][0]
+    assert (part["type"], part["subtype"]) == ("application", "pdf")
+    assert part["params"] == [["name", "Báo Cáo.pdf"]]
+    assert part["disposition"] == ["attachment", [["filename", "My File.PDF"], ["size", "12"]]]
+
+
+def test_rfc2231_continuations_and_charset_are_decoded() -> None:
+    data = msg(
+        "Content-Type: application/pdf;",
+        " name*0*=utf-8'vi'T%E1%BB%9D%20tr%C3%ACnh%20;",
+        ' name*1="số 06";',
+        " name*2*=.pdf",
+        "Content-Disposition: attachment; filename*=UTF-8''T%E1%BB%9D%20tr%C3%ACnh%20s%E1%BB%91%2006.pdf;",
+        ' filename="fallback.pdf"',
+        "", "x",
+    )
+    part = parse(data)["structure"]
+    assert part["params"] == [["name", "Tờ trình số 06.pdf"]]
+    assert part["disposition"][1] == [["filename", "Tờ trình số 06.pdf"]]
+    assert filename(part) == "Tờ trình số 06.pdf"
+
+
+def test_language_location_id_md5_are_read() -> None:
+    data = msg(
+        "Content-Type: text/plain; charset=utf-8", "Content-Language: vi, en", "Content-Location: http://x/y",
+        "Content-ID: <id@x>", "Content-MD5: Q2hlY2s=", "Content-Transfer-Encoding: Quoted-Printable", "", "b",
+    )
+    part = parse(data)["structure"]
+    assert part["language"] == ["vi", "en"]
+    assert (part["location"], part["id"], part["md5"], part["encoding"]) == ("http://x/y", "<id@x>", "Q2hlY2s=", "quoted-printable")
+
+
+def test_groups_and_addresses_without_at_sign() -> None:
+    data = msg(
+        "From: postmaster",
+        "To: undisclosed-recipients:;",
+        'Cc: Team: "Lê, Văn B" <b@x.vn>, c@x.vn;, d@y.vn',
+        'Bcc: "quoted local"@x.vn (Comment Name)',
+        "", "",
+    )
+    envelope = parse(data)["envelope"]
+    assert envelope["from"] == [{"name": None, "adl": None, "mailbox": "postmaster", "host": None}]
+    assert envelope["to"] == [
+        {"name": None, "adl": None, "mailbox": "undisclosed-recipients", "host": None},
+        {"name": None, "adl": None, "mailbox": None, "host": None},
+    ]
+    assert [(a["name"], a["mailbox"], a["host"]) for a in envelope["cc"]] == [
+        (None, "Team", None), ("Lê, Văn B", "b", "x.vn"), (None, "c", "x.vn"), (None, None, None), (None, "d", "y.vn"),
+    ]
+    assert envelope["bcc"] == [{"name": "Comment Name", "adl": None, "mailbox": "quoted local", "host": "x.vn"}]
+
+
+def test_sender_and_reply_to_default_to_from_and_missing_from_is_empty() -> None:
+    envelope = parse(msg("From: A <a@x.vn>", "", ""))["envelope"]
+    assert envelope["sender"] == envelope["from"] == envelope["reply_to"]
+    assert parse(msg("Subject: s", "", ""))["envelope"]["from"] == []
+
+
+def test_envelope_strings_are_raw_unfolded_and_search_is_decoded() -> None:
+    data = msg(
+        "Subject: =?UTF-8?B?Q8O0bmcgdsSDbg==?=", "  =?UTF-8?Q?_s=E1=BB=91_12?=", "Message-ID: <m1@x.vn>",
+        "Date: Tue, 3 Nov 2026 08:30:00 +0700", "From: =?utf-8?Q?Tr=E1=BA=A7n_Th=E1=BB=8B_B?= <b@x.vn>", "", "",
+    )
+    meta = parse(data)
+    assert meta["envelope"]["subject"] == "=?UTF-8?B?Q8O0bmcgdsSDbg==?=  =?UTF-8?Q?_s=E1=BB=91_12?="
+    assert meta["envelope"]["message_id"] == "<m1@x.vn>"
+    assert meta["search"]["subject"] == "Công văn số 12"
+    assert meta["search"]["from"] == "Trần Thị B <b@x.vn>"
+    assert meta["search"]["date"] == "2026-11-03T01:30:00+00:00"
+    assert "subject: Công văn số 12" in meta["search"]["headers"]
+
+
+def test_raw_8bit_header_is_latin1_in_envelope_when_not_utf8() -> None:
+    meta = parse(b"Subject: caf\xe9\r\n\r\n")
+    assert meta["envelope"]["subject"] == "caf\xe9"
+    assert parse("Subject: Công văn\r\n\r\n".encode())["envelope"]["subject"] == "Công văn"
+
+
+def test_unparseable_date_gives_none() -> None:
+    assert parse(msg("Date: yesterday-ish", "", ""))["search"]["date"] is None
+    assert parse(msg("Date: 3 Nov 2026 08:30:00", "", ""))["search"]["date"] == "2026-11-03T08:30:00+00:00"
+
+
+def test_body_search_text_decodes_plain_and_html_and_skips_attachments() -> None:
+    data = msg(
+        "Content-Type: multipart/mixed; boundary=b", "", "--b",
+        "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: quoted-printable", "",
+        "C=C3=B4ng v=C4=83n s=E1=BB=91 12", "--b", "Content-Type: text/html; charset=utf-8", "",
+        "<html><style>.x{}</style><p>K&iacute;nh g&#7917;i</p><script>bad()</script></html>", "--b",
+        "Content-Type: application/octet-stream", "Content-Transfer-Encoding: base64", "", "aGlkZGVu", "--b--", "",
+    )
+    text = parse(data)["search"]["body"]
+    assert "Công văn số 12" in text and "Kính gửi" in text
+    assert "bad()" not in text and "hidden" not in text and ".x" not in text
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\r\n",
+        b"no header at all\r\njust text",
+        b"Subject: only a header",
+        b"Content-Type: text/plain;\r\n\r\nbody",
+        b"Content-Type: multipart/mixed\r\n\r\n--x\r\nno boundary param\r\n",
+        b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nno end",
+        b"Content-Type: multipart/mixed; boundary=x\r\n\r\nnever a delimiter\r\n",
+        b"Content-Type: /\r\nContent-Transfer-Encoding:\r\n\r\n",
+        b"Subject: \xff\xfe\x00\r\n\xff: x\r\n\r\n",
+        b"Content-Type: message/rfc822\r\n\r\n",
+        b"Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\nU3ViamVjdDogeA==\r\n",
+    ],
+)
+def test_broken_input_degrades_to_parts_with_consistent_offsets(data: bytes) -> None:
+    meta = parse(data)
+    assert meta["size"] == len(data)
+    check_part(meta["structure"], len(data))
+
+
+def check_part(part: dict, size: int) -> None:
+    assert 0 <= part["header_start"] <= part["body_start"] <= part["body_end"] <= size
+    assert part["size"] == part["body_end"] - part["body_start"]
+    assert part["lines"] >= 0 and isinstance(part["encoding"], str) and part["type"] and part["subtype"]
+    if part["type"] == "multipart":
+        assert part["parts"], "a multipart part always has children"
+        for child in part["parts"]:
+            assert part["body_start"] <= child["header_start"] and child["body_end"] <= part["body_end"]
+            check_part(child, size)
+    else:
+        assert "parts" not in part
+    if (part["type"], part["subtype"]) == ("message", "rfc822"):
+        check_part(part["message"]["structure"], size)
+
+
+def test_missing_final_boundary_closes_parts_at_end_of_input() -> None:
+    data = b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\nfirst\r\n--x\r\n\r\nsecond\r\n"
+    parts = parse(data)["structure"]["parts"]
+    assert [body(data, p) for p in parts] == [b"first", b"second\r\n"]
+
+
+def test_inner_part_missing_its_close_delimiter_ends_at_the_outer_one() -> None:
+    data = msg(
+        "Content-Type: multipart/mixed; boundary=out", "", "--out", "Content-Type: multipart/related; boundary=in",
+        "", "--in", "", "inner", "--out", "", "second", "--out--",
+    )
+    structure = parse(data)["structure"]
+    assert body(data, section(structure, "1.1")) == b"inner"
+    assert body(data, section(structure, "2")) == b"second"
+
+
+def test_lf_only_line_ends() -> None:
+    data = msg("Content-Type: multipart/mixed; boundary=b", "", "--b", "", "one\ntwo", "--b--", "", eol=b"\n")
+    part = parse(data)["structure"]["parts"][0]
+    assert body(data, part) == b"one\ntwo"
+    assert part["lines"] == 2
+
+
+def test_header_without_separator_starts_the_body_at_the_first_non_header_line() -> None:
+    data = b"Subject: x\r\nThis is body text\r\n"
+    part = parse(data)["structure"]
+    assert body(data, part) == b"This is body text\r\n"
+    assert parse(data)["envelope"]["subject"] == "x"
+
+
+def test_random_bytes_never_raise() -> None:
+    rng = random.Random(20261123)
+    alphabet = b"-\r\n:;= \t\"'*%abx\xc3\xff=?BQ"
+    prefixes = [b"", b"Content-Type: multipart/mixed; boundary=x\r\n\r\n", b"Content-Type: message/rfc822\r\n\r\n"]
+    for _ in range(2000):
+        data = rng.choice(prefixes) + bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 300)))
+        meta = parse(data)
+        check_part(meta["structure"], len(data))
+        json.dumps(meta)
+    for _ in range(300):
+        data = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 500)))
+        check_part(parse(data)["structure"], len(data))
+        decode_header(data)
+
+
+def test_large_message_is_scanned_without_keeping_the_attachment() -> None:
+    attachment = (b"QUJD" * 19 + b"\r\n") * 200_000  # ~15 MB of base64
+    data = msg("Content-Type: multipart/mixed; boundary=b", "", "--b", "Content-Type: text/plain", "", "hello",
+               "--b", "Content-Type: application/zip", "Content-Transfer-Encoding: base64", "", b"") + attachment + b"--b--\r\n"
+    parts = parse(io.BytesIO(data))["structure"]["parts"]
+    assert parts[1]["size"] == len(attachment) - 2
+    assert parts[1]["lines"] == 200_000
+
+
+def test_fold_removes_case_tones_and_marks() -> None:
+    assert fold("  CÔNG  Văn\tSố 12 ") == "cong van so 12"
+    assert fold("Đường ĐI") == "duong di"
+    assert fold("Công văn", diacritics=False) == "công văn"
+    assert fold("Co\u0302ng") == "cong"  # NFD input
+    assert fold("Ủy ban Nhân dân tỉnh Lâm Đồng") == "uy ban nhan dan tinh lam dong"
+
+
+def test_html_to_text_strips_markup_and_unescapes_entities() -> None:
+    assert html_to_text("<div>A&amp;B</div><script>x()</script><br>C&#7871;") == "A&B\nCế"
