@@ -61,7 +61,7 @@ class BlobFiles:
         fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
         try:
             with os.fdopen(fd, "wb") as out:
-                chunk = first
+                chunk = first or rest.read(CHUNK)
                 while chunk:
                     digest.update(chunk)
                     out.write(chunk)

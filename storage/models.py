@@ -60,6 +60,8 @@ class Account(Base):
     quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
     used_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     used_messages: Mapped[int] = mapped_column(Integer, default=0)
+    # Last UIDVALIDITY handed out to a folder of this account; never reused (RFC 3501 2.3.1.1).
+    last_uidvalidity: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Address(Base):

@@ -188,6 +188,7 @@ class SqlStore:
                     password_changed_at=now if password_hash else None,
                     used_bytes=0,
                     used_messages=0,
+                    last_uidvalidity=0,
                 )
                 .returning(m.Account.id)
             ).scalar_one()
@@ -274,8 +275,9 @@ class SqlStore:
     @staticmethod
     def _insert_folder(conn: Connection, account_id: int, name: str, special_use: str | None) -> int:
         # UIDVALIDITY must never repeat for a name, even after DELETE and CREATE (RFC 3501 2.3.1.1).
-        latest = conn.scalar(select(func.max(m.Folder.uidvalidity)).where(m.Folder.account_id == account_id)) or 0
+        latest = conn.scalar(select(m.Account.last_uidvalidity).where(m.Account.id == account_id)) or 0
         uidvalidity = max(int(_dt.datetime.now(_dt.UTC).timestamp()), latest + 1)
+        conn.execute(update(m.Account).where(m.Account.id == account_id).values(last_uidvalidity=uidvalidity))
         return conn.execute(
             insert(m.Folder)
             .values(

@@ -7,6 +7,7 @@ NFC text people read and search (R-TEXT-1).
 from __future__ import annotations
 
 import base64
+import codecs
 import binascii
 import re
 import unicodedata
@@ -70,20 +71,26 @@ def decode_text(data: bytes, charset: str | None) -> str:
         return decode_legacy(data, legacy)
     if not label or is_weak_label(label) or label in ("utf-8", "utf8"):
         return guess_vietnamese(data, label or None)[0]
+    if not _known_charset(label):
+        return guess_vietnamese(data, None)[0]
     try:
         return unicodedata.normalize("NFC", data.decode(label, errors="replace"))
-    except LookupError:
+    except Exception:  # noqa: BLE001 - a codec chosen by the sender must not fail a delivery
         return guess_vietnamese(data, None)[0]
 
 
+_UNSAFE_CODECS = frozenset({"undefined", "unicode-escape", "raw-unicode-escape", "idna", "punycode", "mbcs", "oem"})
+
+
 def _known_charset(name: str) -> bool:
+    """A charset we will decode with: a text codec that maps bytes to characters plainly."""
     if vietnamese_charset(name):
         return True
     try:
-        b"".decode(name)
-        return True
+        info = codecs.lookup(name)
     except LookupError:
         return False
+    return getattr(info, "_is_text_encoding", True) and info.name not in _UNSAFE_CODECS
 
 
 def decode_header(raw: str | bytes) -> str:

@@ -28,6 +28,7 @@ def upgrade() -> None:
     sa.Column('quota_bytes', sa.BigInteger(), nullable=True),
     sa.Column('used_bytes', sa.BigInteger(), nullable=False),
     sa.Column('used_messages', sa.Integer(), nullable=False),
+    sa.Column('last_uidvalidity', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_accounts')),
     sa.UniqueConstraint('address', name=op.f('uq_accounts_address'))
     )
