@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 TERMINATOR = b"\r\n.\r\n"
-#: Longest line (bytes, LF-terminated) we take. RFC 5321 says 1000, but a real MTA must not lose
+#: Longest line (bytes, counting its line ending) we take. RFC 5321 says 1000, but a real MTA must not lose
 #: mail over a long line; a line beyond this is abuse, not a message.
 MAX_LINE = 1024 * 1024
 
@@ -64,11 +64,11 @@ class DotUnstuffer:
             self._line += len(text)
         else:
             first = text.find(b"\n")
-            longest = self._line + first
+            longest = self._line + first + 1
             if self._line + len(text) > self.max_line:  # rare: look at every line of this block
                 start = 0
                 while (end := text.find(b"\n", start)) >= 0:
-                    longest = max(longest, end - start + (self._line if start == 0 else 0))
+                    longest = max(longest, end + 1 - start + (self._line if start == 0 else 0))
                     start = end + 1
             self._line = len(text) - last - 1
             if longest > self.max_line:
@@ -109,15 +109,13 @@ async def read_data(
     spool_factory: Callable[[], BinaryIO],
     *,
     max_size: int | None,
-    on_block: Callable[[], None] = lambda: None,
 ) -> DataResult:
-    """Read DATA up to and including the terminator. ``on_block`` is called after every read
-    (the caller resets its idle timeout there, so a slow but steady sender is not cut off)."""
+    """Read DATA up to and including the terminator into a new spool file. The idle timeout is
+    the caller's (it runs from the last bytes received, see smtp/protocol.py)."""
     spool = spool_factory()
     try:
         unstuffer = DotUnstuffer(spool, max_size)
         first, done = await _start(reader)
-        on_block()
         unstuffer.feed(first)
         while not done:
             try:
@@ -125,7 +123,6 @@ async def read_data(
                 block, done = block[:-3], True  # keep the CRLF that ends the last line
             except asyncio.LimitOverrunError as e:
                 block = await reader.read(e.consumed)
-            on_block()
             unstuffer.feed(block)
         if unstuffer.state is not DataState.OK:
             spool.close()

@@ -8,7 +8,9 @@ What is overridden, and why (notes/LIBRARIES.md section 4):
   checked here so issue 7 can add ``AUTH=``/DSN parameters in one place.
 - ``smtp_DATA``: streamed to a spool file (smtp/data.py) instead of buffered 3.9x in memory,
   idle timeout reset per block, long lines accepted up to a sane cap.
-- ``_timeout_cb``: say ``421 4.4.2`` before closing an idle connection (RFC 5321 4.5.3.2).
+- ``_timeout_cb``: say ``421 4.4.2`` before closing an idle connection (RFC 5321 4.5.3.2); during
+  DATA the clock runs from the last bytes received, not from the DATA command (aiosmtpd cuts a
+  slow but steady sender).
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ class MailSMTP(SMTP):
         self._greeted = False
         self._resolve_name = resolve_name or reverse_dns
         self._peer_name: asyncio.Task | None = None
+        self._in_data = False
+        self._last_rx = 0.0
 
     def _create_envelope(self) -> Transaction:
         return Transaction()
@@ -68,7 +72,15 @@ class MailSMTP(SMTP):
             self._peer_name.cancel()
         super().connection_lost(error)
 
+    def data_received(self, data: bytes) -> None:
+        self._last_rx = self.loop.time()
+        super().data_received(data)
+
     def _timeout_cb(self) -> None:
+        idle = self.loop.time() - self._last_rx
+        if self._in_data and idle < self._timeout_duration:
+            self._reset_timeout(self._timeout_duration - idle)
+            return
         if self.transport is not None and not self.transport.is_closing():
             self._writer.write(replies.S421_TIMEOUT.format(host=self.hostname).encode() + b"\r\n")
         super()._timeout_cb()
@@ -205,9 +217,12 @@ class MailSMTP(SMTP):
             await self.push(replies.S503_NEED_RCPT)
             return
         await self.push(replies.S354_START)
-        result = await read_data(
-            self._reader, self._spool_factory, max_size=self.data_size_limit, on_block=self._reset_timeout
-        )
+        self._in_data = True
+        try:
+            result = await read_data(self._reader, self._spool_factory, max_size=self.data_size_limit)
+        finally:
+            self._in_data = False
+        self._reset_timeout()  # the commit below may take a while; count from the end of data
         try:
             peer_name = await self.peer_name()
             reply = await self.event_handler.data(self.peer(), tx, result, peer_name, self.session.extended_smtp)

@@ -1,0 +1,67 @@
+"""A fake of the storage API subset the SMTP front end uses, with injectable failures.
+
+Fakes over mocks (STYLE.md lesson 10, maddy's testutils): SMTP tests run the real protocol over
+real sockets against this, without a database. Thread-safe like the real store.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from typing import BinaryIO, Sequence
+
+from storage.api import Account, AccountKind, AccountState, BlobRef, DeliveryOutcome, DeliveryTarget
+from storage.errors import ErrorKind, StoreError
+
+
+@dataclass
+class Delivered:
+    blob: bytes
+    account_ids: list[int]
+    internaldate: _dt.datetime | None
+
+
+@dataclass
+class FakeStore:
+    domains: set[str] = field(default_factory=lambda: {"example.gov.vn"})
+    accounts: dict[str, Account] = field(default_factory=dict)
+    delivered: list[Delivered] = field(default_factory=list)
+    fail_targets: dict[int, ErrorKind] = field(default_factory=dict)  # account id → outcome error
+    raise_on_deliver: StoreError | Exception | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, address: str, state: AccountState = AccountState.ACTIVE) -> Account:
+        account = Account(
+            id=len(self.accounts) + 1, address=address.lower(), display_name=address, kind=AccountKind.PERSONAL,
+            state=state, password_hash=None, created_at=_dt.datetime.now(_dt.timezone.utc),
+            password_changed_at=None, last_login_at=None, quota_bytes=None, used_bytes=0, used_messages=0,
+        )  # fmt: skip
+        self.accounts[account.address] = account
+        return account
+
+    def is_local_domain(self, name: str) -> bool:
+        return name.lower() in self.domains
+
+    def get_account(self, address: str) -> Account | None:
+        return self.accounts.get(address.lower())
+
+    def put_blob(self, source: bytes | BinaryIO, *, prefix: bytes = b"") -> BlobRef:
+        body = prefix + (source if isinstance(source, bytes) else source.read())
+        return BlobRef(hashlib.sha256(body).hexdigest(), len(body), body, None, {})
+
+    def deliver(
+        self, blob: BlobRef, targets: Sequence[DeliveryTarget], *, internaldate: _dt.datetime | None = None
+    ) -> list[DeliveryOutcome]:
+        if self.raise_on_deliver is not None:
+            raise self.raise_on_deliver
+        outcomes = []
+        for t in targets:
+            error = self.fail_targets.get(t.account_id)
+            outcomes.append(DeliveryOutcome(t.account_id, error is None, error=error and error.value))
+        ok = [o.account_id for o in outcomes if o.ok]
+        if ok:
+            with self._lock:
+                self.delivered.append(Delivered(blob.inline or b"", ok, internaldate))
+        return outcomes
