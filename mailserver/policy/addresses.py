@@ -89,7 +89,9 @@ class AddressRule:
 
 ADDRESS_RULES: dict[str, AddressRule] = {
     "molisa": AddressRule("molisa", two_letter_fallback=True, number_start=1),
-    "lamdong": AddressRule("lamdong", two_letter_fallback=False, number_start=2, unit_max_length=10),
+    "lamdong": AddressRule(
+        "lamdong", two_letter_fallback=False, number_start=2, unit_max_length=10
+    ),
     "hcm-q4": AddressRule("hcm-q4", two_letter_fallback=False, number_start=2, suffix=".q4"),
     "most": AddressRule("most", two_letter_fallback=True, number_start=1),
     "moj": AddressRule("moj", two_letter_fallback=True, number_start=1),
@@ -160,7 +162,8 @@ def _rule(rule: str | AddressRule) -> AddressRule:
     try:
         return ADDRESS_RULES[rule]
     except KeyError:
-        raise ValueError(f"unknown address rule {rule!r}; known: {', '.join(ADDRESS_RULES)}") from None
+        known = ", ".join(ADDRESS_RULES)
+        raise ValueError(f"unknown address rule {rule!r}; known: {known}") from None
 
 
 def derive_local_part(full_name: str, taken: Collection[str], rule: str | AddressRule) -> str:
