@@ -183,9 +183,42 @@ def serve(obj: _Context) -> None:
         click.echo(f"{_short(obj.config_path)} not found: initialising with defaults", err=True)
         _initialise(obj)
     settings = obj.settings
-    from mailserver.app import serve as run
+    from mailserver.app import NotMigrated, serve as run
 
-    raise SystemExit(run(settings) or 0)
+    try:
+        raise SystemExit(run(settings) or 0)
+    except NotMigrated as exc:
+        raise Refused(str(exc)) from None
+
+
+# -- database -------------------------------------------------------------------------------------
+
+@cli.group(cls=_Group)
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@pass_ctx
+def db_upgrade(obj: _Context) -> None:
+    """Create the database or migrate its schema to this version (serve refuses an old schema)."""
+    from mailserver.app import migrate
+
+    migrate(obj.settings)
+    click.echo(f"database ready: {_safe_url(obj.settings.database.url)}")
+
+
+@db.command("status")
+@pass_ctx
+def db_status(obj: _Context) -> None:
+    """Print the schema revision; exit 1 when an upgrade is needed."""
+    from storage.migrate import pending
+
+    current, head = pending(obj.settings.database.url)
+    click.echo(f"database: {_safe_url(obj.settings.database.url)}")
+    click.echo(f"schema: {current or 'empty'} (this version: {head})")
+    if current != head:
+        raise Refused("the database needs `mailserver db upgrade`")
 
 
 # -- config ---------------------------------------------------------------------------------------
@@ -332,14 +365,16 @@ def account_lock(obj: _Context, address: str) -> None:
 
 @account.command("unlock")
 @click.argument("address")
+@click.option("--active", is_flag=True, help="Do not ask the user to set a new password at next login.")
 @pass_ctx
-def account_unlock(obj: _Context, address: str) -> None:
-    """Unlock a locked account (back to must_change_password if the initial password was never changed)."""
+def account_unlock(obj: _Context, address: str, active: bool) -> None:
+    """Unlock a locked account. The user must set a new password at next login unless --active:
+    a lock follows a security problem (R-ACC-2) or an unchanged initial password (R-PASS-3)."""
     with obj.store() as store:
         a = _account(store, address)
         if a.state is not AccountState.LOCKED:
             raise Refused(f"{a.address} is {a.state.value}, not locked")
-        state = AccountState.ACTIVE if a.password_changed_at else AccountState.MUST_CHANGE_PASSWORD  # R-PASS-1
+        state = AccountState.ACTIVE if active else AccountState.MUST_CHANGE_PASSWORD
         store.set_state(a.id, state)
     click.echo(f"{a.address}: {state.value}")
 
@@ -412,6 +447,7 @@ def password_problems(settings: Settings, address: str, password: str) -> list[s
 def _new_password(settings: Settings, address: str, given: str | None) -> str:
     if given is None:
         return generate_password(settings.passwords.min_length)
+    given = unicodedata.normalize("NFC", given)  # counted as stored (mailserver.auth hashes NFC)
     problems = password_problems(settings, address, given)
     if problems:
         raise Refused(f"password refused (profile {settings.profile}): needs {'; '.join(problems)}")
