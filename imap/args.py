@@ -1,0 +1,136 @@
+"""Argument parsers for the dispatch tables: ``arg_x(self, tokens) -> (value, rest_tokens)``.
+
+Same convention as Twisted's ``arg_*`` (``auth_SELECT = (do_SELECT, arg_mailbox)``), but over
+the tokens of a whole command, so literals can appear anywhere and quoted strings honour escapes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+
+from imap import mutf7
+from imap.fetchparse import parse_fetch_atts
+from imap.session import parse_seqset
+from imap.wire import Atom, FileLiteral, LiteralString, ParseError, String
+
+_MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+_DATETIME = re.compile(rb"^([ \d]\d)-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)$")
+_SYSTEM_FLAGS = {f.lower(): f for f in ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")}
+_FLAG_ATOM = re.compile(rb"^\\?[!#$&'+\-.0-9:;<=>?@A-Z^_`a-z|~]+$")
+
+
+def _first(tokens: list, what: str):
+    if not tokens:
+        raise ParseError("Missing " + what)
+    return tokens[0], tokens[1:]
+
+
+def normalize_mailbox(name: str) -> str:
+    """INBOX is case-insensitive (RFC 3501 §5.1), including as the parent of a hierarchy."""
+    if name.upper() == "INBOX":
+        return "INBOX"
+    if name[:6].upper() == "INBOX/":
+        return "INBOX/" + name[6:]
+    return name
+
+
+def parse_flag(tok) -> str:
+    if not isinstance(tok, Atom) or not _FLAG_ATOM.match(tok):
+        raise ParseError("Invalid flag")
+    flag = bytes(tok).decode("ascii")
+    if flag.startswith("\\"):
+        known = _SYSTEM_FLAGS.get(flag.lower())
+        if known is None:
+            raise ParseError("Unknown system flag " + flag)
+        return known
+    return flag
+
+
+def parse_datetime(raw: bytes) -> _dt.datetime:
+    m = _DATETIME.match(raw)
+    if not m or m.group(2).upper().decode() not in _MONTHS:
+        raise ParseError("Invalid date-time")
+    day, mon, year, hh, mm, ss, sign, zh, zm = m.groups()
+    tz = _dt.timezone((1 if sign == b"+" else -1) * _dt.timedelta(hours=int(zh), minutes=int(zm)))
+    try:
+        return _dt.datetime(int(year), _MONTHS.index(mon.upper().decode()) + 1, int(day), int(hh), int(mm), int(ss), tzinfo=tz)
+    except ValueError:
+        raise ParseError("Invalid date-time") from None
+
+
+class ArgParsers:
+    def arg_astring(self, tokens):
+        tok, rest = _first(tokens, "argument")
+        if not isinstance(tok, (Atom, String)):
+            raise ParseError("Expected a string")
+        return bytes(tok), rest
+
+    def arg_mailbox(self, tokens):
+        raw, rest = ArgParsers.arg_astring(self, tokens)
+        try:
+            name = mutf7.decode(raw)
+        except mutf7.MUTF7Error as e:
+            raise ParseError(f"Invalid mailbox name: {e}") from None
+        return normalize_mailbox(name), rest
+
+    def arg_pattern(self, tokens):
+        """list-mailbox: like a mailbox name, but % and * are wildcards."""
+        return ArgParsers.arg_mailbox(self, tokens)
+
+    def arg_atom(self, tokens):
+        tok, rest = _first(tokens, "argument")
+        if not isinstance(tok, Atom):
+            raise ParseError("Expected an atom")
+        return bytes(tok), rest
+
+    def arg_seqset(self, tokens):
+        tok, rest = _first(tokens, "sequence set")
+        if not isinstance(tok, Atom):
+            raise ParseError("Invalid sequence set")
+        return parse_seqset(bytes(tok)), rest
+
+    def arg_flaglist(self, tokens):
+        tok, rest = _first(tokens, "flag list")
+        items = tok if isinstance(tok, list) else [tok]
+        return frozenset(parse_flag(t) for t in items), rest
+
+    def arg_plist(self, tokens):
+        tok, rest = _first(tokens, "list")
+        if not isinstance(tok, list):
+            raise ParseError("Expected a parenthesised list")
+        return tok, rest
+
+    def opt_plist(self, tokens):
+        if tokens and isinstance(tokens[0], list):
+            return tokens[0], tokens[1:]
+        return None, tokens
+
+    def opt_flaglist(self, tokens):
+        if tokens and isinstance(tokens[0], list):
+            return frozenset(parse_flag(t) for t in tokens[0]), tokens[1:]
+        return frozenset(), tokens
+
+    def opt_datetime(self, tokens):
+        if tokens and isinstance(tokens[0], String) and not isinstance(tokens[0], LiteralString):
+            return parse_datetime(bytes(tokens[0])), tokens[1:]
+        return None, tokens
+
+    def arg_literal(self, tokens):
+        tok, rest = _first(tokens, "message literal")
+        if not isinstance(tok, (String, FileLiteral)):
+            raise ParseError("Expected a literal")
+        return tok, rest
+
+    def arg_fetchatt(self, tokens):
+        tok, rest = _first(tokens, "fetch attributes")
+        return parse_fetch_atts(tok), rest
+
+    def opt_list(self, tokens):
+        """An optional trailing parenthesised list (FETCH/SELECT modifiers)."""
+        if tokens and isinstance(tokens[0], list):
+            return tokens[0], tokens[1:]
+        return None, tokens
+
+    def arg_rest(self, tokens):
+        return list(tokens), []

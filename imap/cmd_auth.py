@@ -1,0 +1,180 @@
+"""Commands of any state and of the not-authenticated state: CAPABILITY, NOOP, LOGOUT, ID,
+ENABLE, STARTTLS, LOGIN, AUTHENTICATE (PLAIN, with SASL-IR, RFC 4959).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from twisted.internet import interfaces
+from twisted.internet.threads import deferToThread
+
+from imap.args import ArgParsers as A
+from imap.wire import Atom, ParseError, String
+
+OK, NO, BAD = b"OK", b"NO", b"BAD"
+AUTH_FAILED = (NO, b"[AUTHENTICATIONFAILED] Authentication failed")
+PRIVACY = (NO, b"[PRIVACYREQUIRED] Plain-text authentication is not allowed without TLS")
+
+#: Extensions advertised: each is implemented in full (issue 3 asks for nothing advertised early).
+EXTENSIONS = (
+    b"LITERAL+", b"SASL-IR", b"ID", b"ENABLE", b"IDLE", b"NAMESPACE", b"UIDPLUS", b"MOVE",
+    b"UNSELECT", b"CHILDREN", b"SPECIAL-USE",
+)
+ENABLEABLE: set[bytes] = set()
+
+
+class AuthCommands:
+    # -- state helpers -------------------------------------------------------------------------
+    def is_secure(self) -> bool:
+        return self.startedTLS or interfaces.ISSLTransport(self.transport, None) is not None
+
+    def plaintext_ok(self) -> bool:
+        if self.is_secure():
+            return True
+        host = getattr(self.transport.getPeer(), "host", "")
+        loopback = host.startswith("127.") or host == "::1"
+        return loopback and self.sc.settings.tls.allow_plaintext_auth_on_loopback
+
+    def listCapabilities(self) -> list[bytes]:
+        caps = [b"IMAP4rev1"]
+        if self.state == "unauth":
+            if self.sc.tls is not None and not self.is_secure():
+                caps.append(b"STARTTLS")
+            if self.plaintext_ok():
+                caps.append(b"AUTH=PLAIN")
+            else:
+                caps.append(b"LOGINDISABLED")
+        caps.extend(EXTENSIONS)
+        caps.append(b"APPENDLIMIT=%d" % self.max_literal)
+        return caps
+
+    def sendServerGreeting(self) -> None:
+        self.write_lines([b"* OK [CAPABILITY " + b" ".join(self.listCapabilities()) + b"] " + self.IDENT])
+
+    # -- any state -----------------------------------------------------------------------------
+    def do_CAPABILITY(self, tag):
+        self.untagged(b"CAPABILITY " + b" ".join(self.listCapabilities()))
+        return OK, b"CAPABILITY completed"
+
+    unauth_CAPABILITY = auth_CAPABILITY = select_CAPABILITY = (do_CAPABILITY,)
+
+    async def do_NOOP(self, tag):
+        if self.selected is not None:
+            await self.poll_changes()
+        return OK, b"NOOP completed"
+
+    unauth_NOOP = auth_NOOP = select_NOOP = (do_NOOP,)
+
+    def do_LOGOUT(self, tag):
+        self.untagged(b"BYE Logging out")
+        self._respond(OK, tag, b"LOGOUT completed")
+        self.state = "logout"
+        self.deselect()
+        self.transport.loseConnection()
+
+    unauth_LOGOUT = auth_LOGOUT = select_LOGOUT = (do_LOGOUT,)
+
+    def do_ID(self, tag, params):
+        """RFC 2971: the client's list is only validated; we name ourselves."""
+        if params is not None and not isinstance(params, list):
+            raise ParseError("ID expects a list or NIL")
+        if isinstance(params, list) and len(params) % 2:
+            raise ParseError("ID list needs field/value pairs")
+        self.untagged(b'ID ("name" "mailserver" "version" "0.1")')
+        return OK, b"ID completed"
+
+    def arg_id(self, tokens):
+        if tokens and isinstance(tokens[0], Atom) and tokens[0].upper() == b"NIL":
+            return None, tokens[1:]
+        return A.arg_plist(self, tokens)
+
+    unauth_ID = auth_ID = select_ID = (do_ID, arg_id)
+
+    def do_ENABLE(self, tag, names):
+        """RFC 5161: only extensions that change server behaviour are enableable."""
+        if not names:
+            raise ParseError("ENABLE needs capability names")
+        newly = []
+        for n in names:
+            cap = bytes(n).upper()
+            if cap in ENABLEABLE and cap not in self.enabled:
+                self.enabled.add(cap)
+                newly.append(cap)
+        self.untagged(b"ENABLED" + b"".join(b" " + c for c in newly))
+        return OK, b"ENABLE completed"
+
+    auth_ENABLE = select_ENABLE = (do_ENABLE, A.arg_rest)
+
+    # -- not authenticated ---------------------------------------------------------------------
+    def do_STARTTLS(self, tag):
+        if self.is_secure():
+            return BAD, b"TLS is already active"
+        if self.sc.tls is None:
+            return NO, b"TLS not available"
+        self._respond(OK, tag, b"Begin TLS negotiation now")
+        # Anything pipelined after STARTTLS arrived in plain text: drop it (command injection).
+        self._buf.clear()
+        self._skip_line = False
+        self.transport.startTLS(self.sc.tls)
+        self.startedTLS = True
+        return None
+
+    unauth_STARTTLS = (do_STARTTLS,)
+
+    async def do_LOGIN(self, tag, user, password):
+        if not self.plaintext_ok():
+            return PRIVACY
+        return await self.login(user, password)
+
+    unauth_LOGIN = (do_LOGIN, A.arg_astring, A.arg_astring)
+
+    async def login(self, user: bytes, password: bytes):
+        try:
+            username, secret = user.decode("utf-8"), password.decode("utf-8")
+        except UnicodeDecodeError:
+            return AUTH_FAILED
+        account = await deferToThread(self.sc.auth.authenticate, username, secret)
+        if account is None or self._closed:
+            return AUTH_FAILED
+        self.account = account
+        self.state = "auth"
+        self.setTimeout(self.sc.settings.limits.imap_autologout)
+        return OK, b"[CAPABILITY " + b" ".join(self.listCapabilities()) + b"] Logged in"
+
+    async def do_AUTHENTICATE(self, tag, mechanism, initial):
+        if mechanism.upper() != b"PLAIN":
+            return NO, b"Unsupported authentication mechanism"
+        if not self.plaintext_ok():
+            return PRIVACY
+        if initial is None:
+            self.write_lines([b"+ "])
+            response = await self.next_line()
+        else:
+            response = initial
+        if response == b"*":
+            return BAD, b"AUTHENTICATE cancelled"
+        if response == b"=":
+            response = b""
+        try:
+            decoded = base64.b64decode(response, validate=True)
+        except (binascii.Error, ValueError):
+            return BAD, b"Invalid base64"
+        parts = decoded.split(b"\0")
+        if len(parts) != 3:
+            return AUTH_FAILED
+        authz, authc, password = parts
+        if authz and authz != authc:
+            return AUTH_FAILED
+        return await self.login(authc, password)
+
+    def arg_initial_response(self, tokens):
+        if not tokens:
+            return None, tokens
+        if not isinstance(tokens[0], (Atom, String)):
+            raise ParseError("Invalid initial response")
+        return bytes(tokens[0]), tokens[1:]
+
+    unauth_AUTHENTICATE = (do_AUTHENTICATE, A.arg_atom, arg_initial_response)
+

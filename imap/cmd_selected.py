@@ -1,0 +1,252 @@
+"""SELECT/EXAMINE and the selected-state commands except FETCH: CHECK, CLOSE, UNSELECT,
+EXPUNGE (and UID EXPUNGE), SEARCH, STORE, COPY, MOVE, IDLE; plus the session's change polling.
+"""
+
+from __future__ import annotations
+
+from twisted.internet import defer
+from twisted.internet.threads import deferToThread
+
+from imap.args import ArgParsers as A
+from imap.searchparse import SearchParser
+from imap.session import SelectedView, compress, format_flags, format_set, parse_seqset
+from imap.wire import Atom, ParseError
+from storage.errors import NotFound
+from storage.search import And, HasFlag, Not, Or, UidSet
+
+OK, NO, BAD = b"OK", b"NO", b"BAD"
+READ_ONLY = (NO, b"[READ-ONLY] Mailbox is read-only")
+SYSTEM_FLAGS = b"\\Answered \\Flagged \\Deleted \\Seen \\Draft"
+
+
+def resolve_recent(q, recent: set[int]):
+    """\\Recent belongs to the session (storage.search.HasFlag says so): turn it into UIDs."""
+    if isinstance(q, HasFlag) and q.flag == "\\Recent":
+        uids = UidSet(compress(sorted(recent)))
+        return uids if q.present else Not(uids)
+    if isinstance(q, Not):
+        return Not(resolve_recent(q.query, recent))
+    if isinstance(q, Or):
+        return Or(resolve_recent(q.left, recent), resolve_recent(q.right, recent))
+    if isinstance(q, And):
+        return And(tuple(resolve_recent(x, recent) for x in q.items))
+    return q
+
+
+class SelectedCommands:
+    # -- selection -------------------------------------------------------------------------------
+    def deselect(self) -> None:
+        sv, self.selected = self.selected, None
+        if sv is not None:
+            self.sc.hub.unwatch(sv.folder_id, self)
+        if self.state == "select":
+            self.state = "auth"
+
+    async def _select(self, tag, name, readonly):
+        self.deselect()
+        folder = await self.get_folder(name)
+        view = await deferToThread(self.sc.store.open_view, folder.id, claim_recent=not readonly)
+        if self._closed:
+            return None
+        sv = SelectedView(view, readonly)
+        self.selected = sv
+        self.state = "select"
+        self.sc.hub.watch(sv.folder_id, self)
+        lines = [
+            b"* FLAGS (" + SYSTEM_FLAGS + b")",
+            b"* OK [PERMANENTFLAGS (" + (b"" if readonly else SYSTEM_FLAGS + b" \\*") + b")] Flags permitted",
+            b"* %d EXISTS" % sv.exists,
+            b"* %d RECENT" % len(sv.recent),
+        ]
+        if view.first_unseen_uid is not None and sv.msn_of(view.first_unseen_uid):
+            lines.append(b"* OK [UNSEEN %d] First unseen" % sv.msn_of(view.first_unseen_uid))
+        lines.append(b"* OK [UIDVALIDITY %d] UIDs valid" % folder.uidvalidity)
+        lines.append(b"* OK [UIDNEXT %d] Predicted next UID" % sv.uidnext)
+        self.write_lines(lines)
+        verb = b"EXAMINE" if readonly else b"SELECT"
+        return OK, (b"[READ-ONLY] " if readonly else b"[READ-WRITE] ") + verb + b" completed"
+
+    def do_SELECT(self, tag, name):
+        return self._select(tag, name, False)
+
+    def do_EXAMINE(self, tag, name):
+        return self._select(tag, name, True)
+
+    auth_SELECT = select_SELECT = (do_SELECT, A.arg_mailbox)
+    auth_EXAMINE = select_EXAMINE = (do_EXAMINE, A.arg_mailbox)
+
+    # -- change polling ----------------------------------------------------------------------------
+    async def poll_changes(self) -> None:
+        sv = self.selected
+        if sv is None:
+            return
+        ch = await deferToThread(self.sc.store.changes, sv.folder_id, sv.highestmodseq, sv.uidnext)
+        if self.selected is sv:
+            sv.apply(ch)
+
+    def folder_changed(self, highestmodseq: int) -> None:
+        """Called by the ChangeHub on the reactor thread after a commit to our folder."""
+        sv = self.selected
+        if sv is None or highestmodseq <= sv.highestmodseq:
+            return
+        if getattr(self, "_polling", False):
+            self._poll_again = True
+            return
+        self._polling, self._poll_again = True, False
+        d = defer.ensureDeferred(self.poll_changes())
+        d.addErrback(lambda f: None if self._closed else f.printTraceback())
+        d.addBoth(self._polled, highestmodseq)
+
+    def _polled(self, _result, highestmodseq: int) -> None:
+        self._polling = False
+        if self.idling:
+            self.flush_updates(allow_expunge=True)
+        if self._poll_again:
+            self.folder_changed(highestmodseq + 1 if self.selected is None else self.selected.highestmodseq + 1)
+
+    # -- simple commands ---------------------------------------------------------------------------
+    async def do_CHECK(self, tag):
+        await self.poll_changes()
+        return OK, b"CHECK completed"
+
+    async def do_CLOSE(self, tag):
+        sv = self.selected
+        if not sv.readonly:
+            await deferToThread(self.sc.store.expunge, sv.folder_id, None)
+        self.deselect()
+        return OK, b"CLOSE completed"
+
+    def do_UNSELECT(self, tag):
+        self.deselect()
+        return OK, b"UNSELECT completed"
+
+    select_CHECK = (do_CHECK,)
+    select_CLOSE = (do_CLOSE,)
+    select_UNSELECT = (do_UNSELECT,)
+
+    async def do_EXPUNGE(self, tag, rest, uid=False):
+        sv = self.selected
+        uids = None
+        if uid:
+            if len(rest) != 1 or not isinstance(rest[0], Atom):
+                raise ParseError("UID EXPUNGE needs a UID set")
+            uids = sv.resolve(parse_seqset(bytes(rest[0])), uid=True)
+        elif rest:
+            raise ParseError("EXPUNGE takes no arguments")
+        if sv.readonly:
+            return READ_ONLY
+        if uids == []:
+            return OK, b"EXPUNGE completed"
+        removed = await deferToThread(self.sc.store.expunge, sv.folder_id, uids)
+        sv.expunged_now(removed)
+        return OK, b"EXPUNGE completed"
+
+    select_EXPUNGE = (do_EXPUNGE, A.arg_rest)
+
+    # -- SEARCH ----------------------------------------------------------------------------------
+    async def do_SEARCH(self, tag, rest, uid=False):
+        sv = self.selected
+        parser = SearchParser(lambda r: sv.uid_set(r, uid=False), lambda r: sv.uid_set(r, uid=True))
+        query = resolve_recent(parser.parse(rest), sv.recent)
+        uids = await deferToThread(self.sc.store.search, sv.folder_id, query)
+        if uid:
+            nums = uids
+        else:
+            nums = [n for n in map(sv.msn_of, uids) if n is not None]
+        self.write_lines([b"* SEARCH" + b"".join(b" %d" % n for n in nums)])
+        return OK, b"SEARCH completed"
+
+    select_SEARCH = (do_SEARCH, A.arg_rest)
+
+    # -- STORE -----------------------------------------------------------------------------------
+    async def do_STORE(self, tag, seqset, action, flags, uid=False):
+        sv = self.selected
+        act = action.upper()
+        silent = act.endswith(b".SILENT")
+        base = act[:-7] if silent else act
+        modes = {b"FLAGS": "set", b"+FLAGS": "add", b"-FLAGS": "remove"}
+        if base not in modes:
+            raise ParseError("STORE expects FLAGS, +FLAGS or -FLAGS")
+        uids = sv.resolve(seqset, uid=uid)
+        if sv.readonly:
+            return READ_ONLY
+        if not uids:
+            return OK, b"STORE completed"
+        store = self.sc.store
+        res = await deferToThread(store.store_flags, sv.folder_id, uids, modes[base], flags)
+        current = {}
+        for fu in res.updated:
+            sv.note_own_flags(fu.uid, fu.modseq)
+            current[fu.uid] = fu.flags
+        if not silent:
+            missing = [u for u in uids if u not in current]
+            if missing:
+                for m in await deferToThread(store.fetch, sv.folder_id, missing):
+                    current[m.uid] = m.flags
+            lines = []
+            for u in sorted(current):
+                msn = sv.msn_of(u)
+                if msn is None:
+                    continue
+                uid_part = b" UID %d" % u if uid else b""
+                lines.append(b"* %d FETCH (FLAGS (%s)%s)" % (msn, format_flags(current[u], u in sv.recent), uid_part))
+            self.write_lines(lines)
+        return OK, b"STORE completed"
+
+    select_STORE = (do_STORE, A.arg_seqset, A.arg_atom, A.arg_flaglist)
+
+    # -- COPY / MOVE -----------------------------------------------------------------------------
+    async def _copy(self, seqset, name, uid, move):
+        sv = self.selected
+        uids = sv.resolve(seqset, uid=uid)
+        if move and sv.readonly:
+            return READ_ONLY
+        verb = b"MOVE" if move else b"COPY"
+        try:
+            dst = await self.get_folder(name)
+        except NotFound:
+            return NO, b"[TRYCREATE] No such mailbox"
+        if not uids:
+            return OK, verb + b" completed"
+        res = await deferToThread(
+            self.sc.store.copy, sv.folder_id, uids, dst.id, move=move, quota_limit=self.quota_limit()
+        )
+        code = b"[COPYUID %d %s %s]" % (
+            res.uidvalidity, format_set([s for s, _ in res.mapping]), format_set([d for _, d in res.mapping])
+        ) if res.mapping else b""
+        if move:
+            sv.expunged_now([s for s, _ in res.mapping])
+            if code:
+                self.untagged(b"OK " + code + b" Moved")
+            code = b""
+        if dst.id == sv.folder_id:
+            await self.poll_changes()
+        return OK, (code + b" " if code else b"") + verb + b" completed"
+
+    def do_COPY(self, tag, seqset, name, uid=False):
+        return self._copy(seqset, name, uid, False)
+
+    def do_MOVE(self, tag, seqset, name, uid=False):
+        return self._copy(seqset, name, uid, True)
+
+    select_COPY = (do_COPY, A.arg_seqset, A.arg_mailbox)
+    select_MOVE = (do_MOVE, A.arg_seqset, A.arg_mailbox)
+
+    # -- IDLE (RFC 2177) ---------------------------------------------------------------------------
+    async def do_IDLE(self, tag):
+        self.write_lines([b"+ idling"])
+        self.idling = True
+        try:
+            if self.selected is not None:
+                await self.poll_changes()
+                self.flush_updates(allow_expunge=True)
+            while True:
+                line = await self.next_line()
+                if line.strip().upper() == b"DONE":
+                    break
+                self.untagged(b"BAD Expected DONE")
+        finally:
+            self.idling = False
+        return OK, b"IDLE terminated"
+
+    auth_IDLE = select_IDLE = (do_IDLE,)

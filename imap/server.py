@@ -1,0 +1,330 @@
+"""The IMAP4rev1 server: Twisted's IMAP4Server with our framing, dispatch and commands.
+
+Kept from Twisted: the protocol class, its ``state_COMMAND = (handler, *arg_parsers)`` dispatch
+tables and ``lookupCommand``, response helpers, TimeoutMixin autologout. Replaced, because
+notes/LIBRARIES.md shows them wrong: line and literal framing (whole commands are assembled
+first; LITERAL+; over-long lines answered with BAD instead of a dropped connection; APPEND
+literals spooled to disk and refused with [TOOBIG] before they are read; STARTTLS drops pipelined
+plaintext), and every command handler (mixins in imap/cmd_*.py and imap/fetch.py).
+
+Commands run one at a time per connection; pipelined input waits in the buffer. Handlers are
+coroutines returning ``(status, text)`` for the tagged response, or None when they sent it.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import tempfile
+
+from twisted.internet import defer
+from twisted.mail.imap4 import IMAP4Server
+from twisted.python import failure
+
+from imap.args import ArgParsers
+from imap.cmd_auth import AuthCommands
+from imap.cmd_folders import FolderCommands
+from imap.cmd_selected import SelectedCommands
+from imap.errors import SERVER_BUG, response_for
+from imap.fetch import FetchCommand
+from imap.searchparse import BadCharset
+from imap.wire import Atom, Command, FileLiteral, ParseError, literal_marker, tokenize
+from storage.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+#: Literals above this go to a temporary file (APPEND); other commands may not exceed the line limit.
+SPOOL_IN_MEMORY = 1024 * 1024
+#: Commands whose responses may not carry EXPUNGE (RFC 3501 §7.4.1) unless sent as UID commands.
+NO_EXPUNGE_REPORT = {b"FETCH", b"STORE", b"SEARCH"}
+
+
+class IMAPServer(AuthCommands, FolderCommands, SelectedCommands, FetchCommand, ArgParsers, IMAP4Server):
+    IDENT = b"IMAP4rev1 ready"
+
+    def __init__(self, ctx) -> None:
+        """``ctx`` is the ServerContext (imap/service.py) shared by all connections."""
+        IMAP4Server.__init__(self, chal={}, contextFactory=ctx.tls)
+        self.sc = ctx
+        limits = ctx.settings.limits
+        self.max_line = limits.imap_max_line
+        self.max_literal = min(limits.imap_max_literal, limits.max_message_size)
+        self.timeOut = limits.imap_autologout_unauth
+        self.account = None
+        self.selected = None  # imap.session.SelectedView
+        self.enabled: set[bytes] = set()
+        self._buf = bytearray()
+        self._cmd: Command | None = None
+        self._cmd_len = 0
+        self._lit_need = 0
+        self._lit_sink = None
+        self._lit_discard = False
+        self._skip_line = False
+        self._busy = False
+        self._processing = False
+        self._line_waiter: defer.Deferred | None = None
+        self._closed = False
+        self._paused = False
+        self.idling = False
+
+    # -- connection ----------------------------------------------------------------------------
+    def connectionMade(self) -> None:
+        IMAP4Server.connectionMade(self)
+        self.sc.connections.add(self)
+
+    def connectionLost(self, reason=None) -> None:
+        self._closed = True
+        self.sc.connections.discard(self)
+        self.deselect()
+        if self._line_waiter is not None:
+            d, self._line_waiter = self._line_waiter, None
+            d.errback(failure.Failure(ConnectionError("connection lost")))
+        self._drop_literal()
+        IMAP4Server.connectionLost(self, reason)
+
+    def timeoutConnection(self) -> None:
+        self.write_lines([b"* BYE Autologout; idle for too long"])
+        self.transport.loseConnection()
+
+    def write_lines(self, lines) -> None:
+        if lines and not self._closed:
+            self.transport.write(b"\r\n".join(lines) + b"\r\n")
+
+    def untagged(self, text: bytes) -> None:
+        self.write_lines([b"* " + text])
+
+    # -- framing -------------------------------------------------------------------------------
+    def dataReceived(self, data: bytes) -> None:
+        self.resetTimeout()
+        self._buf += data
+        if self._busy and self._line_waiter is None and len(self._buf) > self.max_line and not self._paused:
+            self._paused = True
+            self.transport.pauseProducing()
+        self._process()
+
+    def _process(self) -> None:
+        if self._processing:
+            return
+        self._processing = True
+        try:
+            while not self._closed and (not self._busy or self._line_waiter is not None or self._lit_need):
+                if self._lit_need:
+                    if not self._feed_literal():
+                        return
+                    continue
+                idx = self._buf.find(b"\n")
+                if idx < 0:
+                    if len(self._buf) > self.max_line:
+                        self._buf.clear()
+                        self._skip_line = True
+                        self._abandon(b"Line too long")
+                    return
+                line = bytes(self._buf[:idx])
+                del self._buf[: idx + 1]
+                if line.endswith(b"\r"):
+                    line = line[:-1]
+                if self._skip_line:
+                    self._skip_line = False
+                    continue
+                if self._line_waiter is not None:
+                    d, self._line_waiter = self._line_waiter, None
+                    d.callback(line)
+                    continue
+                self._on_line(line)
+        finally:
+            self._processing = False
+
+    def _abandon(self, reason: bytes, tag: bytes | None = None) -> None:
+        """Drop the command being assembled and say why."""
+        if tag is None and self._cmd is not None and self._cmd.segments:
+            tag = self._cmd.segments[0].split(b" ", 1)[0] or None
+        self._cmd = None
+        self._cmd_len = 0
+        self._respond(b"BAD", tag if tag and _valid_tag(tag) else None, reason)
+
+    def _on_line(self, line: bytes) -> None:
+        if self._cmd is None:
+            if not line.strip():
+                return
+            self._cmd = Command()
+            self._cmd_len = 0
+        cmd = self._cmd
+        cmd.segments.append(line)
+        self._cmd_len += len(line)
+        if self._cmd_len > self.max_line:
+            self._abandon(b"Command line too long")
+            return
+        marker = literal_marker(line)
+        if marker is None:
+            self._cmd = None
+            self._execute(cmd)
+            return
+        size, nonsync = marker
+        words = cmd.segments[0].split(b" ", 3)
+        tag = words[0]
+        is_append = len(words) > 1 and words[1].upper() == b"APPEND"
+        limit = self.max_literal if is_append else self.max_line - self._cmd_len
+        if size > limit:
+            self._cmd = None
+            if is_append:
+                self._respond(b"NO", tag if _valid_tag(tag) else None, b"[TOOBIG] Message larger than the server accepts")
+            else:
+                self._respond(b"BAD", tag if _valid_tag(tag) else None, b"Literal too large")
+            if nonsync:  # the client sends it anyway: read and discard, then the rest of the line
+                self._lit_need, self._lit_discard, self._lit_sink = size, True, None
+            return
+        if is_append and size > SPOOL_IN_MEMORY:
+            self._lit_sink = tempfile.TemporaryFile(prefix="imap-append-")
+        else:
+            self._lit_sink = io.BytesIO()
+        self._lit_need, self._lit_discard = size, False
+        self._lit_size = size
+        if not is_append:
+            self._cmd_len += size
+        if not nonsync:
+            self.write_lines([b"+ Ready for literal data"])
+        if size == 0:
+            self._finish_literal()
+
+    def _feed_literal(self) -> bool:
+        if not self._buf:
+            return False
+        chunk = self._buf[: self._lit_need]
+        del self._buf[: len(chunk)]
+        self._lit_need -= len(chunk)
+        if not self._lit_discard:
+            self._lit_sink.write(chunk)
+        if self._lit_need == 0:
+            if self._lit_discard:
+                self._lit_discard = False
+                self._skip_line = True
+            else:
+                self._finish_literal()
+        return True
+
+    def _finish_literal(self) -> None:
+        sink, self._lit_sink = self._lit_sink, None
+        if isinstance(sink, io.BytesIO):
+            value = sink.getvalue()
+        else:
+            sink.flush()
+            sink.seek(0)
+            value = FileLiteral(sink, self._lit_size)
+        self._cmd.literals.append(value)
+
+    def _drop_literal(self) -> None:
+        if self._lit_sink is not None and not isinstance(self._lit_sink, io.BytesIO):
+            self._lit_sink.close()
+        self._lit_sink = None
+        if self._cmd is not None:
+            for lit in self._cmd.literals:
+                if isinstance(lit, FileLiteral):
+                    lit.file.close()
+
+    def next_line(self) -> defer.Deferred:
+        """The next line the client sends, for AUTHENTICATE exchanges and IDLE."""
+        self._line_waiter = defer.Deferred()
+        self._process_soon()
+        return self._line_waiter
+
+    def _process_soon(self) -> None:
+        self.sc.reactor.callLater(0, self._process)
+
+    # -- dispatch ------------------------------------------------------------------------------
+    def _execute(self, cmd: Command) -> None:
+        tag = cmd.segments[0].split(b" ", 1)[0]
+        try:
+            tokens = tokenize(cmd)
+        except ParseError as e:
+            self._respond(b"BAD", tag if _valid_tag(tag) else None, str(e).encode())
+            return
+        if len(tokens) < 2 or not isinstance(tokens[0], Atom) or not _valid_tag(tokens[0]):
+            self._respond(b"BAD", None, b"Missing or invalid tag")
+            return
+        if not isinstance(tokens[1], Atom):
+            self._respond(b"BAD", tokens[0], b"Missing command")
+            return
+        self._busy = True
+        d = self.run_command(bytes(tokens[0]), bytes(tokens[1]).upper(), tokens[2:])
+        d.addBoth(self._command_done, cmd)
+
+    def _command_done(self, _result, cmd: Command) -> None:
+        for lit in cmd.literals:
+            if isinstance(lit, FileLiteral):
+                lit.file.close()
+        self._busy = False
+        if self._paused and not self._closed:
+            self._paused = False
+            self.transport.resumeProducing()
+        self._process_soon()
+
+    def run_command(self, tag: bytes, name: bytes, args: list, uid: bool = False) -> defer.Deferred:
+        """Look the command up in the dispatch tables, parse its arguments, run it, answer."""
+        d = defer.ensureDeferred(self._run(tag, name, args, uid))
+        d.addErrback(self._command_failed, tag)
+        return d
+
+    async def _run(self, tag: bytes, name: bytes, args: list, uid: bool) -> None:
+        spec = self.lookupCommand(name) if name.isalpha() or name == b"UID" else None
+        if spec is None:
+            known = any(getattr(self, f"{s}_{name.decode('ascii', 'replace')}", None) for s in ("unauth", "auth", "select"))
+            self._respond(b"BAD", tag, b"Command not valid in this state" if known else b"Unknown command")
+            return
+        handler, values, rest = spec[0], [], args
+        for p in spec[1:]:
+            if callable(p):
+                value, rest = p(self, rest)
+                values.append(value)
+            else:
+                values.append(p)
+        if rest:
+            raise ParseError("Too many arguments")
+        kwargs = {"uid": True} if uid else {}
+        result = handler(self, tag, *values, **kwargs)
+        if hasattr(result, "__await__"):
+            result = await result
+        if result is not None:
+            status, text = result
+            self.flush_updates(allow_expunge=uid or name not in NO_EXPUNGE_REPORT)
+            self._respond(status, tag, text)
+
+    def _command_failed(self, f: failure.Failure, tag: bytes) -> None:
+        if self._closed:
+            return
+        if f.check(ParseError):
+            self._respond(b"BAD", tag, str(f.value).encode("utf-8", "replace"))
+        elif f.check(BadCharset):
+            self._respond(b"NO", tag, b"[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset")
+        elif f.check(StoreError):
+            log.info("imap %s: %s", type(f.value).__name__, f.value)
+            self._respond(*response_for(f.value)[:1], tag, response_for(f.value)[1])
+        else:
+            log.error("imap command failed", exc_info=(f.type, f.value, f.getTracebackObject()))
+            self._respond(SERVER_BUG[0], tag, SERVER_BUG[1])
+
+    def _respond(self, state, tag, message) -> None:
+        if self._closed:
+            return
+        line = (tag or b"*") + b" " + state + (b" " + message if message else b"")
+        self.transport.write(line + b"\r\n")
+
+    def flush_updates(self, *, allow_expunge: bool) -> None:
+        if self.selected is not None:
+            self.write_lines(self.selected.flush(allow_expunge=allow_expunge, with_modseq=b"CONDSTORE" in self.enabled))
+
+    # -- commands every state has --------------------------------------------------------------
+    def do_UID(self, tag, rest, uid=False):
+        if not rest or not isinstance(rest[0], Atom):
+            raise ParseError("UID needs a command")
+        sub = bytes(rest[0]).upper()
+        if sub not in (b"FETCH", b"STORE", b"SEARCH", b"COPY", b"MOVE", b"EXPUNGE", b"SORT"):
+            raise ParseError("Unknown UID command")
+        return self._run(tag, sub, rest[1:], True)
+
+    select_UID = (do_UID, ArgParsers.arg_rest)
+    # Twisted's handlers for the logout state would parse our tokens as lines: none there.
+    logout_CAPABILITY = logout_LOGOUT = logout_NOOP = None
+
+
+def _valid_tag(tag: bytes) -> bool:
+    return bool(tag) and all(0x21 <= c <= 0x7E and c not in b'(){%*"\\+' for c in tag)

@@ -1,0 +1,52 @@
+"""IMAP listeners: ``listeners.imap`` (STARTTLS) and ``listeners.imaps`` (implicit TLS).
+
+Called once by mailserver/app.py, the composition root, on the reactor's thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from twisted.internet import protocol
+
+from imap.notify import ChangeHub
+
+
+@dataclass
+class ServerContext:
+    """What every IMAP connection shares: configuration, store, authenticator, TLS, hub."""
+
+    reactor: object
+    settings: object
+    store: object
+    auth: object
+    tls: object  # twisted CertificateOptions for STARTTLS, or None
+    hub: ChangeHub
+    connections: set = field(default_factory=set)
+
+
+class IMAPFactory(protocol.ServerFactory):
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+
+    def buildProtocol(self, addr):
+        from imap.server import IMAPServer
+
+        p = IMAPServer(self.ctx)
+        p.factory = self
+        return p
+
+
+def start_imap(reactor, settings, store, auth, tls) -> list:
+    """Start the configured IMAP listeners; returns their IListeningPorts."""
+    listeners = settings.listeners
+    if listeners.imap is None and listeners.imaps is None:
+        return []
+    ctx = ServerContext(reactor, settings, store, auth, tls, ChangeHub(reactor, store))
+    factory = IMAPFactory(ctx)
+    ports = []
+    if listeners.imap is not None:
+        ports.append(reactor.listenTCP(listeners.imap.port, factory, interface=listeners.imap.address))
+    if listeners.imaps is not None:
+        ports.append(reactor.listenSSL(listeners.imaps.port, factory, tls, interface=listeners.imaps.address))
+    return ports

@@ -1,0 +1,187 @@
+"""Per-session view of the selected folder: MSN ↔ UID, and the updates not yet told to the client.
+
+Sequence numbers belong to the session (RFC 3501 §2.3.1.2): they change only when this session
+reports an EXPUNGE, which it may do only at certain points (§7.4.1: never while no command is in
+progress, nor while answering FETCH, STORE or SEARCH). Until then an expunged message keeps its
+number, new messages are appended, and flag changes made by others wait as untagged FETCHes.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+from storage.api import Changes, FolderView
+from storage.search import UidSet
+
+from imap.wire import ParseError
+
+
+def parse_seqset(text: bytes) -> tuple[tuple[int, int | None], ...]:
+    """``1:4,7,9:*`` → ((1, 4), (7, 7), (9, None)); None stands for "*". Ranges are unordered."""
+    if not text:
+        raise ParseError("Missing sequence set")
+    out = []
+    for item in text.split(b","):
+        bounds = item.split(b":")
+        if len(bounds) > 2 or not all(bounds):
+            raise ParseError("Invalid sequence set")
+        nums = [_seqnum(b) for b in bounds]
+        lo, hi = (nums[0], nums[0]) if len(nums) == 1 else (nums[0], nums[1])
+        if lo is None:
+            lo, hi = hi, lo
+        if lo is None:
+            out.append((0, None))  # "*" alone: the last message
+            continue
+        if hi is not None and hi < lo:
+            lo, hi = hi, lo
+        out.append((lo, hi))
+    return tuple(out)
+
+
+def _seqnum(b: bytes) -> int | None:
+    if b == b"*":
+        return None
+    if not b.isdigit() or b.startswith(b"0") or len(b) > 10 or int(b) > 0xFFFFFFFF:
+        raise ParseError("Invalid sequence number")
+    return int(b)
+
+
+def compress(uids: list[int]) -> tuple[tuple[int, int], ...]:
+    """Ascending uids → inclusive ranges (for UidSet and COPYUID)."""
+    out: list[tuple[int, int]] = []
+    for u in uids:
+        if out and out[-1][1] == u - 1:
+            out[-1] = (out[-1][0], u)
+        else:
+            out.append((u, u))
+    return tuple(out)
+
+
+def format_set(uids: list[int]) -> bytes:
+    return b",".join(b"%d" % a if a == b else b"%d:%d" % (a, b) for a, b in compress(uids))
+
+
+class SelectedView:
+    def __init__(self, view: FolderView, readonly: bool) -> None:
+        self.folder = view.folder
+        self.folder_id = view.folder.id
+        self.readonly = readonly
+        self.uids: list[int] = list(view.uids)
+        self.recent: set[int] = set(view.recent_uids)
+        self.highestmodseq = view.folder.highestmodseq
+        self.uidnext = view.folder.uidnext
+        self.pending_expunge: set[int] = set()
+        self.pending_flags: dict[int, tuple[frozenset[str], int]] = {}
+        self.reported_modseq: dict[int, int] = {}  # this session's own STOREs, not echoed again
+        self.told_exists = len(self.uids)
+        self.told_recent = len(self.recent)
+
+    # -- numbering -------------------------------------------------------------------------------
+    @property
+    def exists(self) -> int:
+        return len(self.uids)
+
+    def msn_of(self, uid: int) -> int | None:
+        i = bisect.bisect_left(self.uids, uid)
+        return i + 1 if i < len(self.uids) and self.uids[i] == uid else None
+
+    def resolve(self, ranges, *, uid: bool) -> list[int]:
+        """UIDs (ascending, present in the view) addressed by a sequence or UID set."""
+        if not self.uids:
+            return []
+        picked: set[int] = set()
+        if uid:
+            top = self.uids[-1]
+            for lo, hi in ranges:
+                lo = top if lo == 0 else lo
+                hi = top if hi is None else hi
+                lo, hi = min(lo, hi), max(lo, hi)
+                a = bisect.bisect_left(self.uids, lo)
+                b = bisect.bisect_right(self.uids, hi)
+                picked.update(self.uids[a:b])
+        else:
+            n = len(self.uids)
+            for lo, hi in ranges:
+                lo = n if lo == 0 else lo
+                hi = n if hi is None else hi
+                lo, hi = min(lo, hi), max(lo, hi)
+                if hi > n:
+                    raise ParseError("Message sequence number out of range")
+                picked.update(self.uids[lo - 1 : hi])
+        return sorted(picked)
+
+    def uid_set(self, ranges, *, uid: bool) -> UidSet:
+        """A search-tree UidSet; MSN sets are turned into the UIDs they name in this view."""
+        if uid:
+            return UidSet(tuple((lo if lo else (self.uids[-1] if self.uids else 0), hi) for lo, hi in ranges))
+        return UidSet(compress(self.resolve(ranges, uid=False)))
+
+    # -- updates from the store ------------------------------------------------------------------
+    def apply(self, ch: Changes) -> None:
+        last = self.uids[-1] if self.uids else 0
+        for m in ch.new:
+            if m.uid > last:
+                self.uids.append(m.uid)
+                self.recent.add(m.uid)
+                last = m.uid
+        for m in ch.updated:
+            if self.reported_modseq.get(m.uid, 0) >= m.modseq or self.msn_of(m.uid) is None:
+                continue
+            if m.uid in self.pending_flags and self.pending_flags[m.uid][1] >= m.modseq:
+                continue  # an older answer arriving after a newer one
+            self.pending_flags[m.uid] = (m.flags, m.modseq)
+        for uid in ch.expunged:
+            if self.msn_of(uid) is not None:
+                self.pending_expunge.add(uid)
+                self.pending_flags.pop(uid, None)
+        self.highestmodseq = max(self.highestmodseq, ch.highestmodseq)
+        self.uidnext = max(self.uidnext, ch.uidnext)
+
+    def expunged_now(self, uids) -> None:
+        """This session's own EXPUNGE/MOVE removed these; report them at the next flush."""
+        for uid in uids:
+            if self.msn_of(uid) is not None:
+                self.pending_expunge.add(uid)
+                self.pending_flags.pop(uid, None)
+
+    def note_own_flags(self, uid: int, modseq: int) -> None:
+        self.reported_modseq[uid] = max(modseq, self.reported_modseq.get(uid, 0))
+        self.pending_flags.pop(uid, None)
+
+    def flush(self, *, allow_expunge: bool, with_modseq: bool = False) -> list[bytes]:
+        """Untagged responses for everything pending that may be sent now."""
+        out: list[bytes] = []
+        # New messages first, so every number an EXPUNGE names is one the client knows.
+        if len(self.uids) != self.told_exists:
+            out.append(b"* %d EXISTS" % len(self.uids))
+            self.told_exists = len(self.uids)
+        if allow_expunge and self.pending_expunge:
+            gone = self.pending_expunge
+            msns = sorted(self.msn_of(u) for u in gone)
+            # Ascending order: each report shifts the later numbers down by one.
+            out.extend(b"* %d EXPUNGE" % (m - i) for i, m in enumerate(msns))
+            self.uids = [u for u in self.uids if u not in gone]
+            self.recent -= gone
+            for u in gone:
+                self.reported_modseq.pop(u, None)
+            self.pending_expunge = set()
+            self.told_exists = len(self.uids)
+        if len(self.recent) != self.told_recent:
+            out.append(b"* %d RECENT" % len(self.recent))
+            self.told_recent = len(self.recent)
+        for uid in sorted(self.pending_flags):
+            flags, modseq = self.pending_flags[uid]
+            msn = self.msn_of(uid)
+            if msn is None:
+                continue
+            extra = b" MODSEQ (%d)" % modseq if with_modseq else b""
+            out.append(b"* %d FETCH (UID %d FLAGS (%s)%s)" % (msn, uid, format_flags(flags, uid in self.recent), extra))
+        self.pending_flags = {}
+        return out
+
+
+def format_flags(flags, recent: bool = False) -> bytes:
+    items = sorted(flags)
+    if recent:
+        items.append("\\Recent")
+    return " ".join(items).encode("utf-8")

@@ -1,0 +1,165 @@
+"""IMAP wire syntax: tokenizing a complete command and quoting values in responses.
+
+The server assembles a whole command (its lines and the literals between them) before parsing,
+so the argument parsers in ``imap/args.py`` work on tokens, never on half-read lines. Twisted's
+own parsers split quoted strings on ``"`` without honouring ``\\"`` escapes and cannot see
+literals inside lists (SEARCH); these replace them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import BinaryIO
+
+
+class ParseError(Exception):
+    """A syntax error in the client's command; answered with BAD and the message."""
+
+
+class Atom(bytes):
+    """An unquoted token (command names, NIL, numbers, sequence sets, flags, fetch items)."""
+
+
+class String(bytes):
+    """A quoted string or a literal held in memory."""
+
+
+class LiteralString(String):
+    """A literal held in memory (distinct from a quoted string where the grammar cares)."""
+
+
+class FileLiteral:
+    """A literal spooled to a temporary file (APPEND bodies)."""
+
+    def __init__(self, file: BinaryIO, size: int) -> None:
+        self.file = file
+        self.size = size
+
+
+class Command:
+    """A complete command as received: text segments with a literal after each but the last."""
+
+    def __init__(self) -> None:
+        self.segments: list[bytes] = []
+        self.literals: list[bytes | FileLiteral] = []
+
+
+#: Bytes that end an atom. "[" ... "]" inside an atom (BODY[HEADER.FIELDS (A B)]) is kept whole.
+_ATOM_END = b' ()"{\r\n'
+_LITERAL_SUFFIX = re.compile(rb"\{(\d{1,19})(\+?)\}$")
+
+
+def literal_marker(line: bytes) -> tuple[int, bool] | None:
+    """``(size, non_synchronizing)`` when ``line`` ends with ``{n}`` or ``{n+}``."""
+    m = _LITERAL_SUFFIX.search(line)
+    if m is None:
+        return None
+    return int(m.group(1)), bool(m.group(2))
+
+
+def tokenize(cmd: Command) -> list:
+    """Turn the command into nested lists of Atom / String / FileLiteral tokens."""
+    stack: list[list] = [[]]
+    for i, seg in enumerate(cmd.segments):
+        if i < len(cmd.literals):
+            seg = _LITERAL_SUFFIX.sub(b"", seg)
+        _tokenize_text(seg, stack)
+        if i < len(cmd.literals):
+            lit = cmd.literals[i]
+            stack[-1].append(lit if isinstance(lit, FileLiteral) else LiteralString(lit))
+    if len(stack) != 1:
+        raise ParseError("Unbalanced parentheses")
+    return stack[0]
+
+
+def _tokenize_text(data: bytes, stack: list[list]) -> None:
+    i, n = 0, len(data)
+    while i < n:
+        c = data[i : i + 1]
+        if c == b" ":
+            i += 1
+        elif c == b"(":
+            new: list = []
+            stack[-1].append(new)
+            stack.append(new)
+            i += 1
+        elif c == b")":
+            if len(stack) == 1:
+                raise ParseError("Unbalanced parentheses")
+            stack.pop()
+            i += 1
+        elif c == b'"':
+            i = _quoted(data, i + 1, stack[-1])
+        elif c == b"{":
+            raise ParseError("Literal not at end of line")
+        elif c in (b"\r", b"\n") or data[i] == 0:
+            raise ParseError("Control character in command")
+        else:
+            i = _atom(data, i, stack[-1])
+
+
+def _quoted(data: bytes, i: int, out: list) -> int:
+    buf = bytearray()
+    n = len(data)
+    while i < n:
+        c = data[i]
+        if c == 0x5C:  # backslash
+            if i + 1 >= n or data[i + 1] not in (0x5C, 0x22):
+                raise ParseError("Bad escape in quoted string")
+            buf.append(data[i + 1])
+            i += 2
+        elif c == 0x22:
+            out.append(String(bytes(buf)))
+            return i + 1
+        else:
+            buf.append(c)
+            i += 1
+    raise ParseError("Unterminated quoted string")
+
+
+def _atom(data: bytes, i: int, out: list) -> int:
+    start = i
+    depth = 0
+    n = len(data)
+    while i < n:
+        c = data[i : i + 1]
+        if c == b"[":
+            depth += 1
+        elif c == b"]":
+            depth -= 1
+            if depth < 0:
+                raise ParseError("Unexpected ]")
+        elif depth == 0 and c in _ATOM_END:
+            break
+        elif c in b"\r\n\x00":
+            raise ParseError("Control character in command")
+        i += 1
+    if depth:
+        raise ParseError("Unterminated [")
+    out.append(Atom(data[start:i]))
+    return i
+
+
+# -- responses -----------------------------------------------------------------------------------
+
+_QUOTABLE = re.compile(rb'^[\x01-\x09\x0b\x0c\x0e-\x7f]*$')
+
+
+def astring(value: str | bytes | None) -> bytes:
+    """A quoted string, or a literal when the value has 8-bit bytes, CR/LF or is long.
+
+    Never raises on non-ASCII input (Twisted's networkString does, dropping the connection).
+    """
+    if value is None:
+        return b"NIL"
+    raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
+    if len(raw) < 1024 and _QUOTABLE.match(raw) and raw.count(b'"') + raw.count(b"\\") < 4:
+        return b'"' + raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+    return b"{%d}\r\n" % len(raw) + raw
+
+
+nstring = astring
+
+
+def plist(items) -> bytes:
+    return b"(" + b" ".join(items) + b")"
