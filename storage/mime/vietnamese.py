@@ -140,25 +140,59 @@ def decode_legacy(data: bytes, charset: str) -> str:
 # -- detection ----------------------------------------------------------------------------------
 
 _WORD = re.compile(r"[^\s\d.,;:!?()\[\]{}\"'<>/\\|=+*&%$#@~^`_-]+")
+_NUCLEI = (  # Vietnamese vowel groups, tones removed (the rhymes' vowels)
+    "iêu oai oay oeo uây uôi uya uyê uyu ươi ươu yêu "
+    "ai ao au ay âu ây eo êu ia iê iu oa oă oe oi ôi ơi oo ua uâ uê ui uô uơ uy ưa ưi ưu ươ yê "
+    "a ă â e ê i o ô ơ u ư y"
+).split()
 _SYLLABLE = re.compile(
     r"(?:ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdđghklmnpqrstvx])?"
-    r"[aăâeêioôơuưy]{1,3}(?:ch|ng|nh|[cmnpt])?"
+    rf"(?:{'|'.join(_NUCLEI)})(?:ch|ng|nh|[cmnpt])?"
 )
 _TONES = frozenset("\u0300\u0301\u0303\u0309\u0323")
-_VIET_LETTERS = frozenset("ăâđêôơư")
 _SAMPLE = 65536
 
 
+_SHAPED = frozenset("ăâêôơư")
+_COMMON = frozenset(  # frequent syllables of official letters: break ties between lookalikes
+    "của và các có là không được trong cho những một với người này đã về việc theo đến năm công văn "
+    "số ngày tháng thông báo quyết định nghị ban nhân dân tỉnh huyện xã phòng sở bộ tại từ khi như làm "
+    "thực hiện cơ quan đơn vị trực thuộc kính gửi đề đồng chí tăng cường quản lý thư điện tử hệ thống "
+    "triển khai kế hoạch họp lịch tuần giờ cáo tình hình chương trình sẽ đang nhà nước chính phủ hội chủ "
+    "tịch phó giám đốc trưởng cán tổ chức hành liệu bản mời tham dự nội dung ý kiến xin cảm ơn trân trọng "
+    "an toàn dịch vụ giải hồ sơ phải còn nhiều hơn rất cũng nên vì gì đâu lại ra vào lên trên dưới sau "
+    "trước mới lớn tốt đúng việt nam hà tiếng giấy chào tiếp".split()
+)
+
+
 def _syllable_score(word: str) -> int:
-    """+2 for a plausible Vietnamese syllable with a Vietnamese mark, -2 for a non-ASCII word
-    that cannot be one (mojibake such as ``c«ng`` or ``cÃ´ng``), 0 for plain ASCII."""
+    """+2 for a plausible Vietnamese syllable with a Vietnamese mark (+1 more when common), -2 for
+    a non-ASCII word that cannot be one (mojibake such as ``c«ng``, ``cÃ´ng``, ``sôì``), 0 for ASCII.
+
+    Plausible: initial + vowel group + final per Vietnamese phonotactics, at most one tone, the tone
+    on a vowel, and on the vowel with a shape mark when there is one; no upper case after lower.
+    """
     if word.isascii():
         return 0
-    lower = unicodedata.normalize("NFD", word.lower())
-    tones = sum(1 for c in lower if c in _TONES)
-    bare = unicodedata.normalize("NFC", "".join(c for c in lower if c not in _TONES))
-    if tones <= 1 and _SYLLABLE.fullmatch(bare) and (tones or any(c in _VIET_LETTERS for c in bare)):
-        return 2
+    if any(a.islower() and b.isupper() for a, b in zip(word, word[1:])):
+        return -2
+    lower = word.lower()
+    tones = 0
+    toned = ""
+    letters: list[str] = []
+    for ch in lower:
+        parts = unicodedata.normalize("NFD", ch)
+        tone = [c for c in parts if c in _TONES]
+        base = unicodedata.normalize("NFC", "".join(c for c in parts if c not in _TONES))
+        if tone:
+            tones += len(tone)
+            toned = base
+        letters.append(base)
+    bare = "".join(letters)
+    shaped = any(c in _SHAPED for c in bare)
+    if (tones <= 1 and _SYLLABLE.fullmatch(bare) and (tones or shaped or "đ" in bare)
+            and (not tones or (toned in _SHAPED if shaped else toned in "aeiouy"))):
+        return 3 if unicodedata.normalize("NFC", lower) in _COMMON else 2
     return -2 if any(not c.isalpha() or ord(c) < 0x20 for c in word) or tones > 1 or len(word) < 12 else -1
 
 
