@@ -14,10 +14,11 @@ _ADDRESS_FIELDS = ("from", "sender", "reply_to", "to", "cc", "bcc")
 def render_address_list(addrs: list | None) -> bytes:
     if not addrs:
         return b"NIL"
-    return plist(
+    # address-list is "(" 1*address ")": no separator between the addresses (RFC 3501 §9).
+    return b"(" + b"".join(
         plist([astring(a.get("name")), astring(a.get("adl")), astring(a.get("mailbox")), astring(a.get("host"))])
         for a in addrs
-    )
+    ) + b")"
 
 
 def render_envelope(env: dict | None) -> bytes:
