@@ -46,11 +46,16 @@ class MailSMTP(SMTP):
         spool_factory: Callable[[], BinaryIO],
         max_message_size: int,
         resolve_name: Callable[[str], Any] | None = None,
+        implicit_tls: bool = False,
+        plaintext_auth_on_loopback: bool = False,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("enable_SMTPUTF8", True)
-        kwargs.setdefault("auth_exclude_mechanism", ["LOGIN", "PLAIN"])
+        if not hasattr(handler, "auth_PLAIN"):  # MX: no AUTH at all, not even aiosmtpd's built-ins
+            kwargs.setdefault("auth_exclude_mechanism", ["LOGIN", "PLAIN"])
         super().__init__(handler, data_size_limit=max_message_size, **kwargs)
+        self._implicit_tls = implicit_tls
+        self._plaintext_auth_on_loopback = plaintext_auth_on_loopback
         self._spool_factory = spool_factory
         self._greeted = False
         self._resolve_name = resolve_name or reverse_dns
@@ -65,7 +70,10 @@ class MailSMTP(SMTP):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         if self._peer_name is None and self.session and self.session.peer:
-            self._peer_name = self.loop.create_task(self._resolve_name(self.session.peer[0]))
+            ip = str(self.session.peer[0])
+            self._peer_name = self.loop.create_task(self._resolve_name(ip))
+            if self._implicit_tls or (self._plaintext_auth_on_loopback and _is_loopback(ip)):
+                self._auth_require_tls = False  # 465 is TLS already (aiosmtpd #281)
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._peer_name is not None:
@@ -95,12 +103,13 @@ class MailSMTP(SMTP):
 
     def peer(self) -> Peer:
         assert self.session is not None
+        account = self.session.auth_data if self.session.authenticated else None
         return Peer(
             ip=str(self.session.peer[0]) if self.session.peer else "unknown",
             helo=self.session.host_name or "",
-            tls=self._tls_protocol is not None or self.transport.get_extra_info("sslcontext") is not None,
+            tls=self._implicit_tls or self._tls_protocol is not None,
             authenticated=bool(self.session.authenticated),
-            login=self.session.login_data if self.session.authenticated else None,
+            account_id=getattr(account, "id", None),
         )
 
     # -- replies -----------------------------------------------------------------------------
@@ -144,7 +153,7 @@ class MailSMTP(SMTP):
         await self._push_raw("250 " + lines[-1])
 
     async def smtp_MAIL(self, arg: str | None) -> None:
-        if await self.check_helo_needed():
+        if await self.check_helo_needed() or await self.check_auth_needed("MAIL"):
             return
         assert self.session is not None and isinstance(self.envelope, Transaction)
         tx = self.envelope
@@ -185,7 +194,7 @@ class MailSMTP(SMTP):
         return None
 
     async def smtp_RCPT(self, arg: str | None) -> None:
-        if await self.check_helo_needed():
+        if await self.check_helo_needed() or await self.check_auth_needed("RCPT"):
             return
         assert isinstance(self.envelope, Transaction)
         tx = self.envelope
@@ -203,7 +212,7 @@ class MailSMTP(SMTP):
         await self.push(await self.event_handler.rcpt(self.peer(), tx, path))
 
     async def smtp_DATA(self, arg: str | None) -> None:
-        if await self.check_helo_needed():
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
             return
         assert self.session is not None and isinstance(self.envelope, Transaction)
         tx = self.envelope
@@ -232,6 +241,10 @@ class MailSMTP(SMTP):
             self._set_post_data_state()
         self._reset_timeout()
         await self.push(reply)
+
+
+def _is_loopback(ip: str) -> bool:
+    return ip.startswith("127.") or ip in ("::1", "::ffff:127.0.0.1")
 
 
 async def reverse_dns(ip: str) -> str | None:

@@ -50,6 +50,13 @@ S550_RELAY_DENIED = "550 5.7.1 Relaying denied"  # never an open relay (R-SEC-1)
 S550_MAILBOX_DISABLED = "550 5.2.1 Mailbox disabled, not accepting messages"  # R-LIFE-*
 S552_MESSAGE_TOO_BIG = "552 5.3.4 Message size exceeds fixed maximum message size"
 S552_QUOTA = "552 5.2.2 Mailbox full"  # R-QUOTA-1, at DATA
+S553_SENDER_NOT_OWNED = "553 5.7.1 Sender address not owned by the authenticated user"  # R-ACC-1
+
+# -- authentication (submission) -------------------------------------------------------------------
+S235_AUTH_OK = "235 2.7.0 Authentication successful"
+S501_AUTH_BASE64 = "501 5.5.2 Cannot decode base64"
+S501_AUTH_ABORTED = "501 5.7.0 Authentication aborted"
+S535_AUTH_FAILED = "535 5.7.8 Authentication credentials invalid"
 S554_FAILED = "554 5.0.0 Transaction failed"
 
 # The one mapping from storage error kinds to replies, per stage of the transaction.

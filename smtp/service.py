@@ -1,24 +1,29 @@
-"""Entry point called by ``mailserver/app.py``: start the SMTP listeners on the running loop."""
+"""Entry point called by ``mailserver/app.py``: start the SMTP listeners on the running loop.
+
+- ``listeners.smtp``: MX for our domains, STARTTLS offered, no AUTH, never relays (R-SEC-1).
+- ``listeners.submission``: STARTTLS + AUTH required before MAIL (RFC 6409).
+- ``listeners.submissions``: implicit TLS + AUTH required (RFC 8314).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import ssl
-from typing import Any
+from typing import Any, Callable
 
-from config.settings import Settings
+from config.settings import Listener, Settings
 from smtp.data import spool_factory
 from smtp.handler import InboundHandler
 from smtp.protocol import MailSMTP
+from smtp.submission import SubmissionHandler
 from storage.api import Store
 
 log = logging.getLogger("smtp.service")
 
 
-def protocol_factory(settings: Settings, store: Store, ssl_context: ssl.SSLContext | None, **kwargs: Any):
-    """A factory of MX sessions sharing one handler (the handler holds no per-session state)."""
-    handler = InboundHandler(settings, store)
+def protocol_factory(settings: Settings, handler: InboundHandler, **kwargs: Any) -> Callable[[], MailSMTP]:
+    """A factory of sessions sharing one handler (handlers keep no per-session state)."""
     spool = spool_factory(settings.data_dir / "spool", settings.limits.smtp_spool_threshold)
     loop = asyncio.get_running_loop()
 
@@ -29,7 +34,6 @@ def protocol_factory(settings: Settings, store: Store, ssl_context: ssl.SSLConte
             max_message_size=settings.limits.max_message_size,
             hostname=settings.hostname,  # never the blocking socket.getfqdn()
             ident="ESMTP",
-            tls_context=ssl_context,
             timeout=settings.limits.smtp_timeout,
             loop=loop,
             **kwargs,
@@ -38,20 +42,40 @@ def protocol_factory(settings: Settings, store: Store, ssl_context: ssl.SSLConte
     return make
 
 
+async def _listen(name: str, listener: Listener, factory: Callable[[], MailSMTP], **kwargs: Any) -> asyncio.Server:
+    server = await asyncio.get_running_loop().create_server(
+        factory, listener.address, listener.port, reuse_address=True, **kwargs
+    )
+    for sock in server.sockets:
+        log.info("%s listening on %s", name, sock.getsockname()[:2])
+    return server
+
+
 async def start_smtp(settings: Settings, store: Store, auth: Any, ssl_context: ssl.SSLContext | None) -> list[asyncio.Server]:
-    """Start the MX listener (``listeners.smtp``). ``auth`` is for submission (issue 7); the MX
-    port offers no AUTH and relays nothing (R-SEC-1)."""
+    """Start the configured SMTP listeners; ``auth`` is ``mailserver.auth.Authenticator``."""
     loop = asyncio.get_running_loop()
-    servers: list[asyncio.Server] = []
-    listener = settings.listeners.smtp
-    if listener is None:
-        return servers
     spool_dir = settings.data_dir / "spool"
     await loop.run_in_executor(None, lambda: spool_dir.mkdir(parents=True, exist_ok=True))
-    server = await loop.create_server(
-        protocol_factory(settings, store, ssl_context), listener.address, listener.port, reuse_address=True
-    )
-    servers.append(server)
-    for sock in server.sockets:
-        log.info("smtp listening on %s", sock.getsockname()[:2])
+    servers: list[asyncio.Server] = []
+    ls = settings.listeners
+    if ls.smtp is not None:
+        mx = protocol_factory(settings, InboundHandler(settings, store), tls_context=ssl_context)
+        servers.append(await _listen("smtp", ls.smtp, mx))
+    if (ls.submission or ls.submissions) and auth is None:
+        raise ValueError("submission listeners need an authenticator")
+    loopback = settings.tls.allow_plaintext_auth_on_loopback
+    if ls.submission is not None:
+        sub = protocol_factory(
+            settings, SubmissionHandler(settings, store, auth),
+            tls_context=ssl_context, auth_required=True, plaintext_auth_on_loopback=loopback,
+        )  # fmt: skip
+        servers.append(await _listen("submission", ls.submission, sub))
+    if ls.submissions is not None:
+        if ssl_context is None:
+            raise ValueError("listeners.submissions needs TLS")
+        subs = protocol_factory(
+            settings, SubmissionHandler(settings, store, auth),
+            auth_required=True, implicit_tls=True,
+        )  # fmt: skip
+        servers.append(await _listen("submissions", ls.submissions, subs, ssl=ssl_context))
     return servers

@@ -65,3 +65,17 @@ class FakeStore:
             with self._lock:
                 self.delivered.append(Delivered(blob.inline or b"", ok, internaldate))
         return outcomes
+
+
+@dataclass
+class FakeAuth:
+    """Stands in for ``mailserver.auth.Authenticator``: address → password."""
+
+    store: FakeStore
+    passwords: dict[str, str] = field(default_factory=dict)
+
+    def authenticate(self, username: str, password: str) -> Account | None:
+        account = self.store.get_account(username)
+        if account is None or self.passwords.get(account.address) != password:
+            return None
+        return account

@@ -42,8 +42,9 @@ class Peer:
     ip: str
     helo: str
     tls: bool
-    authenticated: bool  # AUTH succeeded (submission): may relay
-    login: str | None = None
+    authenticated: bool  # AUTH succeeded (submission)
+    account_id: int | None = None  # the authenticated account
+    outbound: bool = False  # an outbound queue takes remote recipients (issue 7)
 
 
 @dataclass(slots=True)

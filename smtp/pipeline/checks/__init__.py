@@ -9,10 +9,11 @@ from smtp.pipeline.checks import (
     recipient_limit,
     recipient_state,
     relay,
+    sender_authorised,
 )
 
 REGISTRY = {
-    "MAIL": {"declared_size": declared_size.check},
+    "MAIL": {"declared_size": declared_size.check, "sender_authorised": sender_authorised.check},
     "RCPT": {
         "recipient_limit": recipient_limit.check,
         "relay": relay.check,
@@ -22,6 +23,7 @@ REGISTRY = {
     "DATA": {"message_size": message_size.check},
 }
 
+#: Inbound (MX) defaults; submission adds "sender_authorised" at MAIL (smtp/submission.py).
 DEFAULTS = {
     "MAIL": ("declared_size",),
     "RCPT": ("recipient_limit", "relay", "recipient_exists", "recipient_state"),

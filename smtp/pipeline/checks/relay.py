@@ -1,5 +1,6 @@
 """Never an open relay (R-SEC-1, R-PROTO-2): a recipient outside our domains is accepted only from
-an authenticated client (submission, issue 7); otherwise 550 5.7.1."""
+an authenticated client, and only when an outbound queue takes it (issue 7); otherwise 550 5.7.1
+at RCPT, so no remote recipient is ever accepted and then silently dropped."""
 
 from smtp import replies
 from smtp.pipeline import PASS, RcptContext, Verdict, refuse
@@ -7,6 +8,6 @@ from smtp.pipeline import PASS, RcptContext, Verdict, refuse
 
 async def check(ctx: RcptContext) -> Verdict:
     ctx.local = await ctx.call(ctx.store.is_local_domain, ctx.domain)
-    if ctx.local or ctx.peer.authenticated:
+    if ctx.local or (ctx.peer.authenticated and ctx.peer.outbound):
         return PASS
     return refuse(replies.S550_RELAY_DENIED, f"relay to {ctx.domain} from {ctx.peer.ip}")
