@@ -119,8 +119,9 @@ tls:
   # R-PASS-3/4: months after which a password must be changed (null = never).
 #  max_age_months: null
 
-# Personal address derived from a name: molisa (R-ADDR-1), lamdong (R-ADDR-2), hcm-q4 (R-ADDR-3),
-# none (always give --address).
+# How `account add` derives an address from a name when --address is not given: molisa
+# (R-ADDR-1: annv, anngva, annv1), lamdong (R-ADDR-2: annv, annv2), hcm-q4 (R-ADDR-3: annv.q4);
+# most, moj and none use the molisa form. Set by the profile.
 #address_rule: none
 
 # Account lifecycle (R-LIFE-*): null turns a rule off. Inactivity counts from the last login.

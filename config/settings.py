@@ -135,9 +135,10 @@ class Search(_Frozen):
 
 class Settings(_Frozen):
     profile: Literal["molisa", "lamdong", "most", "moj", "hcm-q4", "none"] = "none"
-    # How a personal address is derived from a name: R-ADDR-1 molisa, R-ADDR-2 lamdong,
-    # R-ADDR-3 hcm-q4; "none" = the operator always gives the address.
-    address_rule: Literal["molisa", "lamdong", "hcm-q4", "none"] = "none"
+    # How `account add` derives a personal address from a name when --address is not given
+    # (mailserver.policy.addresses): R-ADDR-1 molisa, R-ADDR-2 lamdong, R-ADDR-3 hcm-q4; most, moj
+    # and none fix only the form xxx@domain and use the molisa form.
+    address_rule: Literal["molisa", "lamdong", "most", "moj", "hcm-q4", "none"] = "none"
     hostname: str = "localhost"
     domains: tuple[str, ...] = ("example.gov.vn",)
     data_dir: Path = Path("data")

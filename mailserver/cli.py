@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
-import string
 import sys
 import traceback
 import unicodedata
@@ -259,28 +257,37 @@ def account() -> None:
 
 @account.command("add")
 @click.argument("name")
-@click.option("--address", required=True, help="The account's address, e.g. annv@example.gov.vn.")
+@click.option("--address", help="The address (default: derived from NAME by the profile's address_rule, R-ADDR-*).")
 @click.option("--password", help="Initial password (default: a random one, printed).")
 @click.option("--active", is_flag=True, help="Service account: no password change required at first login.")
 @pass_ctx
-def account_add(obj: _Context, name: str, address: str, password: str | None, active: bool) -> None:
-    """Create a personal account NAME (its display name, e.g. "Nguyễn Văn An")."""
-    display_name = _display_name(name)
-    address = _address(address)
-    with obj.store() as store:
-        if not store.is_local_domain(address.rpartition("@")[2]):
-            raise Refused(f"{address.rpartition('@')[2]} is not a local domain (add it to domains: and run serve or init)")
-        generated = password is None
-        plain = _new_password(obj.settings, address, password)
-        from mailserver.auth import hash_password
+def account_add(obj: _Context, name: str, address: str | None, password: str | None, active: bool) -> None:
+    """Create a personal account for NAME (its display name, e.g. "Nguyễn Văn An")."""
+    from mailserver.auth import hash_password
+    from mailserver.policy.addresses import AddressPolicyError, derive_local_part
 
+    display_name = _display_name(name)
+    settings = obj.settings
+    with obj.store() as store:
+        if address is None:
+            domain = settings.domains[0]
+            taken = [a.address.partition("@")[0] for a in store.list_accounts() if a.address.endswith("@" + domain)]
+            try:
+                address = f"{derive_local_part(display_name, taken, settings.address_rule)}@{domain}"
+            except AddressPolicyError as exc:
+                raise Refused(f"{exc} (give the address with --address)") from None
+        else:
+            address = _address(address)
+        if not store.is_local_domain(address.rpartition("@")[2]):
+            raise Refused(f"{address.rpartition('@')[2]} is not a local domain (add it to domains: in the config)")
+        plain = _new_password(settings, address, password)
         state = AccountState.ACTIVE if active else AccountState.MUST_CHANGE_PASSWORD  # R-PASS-1
         try:
-            created = store.create_account(address, display_name, hash_password(obj.settings.passwords, plain), state=state)
+            created = store.create_account(address, display_name, hash_password(settings.passwords, plain), state=state)
         except Exists:
             raise Refused(f"{address} already exists") from None
     click.echo(f"address: {created.address}")
-    if generated:
+    if password is None:
         click.echo(f"password: {plain}")
     click.echo(f"state: {created.state.value}")
 
@@ -400,10 +407,14 @@ def _account(store: Store, address: str) -> Account:
 
 
 def _address(value: str) -> str:
+    from mailserver.policy.addresses import validate_local_part
+
     value = value.strip()
     local, at, domain = value.rpartition("@")
-    if not at or not local or not domain or any(c.isspace() for c in value) or "." not in domain:
+    if not at or not domain or "." not in domain or any(c.isspace() for c in domain):
         raise click.BadParameter(f"{value!r} is not an address like annv@example.gov.vn", param_hint="ADDRESS")
+    if (problem := validate_local_part(local)) is not None:
+        raise click.BadParameter(str(problem), param_hint="ADDRESS")
     return f"{local.lower()}@{domain.lower().rstrip('.')}"
 
 
@@ -414,43 +425,18 @@ def _display_name(value: str) -> str:
     return name
 
 
-# Letters and digits that cannot be misread on a printed account notice (no 0/O/o, 1/l/I, 5/S...).
-_CLASSES = ("ABCDEFGHJKLMNPQRTUVWXYZ", "abcdefghijkmnpqrstuvwxyz", "2346789", "#%+=-_!?@*")
-
-
-def generate_password(length: int = 12) -> str:
-    """A random password with all four classes, so it passes R-PASS-2 (3 of 4) and R-PASS-3 (4)."""
-    length = max(length, 12)
-    rng = secrets.SystemRandom()
-    chars = [rng.choice(c) for c in _CLASSES]
-    chars += [rng.choice("".join(_CLASSES)) for _ in range(length - len(chars))]
-    rng.shuffle(chars)
-    return "".join(chars)
-
-
-def password_problems(settings: Settings, address: str, password: str) -> list[str]:
-    """Why ``password`` breaks the configured rules (R-PASS-2, R-PASS-3); empty when it is fine."""
-    rules = settings.passwords
-    problems = []
-    if len(password) < rules.min_length:
-        problems.append(f"at least {rules.min_length} characters")
-    classes = sum(any(test(ch) for ch in password) for test in (
-        str.isupper, str.islower, str.isdigit, lambda ch: not ch.isalnum()))
-    if classes < rules.min_classes:
-        problems.append(f"at least {rules.min_classes} of: upper-case, lower-case, digit, special character")
-    local = address.partition("@")[0]
-    if rules.reject_account_name and password.casefold() in (local.casefold(), address.casefold()):
-        problems.append("not the account name")
-    return problems
-
-
 def _new_password(settings: Settings, address: str, given: str | None) -> str:
+    """The given password if the profile's rules accept it (R-PASS-2/3), else a generated one."""
+    from mailserver.policy.passwords import check_password, generate_password
+
+    rules = settings.passwords
     if given is None:
-        return generate_password(settings.passwords.min_length)
-    given = unicodedata.normalize("NFC", given)  # counted as stored (mailserver.auth hashes NFC)
-    problems = password_problems(settings, address, given)
-    if problems:
-        raise Refused(f"password refused (profile {settings.profile}): needs {'; '.join(problems)}")
+        return generate_password(max(12, rules.min_length))
+    given = unicodedata.normalize("NFC", given)  # checked as stored (mailserver.auth hashes NFC)
+    reasons = check_password(given, account_name=address if rules.reject_account_name else "",
+                             min_length=rules.min_length, min_classes=rules.min_classes)
+    if reasons:
+        raise Refused(f"password refused (profile {settings.profile}): {' '.join(r.en for r in reasons)}")
     return given
 
 

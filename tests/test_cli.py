@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from cryptography import x509
 
 from config.loader import load_settings
-from mailserver.cli import _CLASSES, cli, generate_password, password_problems
+from mailserver.cli import cli
+from mailserver.policy.passwords import check_password
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN = "example.gov.vn"
@@ -131,8 +132,9 @@ def test_config_defaults_to_the_environment_variable(data, tmp_path):
 
 
 def test_usage_errors_exit_2(data):
-    assert run(data.parent, "account", "add", "Nguyễn Văn An").returncode == EXIT_USAGE  # no --address
+    assert run(data.parent, "account", "add").returncode == EXIT_USAGE  # no NAME
     assert run(data.parent, "no-such-command").returncode == EXIT_USAGE
+    assert run(data.parent, "account", "add", "An", "--address", "ân@example.gov.vn").returncode == EXIT_USAGE
     assert run(data.parent, "account", "add", "An", "--address", "not an address").returncode == EXIT_USAGE
 
 
@@ -168,7 +170,7 @@ def test_account_add_twice_is_refused_with_exit_1(mailserver):
     assert result.exit_code == EXIT_REFUSED and "clv@example.gov.vn already exists" in result.output
 
 
-@pytest.mark.parametrize("password", ["short1A", "alllowercase", "weak-password", "dungpv@example.gov.vn"])
+@pytest.mark.parametrize("password", ["short1A", "alllowercase", "weak-password", "DungPV@Example.gov.vn"])
 def test_weak_passwords_are_refused(mailserver, password):
     result = mailserver("account", "add", "Phạm Văn Dũng", "--address", "dungpv@example.gov.vn", "--password", password)
     assert result.exit_code == EXIT_REFUSED and "password refused" in result.output  # R-PASS-2
@@ -230,26 +232,25 @@ def test_unknown_account_is_one_line_exit_1_from_the_real_entry_point(data):
         assert result.stderr.strip() == "Error: no account nobody@example.gov.vn", command
 
 
-# -- generated passwords ---------------------------------------------------------------------------------
+# -- addresses derived from names (R-ADDR-*) -------------------------------------------------------------
 
-def test_generated_passwords_pass_the_strictest_profile_and_avoid_ambiguous_characters(tmp_path):
-    (tmp_path / "q4.yaml").write_text("profile: hcm-q4\n")
-    strict = load_settings(tmp_path / "q4.yaml")  # R-PASS-3: all four classes
-    allowed = set("".join(_CLASSES))
-    samples = {generate_password() for _ in range(500)}
-    assert len(samples) == 500
-    for password in samples:
-        assert len(password) == 12 and set(password) <= allowed
-        assert password_problems(strict, "annv@tphcm.gov.vn", password) == []
-    assert not allowed & set("0O1lI")
+def test_address_is_derived_from_the_name_when_not_given(mailserver):
+    first = mailserver("account", "add", "Trương Văn Bình")
+    second = mailserver("account", "add", "Trương Văn Bình")
+    assert field(first.output, "address") == "binhtv@example.gov.vn"  # R-ADDR-1 (profile none → molisa form)
+    assert field(second.output, "address") == "binhtrva@example.gov.vn"
 
 
-def test_password_rules_follow_the_profile(tmp_path):
-    (tmp_path / "q4.yaml").write_text("profile: hcm-q4\n")
-    (tmp_path / "most.yaml").write_text("profile: most\n")
-    three_classes = "Matkhau-dai"  # upper, lower, special: enough for R-PASS-2, not for R-PASS-3
-    assert password_problems(load_settings(tmp_path / "most.yaml"), "a@most.gov.vn", three_classes) == []
-    assert password_problems(load_settings(tmp_path / "q4.yaml"), "a@tphcm.gov.vn", three_classes)
+def test_strict_profile_derives_its_address_and_generates_a_four_class_password(tmp_path):
+    assert run(tmp_path, "init", "--profile", "hcm-q4").returncode == EXIT_OK
+    result = run(tmp_path, "account", "add", "Nguyễn Văn An")
+    assert result.returncode == EXIT_OK, result.stderr
+    assert field(result.stdout, "address") == "annv.q4@tphcm.gov.vn"  # R-ADDR-3
+    password = field(result.stdout, "password")
+    assert len(password) >= 12
+    assert check_password(password, account_name="annv.q4@tphcm.gov.vn", min_length=8, min_classes=4) == []  # R-PASS-3
+    weak = run(tmp_path, "account", "add", "Lê Thị Mai", "--password", "Matkhau-dai")  # 3 classes only
+    assert weak.returncode == EXIT_REFUSED and "password refused" in weak.stderr
 
 
 def authenticate(data: Path, address: str, password: str) -> bool:
