@@ -345,3 +345,48 @@ def test_fold_removes_case_tones_and_marks() -> None:
 
 def test_html_to_text_strips_markup_and_unescapes_entities() -> None:
     assert html_to_text("<div>A&amp;B</div><script>x()</script><br>C&#7871;") == "A&B\nCế"
+
+
+def test_message_global_nests_like_rfc822() -> None:
+    data = msg("Content-Type: message/global", "", "Subject: Tiếng Việt", "", "inner", "")
+    part = parse(data)["structure"]
+    assert part["message"]["envelope"]["subject"] == "Tiếng Việt"
+    assert body(data, part["message"]["structure"]) == b"inner\r\n"
+
+
+def test_base64_message_rfc822_gets_an_empty_envelope_and_one_text_part() -> None:
+    data = msg("Content-Type: message/rfc822", "Content-Transfer-Encoding: base64", "", "U3ViamVjdDogeA==", "")
+    part = parse(data)["structure"]
+    assert part["message"]["envelope"]["subject"] is None
+    inner = part["message"]["structure"]
+    assert (inner["type"], inner["body_start"], inner["body_end"]) == ("text", part["body_start"], part["body_end"])
+
+
+def test_mbox_from_line_is_not_a_field_and_does_not_end_the_header() -> None:
+    data = b"From sender@example.org Mon Nov  2 09:00:00 2026\r\nSubject: kept\r\n\r\nbody"
+    meta = parse(data)
+    assert meta["envelope"]["subject"] == "kept"
+    assert body(data, meta["structure"]) == b"body"
+
+
+def test_decode_header_joins_a_letter_split_over_three_words() -> None:
+    raw = "Đồng".encode()  # Đ = c4 90, ồ = e1 bb 93
+    words = " ".join(f"=?UTF-8?Q?{''.join(f'={b:02X}' for b in raw[i:i + 2])}?=" for i in range(0, len(raw), 2))
+    assert decode_header(words) == "Đồng"
+
+
+def test_decode_header_keeps_words_of_different_charsets_apart() -> None:
+    assert decode_header("=?iso-8859-1?Q?caf=E9?= =?utf-8?B?IFZp4buHdA==?=") == "café Việt"
+
+
+def test_over_long_header_line_is_read_whole_up_to_the_cap() -> None:
+    names = ", ".join(f"user{i}@example.gov.vn" for i in range(5000))  # one 120 KB line
+    meta = parse(f"To: {names}\r\nSubject: s\r\n\r\nb".encode())
+    assert len(meta["envelope"]["to"]) == 5000
+    assert meta["envelope"]["subject"] == "s"
+
+
+def test_search_fields_are_empty_strings_when_headers_are_missing() -> None:
+    search = parse(b"\r\nbody only")["search"]
+    assert (search["subject"], search["from"], search["to"], search["message_id"], search["date"]) == ("", "", "", "", None)
+    assert search["body"] == "body only"

@@ -1,12 +1,15 @@
 """Pure MIME metadata and Vietnamese text handling (no database, no protocol code).
 
 - ``parse(source)``: the metadata cached at delivery (docs/CONTRACTS.md "MIME metadata").
-- ``decode_header(raw)``: RFC 2047 / RFC 6532 / legacy 8-bit header text → NFC (R-TEXT-1).
+- ``decode_header(raw)``: RFC 2047 / RFC 6532 / legacy 8-bit header text → NFC (R-TEXT-1);
+  ``decode_addresses(raw)`` the same for address headers ("Name <addr>, ...").
 - ``fold(text, diacritics=True)``: the search normalisation (NFC, casefold, tones removed, đ→d).
 - ``html_to_text(markup)``, ``decode_text(data, charset)``, ``guess_vietnamese(data, declared)``,
   ``filename(part)``: display and search helpers. Stored bytes are never changed (R-SEC-2).
 """
 
+from storage.mime.address import parse_addresses
+from storage.mime.envelope import readable_addresses
 from storage.mime.headers import decode_header, decode_text
 from storage.mime.parser import parse
 from storage.mime.text import fold, html_to_text
@@ -27,4 +30,10 @@ def filename(part: dict) -> str | None:
     return None
 
 
-__all__ = ["parse", "decode_header", "decode_text", "fold", "html_to_text", "guess_vietnamese", "filename"]
+def decode_addresses(raw: str | bytes) -> str:
+    """An address header as people read it: "Nguyễn Văn A <a@example.gov.vn>, ..." (NFC)."""
+    return readable_addresses(raw if isinstance(raw, bytes) else raw.encode("utf-8", errors="surrogateescape"))
+
+
+__all__ = ["parse", "decode_header", "decode_text", "fold", "html_to_text", "guess_vietnamese", "filename",
+           "decode_addresses", "parse_addresses"]

@@ -67,13 +67,30 @@ def parse_date(value: str | None) -> str | None:
         return None
 
 
+def readable_addresses(value: bytes) -> str:
+    """"Name <mailbox@host>, ..." with names decoded; raw 8-bit names go through detection."""
+    text = raw_text(value).strip()
+    latin1 = not _is_utf8(value)
+
+    def decode(name: str) -> str:
+        return decode_header(name.encode("latin-1", errors="replace") if latin1 else name)
+
+    return format_addresses(parse_addresses(text), decode) or decode_header(value)
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def build_search(fields: list[tuple[str, bytes]], body: str) -> dict:
     """Decoded NFC text the store indexes (the store folds it)."""
     def addresses(name: str) -> str:
-        raw = _raw(fields, name)
-        if raw is None:
-            return ""
-        return format_addresses(parse_addresses(raw), decode_header) or decode_header(raw)
+        value = _first(fields, name)
+        return "" if value is None else readable_addresses(value)
 
     lines: list[str] = []
     size = 0

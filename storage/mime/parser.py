@@ -19,7 +19,8 @@ from storage.mime.headers import parse_content_type, parse_disposition, raw_text
 _READ_LIMIT = 65536  # longest line handled at once; longer lines arrive in pieces
 _BLOCK = 1 << 20  # bytes read from the source at a time
 _HEADER_CAP = 256 * 1024  # header bytes kept per part; the rest is scanned but not parsed
-_MESSAGE_ENCODINGS = ("7bit", "8bit", "binary")
+_MESSAGE_ENCODINGS = ("7bit", "8bit", "binary")  # a base64 message/rfc822 is not scanned inside
+_MESSAGE_SUBTYPES = ("rfc822", "global")  # RFC 6532 message/global nests like message/rfc822
 
 
 class _Entity:
@@ -208,7 +209,7 @@ class _Scanner:
                 entity.state = "preamble"
             else:  # a multipart without a boundary cannot be split: read it as text
                 part.update(type="text", subtype="plain", params=[["charset", "us-ascii"]])
-        elif part["type"] == "message" and part["subtype"] == "rfc822" and part["encoding"] in _MESSAGE_ENCODINGS:
+        elif part["type"] == "message" and part["subtype"] in _MESSAGE_SUBTYPES and part["encoding"] in _MESSAGE_ENCODINGS:
             entity.nested = _Entity(body_start, entity)
             if not closing:
                 self.stack.append(entity.nested)
@@ -246,7 +247,7 @@ class _Scanner:
                 nested.part.update(make_part([], False), body_start=part["body_start"],
                                    body_end=end, size=0, lines=0)
             part["message"] = {"envelope": build_envelope(nested.fields), "structure": nested.part}
-        elif part["type"] == "message" and part["subtype"] == "rfc822":
+        elif part["type"] == "message" and part["subtype"] in _MESSAGE_SUBTYPES:
             structure = make_part([], False) | {"header_start": part["body_start"], "body_start": part["body_start"],
                                                  "body_end": end, "size": part["size"], "lines": part["lines"]}
             part["message"] = {"envelope": empty_envelope(), "structure": structure}

@@ -18,6 +18,7 @@ Tables:
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 import unicodedata
 
@@ -165,6 +166,7 @@ _COMMON = frozenset(  # frequent syllables of official letters: break ties betwe
 )
 
 
+@functools.lru_cache(maxsize=8192)
 def _syllable_score(word: str) -> int:
     """+2 for a plausible Vietnamese syllable with a Vietnamese mark (+1 more when common), -2 for
     a non-ASCII word that cannot be one (mojibake such as ``c«ng``, ``cÃ´ng``, ``sôì``), 0 for ASCII.
@@ -226,9 +228,11 @@ def _python_decode(data: bytes, charset: str) -> str | None:
 def guess_vietnamese(data: bytes, declared: str | None) -> tuple[str, str]:
     """Decode ``data`` whose label ``declared`` may be missing or wrong; returns (text, charset).
 
-    A legacy Vietnamese label is trusted. Valid UTF-8 with 8-bit bytes is UTF-8 whatever the label.
-    Otherwise each candidate (the declared charset, windows-1252, TCVN3, VNI, VISCII, windows-1258)
-    is scored by plausible Vietnamese syllables; the declared charset wins ties. Never raises.
+    A legacy Vietnamese label is trusted, and so is any other specific label (koi8-r, gb2312...)
+    under which the bytes decode. Valid UTF-8 is UTF-8 whatever the label. Otherwise (no label,
+    a weak one such as iso-8859-1, or one the bytes contradict) windows-1252, TCVN3, VNI, VISCII
+    and windows-1258 readings of the first 64 KiB are scored by plausible Vietnamese syllables;
+    windows-1252 wins ties, so Western European text stays as it is. Never raises.
     """
     label = (declared or "").strip().lower()
     legacy = vietnamese_charset(label)
@@ -239,16 +243,20 @@ def guess_vietnamese(data: bytes, declared: str | None) -> tuple[str, str]:
     utf8 = _python_decode(data, "utf-8")
     if utf8 is not None:
         return unicodedata.normalize("NFC", utf8), "utf-8"
-    candidates: list[tuple[str, str]] = []
     if label and not is_weak_label(label):
         text = _python_decode(data, label)
         if text is not None:  # a specific label that decodes cleanly is believed
             return unicodedata.normalize("NFC", text), label
-    base = candidates[0] if candidates else (codecs.charmap_decode(data, "strict", _CP1252_TABLE)[0], "windows-1252")
-    candidates = [base] + [(decode_legacy(data, name), name) for name in ("tcvn3", "vni", "viscii", "windows-1258")]
-    best, best_score = base, score_vietnamese(base[0])
-    for text, name in candidates[1:]:
-        score = score_vietnamese(text)
+    sample = data[:_SAMPLE]
+    best, best_score = "windows-1252", score_vietnamese(_decode_cp1252(sample))
+    for name in ("tcvn3", "vni", "viscii", "windows-1258"):
+        score = score_vietnamese(decode_legacy(sample, name))
         if score > best_score:
-            best, best_score = (text, name), score
-    return best
+            best, best_score = name, score
+    if best == "windows-1252":
+        return unicodedata.normalize("NFC", _decode_cp1252(data)), best
+    return decode_legacy(data, best), best
+
+
+def _decode_cp1252(data: bytes) -> str:
+    return codecs.charmap_decode(data, "strict", _CP1252_TABLE)[0]

@@ -169,6 +169,9 @@ def corpus() -> dict[str, tuple[bytes, dict]]:
         .replace(b"\r\n", b"\n"), subject="Lịch trực cơ quan", body=["Trực ban: Phòng Hành chính"])
     add("35-unknown-charset-word.eml", single(f"{q_word(b'abc', 'x-no-such-charset')} {q_word('Việt'.encode())}", b"x"),
         subject="=?x-no-such-charset?Q?abc?= Việt")
+    add("36-raw-tcvn3-from-name.eml", build(head("x", sender="@@ <vanthu@example.gov.vn>")).replace(
+        b"@@", iconv("Văn thư Sở Nội vụ", "TCVN5712-1")) + b"Content-Type: text/plain\r\n\r\nx\r\n",
+        **{"from": "Văn thư Sở Nội vụ <vanthu@example.gov.vn>"})
     return items
 
 
