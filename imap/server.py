@@ -238,10 +238,10 @@ class IMAPServer(AuthCommands, FolderCommands, SelectedCommands, FetchCommand, A
         except ParseError as e:
             self._respond(b"BAD", tag if _valid_tag(tag) else None, str(e).encode())
             return
-        if len(tokens) < 2 or not isinstance(tokens[0], Atom) or not _valid_tag(tokens[0]):
+        if not tokens or not isinstance(tokens[0], Atom) or not _valid_tag(tokens[0]):
             self._respond(b"BAD", None, b"Missing or invalid tag")
             return
-        if not isinstance(tokens[1], Atom):
+        if len(tokens) < 2 or not isinstance(tokens[1], Atom):
             self._respond(b"BAD", tokens[0], b"Missing command")
             return
         self._busy = True
@@ -280,6 +280,8 @@ class IMAPServer(AuthCommands, FolderCommands, SelectedCommands, FetchCommand, A
         if rest:
             raise ParseError("Too many arguments")
         kwargs = {"uid": True} if uid else {}
+        # Announce new messages before any response can name their sequence numbers.
+        self.flush_updates(allow_expunge=False)
         result = handler(self, tag, *values, **kwargs)
         if hasattr(result, "__await__"):
             result = await result
