@@ -1,0 +1,34 @@
+# Two entry points: `make run` (a working server in ./data) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Real mail clients the end-to-end tests drive, and the Debian packages that provide them.
+CLIENT_BINARIES := swaks mbsync fetchmail mutt getmail offlineimap
+CLIENT_PACKAGES := swaks isync fetchmail mutt getmail6 offlineimap3
+
+.PHONY: run test clients
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# First start without data/mailserver.yaml writes it (with a self-signed certificate and an empty
+# database); later starts use it.
+run: $(BIN)/python
+	$(BIN)/pip install -q -e .
+	$(BIN)/mailserver serve
+
+# pytest's own exit status decides (5 = no tests collected is a failure too).
+test: $(BIN)/python clients
+	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pytest -q
+
+clients:
+	@missing=""; \
+	for b in $(CLIENT_BINARIES); do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing mail clients for the tests (missing:$$missing)"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(CLIENT_PACKAGES); \
+	else \
+		echo "warning: mail clients missing:$$missing; run as root on Debian/Ubuntu to install $(CLIENT_PACKAGES)" >&2; \
+	fi
