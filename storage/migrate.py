@@ -32,21 +32,24 @@ def upgrade(url: str) -> None:
     try:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, "heads")
     finally:
         engine.dispose()
 
 
 def pending(url: str) -> tuple[str | None, str]:
-    """(current revision, head revision) of the database at ``url``."""
-    head = ScriptDirectory.from_config(_config(url)).get_current_head()
+    """(current revisions, head revisions) of the database at ``url``, comma-joined and sorted.
+
+    Features add their tables on their own Alembic branches, so there may be several heads.
+    """
+    heads = ",".join(sorted(ScriptDirectory.from_config(_config(url)).get_heads()))
     engine = create_engine(normalise_url(url))
     try:
         with engine.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
+            current = ",".join(sorted(MigrationContext.configure(conn).get_current_heads())) or None
     finally:
         engine.dispose()
-    return current, head
+    return current, heads
 
 
 def autogenerate(url: str, message: str) -> None:

@@ -112,8 +112,20 @@ class SqlStore:
     def fold(self, text: str) -> str:
         return _fold(text, diacritics=self._fold_diacritics)
 
-    def _reading(self):
+    # -- for extension modules inside storage/ (outbound queue, organisation, …) -----------------
+    def reading(self):
+        """A read transaction on a pooled connection (``with store.reading() as conn``)."""
         return self._read.begin()
+
+    def run_write(self, job: Callable[[Connection, list[api.FolderChange]], object]):
+        """Run ``job(conn, changes)`` in the next group commit; returns once durable."""
+        return self._writer.run(job)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self._sqlite
+
+    _reading = reading
 
     # -- domains --------------------------------------------------------------------------------
     def add_domain(self, name: str) -> None:
