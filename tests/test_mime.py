@@ -390,3 +390,79 @@ def test_search_fields_are_empty_strings_when_headers_are_missing() -> None:
     search = parse(b"\r\nbody only")["search"]
     assert (search["subject"], search["from"], search["to"], search["message_id"], search["date"]) == ("", "", "", "", None)
     assert search["body"] == "body only"
+
+
+def test_deep_nesting_is_cut_off_and_stays_serialisable() -> None:
+    depth = 500
+    head = b"".join(b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i) for i in range(depth))
+    data = head + b"\r\ninnermost\r\n"
+    meta = parse(data)
+    json.dumps(meta)
+    levels, part = 0, meta["structure"]
+    while "parts" in part:
+        part, levels = part["parts"][0], levels + 1
+    assert levels < 100
+    check_part(meta["structure"], len(data))
+
+
+def test_number_of_parts_is_capped() -> None:
+    data = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + b"--b\r\n\r\nx\r\n" * 20000 + b"--b--\r\n"
+    parts = parse(data)["structure"]["parts"]
+    assert 1000 < len(parts) <= 5000
+    assert parts[-1]["body_end"] == len(data) - len(b"\r\n--b--\r\n")
+
+
+def test_transfer_encoding_token_ignores_comments() -> None:
+    part = parse(b"Content-Transfer-Encoding: Base64 (because)\r\n\r\nQQ==")["structure"]
+    assert part["encoding"] == "base64"
+
+
+def _email_leaves(message):
+    """Leaf payloads in IMAP part order per the stdlib parser (a reference for our offsets)."""
+    if message.is_multipart():
+        for sub in message.get_payload():
+            yield from _email_leaves(sub)
+    elif message.get_content_type() == "message/rfc822":
+        yield from _email_leaves(message.get_payload()[0])
+    else:
+        yield message.get_payload(decode=True)
+
+
+def _our_leaves(data: bytes, part: dict):
+    from storage.mime.bodytext import decode_transfer
+
+    if "parts" in part:
+        for child in part["parts"]:
+            yield from _our_leaves(data, child)
+    elif "message" in part:
+        yield from _our_leaves(data, part["message"]["structure"])
+    else:
+        yield decode_transfer(body(data, part), part["encoding"])
+
+
+def test_leaf_bodies_match_the_stdlib_parser_on_generated_messages() -> None:
+    import email
+    import email.policy
+    from email.message import EmailMessage
+
+    rng = random.Random(7)
+    for round_ in range(40):
+        outer = EmailMessage()
+        outer["Subject"] = f"Thử nghiệm {round_}"
+        outer.set_content("Nội dung chính " * rng.randint(1, 50))
+        for index in range(rng.randint(0, 3)):
+            payload = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 3000)))
+            outer.add_attachment(payload, maintype="application", subtype="octet-stream", filename=f"Tệp {index}.bin")
+        if rng.random() < 0.5:
+            inner = EmailMessage()
+            inner["Subject"] = "Thư chuyển tiếp"
+            inner.set_content("Chuyển tiếp\n" * rng.randint(1, 5))
+            inner.add_alternative("<p>Chuyển tiếp</p>", subtype="html")
+            outer.add_attachment(inner)
+        if rng.random() < 0.5:
+            outer.add_alternative("<p>HTML</p>", subtype="html") if not outer.is_multipart() else None
+        data = outer.as_bytes(policy=email.policy.SMTP)
+        reference = list(_email_leaves(email.message_from_bytes(data, policy=email.policy.default)))
+        meta = parse(data)
+        assert list(_our_leaves(data, meta["structure"])) == reference
+        json.dumps(meta)

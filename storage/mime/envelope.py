@@ -55,7 +55,7 @@ def parse_date(value: str | None) -> str | None:
         return None
     try:
         parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
+    except Exception:  # noqa: BLE001 - any Date header text must leave the date unknown, not fail
         return None
     if parsed is None:
         return None

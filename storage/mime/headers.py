@@ -101,7 +101,7 @@ def decode_header(raw: str | bytes) -> str:
     word or one in an unknown charset is left as sent. Raw 8-bit bytes that are not UTF-8 go
     through the Vietnamese detector (TCVN3, VNI, VISCII, windows-1258, else windows-1252).
     """
-    data = raw.encode("utf-8", errors="surrogateescape") if isinstance(raw, str) else raw
+    data = _to_bytes(raw) if isinstance(raw, str) else bytes(raw)
     data = _UNFOLD.sub(b"", data).replace(b"\r", b"").replace(b"\n", b"")
     segments: list[tuple[str, bytes]] = []  # (charset, bytes) for a word, ("", bytes) for text
     pos = 0
@@ -133,6 +133,14 @@ def decode_header(raw: str | bytes) -> str:
     return unicodedata.normalize("NFC", "".join(out))
 
 
+def _to_bytes(text: str) -> bytes:
+    """Text back to bytes; surrogate escapes return to the bytes they stood for."""
+    try:
+        return text.encode("utf-8", errors="surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", errors="replace")
+
+
 def _plain(data: bytes) -> str:
     if data.isascii():
         return data.decode("ascii")
@@ -142,6 +150,7 @@ def _plain(data: bytes) -> str:
 # -- RFC 2045 / 2231 parameters ------------------------------------------------------------------
 
 _TOKEN = re.compile(r"[^\s()<>@,;:\\\"/\[\]?=]+")
+_PARAM_NAME = re.compile(r"[^\s=;\"]+")
 
 
 def _skip_cfws(text: str, pos: int) -> int:
@@ -187,7 +196,7 @@ def _raw_params(text: str) -> list[tuple[str, str]]:
         if semi < 0:
             break
         pos = _skip_cfws(text, semi + 1)
-        match = re.compile(r"[^\s=;\"]+").match(text, pos)
+        match = _PARAM_NAME.match(text, pos)
         if not match:
             continue
         name = match.group(0).lower()

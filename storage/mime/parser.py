@@ -10,15 +10,19 @@ defaults, a missing boundary closes at the end) and never raises.
 from __future__ import annotations
 
 import io
+import re
 from typing import BinaryIO
 
 from storage.mime.bodytext import BodyText
 from storage.mime.envelope import build_envelope, build_search, empty_envelope
 from storage.mime.headers import parse_content_type, parse_disposition, raw_text, split_fields, _HEADER_NAME
 
+_TOKEN = re.compile(r"[^\s;()<>@,:\\\"/\[\]?=]+")
 _READ_LIMIT = 65536  # longest line handled at once; longer lines arrive in pieces
 _BLOCK = 1 << 20  # bytes read from the source at a time
 _HEADER_CAP = 256 * 1024  # header bytes kept per part; the rest is scanned but not parsed
+_MAX_DEPTH = 64  # deeper parts are read as opaque bodies (a JSON tree, and IMAP builders, recurse)
+_MAX_PARTS = 5000  # later delimiters count as content: the metadata stays small
 _MESSAGE_ENCODINGS = ("7bit", "8bit", "binary")  # a base64 message/rfc822 is not scanned inside
 _MESSAGE_SUBTYPES = ("rfc822", "global")  # RFC 6532 message/global nests like message/rfc822
 
@@ -27,7 +31,7 @@ class _Entity:
     """A part being scanned: in its header block, then in its body."""
 
     __slots__ = ("part", "parent", "chunks", "kept", "in_headers", "fields", "boundary", "state",
-                 "body_nl", "children", "nested", "collect")
+                 "body_nl", "children", "nested", "collect", "depth")
 
     def __init__(self, header_start: int, parent: "_Entity | None") -> None:
         self.part: dict = {"header_start": header_start}
@@ -42,6 +46,7 @@ class _Entity:
         self.children: list[dict] = []
         self.nested: "_Entity | None" = None
         self.collect: bytearray | None = None
+        self.depth = 0 if parent is None else parent.depth + 1
 
 
 def _boundary_kind(line: bytes, boundary: bytes) -> bool | None:
@@ -75,7 +80,8 @@ def make_part(fields: list[tuple[str, bytes]], in_digest: bool) -> dict:
     kind, subtype, params = content_type
     if kind == "text" and not any(name == "charset" for name, _ in params):
         params.append(["charset", "us-ascii"])
-    encoding = (_text(fields, "content-transfer-encoding") or "").split(";")[0].strip().lower() or "7bit"
+    encoding = _TOKEN.match(_text(fields, "content-transfer-encoding") or "")
+    encoding = encoding.group(0).lower() if encoding else "7bit"
     language = _text(fields, "content-language")
     return {
         "type": kind, "subtype": subtype, "params": params,
@@ -103,6 +109,7 @@ class _Scanner:
         self.root = _Entity(0, None)
         self.stack = [self.root]
         self.body = BodyText()
+        self.parts = 1
 
     def run(self, source: BinaryIO) -> dict:
         read = source.read
@@ -155,7 +162,7 @@ class _Scanner:
                 if entity.boundary is None or entity.in_headers or entity.state == "epilogue":
                     continue
                 closing = _boundary_kind(chunk, entity.boundary)
-                if closing is None:
+                if closing is None or (not closing and self.parts >= _MAX_PARTS):
                     continue
                 while len(self.stack) > index + 1:
                     self._close(self.stack.pop(), at_boundary=True)
@@ -163,6 +170,7 @@ class _Scanner:
                     entity.state = "epilogue"
                 else:
                     entity.state = "child"
+                    self.parts += 1
                     self.stack.append(_Entity(self.offset + len(chunk), entity))
                 return
         top = self.stack[-1]
@@ -202,14 +210,16 @@ class _Scanner:
         part.update(make_part(entity.fields, in_digest))
         part["body_start"] = body_start
         entity.body_nl = body_nl
+        deep = entity.depth >= _MAX_DEPTH
         if part["type"] == "multipart":
             boundary = _param(part, "boundary")
-            if boundary:
+            if boundary and not deep:
                 entity.boundary = _original_bytes(boundary, block)
                 entity.state = "preamble"
-            else:  # a multipart without a boundary cannot be split: read it as text
+            else:  # a multipart without a (usable) boundary cannot be split: read it as text
                 part.update(type="text", subtype="plain", params=[["charset", "us-ascii"]])
-        elif part["type"] == "message" and part["subtype"] in _MESSAGE_SUBTYPES and part["encoding"] in _MESSAGE_ENCODINGS:
+        elif part["type"] == "message" and part["subtype"] in _MESSAGE_SUBTYPES and part["encoding"] in _MESSAGE_ENCODINGS \
+                and not deep:
             entity.nested = _Entity(body_start, entity)
             if not closing:
                 self.stack.append(entity.nested)
