@@ -466,3 +466,31 @@ def test_leaf_bodies_match_the_stdlib_parser_on_generated_messages() -> None:
         meta = parse(data)
         assert list(_our_leaves(data, meta["structure"])) == reference
         json.dumps(meta)
+
+
+_FUZZ_HEADERS = [
+    b"Content-Type: multipart/mixed; boundary=b", b"Content-Type: multipart/digest; boundary=\"b\"",
+    b"Content-Type: message/rfc822", b"Content-Type: text/plain; charset=\"a\x00b\"", b"Content-Type: text/html;",
+    b"Content-Type: text/plain; charset=unicode_escape", b"Content-Type: text/plain; charset=x-viet-vni",
+    b"Content-Type: text/plain; charset*0*=utf-8''%E1%BB; charset*1*=%9D", b"Content-Type: ; ; =",
+    b"Content-Transfer-Encoding: base64", b"Content-Transfer-Encoding: quoted-printable", b"Content-Transfer-Encoding:",
+    b"Content-Disposition: attachment; filename*=utf-8''%FF%FE; filename*1=x", b"Content-Disposition: ;;\"",
+    b"Subject: =?utf-8?B?4bs=?= =?undefined?Q?x?= =?utf-8?Q?=E1=BB?=", b"Subject: \xc3\x28\xa0\xa1",
+    b"From: \"unterminated <a@b", b"To: a:b:c;;;, <>, <@route:x@y>, ((nested) comment) x@y", b"Date: 99 Foo 1 25:61",
+    b"\tcontinuation", b"X-\xff: 8bit name", b"no colon line",
+]
+_FUZZ_BODY = [b"", b"--b", b"--b--", b"--b  ", b"text", b"QUJD", b"=E1=BB=9D", b"<p>&#99999999;</p>", b"\xff\x00",
+              b"From x", b"--bb", b"- -b"]
+
+
+def test_structured_fuzz_never_raises_and_keeps_offsets_consistent() -> None:
+    rng = random.Random(1456)
+    for _ in range(1500):
+        lines: list[bytes] = []
+        for _ in range(rng.randint(0, 25)):
+            pool = _FUZZ_HEADERS if rng.random() < 0.5 else _FUZZ_BODY
+            lines.append(rng.choice(pool) if rng.random() < 0.95 else b"")
+        data = rng.choice([b"\r\n", b"\n"]).join(lines)
+        meta = parse(data)
+        check_part(meta["structure"], len(data))
+        json.dumps(meta)

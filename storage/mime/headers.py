@@ -7,13 +7,12 @@ NFC text people read and search (R-TEXT-1).
 from __future__ import annotations
 
 import base64
-import codecs
 import binascii
 import re
 import unicodedata
 from urllib.parse import unquote_to_bytes
 
-from storage.mime.vietnamese import decode_legacy, guess_vietnamese, is_weak_label, vietnamese_charset
+from storage.mime.vietnamese import decode_legacy, guess_vietnamese, is_weak_label, known_charset, vietnamese_charset
 
 _UNFOLD = re.compile(rb"\r?\n(?=[ \t])")
 _HEADER_NAME = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
@@ -71,26 +70,12 @@ def decode_text(data: bytes, charset: str | None) -> str:
         return decode_legacy(data, legacy)
     if not label or is_weak_label(label) or label in ("utf-8", "utf8"):
         return guess_vietnamese(data, label or None)[0]
-    if not _known_charset(label):
+    if not known_charset(label):
         return guess_vietnamese(data, None)[0]
     try:
         return unicodedata.normalize("NFC", data.decode(label, errors="replace"))
     except Exception:  # noqa: BLE001 - a codec chosen by the sender must not fail a delivery
         return guess_vietnamese(data, None)[0]
-
-
-_UNSAFE_CODECS = frozenset({"undefined", "unicode-escape", "raw-unicode-escape", "idna", "punycode", "mbcs", "oem"})
-
-
-def _known_charset(name: str) -> bool:
-    """A charset we will decode with: a text codec that maps bytes to characters plainly."""
-    if vietnamese_charset(name):
-        return True
-    try:
-        info = codecs.lookup(name)
-    except LookupError:
-        return False
-    return getattr(info, "_is_text_encoding", True) and info.name not in _UNSAFE_CODECS
 
 
 def decode_header(raw: str | bytes) -> str:
@@ -108,7 +93,7 @@ def decode_header(raw: str | bytes) -> str:
     for match in _ENCODED_WORD.finditer(data):
         gap = data[pos:match.start()]
         charset = match.group(1).decode("ascii", errors="replace").lower()
-        payload = _word_bytes(match.group(2), match.group(3)) if _known_charset(charset) else None
+        payload = _word_bytes(match.group(2), match.group(3)) if known_charset(charset) else None
         if payload is None:  # left as sent
             segments.append(("", gap + match.group(0)))
         else:

@@ -218,10 +218,25 @@ def is_weak_label(charset: str | None) -> bool:
     return (charset or "").strip().lower() in _WEAK_LABELS
 
 
+_UNSAFE_CODECS = frozenset({"undefined", "unicode-escape", "raw-unicode-escape", "idna", "punycode", "mbcs", "oem"})
+
+
+def known_charset(name: str) -> bool:
+    """A charset we decode with: ours, or a Python text codec that maps bytes to characters
+    plainly (not unicode_escape and the like, which a sender could name to play tricks)."""
+    if vietnamese_charset(name):
+        return True
+    try:
+        info = codecs.lookup(name)
+    except (LookupError, ValueError):  # unknown, or not even a name (NUL bytes)
+        return False
+    return getattr(info, "_is_text_encoding", True) and info.name not in _UNSAFE_CODECS
+
+
 def _python_decode(data: bytes, charset: str) -> str | None:
     try:
         return data.decode(charset)
-    except (LookupError, UnicodeDecodeError):
+    except (LookupError, ValueError):  # unknown codec, bad name, or bytes invalid in it
         return None
 
 
@@ -243,7 +258,7 @@ def guess_vietnamese(data: bytes, declared: str | None) -> tuple[str, str]:
     utf8 = _python_decode(data, "utf-8")
     if utf8 is not None:
         return unicodedata.normalize("NFC", utf8), "utf-8"
-    if label and not is_weak_label(label):
+    if label and not is_weak_label(label) and known_charset(label):
         text = _python_decode(data, label)
         if text is not None:  # a specific label that decodes cleanly is believed
             return unicodedata.normalize("NFC", text), label
