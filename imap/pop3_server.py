@@ -91,6 +91,7 @@ class POP3Server(AuthorizationCommands, TransactionCommands, pop3.POP3):
         self._closing = False
         self._updating = False  # QUIT's commit is in flight: keep the lock until it ends
         self._user: bytes | None = None
+        self.auth_failures = 0
         self._sasl_pending = False
 
     # -- connection ---------------------------------------------------------------------------

@@ -370,3 +370,23 @@ def test_autologout_closes_idle_session(store, auth):
     assert not session.transport.disconnecting
     clock.advance(2)
     assert session.take().startswith(ERR) and session.transport.disconnecting
+
+
+def test_third_wrong_password_closes_the_connection(store, auth):
+    session = Session(store, auth)
+    for _ in range(2):
+        assert session.send(b"USER annv@example.gov.vn\r\nPASS bad\r\n").endswith(b"-ERR [AUTH] Authentication failed\r\n")
+        assert not session.transport.disconnecting
+    session.send(b"USER annv@example.gov.vn\r\nPASS bad\r\n")
+    assert session.transport.disconnecting
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.3.4.5", True), ("::1", True), ("::ffff:127.0.0.1", True),
+     ("192.0.2.1", False), ("::ffff:192.0.2.1", False), ("fe80::1%eth0", False)],
+)
+def test_plaintext_exception_applies_to_loopback_peers_only(store, auth, host, loopback):
+    session = Session(store, auth, host=host)
+    assert session.proto.peer_is_loopback is loopback
+    assert (b"USER\r\n" in session.send(b"CAPA\r\n")) is loopback
