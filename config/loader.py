@@ -30,7 +30,7 @@ from config.settings import Settings
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 PROFILES: tuple[str, ...] = get_args(Settings.model_fields["profile"].annotation)
-OVERRIDES = "<overrides>"
+OVERRIDES = "--set"  # the source named in errors about overrides (CLI flags)
 
 Key = tuple[str | int, ...]
 

@@ -60,15 +60,16 @@ class _Group(click.Group):
 class _Context:
     """What every command needs: where the config is and whether the operator named it."""
 
-    def __init__(self, config_path: Path, explicit: bool) -> None:
+    def __init__(self, config_path: Path, explicit: bool, overrides: dict | None = None) -> None:
         self.config_path = config_path
         self.explicit = explicit
+        self.overrides = overrides or {}
         self._settings: Settings | None = None
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings(self.config_path)
+            self._settings = load_settings(self.config_path, self.overrides)
         return self._settings
 
     @contextlib.contextmanager
@@ -89,11 +90,29 @@ pass_ctx = click.make_pass_decorator(_Context)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               envvar="MAILSERVER_CONFIG", default=DEFAULT_CONFIG, show_default=True,
               help="Configuration file (default: $MAILSERVER_CONFIG, else ./data/mailserver.yaml).")
+@click.option("--set", "settings_", metavar="KEY=VALUE", multiple=True, callback=lambda c, p, v: _parse_sets(v),
+              help="Override one setting for this run, e.g. --set listeners.smtp.port=25 (repeatable).")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path) -> None:
+def cli(ctx: click.Context, config_path: Path, settings_: dict) -> None:
     """Mail server for Vietnamese public agencies: SMTP, IMAP4 and POP3 over one store."""
     explicit = ctx.get_parameter_source("config_path") is click.core.ParameterSource.COMMANDLINE
-    ctx.obj = _Context(config_path, explicit)
+    ctx.obj = _Context(config_path, explicit, settings_)
+
+
+def _parse_sets(values: tuple[str, ...]) -> dict:
+    """``listeners.smtp.port=25`` → ``{"listeners.smtp.port": 25}``; values are read as YAML."""
+    import yaml
+
+    result = {}
+    for item in values:
+        key, eq, text = item.partition("=")
+        if not eq or not key.strip():
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--set")
+        try:
+            result[key.strip()] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            raise click.BadParameter(f"{item!r}: the value is not valid YAML", param_hint="--set") from None
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -232,7 +251,7 @@ def config() -> None:
 def config_check(obj: _Context, file: Path | None) -> None:
     """Load FILE (default: the --config file) with its profile; print a summary or the errors."""
     path = file or obj.config_path
-    s = load_settings(path)
+    s = load_settings(path, obj.overrides)
     click.echo(f"OK: {path}")
     listeners = [f"{name} {l.address}:{l.port}" for name, l in s.listeners if l is not None]
     rows = [

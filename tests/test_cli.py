@@ -131,6 +131,15 @@ def test_config_defaults_to_the_environment_variable(data, tmp_path):
     assert result.returncode == EXIT_OK and str(data / "mailserver.yaml") in result.stdout
 
 
+def test_set_overrides_the_file_for_one_run(data):
+    result = run(data.parent, "--set", "listeners.smtp.port=25", "--set", "quota.mailbox=3GiB", "config", "check")
+    assert result.returncode == EXIT_OK and "smtp 127.0.0.1:25," in result.stdout and "mailbox 3 GiB" in result.stdout
+    bad = run(data.parent, "--set", "listeners.smtp.port=abc", "config", "check")
+    assert bad.returncode == EXIT_REFUSED
+    assert bad.stderr.strip() == "Error: --set: listeners.smtp.port: expected an integer 0-65535, got 'abc'"
+    assert run(data.parent, "--set", "nonsense", "config", "check").returncode == EXIT_USAGE
+
+
 def test_usage_errors_exit_2(data):
     assert run(data.parent, "account", "add").returncode == EXIT_USAGE  # no NAME
     assert run(data.parent, "no-such-command").returncode == EXIT_USAGE

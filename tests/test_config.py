@@ -98,7 +98,7 @@ def test_unknown_profile_is_refused_at_its_line(tmp_path):
 
 def test_override_errors_name_the_overrides(tmp_path):
     err = error_of(write(tmp_path, "hostname: a\n"), {"listeners.smtp.port": "x"})
-    assert err.file == "<overrides>" and err.key == "listeners.smtp.port"
+    assert err.file == "--set" and err.key == "listeners.smtp.port"
 
 
 # -- byte sizes (R-QUOTA-1) ------------------------------------------------------------------------
