@@ -281,7 +281,7 @@ def account() -> None:
 @click.option("--active", is_flag=True, help="Service account: no password change required at first login.")
 @pass_ctx
 def account_add(obj: _Context, name: str, address: str | None, password: str | None, active: bool) -> None:
-    """Create a personal account for NAME (its display name, e.g. "Nguyễn Văn An")."""
+    """Create a personal account. NAME is the display name, e.g. "Nguyễn Văn An"."""
     from mailserver.auth import hash_password
     from mailserver.policy.addresses import AddressPolicyError, derive_local_part
 
