@@ -112,8 +112,8 @@ tls:
 #  reject_account_name: true
   # R-PASS-1: hours to change the initial password (null = at first login, no deadline).
 #  initial_change_hours: null
-  # R-PASS-3: lock an account whose initial password was not changed at first login.
-#  lock_unchanged_initial: false
+  # R-PASS-3: lock an account still on its initial password this many hours after its first login.
+#  first_login_grace_hours: null
   # R-PASS-3: days before an unlock request is handled.
 #  unlock_wait_days: null
   # R-PASS-3/4: months after which a password must be changed (null = never).

@@ -101,8 +101,9 @@ class Passwords(_Frozen):
     reject_account_name: bool = True  # R-PASS-2: the password may not equal the account name
     # R-PASS-1 (molisa): the initial password must be changed within this many hours; null = no deadline.
     initial_change_hours: int | None = Field(default=None, ge=1)
-    # R-PASS-3 (hcm-q4): an initial password not changed at first login locks the mailbox.
-    lock_unchanged_initial: bool = False
+    # R-PASS-3 (hcm-q4): an account that logged in but kept its initial password this many hours
+    # later is locked (the seed says "not changed at first login"); null = rule off.
+    first_login_grace_hours: int | None = Field(default=None, ge=0)
     # R-PASS-3 (hcm-q4): an unlock request is handled only this many days after the lock.
     unlock_wait_days: int | None = Field(default=None, ge=0)
     # R-PASS-3/4: passwords must be changed every this many months; null = no periodic change.
@@ -133,6 +134,51 @@ class Search(_Frozen):
     fold_diacritics: bool = True
 
 
+class QueueDomain(_Frozen):
+    """Per destination domain options of the outbound queue (``queue.domains``)."""
+
+    require_tls: bool = False  # no STARTTLS offered (or it fails) → temporary failure, not plain text
+    connections: int | None = Field(default=None, ge=1)  # at once to this domain; null = queue.per_domain
+
+
+class Queue(_Frozen):
+    """Outbound queue (smtp/outbound). Durations are seconds."""
+
+    retry_first: int = Field(default=300, ge=1)  # first retry after a temporary failure (5 min)
+    retry_max: int = Field(default=4 * 3600, ge=1)  # back-off doubles up to this (4 h)
+    give_up_after: int = Field(default=5 * 24 * 3600, ge=1)  # then a failure DSN (5 days)
+    delay_warning_after: int | None = Field(default=4 * 3600, ge=1)  # one "delayed" DSN; null = never
+    concurrency: int = Field(default=20, ge=1)  # outgoing connections at once, all domains
+    per_domain: int = Field(default=4, ge=1)  # outgoing connections at once to one domain
+    poll: int = Field(default=30, ge=1)  # look for due items at least this often
+    lease: int = Field(default=1800, ge=60)  # a claimed item is retried elsewhere after this (crash)
+    verify_certificates: bool = False  # MX-to-MX TLS is opportunistic; true = refuse bad certificates
+    # RFC 5321 4.5.3.2 timeouts: greeting 5 min, MAIL/RCPT 5 min, DATA 2 min, end of data 10 min.
+    connect_timeout: int = Field(default=300, ge=1)
+    command_timeout: int = Field(default=300, ge=1)
+    data_timeout: int = Field(default=600, ge=1)
+    domains: dict[str, QueueDomain] = {}
+
+
+class Dkim(_Frozen):
+    """DKIM signing of outgoing mail (R-SEC-2). Keys: ``<data_dir>/dkim/<domain>.<selector>.key``."""
+
+    sign: bool = True
+    selector: str = "mail"
+    selectors: dict[str, str] = {}  # domain → selector, for key rotation
+
+
+class Dns(_Frozen):
+    """DNS for outbound routing, SPF and DKIM. ``static`` answers win over the network; with
+    ``static_only`` the network is never asked (air-gapped agencies, tests). Per name:
+    ``{mx: ["10 mx.other.gov.vn"], a: ["10.1.2.3"], txt: ["v=spf1 ip4:10.1.2.0/24 -all"]}``."""
+
+    static: dict[str, dict[str, list[str]]] = {}
+    static_only: bool = False
+    nameservers: tuple[str, ...] = ()  # default: /etc/resolv.conf
+    timeout: float = Field(default=5.0, gt=0)
+
+
 class Settings(_Frozen):
     profile: Literal["molisa", "lamdong", "most", "moj", "hcm-q4", "none"] = "none"
     # How `account add` derives a personal address from a name when --address is not given
@@ -151,3 +197,6 @@ class Settings(_Frozen):
     quota: Quota = Quota()
     lifecycle: Lifecycle = Lifecycle()
     search: Search = Search()
+    queue: Queue = Queue()
+    dkim: Dkim = Dkim()
+    dns: Dns = Dns()

@@ -162,7 +162,7 @@ def test_null_listener_turns_the_service_off(tmp_path):
               "lifecycle.lock_after_inactive_months": 6, "lifecycle.revoke_after_inactive_months": 12}),
     ("moj", {"domains": ("moj.gov.vn",), "address_rule": "moj"}),
     ("hcm-q4", {"address_rule": "hcm-q4", "domains": ("tphcm.gov.vn",), "passwords.unlock_wait_days": 5,
-                "passwords.max_age_months": 3, "passwords.lock_unchanged_initial": True,
+                "passwords.max_age_months": 3, "passwords.first_login_grace_hours": 1,
                 "lifecycle.lock_after_inactive_months": 3, "lifecycle.delete_after_inactive_months": 6}),
     ("none", {"address_rule": "none", "quota.mailbox": 2 * GiB}),
 ])
