@@ -198,13 +198,27 @@ def _syllable_score(word: str) -> int:
     return -2 if any(not c.isalpha() or ord(c) < 0x20 for c in word) or tones > 1 or len(word) < 12 else -1
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")
+
+
+def _assess(text: str) -> tuple[int, bool]:
+    """(score, convincing): the score sums the words' syllable scores; the reading is convincing
+    when at least two thirds of its non-ASCII words are plausible syllables. That keeps French
+    or German mail (où, maïs) from being re-read as VNI because one word happens to fit."""
+    sample = text[:_SAMPLE]
+    score = good = bad = 0
+    for word in _WORD.findall(sample):
+        value = _syllable_score(word)
+        score += value
+        good += value > 0
+        bad += value < 0
+    score -= 3 * len(_CONTROL.findall(sample))
+    return score, good > 0 and good >= 2 * bad
+
+
 def score_vietnamese(text: str) -> int:
     """How much ``text`` looks like correctly decoded Vietnamese (higher is better)."""
-    score = 0
-    for word in _WORD.findall(text[:_SAMPLE]):
-        score += _syllable_score(word)
-    score -= 3 * sum(1 for c in text[:_SAMPLE] if c == "\ufffd" or (ord(c) < 0x20 and c not in "\t\r\n"))
-    return score
+    return _assess(text)[0]
 
 
 _WEAK_LABELS = frozenset(
@@ -246,8 +260,9 @@ def guess_vietnamese(data: bytes, declared: str | None) -> tuple[str, str]:
     A legacy Vietnamese label is trusted, and so is any other specific label (koi8-r, gb2312...)
     under which the bytes decode. Valid UTF-8 is UTF-8 whatever the label. Otherwise (no label,
     a weak one such as iso-8859-1, or one the bytes contradict) windows-1252, TCVN3, VNI, VISCII
-    and windows-1258 readings of the first 64 KiB are scored by plausible Vietnamese syllables;
-    windows-1252 wins ties, so Western European text stays as it is. Never raises.
+    and windows-1258 readings of the first 64 KiB are scored by plausible Vietnamese syllables; a
+    legacy reading must be convincing and beat windows-1252, so Western European text stays as
+    it is. Never raises.
     """
     label = (declared or "").strip().lower()
     legacy = vietnamese_charset(label)
@@ -263,10 +278,10 @@ def guess_vietnamese(data: bytes, declared: str | None) -> tuple[str, str]:
         if text is not None:  # a specific label that decodes cleanly is believed
             return unicodedata.normalize("NFC", text), label
     sample = data[:_SAMPLE]
-    best, best_score = "windows-1252", score_vietnamese(_decode_cp1252(sample))
+    best, best_score = "windows-1252", _assess(_decode_cp1252(sample))[0]
     for name in ("tcvn3", "vni", "viscii", "windows-1258"):
-        score = score_vietnamese(decode_legacy(sample, name))
-        if score > best_score:
+        score, convincing = _assess(decode_legacy(sample, name))
+        if convincing and score > best_score:
             best, best_score = name, score
     if best == "windows-1252":
         return unicodedata.normalize("NFC", _decode_cp1252(data)), best
