@@ -338,6 +338,7 @@ def test_large_message_is_scanned_without_keeping_the_attachment() -> None:
 def test_fold_removes_case_tones_and_marks() -> None:
     assert fold("  CÔNG  Văn\tSố 12 ") == "cong van so 12"
     assert fold("Đường ĐI") == "duong di"
+    assert fold("\u00d0\u00e0 N\u1eb5ng") == "da nang"  # Ð (eth) typed for Đ by old converters
     assert fold("Công văn", diacritics=False) == "công văn"
     assert fold("Co\u0302ng") == "cong"  # NFD input
     assert fold("Ủy ban Nhân dân tỉnh Lâm Đồng") == "uy ban nhan dan tinh lam dong"

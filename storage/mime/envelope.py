@@ -67,15 +67,17 @@ def parse_date(value: str | None) -> str | None:
         return None
 
 
-def readable_addresses(value: bytes) -> str:
-    """"Name <mailbox@host>, ..." with names decoded; raw 8-bit names go through detection."""
-    text = raw_text(value).strip()
+def readable_addresses(value: bytes, addresses: list[dict] | None = None) -> str:
+    """"Name <mailbox@host>, ..." with names decoded; raw 8-bit names go through detection.
+    ``addresses`` is the value already parsed (ENVELOPE), to save parsing it twice."""
+    if addresses is None:
+        addresses = parse_addresses(raw_text(value).strip())
     latin1 = not _is_utf8(value)
 
     def decode(name: str) -> str:
         return decode_header(name.encode("latin-1", errors="replace") if latin1 else name)
 
-    return format_addresses(parse_addresses(text), decode) or decode_header(value)
+    return format_addresses(addresses, decode) or decode_header(value)
 
 
 def _is_utf8(value: bytes) -> bool:
@@ -86,11 +88,11 @@ def _is_utf8(value: bytes) -> bool:
     return True
 
 
-def build_search(fields: list[tuple[str, bytes]], body: str) -> dict:
+def build_search(fields: list[tuple[str, bytes]], body: str, envelope: dict) -> dict:
     """Decoded NFC text the store indexes (the store folds it)."""
     def addresses(name: str) -> str:
         value = _first(fields, name)
-        return "" if value is None else readable_addresses(value)
+        return "" if value is None else readable_addresses(value, envelope[name])
 
     lines: list[str] = []
     size = 0

@@ -88,6 +88,8 @@ def decode_header(raw: str | bytes) -> str:
     """
     data = _to_bytes(raw) if isinstance(raw, str) else bytes(raw)
     data = _UNFOLD.sub(b"", data).replace(b"\r", b"").replace(b"\n", b"")
+    if b"=?" not in data:
+        return _plain(data) if not data.isascii() else data.decode("ascii")
     segments: list[tuple[str, bytes]] = []  # (charset, bytes) for a word, ("", bytes) for text
     pos = 0
     for match in _ENCODED_WORD.finditer(data):

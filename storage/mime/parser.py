@@ -137,12 +137,12 @@ class _Scanner:
             pos = stop
         while self.stack:
             self._close(self.stack.pop(), at_boundary=False)
-        root = self.root
+        envelope = build_envelope(self.root.fields)
         return {
             "size": self.offset,
-            "envelope": build_envelope(root.fields),
-            "structure": root.part,
-            "search": build_search(root.fields, self.body.text()),
+            "envelope": envelope,
+            "structure": self.root.part,
+            "search": build_search(self.root.fields, self.body.text(), envelope),
         }
 
     def _advance(self, buf: bytes, start: int, stop: int, body: "_Entity | None") -> None:

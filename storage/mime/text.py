@@ -17,7 +17,8 @@ _SPACE = re.compile(r"\s+")
 
 def _vietnamese_table() -> dict[int, str]:
     """Precomposed Vietnamese letter → base letter, so the common case needs no NFD pass."""
-    table: dict[int, str] = {ord("đ"): "d", ord("Đ"): "D"}
+    # Đ/đ, and Ð/ð (U+00D0/F0) that old converters and fonts put in its place.
+    table: dict[int, str] = {ord("đ"): "d", ord("Đ"): "D", 0xD0: "D", 0xF0: "d"}
     for cp in list(range(0xC0, 0x250)) + list(range(0x1EA0, 0x1F00)):
         ch = chr(cp)
         base = _COMBINING.sub("", unicodedata.normalize("NFD", ch))
