@@ -53,6 +53,9 @@ async def _listen(name: str, listener: Listener, factory: Callable[[], MailSMTP]
 
 async def start_smtp(settings: Settings, store: Store, auth: Any, ssl_context: ssl.SSLContext | None) -> list[asyncio.Server]:
     """Start the configured SMTP listeners; ``auth`` is ``mailserver.auth.Authenticator``."""
+    # aiosmtpd logs every command line at INFO ("mail.log"); our handlers log one line per
+    # transaction decision with its id, which is what operators read.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     loop = asyncio.get_running_loop()
     spool_dir = settings.data_dir / "spool"
     await loop.run_in_executor(None, lambda: spool_dir.mkdir(parents=True, exist_ok=True))
