@@ -80,6 +80,15 @@ def test_tcvn3_letters_and_windows_punctuation() -> None:
     assert decode_tcvn3(b"C\xabng v\xa8n s\xe8") == "Công văn số"
     assert decode_tcvn3(b"\xa1\xa2\xa3\xa4\xa5\xa6\xa7") == "ĂÂÊÔƠƯĐ"
     assert decode_tcvn3(b"\x93x\x94") == "\u201cx\u201d"  # VN3 leaves 0x80-0x9F to Windows-1252
+    # Capitals typed with an upper-case ABC font: small toned codes inside capital words.
+    assert decode_tcvn3(b"C\xe9NG H\xdfA X\xb7 H\xe9I Ch\xf1 ngh\xdca, H\xb5 N\xe9i") == (
+        "CỘNG HÒA XÃ HỘI Chủ nghĩa, Hà Nội"
+    )
+
+
+def test_all_capitals_tcvn3_heading_is_detected() -> None:
+    heading = b"C\xe9NG H\xdfA X\xb7 H\xe9I CH\xf1 NGH\xdcA VI\xd6T NAM"
+    assert guess_vietnamese(heading, None) == ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "tcvn3")
 
 
 def test_vni_marks_attach_only_to_vowels() -> None:

@@ -67,8 +67,37 @@ def decode_viscii(data: bytes) -> str:
     return unicodedata.normalize("NFC", codecs.charmap_decode(data, "strict", _VISCII_TABLE)[0])
 
 
+_WORDS = re.compile(r"\w+")
+
+
+def _capitals(word: str) -> int:
+    """2: typed in capitals (two or more A-Z, no a-z); 1: could be (one A-Z, e.g. "Xã"); 0: not."""
+    if any("a" <= c <= "z" for c in word):
+        return 0
+    count = sum(1 for c in word if "A" <= c <= "Z")
+    return 2 if count >= 2 else count
+
+
+def _restore_capitals(text: str) -> str:
+    words = list(_WORDS.finditer(text))
+    kinds = [_capitals(m.group(0)) for m in words]
+    out, pos = [], 0
+    for index, match in enumerate(words):
+        kind = kinds[index]
+        near = (index and kinds[index - 1] == 2) or (index + 1 < len(kinds) and kinds[index + 1] == 2)
+        out.append(text[pos:match.start()])
+        out.append(match.group(0).upper() if kind == 2 or (kind == 1 and near) else match.group(0))
+        pos = match.end()
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def decode_tcvn3(data: bytes) -> str:
-    return unicodedata.normalize("NFC", codecs.charmap_decode(data, "strict", _TCVN3_TABLE)[0])
+    """TCVN3 → NFC. A word typed in capitals keeps VN3's small toned letters (``CộNG``: the
+    upper-case font drew them as capitals), so such a word is upper-cased (``CỘNG``), and so
+    is a one-capital word like ``Xã`` next to one."""
+    text = unicodedata.normalize("NFC", codecs.charmap_decode(data, "strict", _TCVN3_TABLE)[0])
+    return text if text.isascii() else _restore_capitals(text)
 
 
 def decode_cp1258(data: bytes) -> str:
@@ -176,8 +205,8 @@ def _syllable_score(word: str) -> int:
     """
     if word.isascii():
         return 0
-    if any(a.islower() and b.isupper() for a, b in zip(word, word[1:])):
-        return -2
+    if any(a.islower() and b.isupper() and not b.isascii() for a, b in zip(word, word[1:])):
+        return -2  # "sẰ": a toned capital after a small letter is a wrong reading
     lower = word.lower()
     tones = 0
     toned = ""
