@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from storage.mime import decode_header, filename, fold, guess_vietnamese, parse
+from storage.mime import decode_addresses, decode_header, filename, fold, guess_vietnamese, parse
 from storage.mime.vietnamese import decode_tcvn3, decode_viscii, decode_vni, score_vietnamese
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -131,3 +131,24 @@ def test_decode_header_never_raises_on_odd_codecs() -> None:
     for charset in ("undefined", "unicode_escape", "base64", "rot13", "utf-16", ""):
         decode_header(f"=?{charset}?Q?=FF=FE?= tail")
     assert decode_header(b"\xff\xfe\x00raw") != ""
+
+
+# -- header text we write ------------------------------------------------------------------------
+
+def test_encode_header_round_trips_and_keeps_words_short() -> None:
+    import email.header
+
+    from storage.mime import encode_address, encode_header
+
+    text = unicodedata.normalize("NFD", "Thông báo: thư của bạn chưa được gửi tới người nhận ở Ủy ban") * 3
+    encoded = encode_header(text)
+    assert encoded.isascii()
+    assert all(len(word) <= 75 for word in encoded.split())
+    assert decode_header(encoded) == unicodedata.normalize("NFC", text)
+    assert str(email.header.make_header(email.header.decode_header(encoded))) == unicodedata.normalize("NFC", text)
+    assert encode_header("plain ASCII") == "plain ASCII"
+    assert encode_header(unicodedata.normalize("NFD", "Việt"), utf8=True) == "Việt"
+    assert decode_addresses(encode_address("Nguyễn Văn A", "a@example.gov.vn")) == "Nguyễn Văn A <a@example.gov.vn>"
+    assert encode_address('Phòng "HC"', "hc@x.vn", utf8=True) == '"Phòng \\"HC\\"" <hc@x.vn>'
+    assert encode_address("Van thu", "vt@x.vn") == "Van thu <vt@x.vn>"
+    assert encode_address("Smith, John", "j@x.org") == '"Smith, John" <j@x.org>'
