@@ -1,0 +1,304 @@
+"""The outbound delivery worker on the server's asyncio loop (issue 7, R-PROTO-2).
+
+Loop: deliver owed DSNs → claim due (message, domain) groups up to the free connection slots →
+one task per claim (bounded per domain) → sleep until woken by ``enqueue``, a finished task, the
+next due time or ``queue.poll``. Everything blocking (the store, DKIM signing) runs in worker
+threads. State lives in the store (storage/outbound.py), so a restart loses nothing: claims of a
+dead process are taken again when their lease runs out (at once on SQLite, the single process).
+
+Retry schedule: a temporary failure waits ``retry_first`` seconds, doubling up to ``retry_max``;
+after ``give_up_after`` the recipient fails (status 4.4.7). One "delayed" DSN is sent once a
+recipient has waited ``delay_warning_after``. Permanent failures and give-ups get a "failed" DSN
+in the sender's INBOX, owed durably (state ``bounce``) until delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import logging
+import os
+import socket
+import ssl
+from typing import Callable, Sequence
+
+from config.settings import Settings
+from smtp.dkim import DkimSigner
+from smtp.outbound import client, dsn
+from smtp.outbound.dns import DnsTempError, Resolver
+from smtp.outbound.route import NoRoute, next_hops
+from storage.api import BlobRef, DeliveryTarget
+from storage.outbound import BOUNCE, QUEUED, Claim, OutboundQueue, Outcome, QueuedRecipient
+
+log = logging.getLogger("smtp.outbound")
+
+
+def _utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
+
+
+def backoff(attempts: int, first: int, maximum: int) -> int:
+    """Seconds to wait after the ``attempts``-th failed attempt: first, 2×, 4× … up to maximum."""
+    return min(maximum, first * 2 ** max(0, min(attempts - 1, 30)))
+
+
+def strip_return_path(message: bytes) -> bytes:
+    """A Return-Path belongs to final delivery (RFC 5321 4.4); never send one on."""
+    while message[:12].lower() == b"return-path:":
+        end = message.find(b"\r\n")
+        if end < 0:
+            return message
+        message = message[end + 2 :]
+        while message[:1] in (b" ", b"\t"):
+            end = message.find(b"\r\n")
+            message = message[end + 2 :] if end >= 0 else b""
+    return message
+
+
+class OutboundService:
+    def __init__(
+        self,
+        settings: Settings,
+        store,
+        *,
+        resolver: Resolver | None = None,
+        signer: DkimSigner | None = None,
+        clock: Callable[[], _dt.datetime] = _utcnow,
+    ) -> None:
+        self.settings = settings
+        self.q = settings.queue
+        self.store = store
+        self.queue = OutboundQueue(store)
+        self.resolver = resolver or Resolver.from_settings(settings.dns)
+        self.signer = signer or DkimSigner.from_settings(settings)
+        self.clock = clock
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task] = set()
+        self._domain_limits: dict[str, asyncio.Semaphore] = {}
+        self._main: asyncio.Task | None = None
+        self._tls: dict[bool, ssl.SSLContext] = {}
+        self._timeouts = client.Timeouts(self.q.connect_timeout, self.q.command_timeout, self.q.data_timeout)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tls = await loop.run_in_executor(None, _tls_contexts)
+        if self.store.is_sqlite:  # the only process: nothing can still be working on a claim
+            released = await loop.run_in_executor(None, self.queue.release)
+            if released:
+                log.info("released %d claimed recipients of the previous run", released)
+        self._main = asyncio.create_task(self._run(), name="outbound")
+
+    async def stop(self, timeout: float = 10) -> None:
+        if self._main:
+            self._main.cancel()
+            await asyncio.gather(self._main, return_exceptions=True)
+        if self._tasks:
+            _done, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    # -- producers ------------------------------------------------------------------------------
+    async def enqueue(self, blob: BlobRef | str, sender: str, recipients: Sequence[str], *, tx_id: str | None = None) -> int:
+        """Durably queue ``blob`` for remote ``recipients`` (returns after the commit: say 250)."""
+        loop = asyncio.get_running_loop()
+        message_id = await loop.run_in_executor(
+            None, lambda: self.queue.enqueue(blob, sender, list(recipients), tx_id=tx_id, now=self.clock())
+        )
+        log.info("id=%s queued as %d from=<%s> rcpts=%d", tx_id, message_id, sender, len(recipients))
+        self.wake()
+        return message_id
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # -- the loop -------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await self._send_owed_dsns()
+                free = self.q.concurrency - len(self._tasks)
+                claims = []
+                if free > 0:
+                    claims = await loop.run_in_executor(
+                        None, lambda: self.queue.claim(free, owner=self.owner, lease=self.q.lease, now=self.clock())
+                    )
+                for claim in claims:
+                    task = asyncio.create_task(self._deliver(claim))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._finished)
+                if free <= 0:
+                    delay = float(self.q.poll)  # a finished task wakes us
+                elif len(claims) == free:
+                    delay = 0.0  # there may be more due
+                else:
+                    delay = await self._sleep_time()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the store is down, say: keep the loop alive and retry later
+                log.exception("outbound loop failed; retrying in %ss", self.q.poll)
+                delay = float(self.q.poll)
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                except asyncio.TimeoutError:
+                    pass
+            self._wake.clear()
+
+    async def _sleep_time(self) -> float:
+        due = await asyncio.get_running_loop().run_in_executor(None, self.queue.next_due, self.clock())
+        if due is None:
+            return float(self.q.poll)
+        return max(0.05, min(float(self.q.poll), (due - self.clock()).total_seconds()))
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("outbound delivery task failed", exc_info=task.exception())
+        self._wake.set()
+
+    def _limit(self, domain: str) -> asyncio.Semaphore:
+        sem = self._domain_limits.get(domain)
+        if sem is None:
+            opts = self.q.domains.get(domain)
+            sem = self._domain_limits[domain] = asyncio.Semaphore((opts and opts.connections) or self.q.per_domain)
+        return sem
+
+    # -- one claim ------------------------------------------------------------------------------
+    async def _deliver(self, claim: Claim) -> None:
+        loop = asyncio.get_running_loop()
+        msg = claim.message
+        recipients = [r.address for r in msg.recipients]
+        async with self._limit(claim.domain):
+            replies = await self._attempt(claim, recipients)
+        now = self.clock()
+        outcomes, warn = self._decide(claim, replies, now)
+        if warn:
+            await self._warn(claim, warn, replies, now)
+        await loop.run_in_executor(None, lambda: self.queue.record(outcomes, now=now))
+        for o, r in zip(outcomes, msg.recipients):
+            reply = replies[r.address]
+            state = {None: "sent", QUEUED: "deferred", BOUNCE: "bounced"}[o.state]
+            log.info("queue=%d to=<%s> relay=%s status=%s reply=%s %s", msg.id, r.address, reply.remote or "none",
+                     state, reply.code or "-", " ".join(reply.text.split())[:300])  # fmt: skip
+        if any(o.state == BOUNCE for o in outcomes):
+            self.wake()
+
+    async def _attempt(self, claim: Claim, recipients: list[str]) -> dict[str, client.Reply]:
+        loop = asyncio.get_running_loop()
+        msg = claim.message
+        try:
+            hops = await next_hops(claim.domain, self.settings.routes, self.resolver)
+        except NoRoute as exc:
+            return {r: client.Reply(550, f"{exc.status} {exc.text}", "") for r in recipients}
+        except DnsTempError as exc:
+            return {r: client.Reply(0, f"DNS: {exc}", "") for r in recipients}
+        data = await loop.run_in_executor(None, self._prepare, msg.blob_sha)
+        opts = self.q.domains.get(claim.domain)
+        tls = client.TlsPolicy(bool(opts and opts.require_tls), self._tls[self.q.verify_certificates])
+        return await client.send(hops, msg.sender, recipients, data, helo=self.settings.hostname, tls=tls,
+                                 timeouts=self._timeouts)  # fmt: skip
+
+    def _prepare(self, sha: str) -> bytes:
+        """The bytes to send: the stored body, without Return-Path, DKIM-signed (thread)."""
+        return self.signer.sign(strip_return_path(self.store.read_blob(sha)))
+
+    def _decide(self, claim: Claim, replies: dict[str, client.Reply], now: _dt.datetime):
+        outcomes, warn = [], []
+        age = (now - claim.message.created_at).total_seconds()
+        for r in claim.message.recipients:
+            reply = replies[r.address]
+            common = {"recipient_id": r.id, "code": reply.code or None, "reply": reply.text, "remote": reply.remote or None}
+            if reply.ok:
+                outcomes.append(Outcome(state=None, **common))
+            elif reply.permanent:
+                outcomes.append(Outcome(state=BOUNCE, **common))
+            elif age >= self.q.give_up_after:
+                outcomes.append(Outcome(state=BOUNCE, **{**common, "reply": f"gave up: {reply.text}"}))
+            else:
+                wait = backoff(r.attempts + 1, self.q.retry_first, self.q.retry_max)
+                late = self.q.delay_warning_after is not None and age >= self.q.delay_warning_after and not r.warned
+                if late:
+                    warn.append(r)
+                outcomes.append(Outcome(state=QUEUED, next_attempt_at=now + _dt.timedelta(seconds=wait),
+                                        warned=True if late else None, **common))  # fmt: skip
+        return outcomes, warn
+
+    # -- DSNs -----------------------------------------------------------------------------------
+    async def _warn(self, claim: Claim, late: list[QueuedRecipient], replies: dict[str, client.Reply], now) -> None:
+        msg = claim.message
+        until = msg.created_at + _dt.timedelta(seconds=self.q.give_up_after)
+        reports = [
+            dsn.RecipientReport(r.address, dsn.DELAYED, dsn.status_of(replies[r.address].code, replies[r.address].text),
+                                _diagnostic(replies[r.address].code, replies[r.address].text), replies[r.address].remote or None, now)
+            for r in late
+        ]  # fmt: skip
+        try:
+            await self._deliver_dsn(msg.sender, msg.blob_sha, msg.created_at, dsn.DELAYED, reports, until)
+        except Exception:
+            log.exception("queue=%d delay notice to <%s> failed", msg.id, msg.sender)
+
+    async def _send_owed_dsns(self) -> None:
+        loop = asyncio.get_running_loop()
+        owed = await loop.run_in_executor(None, self.queue.owed_dsns)
+        for msg in owed:
+            reports = [
+                dsn.RecipientReport(
+                    r.address, dsn.FAILED,
+                    dsn.status_of(r.last_code, r.last_reply, expired=(r.last_code or 0) < 500),
+                    _diagnostic(r.last_code, r.last_reply), r.remote, r.last_attempt_at,
+                )  # fmt: skip
+                for r in msg.recipients
+            ]
+            try:
+                await self._deliver_dsn(msg.sender, msg.blob_sha, msg.created_at, dsn.FAILED, reports, None)
+            except Exception:
+                log.exception("queue=%d DSN to <%s> failed; will retry", msg.id, msg.sender)
+                continue
+            await loop.run_in_executor(None, self.queue.dsn_done, [r.id for r in msg.recipients])
+
+    async def _deliver_dsn(self, sender, sha, arrival, action, reports, until) -> None:
+        loop = asyncio.get_running_loop()
+        account = await loop.run_in_executor(None, self.store.get_account, sender) if sender else None
+        if account is None:
+            log.warning("no local mailbox for <%s>: %s DSN for %s dropped", sender, action,
+                        ", ".join(r.address for r in reports))  # fmt: skip
+            return
+
+        def build_and_deliver() -> None:
+            with self.store.open_blob(sha) as f:
+                headers = dsn.header_block(f.read(64 * 1024))
+            body = dsn.build_dsn(hostname=self.settings.hostname, sender=sender, action=action, reports=reports,
+                                 original_headers=headers, arrival=arrival, retry_until=until, now=self.clock())  # fmt: skip
+            blob = self.store.put_blob(body)
+            outcomes = self.store.deliver(blob, [DeliveryTarget(account.id, "INBOX")], internaldate=self.clock())
+            if not all(o.ok for o in outcomes):
+                log.error("%s DSN for <%s> not stored: %s", action, sender, [o.error for o in outcomes])
+
+        await loop.run_in_executor(None, build_and_deliver)
+        log.info("%s DSN to <%s> for %s", action, sender, ", ".join(r.address for r in reports))
+
+
+def _diagnostic(code: int | None, text: str | None) -> str | None:
+    if not text:
+        return None
+    return f"{code} {text}" if code else text
+
+
+def _tls_contexts() -> dict[bool, ssl.SSLContext]:
+    verify = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    lax = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    lax.check_hostname = False
+    lax.verify_mode = ssl.CERT_NONE
+    return {True: verify, False: lax}
+
+
+async def start_outbound(loop: asyncio.AbstractEventLoop | None, settings: Settings, store) -> OutboundService:
+    """Entry point for mailserver/app.py: start the worker on the running loop.
+    ``loop`` is accepted for symmetry with the other services; the running loop is used."""
+    service = OutboundService(settings, store)
+    await service.start()
+    return service

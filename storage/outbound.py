@@ -1,0 +1,380 @@
+"""The outbound queue in the mail store (issue 7): durable, shared by every server process.
+
+One ``outbound_messages`` row per queued message (its body is a blob of the store, so the bytes
+sent are the bytes submitted — signed S/MIME stays valid, R-SEC-2) and one ``outbound_recipients``
+row per remote recipient, with its own state and retry schedule.
+
+Recipient states: ``queued`` (waiting or being tried), ``bounce`` (failed for good, a DSN to the
+sender is owed), ``failed`` (DSN done). Delivered recipients are removed; a message row goes when
+none of its recipients is queued or owed a DSN.
+
+Contract (same as storage/api.py): synchronous, thread-safe, frozen dataclasses out; writes go
+through ``SqlStore.run_write`` and return after the durable commit, so ``enqueue`` returning means
+the client may be told 250. Claiming: a claim sets a lease (``locked_until``); an item whose lease
+ran out (its process died) is claimed again. On PostgreSQL several processes claim with
+``SELECT … FOR UPDATE SKIP LOCKED``; on SQLite the one writer thread serialises claims.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, delete, func, insert, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.api import BlobRef
+from storage.errors import Invalid, NotFound
+from storage.models import Base, Blob
+
+QUEUED, BOUNCE, FAILED = "queued", "bounce", "failed"
+
+
+class OutboundMessage(Base):
+    __tablename__ = "outbound_messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    blob_sha: Mapped[str] = mapped_column(String(64), ForeignKey("blobs.sha256"))
+    sender: Mapped[str] = mapped_column(String(320))  # "" = null reverse-path
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[_dt.datetime] = mapped_column(DateTime)
+    tx_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class OutboundRecipient(Base):
+    __tablename__ = "outbound_recipients"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(Integer, ForeignKey("outbound_messages.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(320))
+    domain: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[_dt.datetime] = mapped_column(DateTime)
+    last_attempt_at: Mapped[_dt.datetime | None] = mapped_column(DateTime)
+    last_code: Mapped[int | None] = mapped_column(Integer)
+    last_reply: Mapped[str | None] = mapped_column(Text)
+    remote: Mapped[str | None] = mapped_column(String(255))
+    warned: Mapped[bool] = mapped_column(Boolean)  # the "delayed" DSN was sent
+    locked_until: Mapped[_dt.datetime | None] = mapped_column(DateTime)
+    locked_by: Mapped[str | None] = mapped_column(String(128))
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedRecipient:
+    id: int
+    address: str
+    domain: str
+    state: str
+    attempts: int
+    next_attempt_at: _dt.datetime  # timezone-aware UTC
+    last_attempt_at: _dt.datetime | None
+    last_code: int | None
+    last_reply: str | None  # the remote server's reply, or our own reason ("connection refused")
+    remote: str | None  # host[:port] that gave it
+    warned: bool
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedMessage:
+    id: int
+    blob_sha: str
+    sender: str
+    size: int
+    created_at: _dt.datetime
+    tx_id: str | None
+    recipients: tuple[QueuedRecipient, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Recipients of one message at one domain: one SMTP transaction."""
+
+    message: QueuedMessage  # ``recipients`` holds the claimed ones only
+    domain: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one recipient; ``state`` is QUEUED (retry at ``next_attempt_at``),
+    BOUNCE (permanent, DSN owed) or None (delivered: the row is removed)."""
+
+    recipient_id: int
+    state: str | None
+    code: int | None = None
+    reply: str | None = None
+    remote: str | None = None
+    next_attempt_at: _dt.datetime | None = None
+    warned: bool | None = None  # set when a "delayed" DSN went out with this attempt
+
+
+def _db(when: _dt.datetime | None) -> _dt.datetime:
+    when = when or _dt.datetime.now(_dt.UTC)
+    return when.astimezone(_dt.UTC).replace(tzinfo=None) if when.tzinfo else when
+
+
+def _aware(when: _dt.datetime | None) -> _dt.datetime | None:
+    return None if when is None else when.replace(tzinfo=_dt.UTC)
+
+
+def _domain_of(address: str) -> str:
+    local, sep, domain = address.rpartition("@")
+    if not sep or not local or not domain:
+        raise Invalid(f"invalid recipient {address!r}")
+    return domain.lower().rstrip(".")
+
+
+def _recipient(row) -> QueuedRecipient:
+    return QueuedRecipient(
+        id=row.id, address=row.address, domain=row.domain, state=row.state, attempts=row.attempts,
+        next_attempt_at=_aware(row.next_attempt_at), last_attempt_at=_aware(row.last_attempt_at),
+        last_code=row.last_code, last_reply=row.last_reply, remote=row.remote, warned=bool(row.warned),
+    )  # fmt: skip
+
+
+def _message(row, recipients: Iterable) -> QueuedMessage:
+    return QueuedMessage(
+        id=row.id, blob_sha=row.blob_sha, sender=row.sender, size=row.size,
+        created_at=_aware(row.created_at), tx_id=row.tx_id,
+        recipients=tuple(_recipient(r) for r in recipients),
+    )  # fmt: skip
+
+
+class OutboundQueue:
+    """The queue over a ``storage.sqlstore.SqlStore`` (uses its ``reading``/``run_write`` hooks)."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+
+    # -- producers (submission) -------------------------------------------------------------------
+    def enqueue(
+        self,
+        blob: BlobRef | str,
+        sender: str,
+        recipients: Sequence[str],
+        *,
+        tx_id: str | None = None,
+        now: _dt.datetime | None = None,
+    ) -> int:
+        """Queue ``blob`` (a BlobRef from ``put_blob``, or the sha256 of a stored body) for
+        ``recipients``; returns the message id once durably committed (then say 250)."""
+        if not recipients:
+            raise Invalid("no recipients")
+        rows = [(address, _domain_of(address)) for address in dict.fromkeys(recipients)]
+        when = _db(now)
+        store = self.store
+
+        def job(conn, _changes) -> int:
+            if isinstance(blob, BlobRef):
+                store._ensure_blob(conn, blob)
+                sha, size = blob.sha256, blob.size
+            else:
+                sha = blob
+                size = conn.scalar(select(Blob.size).where(Blob.sha256 == sha))
+                if size is None:
+                    raise NotFound(f"blob {sha}")
+            message_id = conn.execute(
+                insert(OutboundMessage)
+                .values(blob_sha=sha, sender=sender, size=size, created_at=when, tx_id=tx_id)
+                .returning(OutboundMessage.id)
+            ).scalar_one()
+            conn.execute(
+                insert(OutboundRecipient),
+                [
+                    {"message_id": message_id, "address": a, "domain": d, "state": QUEUED, "attempts": 0,
+                     "next_attempt_at": when, "warned": False}
+                    for a, d in rows
+                ],
+            )  # fmt: skip
+            return message_id
+
+        return store.run_write(job)
+
+    # -- the worker -----------------------------------------------------------------------------
+    def claim(self, limit: int, *, owner: str, lease: int, now: _dt.datetime | None = None) -> list[Claim]:
+        """Take up to ``limit`` due (message, domain) groups for ``lease`` seconds."""
+        when = _db(now)
+        until = when + _dt.timedelta(seconds=lease)
+        sqlite = self.store.is_sqlite
+
+        def job(conn, _changes) -> list[Claim]:
+            due = (
+                select(OutboundRecipient.id, OutboundRecipient.message_id, OutboundRecipient.domain)
+                .where(
+                    OutboundRecipient.state == QUEUED,
+                    OutboundRecipient.next_attempt_at <= when,
+                    (OutboundRecipient.locked_until.is_(None)) | (OutboundRecipient.locked_until < when),
+                )
+                .order_by(OutboundRecipient.next_attempt_at, OutboundRecipient.id)
+                .limit(limit * 20)
+            )
+            if not sqlite:
+                due = due.with_for_update(skip_locked=True)
+            groups: dict[tuple[int, str], list[int]] = {}
+            for row in conn.execute(due):
+                key = (row.message_id, row.domain)
+                if key in groups or len(groups) < limit:
+                    groups.setdefault(key, []).append(row.id)
+            ids = [i for group in groups.values() for i in group]
+            if not ids:
+                return []
+            for part in _chunks(ids):
+                conn.execute(
+                    update(OutboundRecipient).where(OutboundRecipient.id.in_(part)).values(locked_until=until, locked_by=owner)
+                )
+            return self._load_claims(conn, groups)
+
+        return self.store.run_write(job)
+
+    @staticmethod
+    def _load_claims(conn, groups: dict[tuple[int, str], list[int]]) -> list[Claim]:
+        message_ids = sorted({key[0] for key in groups})
+        messages = {}
+        for part in _chunks(message_ids):
+            for row in conn.execute(select(OutboundMessage).where(OutboundMessage.id.in_(part))):
+                messages[row.id] = row
+        wanted = {i for group in groups.values() for i in group}
+        recipients: dict[int, object] = {}
+        for part in _chunks(sorted(wanted)):
+            for row in conn.execute(select(OutboundRecipient).where(OutboundRecipient.id.in_(part))):
+                recipients[row.id] = row
+        return [
+            Claim(_message(messages[mid], [recipients[i] for i in ids]), domain)
+            for (mid, domain), ids in groups.items()
+        ]
+
+    def record(self, outcomes: Sequence[Outcome], *, now: _dt.datetime | None = None) -> None:
+        """Store attempt results (and release the lease) in one commit."""
+        when = _db(now)
+
+        def job(conn, _changes) -> None:
+            touched = set()
+            for o in outcomes:
+                message_id = conn.scalar(select(OutboundRecipient.message_id).where(OutboundRecipient.id == o.recipient_id))
+                if message_id is None:
+                    continue  # deleted by an operator meanwhile
+                touched.add(message_id)
+                if o.state is None:
+                    conn.execute(delete(OutboundRecipient).where(OutboundRecipient.id == o.recipient_id))
+                    continue
+                values = {
+                    "state": o.state, "attempts": OutboundRecipient.attempts + 1, "last_attempt_at": when,
+                    "last_code": o.code, "last_reply": (o.reply or "")[:2000], "remote": o.remote,
+                    "locked_until": None, "locked_by": None,
+                }  # fmt: skip
+                if o.next_attempt_at is not None:
+                    values["next_attempt_at"] = _db(o.next_attempt_at)
+                if o.warned is not None:
+                    values["warned"] = o.warned
+                conn.execute(update(OutboundRecipient).where(OutboundRecipient.id == o.recipient_id).values(**values))
+            _drop_finished(conn, touched)
+
+        self.store.run_write(job)
+
+    def owed_dsns(self, limit: int = 100) -> list[QueuedMessage]:
+        """Messages with recipients in state BOUNCE (their DSN is still to be delivered)."""
+        with self.store.reading() as conn:
+            rows = conn.execute(
+                select(OutboundRecipient).where(OutboundRecipient.state == BOUNCE).order_by(OutboundRecipient.id).limit(limit)
+            ).all()
+            by_message: dict[int, list] = {}
+            for row in rows:
+                by_message.setdefault(row.message_id, []).append(row)
+            messages = conn.execute(select(OutboundMessage).where(OutboundMessage.id.in_(list(by_message)))).all()
+        return [_message(m, by_message[m.id]) for m in messages]
+
+    def dsn_done(self, recipient_ids: Sequence[int]) -> None:
+        """The DSN for these BOUNCE recipients is delivered: FAILED, and drop finished messages."""
+
+        def job(conn, _changes) -> None:
+            touched = set()
+            for part in _chunks(list(recipient_ids)):
+                touched.update(conn.scalars(select(OutboundRecipient.message_id).where(OutboundRecipient.id.in_(part))))
+                conn.execute(update(OutboundRecipient).where(OutboundRecipient.id.in_(part)).values(state=FAILED))
+            _drop_finished(conn, touched)
+
+        self.store.run_write(job)
+
+    def release(self, owner: str | None = None) -> int:
+        """Clear leases (all, or ``owner``'s): at start-up of the only process on SQLite."""
+
+        def job(conn, _changes) -> int:
+            stmt = update(OutboundRecipient).where(OutboundRecipient.locked_until.is_not(None))
+            if owner is not None:
+                stmt = stmt.where(OutboundRecipient.locked_by == owner)
+            return conn.execute(stmt.values(locked_until=None, locked_by=None)).rowcount
+
+        return self.store.run_write(job)
+
+    def next_due(self, now: _dt.datetime | None = None) -> _dt.datetime | None:
+        """When the earliest claimable queued recipient is due, or None (claimed ones excluded:
+        their lease ending is what makes them due again)."""
+        when = _db(now)
+        with self.store.reading() as conn:
+            due = conn.scalar(
+                select(func.min(OutboundRecipient.next_attempt_at)).where(
+                    OutboundRecipient.state == QUEUED,
+                    (OutboundRecipient.locked_until.is_(None)) | (OutboundRecipient.locked_until < when),
+                )
+            )
+        return _aware(due)
+
+    # -- operators (mailserver queue …) -----------------------------------------------------------
+    def list(self) -> list[QueuedMessage]:
+        with self.store.reading() as conn:
+            messages = conn.execute(select(OutboundMessage).order_by(OutboundMessage.id)).all()
+            recipients: dict[int, list] = {}
+            for row in conn.execute(select(OutboundRecipient).order_by(OutboundRecipient.id)):
+                recipients.setdefault(row.message_id, []).append(row)
+        return [_message(m, recipients.get(m.id, [])) for m in messages]
+
+    def show(self, message_id: int) -> QueuedMessage:
+        with self.store.reading() as conn:
+            row = conn.execute(select(OutboundMessage).where(OutboundMessage.id == message_id)).first()
+            if row is None:
+                raise NotFound(f"queued message {message_id}")
+            recipients = conn.execute(
+                select(OutboundRecipient).where(OutboundRecipient.message_id == message_id).order_by(OutboundRecipient.id)
+            ).all()
+        return _message(row, recipients)
+
+    def retry(self, message_id: int | None = None, *, now: _dt.datetime | None = None) -> int:
+        """Make queued recipients (of one message, or all) due now; returns how many."""
+        when = _db(now)
+
+        def job(conn, _changes) -> int:
+            stmt = update(OutboundRecipient).where(OutboundRecipient.state == QUEUED)
+            if message_id is not None:
+                if conn.scalar(select(OutboundMessage.id).where(OutboundMessage.id == message_id)) is None:
+                    raise NotFound(f"queued message {message_id}")
+                stmt = stmt.where(OutboundRecipient.message_id == message_id)
+            return conn.execute(stmt.values(next_attempt_at=when)).rowcount
+
+        return self.store.run_write(job)
+
+    def delete(self, message_id: int) -> None:
+        """Remove a message from the queue without a DSN (operator's decision)."""
+
+        def job(conn, _changes) -> None:
+            conn.execute(delete(OutboundRecipient).where(OutboundRecipient.message_id == message_id))
+            if conn.execute(delete(OutboundMessage).where(OutboundMessage.id == message_id)).rowcount == 0:
+                raise NotFound(f"queued message {message_id}")
+
+        self.store.run_write(job)
+
+
+def _drop_finished(conn, message_ids: Iterable[int]) -> None:
+    for message_id in message_ids:
+        open_count = conn.scalar(
+            select(func.count()).where(
+                OutboundRecipient.message_id == message_id, OutboundRecipient.state.in_((QUEUED, BOUNCE))
+            )
+        )
+        if not open_count:
+            conn.execute(delete(OutboundRecipient).where(OutboundRecipient.message_id == message_id))
+            conn.execute(delete(OutboundMessage).where(OutboundMessage.id == message_id))
+
+
+def _chunks(items: Sequence[int], size: int = 500):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
