@@ -20,9 +20,9 @@ PRIVACY = (NO, b"[PRIVACYREQUIRED] Plain-text authentication is not allowed with
 #: Extensions advertised: each is implemented in full (issue 3 asks for nothing advertised early).
 EXTENSIONS = (
     b"LITERAL+", b"SASL-IR", b"ID", b"ENABLE", b"IDLE", b"NAMESPACE", b"UIDPLUS", b"MOVE",
-    b"UNSELECT", b"CHILDREN", b"SPECIAL-USE",
+    b"UNSELECT", b"CHILDREN", b"SPECIAL-USE", b"ESEARCH", b"SORT", b"CONDSTORE", b"QRESYNC",
 )
-ENABLEABLE: set[bytes] = set()
+ENABLEABLE = {b"CONDSTORE", b"QRESYNC"}
 
 
 class AuthCommands:
@@ -96,12 +96,14 @@ class AuthCommands:
         """RFC 5161: only extensions that change server behaviour are enableable."""
         if not names:
             raise ParseError("ENABLE needs capability names")
-        newly = []
-        for n in names:
-            cap = bytes(n).upper()
-            if cap in ENABLEABLE and cap not in self.enabled:
+        before = set(self.enabled)
+        requested = [bytes(n).upper() for n in names if isinstance(n, Atom)]
+        for cap in requested:
+            if cap in ENABLEABLE:
                 self.enabled.add(cap)
-                newly.append(cap)
+                if cap == b"QRESYNC":  # implies CONDSTORE (RFC 7162 §3.2.3)
+                    self.enabled.add(b"CONDSTORE")
+        newly = [c for c in dict.fromkeys(requested) if c in ENABLEABLE and c not in before]
         self.untagged(b"ENABLED" + b"".join(b" " + c for c in newly))
         return OK, b"ENABLE completed"
 

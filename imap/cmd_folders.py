@@ -17,7 +17,7 @@ from storage.errors import NotFound
 
 OK, NO = b"OK", b"NO"
 DELIM = "/"
-_STATUS_ITEMS = (b"MESSAGES", b"RECENT", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN")
+_STATUS_ITEMS = (b"MESSAGES", b"RECENT", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN", b"HIGHESTMODSEQ")
 
 
 def wire_name(name: str) -> bytes:
@@ -141,11 +141,13 @@ class FolderCommands:
             if key not in _STATUS_ITEMS:
                 raise ParseError("Unknown STATUS item")
             wanted.append(key)
+            if key == b"HIGHESTMODSEQ":
+                self.enable_condstore()
         folder = await self.get_folder(name)
         st = await deferToThread(self.sc.store.folder_status, folder.id)
         values = {
             b"MESSAGES": st.messages, b"RECENT": st.recent, b"UIDNEXT": st.folder.uidnext,
-            b"UIDVALIDITY": st.folder.uidvalidity, b"UNSEEN": st.unseen,
+            b"UIDVALIDITY": st.folder.uidvalidity, b"UNSEEN": st.unseen, b"HIGHESTMODSEQ": st.folder.highestmodseq,
         }
         body = b" ".join(b"%s %d" % (k, values[k]) for k in wanted)
         self.untagged(b"STATUS %s (%s)" % (wire_name(st.folder.name), body))

@@ -8,29 +8,14 @@ from twisted.internet import defer
 from twisted.internet.threads import deferToThread
 
 from imap.args import ArgParsers as A
-from imap.searchparse import SearchParser
-from imap.session import SelectedView, compress, format_flags, format_set, parse_seqset
+from imap.qresync import parse_select_params, resync_lines
+from imap.session import SelectedView, format_flags, format_set, parse_seqset
 from imap.wire import Atom, ParseError
 from storage.errors import NotFound
-from storage.search import And, HasFlag, Not, Or, UidSet
 
 OK, NO, BAD = b"OK", b"NO", b"BAD"
 READ_ONLY = (NO, b"[READ-ONLY] Mailbox is read-only")
 SYSTEM_FLAGS = b"\\Answered \\Flagged \\Deleted \\Seen \\Draft"
-
-
-def resolve_recent(q, recent: set[int]):
-    """\\Recent belongs to the session (storage.search.HasFlag says so): turn it into UIDs."""
-    if isinstance(q, HasFlag) and q.flag == "\\Recent":
-        uids = UidSet(compress(sorted(recent)))
-        return uids if q.present else Not(uids)
-    if isinstance(q, Not):
-        return Not(resolve_recent(q.query, recent))
-    if isinstance(q, Or):
-        return Or(resolve_recent(q.left, recent), resolve_recent(q.right, recent))
-    if isinstance(q, And):
-        return And(tuple(resolve_recent(x, recent) for x in q.items))
-    return q
 
 
 class SelectedCommands:
@@ -42,10 +27,16 @@ class SelectedCommands:
         if self.state == "select":
             self.state = "auth"
 
-    async def _select(self, tag, name, readonly):
+    async def _select(self, tag, name, readonly, params):
+        opts = parse_select_params(params, b"QRESYNC" in self.enabled)
+        if self.selected is not None:
+            self.untagged(b"OK [CLOSED] Previous mailbox closed")
         self.deselect()
+        if opts.condstore:
+            self.enable_condstore()
         folder = await self.get_folder(name)
-        view = await deferToThread(self.sc.store.open_view, folder.id, claim_recent=not readonly)
+        store = self.sc.store
+        view = await deferToThread(store.open_view, folder.id, claim_recent=not readonly)
         if self._closed:
             return None
         sv = SelectedView(view, readonly)
@@ -60,20 +51,24 @@ class SelectedCommands:
         ]
         if view.first_unseen_uid is not None and sv.msn_of(view.first_unseen_uid):
             lines.append(b"* OK [UNSEEN %d] First unseen" % sv.msn_of(view.first_unseen_uid))
-        lines.append(b"* OK [UIDVALIDITY %d] UIDs valid" % folder.uidvalidity)
+        lines.append(b"* OK [UIDVALIDITY %d] UIDs valid" % view.folder.uidvalidity)
         lines.append(b"* OK [UIDNEXT %d] Predicted next UID" % sv.uidnext)
+        lines.append(b"* OK [HIGHESTMODSEQ %d] Highest" % sv.highestmodseq)
+        if opts.qresync is not None and opts.qresync[0] == view.folder.uidvalidity:
+            changes = await deferToThread(store.changes, sv.folder_id, opts.qresync[1], sv.uidnext)
+            lines.extend(resync_lines(sv, changes, opts.qresync[2]))
         self.write_lines(lines)
         verb = b"EXAMINE" if readonly else b"SELECT"
         return OK, (b"[READ-ONLY] " if readonly else b"[READ-WRITE] ") + verb + b" completed"
 
-    def do_SELECT(self, tag, name):
-        return self._select(tag, name, False)
+    def do_SELECT(self, tag, name, params):
+        return self._select(tag, name, False, params)
 
-    def do_EXAMINE(self, tag, name):
-        return self._select(tag, name, True)
+    def do_EXAMINE(self, tag, name, params):
+        return self._select(tag, name, True, params)
 
-    auth_SELECT = select_SELECT = (do_SELECT, A.arg_mailbox)
-    auth_EXAMINE = select_EXAMINE = (do_EXAMINE, A.arg_mailbox)
+    auth_SELECT = select_SELECT = (do_SELECT, A.arg_mailbox, A.opt_list)
+    auth_EXAMINE = select_EXAMINE = (do_EXAMINE, A.arg_mailbox, A.opt_list)
 
     # -- change polling ----------------------------------------------------------------------------
     async def poll_changes(self) -> None:
@@ -143,23 +138,8 @@ class SelectedCommands:
 
     select_EXPUNGE = (do_EXPUNGE, A.arg_rest)
 
-    # -- SEARCH ----------------------------------------------------------------------------------
-    async def do_SEARCH(self, tag, rest, uid=False):
-        sv = self.selected
-        parser = SearchParser(lambda r: sv.uid_set(r, uid=False), lambda r: sv.uid_set(r, uid=True))
-        query = resolve_recent(parser.parse(rest), sv.recent)
-        uids = await deferToThread(self.sc.store.search, sv.folder_id, query)
-        if uid:
-            nums = uids
-        else:
-            nums = [n for n in map(sv.msn_of, uids) if n is not None]
-        self.write_lines([b"* SEARCH" + b"".join(b" %d" % n for n in nums)])
-        return OK, b"SEARCH completed"
-
-    select_SEARCH = (do_SEARCH, A.arg_rest)
-
     # -- STORE -----------------------------------------------------------------------------------
-    async def do_STORE(self, tag, seqset, action, flags, uid=False):
+    async def do_STORE(self, tag, seqset, modifiers, action, flags, uid=False):
         sv = self.selected
         act = action.upper()
         silent = act.endswith(b".SILENT")
@@ -167,33 +147,48 @@ class SelectedCommands:
         modes = {b"FLAGS": "set", b"+FLAGS": "add", b"-FLAGS": "remove"}
         if base not in modes:
             raise ParseError("STORE expects FLAGS, +FLAGS or -FLAGS")
+        unchanged_since = None
+        if modifiers is not None:
+            if len(modifiers) != 2 or bytes(modifiers[0]).upper() != b"UNCHANGEDSINCE" or not bytes(modifiers[1]).isdigit():
+                raise ParseError("Unknown STORE modifier")
+            unchanged_since = int(modifiers[1])
+            self.enable_condstore()
         uids = sv.resolve(seqset, uid=uid)
         if sv.readonly:
             return READ_ONLY
         if not uids:
             return OK, b"STORE completed"
         store = self.sc.store
-        res = await deferToThread(store.store_flags, sv.folder_id, uids, modes[base], flags)
+        res = await deferToThread(store.store_flags, sv.folder_id, uids, modes[base], flags, unchanged_since=unchanged_since)
         current = {}
         for fu in res.updated:
             sv.note_own_flags(fu.uid, fu.modseq)
-            current[fu.uid] = fu.flags
-        if not silent:
-            missing = [u for u in uids if u not in current]
+            current[fu.uid] = (fu.flags, fu.modseq)
+        failed = set(res.failed_unchanged_since)
+        if not silent or self.condstore:
+            missing = [u for u in uids if u not in current and u not in failed] if not silent else []
             if missing:
                 for m in await deferToThread(store.fetch, sv.folder_id, missing):
-                    current[m.uid] = m.flags
+                    current[m.uid] = (m.flags, m.modseq)
             lines = []
             for u in sorted(current):
                 msn = sv.msn_of(u)
                 if msn is None:
                     continue
-                uid_part = b" UID %d" % u if uid else b""
-                lines.append(b"* %d FETCH (FLAGS (%s)%s)" % (msn, format_flags(current[u], u in sv.recent), uid_part))
+                flags_part = b"" if silent else b"FLAGS (%s)" % format_flags(current[u][0], u in sv.recent)
+                extra = [flags_part] if flags_part else []
+                if uid:
+                    extra.append(b"UID %d" % u)
+                if self.condstore:
+                    extra.append(b"MODSEQ (%d)" % current[u][1])
+                lines.append(b"* %d FETCH (%s)" % (msn, b" ".join(extra)))
             self.write_lines(lines)
+        if failed:
+            nums = sorted(failed) if uid else sorted(n for n in map(sv.msn_of, failed) if n)
+            return OK, b"[MODIFIED " + format_set(nums) + b"] Conditional STORE failed"
         return OK, b"STORE completed"
 
-    select_STORE = (do_STORE, A.arg_seqset, A.arg_atom, A.arg_flaglist)
+    select_STORE = (do_STORE, A.arg_seqset, A.opt_list, A.arg_atom, A.arg_flaglist)
 
     # -- COPY / MOVE -----------------------------------------------------------------------------
     async def _copy(self, seqset, name, uid, move):

@@ -18,7 +18,9 @@ from imap.bodystructure import render_body
 from imap.envelope import render_envelope
 from imap.fetchparse import FetchItem
 from imap.sections import NoSuchPart, apply_partial, filter_fields, section_range
-from imap.session import format_flags
+from imap.qresync import in_ranges
+from imap.session import format_flags, format_set
+from imap.wire import Atom, ParseError
 
 OK = b"OK"
 STREAM_ABOVE = 256 * 1024
@@ -45,6 +47,28 @@ def needs_structure(item: FetchItem) -> bool:
     if item.name in (b"BODY", b"BODYSTRUCTURE", b"RFC822.HEADER", b"RFC822.TEXT"):
         return True
     return item.is_section and bool(item.part or item.text)
+
+
+def parse_fetch_modifiers(mods, uid: bool, qresync: bool) -> tuple[int | None, bool]:
+    """(CHANGEDSINCE modseq [VANISHED]) → (changedsince, vanished)."""
+    if mods is None:
+        return None, False
+    changedsince, vanished, i = None, False, 0
+    while i < len(mods):
+        name = bytes(mods[i]).upper() if isinstance(mods[i], Atom) else b""
+        if name == b"CHANGEDSINCE" and i + 1 < len(mods) and isinstance(mods[i + 1], Atom) and mods[i + 1].isdigit():
+            changedsince = int(mods[i + 1])
+            i += 2
+        elif name == b"VANISHED":
+            if not (uid and qresync):
+                raise ParseError("VANISHED needs UID FETCH with QRESYNC enabled")
+            vanished = True
+            i += 1
+        else:
+            raise ParseError("Unknown FETCH modifier")
+    if vanished and changedsince is None:
+        raise ParseError("VANISHED needs CHANGEDSINCE")
+    return changedsince, vanished
 
 
 class _Flow:
@@ -77,20 +101,33 @@ class FetchAborted(Exception):
 
 
 class FetchCommand:
-    async def do_FETCH(self, tag, seqset, items, uid=False):
+    async def do_FETCH(self, tag, seqset, items, modifiers, uid=False):
         sv = self.selected
-        uids = sv.resolve(seqset, uid=uid)
+        changedsince, vanished = parse_fetch_modifiers(modifiers, uid, b"QRESYNC" in self.enabled)
+        if changedsince is not None or any(i.name == b"MODSEQ" for i in items):
+            self.enable_condstore()
+            if not any(i.name == b"MODSEQ" for i in items):
+                items = items + [FetchItem(b"MODSEQ")]
         if uid and not any(i.name == b"UID" for i in items):
             items = [FetchItem(b"UID")] + items
+        store = self.sc.store
+        if vanished:
+            changes = await deferToThread(store.changes, sv.folder_id, changedsince, sv.uidnext)
+            top = max(sv.uidnext - 1, 1)
+            gone = [u for u in changes.expunged if in_ranges(u, seqset, top)]
+            if gone:
+                self.write_lines([b"* VANISHED (EARLIER) " + format_set(gone)])
+        uids = sv.resolve(seqset, uid=uid)
         if not uids:
             return OK, b"FETCH completed"
-        store = self.sc.store
         if not sv.readonly and any(sets_seen(i) for i in items):
             res = await deferToThread(store.store_flags, sv.folder_id, uids, "add", frozenset({"\\Seen"}))
             for fu in res.updated:
                 sv.note_own_flags(fu.uid, fu.modseq)
             if not any(i.name == b"FLAGS" for i in items):
                 items = items + [FetchItem(b"FLAGS")]
+            if self.condstore and not any(i.name == b"MODSEQ" for i in items):
+                items = items + [FetchItem(b"MODSEQ")]
         fields = set()
         if any(i.name == b"ENVELOPE" for i in items):
             fields.add("envelope")
@@ -99,7 +136,9 @@ class FetchCommand:
         flow = _Flow()
         self.transport.registerProducer(flow, True)
         try:
-            await deferToThread(self._fetch_worker, list(sv.uids), set(sv.recent), sv.folder_id, uids, items, frozenset(fields), flow)
+            await deferToThread(
+                self._fetch_worker, list(sv.uids), set(sv.recent), sv.folder_id, uids, items, frozenset(fields), flow, changedsince
+            )
         except FetchAborted:
             return None
         finally:
@@ -107,7 +146,7 @@ class FetchCommand:
                 self.transport.unregisterProducer()
         return OK, b"FETCH completed"
 
-    select_FETCH = (do_FETCH, A.arg_seqset, A.arg_fetchatt)
+    select_FETCH = (do_FETCH, A.arg_seqset, A.arg_fetchatt, A.opt_list)
 
     # -- worker thread -------------------------------------------------------------------------
     def _send(self, flow: _Flow, data: bytes):
@@ -120,7 +159,7 @@ class FetchCommand:
             return flow.waiter
         return None
 
-    def _fetch_worker(self, view_uids, recent, folder_id, uids, items, fields, flow) -> None:
+    def _fetch_worker(self, view_uids, recent, folder_id, uids, items, fields, flow, changedsince=None) -> None:
         import bisect
 
         store = self.sc.store
@@ -134,6 +173,8 @@ class FetchCommand:
         for batch in store.iter_fetch(folder_id, uids, fields=fields):
             out = bytearray()
             for m in batch:
+                if changedsince is not None and m.modseq <= changedsince:
+                    continue
                 i = bisect.bisect_left(view_uids, m.uid)
                 if i >= len(view_uids) or view_uids[i] != m.uid:
                     continue

@@ -24,6 +24,7 @@ from twisted.python import failure
 from imap.args import ArgParsers
 from imap.cmd_auth import AuthCommands
 from imap.cmd_folders import FolderCommands
+from imap.cmd_search import SearchCommands
 from imap.cmd_selected import SelectedCommands
 from imap.errors import SERVER_BUG, response_for
 from imap.fetch import FetchCommand
@@ -39,7 +40,7 @@ SPOOL_IN_MEMORY = 1024 * 1024
 NO_EXPUNGE_REPORT = {b"FETCH", b"STORE", b"SEARCH"}
 
 
-class IMAPServer(AuthCommands, FolderCommands, SelectedCommands, FetchCommand, ArgParsers, IMAP4Server):
+class IMAPServer(AuthCommands, FolderCommands, SelectedCommands, SearchCommands, FetchCommand, ArgParsers, IMAP4Server):
     IDENT = b"IMAP4rev1 ready"
 
     def __init__(self, ctx) -> None:
@@ -312,7 +313,17 @@ class IMAPServer(AuthCommands, FolderCommands, SelectedCommands, FetchCommand, A
 
     def flush_updates(self, *, allow_expunge: bool) -> None:
         if self.selected is not None:
-            self.write_lines(self.selected.flush(allow_expunge=allow_expunge, with_modseq=b"CONDSTORE" in self.enabled))
+            self.write_lines(self.selected.flush(
+                allow_expunge=allow_expunge, with_modseq=self.condstore, vanished=b"QRESYNC" in self.enabled
+            ))
+
+    @property
+    def condstore(self) -> bool:
+        return b"CONDSTORE" in self.enabled
+
+    def enable_condstore(self) -> None:
+        """RFC 7162 §3.1: any CONDSTORE-enabling command turns it on for the session."""
+        self.enabled.add(b"CONDSTORE")
 
     # -- commands every state has --------------------------------------------------------------
     def do_UID(self, tag, rest, uid=False):

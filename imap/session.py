@@ -148,7 +148,7 @@ class SelectedView:
         self.reported_modseq[uid] = max(modseq, self.reported_modseq.get(uid, 0))
         self.pending_flags.pop(uid, None)
 
-    def flush(self, *, allow_expunge: bool, with_modseq: bool = False) -> list[bytes]:
+    def flush(self, *, allow_expunge: bool, with_modseq: bool = False, vanished: bool = False) -> list[bytes]:
         """Untagged responses for everything pending that may be sent now."""
         out: list[bytes] = []
         # New messages first, so every number an EXPUNGE names is one the client knows.
@@ -157,9 +157,12 @@ class SelectedView:
             self.told_exists = len(self.uids)
         if allow_expunge and self.pending_expunge:
             gone = self.pending_expunge
-            msns = sorted(self.msn_of(u) for u in gone)
-            # Ascending order: each report shifts the later numbers down by one.
-            out.extend(b"* %d EXPUNGE" % (m - i) for i, m in enumerate(msns))
+            if vanished:  # QRESYNC (RFC 7162 §3.2.10): UIDs instead of sequence numbers
+                out.append(b"* VANISHED " + format_set(sorted(gone)))
+            else:
+                msns = sorted(self.msn_of(u) for u in gone)
+                # Ascending order: each report shifts the later numbers down by one.
+                out.extend(b"* %d EXPUNGE" % (m - i) for i, m in enumerate(msns))
             self.uids = [u for u in self.uids if u not in gone]
             self.recent -= gone
             for u in gone:
