@@ -1,0 +1,35 @@
+"""Quota arithmetic and decisions (R-QUOTA-1/2), pure: no I/O, no framework, no storage.
+
+- ``quota.sizes``: ``parse_size`` / ``format_size`` (``2GB`` = ``2GiB`` = 2 × 1024³ bytes).
+- ``quota.decide``: ``QuotaLimits``, ``resolve_limits`` (profile → unit class → account),
+  ``decide_delivery``, ``decide_attachments``, ``thresholds_crossed``, ``smtp_size_limit``.
+- ``quota.attachments``: ``measure_attachments`` — decoded attachment bytes of a message, streamed.
+"""
+
+from quota.attachments import AttachmentMeasure, measure_attachments
+from quota.decide import (
+    PROFILE_DEFAULTS,
+    Decision,
+    QuotaLimits,
+    decide_attachments,
+    decide_delivery,
+    resolve_limits,
+    smtp_size_limit,
+    thresholds_crossed,
+)
+from quota.sizes import format_size, parse_size
+
+__all__ = [
+    "PROFILE_DEFAULTS",
+    "AttachmentMeasure",
+    "Decision",
+    "QuotaLimits",
+    "decide_attachments",
+    "decide_delivery",
+    "format_size",
+    "measure_attachments",
+    "parse_size",
+    "resolve_limits",
+    "smtp_size_limit",
+    "thresholds_crossed",
+]

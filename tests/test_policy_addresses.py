@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import unicodedata
+from pathlib import Path
 
 import pytest
+
+from config.loader import load_settings
 
 from mailserver.policy.addresses import (
     ADDRESS_RULES,
@@ -224,3 +227,11 @@ def test_r_addr_invalid_operator_local_part(local: str) -> None:
 def test_r_addr_every_profile_has_a_rule() -> None:
     """Each profile of config.settings.Settings has an address rule (no silent fallback)."""
     assert set(ADDRESS_RULES) == {"molisa", "lamdong", "most", "moj", "hcm-q4", "none"}
+
+
+@pytest.mark.parametrize("profile", sorted(ADDRESS_RULES))
+def test_r_addr_shipped_profile_names_a_known_rule(profile: str, tmp_path: Path) -> None:
+    """Each shipped YAML profile's address_rule is one this module knows."""
+    config = tmp_path / "mailserver.yaml"
+    config.write_text(f"profile: {profile}\n")
+    assert load_settings(config).address_rule in ADDRESS_RULES

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
+
+from config.loader import load_settings
 
 from mailserver.policy.lifecycle import (
     RULES_BY_PROFILE,
@@ -47,26 +52,29 @@ CASES = [
     ("lamdong-group-exempt", "lamdong", facts(kind="group"), months(40), None),
     ("lamdong-service-exempt", "lamdong", facts(exempt_from_inactivity=True), months(40), None),
     ("lamdong-already-revoked", "lamdong", facts(state="revoked"), months(40), None),
-    ("lamdong-leave-list", "lamdong", facts(leave_notice_at=T0 + dt.timedelta(days=3)),
-     T0 + dt.timedelta(days=3), ("revoked", "leave_notice")),
+    ("lamdong-notice-is-operator-work", "lamdong", facts(notice_at=T0, **RECENT), months(2), None),
     # R-LIFE-4 most: 6 months → locked, 12 → revoked; leavers at most 12 months after leaving
     ("most-idle-before-6", "most", facts(), months(6) - TICK, None),
     ("most-idle-at-6", "most", facts(), months(6), ("locked", "inactive")),
     ("most-locked-before-12", "most", facts(state="locked"), months(12) - TICK, None),
     ("most-locked-at-12", "most", facts(state="locked"), months(12), ("revoked", "inactive")),
     ("most-active-at-12-jumps", "most", facts(), months(12), ("revoked", "inactive")),
-    ("most-leave-notice", "most", facts(leave_notice_at=months(1), **RECENT), months(1),
-     ("revoked", "leave_notice")),
+    ("most-notice-before-6", "most", facts(notice_at=T0, **RECENT), months(6) - TICK, None),
+    ("most-notice-at-6", "most", facts(notice_at=T0, **RECENT), months(6), ("revoked", "notice")),
     ("most-left-before-12", "most", facts(left_at=months(1), **RECENT), months(13) - TICK, None),
     ("most-left-at-12", "most", facts(left_at=months(1), **RECENT), months(13),
      ("revoked", "left_without_notice")),
-    ("most-former-head-keeps", "most", facts(left_at=months(1), keep_after_leaving=True, **RECENT),
-     months(13), None),
+    ("most-former-head-keeps", "most",
+     facts(left_at=months(1), notice_at=months(1), keep_after_leaving=True, **RECENT), months(13), None),
     # R-LIFE-2 molisa: revoked 2 days after the written notice; R-PASS-1: change within 24 h
-    ("molisa-notice-before-2-days", "molisa", facts(leave_notice_at=T0),
+    ("molisa-notice-before-2-days", "molisa", facts(notice_at=T0),
      T0 + dt.timedelta(days=2) - TICK, None),
-    ("molisa-notice-at-2-days", "molisa", facts(leave_notice_at=T0), T0 + dt.timedelta(days=2),
-     ("revoked", "leave_notice")),
+    ("molisa-notice-at-2-days", "molisa", facts(notice_at=T0), T0 + dt.timedelta(days=2),
+     ("revoked", "notice")),
+    ("molisa-former-head-flag-does-not-stop-notice", "molisa",
+     facts(notice_at=T0, keep_after_leaving=True), T0 + dt.timedelta(days=2), ("revoked", "notice")),
+    ("molisa-group-notice", "molisa", facts(kind="group", notice_at=T0), T0 + dt.timedelta(days=2),
+     ("revoked", "notice")),
     ("molisa-initial-before-24h", "molisa", facts(state="must_change_password", must_change_since=T0),
      T0 + dt.timedelta(hours=24) - TICK, None),
     ("molisa-initial-at-24h", "molisa", facts(state="must_change_password", must_change_since=T0),
@@ -99,9 +107,9 @@ CASES = [
      T0 + dt.timedelta(days=30), None),
     ("q4-most-severe-wins", "hcm-q4", facts(state="must_change_password", must_change_since=T0,
                                             last_login_at=T0), months(6), ("deleted", "inactive")),
-    # moj, none: no inactivity rule; revoked on the unit's notice
+    # moj, none: no automatic rule; the operator revokes on the unit's request
     ("moj-idle", "moj", facts(), months(60), None),
-    ("moj-notice", "moj", facts(leave_notice_at=months(2)), months(2), ("revoked", "leave_notice")),
+    ("moj-notice", "moj", facts(notice_at=months(2)), months(40), None),
     ("none-idle", "none", facts(), months(60), None),
 ]
 
@@ -124,11 +132,11 @@ def test_r_life_decide_account_state(
 
 def test_r_life_3_lamdong_tells_the_unit_except_for_its_own_request() -> None:
     """R-LIFE-3: the unit is notified of an inactivity revocation, not of the one it asked for."""
-    rules = RULES_BY_PROFILE["lamdong"]
+    rules = replace(RULES_BY_PROFILE["lamdong"], revoke_after_notice_days=0)
     idle = decide_account_state(facts(), rules, months(3))
-    asked = decide_account_state(facts(leave_notice_at=T0, **RECENT), rules, T0)
+    asked = decide_account_state(facts(notice_at=T0, **RECENT), rules, T0)
     assert idle is not None and idle.notify_unit
-    assert asked is not None and not asked.notify_unit
+    assert asked is not None and asked.reason == "notice" and not asked.notify_unit
 
 
 def test_r_life_due_at_is_the_deadline() -> None:
@@ -149,9 +157,9 @@ def test_r_pass_3_unlock_only_after_five_days() -> None:
 
 def test_r_life_rules_are_tunable_and_frozen() -> None:
     """Rules are frozen dataclasses; a profile can replace one with its own values."""
-    rules = LifecycleRules(inactive_lock_months=1)
+    rules = LifecycleRules(lock_after_inactive_months=1)
     with pytest.raises(AttributeError):
-        rules.inactive_lock_months = 2  # type: ignore[misc]
+        rules.lock_after_inactive_months = 2  # type: ignore[misc]
     transition = decide_account_state(facts(), rules, months(1))
     assert transition is not None and transition.state is State.LOCKED
 
@@ -175,3 +183,12 @@ def test_r_life_every_profile_has_rules() -> None:
 def test_r_life_add_months_clamps_to_month_end(start: dt.datetime, n: int, expected: dt.datetime) -> None:
     """Calendar months: same day and time N months later, clamped to the month's last day."""
     assert add_months(start, n) == expected
+
+
+@pytest.mark.parametrize("profile", sorted(RULES_BY_PROFILE))
+def test_r_life_rules_match_the_shipped_yaml_profile(profile: str, tmp_path: Path) -> None:
+    """config/profiles/<name>.yaml and RULES_BY_PROFILE say the same thing (no silent drift)."""
+    config = tmp_path / "mailserver.yaml"
+    config.write_text(f"profile: {profile}\n")
+    settings = load_settings(config)
+    assert LifecycleRules.from_settings(settings.lifecycle, settings.passwords) == RULES_BY_PROFILE[profile]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
+
+from config.loader import load_settings
 
 from mailserver.policy.passwords import (
     PASSWORD_RULES,
@@ -103,3 +106,12 @@ def test_r_pass_profile_rules() -> None:
     assert PASSWORD_RULES["hcm-q4"] == (8, 4)
     assert PASSWORD_RULES["most"] == (8, 3)
     assert set(PASSWORD_RULES) == {"molisa", "lamdong", "most", "moj", "hcm-q4", "none"}
+
+
+@pytest.mark.parametrize("profile", sorted(PASSWORD_RULES))
+def test_r_pass_rules_match_the_shipped_yaml_profile(profile: str, tmp_path: Path) -> None:
+    """config/profiles/<name>.yaml sets the same length and classes as PASSWORD_RULES."""
+    config = tmp_path / "mailserver.yaml"
+    config.write_text(f"profile: {profile}\n")
+    passwords = load_settings(config).passwords
+    assert (passwords.min_length, passwords.min_classes) == PASSWORD_RULES[profile]

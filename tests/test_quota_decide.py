@@ -6,8 +6,11 @@ import base64
 import os
 from email.message import EmailMessage
 from email.policy import SMTP
+from pathlib import Path
 
 import pytest
+
+from config.loader import load_settings
 
 from quota.decide import (
     PROFILE_DEFAULTS,
@@ -171,3 +174,12 @@ def test_r_quota_1_resolve_limits_refuses_bad_layers(layer: dict[str, object]) -
     """Unknown keys and bad sizes in a unit class or override are refused."""
     with pytest.raises(ValueError):
         resolve_limits(LAMDONG, layer)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILE_DEFAULTS))
+def test_r_quota_1_defaults_match_the_shipped_yaml_profile(profile: str, tmp_path: Path) -> None:
+    """config/profiles/<name>.yaml gives the same limits as PROFILE_DEFAULTS (no silent drift)."""
+    config = tmp_path / "mailserver.yaml"
+    config.write_text(f"profile: {profile}\n")
+    quota = load_settings(config).quota
+    assert QuotaLimits(quota.mailbox, quota.attachment) == PROFILE_DEFAULTS[profile]

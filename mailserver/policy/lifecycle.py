@@ -11,17 +11,19 @@ instant on (``now >= deadline``). "No access for 3 months" counts from the lates
 last login and the operator's last unlock or re-issue (lamdong art. 7.2d "kể từ lúc khai báo hoặc
 lần truy xuất sau cùng"; most art. 13.3 "kể từ lúc tạo lập hoặc lần truy cập cuối cùng").
 
-Rules per profile (seed articles):
+Where a regulation only says that a unit's request is handled (lamdong art. 7.2c, moj art. 12,
+hcm-q4 art. 6), the operator revokes with ``mailserver account revoke``; rules here are the
+deadlines the job enforces by itself. Rules per profile (seed articles):
 
 - molisa: revoked 2 days after the written notice (art. 8.2); the initial password must be
   changed within 24 hours of the account notice (art. 11.2). The seed sets the deadline but no
   sanction; the account is then locked until the operator resets the password (R-PASS-4).
-- lamdong: no access for 3 months → revoked, unit notified (art. 7.2d); leavers revoked on the
-  unit's list (art. 7.2c).
-- most: no access 6 months → locked, 12 → revoked (art. 13.3); leavers revoked on the notice, or
-  at most 12 months after leaving when nobody gave notice (art. 13.2b); former heads may keep
-  their mailbox on request (art. 18.3, ``keep_after_leaving``).
-- moj: revoked on the unit's notice (art. 12); no inactivity rule.
+- lamdong: no access for 3 months → revoked, unit notified (art. 7.2d).
+- most: no access 6 months → locked, 12 → revoked (art. 13.3). Leavers (art. 13.2b): revoked
+  within 6 months of the unit's notice — the job revokes at that latest date, the operator may
+  do it sooner — and, when nobody gave notice, at most 12 months after leaving (``left_at``);
+  former heads may keep their mailbox on request (art. 18.3, ``keep_after_leaving``).
+- moj, none: no automatic rule.
 - hcm-q4: unused 3 months → locked, 6 → deleted (art. 8.1); a user who logged in without
   changing the initial password is locked and may be unlocked only 5 days later; passwords are
   changed every 3 months (art. 8.3b). "Immediately at first login" gets one hour of grace, so the
@@ -33,7 +35,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 __all__ = [
     "AccountFacts",
@@ -74,28 +76,39 @@ class AccountFacts:
     # When the operator-issued initial password was notified; None for a password that merely
     # expired (the first-login lock of hcm-q4 art. 8.3b is about initial passwords only).
     must_change_since: dt.datetime | None = None
-    leave_notice_at: dt.datetime | None = None  # written notice received (leaving, violation)
-    left_at: dt.datetime | None = None  # the leaving decision's date, if known
-    keep_after_leaving: bool = False  # most art. 18.3
-    exempt_from_inactivity: bool = False  # service accounts, kept on request
+    notice_at: dt.datetime | None = None  # written notice received: leaving, transfer, violation
+    left_at: dt.datetime | None = None  # date of the leaving decision, when recorded
+    keep_after_leaving: bool = False  # most art. 18.3: former heads keep theirs on request
+    exempt_from_inactivity: bool = False  # service accounts, mailboxes kept on request
     locked_at: dt.datetime | None = None
     lock_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class LifecycleRules:
-    """One profile's lifecycle rules; ``None`` turns a rule off. Tunable in the YAML profile."""
+    """One profile's rules; None turns a rule off. Field names and units are the YAML keys of
+    ``lifecycle.*`` and ``passwords.*`` (config/settings.py), one name per thing."""
 
-    inactive_lock_months: int | None = None
-    inactive_revoke_months: int | None = None
-    inactive_delete_months: int | None = None
-    leave_notice_revoke_after: dt.timedelta | None = dt.timedelta(0)
-    left_revoke_months: int | None = None
-    initial_password_deadline: dt.timedelta | None = None  # from must_change_since
-    first_login_grace: dt.timedelta | None = None  # lock if logged in and still not changed
-    password_max_age_months: int | None = None
-    unlock_wait: dt.timedelta | None = None  # after a lock for an unchanged initial password
+    lock_after_inactive_months: int | None = None
+    revoke_after_inactive_months: int | None = None
+    delete_after_inactive_months: int | None = None
+    revoke_after_notice_days: int | None = None  # from notice_at
+    leaver_revoke_months: int | None = None  # from notice_at: revoked at the latest this late
+    leaver_revoke_max_months: int | None = None  # from left_at, when nobody gave notice
     notify_unit: bool = False
+    initial_change_hours: int | None = None  # from must_change_since: then locked
+    first_login_grace_hours: int | None = None  # after a login that kept the initial password
+    unlock_wait_days: int | None = None  # after a lock for an unchanged initial password
+    max_age_months: int | None = None  # password age before a change is required
+
+    @classmethod
+    def from_settings(cls, lifecycle: object, passwords: object) -> LifecycleRules:
+        """Rules from the ``lifecycle`` and ``passwords`` settings slices (read by name)."""
+        values = {}
+        for f in fields(cls):
+            source = passwords if hasattr(passwords, f.name) else lifecycle
+            values[f.name] = getattr(source, f.name, f.default)
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,22 +121,23 @@ class Transition:
     notify_unit: bool = False
 
 
+#: The shipped profiles' rules; config/profiles/<name>.yaml sets the same values (a test checks).
 RULES_BY_PROFILE: dict[str, LifecycleRules] = {
-    "molisa": LifecycleRules(
-        leave_notice_revoke_after=dt.timedelta(days=2),  # R-LIFE-2
-        initial_password_deadline=dt.timedelta(hours=24),  # R-PASS-1
-    ),
-    "lamdong": LifecycleRules(inactive_revoke_months=3, notify_unit=True),  # R-LIFE-3
+    "molisa": LifecycleRules(revoke_after_notice_days=2, initial_change_hours=24),  # R-LIFE-2, R-PASS-1
+    "lamdong": LifecycleRules(revoke_after_inactive_months=3, notify_unit=True),  # R-LIFE-3
     "most": LifecycleRules(  # R-LIFE-4
-        inactive_lock_months=6, inactive_revoke_months=12, left_revoke_months=12
+        lock_after_inactive_months=6,
+        revoke_after_inactive_months=12,
+        leaver_revoke_months=6,
+        leaver_revoke_max_months=12,
     ),
     "moj": LifecycleRules(),
     "hcm-q4": LifecycleRules(  # R-LIFE-5, R-PASS-3
-        inactive_lock_months=3,
-        inactive_delete_months=6,
-        first_login_grace=dt.timedelta(hours=1),
-        password_max_age_months=3,
-        unlock_wait=dt.timedelta(days=5),
+        lock_after_inactive_months=3,
+        delete_after_inactive_months=6,
+        first_login_grace_hours=1,
+        unlock_wait_days=5,
+        max_age_months=3,
     ),
     "none": LifecycleRules(),
 }
@@ -143,36 +157,55 @@ def _last_activity(f: AccountFacts) -> dt.datetime:
     return max(t for t in (f.created_at, f.last_login_at, f.reactivated_at) if t is not None)
 
 
-def _candidates(f: AccountFacts, r: LifecycleRules) -> list[tuple[State, str, dt.datetime]]:
-    found: list[tuple[State, str, dt.datetime]] = []
-    if f.leave_notice_at is not None and r.leave_notice_revoke_after is not None:
-        due = f.leave_notice_at + r.leave_notice_revoke_after
-        found.append((State.REVOKED, "leave_notice", due))
-    if f.left_at is not None and r.left_revoke_months is not None and not f.keep_after_leaving:
-        due = add_months(f.left_at, r.left_revoke_months)
-        found.append((State.REVOKED, "left_without_notice", due))
-    if f.kind == "group":
-        return found
-    if not f.exempt_from_inactivity:
-        since = _last_activity(f)
+def _leaving(f: AccountFacts, r: LifecycleRules) -> list[tuple[State, str, dt.datetime]]:
+    found = []
+    if f.notice_at is not None and r.revoke_after_notice_days is not None:
+        due = f.notice_at + dt.timedelta(days=r.revoke_after_notice_days)
+        found.append((State.REVOKED, "notice", due))
+    if not f.keep_after_leaving:
+        if f.notice_at is not None and r.leaver_revoke_months is not None:
+            found.append((State.REVOKED, "notice", add_months(f.notice_at, r.leaver_revoke_months)))
+        if f.left_at is not None and r.leaver_revoke_max_months is not None:
+            due = add_months(f.left_at, r.leaver_revoke_max_months)
+            found.append((State.REVOKED, "left_without_notice", due))
+    return found
+
+
+def _inactivity(f: AccountFacts, r: LifecycleRules) -> list[tuple[State, str, dt.datetime]]:
+    since = _last_activity(f)
+    return [
+        (state, "inactive", add_months(since, months))
         for months, state in (
-            (r.inactive_lock_months, State.LOCKED),
-            (r.inactive_revoke_months, State.REVOKED),
-            (r.inactive_delete_months, State.DELETED),
-        ):
-            if months is not None:
-                found.append((state, "inactive", add_months(since, months)))
+            (r.lock_after_inactive_months, State.LOCKED),
+            (r.revoke_after_inactive_months, State.REVOKED),
+            (r.delete_after_inactive_months, State.DELETED),
+        )
+        if months is not None
+    ]
+
+
+def _passwords(f: AccountFacts, r: LifecycleRules) -> list[tuple[State, str, dt.datetime]]:
+    found = []
     if f.state == State.MUST_CHANGE_PASSWORD and f.must_change_since is not None:
-        if r.initial_password_deadline is not None:
-            due = f.must_change_since + r.initial_password_deadline
+        if r.initial_change_hours is not None:
+            due = f.must_change_since + dt.timedelta(hours=r.initial_change_hours)
             found.append((State.LOCKED, UNCHANGED_INITIAL_PASSWORD, due))
         login = f.last_login_at
-        if r.first_login_grace is not None and login is not None and login >= f.must_change_since:
-            due = login + r.first_login_grace
+        if r.first_login_grace_hours is not None and login and login >= f.must_change_since:
+            due = login + dt.timedelta(hours=r.first_login_grace_hours)
             found.append((State.LOCKED, UNCHANGED_INITIAL_PASSWORD, due))
-    if f.state == State.ACTIVE and r.password_max_age_months is not None:
-        due = add_months(f.password_changed_at or f.created_at, r.password_max_age_months)
+    if f.state == State.ACTIVE and r.max_age_months is not None:
+        due = add_months(f.password_changed_at or f.created_at, r.max_age_months)
         found.append((State.MUST_CHANGE_PASSWORD, "password_expired", due))
+    return found
+
+
+def _candidates(f: AccountFacts, r: LifecycleRules) -> list[tuple[State, str, dt.datetime]]:
+    found = _leaving(f, r)
+    if f.kind != "group":  # a group never logs in and has no password of its own
+        if not f.exempt_from_inactivity:
+            found += _inactivity(f, r)
+        found += _passwords(f, r)
     return found
 
 
@@ -187,7 +220,7 @@ def decide_account_state(
         return None
     worst = max(_SEVERITY[c[0]] for c in due)
     state, reason, due_at = min((c for c in due if _SEVERITY[c[0]] == worst), key=lambda c: c[2])
-    notify = rules.notify_unit and reason != "leave_notice"  # the unit asked; no need to tell it
+    notify = rules.notify_unit and reason != "notice"  # the unit asked for it; no need to tell it
     return Transition(state, reason, due_at, notify_unit=notify)
 
 
@@ -195,10 +228,10 @@ def earliest_unlock_at(facts: AccountFacts, rules: LifecycleRules) -> dt.datetim
     """When an unlock request may be handled (hcm-q4 art. 8.3b: 5 days after a lock for an
     unchanged initial password); None when it may be handled at once."""
     if (
-        rules.unlock_wait is None
+        rules.unlock_wait_days is None
         or facts.state != State.LOCKED
         or facts.lock_reason != UNCHANGED_INITIAL_PASSWORD
         or facts.locked_at is None
     ):
         return None
-    return facts.locked_at + rules.unlock_wait
+    return facts.locked_at + dt.timedelta(days=rules.unlock_wait_days)
