@@ -4,6 +4,7 @@
 - ``quota.decide``: ``QuotaLimits``, ``resolve_limits`` (profile → unit class → account),
   ``decide_delivery``, ``decide_attachments``, ``thresholds_crossed``, ``smtp_size_limit``.
 - ``quota.attachments``: ``measure_attachments`` — decoded attachment bytes of a message, streamed.
+- ``quota.retention``: per-folder expiry cutoffs (R-QUOTA-2); ``quota.notices``: warning texts.
 """
 
 from quota.attachments import AttachmentMeasure, measure_attachments
