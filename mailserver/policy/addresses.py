@@ -8,14 +8,17 @@ How each seed (the Vietnamese originals named in REGULATIONS.md) was read:
 - ``molisa`` (000, art. 7.3): given name without diacritics + first letter of the family name +
   first letter of the middle name (Nguyễn Văn An → ``annv``). A later holder of a taken name gets
   given name + first two letters of the family name + first two letters of the middle name
-  (``anngva``). "If neither works, a sequence number is added at the end of the mailbox": the
-  number is appended to the first form, the smallest free one from 1 (``annv1``, ``annv2`` …).
+  (``anngva``). "Nếu không đặt được tên hộp thư theo hai trường hợp nêu trên, hộp thư … sẽ được
+  thêm số thứ tự vào cuối của hộp thư": the sequence number goes at the end of the first form,
+  the smallest free one from 1 (``annv1``, ``annv2`` …).
   With several middle names every middle word contributes its first letter (resp. two letters),
   as the one-letter form already does for "Nguyễn Thị Minh Khai" → ``khaintm``.
 - ``lamdong`` (001, art. 5.2): ``tenhodem`` = full given name + first letters of the family and
-  middle names. "From the second person on, the corresponding digit is appended, in order of
-  registration": the digit is the holder's ordinal, so the first holder keeps ``annv``, the second
-  gets ``annv2``, the third ``annv3`` (never ``annv1``). Past the ninth holder the number simply
+  middle names. "Trong trường hợp tenhodem … bị trùng lặp thì từ người thứ hai trở đi sẽ được
+  thêm ký tự số tương ứng vào sau phần tenhodem (… theo thứ tự đăng ký và cấp phát)": the digit
+  "corresponding" to the second, third … person is that person's ordinal, so the first holder
+  keeps ``annv``, the second gets ``annv2``, the third ``annv3`` (never ``annv1``); the smallest
+  free ordinal is taken, so registrations in order get 2, 3, 4. Past the ninth holder the number
   has two digits. Units (art. 5.1): initials of the unit name; longer than 10 characters → set by
   agreement with the operator (:class:`OperatorChoiceRequired`); a unit with its own domain name
   uses that name.

@@ -123,7 +123,9 @@ class Transition:
 
 #: The shipped profiles' rules; config/profiles/<name>.yaml sets the same values (a test checks).
 RULES_BY_PROFILE: dict[str, LifecycleRules] = {
-    "molisa": LifecycleRules(revoke_after_notice_days=2, initial_change_hours=24),  # R-LIFE-2, R-PASS-1
+    "molisa": LifecycleRules(  # R-LIFE-2, R-PASS-1
+        revoke_after_notice_days=2, initial_change_hours=24
+    ),
     "lamdong": LifecycleRules(revoke_after_inactive_months=3, notify_unit=True),  # R-LIFE-3
     "most": LifecycleRules(  # R-LIFE-4
         lock_after_inactive_months=6,
