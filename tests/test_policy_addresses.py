@@ -133,6 +133,12 @@ def test_r_addr_unknown_rule_name_is_refused() -> None:
         derive_local_part("Nguyễn Văn An", set(), "lamdog")
 
 
+def test_r_addr_overlong_derived_address_asks_the_operator() -> None:
+    """A name that would give more than 64 characters (RFC 5321) is left to the operator."""
+    with pytest.raises(OperatorChoiceRequired):
+        derive_local_part("Nguyễn " + "a" * 70, set(), "molisa")
+
+
 @pytest.mark.parametrize("name", ["", "   ", "--- ...", "\u0301\u0300"])
 def test_r_addr_name_without_letters_is_refused(name: str) -> None:
     """A name with nothing to build an address from raises InvalidName."""

@@ -177,13 +177,18 @@ def derive_local_part(full_name: str, taken: Collection[str], rule: str | Addres
     r = _rule(rule)
     used = {t.lower() for t in taken}
     forms = _candidates_base(full_name, r)
-    for form in forms:
-        if _is_free(form + r.suffix, used):
-            return form + r.suffix
+    local = next((f + r.suffix for f in forms if _is_free(f + r.suffix, used)), None)
     number = r.number_start
-    while not _is_free(f"{forms[0]}{number}{r.suffix}", used):
+    while local is None:
+        if _is_free(f"{forms[0]}{number}{r.suffix}", used):
+            local = f"{forms[0]}{number}{r.suffix}"
         number += 1
-    return f"{forms[0]}{number}{r.suffix}"
+    if len(local) > _MAX_LOCAL_PART:
+        raise OperatorChoiceRequired(
+            f"the address derived from {full_name!r} is longer than {_MAX_LOCAL_PART} characters",
+            candidate=local[:_MAX_LOCAL_PART],
+        )
+    return local
 
 
 def unit_local_part(
