@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 import imaplib
+import shutil
 import smtplib
 import socket
 import ssl
+import subprocess
 import threading
 import time
 
@@ -341,3 +343,70 @@ def test_other_sessions_see_flags_and_expunges_only_when_allowed(server, users):
     assert b"* 1 EXPUNGE" in a.cmd(b"n2 NOOP", b"n2")
     a.close()
     b.logout()
+
+
+# -- real clients --------------------------------------------------------------------------------
+
+MBSYNCRC = """IMAPAccount t
+Host {host}
+Port {port}
+User {user}
+Pass {password}
+SSLType None
+AuthMechs LOGIN
+
+IMAPStore remote
+Account t
+
+MaildirStore local
+Path {root}/
+Inbox {root}/INBOX
+SubFolders Verbatim
+
+Channel c
+Far :remote:
+Near :local:
+Patterns *
+Create Both
+Expunge Both
+SyncState *
+"""
+
+
+@pytest.mark.skipif(not shutil.which("mbsync"), reason="isync (mbsync) not installed")
+def test_mbsync_pulls_flags_deletes_and_uploads(server, users, tmp_path):
+    user = users["imap1"]
+    deliver(server, user, subject="mbsync một")
+    deliver(server, user, subject="mbsync hai")
+    root = tmp_path / "mail"
+    root.mkdir()
+    rc = tmp_path / "mbsyncrc"
+    rc.write_text(MBSYNCRC.format(host=server.host, port=server.port("imap"), user=user, password=PASSWORD, root=root))
+
+    def sync():
+        done = subprocess.run(["mbsync", "-c", str(rc), "-a"], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+
+    sync()
+    inbox = sorted((root / "INBOX" / "new").iterdir()) + sorted((root / "INBOX" / "cur").iterdir())
+    by_subject = {
+        f.read_bytes().split(b"Subject: ")[1].split(b"\n")[0].rstrip(b"\r").decode(): f
+        for f in inbox if b"Subject: mbsync" in f.read_bytes()
+    }
+    assert set(by_subject) == {"mbsync một", "mbsync hai"}
+    keep, drop = by_subject["mbsync một"], by_subject["mbsync hai"]
+    keep.rename(root / "INBOX" / "cur" / (keep.name.split(":2,")[0] + ":2,FS"))
+    drop.rename(root / "INBOX" / "cur" / (drop.name.split(":2,")[0] + ":2,ST"))
+    (root / "Drafts" / "new" / "local.1").write_bytes(b"Subject: from mbsync\r\n\r\ndraft body\r\n")
+    sync()
+    m = login(server, user)
+    m.select("INBOX", readonly=True)
+    typ, data = m.search(None, "SUBJECT", "mbsync")
+    assert len(data[0].split()) == 1
+    typ, data = m.fetch(data[0].decode(), "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert b"\\Flagged" in data[0][0] and b"\\Seen" in data[0][0]
+    assert "mbsync một".encode() in data[0][1]
+    m.select("Drafts", readonly=True)
+    typ, data = m.search(None, "SUBJECT", '"from mbsync"')
+    assert len(data[0].split()) == 1
+    m.logout()
