@@ -116,6 +116,11 @@ def _aware(when: _dt.datetime | None) -> _dt.datetime | None:
     return None if when is None else when.replace(tzinfo=_dt.UTC)
 
 
+def _text(value: str | None) -> str:
+    """Remote servers' words as storable text (PostgreSQL refuses NUL; no lone surrogates)."""
+    return (value or "").replace("\x00", " ").encode("utf-8", "replace").decode("utf-8")[:2000]
+
+
 def _domain_of(address: str) -> str:
     local, sep, domain = address.rpartition("@")
     if not sep or not local or not domain:
@@ -258,7 +263,7 @@ class OutboundQueue:
                     continue
                 values = {
                     "state": o.state, "attempts": OutboundRecipient.attempts + 1, "last_attempt_at": when,
-                    "last_code": o.code, "last_reply": (o.reply or "")[:2000], "remote": o.remote,
+                    "last_code": o.code, "last_reply": _text(o.reply), "remote": _text(o.remote)[:255] or None,
                     "locked_until": None, "locked_by": None,
                 }  # fmt: skip
                 if o.next_attempt_at is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
 from dataclasses import dataclass
 from typing import Sequence
@@ -59,14 +60,23 @@ class _NextHop(Exception):
     """A connection-level failure: try the next host."""
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]+")
+
+
+def clean(text: str) -> str:
+    """A remote's words made safe to store and to quote in a DSN (no NUL, controls, surrogates)."""
+    return _CONTROL.sub(" ", text).strip()[:1000]
+
+
 def _reply(code: int | None, text: str, remote: str) -> Reply:
+    """Only 2xx/4xx/5xx are replies; anything else is kept as text of a temporary failure."""
     if code is None or not (200 <= code < 600):
-        return Reply(0 if code is None else code, f"invalid reply: {text}"[:500] if code == GARBAGE else text, remote)
-    return Reply(code, text, remote)
+        return Reply(0, clean(f"invalid reply {code}: {text}" if code not in (None, GARBAGE) else f"invalid reply: {text}"), remote)
+    return Reply(code, clean(text), remote)
 
 
 def _temporary(text: str, remote: str) -> Reply:
-    return Reply(0, text, remote)
+    return Reply(0, clean(text), remote)
 
 
 def _needs_utf8(sender: str, recipients: Sequence[str]) -> bool:
@@ -159,7 +169,7 @@ async def _envelope(
             try:
                 response = await client.rcpt(rcpt, encoding=encoding, timeout=timeouts.command)
                 accepted.append(rcpt)
-                results[rcpt] = Reply(response.code, response.message, remote)
+                results[rcpt] = _reply(response.code, response.message, remote)
             except aiosmtplib.SMTPRecipientRefused as exc:
                 results[rcpt] = _reply(exc.code, exc.message, remote)
                 if exc.code == 421:
@@ -170,7 +180,7 @@ async def _envelope(
             return results
         try:
             response = await client.data(message, timeout=timeouts.data)
-            done = Reply(response.code, response.message, remote)
+            done = _reply(response.code, response.message, remote)
         except aiosmtplib.SMTPResponseException as exc:
             done = _reply(exc.code, exc.message, remote)
         for rcpt in accepted:

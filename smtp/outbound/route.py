@@ -73,9 +73,9 @@ async def _addresses(host: str, resolver: Resolver) -> list[str]:
     return [host] if _is_ip(host) else await resolver.a(host)
 
 
-async def next_hops(domain: str, routes: Mapping[str, str], resolver: Resolver) -> list[Hop]:
+async def next_hops(domain: str, routes: Mapping[str, str], resolver: Resolver, *, mx_port: int = DEFAULT_PORT) -> list[Hop]:
     """The addresses to try for ``domain``, best first. Raises ``NoRoute`` (permanent) or
-    ``DnsTempError`` (temporary)."""
+    ``DnsTempError`` (temporary). ``mx_port`` is 25 except in tests."""
     routed = route_for(domain, routes)
     if routed is not None:
         host, port = routed
@@ -100,7 +100,7 @@ async def next_hops(domain: str, routes: Mapping[str, str], resolver: Resolver) 
     temp: list[str] = []
     for _pref, _r, host in ordered:
         try:
-            hops += [Hop(host, a, DEFAULT_PORT) for a in await _addresses(host, resolver)]
+            hops += [Hop(host, a, mx_port) for a in await _addresses(host, resolver)]
         except NXDomain:
             continue
         except DnsTempError as exc:

@@ -64,6 +64,7 @@ class OutboundService:
         resolver: Resolver | None = None,
         signer: DkimSigner | None = None,
         clock: Callable[[], _dt.datetime] = _utcnow,
+        mx_port: int = 25,
     ) -> None:
         self.settings = settings
         self.q = settings.queue
@@ -72,6 +73,7 @@ class OutboundService:
         self.resolver = resolver or Resolver.from_settings(settings.dns)
         self.signer = signer or DkimSigner.from_settings(settings)
         self.clock = clock
+        self.mx_port = mx_port  # SMTP port of MX hosts: 25 (tests use a free port)
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
@@ -191,7 +193,7 @@ class OutboundService:
         loop = asyncio.get_running_loop()
         msg = claim.message
         try:
-            hops = await next_hops(claim.domain, self.settings.routes, self.resolver)
+            hops = await next_hops(claim.domain, self.settings.routes, self.resolver, mx_port=self.mx_port)
         except NoRoute as exc:
             return {r: client.Reply(550, f"{exc.status} {exc.text}", "") for r in recipients}
         except DnsTempError as exc:
