@@ -1,0 +1,157 @@
+"""Two mail servers on loopback: A's outbound queue relays to B (the real `mailserver serve`,
+routed by the static map). Checks the trip end to end: queued → delivered into B's INBOX → DKIM
+verified by dkimpy independently → an S/MIME signature made with `cryptography` still verifies
+(openssl) byte for byte. The worker runs over A's store in this process; the last test drives
+the whole path through A's submission port once mailserver/app.py wires the outbound service."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import shutil
+import smtplib
+import subprocess
+from pathlib import Path
+
+import dkim
+import pytest
+from click.testing import CliRunner
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.x509.oid import NameOID
+
+from smtp.outbound.dns import Resolver
+from storage.outbound import OutboundQueue
+from tests.outbound_helpers import eventually, inbox_messages, start_service
+
+SENDER = "an@example.gov.vn"
+RCPT = "bob@other.gov.vn"
+PASSWORD = "Mat-khau-2026!"
+APP_WIRED = "start_outbound" in (Path(__file__).resolve().parent.parent / "mailserver" / "app.py").read_text()
+
+
+def run_cli(config: Path, *args: str):
+    from mailserver.cli import cli
+    from mailserver.cli_queue import register
+
+    if "queue" not in cli.commands:
+        register(cli)
+    return CliRunner().invoke(cli, ["--config", str(config), *args], catch_exceptions=False)
+
+
+def smime_signed(tmp_path: Path) -> tuple[bytes, Path]:
+    """A multipart/signed message (detached PKCS#7, SHA-256) and the signer's certificate file."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.EMAIL_ADDRESS, SENDER)])
+    now = _dt.datetime.now(_dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - _dt.timedelta(hours=1))
+        .not_valid_after(now + _dt.timedelta(days=1)).sign(key, hashes.SHA256())
+    )  # fmt: skip
+    body = "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nCông văn số 12/UBND, ký số.\r\n".encode()
+    signed = pkcs7.PKCS7SignatureBuilder().set_data(body).add_signer(cert, key, hashes.SHA256()).sign(
+        serialization.Encoding.SMIME, [pkcs7.PKCS7Options.DetachedSignature]
+    )
+    head = (
+        f"From: Nguyễn Văn An <{SENDER}>\r\nTo: <{RCPT}>\r\nSubject: Công văn ký số\r\n"
+        "Date: Mon, 23 Nov 2026 10:00:00 +0700\r\nMessage-ID: <smime-1@example.gov.vn>\r\n"
+    ).encode()
+    cert_path = tmp_path / "signer.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return head + signed, cert_path
+
+
+def smime_verifies(message: bytes, cert: Path, tmp_path: Path) -> bool:
+    path = tmp_path / "check.eml"
+    path.write_bytes(message)
+    result = subprocess.run(
+        ["openssl", "smime", "-verify", "-in", str(path), "-CAfile", str(cert), "-purpose", "any", "-out", "/dev/null"],
+        capture_output=True,
+    )
+    return result.returncode == 0
+
+
+def dkim_key(config: Path, domain: str) -> bytes:
+    result = run_cli(config, "dkim", "keygen", domain)
+    assert result.exit_code == 0, result.output
+    m = re.search(r'mail\._domainkey\.' + re.escape(domain) + r'\. IN TXT \( (.*) \)', result.output)
+    return "".join(re.findall(r'"([^"]*)"', m.group(1))).encode()
+
+
+@pytest.fixture
+def pair(make_server):
+    b = make_server({"domains": ["other.gov.vn"]})
+    b.add_account(RCPT, PASSWORD, name="Trần Thị Bình")
+    a = make_server({"routes": {"other.gov.vn": f"127.0.0.1:{b.port('smtp')}"}, "dns": {"static_only": True}},
+                    start=APP_WIRED)  # fmt: skip
+    a.add_account(SENDER, PASSWORD)
+    return a, b
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl verifies the S/MIME signature")
+async def test_signed_smime_message_relayed_to_a_second_server_verifies_dkim_and_smime(pair, tmp_path):
+    a, b = pair
+    txt = dkim_key(a.config_path, "example.gov.vn")
+    original, cert = smime_signed(tmp_path)
+    assert smime_verifies(original, cert, tmp_path)
+    store_a = a.open_store()
+    service = await start_service(a.settings, store_a, resolver=Resolver.from_settings(a.settings.dns))
+    try:
+        blob = store_a.put_blob(original)
+        await service.enqueue(blob, SENDER, [RCPT])
+        store_b = b.open_store()
+        try:
+            (stored,) = await eventually(lambda: inbox_messages(store_b, RCPT), timeout=30)
+        finally:
+            store_b.close()
+        await eventually(lambda: not OutboundQueue(store_a).list())
+    finally:
+        await service.stop()
+        store_a.close()
+    keys = {b"mail._domainkey.example.gov.vn.": txt}
+    assert dkim.verify(stored, dnsfunc=lambda name, timeout=5: keys.get(name))
+    assert stored.endswith(original)  # B prepended its trace headers; A added only DKIM-Signature
+    assert b"\r\nDKIM-Signature: " in stored and stored.index(b"DKIM-Signature") < stored.index(b"From: ")
+    assert smime_verifies(stored, cert, tmp_path)
+    assert not smime_verifies(stored.replace("ký số.".encode(), "ký số!".encode()), cert, tmp_path)
+
+
+async def test_queue_cli_lists_retries_shows_and_deletes(pair):
+    a, _b = pair
+    store = a.open_store()
+    try:
+        queue = OutboundQueue(store)
+        first = queue.enqueue(store.put_blob(b"From: <an@example.gov.vn>\r\nSubject: q\r\n\r\nx\r\n"), SENDER, ["z@nowhere.vn"])
+    finally:
+        store.close()
+    listed = run_cli(a.config_path, "queue", "list")
+    assert listed.exit_code == 0 and f"{first}\t" in listed.output and "<z@nowhere.vn>\tqueued" in listed.output
+    shown = run_cli(a.config_path, "queue", "show", str(first))
+    assert shown.exit_code == 0 and "Subject: q" in shown.output
+    assert run_cli(a.config_path, "queue", "retry", "--all").output.strip() == "1 recipient(s) due now"
+    assert run_cli(a.config_path, "queue", "delete", str(first)).exit_code == 0
+    assert run_cli(a.config_path, "queue", "list").output.strip() == "queue is empty"
+    missing = run_cli(a.config_path, "queue", "delete", str(first))
+    assert missing.exit_code == 1
+    assert run_cli(a.config_path, "dkim", "keygen", "not-ours.vn").exit_code == 1
+
+
+@pytest.mark.skipif(not APP_WIRED, reason="mailserver/app.py does not start the outbound service yet (issue 7 wiring)")
+async def test_submitted_message_is_queued_relayed_and_signed(pair):
+    a, b = pair
+    txt = dkim_key(a.config_path, "example.gov.vn")
+    a.stop()
+    a.start()  # the signer looks for keys lazily, but start clean after keygen anyway
+    with smtplib.SMTP(a.host, a.port("submission"), timeout=30) as client:
+        client.login(SENDER, PASSWORD)
+        client.sendmail(SENDER, [RCPT], (f"From: <{SENDER}>\r\nTo: <{RCPT}>\r\nSubject: submit\r\n\r\nhello\r\n").encode())
+    store_b = b.open_store()
+    try:
+        (stored,) = await eventually(lambda: inbox_messages(store_b, RCPT), timeout=60)
+    finally:
+        store_b.close()
+    keys = {b"mail._domainkey.example.gov.vn.": txt}
+    assert dkim.verify(stored, dnsfunc=lambda name, timeout=5: keys.get(name))
