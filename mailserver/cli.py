@@ -492,3 +492,8 @@ def _short(path: Path) -> str:
         return str(Path(path).resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+from mailserver.cli_org import register as _register_org  # noqa: E402 - issue 4: unit, group, account import, directory
+
+_register_org(cli)

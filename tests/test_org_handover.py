@@ -13,7 +13,7 @@ from storage.org import ALL_RIGHTS, Organisation, Right
 from storage.sqlstore import SqlStore
 
 D = "example.gov.vn"
-MESSAGES = 3000
+MESSAGES = 2000
 
 
 @pytest.fixture
