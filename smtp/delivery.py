@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import logging
+from concurrent.futures import Executor
 from typing import BinaryIO, Sequence
 
 from smtp import replies
-from storage.api import Account, DeliveryOutcome, DeliveryTarget, Store
+from storage.api import Account, BlobRef, DeliveryOutcome, DeliveryTarget, Store
 from storage.errors import ErrorKind, StoreError
 
 log = logging.getLogger("smtp.delivery")
@@ -47,14 +48,18 @@ async def deliver(
     *,
     tx_id: str,
     sender: str,
+    executor: Executor | None = None,
 ) -> str:
     """Store the message for ``accounts``; returns the reply for the DATA command."""
-    loop = asyncio.get_running_loop()
     targets = targets_for(accounts)
+    now = _dt.datetime.now(_dt.timezone.utc)
+
+    def store_it() -> tuple[BlobRef, list[DeliveryOutcome]]:  # one thread hand-off for both calls
+        blob = store.put_blob(spool, prefix=prefix)
+        return blob, store.deliver(blob, targets, internaldate=now)
+
     try:
-        blob = await loop.run_in_executor(None, lambda: store.put_blob(spool, prefix=prefix))
-        now = _dt.datetime.now(_dt.timezone.utc)
-        outcomes = await loop.run_in_executor(None, lambda: store.deliver(blob, targets, internaldate=now))
+        blob, outcomes = await asyncio.get_running_loop().run_in_executor(executor, store_it)
     except StoreError as e:
         log.warning("id=%s store refused the message: %s %s", tx_id, e.kind, e.detail)
         return replies.for_error(e.kind, "DATA")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+from concurrent.futures import Executor
 from typing import Sequence
 
 from config.settings import Settings
@@ -31,15 +32,21 @@ class InboundHandler:
         mail_checks: Sequence[tuple[str, Check]] | None = None,
         rcpt_checks: Sequence[tuple[str, Check]] | None = None,
         data_checks: Sequence[tuple[str, Check]] | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
+        # Store calls of SMTP sessions. A thread waiting on a group commit costs nothing, and the
+        # loop's default executor (CPUs + 4 threads) would cap a group commit at that many messages.
+        self.executor = executor
         self.mail_checks = pipeline.build("MAIL") if mail_checks is None else mail_checks
         self.rcpt_checks = pipeline.build("RCPT") if rcpt_checks is None else rcpt_checks
         self.data_checks = pipeline.build("DATA") if data_checks is None else data_checks
 
     async def mail(self, peer: Peer, tx: Transaction, path: PathArg) -> str:
-        ctx = MailContext(self.store, self.settings.limits, peer, sender=path.address, declared_size=tx.declared_size)
+        ctx = MailContext(
+            self.store, self.settings.limits, peer, self.executor, sender=path.address, declared_size=tx.declared_size
+        )
         name, verdict = await pipeline.run(self.mail_checks, ctx)
         if verdict.reply is not None:
             log.info("id=%s MAIL <%s> refused by %s: %s", tx.id, path.address, name, verdict.reason)
@@ -49,7 +56,7 @@ class InboundHandler:
 
     async def rcpt(self, peer: Peer, tx: Transaction, path: PathArg) -> str:
         ctx = RcptContext(
-            self.store, self.settings.limits, peer,
+            self.store, self.settings.limits, peer, self.executor,
             sender=tx.mail_from or "", address=path.address, domain=path.domain,
             accepted=len(tx.rcpt_tos), declared_size=tx.declared_size,
         )  # fmt: skip
@@ -64,7 +71,7 @@ class InboundHandler:
 
     async def data(self, peer: Peer, tx: Transaction, result: DataResult, peer_name: str | None, esmtp: bool) -> str:
         ctx = DataContext(
-            self.store, self.settings.limits, peer,
+            self.store, self.settings.limits, peer, self.executor,
             sender=tx.mail_from or "", recipients=tuple(tx.rcpt_tos), accounts=tuple(tx.accounts),
             size=result.size, data_state=result.state, spool=result.spool,
         )  # fmt: skip
@@ -86,7 +93,9 @@ class InboundHandler:
         # Return-Path first, then what checks add (Authentication-Results), then Received.
         rp_end = head.index(b"\r\n") + 2
         prefix = head[:rp_end] + verdict.headers + head[rp_end:]
-        return await delivery.deliver(self.store, result.spool, prefix, tx.accounts, tx_id=tx.id, sender=tx.mail_from or "")
+        return await delivery.deliver(
+            self.store, result.spool, prefix, tx.accounts, tx_id=tx.id, sender=tx.mail_from or "", executor=self.executor
+        )
 
     async def handle_exception(self, error: Exception) -> str:
         """aiosmtpd hook: an unexpected error in a command. The client gets a generic temporary

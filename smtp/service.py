@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from config.settings import Listener, Settings
@@ -20,6 +21,10 @@ from smtp.submission import SubmissionHandler
 from storage.api import Store
 
 log = logging.getLogger("smtp.service")
+
+#: Worker threads for SMTP store calls. Most of them wait on the store's group commit, so this
+#: bounds how many messages one commit can take, not CPU use.
+STORE_THREADS = 64
 
 
 def protocol_factory(settings: Settings, handler: InboundHandler, **kwargs: Any) -> Callable[[], MailSMTP]:
@@ -61,15 +66,16 @@ async def start_smtp(settings: Settings, store: Store, auth: Any, ssl_context: s
     await loop.run_in_executor(None, lambda: spool_dir.mkdir(parents=True, exist_ok=True))
     servers: list[asyncio.Server] = []
     ls = settings.listeners
+    pool = ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="smtp-store")
     if ls.smtp is not None:
-        mx = protocol_factory(settings, InboundHandler(settings, store), tls_context=ssl_context)
+        mx = protocol_factory(settings, InboundHandler(settings, store, executor=pool), tls_context=ssl_context)
         servers.append(await _listen("smtp", ls.smtp, mx))
     if (ls.submission or ls.submissions) and auth is None:
         raise ValueError("submission listeners need an authenticator")
     loopback = settings.tls.allow_plaintext_auth_on_loopback
     if ls.submission is not None:
         sub = protocol_factory(
-            settings, SubmissionHandler(settings, store, auth),
+            settings, SubmissionHandler(settings, store, auth, executor=pool),
             tls_context=ssl_context, auth_required=True, plaintext_auth_on_loopback=loopback,
         )  # fmt: skip
         servers.append(await _listen("submission", ls.submission, sub))
@@ -77,7 +83,7 @@ async def start_smtp(settings: Settings, store: Store, auth: Any, ssl_context: s
         if ssl_context is None:
             raise ValueError("listeners.submissions needs TLS")
         subs = protocol_factory(
-            settings, SubmissionHandler(settings, store, auth),
+            settings, SubmissionHandler(settings, store, auth, executor=pool),
             auth_required=True, implicit_tls=True,
         )  # fmt: skip
         servers.append(await _listen("submissions", ls.submissions, subs, ssl=ssl_context))

@@ -13,6 +13,7 @@ import asyncio
 import binascii
 import logging
 from base64 import b64decode
+from concurrent.futures import Executor
 from typing import Any
 
 from aiosmtpd.smtp import MISSING, AuthResult
@@ -28,8 +29,8 @@ MAIL_CHECKS = ("declared_size", "sender_authorised")
 
 
 class SubmissionHandler(InboundHandler):
-    def __init__(self, settings: Settings, store: Store, auth: Any) -> None:
-        super().__init__(settings, store, mail_checks=pipeline.build("MAIL", MAIL_CHECKS))
+    def __init__(self, settings: Settings, store: Store, auth: Any, *, executor: Executor | None = None) -> None:
+        super().__init__(settings, store, mail_checks=pipeline.build("MAIL", MAIL_CHECKS), executor=executor)
         self.auth = auth
 
     async def _verify(self, server: Any, mechanism: str, login: bytes, password: bytes) -> AuthResult:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Sequence
 
@@ -52,10 +53,11 @@ class Context:
     store: Store
     limits: Limits
     peer: Peer
+    executor: Executor | None = None  # None: the loop's default executor
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a blocking store method in a worker thread (storage API contract)."""
-        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
 
 @dataclass(slots=True)

@@ -1,0 +1,242 @@
+"""SMTP ingest benchmark (issue 2): N messages of ~10 KB over C concurrent connections.
+
+Starts its own server (``python -m mailserver --config X serve`` on a temporary data dir, free
+loopback ports, accounts made with the CLI), sends with aiosmtplib to random local recipients and
+prints, for the same run:
+  - our server: messages/s accepted (last 250) and messages/s readable over IMAP (STATUS polled
+    until every message is counted), end to end from the first connection;
+  - a bare aiosmtpd server whose handler discards each message: the front end's ceiling.
+
+    .venv/bin/python bench/smtp_ingest.py [-n 5000] [-c 20] [--accounts 20] [--size 10240]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import imaplib
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import aiosmtplib
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DOMAIN = "example.gov.vn"
+PASSWORD = "Bench-pass-2026!"
+LISTENERS = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s")
+
+BARE_SERVER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from aiosmtpd.smtp import SMTP
+
+    class Discard:
+        async def handle_DATA(self, server, session, envelope):
+            return "250 2.0.0 OK"
+
+    async def main(port):
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: SMTP(Discard(), hostname="bare.test", data_size_limit=40 * 1024 * 1024,
+                         enable_SMTPUTF8=True, loop=loop), "127.0.0.1", port)
+        print("ready", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main(int(sys.argv[1])))
+    """
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"port {port} did not open")
+
+
+def make_message(i: int, rcpt: str, size: int, rng: random.Random) -> bytes:
+    words = ["công", "văn", "số", "kính", "gửi", "đơn", "vị", "báo", "cáo", "quý", "tỉnh", "Lâm", "Đồng", "thư"]
+    head = (
+        f"From: Sender {i} <sender{i}@other.gov.vn>\r\nTo: <{rcpt}>\r\nSubject: Bench {i} công văn\r\n"
+        f"Message-ID: <bench-{i}@other.gov.vn>\r\nDate: Mon, 23 Nov 2026 15:00:00 +0700\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+    ).encode()
+    body = bytearray()
+    while len(head) + len(body) < size:
+        body += (" ".join(rng.choice(words) for _ in range(12)) + "\r\n").encode()
+    return head + bytes(body)
+
+
+async def blast(port: int, jobs: list[tuple[str, bytes]], concurrency: int) -> tuple[float, float, int]:
+    """Send every (recipient, message); returns (start, time of the last 250, refused count)."""
+    queue: asyncio.Queue = asyncio.Queue()
+    for job in jobs:
+        queue.put_nowait(job)
+    refused = 0
+    last = 0.0
+
+    async def worker() -> None:
+        nonlocal refused, last
+        async with aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=120) as client:
+            while not queue.empty():
+                rcpt, message = queue.get_nowait()
+                errors, _ = await client.sendmail("bench@other.gov.vn", [rcpt], message)
+                if errors:
+                    refused += 1
+                last = time.perf_counter()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return start, last, refused
+
+
+def poll_imap(port: int, accounts: list[str], expected: int, done: dict) -> None:
+    """Log in to every account and poll STATUS INBOX (MESSAGES) until ``expected`` are counted."""
+    conns = []
+    for address in accounts:
+        c = imaplib.IMAP4("127.0.0.1", port)
+        c.login(address, PASSWORD)
+        conns.append(c)
+    while True:
+        total = 0
+        for c in conns:
+            typ, data = c.status("INBOX", "(MESSAGES)")
+            total += int(data[0].split(b"MESSAGES ")[1].rstrip(b")"))
+        if total >= expected:
+            done["t"] = time.perf_counter()
+            done["n"] = total
+            break
+        time.sleep(0.05)
+    for c in conns:
+        c.logout()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far: a figure that holds on a loaded machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_peak_kib(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def start_our_server(data: Path) -> tuple[subprocess.Popen, dict[str, int], Path]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cli = [sys.executable, "-m", "mailserver"]
+    subprocess.run([*cli, "--config", str(data / "mailserver.yaml"), "init", "--data-dir", str(data),
+                    "--domain", DOMAIN], check=True, env=env, capture_output=True)  # fmt: skip
+    config_path = data / "mailserver.yaml"
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    ports = {name: free_port() for name in LISTENERS}
+    config["listeners"] = {name: {"address": "127.0.0.1", "port": port} for name, port in ports.items()}
+    config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    log = open(data / "server.log", "wb")
+    proc = subprocess.Popen([*cli, "--config", str(config_path), "serve"], stdout=log, stderr=subprocess.STDOUT, env=env)
+    wait_port(ports["smtp"], proc)
+    wait_port(ports["imap"], proc)
+    return proc, ports, config_path
+
+
+def add_accounts(config_path: Path, n: int) -> list[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    addresses = [f"bench{i:03d}@{DOMAIN}" for i in range(n)]
+    for address in addresses:
+        subprocess.run([sys.executable, "-m", "mailserver", "--config", str(config_path), "account", "add",
+                        f"Bench {address}", "--address", address, "--password", PASSWORD, "--active"],
+                       check=True, env=env, capture_output=True)  # fmt: skip
+    return addresses
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=5000, help="messages (default 5000)")
+    parser.add_argument("-c", type=int, default=20, help="concurrent connections (default 20)")
+    parser.add_argument("--accounts", type=int, default=20, help="local recipients (default 20)")
+    parser.add_argument("--size", type=int, default=10 * 1024, help="message size in bytes (default 10240)")
+    args = parser.parse_args()
+    rng = random.Random(2026)
+
+    with tempfile.TemporaryDirectory(prefix="smtp-bench-") as tmp:
+        data = Path(tmp) / "data"
+        data.mkdir()
+        proc, ports, config_path = start_our_server(data)
+        try:
+            accounts = add_accounts(config_path, args.accounts)
+            jobs = [(r, make_message(i, r, args.size, rng)) for i, r in enumerate(rng.choice(accounts) for _ in range(args.n))]
+            done: dict = {}
+            cpu0 = cpu_seconds(proc.pid)
+            start_all = time.perf_counter()
+            start, last, refused = asyncio.run(blast(ports["smtp"], jobs, args.c))
+            poller = threading.Thread(target=poll_imap, args=(ports["imap"], accounts, args.n - refused, done))
+            poller.start()
+            poller.join(timeout=600)
+            cpu = cpu_seconds(proc.pid) - cpu0  # includes serving the IMAP STATUS polls
+            peak = rss_peak_kib(proc.pid)
+        finally:
+            stop(proc)
+
+        bare_port = free_port()
+        bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port)], stdout=subprocess.PIPE)
+        try:
+            wait_port(bare_port, bare)
+            bcpu0 = cpu_seconds(bare.pid)
+            bstart, blast_, brefused = asyncio.run(blast(bare_port, jobs, args.c))
+            bcpu = cpu_seconds(bare.pid) - bcpu0
+        finally:
+            stop(bare)
+
+    size = sum(len(m) for _, m in jobs) / len(jobs)
+    accepted = args.n / (last - start)
+    print(f"messages: {args.n} x {size / 1024:.1f} KiB over {args.c} connections, {args.accounts} recipients, "
+          f"{os.cpu_count()} CPUs")  # fmt: skip
+    print(f"ours     accepted (250 after durable commit): {accepted:8.0f} msg/s  ({last - start:.2f} s, refused {refused})")
+    if "t" in done:
+        readable = done["n"] / (done["t"] - start_all)
+        print(f"ours     readable over IMAP (STATUS counted): {readable:8.0f} msg/s  ({done['t'] - start_all:.2f} s)")
+    else:
+        print("ours     readable over IMAP: not all messages counted within 600 s")
+    bare_rate = args.n / (blast_ - bstart)
+    print(f"ceiling  bare aiosmtpd, discarding handler:   {bare_rate:8.0f} msg/s  ({blast_ - bstart:.2f} s, refused {brefused})")
+    print(f"ours / ceiling: {accepted / bare_rate:.0%}" + (f"; server peak RSS {peak / 1024:.0f} MiB" if peak else ""))
+    print(f"server CPU per message: ours {cpu / args.n * 1000:.2f} ms, bare aiosmtpd {bcpu / args.n * 1000:.2f} ms; "
+          f"load average {os.getloadavg()[0]:.1f} (figures above are wall-clock, shared machine)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
