@@ -100,11 +100,11 @@ OK = Decision(ok=True)
 
 
 def decide_delivery(
-    used_bytes: int, used_messages: int, limits: QuotaLimits, size: int
+    used_bytes: int, used_messages: int, limits: QuotaLimits, size: int, count: int = 1
 ) -> Decision:
-    """May a message of ``size`` bytes be added to a mailbox with this usage? Fits exactly at the
-    limit (used + size == limit is accepted)."""
-    if size < 0 or used_bytes < 0 or used_messages < 0:
+    """May ``count`` messages totalling ``size`` bytes (one delivery; an IMAP COPY/MOVE of a set)
+    be added to a mailbox with this usage? Reaching a limit exactly is accepted."""
+    if size < 0 or used_bytes < 0 or used_messages < 0 or count < 0:
         raise ValueError("sizes and counts are not negative")
     cap = limits.mailbox_bytes
     if cap is not None and used_bytes + size > cap:
@@ -112,11 +112,11 @@ def decide_delivery(
             ok=False, reason="mailbox_full", resource="storage", used=used_bytes, limit=cap,
             requested=size, permanent=size > cap,
         )
-    count = limits.messages
-    if count is not None and used_messages + 1 > count:
+    most = limits.messages
+    if most is not None and used_messages + count > most:
         return Decision(
             ok=False, reason="too_many_messages", resource="messages", used=used_messages,
-            limit=count, requested=1, permanent=count == 0,
+            limit=most, requested=count, permanent=count > most,
         )
     return OK
 

@@ -51,6 +51,15 @@ def test_r_quota_1_decide_delivery(
     assert (decision.ok, decision.resource, decision.permanent) == (ok, resource, permanent)
 
 
+def test_r_quota_1_copy_of_several_messages_is_decided_at_once() -> None:
+    """An IMAP COPY of a set is all or nothing: the set's bytes and count against the limits."""
+    limits = QuotaLimits(1000, None, messages=10)
+    assert decide_delivery(500, 5, limits, 500, count=5).ok
+    assert decide_delivery(500, 5, limits, 500, count=6).resource == "messages"
+    assert decide_delivery(500, 5, limits, 501, count=1).resource == "storage"
+    assert decide_delivery(0, 0, limits, 10, count=11).permanent
+
+
 def test_r_quota_1_decide_delivery_refuses_negative_input() -> None:
     with pytest.raises(ValueError):
         decide_delivery(0, 0, LAMDONG, -1)
