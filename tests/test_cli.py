@@ -126,6 +126,38 @@ def test_serve_with_an_explicit_missing_config_does_not_initialise(tmp_path):
     assert not (tmp_path / "nope").exists() and not (tmp_path / "data").exists()
 
 
+def test_first_serve_without_config_initialises_then_serves(tmp_path):
+    any_port = [arg for name in ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s")
+                for arg in ("--set", f"listeners.{name}.port=0")]
+    env = {k: v for k, v in os.environ.items() if k not in ("MAILSERVER_CONFIG", "MAILSERVER_DEBUG")}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "mailserver", *any_port, "serve"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "serving" in line:
+                break
+        assert any("serving" in line for line in lines), "".join(lines)
+        assert (tmp_path / "data/mailserver.yaml").exists() and (tmp_path / "data/tls/key.pem").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert proc.returncode == EXIT_OK
+
+
+def test_serve_refuses_an_unmigrated_database_with_the_command_to_run(tmp_path):
+    assert run(tmp_path, "init").returncode == EXIT_OK
+    (tmp_path / "data/mail.db").unlink()
+    result = run(tmp_path, "serve")
+    assert result.returncode == EXIT_REFUSED and "mailserver db upgrade" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert run(tmp_path, "db", "status").returncode == EXIT_REFUSED
+    assert run(tmp_path, "db", "upgrade").returncode == EXIT_OK
+    assert run(tmp_path, "db", "status").returncode == EXIT_OK
+
+
 def test_config_defaults_to_the_environment_variable(data, tmp_path):
     result = run(tmp_path, "config", "check", env={"MAILSERVER_CONFIG": str(data / "mailserver.yaml")})
     assert result.returncode == EXIT_OK and str(data / "mailserver.yaml") in result.stdout
