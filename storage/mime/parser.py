@@ -23,6 +23,7 @@ _BLOCK = 1 << 20  # bytes read from the source at a time
 _HEADER_CAP = 256 * 1024  # header bytes kept per part; the rest is scanned but not parsed
 _MAX_DEPTH = 64  # deeper parts are read as opaque bodies (a JSON tree, and IMAP builders, recurse)
 _MAX_PARTS = 5000  # later delimiters count as content: the metadata stays small
+_DELIMITERS: dict[tuple, tuple] = {}  # boundaries → what _Scanner._delimiters returns, reused
 _MESSAGE_ENCODINGS = ("7bit", "8bit", "binary")  # a base64 message/rfc822 is not scanned inside
 _MESSAGE_SUBTYPES = ("rfc822", "global")  # RFC 6532 message/global nests like message/rfc822
 
@@ -122,13 +123,16 @@ class _Scanner:
             if pos >= len(buf):
                 break
             top = self.stack[-1]
-            if self.bol and not top.in_headers and buf[pos:pos + 2] != b"--":
-                # Body lines matter only when they start with "--": jump to the next such line.
-                found = buf.find(b"\n--", pos)
-                stop = found + 1 if found >= 0 else max(pos + 1, len(buf) - 2 if not eof else len(buf))
-                self._advance(buf, pos, stop, top)
-                pos = stop
-                continue
+            if self.bol and not top.in_headers:
+                # Body lines matter only when they may be a delimiter: jump to the next such line.
+                delimiters = self._delimiters()
+                if delimiters is None or not buf.startswith(delimiters[0], pos):
+                    found = delimiters[1].search(buf, pos) if delimiters else None
+                    keep = 0 if eof or not delimiters else delimiters[2]
+                    stop = found.start() + 1 if found else max(pos + 1, len(buf) - keep)
+                    self._advance(buf, pos, stop, top)
+                    pos = stop
+                    continue
             newline = buf.find(b"\n", pos, pos + _READ_LIMIT)
             stop = newline + 1 if newline >= 0 else min(len(buf), pos + _READ_LIMIT)
             chunk = buf[pos:stop]
@@ -144,6 +148,22 @@ class _Scanner:
             "structure": self.root.part,
             "search": build_search(self.root.fields, self.body.text(), envelope),
         }
+
+    def _delimiters(self) -> "tuple[tuple[bytes, ...], re.Pattern[bytes], int] | None":
+        """(line prefixes, pattern finding the next such line, bytes to keep back at a block end)
+        for the delimiters of the multiparts now open, or None when there are none."""
+        active = tuple(e.boundary for e in self.stack
+                       if e.boundary is not None and not e.in_headers and e.state != "epilogue")
+        if not active:
+            return None
+        found = _DELIMITERS.get(active)
+        if found is None:
+            if len(_DELIMITERS) > 256:
+                _DELIMITERS.clear()
+            prefixes = tuple(b"--" + b for b in active)
+            pattern = re.compile(b"\n(?:" + b"|".join(map(re.escape, prefixes)) + b")")
+            found = _DELIMITERS[active] = (prefixes, pattern, 2 + max(map(len, prefixes)))
+        return found
 
     def _advance(self, buf: bytes, start: int, stop: int, body: "_Entity | None") -> None:
         """Account for buf[start:stop] having been read (and keep it for a text part's body)."""

@@ -78,7 +78,12 @@ def _capitals(word: str) -> int:
     return 2 if count >= 2 else count
 
 
+_MIXED = re.compile(r"[A-Z]\w*[^\x00-\x7f]|[^\x00-\x7f]\w*[A-Z]")
+
+
 def _restore_capitals(text: str) -> str:
+    if not _MIXED.search(text):  # no word mixes A-Z with a Vietnamese letter: nothing to do
+        return text
     words = list(_WORDS.finditer(text))
     kinds = [_capitals(m.group(0)) for m in words]
     out, pos = [], 0
@@ -180,7 +185,7 @@ _SYLLABLE = re.compile(
     rf"(?:{'|'.join(_NUCLEI)})(?:ch|ng|nh|[cmnpt])?"
 )
 _TONES = frozenset("\u0300\u0301\u0303\u0309\u0323")
-_SAMPLE = 65536
+_SAMPLE = 16384  # characters scored: plenty of words, bounded cost on binary junk
 
 
 _SHAPED = frozenset("ăâêôơư")
@@ -195,6 +200,21 @@ _COMMON = frozenset(  # frequent syllables of official letters: break ties betwe
 )
 
 
+def _letter_table() -> dict[str, tuple[str, bool]]:
+    """Small Vietnamese letter → (letter without tone, has a tone), for quick syllable checks."""
+    table = {c: (c, False) for c in "abcdefghijklmnopqrstuvwxyz"}
+    for cp in list(range(0xE0, 0x1B1)) + list(range(0x1EA1, 0x1EFA)):
+        ch = chr(cp)
+        parts = unicodedata.normalize("NFD", ch)
+        base = unicodedata.normalize("NFC", "".join(c for c in parts if c not in _TONES))
+        if ch.islower() and len(base) == 1 and (base in _SHAPED or base in "aeiouyđ" or base.isascii()):
+            table[ch] = (base, any(c in _TONES for c in parts))
+    return table
+
+
+_LETTERS = _letter_table()
+
+
 @functools.lru_cache(maxsize=8192)
 def _syllable_score(word: str) -> int:
     """+2 for a plausible Vietnamese syllable with a Vietnamese mark (+1 more when common), -2 for
@@ -205,26 +225,27 @@ def _syllable_score(word: str) -> int:
     """
     if word.isascii():
         return 0
+    if not word.isalpha():
+        return -2
+    if len(word) > 7:  # "nghiêng" is as long as a syllable gets
+        return -1
     if any(a.islower() and b.isupper() and not b.isascii() for a, b in zip(word, word[1:])):
         return -2  # "sẰ": a toned capital after a small letter is a wrong reading
     lower = word.lower()
-    tones = 0
-    toned = ""
-    letters: list[str] = []
+    tones, toned, letters = 0, "", []
     for ch in lower:
-        parts = unicodedata.normalize("NFD", ch)
-        tone = [c for c in parts if c in _TONES]
-        base = unicodedata.normalize("NFC", "".join(c for c in parts if c not in _TONES))
-        if tone:
-            tones += len(tone)
-            toned = base
-        letters.append(base)
+        entry = _LETTERS.get(ch)
+        if entry is None:  # ß, ç, ñ, Cyrillic...: not a Vietnamese letter
+            return -2
+        letters.append(entry[0])
+        if entry[1]:
+            tones, toned = tones + 1, entry[0]
     bare = "".join(letters)
     shaped = any(c in _SHAPED for c in bare)
     if (tones <= 1 and _SYLLABLE.fullmatch(bare) and (tones or shaped or "đ" in bare)
             and (not tones or (toned in _SHAPED if shaped else toned in "aeiouy"))):
-        return 3 if unicodedata.normalize("NFC", lower) in _COMMON else 2
-    return -2 if any(not c.isalpha() or ord(c) < 0x20 for c in word) or tones > 1 or len(word) < 12 else -1
+        return 3 if lower in _COMMON else 2
+    return -2
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")
@@ -289,7 +310,7 @@ def guess_vietnamese(data: bytes, declared: str | None) -> tuple[str, str]:
     A legacy Vietnamese label is trusted, and so is any other specific label (koi8-r, gb2312...)
     under which the bytes decode. Valid UTF-8 is UTF-8 whatever the label. Otherwise (no label,
     a weak one such as iso-8859-1, or one the bytes contradict) windows-1252, TCVN3, VNI, VISCII
-    and windows-1258 readings of the first 64 KiB are scored by plausible Vietnamese syllables; a
+    and windows-1258 readings of the first 16 KiB are scored by plausible Vietnamese syllables; a
     legacy reading must be convincing and beat windows-1252, so Western European text stays as
     it is. Never raises.
     """
