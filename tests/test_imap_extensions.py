@@ -179,3 +179,39 @@ def test_unauthenticated_connection_is_logged_out_after_the_timer(make_server):
     time.sleep(2.5)
     assert s._line().startswith(b"* BYE")
     s.close()
+
+
+def test_plaintext_login_refused_without_tls_when_loopback_is_not_trusted(make_server):
+    import ssl
+
+    srv = make_server({"tls": {"allow_plaintext_auth_on_loopback": False}})
+    srv.add_account(f"tls@{srv.domain}", PASSWORD, name="TLS")
+    s = Session(srv)
+    assert b"LOGINDISABLED" in s.greeting and b"AUTH=PLAIN" not in s.greeting
+    _, status = s.run(f'LOGIN "tls@{srv.domain}" "{PASSWORD}"')
+    assert status.startswith(b"NO [PRIVACYREQUIRED]")
+    _, status = s.run("AUTHENTICATE PLAIN AHRsc0BleGFtcGxlLmdvdi52bgB4")
+    assert status.startswith(b"NO [PRIVACYREQUIRED]")
+    s.ok("STARTTLS")
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    s.sock = ctx.wrap_socket(s.sock)
+    caps = s.ok("CAPABILITY")[0]
+    assert b"LOGINDISABLED" not in caps and b"AUTH=PLAIN" in caps
+    s.ok(f'LOGIN "tls@{srv.domain}" "{PASSWORD}"')
+    s.close()
+
+
+def test_append_over_quota_is_overquota(make_server):
+    srv = make_server({"quota": {"mailbox": 3000}})
+    srv.add_account(f"quota@{srv.domain}", PASSWORD, name="Quota")
+    s = Session(srv, f"quota@{srv.domain}")
+    msg = b"Subject: big\r\n\r\n" + b"x" * 2000 + b"\r\n"
+    _, status = s.run(b"APPEND INBOX {%d+}\r\n%s" % (len(msg), msg))
+    assert status.startswith(b"OK [APPENDUID")
+    _, status = s.run(b"APPEND INBOX {%d+}\r\n%s" % (len(msg), msg))
+    assert status.startswith(b"NO [OVERQUOTA]")
+    s.ok("SELECT INBOX")
+    _, status = s.run("COPY 1 Trash")
+    assert status.startswith(b"NO [OVERQUOTA]")
+    s.close()
