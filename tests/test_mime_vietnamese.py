@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from storage.mime import decode_addresses, decode_header, filename, fold, guess_vietnamese, parse
-from storage.mime.vietnamese import decode_tcvn3, decode_viscii, decode_vni, score_vietnamese
+from storage.mime.detect import score_vietnamese
+from storage.mime.vietnamese import decode_tcvn3, decode_viscii, decode_vni
 
 CORPUS = Path(__file__).parent / "corpus"
 EXPECTED = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))

@@ -16,7 +16,7 @@ from storage.mime.envelope import readable_addresses
 from storage.mime.headers import decode_header, decode_text
 from storage.mime.parser import parse
 from storage.mime.text import fold, html_to_text
-from storage.mime.vietnamese import guess_vietnamese
+from storage.mime.detect import guess_vietnamese
 
 
 def filename(part: dict) -> str | None:

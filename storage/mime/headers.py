@@ -12,10 +12,11 @@ import re
 import unicodedata
 from urllib.parse import unquote_to_bytes
 
-from storage.mime.vietnamese import decode_legacy, guess_vietnamese, is_weak_label, known_charset, vietnamese_charset
+from storage.mime.detect import guess_vietnamese, is_weak_label, known_charset
+from storage.mime.vietnamese import decode_legacy, vietnamese_charset
 
 _UNFOLD = re.compile(rb"\r?\n(?=[ \t])")
-_HEADER_NAME = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
+FIELD_NAME = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
 
 
 def raw_text(value: bytes) -> str:
@@ -34,7 +35,7 @@ def split_fields(block: bytes) -> list[tuple[str, bytes]]:
     """
     fields: list[tuple[str, bytes]] = []
     for line in _UNFOLD.sub(b"", block).split(b"\n"):
-        match = _HEADER_NAME.match(line)
+        match = FIELD_NAME.match(line)
         if match:
             name = match.group(1).decode("ascii").lower()
             fields.append((name, line[match.end():].strip(b" \t\r")))

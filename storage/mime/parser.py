@@ -15,9 +15,9 @@ from typing import BinaryIO
 
 from storage.mime.bodytext import BodyText
 from storage.mime.envelope import build_envelope, build_search, empty_envelope
-from storage.mime.headers import parse_content_type, parse_disposition, raw_text, split_fields, _HEADER_NAME
+from storage.mime.headers import FIELD_NAME, split_fields
+from storage.mime.part import make_part, param
 
-_TOKEN = re.compile(r"[^\s;()<>@,:\\\"/\[\]?=]+")
 _READ_LIMIT = 65536  # longest line handled at once; longer lines arrive in pieces
 _BLOCK = 1 << 20  # bytes read from the source at a time
 _HEADER_CAP = 256 * 1024  # header bytes kept per part; the rest is scanned but not parsed
@@ -59,46 +59,6 @@ def _boundary_kind(line: bytes, boundary: bytes) -> bool | None:
     if closing:
         rest = rest[2:]
     return closing if not rest.strip(b" \t\r\n") else None
-
-
-def _first(fields: list[tuple[str, bytes]], name: str) -> bytes | None:
-    for field, value in fields:
-        if field == name:
-            return value
-    return None
-
-
-def _text(fields: list[tuple[str, bytes]], name: str) -> str | None:
-    value = _first(fields, name)
-    return None if value is None else raw_text(value).strip()
-
-
-def make_part(fields: list[tuple[str, bytes]], in_digest: bool) -> dict:
-    """The header-derived fields of a part, with RFC 3501 / RFC 2045 defaults."""
-    content_type = parse_content_type(_text(fields, "content-type"))
-    if content_type is None:
-        content_type = ("message", "rfc822", []) if in_digest else ("text", "plain", [])
-    kind, subtype, params = content_type
-    if kind == "text" and not any(name == "charset" for name, _ in params):
-        params.append(["charset", "us-ascii"])
-    encoding = _TOKEN.match(_text(fields, "content-transfer-encoding") or "")
-    encoding = encoding.group(0).lower() if encoding else "7bit"
-    language = _text(fields, "content-language")
-    return {
-        "type": kind, "subtype": subtype, "params": params,
-        "id": _text(fields, "content-id"), "description": _text(fields, "content-description"),
-        "encoding": encoding, "md5": _text(fields, "content-md5"),
-        "disposition": parse_disposition(_text(fields, "content-disposition")),
-        "language": [tag.strip() for tag in language.split(",") if tag.strip()] if language else None,
-        "location": _text(fields, "content-location"),
-    }
-
-
-def _param(part: dict, name: str) -> str | None:
-    for key, value in part["params"]:
-        if key == name:
-            return value
-    return None
 
 
 class _Scanner:
@@ -201,7 +161,7 @@ class _Scanner:
             if chunk in (b"\r\n", b"\n"):
                 self._end_headers(top, self.offset + len(chunk), self.nl + 1)
                 return
-            if _HEADER_NAME.match(chunk) or (chunk[:1] in (b" ", b"\t") and top.chunks):
+            if FIELD_NAME.match(chunk) or (chunk[:1] in (b" ", b"\t") and top.chunks):
                 self._keep(top, chunk)
                 return
             if not top.chunks and top.parent is None and self.offset == 0 and chunk.startswith(b"From "):
@@ -232,7 +192,7 @@ class _Scanner:
         entity.body_nl = body_nl
         deep = entity.depth >= _MAX_DEPTH
         if part["type"] == "multipart":
-            boundary = _param(part, "boundary")
+            boundary = param(part, "boundary")
             if boundary and not deep:
                 entity.boundary = _original_bytes(boundary, block)
                 entity.state = "preamble"
