@@ -495,3 +495,10 @@ def test_structured_fuzz_never_raises_and_keeps_offsets_consistent() -> None:
         meta = parse(data)
         check_part(meta["structure"], len(data))
         json.dumps(meta)
+
+
+def test_delimiter_right_after_the_header_without_blank_line() -> None:
+    data = b"Content-Type: multipart/mixed; boundary=b\r\n--b\r\n\r\nonly part\r\n--b--\r\n"
+    structure = parse(data)["structure"]
+    assert structure["body_start"] == data.index(b"--b")
+    assert [body(data, p) for p in structure["parts"]] == [b"only part"]
