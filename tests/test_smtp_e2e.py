@@ -14,7 +14,6 @@ import subprocess
 import aiosmtplib
 import pytest
 
-from smtp import replies
 
 PASSWORD = "Mật-khẩu-2026"
 ANNV = "annv@example.gov.vn"

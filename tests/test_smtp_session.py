@@ -418,3 +418,52 @@ async def test_broken_mime_and_bare_lf_are_stored_intact(mx):
     assert (await d.cmd(broken + b".")).startswith(S250)
     assert mx.store.delivered[0].blob.endswith(broken)
     await d.close()
+
+
+async def test_client_vanishing_mid_data_stores_nothing_and_the_server_goes_on(mx):
+    d = await Dialogue.open(mx)
+    await d.cmd("EHLO client.test")
+    await d.cmd("MAIL FROM:<x@other.gov.vn>")
+    await d.cmd(f"RCPT TO:<{LOCAL}>")
+    await d.cmd("DATA")
+    await d.send(b"Subject: cut\r\n\r\n" + b"partial line\r\n" * 1000)
+    d.writer.transport.abort()
+    await asyncio.sleep(0.2)
+    assert mx.store.delivered == []
+    assert (await _send_one(mx)).startswith(S250)
+
+
+async def test_data_checks_can_prepend_headers_between_return_path_and_received(tmp_path):
+    """The slot DKIM/SPF use (issue 7): a passing DATA check's headers go after Return-Path."""
+    from smtp.handler import InboundHandler
+    from smtp.pipeline import Verdict, build
+    from smtp.service import protocol_factory
+
+    async def stamp(ctx):
+        assert ctx.spool.read() == b"Subject: s\r\n\r\nbody\r\n"  # checks see the message itself
+        ctx.spool.seek(0)
+        return Verdict(headers=b"Authentication-Results: mx.test; spf=pass\r\n")
+
+    store = FakeStore()
+    store.add(LOCAL)
+    store.add(OTHER)
+    settings = Settings(hostname="mx.test", data_dir=tmp_path)
+    handler = InboundHandler(settings, store, data_checks=[*build("DATA"), ("stamp", stamp)])
+    server = await asyncio.get_running_loop().create_server(protocol_factory(settings, handler), "127.0.0.1", 0)
+    try:
+        assert (await _send_one(Mx(server.sockets[0].getsockname()[1], store, None))).startswith(S250)
+    finally:
+        server.close()
+    blob = store.delivered[0].blob
+    assert blob.startswith(b"Return-Path: <x@other.gov.vn>\r\nAuthentication-Results: mx.test; spf=pass\r\nReceived: from ")
+    assert blob.endswith(b"\r\nSubject: s\r\n\r\nbody\r\n")
+
+
+async def test_large_message_is_spooled_to_disk_under_data_dir_and_cleaned_up(mx_factory, tmp_path):
+    mx = await mx_factory(smtp_spool_threshold=4096)
+    message = b"Subject: big\r\n\r\n" + b"".join(b"line %05d of a long report\r\n" % i for i in range(4000))
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=mx.port, start_tls=False) as client:
+        errors, _ = await client.sendmail("x@other.gov.vn", [LOCAL], message)
+    assert errors == {} and mx.store.delivered[0].blob.endswith(message)
+    spool = tmp_path / "spool"
+    assert spool.is_dir() and list(spool.iterdir()) == []  # no spool file left behind

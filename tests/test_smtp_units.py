@@ -233,3 +233,16 @@ async def test_read_data_only_ends_on_crlf_dot_crlf_not_bare_lf():
 async def test_read_data_over_the_size_limit_reads_to_the_end_and_reports_it():
     result, body, rest = await _read([b"x" * 1000 + b"\r\n.\r\nQUIT\r\n"], max_size=100)
     assert result.state is DataState.TOO_BIG and body is None and rest == b"QUIT\r\n"
+
+
+def test_spool_stays_in_memory_below_the_threshold_and_goes_to_data_dir_above(tmp_path):
+    from smtp.data import spool_factory
+
+    make = spool_factory(tmp_path, threshold=100)
+    small, big = make(), make()
+    small.write(b"x" * 100)
+    big.write(b"x" * 101)
+    assert not small._rolled and big._rolled and big.name.startswith(str(tmp_path))
+    small.close()
+    big.close()
+    assert list(tmp_path.iterdir()) == []
