@@ -16,6 +16,7 @@ What is overridden, and why (notes/LIBRARIES.md section 4):
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import socket
 from typing import Any, AnyStr, BinaryIO, Callable
@@ -54,6 +55,10 @@ class MailSMTP(SMTP):
         if not hasattr(handler, "auth_PLAIN"):  # MX: no AUTH at all, not even aiosmtpd's built-ins
             kwargs.setdefault("auth_exclude_mechanism", ["LOGIN", "PLAIN"])
         super().__init__(handler, data_size_limit=max_message_size, **kwargs)
+        # Per instance: aiosmtpd's dict is class-level and grows at every EHLO. 512 is RFC 5321's
+        # minimum; MAIL/RCPT carry extension parameters (SIZE, BODY, SMTPUTF8, later DSN's ORCPT)
+        # and UTF-8 addresses, so they get room for them (RFC 1870 section 3, RFC 6531 3.4).
+        self.command_size_limits = collections.defaultdict(lambda: 512, {"MAIL": 1024, "RCPT": 1024})
         self._implicit_tls = implicit_tls
         self._plaintext_auth_on_loopback = plaintext_auth_on_loopback
         self._spool_factory = spool_factory
