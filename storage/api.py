@@ -108,6 +108,7 @@ class BlobRef:
     inline: bytes | None  # small bodies: committed in the database with the rows
     path: str | None  # large bodies: a file already fsynced under the blob directory
     meta: dict  # storage.mime.parse() result as JSON-able dict (envelope, structure, search fields)
+    index: dict | None = None  # store-internal: folded search columns, computed off the writer thread
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Callable
 
-from sqlalchemy import ColumnElement, and_, false, not_, or_, true
+from sqlalchemy import ColumnElement, and_, column, false, literal_column, not_, or_, select, table, true
 
 from storage import search as q
 from storage.errors import Invalid
@@ -21,6 +21,7 @@ _HEADER_COLUMNS = {
     "message-id": BlobMeta.message_id,
 }
 MAX_SQL_RANGES = 200
+_FTS_COLUMNS = {"subject": "subject", "from_": "from", "to": "to", "cc": "cc", "bcc": "bcc", "headers": "headers", "body": "body"}
 
 
 def _like(text: str) -> str:
@@ -28,8 +29,20 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _contains(column, text: str) -> ColumnElement[bool]:
-    return column.like(_like(text), escape="\\")
+def _contains(col, text: str, fts: bool = False) -> ColumnElement[bool]:
+    """Substring match. On SQLite, folded-text columns are answered by the FTS5 trigram index
+    (which cannot serve a LIKE with an ESCAPE clause, so that is only used when needed)."""
+    plain = not any(c in text for c in "%_\\")
+    if fts and plain and col.key in _FTS_COLUMNS:
+        fts_table = table("blob_fts", column("rowid"), column(_FTS_COLUMNS[col.key]))
+        rowid = literal_column("blob_meta.rowid")
+        indexed = rowid.in_(select(fts_table.c.rowid).where(fts_table.c[_FTS_COLUMNS[col.key]].like(f"%{text}%")))
+        # Rows delivered since the background indexer last ran are scanned directly.
+        last = select(literal_column("last_rowid")).select_from(table("fts_state")).scalar_subquery()
+        return or_(indexed, and_(rowid > last, col.like(f"%{text}%")))
+    if plain:
+        return col.like(f"%{text}%")
+    return col.like(_like(text), escape="\\")
 
 
 def _day_start(day: _dt.date) -> _dt.datetime:
@@ -55,8 +68,13 @@ def _uids(ranges: tuple[tuple[int, int | None], ...]) -> ColumnElement[bool]:
     return or_(*terms) if terms else false()
 
 
-def build(query: q.Query, fold: Callable[[str], str]) -> ColumnElement[bool]:
-    """SQL for ``query``; text is compared after ``fold`` on both sides (R-TEXT-1)."""
+def build(query: q.Query, fold: Callable[[str], str], fts: bool = False) -> ColumnElement[bool]:
+    """SQL for ``query``; text is compared after ``fold`` on both sides (R-TEXT-1). ``fts``: use
+    the SQLite FTS5 trigram index for text (PostgreSQL's pg_trgm indexes serve plain LIKE)."""
+
+    def contains(col, text: str) -> ColumnElement[bool]:
+        return _contains(col, text, fts)
+
     match query:
         case q.All():
             return true()
@@ -74,16 +92,16 @@ def build(query: q.Query, fold: Callable[[str], str]) -> ColumnElement[bool]:
         case q.HeaderContains(name=name, text=text):
             column = _HEADER_COLUMNS.get(name.lower())
             if column is not None:
-                return _contains(column, fold(text)) if text else true()
+                return contains(column, fold(text)) if text else true()
             needle = f"{fold(name)}:"
             if not text:
-                return _contains(BlobMeta.headers, needle)
-            return and_(_contains(BlobMeta.headers, needle), _contains(BlobMeta.headers, fold(text)))
+                return contains(BlobMeta.headers, needle)
+            return and_(contains(BlobMeta.headers, needle), contains(BlobMeta.headers, fold(text)))
         case q.BodyContains(text=text):
-            return _contains(BlobMeta.body, fold(text))
+            return contains(BlobMeta.body, fold(text))
         case q.TextContains(text=text):
             folded = fold(text)
-            return or_(_contains(BlobMeta.headers, folded), _contains(BlobMeta.body, folded))
+            return or_(contains(BlobMeta.headers, folded), contains(BlobMeta.body, folded))
         case q.DateCompare(field=field, op=op, date=day):
             column = Message.internaldate if field == "internal" else BlobMeta.sent_date
             return _date(column, op, day)
@@ -92,11 +110,11 @@ def build(query: q.Query, fold: Callable[[str], str]) -> ColumnElement[bool]:
         case q.ModSeqAtLeast(modseq=modseq):
             return Message.modseq >= modseq
         case q.Not(query=inner):
-            return not_(build(inner, fold))
+            return not_(build(inner, fold, fts))
         case q.Or(left=left, right=right):
-            return or_(build(left, fold), build(right, fold))
+            return or_(build(left, fold, fts), build(right, fold, fts))
         case q.And(items=items):
-            return and_(*(build(item, fold) for item in items)) if items else true()
+            return and_(*(build(item, fold, fts) for item in items)) if items else true()
     raise Invalid(f"unsupported search key {query!r}")
 
 

@@ -82,9 +82,17 @@ class SqlStore:
         self._listeners: list[Callable[[list[api.FolderChange]], None]] = []
         self._listeners_lock = threading.Lock()
         self._writer = Writer(self._write_engine, max_batch=max_batch, on_commit=self._notify)
+        self._closing = threading.Event()
+        self._indexer: threading.Thread | None = None
+        if self._sqlite:
+            self._indexer = threading.Thread(target=self._index_loop, name="store-indexer", daemon=True)
+            self._indexer.start()
 
     # -- lifecycle ------------------------------------------------------------------------------
     def close(self) -> None:
+        self._closing.set()
+        if self._indexer is not None:
+            self._indexer.join(timeout=10)
         self._writer.close()
         self._read.dispose()
         self._write_engine.dispose()
@@ -126,6 +134,41 @@ class SqlStore:
         return self._sqlite
 
     _reading = reading
+
+    # -- search index (SQLite FTS5) ---------------------------------------------------------------
+    _FTS_COLUMNS = '"subject", "from", "to", "cc", "bcc", "headers", "body"'
+
+    def index_pending(self, limit: int = 200) -> int:
+        """Add up to ``limit`` delivered bodies to the FTS5 index; returns how many were added."""
+        if not self._sqlite:
+            return 0
+
+        def job(conn: Connection, _changes: list) -> int:
+            last = conn.exec_driver_sql("SELECT last_rowid FROM fts_state").scalar_one()
+            top = conn.exec_driver_sql(
+                "SELECT max(rowid), count(*) FROM (SELECT rowid FROM blob_meta WHERE rowid > ? ORDER BY rowid LIMIT ?)",
+                (last, limit),
+            ).one()
+            if not top[1]:
+                return 0
+            conn.exec_driver_sql(
+                f"INSERT INTO blob_fts(rowid, {self._FTS_COLUMNS}) SELECT rowid, {self._FTS_COLUMNS} "
+                "FROM blob_meta WHERE rowid > ? AND rowid <= ?",
+                (last, top[0]),
+            )
+            conn.exec_driver_sql("UPDATE fts_state SET last_rowid = ?", (top[0],))
+            return top[1]
+
+        return self._writer.run(job)
+
+    def _index_loop(self) -> None:
+        """Keep the FTS index close behind delivery, in small jobs so deliveries are not held up."""
+        while not self._closing.wait(0.5):
+            try:
+                while not self._closing.is_set() and self.index_pending(100) == 100:
+                    pass
+            except Exception:
+                log.exception("search indexer failed")
 
     # -- domains --------------------------------------------------------------------------------
     def add_domain(self, name: str) -> None:
@@ -558,7 +601,7 @@ class SqlStore:
         )
 
     def _search_stmt(self, folder_id: int, query: Query, keys: Sequence[SortKey] = ()):
-        cond = querysql.build(query, self.fold)
+        cond = querysql.build(query, self.fold, fts=self._sqlite)
         stmt = select(m.Message.uid).where(m.Message.folder_id == folder_id, cond)
         if keys or querysql.needs_meta(query):
             stmt = stmt.join(m.BlobMeta, m.BlobMeta.sha256 == m.Message.blob_sha)
@@ -597,13 +640,17 @@ class SqlStore:
         else:
             with open(path, "rb") as f:
                 meta = parse_message(f)
-        return api.BlobRef(sha256=sha, size=size, inline=inline, path=str(path) if path else None, meta=meta)
+        return api.BlobRef(
+            sha256=sha, size=size, inline=inline, path=str(path) if path else None, meta=meta,
+            index=index_columns(meta, self.fold),
+        )
 
     def _ensure_blob(self, conn: Connection, blob: api.BlobRef) -> None:
         if conn.scalar(select(m.Blob.size).where(m.Blob.sha256 == blob.sha256)) is not None:
             return
         conn.execute(insert(m.Blob).values(sha256=blob.sha256, size=blob.size, data=blob.inline, created_at=_utcnow()))
-        conn.execute(insert(m.BlobMeta).values(sha256=blob.sha256, **index_columns(blob.meta, self.fold)))
+        columns = blob.index if blob.index is not None else index_columns(blob.meta, self.fold)
+        conn.execute(insert(m.BlobMeta).values(sha256=blob.sha256, **columns))
 
     def _reserve(self, conn: Connection, folder_id: int, count: int) -> tuple[int, int]:
         """Take ``count`` UIDs and one new MODSEQ; returns (first uid, modseq)."""

@@ -40,10 +40,20 @@ def _pg_admin(sql: str) -> None:
 
 
 def _pg_database() -> tuple[str, str]:
+    """A new, empty schema of its own on the test database (much faster than CREATE DATABASE).
+
+    pg_trgm (the search index's extension) is installed once in ``public``, which stays on the
+    search path so the migration finds it.
+    """
     name = f"mailtest_{uuid.uuid4().hex[:12]}"
-    _pg_admin(f'CREATE DATABASE "{name}"')
-    base = PG_URL.rsplit("/", 1)[0]
-    return name, f"{base}/{name}"
+    _pg_admin("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+    _pg_admin(f'CREATE SCHEMA "{name}"')
+    sep = "&" if "?" in PG_URL else "?"
+    return name, f"{PG_URL}{sep}options=-csearch_path%3D{name},public"
+
+
+def _pg_drop(name: str) -> None:
+    _pg_admin(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
 class Server:
@@ -86,6 +96,12 @@ class Server:
         self.settings = load_settings(self.config_path)
         ensure_certificate(self.settings.tls.cert, self.settings.tls.key, self.settings.hostname)
         migrate(self.settings)
+        store = self.open_store()
+        try:
+            for domain in self.settings.domains:
+                store.add_domain(domain)
+        finally:
+            store.close()
         self.proc: subprocess.Popen | None = None
         self.log_path = root / "server.log"
 
@@ -160,7 +176,7 @@ class Server:
     def destroy(self) -> None:
         self.stop()
         if self.pg_name:
-            _pg_admin(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
+            _pg_drop(self.pg_name)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -203,4 +219,4 @@ def store_url(request, tmp_path):
     upgrade(url)
     yield url
     if name:
-        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _pg_drop(name)

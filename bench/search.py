@@ -1,0 +1,139 @@
+"""Benchmark: IMAP SEARCH over a folder of Vietnamese mail (issue 6).
+
+Loads N messages (default 100,000) with Vietnamese subjects and bodies into one INBOX through
+the storage API (the same put_blob + deliver path SMTP uses), starts the real server, and times
+``UID SEARCH SUBJECT`` and ``UID SEARCH TEXT`` with and without tones over imaplib.
+Target: each under 200 ms median.
+
+    .venv/bin/python bench/search.py [--messages 100000] [--repeat 7] [--backend sqlite|postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import imaplib
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from storage.api import AccountState, DeliveryTarget  # noqa: E402
+from tests.conftest import Server  # noqa: E402
+
+SUBJECTS = [
+    "Công văn số {n} về việc triển khai kế hoạch năm 2026",
+    "Báo cáo tình hình thực hiện nhiệm vụ quý {q}",
+    "Thông báo lịch họp giao ban tuần {n}",
+    "Tờ trình phê duyệt dự toán kinh phí {n}",
+    "Giấy mời dự hội nghị tổng kết công tác",
+    "Quyết định điều động cán bộ số {n}",
+]
+WORDS = (
+    "đề nghị các đơn vị phối hợp thực hiện nghiêm túc nội dung công văn báo cáo kết quả về sở "
+    "trước ngày kế hoạch triển khai chuyển đổi số hành chính công ủy ban nhân dân tỉnh lâm đồng "
+    "trân trọng kính gửi giám đốc phòng tổ chức cán bộ văn thư lưu trữ tài liệu điện tử"
+).split()
+
+
+def make_message(rng: random.Random, n: int) -> bytes:
+    subject = rng.choice(SUBJECTS).format(n=n, q=rng.randint(1, 4))
+    body = " ".join(rng.choice(WORDS) for _ in range(1400)) + f"\r\nMã hồ sơ HS-{n:06d}\r\n"
+    lines = [body[i : i + 70] for i in range(0, len(body), 70)]
+    head = (
+        f"From: Văn thư <vanthu{n % 50}@lamdong.gov.vn>\r\nTo: annv@example.gov.vn\r\n"
+        f"Subject: {subject}\r\nDate: Mon, 23 Nov 2026 08:00:00 +0700\r\n"
+        f"Message-ID: <bench-{n}@lamdong.gov.vn>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+    )
+    return head.encode() + "\r\n".join(lines).encode() + b"\r\n"
+
+
+def load(server: Server, count: int) -> float:
+    store = server.open_store()
+    try:
+        account = store.get_account("annv@example.gov.vn")
+        if account is None:
+            account = store.create_account("annv@example.gov.vn", "Nguyễn Văn An", None, state=AccountState.ACTIVE)
+        rng = random.Random(7)
+        messages = (make_message(rng, n) for n in range(count))
+        started = time.perf_counter()
+
+        def deliver(raw: bytes) -> None:
+            store.deliver(store.put_blob(raw), [DeliveryTarget(account.id)])
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            for i, _ in enumerate(pool.map(deliver, messages, chunksize=64)):
+                if i and i % 10_000 == 0:
+                    print(f"  loaded {i}", flush=True)
+        return time.perf_counter() - started
+    finally:
+        store.close()
+
+
+def timed(client: imaplib.IMAP4, repeat: int, *args: str) -> tuple[float, int]:
+    times, hits = [], 0
+    for _ in range(repeat):
+        started = time.perf_counter()
+        typ, data = client.uid("SEARCH", *args)
+        times.append((time.perf_counter() - started) * 1000)
+        assert typ == "OK", data
+        hits = len(data[0].split())
+    return statistics.median(times), hits
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(Path(tmp), args.backend)
+        try:
+            server.add_account("annv@example.gov.vn", "Bench-2026!")
+            seconds = load(server, args.messages)
+            print(f"loaded {args.messages} messages in {seconds:.1f} s ({args.messages / seconds:.0f}/s)")
+            server.start(timeout=120)
+            client = imaplib.IMAP4(server.host, server.port("imap"))
+            client.login("annv@example.gov.vn", "Bench-2026!")
+            client.select("INBOX", readonly=True)
+            cases = [
+                ("SUBJECT with tones", ("CHARSET", "UTF-8", "SUBJECT", "Tờ trình".encode())),
+                ("SUBJECT without tones", ("SUBJECT", '"to trinh"')),
+                ("SUBJECT rare", ("SUBJECT", '"so 4242 "')),
+                ("TEXT with tones", ("CHARSET", "UTF-8", "TEXT", "HS-004242".encode())),
+                ("TEXT without tones", ("TEXT", '"chuyen doi so"')),
+                ("TEXT rare without tones", ("TEXT", '"hs-077777"')),
+            ]
+            print(f"{'search':<28}{'median ms':>10}{'hits':>8}")
+            for label, keys in cases:
+                if any(isinstance(k, bytes) for k in keys):
+                    client.literal = keys[-1]
+                    keys = keys[:-1]
+                median, hits = timed(client, args.repeat, *keys) if not client.literal else _literal(client, args.repeat, keys)
+                print(f"{label:<28}{median:>10.1f}{hits:>8}")
+            client.logout()
+        finally:
+            server.destroy()
+
+
+def _literal(client: imaplib.IMAP4, repeat: int, keys: tuple) -> tuple[float, int]:
+    literal = client.literal
+    times, hits = [], 0
+    for _ in range(repeat):
+        client.literal = literal
+        started = time.perf_counter()
+        typ, data = client.uid("SEARCH", *keys)
+        times.append((time.perf_counter() - started) * 1000)
+        assert typ == "OK", data
+        hits = len(data[0].split())
+    return statistics.median(times), hits
+
+
+if __name__ == "__main__":
+    main()
