@@ -1,54 +1,23 @@
-"""Authenticated-state folder commands: LIST, LSUB, CREATE, DELETE, RENAME, SUBSCRIBE,
-UNSUBSCRIBE, STATUS, NAMESPACE, APPEND. Folder names are NFC in the store, modified UTF-7 on the
+"""Authenticated-state folder commands: CREATE (with RFC 6154 USE), DELETE, RENAME, SUBSCRIBE,
+UNSUBSCRIBE, STATUS, NAMESPACE, APPEND (LIST/LSUB are in imap/cmd_list.py). Folder names are NFC in the store, modified UTF-7 on the
 wire; the hierarchy delimiter is "/". Store errors surface through imap/errors.py (Twisted
 ignored failures from create() and answered OK).
 """
 
 from __future__ import annotations
 
-import re
-
 from twisted.internet.threads import deferToThread
 
-from imap import mutf7
 from imap.args import ArgParsers as A
-from imap.wire import Atom, FileLiteral, ParseError, astring
+from imap.cmd_list import wire_name
+from imap.wire import Atom, FileLiteral, ParseError
 from storage.errors import NotFound
 
 OK, NO = b"OK", b"NO"
 DELIM = "/"
-_STATUS_ITEMS = (b"MESSAGES", b"RECENT", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN", b"HIGHESTMODSEQ")
-
-
-def wire_name(name: str) -> bytes:
-    return astring(mutf7.encode(name))
-
-
-def pattern_regex(pattern: str) -> re.Pattern:
-    out = []
-    for ch in pattern:
-        out.append(".*" if ch == "*" else "[^/]*" if ch == "%" else re.escape(ch))
-    return re.compile("^" + "".join(out) + "$", re.S)
-
-
-def list_entries(names: dict[str, list[str]], pattern: str) -> list[tuple[str, list[str]]]:
-    """``names``: folder → its attributes. Adds missing parents as \\NonExistent, and the
-    CHILDREN attributes (RFC 3348); returns matching (name, attributes) sorted."""
-    every = dict(names)
-    for name in names:
-        parts = name.split(DELIM)
-        for i in range(1, len(parts)):
-            every.setdefault(DELIM.join(parts[:i]), ["\\Noselect"])
-    parents = {n.rsplit(DELIM, 1)[0] for n in every if DELIM in n}
-    rx = pattern_regex(pattern)
-    out = []
-    for name in sorted(every, key=lambda n: (n != "INBOX", n)):
-        if not rx.match(name):
-            continue
-        attrs = list(every[name])
-        attrs.append("\\HasChildren" if name in parents else "\\HasNoChildren")
-        out.append((name, attrs))
-    return out
+_STATUS_ITEMS = (b"MESSAGES", b"RECENT", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN", b"HIGHESTMODSEQ", b"SIZE")
+#: Special uses a folder can be created with (\All and \Flagged would be virtual folders).
+CREATABLE_USES = {"\\archive": "\\Archive", "\\drafts": "\\Drafts", "\\junk": "\\Junk", "\\sent": "\\Sent", "\\trash": "\\Trash"}
 
 
 def check_new_name(name: str) -> str:
@@ -67,44 +36,20 @@ class FolderCommands:
     async def get_folder(self, name: str):
         return await deferToThread(self.sc.store.get_folder, self.account.id, name)
 
-    # -- LIST / LSUB ---------------------------------------------------------------------------
-    async def _list(self, tag, ref: str, pattern: str, lsub: bool):
-        verb = b"LSUB" if lsub else b"LIST"
-        if not pattern:
-            self.untagged(verb + b' (\\Noselect) "/" ""')
-            return OK, verb + b" completed"
-        folders = await deferToThread(self.sc.store.list_folders, self.account.id)
-        names = {}
-        for f in folders:
-            if lsub and not f.subscribed:
-                continue
-            names[f.name] = [f.special_use] if f.special_use and not lsub else []
-        full = pattern if not ref or pattern.startswith(DELIM) else ref + pattern
-        from imap.args import normalize_mailbox
-
-        lines = []
-        for name, attrs in list_entries(names, normalize_mailbox(full)):
-            if lsub:
-                attrs = [a for a in attrs if a == "\\Noselect"]
-            lines.append(b"* %s (%s) \"/\" %s" % (verb, " ".join(attrs).encode(), wire_name(name)))
-        self.write_lines(lines)
-        return OK, verb + b" completed"
-
-    def do_LIST(self, tag, ref, pattern):
-        return self._list(tag, ref, pattern, False)
-
-    def do_LSUB(self, tag, ref, pattern):
-        return self._list(tag, ref, pattern, True)
-
-    auth_LIST = select_LIST = (do_LIST, A.arg_mailbox, A.arg_pattern)
-    auth_LSUB = select_LSUB = (do_LSUB, A.arg_mailbox, A.arg_pattern)
-
     # -- CREATE / DELETE / RENAME / (UN)SUBSCRIBE ----------------------------------------------
-    async def do_CREATE(self, tag, name):
+    async def do_CREATE(self, tag, name, params):
         name = check_new_name(name)
         if name.upper() == "INBOX":
             return NO, b"[ALREADYEXISTS] INBOX always exists"
-        await deferToThread(self.sc.store.create_folder, self.account.id, name)
+        use = None
+        if params is not None:
+            if len(params) != 2 or not isinstance(params[0], Atom) or params[0].upper() != b"USE" or not isinstance(params[1], list):
+                raise ParseError("Expected (USE (attributes))")
+            uses = [CREATABLE_USES.get(bytes(u).decode("ascii", "replace").lower()) for u in params[1]]
+            if len(uses) != 1 or uses[0] is None:
+                return NO, b"[USEATTR] Only one of \\Archive \\Drafts \\Junk \\Sent \\Trash"
+            use = uses[0]
+        await deferToThread(self.sc.store.create_folder, self.account.id, name, special_use=use)
         return OK, b"CREATE completed"
 
     async def do_DELETE(self, tag, name):
@@ -127,7 +72,7 @@ class FolderCommands:
         await deferToThread(self.sc.store.set_subscribed, self.account.id, name, False)
         return OK, b"UNSUBSCRIBE completed"
 
-    auth_CREATE = select_CREATE = (do_CREATE, A.arg_mailbox)
+    auth_CREATE = select_CREATE = (do_CREATE, A.arg_mailbox, A.opt_list)
     auth_DELETE = select_DELETE = (do_DELETE, A.arg_mailbox)
     auth_RENAME = select_RENAME = (do_RENAME, A.arg_mailbox, A.arg_mailbox)
     auth_SUBSCRIBE = select_SUBSCRIBE = (do_SUBSCRIBE, A.arg_mailbox)
@@ -145,13 +90,17 @@ class FolderCommands:
                 self.enable_condstore()
         folder = await self.get_folder(name)
         st = await deferToThread(self.sc.store.folder_status, folder.id)
+        self.write_lines([self.status_line(st, wanted)])
+        return OK, b"STATUS completed"
+
+    def status_line(self, st, wanted) -> bytes:
         values = {
             b"MESSAGES": st.messages, b"RECENT": st.recent, b"UIDNEXT": st.folder.uidnext,
             b"UIDVALIDITY": st.folder.uidvalidity, b"UNSEEN": st.unseen, b"HIGHESTMODSEQ": st.folder.highestmodseq,
+            b"SIZE": st.size,
         }
         body = b" ".join(b"%s %d" % (k, values[k]) for k in wanted)
-        self.untagged(b"STATUS %s (%s)" % (wire_name(st.folder.name), body))
-        return OK, b"STATUS completed"
+        return b"* STATUS %s (%s)" % (wire_name(st.folder.name), body)
 
     auth_STATUS = select_STATUS = (do_STATUS, A.arg_mailbox, A.arg_plist)
 

@@ -24,6 +24,7 @@ from twisted.python import failure
 from imap.args import ArgParsers
 from imap.cmd_auth import AuthCommands
 from imap.cmd_folders import FolderCommands
+from imap.cmd_list import ListCommands
 from imap.cmd_search import SearchCommands
 from imap.cmd_selected import SelectedCommands
 from imap.errors import SERVER_BUG, response_for
@@ -40,7 +41,7 @@ SPOOL_IN_MEMORY = 1024 * 1024
 NO_EXPUNGE_REPORT = {b"FETCH", b"STORE", b"SEARCH"}
 
 
-class IMAPServer(AuthCommands, FolderCommands, SelectedCommands, SearchCommands, FetchCommand, ArgParsers, IMAP4Server):
+class IMAPServer(AuthCommands, FolderCommands, ListCommands, SelectedCommands, SearchCommands, FetchCommand, ArgParsers, IMAP4Server):
     IDENT = b"IMAP4rev1 ready"
 
     def __init__(self, ctx) -> None:

@@ -215,3 +215,26 @@ def test_append_over_quota_is_overquota(make_server):
     _, status = s.run("COPY 1 Trash")
     assert status.startswith(b"NO [OVERQUOTA]")
     s.close()
+
+
+def test_list_extended_status_and_create_special_use(server, box):
+    s = Session(server, box)
+    s.ok('CREATE "Lưu trữ" (USE (\\Archive))'.encode("utf-8").replace("Lưu trữ".encode(), b"L&AbA-u tr&HuM-"))
+    _, status = s.run('CREATE "Virtual" (USE (\\Flagged))')
+    assert status.startswith(b"NO [USEATTR]")
+    s.ok('CREATE "Dự án/2024"'.replace("Dự án", "D&HvE- &AOE-n"))
+    s.ok('SUBSCRIBE "D&HvE- &AOE-n/2024"')
+    lines = s.ok('LIST "" "*" RETURN (SPECIAL-USE SUBSCRIBED STATUS (MESSAGES UIDNEXT))')
+    assert b'* LIST (\\HasNoChildren \\Archive \\Subscribed) "/" "L&AbA-u tr&HuM-"' in lines
+    inbox = lines.index(next(ln for ln in lines if ln.endswith(b'"INBOX"')))
+    assert re.match(rb'^\* STATUS "INBOX" \(MESSAGES \d+ UIDNEXT \d+\)$', lines[inbox + 1])
+    lines = s.ok('LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"')
+    assert b'* LIST (\\NonExistent \\HasChildren) "/" "D&HvE- &AOE-n" ("CHILDINFO" ("SUBSCRIBED"))' in lines
+    lines = s.ok('LIST (SPECIAL-USE) "" "*"')
+    assert all(any(u in ln for u in (b"\\Sent", b"\\Drafts", b"\\Trash", b"\\Junk", b"\\Archive")) for ln in lines)
+    assert s.ok('LIST "" ("INBOX" "Sent")') == [b'* LIST (\\HasNoChildren) "/" "INBOX"', b'* LIST (\\HasNoChildren \\Sent) "/" "Sent"']
+    assert s.ok('LIST "" ""') == [b'* LIST (\\Noselect) "/" ""']
+    _, status = s.run('LIST (RECURSIVEMATCH) "" "*"')
+    assert status.startswith(b"BAD")
+    assert re.match(rb'^\* STATUS "INBOX" \(SIZE \d+\)$', s.ok("STATUS INBOX (SIZE)")[0])
+    s.close()

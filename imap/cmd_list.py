@@ -1,0 +1,147 @@
+"""LIST and LSUB: RFC 3501, LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), SPECIAL-USE
+(RFC 6154) and CHILDREN (RFC 3348) attributes. Delimiter "/", names in modified UTF-7.
+"""
+
+from __future__ import annotations
+
+import re
+
+from twisted.internet.threads import deferToThread
+
+from imap import mutf7
+from imap.args import ArgParsers as A, normalize_mailbox
+from imap.wire import Atom, ParseError, String, astring
+
+OK = b"OK"
+DELIM = "/"
+SELECTION = {b"SUBSCRIBED", b"REMOTE", b"RECURSIVEMATCH", b"SPECIAL-USE"}
+RETURNS = {b"SUBSCRIBED", b"CHILDREN", b"STATUS", b"SPECIAL-USE"}
+STATUS_ITEMS = {b"MESSAGES", b"RECENT", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN", b"HIGHESTMODSEQ", b"SIZE"}
+
+
+def wire_name(name: str) -> bytes:
+    return astring(mutf7.encode(name))
+
+
+def pattern_regex(pattern: str) -> re.Pattern:
+    out = [".*" if ch == "*" else "[^/]*" if ch == "%" else re.escape(ch) for ch in pattern]
+    return re.compile("^" + "".join(out) + "$", re.S)
+
+
+def with_parents(names) -> dict[str, bool]:
+    """Every folder name (True) plus the missing parents of hierarchical names (False)."""
+    every = {n: True for n in names}
+    for name in names:
+        parts = name.split(DELIM)
+        for i in range(1, len(parts)):
+            every.setdefault(DELIM.join(parts[:i]), False)
+    return every
+
+
+def _astring_token(tok) -> bytes:
+    if not isinstance(tok, (Atom, String)):
+        raise ParseError("Expected a mailbox pattern")
+    return bytes(tok)
+
+
+def parse_list_args(tokens: list) -> tuple[set, str, list[str], set, list]:
+    """→ (selection options, reference, patterns, return options, STATUS items)."""
+    toks = list(tokens)
+    selection: set = set()
+    if toks and isinstance(toks[0], list):
+        selection = {bytes(t).upper() for t in toks.pop(0) if isinstance(t, Atom)}
+        if not selection <= SELECTION:
+            raise ParseError("Unknown LIST selection option")
+        if selection == {b"RECURSIVEMATCH"} or selection == {b"RECURSIVEMATCH", b"REMOTE"}:
+            raise ParseError("RECURSIVEMATCH needs another selection option")
+    if len(toks) < 2:
+        raise ParseError("LIST needs a reference and a pattern")
+    ref = mutf7.decode(_astring_token(toks.pop(0)))
+    pat = toks.pop(0)
+    raw_patterns = pat if isinstance(pat, list) else [pat]
+    patterns = [mutf7.decode(_astring_token(p)) for p in raw_patterns]
+    returns: set = set()
+    status_items: list = []
+    if toks:
+        if len(toks) != 2 or not isinstance(toks[0], Atom) or toks[0].upper() != b"RETURN" or not isinstance(toks[1], list):
+            raise ParseError("Expected RETURN (options)")
+        opts = toks[1]
+        i = 0
+        while i < len(opts):
+            name = bytes(opts[i]).upper() if isinstance(opts[i], Atom) else b""
+            if name not in RETURNS:
+                raise ParseError("Unknown LIST return option")
+            returns.add(name)
+            if name == b"STATUS":
+                if i + 1 >= len(opts) or not isinstance(opts[i + 1], list):
+                    raise ParseError("STATUS needs a list of items")
+                status_items = [bytes(x).upper() for x in opts[i + 1]]
+                if not set(status_items) <= STATUS_ITEMS:
+                    raise ParseError("Unknown STATUS item")
+                i += 1
+            i += 1
+    return selection, ref, patterns, returns, status_items
+
+
+class ListCommands:
+    async def do_LIST(self, tag, rest):
+        selection, ref, patterns, returns, status_items = parse_list_args(rest)
+        extended = bool(selection or returns or len(patterns) != 1)
+        if not extended and not patterns[0]:
+            self.untagged(b'LIST (\\Noselect) "/" ""')
+            return OK, b"LIST completed"
+        folders = await deferToThread(self.sc.store.list_folders, self.account.id)
+        info = {f.name: f for f in folders}
+        every = with_parents(info)
+        parents = {n.rsplit(DELIM, 1)[0] for n in every if DELIM in n}
+        subscribed = {n for n, f in info.items() if f.subscribed}
+        rxs = [pattern_regex(normalize_mailbox(p if not ref or p.startswith(DELIM) else ref + p)) for p in patterns if p]
+        lines, listed = [], []
+        for name in sorted(every, key=lambda n: (n != "INBOX", n)):
+            if not any(rx.match(name) for rx in rxs):
+                continue
+            exists = every[name]
+            childinfo = False
+            if b"SUBSCRIBED" in selection and name not in subscribed:
+                if b"RECURSIVEMATCH" in selection and any(s.startswith(name + DELIM) for s in subscribed):
+                    childinfo = True
+                else:
+                    continue
+            if b"SPECIAL-USE" in selection and not (exists and info[name].special_use):
+                continue
+            attrs = []
+            if not exists:
+                attrs.append("\\NonExistent" if extended else "\\Noselect")
+            attrs.append("\\HasChildren" if name in parents else "\\HasNoChildren")
+            if exists and info[name].special_use:
+                attrs.append(info[name].special_use)
+            if (b"SUBSCRIBED" in selection or b"SUBSCRIBED" in returns) and name in subscribed:
+                attrs.append("\\Subscribed")
+            line = b'* LIST (%s) "/" %s' % (" ".join(attrs).encode(), wire_name(name))
+            if childinfo:
+                line += b' ("CHILDINFO" ("SUBSCRIBED"))'
+            lines.append(line)
+            if status_items and exists:
+                listed.append((len(lines), info[name]))
+        for offset, (pos, folder) in enumerate(listed):
+            st = await deferToThread(self.sc.store.folder_status, folder.id)
+            lines.insert(pos + offset, self.status_line(st, status_items))
+        self.write_lines(lines)
+        return OK, b"LIST completed"
+
+    async def do_LSUB(self, tag, ref, pattern):
+        if not pattern:
+            self.untagged(b'LSUB (\\Noselect) "/" ""')
+            return OK, b"LSUB completed"
+        folders = await deferToThread(self.sc.store.list_folders, self.account.id)
+        subscribed = {f.name for f in folders if f.subscribed}
+        rx = pattern_regex(normalize_mailbox(pattern if not ref or pattern.startswith(DELIM) else ref + pattern))
+        lines = []
+        for name, is_subscribed in sorted(with_parents(subscribed).items(), key=lambda kv: (kv[0] != "INBOX", kv[0])):
+            if rx.match(name):
+                lines.append(b'* LSUB (%s) "/" %s' % (b"" if is_subscribed else b"\\Noselect", wire_name(name)))
+        self.write_lines(lines)
+        return OK, b"LSUB completed"
+
+    auth_LIST = select_LIST = (do_LIST, A.arg_rest)
+    auth_LSUB = select_LSUB = (do_LSUB, A.arg_mailbox, A.arg_pattern)
