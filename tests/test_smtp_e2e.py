@@ -206,3 +206,16 @@ def test_submission_auth_then_local_delivery(mx):
         assert refused == {}
     stored = inbox(mx, BINH)[before]
     assert b"with ESMTPSA id" in stored
+
+
+@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks not installed")
+def test_swaks_pipelining_with_one_unknown_recipient_delivers_to_the_other(mx):
+    before = len(inbox(mx, BINH))
+    result = subprocess.run(
+        ["swaks", "--server", f"{mx.host}:{mx.port('smtp')}", "--pipeline", "--to", f"ghost@{mx.domain},{BINH}",
+         "--from", "van@other.gov.vn", "--header", "Subject: pipelined"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert "550 5.1.1" in result.stdout and "PIPELINING" in result.stdout, result.stdout
+    assert "250 2.0.0 OK" in result.stdout
+    assert len(inbox(mx, BINH)) == before + 1
