@@ -13,6 +13,7 @@ from typing import BinaryIO, Callable, Iterator
 from twisted.internet import defer
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IConsumer, IPushProducer
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from imap.pop3_encoder import MessageEncoder
@@ -69,7 +70,11 @@ class Streamer:
             self._finish(None)
             return
         if chunk:
-            self._consumer.write(chunk)
+            try:
+                self._consumer.write(chunk)
+            except Exception:  # end the response (and the session) rather than hang it
+                self._finish(Failure())
+                return
             if self._on_chunk is not None:
                 self._on_chunk()
         self._pump()

@@ -190,3 +190,15 @@ def test_batches_source_streams_lines_then_ends():
     done = Streamer(consumer, batches(lines, per_chunk=100)).start()
     assert done.called and len(consumer.data) == 10
     assert b"".join(consumer.data) == b"".join(b"%d\r\n" % i for i in range(1000))
+
+
+def test_streamer_fails_instead_of_hanging_when_a_write_raises():
+    class BrokenConsumer(FakeConsumer):
+        def write(self, data):
+            raise OSError("socket gone")
+
+    consumer = BrokenConsumer(pause_after_write=False)
+    done = Streamer(consumer, batches(iter([b"1 10\r\n"]))).start()
+    failures = []
+    done.addErrback(lambda f: failures.append(f.check(OSError)))
+    assert failures == [OSError] and consumer.unregistered
