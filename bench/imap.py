@@ -93,12 +93,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=10000)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--keep", type=Path, help="load once into this directory and reuse it on later runs")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="imap-bench-") as tmp:
-        srv = Server(Path(tmp), "sqlite")
-        print(f"loading {args.messages} messages ...", flush=True)
-        secs = load(srv, args.messages)
-        print(f"loaded in {secs:.1f} s ({args.messages / secs:.0f} msg/s through the Store API)")
+        root = args.keep or Path(tmp)
+        loaded = (root / "loaded").exists()
+        srv = Server(root, "sqlite")
+        if not loaded:
+            print(f"loading {args.messages} messages ...", flush=True)
+            secs = load(srv, args.messages)
+            print(f"loaded in {secs:.1f} s ({args.messages / secs:.0f} msg/s through the Store API)")
+            (root / "loaded").write_text(str(args.messages))
         srv.start()
         try:
             m = imaplib.IMAP4(srv.host, srv.port("imap"))
@@ -127,10 +132,17 @@ def main() -> None:
             print(f"sanity: SUBJECT zebra {len(hits[0])} hits, TEXT quokka {len(hits[1])} hits")
             print(f"{'command':<28} {'median ms':>10} {'min ms':>9}")
             for name, fn in cases:
-                med, low = timed(fn, args.runs)
+                try:
+                    med, low = timed(fn, args.runs)
+                except (AssertionError, imaplib.IMAP4.error) as e:
+                    print(f"{name:<28} failed: {e}", flush=True)
+                    continue
                 print(f"{name:<28} {med:>10.1f} {low:>9.1f}", flush=True)
             print(f"server RSS after the runs: {rss_mb(srv.proc.pid):.0f} MB")
             m.logout()
+            errors = [ln for ln in srv.log().splitlines() if "Error" in ln or "error" in ln]
+            if errors:
+                print("server log errors:", *errors[-10:], sep="\n  ")
         finally:
             srv.destroy()
 

@@ -16,7 +16,7 @@ def render_address_list(addrs: list | None) -> bytes:
         return b"NIL"
     # address-list is "(" 1*address ")": no separator between the addresses (RFC 3501 §9).
     return b"(" + b"".join(
-        plist([astring(a.get("name")), astring(a.get("adl")), astring(a.get("mailbox")), astring(a.get("host"))])
+        b"(%s %s %s %s)" % (astring(a.get("name")), astring(a.get("adl")), astring(a.get("mailbox")), astring(a.get("host")))
         for a in addrs
     ) + b")"
 

@@ -145,6 +145,9 @@ def _atom(data: bytes, i: int, out: list) -> int:
 _QUOTABLE = re.compile(rb'^[\x01-\x09\x0b\x0c\x0e-\x7f]*$')
 
 
+_PLAIN_STR = re.compile(r'^[\x20-\x21\x23-\x5b\x5d-\x7e]{0,1023}$')
+
+
 def astring(value: str | bytes | None) -> bytes:
     """A quoted string, or a literal when the value has 8-bit bytes, CR/LF or is long.
 
@@ -152,7 +155,12 @@ def astring(value: str | bytes | None) -> bytes:
     """
     if value is None:
         return b"NIL"
-    raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
+    if isinstance(value, str):
+        if _PLAIN_STR.match(value):  # the common case, checked once
+            return b'"' + value.encode("ascii") + b'"'
+        raw = value.encode("utf-8", "surrogateescape")
+    else:
+        raw = bytes(value)
     if len(raw) < 1024 and _QUOTABLE.match(raw) and raw.count(b'"') + raw.count(b"\\") < 4:
         return b'"' + raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
     return b"{%d}\r\n" % len(raw) + raw
