@@ -220,8 +220,8 @@ def group_add(obj: _Context, address: str, name: str, policy: str, members: tupl
     with _org(obj) as org:
         accounts = [_local_account(org, a) for a in members]
         g = org.add_group(address, _display_name(name), send_policy=SendPolicy(policy))
-        for a in accounts:
-            org.add_member(g.account.id, a.id)
+        if accounts:
+            org.add_members(g.account.id, [a.id for a in accounts])
     click.echo(f"group: {g.account.address} ({g.account.display_name}), policy {policy}, {len(accounts)} member(s)")
 
 
@@ -294,8 +294,7 @@ def members_add(obj: _Context, address: str, member_addresses: tuple[str, ...]) 
     with _org(obj) as org:
         g = _group(org, address)
         accounts = [_local_account(org, a) for a in member_addresses]
-        for a in accounts:
-            org.add_member(g.account.id, a.id)
+        org.add_members(g.account.id, [a.id for a in accounts])  # all or none
     click.echo(f"{g.account.address}: added {', '.join(a.address for a in accounts)}")
 
 

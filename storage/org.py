@@ -138,6 +138,7 @@ class NewPerson:
     title: str = ""
     phone: str = ""
     mobile: str = ""
+    state: api.AccountState = api.AccountState.MUST_CHANGE_PASSWORD  # R-PASS-1 for a person
 
 
 @dataclass(frozen=True, slots=True)
@@ -632,21 +633,39 @@ class Organisation:
         """Add an account (personal, unit or group) to a group. A member that would make the
         group contain itself is refused with the loop's path (``Invalid``); ``Exists`` if already
         a member."""
+        self.add_members(group_account_id, [member_account_id])
+
+    def add_members(self, group_account_id: int, member_account_ids: Sequence[int]) -> None:
+        """``add_member`` for many accounts in ONE transaction: all are added or none."""
 
         def job(conn: Connection, _changes: list) -> None:
             group = self._group_account(conn, group_account_id)
-            member = self._acct(conn, member_account_id)
-            if group is None or member is None:
-                raise NotFound(f"group {group_account_id} or account {member_account_id}")
-            loop = self._loop_path(conn, group.id, member.id) if member.kind is api.AccountKind.GROUP else None
-            if loop is not None:
-                names = [group.address] + [self._acct(conn, i).address for i in loop]
-                raise Invalid("group loop: " + " → ".join(names))
-            if conn.scalar(select(OrgGroupMember.group_account_id).where(
-                    OrgGroupMember.group_account_id == group.id, OrgGroupMember.member_account_id == member.id)):
-                raise Exists(f"{member.address} is already a member of {group.address}")
-            conn.execute(insert(OrgGroupMember).values(group_account_id=group.id, member_account_id=member.id))
-            self._audit(conn, None, group, "member-add", member.address)
+            if group is None:
+                raise NotFound(f"group {group_account_id}")
+            current = set(conn.scalars(select(OrgGroupMember.member_account_id)
+                                       .where(OrgGroupMember.group_account_id == group.id)))
+            added, names = [], []
+            for member_id in dict.fromkeys(member_account_ids):
+                member = self._acct(conn, member_id)
+                if member is None:
+                    raise NotFound(f"account {member_id}")
+                loop = self._loop_path(conn, group.id, member.id) if member.kind is api.AccountKind.GROUP else None
+                if loop is not None:
+                    path = [group.address] + [self._acct(conn, i).address for i in loop]
+                    raise Invalid("group loop: " + " → ".join(path))
+                if member.id in current:
+                    raise Exists(f"{member.address} is already a member of {group.address}")
+                if member.kind is api.AccountKind.GROUP:  # later loop checks must see this edge
+                    conn.execute(insert(OrgGroupMember).values(group_account_id=group.id, member_account_id=member.id))
+                else:
+                    added.append(member.id)
+                current.add(member.id)
+                names.append(member.address)
+            if names:
+                self._audit(conn, None, group, "member-add", ", ".join(names))
+            if added:
+                conn.execute(insert(OrgGroupMember),
+                             [{"group_account_id": group.id, "member_account_id": i} for i in added])
 
         self.store.run_write(job)
 
@@ -746,7 +765,7 @@ class Organisation:
                 if conn.scalar(select(AccountProfile.account_id).where(AccountProfile.person_key == key)):
                     raise Exists(f"{p.display_name} is already registered in this unit")
                 account_id = self._insert_account(conn, p.address, _nfc(p.display_name), p.password_hash,
-                                                  api.AccountKind.PERSONAL, api.AccountState.MUST_CHANGE_PASSWORD)
+                                                  api.AccountKind.PERSONAL, p.state)
                 conn.execute(insert(AccountProfile).values(account_id=account_id, unit_id=p.unit_id, title=p.title,
                                                            phone=p.phone, mobile=p.mobile, person_key=key))
                 ids.append(account_id)

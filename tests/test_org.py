@@ -289,3 +289,18 @@ def test_group_fanout_shares_one_body_and_charges_each_member(org):
     from sqlalchemy import text
     with org.store.reading() as conn:
         assert conn.scalar(text("select count(*) from blobs")) == 1
+
+
+def test_add_members_is_all_or_nothing_and_checks_loops_between_new_members(org):
+    g = org.add_group(f"g@{D}", "G")
+    sub = org.add_group(f"sub@{D}", "Sub")
+    a, b = person(org, "a"), person(org, "b")
+    org.add_member(sub.account.id, g.account.id)
+    with pytest.raises(Invalid, match="loop"):
+        org.add_members(g.account.id, [a.id, b.id, sub.account.id])
+    assert org.get_group(g.account.id).members == ()
+    org.add_members(g.account.id, [a.id, b.id, a.id])
+    assert org.expand_recipients(g.account.id) == [a.id, b.id]
+    with pytest.raises(Exists):
+        org.add_members(g.account.id, [b.id])
+    assert f"a@{D}, b@{D}" in org.audit_log(g.account.id)[0].detail
