@@ -92,8 +92,9 @@ async def _start(reader: asyncio.StreamReader) -> tuple[bytes, bool]:
     """Read byte by byte while the stream so far could be the start of the terminator.
 
     The CRLF before the first line was consumed with the DATA command, so an empty message
-    (``.\\r\\n`` at once) or a first line followed by the terminator is only seen here. At most
-    four bytes, then ``readuntil`` takes over and never splits a terminator between blocks.
+    (``.\\r\\n`` at once) or a first line followed by the terminator is only seen here. Usually one
+    to four bytes (a run of leading empty lines is read a byte at a time, no dearer per byte than
+    the command loop); then ``readuntil`` takes over and never splits a terminator between blocks.
     """
     seen = b"\r\n"
     while True:

@@ -36,8 +36,8 @@ RDNS_TIMEOUT = 2.0  # seconds; a slow resolver must not hold up delivery
 
 
 class MailSMTP(SMTP):
-    # aiosmtpd sizes its StreamReader with this. Command lines are still capped at 512 bytes
-    # (command_size_limit → 500 5.5.2); DATA is read in blocks of up to this size.
+    # aiosmtpd sizes its StreamReader with this. Command lines are still capped by
+    # command_size_limits below (→ 500 5.5.2); DATA is read in blocks of about this size.
     line_length_limit = 64 * 1024
 
     def __init__(
