@@ -78,7 +78,37 @@ def _listening_lines(settings: Settings) -> list[str]:
     return lines
 
 
-async def _serve(settings: Settings, stop: asyncio.Event) -> None:
+class _Running:
+    """What ``serve`` started, so that shutdown can close it in order."""
+
+    def __init__(self) -> None:
+        self.servers: list = []
+        self.ports: list = []
+        self.store: SqlStore | None = None
+        self.error: BaseException | None = None
+
+    async def close(self) -> None:
+        for server in self.servers:
+            server.close()
+        for port in self.ports:
+            await asyncio.ensure_future(_as_future(port.stopListening()))
+        for server in self.servers:
+            await server.wait_closed()
+        if self.store is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.store.close)
+
+
+def _as_future(result):
+    from twisted.internet.defer import Deferred
+
+    if isinstance(result, Deferred):
+        return result.asFuture(asyncio.get_running_loop())
+    future = asyncio.get_running_loop().create_future()
+    future.set_result(result)
+    return future
+
+
+async def _start(settings: Settings, running: _Running) -> None:
     from twisted.internet import reactor
 
     from imap.pop3_service import start_pop3
@@ -86,32 +116,27 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
     from mailserver.auth import Authenticator
     from smtp.service import start_smtp
 
-    store = open_store(settings)
+    store = running.store = open_store(settings)
     auth = Authenticator(store, settings.passwords)
+    loop = asyncio.get_running_loop()
     for domain in settings.domains:
-        store.add_domain(domain)
-    reactor.startRunning(installSignalHandlers=False)
-    servers = await start_smtp(settings, store, auth, server_ssl_context(settings))
+        await loop.run_in_executor(None, store.add_domain, domain)
+    running.servers = await start_smtp(settings, store, auth, server_ssl_context(settings))
     tls = twisted_tls_options(settings)
-    ports = list(start_imap(reactor, settings, store, auth, tls)) + list(start_pop3(reactor, settings, store, auth, tls))
+    running.ports = list(start_imap(reactor, settings, store, auth, tls))
+    running.ports += list(start_pop3(reactor, settings, store, auth, tls))
     print(f"mailserver {settings.hostname} serving {', '.join(settings.domains)}", flush=True)
     print("\n".join(_listening_lines(settings)), flush=True)
     print(f"  data         {settings.data_dir}", flush=True)
-    try:
-        await stop.wait()
-    finally:
-        log.info("shutting down")
-        for server in servers:
-            server.close()
-        for port in ports:
-            port.stopListening()
-        for server in servers:
-            await server.wait_closed()
-        store.close()
 
 
 def serve(settings: Settings) -> None:
-    """Run every configured listener in this process until SIGINT/SIGTERM."""
+    """Run every configured listener in this process until SIGINT/SIGTERM.
+
+    The reactor owns the loop (``reactor.run`` = ``loop.run_forever``) so that Twisted's shutdown
+    sequence runs: our "before shutdown" trigger closes the listeners and the store, then Twisted
+    stops its thread pool and the loop. Raises the start-up error, if any.
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     check_migrated(settings)
     loop = asyncio.new_event_loop()
@@ -119,10 +144,28 @@ def serve(settings: Settings) -> None:
     from twisted.internet import asyncioreactor
 
     asyncioreactor.install(eventloop=loop)
-    stop = asyncio.Event()
+    from twisted.internet import reactor
+    from twisted.internet.defer import Deferred
+
+    running = _Running()
+
+    def started(task: asyncio.Task) -> None:
+        if task.cancelled() or task.exception() is not None:
+            running.error = task.exception() if not task.cancelled() else RuntimeError("start-up cancelled")
+            reactor.stop()
+
+    def before_shutdown():
+        log.info("shutting down")
+        return Deferred.fromFuture(asyncio.ensure_future(running.close()))
+
+    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, reactor.stop)
+    reactor.callWhenRunning(lambda: loop.create_task(_start(settings, running)).add_done_callback(started))
     try:
-        loop.run_until_complete(_serve(settings, stop))
+        reactor.run(installSignalHandlers=False)
     finally:
+        loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()
+    if running.error is not None:
+        raise running.error
