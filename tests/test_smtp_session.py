@@ -382,6 +382,7 @@ async def test_idle_connection_gets_421_then_is_closed(mx_factory):
     await d.cmd("EHLO client.test")
     assert (await d.reply()).startswith(S421)
     assert await asyncio.wait_for(d.reader.read(), 5) == b""
+    await d.close()
 
 
 async def test_slow_but_steady_sender_is_not_cut_off_during_data(mx_factory):
