@@ -87,6 +87,7 @@ class Limits(_Frozen):
     imap_autologout_unauth: int = 60  # seconds, before LOGIN
     imap_autologout: int = 30 * 60  # seconds, after LOGIN (RFC 3501: at least 30 minutes)
     smtp_timeout: int = 300
+    pop3_autologout: int = Field(default=600, ge=600)  # seconds; RFC 1939 requires at least 10 minutes
 
 
 class Passwords(_Frozen):
@@ -149,7 +150,7 @@ class Queue(_Frozen):
     give_up_after: int = Field(default=5 * 24 * 3600, ge=1)  # then a failure DSN (5 days)
     delay_warning_after: int | None = Field(default=4 * 3600, ge=1)  # one "delayed" DSN; null = never
     concurrency: int = Field(default=20, ge=1)  # outgoing connections at once, all domains
-    per_domain: int = Field(default=4, ge=1)  # outgoing connections at once to one domain
+    per_domain: int = Field(default=10, ge=1)  # outgoing connections at once to one domain
     poll: int = Field(default=30, ge=1)  # look for due items at least this often
     lease: int = Field(default=1800, ge=60)  # a claimed item is retried elsewhere after this (crash)
     verify_certificates: bool = False  # MX-to-MX TLS is opportunistic; true = refuse bad certificates

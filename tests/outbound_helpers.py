@@ -44,6 +44,7 @@ class Script:
     received: list[tuple[str, list[str], bytes, bool]] = field(default_factory=list)  # (from, to, bytes, tls)
     active: int = 0
     max_active: int = 0
+    connections: int = 0
 
     @staticmethod
     def _next(items: list[str]) -> str:
@@ -79,6 +80,7 @@ async def scripted_remote(script: Script, *, tls_context: ssl.SSLContext | None 
     loop = asyncio.get_running_loop()
 
     def make():
+        script.connections += 1
         return AioSMTP(_Handler(script), hostname="remote.test", decode_data=False, tls_context=tls_context,
                        require_starttls=False, enable_SMTPUTF8=True)  # fmt: skip
 

@@ -193,6 +193,23 @@ async def test_per_domain_connection_limit_is_kept(store, tmp_path):
     assert script.max_active == 2
 
 
+async def test_one_connection_carries_many_messages_even_after_a_refused_recipient(store, tmp_path):
+    script = Script(rcpt=["250 2.1.5 OK", S550_USER, "250 2.1.5 OK"])
+    remote = await scripted_remote(script)
+    settings = settings_for(tmp_path, {"other.gov.vn": f"127.0.0.1:{port_of(remote)}"}, per_domain=1)
+    queue = OutboundQueue(store)
+    for i in range(5):  # queued before the worker starts: claimed together
+        queue.enqueue(store.put_blob(message(subject=f"số {i}")), SENDER, [f"u{i}@other.gov.vn"])
+    service = await start_service(settings, store)
+    try:
+        await eventually(lambda: len(script.received) == 4 and not queue_rows(store))
+    finally:
+        await service.stop()
+        remote.close()
+    assert script.connections == 1  # RSET after the refused transaction, then MAIL again
+    assert len(inbox_messages(store, SENDER)) == 1  # the DSN for u1
+
+
 async def test_mx_hosts_are_tried_in_preference_order_with_a_fallback(store, tmp_path):
     script = Script()
     good = await scripted_remote(script)

@@ -57,7 +57,7 @@ class Timeouts:
 
 
 class _NextHop(Exception):
-    """A connection-level failure: try the next host."""
+    """A connection-level failure (args[0] is the Reply): try the next host."""
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]+")
@@ -83,6 +83,79 @@ def _needs_utf8(sender: str, recipients: Sequence[str]) -> bool:
     return not all(a.isascii() for a in (sender, *recipients))
 
 
+class Session:
+    """SMTP connections to one destination, reused for consecutive transactions (one TLS
+    handshake for many messages). Not shared between tasks.
+
+    The first transaction connects, trying ``hops`` in order. When no hop can be reached the
+    session is ``dead``: later transactions get the same temporary failure at once instead of
+    waiting for the same timeouts again (the next pass of the queue tries afresh)."""
+
+    def __init__(self, hops: Sequence[Hop], *, helo: str, tls: TlsPolicy, timeouts: Timeouts) -> None:
+        self.hops = list(hops)
+        self.helo = helo
+        self.tls = tls
+        self.timeouts = timeouts
+        self.dead: Reply | None = None
+        self._client: aiosmtplib.SMTP | None = None
+        self._remote = ""
+        self._clean = False  # the last transaction ended so that MAIL may follow directly
+
+    async def transaction(self, sender: str, recipients: Sequence[str], message: bytes) -> dict[str, Reply]:
+        """A reply for every recipient; never raises on the remote's behaviour."""
+        if self.dead is not None:
+            return {r: self.dead for r in recipients}
+        if self._client is not None and not (self._client.is_connected and await self._reset()):
+            self._drop()
+        if self._client is None:
+            try:
+                await self._connect()
+            except _NextHop as exc:
+                self.dead = exc.args[0]
+                return {r: self.dead for r in recipients}
+        try:
+            results, self._clean = await _envelope(self._client, self._remote, sender, recipients, message, self.timeouts)
+        except _NextHop as exc:  # 421 at MAIL: the server is closing
+            self._drop()
+            self.dead = exc.args[0]
+            return {r: self.dead for r in recipients}
+        return results
+
+    async def _reset(self) -> bool:
+        if self._clean:
+            return True
+        try:
+            return (await self._client.rset(timeout=self.timeouts.command)).code == 250
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+            return False
+
+    async def _connect(self) -> None:
+        last = _temporary("no mail server to try", "")
+        for hop in self.hops:
+            try:
+                self._client = await _open(hop, helo=self.helo, tls=self.tls, timeouts=self.timeouts)
+                self._remote = str(hop)
+                self._clean = True
+                return
+            except _NextHop as exc:
+                last = exc.args[0]
+                log.info("%s: %s %s", hop, last.code or "", last.text)
+        raise _NextHop(last)
+
+    def _drop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self._client = None
+
+    async def close(self) -> None:
+        if self._client is not None and self._client.is_connected:
+            try:
+                await self._client.quit(timeout=self.timeouts.command)
+            except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+                pass
+        self._drop()
+
+
 async def send(
     hops: Sequence[Hop],
     sender: str,
@@ -93,42 +166,39 @@ async def send(
     tls: TlsPolicy,
     timeouts: Timeouts,
 ) -> dict[str, Reply]:
-    """Try ``hops`` in order; returns a reply for every recipient (never raises on remote
-    behaviour)."""
-    last = _temporary("no mail server to try", "")
-    for hop in hops:
-        try:
-            return await _transaction(hop, sender, recipients, message, helo=helo, tls=tls, timeouts=timeouts)
-        except _NextHop as exc:
-            last = exc.args[0]
-            log.info("%s: %s %s", hop, last.code or "", last.text)
-    return {r: last for r in recipients}
+    """One transaction on a fresh session (see ``Session``)."""
+    session = Session(hops, helo=helo, tls=tls, timeouts=timeouts)
+    try:
+        return await session.transaction(sender, recipients, message)
+    finally:
+        await session.close()
 
 
-async def _transaction(
-    hop: Hop, sender: str, recipients: Sequence[str], message: bytes, *, helo: str, tls: TlsPolicy, timeouts: Timeouts
-) -> dict[str, Reply]:
+async def _open(hop: Hop, *, helo: str, tls: TlsPolicy, timeouts: Timeouts) -> aiosmtplib.SMTP:
+    """Connect, EHLO (HELO fallback), STARTTLS when offered; ``_NextHop`` on any failure."""
     remote = str(hop)
     client = aiosmtplib.SMTP(
         hostname=hop.address, port=hop.port, local_hostname=helo, timeout=timeouts.command,
         start_tls=False, tls_context=tls.context,
     )  # fmt: skip
     try:
-        try:
-            await client.connect(timeout=timeouts.connect)
+        await client.connect(timeout=timeouts.connect)
+        await _hello(client, timeouts)
+        if client.supports_extension("starttls"):
+            await client.starttls(server_hostname=hop.host, timeout=timeouts.command)
             await _hello(client, timeouts)
-            if client.supports_extension("starttls"):
-                await client.starttls(server_hostname=hop.host, timeout=timeouts.command)
-                await _hello(client, timeouts)
-            elif tls.require:
-                raise _NextHop(_temporary("STARTTLS required for this domain but not offered", remote))
-        except aiosmtplib.SMTPResponseException as exc:
-            raise _NextHop(_reply(exc.code, exc.message, remote)) from None
-        except (aiosmtplib.SMTPException, OSError, ssl.SSLError, asyncio.TimeoutError, ValueError) as exc:
-            raise _NextHop(_temporary(f"{type(exc).__name__}: {exc}", remote)) from None
-        return await _envelope(client, remote, sender, recipients, message, timeouts)
-    finally:
+        elif tls.require:
+            raise _NextHop(_temporary("STARTTLS required for this domain but not offered", remote))
+        return client
+    except _NextHop:
         client.close()
+        raise
+    except aiosmtplib.SMTPResponseException as exc:
+        client.close()
+        raise _NextHop(_reply(exc.code, exc.message, remote)) from None
+    except (aiosmtplib.SMTPException, OSError, ssl.SSLError, asyncio.TimeoutError, ValueError) as exc:
+        client.close()
+        raise _NextHop(_temporary(f"{type(exc).__name__}: {exc}", remote)) from None
 
 
 async def _hello(client: aiosmtplib.SMTP, timeouts: Timeouts) -> None:
@@ -142,14 +212,15 @@ async def _hello(client: aiosmtplib.SMTP, timeouts: Timeouts) -> None:
 
 async def _envelope(
     client: aiosmtplib.SMTP, remote: str, sender: str, recipients: Sequence[str], message: bytes, timeouts: Timeouts
-) -> dict[str, Reply]:
+) -> tuple[dict[str, Reply], bool]:
+    """One transaction; returns the replies and whether MAIL may follow without RSET."""
     results: dict[str, Reply] = {}
     options = []
     utf8 = _needs_utf8(sender, recipients)
     if utf8:
         if not client.supports_extension("smtputf8"):
             fail = Reply(550, "5.6.7 the receiving server does not support internationalised addresses (SMTPUTF8)", remote)
-            return {r: fail for r in recipients}
+            return {r: fail for r in recipients}, True
         options.append("SMTPUTF8")
     if client.supports_extension("size"):
         options.append(f"SIZE={len(message)}")
@@ -163,7 +234,7 @@ async def _envelope(
             if exc.code == 421:
                 raise _NextHop(_reply(exc.code, exc.message, remote)) from None
             fail = _reply(exc.code, exc.message, remote)
-            return {r: fail for r in recipients}
+            return {r: fail for r in recipients}, False
         accepted = []
         for rcpt in recipients:
             try:
@@ -177,7 +248,7 @@ async def _envelope(
         if not accepted:
             for rcpt in recipients:
                 results.setdefault(rcpt, _temporary("connection closed before RCPT", remote))
-            return results
+            return results, False
         try:
             response = await client.data(message, timeout=timeouts.data)
             done = _reply(response.code, response.message, remote)
@@ -185,13 +256,10 @@ async def _envelope(
             done = _reply(exc.code, exc.message, remote)
         for rcpt in accepted:
             results[rcpt] = done
-        try:
-            await client.quit(timeout=timeouts.command)
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
-            pass
-        return results
+        return results, done.ok
     except _NextHop:
         raise
     except (aiosmtplib.SMTPException, OSError, ssl.SSLError, asyncio.TimeoutError, ValueError, UnicodeError) as exc:
+        client.close()  # state unknown after a timeout or a broken reply: never reuse
         fail = _temporary(f"{type(exc).__name__}: {exc}", remote)
-        return {r: results[r] if r in results and not results[r].ok else fail for r in recipients}
+        return {r: results[r] if r in results and not results[r].ok else fail for r in recipients}, False

@@ -15,7 +15,9 @@ in the sender's INBOX, owed durably (state ``bounce``) until delivered.
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as _dt
+from dataclasses import dataclass
 import logging
 import os
 import socket
@@ -76,8 +78,10 @@ class OutboundService:
         self.mx_port = mx_port  # SMTP port of MX hosts: 25 (tests use a free port)
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self._wake = asyncio.Event()
-        self._tasks: set[asyncio.Task] = set()
-        self._domain_limits: dict[str, asyncio.Semaphore] = {}
+        self._tasks: set[asyncio.Task] = set()  # one per open destination run (≈ connection)
+        self._runs: dict[str, int] = {}  # domain → running destination runs
+        self._pending: dict[str, collections.deque[Claim]] = {}  # claimed, not started
+        self._outstanding = 0  # claims pending or being delivered
         self._main: asyncio.Task | None = None
         self._tls: dict[bool, ssl.SSLContext] = {}
         self._timeouts = client.Timeouts(self.q.connect_timeout, self.q.command_timeout, self.q.data_timeout)
@@ -117,24 +121,34 @@ class OutboundService:
         self._wake.set()
 
     # -- the loop -------------------------------------------------------------------------------
+    # Claimed (message, domain) groups wait in a per-domain deque; each "destination run" is a
+    # task holding one SMTP session that delivers that domain's claims one after another (one
+    # connection and TLS handshake for many messages). Runs are bounded per domain
+    # (queue.per_domain / queue.domains.*.connections) and in total (queue.concurrency); claims
+    # in hand are bounded so leases do not run out while they wait.
+
+    @property
+    def _claim_room(self) -> int:
+        return self.q.concurrency * 8 - self._outstanding
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             try:
                 await self._send_owed_dsns()
-                free = self.q.concurrency - len(self._tasks)
+                room = min(self._claim_room, 256)
                 claims = []
-                if free > 0:
+                if room > 0:
                     claims = await loop.run_in_executor(
-                        None, lambda: self.queue.claim(free, owner=self.owner, lease=self.q.lease, now=self.clock())
+                        None, lambda: self.queue.claim(room, owner=self.owner, lease=self.q.lease, now=self.clock())
                     )
                 for claim in claims:
-                    task = asyncio.create_task(self._deliver(claim))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._finished)
-                if free <= 0:
-                    delay = float(self.q.poll)  # a finished task wakes us
-                elif len(claims) == free:
+                    self._pending.setdefault(claim.domain, collections.deque()).append(claim)
+                    self._outstanding += 1
+                self._start_runs()
+                if room <= 0:
+                    delay = float(self.q.poll)  # a finished run wakes us
+                elif len(claims) == room:
                     delay = 0.0  # there may be more due
                 else:
                     delay = await self._sleep_time()
@@ -156,53 +170,117 @@ class OutboundService:
             return float(self.q.poll)
         return max(0.05, min(float(self.q.poll), (due - self.clock()).total_seconds()))
 
-    def _finished(self, task: asyncio.Task) -> None:
+    def _domain_limit(self, domain: str) -> int:
+        opts = self.q.domains.get(domain)
+        return (opts and opts.connections) or self.q.per_domain
+
+    def _start_runs(self) -> None:
+        for domain, waiting in self._pending.items():
+            started = 0
+            while (started < len(waiting) and len(self._tasks) < self.q.concurrency
+                   and self._runs.get(domain, 0) < self._domain_limit(domain)):  # fmt: skip
+                started += 1
+                self._runs[domain] = self._runs.get(domain, 0) + 1
+                task = asyncio.create_task(self._destination_run(domain), name=f"outbound {domain}")
+                self._tasks.add(task)
+                task.add_done_callback(lambda t, d=domain: self._finished(t, d))
+        for domain in [d for d, waiting in self._pending.items() if not waiting and not self._runs.get(d)]:
+            del self._pending[domain]
+
+    def _finished(self, task: asyncio.Task, domain: str) -> None:
         self._tasks.discard(task)
+        self._runs[domain] -= 1
+        if not self._runs[domain]:
+            del self._runs[domain]
         if not task.cancelled() and task.exception() is not None:
-            log.error("outbound delivery task failed", exc_info=task.exception())
+            log.error("outbound run for %s failed", domain, exc_info=task.exception())
         self._wake.set()
 
-    def _limit(self, domain: str) -> asyncio.Semaphore:
-        sem = self._domain_limits.get(domain)
-        if sem is None:
-            opts = self.q.domains.get(domain)
-            sem = self._domain_limits[domain] = asyncio.Semaphore((opts and opts.connections) or self.q.per_domain)
-        return sem
+    async def _destination_run(self, domain: str) -> None:
+        """Deliver the domain's waiting claims over one session. While one message is on the
+        wire the next one is read and DKIM-signed in a thread, and results are recorded without
+        waiting (the writer commits them in groups): the session never idles on the store. A
+        crash before a result is recorded means that message is sent again (at least once)."""
+        loop = asyncio.get_running_loop()
+        run = _Run()
+        waiting = self._pending.get(domain)
+        recording: set[asyncio.Future] = set()
+        ahead: tuple[Claim, asyncio.Future] | None = None
+        try:
+            while waiting or ahead:
+                if ahead is None:
+                    claim = waiting.popleft()
+                    data = loop.run_in_executor(None, self._prepare, claim.message.blob_sha)
+                else:
+                    (claim, data), ahead = ahead, None
+                if waiting:
+                    nxt = waiting.popleft()
+                    ahead = (nxt, loop.run_in_executor(None, self._prepare, nxt.message.blob_sha))
+                try:
+                    recorded = await self._deliver(claim, run, data)
+                except Exception:
+                    self._outstanding -= 1  # its lease runs out and it is tried again
+                    raise
+                recording.add(recorded)
+                recorded.add_done_callback(self._recorded)
+                recorded.add_done_callback(recording.discard)
+        finally:
+            if ahead is not None:
+                self._outstanding -= 1
+                ahead[1].cancel()
+            if run.session is not None:
+                await run.session.close()
+            if recording:
+                await asyncio.gather(*recording, return_exceptions=True)
+
+    def _recorded(self, fut: asyncio.Future) -> None:
+        self._outstanding -= 1
+        if not fut.cancelled() and fut.exception() is not None:
+            log.error("recording a delivery result failed (the lease will run out and it is retried)",
+                      exc_info=fut.exception())  # fmt: skip
 
     # -- one claim ------------------------------------------------------------------------------
-    async def _deliver(self, claim: Claim) -> None:
+    async def _deliver(self, claim: Claim, run: "_Run", data: asyncio.Future) -> asyncio.Future:
+        """Attempt ``claim``; returns the future of recording its outcome."""
         loop = asyncio.get_running_loop()
         msg = claim.message
         recipients = [r.address for r in msg.recipients]
-        async with self._limit(claim.domain):
-            replies = await self._attempt(claim, recipients)
+        replies = await self._attempt(claim, recipients, run, data)
         now = self.clock()
         outcomes, warn = self._decide(claim, replies, now)
         if warn:
             await self._warn(claim, warn, replies, now)
-        await loop.run_in_executor(None, lambda: self.queue.record(outcomes, now=now))
         for o, r in zip(outcomes, msg.recipients):
             reply = replies[r.address]
             state = {None: "sent", QUEUED: "deferred", BOUNCE: "bounced"}[o.state]
             log.info("queue=%d to=<%s> relay=%s status=%s reply=%s %s", msg.id, r.address, reply.remote or "none",
                      state, reply.code or "-", " ".join(reply.text.split())[:300])  # fmt: skip
+        recorded = loop.run_in_executor(None, lambda: self.queue.record(outcomes, now=now))
         if any(o.state == BOUNCE for o in outcomes):
-            self.wake()
+            recorded.add_done_callback(lambda _f: self.wake())
+        return recorded
 
-    async def _attempt(self, claim: Claim, recipients: list[str]) -> dict[str, client.Reply]:
-        loop = asyncio.get_running_loop()
+    async def _attempt(
+        self, claim: Claim, recipients: list[str], run: "_Run", data: asyncio.Future
+    ) -> dict[str, client.Reply]:
+        """Route once per run (the same answer for every claim of the run), then one
+        transaction on the run's session."""
         msg = claim.message
-        try:
-            hops = await next_hops(claim.domain, self.settings.routes, self.resolver, mx_port=self.mx_port)
-        except NoRoute as exc:
-            return {r: client.Reply(550, f"{exc.status} {exc.text}", "") for r in recipients}
-        except DnsTempError as exc:
-            return {r: client.Reply(0, f"DNS: {exc}", "") for r in recipients}
-        data = await loop.run_in_executor(None, self._prepare, msg.blob_sha)
-        opts = self.q.domains.get(claim.domain)
-        tls = client.TlsPolicy(bool(opts and opts.require_tls), self._tls[self.q.verify_certificates])
-        return await client.send(hops, msg.sender, recipients, data, helo=self.settings.hostname, tls=tls,
-                                 timeouts=self._timeouts)  # fmt: skip
+        if run.session is None and run.route_error is None:
+            try:
+                hops = await next_hops(claim.domain, self.settings.routes, self.resolver, mx_port=self.mx_port)
+            except NoRoute as exc:
+                run.route_error = client.Reply(550, f"{exc.status} {exc.text}", "")
+            except DnsTempError as exc:
+                run.route_error = client.Reply(0, f"DNS: {exc}", "")
+            else:
+                opts = self.q.domains.get(claim.domain)
+                tls = client.TlsPolicy(bool(opts and opts.require_tls), self._tls[self.q.verify_certificates])
+                run.session = client.Session(hops, helo=self.settings.hostname, tls=tls, timeouts=self._timeouts)
+        if run.route_error is not None:
+            data.cancel()
+            return {r: run.route_error for r in recipients}
+        return await run.session.transaction(msg.sender, recipients, await data)
 
     def _prepare(self, sha: str) -> bytes:
         """The bytes to send: the stored body, without Return-Path, DKIM-signed (thread)."""
@@ -282,6 +360,14 @@ class OutboundService:
 
         await loop.run_in_executor(None, build_and_deliver)
         log.info("%s DSN to <%s> for %s", action, sender, ", ".join(r.address for r in reports))
+
+
+@dataclass(slots=True)
+class _Run:
+    """State of one destination run: its SMTP session, or why the domain cannot be routed."""
+
+    session: client.Session | None = None
+    route_error: client.Reply | None = None
 
 
 def _diagnostic(code: int | None, text: str | None) -> str | None:
