@@ -4,7 +4,6 @@ EXPUNGE (and UID EXPUNGE), SEARCH, STORE, COPY, MOVE, IDLE; plus the session's c
 
 from __future__ import annotations
 
-from twisted.internet import defer
 from twisted.internet.threads import deferToThread
 
 from imap.args import ArgParsers as A
@@ -79,25 +78,12 @@ class SelectedCommands:
         if self.selected is sv:
             sv.apply(ch)
 
-    def folder_changed(self, highestmodseq: int) -> None:
-        """Called by the ChangeHub on the reactor thread after a commit to our folder."""
-        sv = self.selected
-        if sv is None or highestmodseq <= sv.highestmodseq:
-            return
-        if getattr(self, "_polling", False):
-            self._poll_again = True
-            return
-        self._polling, self._poll_again = True, False
-        d = defer.ensureDeferred(self.poll_changes())
-        d.addErrback(lambda f: None if self._closed else f.printTraceback())
-        d.addBoth(self._polled, highestmodseq)
-
-    def _polled(self, _result, highestmodseq: int) -> None:
-        self._polling = False
-        if self.idling:
-            self.flush_updates(allow_expunge=True)
-        if self._poll_again:
-            self.folder_changed(highestmodseq + 1 if self.selected is None else self.selected.highestmodseq + 1)
+    def changes_arrived(self, sv, changes) -> None:
+        """From the ChangeHub, on the reactor thread: another commit touched our folder."""
+        if self.selected is sv:
+            sv.apply(changes)
+            if self.idling:
+                self.flush_updates(allow_expunge=True)
 
     # -- simple commands ---------------------------------------------------------------------------
     async def do_CHECK(self, tag):
