@@ -97,6 +97,7 @@ tls:
   # Idle seconds before a connection is closed: IMAP before and after login, SMTP.
 #  imap_autologout_unauth: 60
 #  imap_autologout: 1800
+#  pop3_autologout: 600           # POP3 idle seconds before the session is closed (RFC 1939: >= 600)
 #  smtp_timeout: 300
 
 #passwords:

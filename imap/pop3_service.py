@@ -31,8 +31,8 @@ class Pop3Factory(protocol.ServerFactory):
 
 
 def autologout_seconds(settings: Settings) -> int:
-    """``limits.pop3_autologout`` when the settings have it, else the RFC 1939 minimum."""
-    return int(getattr(settings.limits, "pop3_autologout", DEFAULT_AUTOLOGOUT))
+    """``limits.pop3_autologout`` (at least RFC 1939's ten minutes, enforced by the settings)."""
+    return settings.limits.pop3_autologout
 
 
 def start_pop3(reactor, settings: Settings, store: Store, auth, tls) -> list:

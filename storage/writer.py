@@ -79,24 +79,14 @@ class Writer:
                         fut.set_exception(Temp("storage unavailable"))
 
     def _commit_batch(self, batch: list) -> None:
-        outcomes: list[tuple[concurrent.futures.Future, Any, BaseException | None]] = []
-        changes: list[FolderChange] = []
-        with self._engine.connect() as conn:
-            with conn.begin():
-                for job, fut in batch:
-                    job_changes: list[FolderChange] = []
-                    savepoint = conn.begin_nested()
-                    try:
-                        result = job(conn, job_changes)
-                    except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                        savepoint.rollback()
-                        if not isinstance(exc, StoreError):
-                            log.exception("write job failed")
-                        outcomes.append((fut, None, exc))
-                    else:
-                        savepoint.commit()
-                        changes.extend(job_changes)
-                        outcomes.append((fut, result, None))
+        """Optimistic first: the whole batch in one transaction without savepoints (they cost more
+        than most jobs). If any job fails, roll everything back and run the batch again with one
+        SAVEPOINT per job, so only the failing job is undone. Jobs are functions of the database
+        state, so running one again after a rollback is safe."""
+        try:
+            outcomes, changes = self._run_jobs(batch, savepoints=False)
+        except _Retry:
+            outcomes, changes = self._run_jobs(batch, savepoints=True)
         # Committed (the context manager raised otherwise): release the callers.
         for fut, result, exc in outcomes:
             if exc is None:
@@ -110,3 +100,32 @@ class Writer:
                 self._on_commit(changes)
             except Exception:
                 log.exception("change listener failed")
+
+    def _run_jobs(self, batch: list, *, savepoints: bool):
+        outcomes: list[tuple[concurrent.futures.Future, Any, BaseException | None]] = []
+        changes: list[FolderChange] = []
+        with self._engine.connect() as conn:
+            with conn.begin() as transaction:
+                for job, fut in batch:
+                    job_changes: list[FolderChange] = []
+                    savepoint = conn.begin_nested() if savepoints else None
+                    try:
+                        result = job(conn, job_changes)
+                    except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                        if savepoint is None:
+                            transaction.rollback()
+                            raise _Retry() from exc
+                        savepoint.rollback()
+                        if not isinstance(exc, StoreError):
+                            log.exception("write job failed")
+                        outcomes.append((fut, None, exc))
+                    else:
+                        if savepoint is not None:
+                            savepoint.commit()
+                        changes.extend(job_changes)
+                        outcomes.append((fut, result, None))
+        return outcomes, changes
+
+
+class _Retry(Exception):
+    """A job failed in the optimistic pass; the batch runs again with savepoints."""
