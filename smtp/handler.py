@@ -19,6 +19,7 @@ from smtp.pipeline import Check, DataContext, MailContext, Peer, RcptContext
 from smtp.received import Trace, protocol_name, trace_headers
 from smtp.transaction import Transaction
 from storage.api import Store
+from storage.errors import StoreError
 
 log = logging.getLogger("smtp.handler")
 
@@ -47,7 +48,11 @@ class InboundHandler:
         ctx = MailContext(
             self.store, self.settings.limits, peer, self.executor, sender=path.address, declared_size=tx.declared_size
         )
-        name, verdict = await pipeline.run(self.mail_checks, ctx)
+        try:
+            name, verdict = await pipeline.run(self.mail_checks, ctx)
+        except StoreError as e:
+            log.warning("id=%s MAIL <%s>: store error %s %s", tx.id, path.address, e.kind, e.detail)
+            return replies.for_error(e.kind, "MAIL")
         if verdict.reply is not None:
             log.info("id=%s MAIL <%s> refused by %s: %s", tx.id, path.address, name, verdict.reason)
             return verdict.reply
@@ -60,7 +65,11 @@ class InboundHandler:
             sender=tx.mail_from or "", address=path.address, domain=path.domain,
             accepted=len(tx.rcpt_tos), declared_size=tx.declared_size,
         )  # fmt: skip
-        name, verdict = await pipeline.run(self.rcpt_checks, ctx)
+        try:
+            name, verdict = await pipeline.run(self.rcpt_checks, ctx)
+        except StoreError as e:  # e.g. the database is unreachable: the sender retries this one
+            log.warning("id=%s RCPT <%s>: store error %s %s", tx.id, path.address, e.kind, e.detail)
+            return replies.for_error(e.kind, "RCPT")
         if verdict.reply is not None:
             log.info("id=%s RCPT <%s> refused by %s: %s", tx.id, path.address, name, verdict.reason)
             return verdict.reply

@@ -77,7 +77,8 @@ _DATA_ERRORS: dict[ErrorKind, str] = {
 
 
 def for_error(kind: ErrorKind | str, stage: str) -> str:
-    """The reply for a storage error kind at ``stage`` ("RCPT" or "DATA").
+    """The reply for a storage error kind at ``stage`` ("MAIL", "RCPT" or "DATA"; MAIL uses
+    the DATA table: it is about the whole message).
 
     Anything unexpected (EXISTS, INVALID, an unknown kind) is a temporary failure: the sender
     retries rather than bouncing mail because of a server-side problem.

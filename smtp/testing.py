@@ -30,6 +30,7 @@ class FakeStore:
     delivered: list[Delivered] = field(default_factory=list)
     fail_targets: dict[int, ErrorKind] = field(default_factory=dict)  # account id → outcome error
     raise_on_deliver: StoreError | Exception | None = None
+    raise_on_lookup: StoreError | Exception | None = None  # get_account / is_local_domain
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, address: str, state: AccountState = AccountState.ACTIVE) -> Account:
@@ -42,9 +43,13 @@ class FakeStore:
         return account
 
     def is_local_domain(self, name: str) -> bool:
+        if self.raise_on_lookup is not None:
+            raise self.raise_on_lookup
         return name.lower() in self.domains
 
     def get_account(self, address: str) -> Account | None:
+        if self.raise_on_lookup is not None:
+            raise self.raise_on_lookup
         return self.accounts.get(address.lower())
 
     def put_blob(self, source: bytes | BinaryIO, *, prefix: bytes = b"") -> BlobRef:

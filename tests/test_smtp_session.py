@@ -469,3 +469,15 @@ async def test_large_message_is_spooled_to_disk_under_data_dir_and_cleaned_up(mx
     assert errors == {} and mx.store.delivered[0].blob.endswith(message)
     spool = tmp_path / "spool"
     assert spool.is_dir() and list(spool.iterdir()) == []  # no spool file left behind
+
+
+async def test_store_unavailable_at_rcpt_is_a_temporary_failure_for_that_recipient(mx):
+    d = await Dialogue.open(mx)
+    await d.cmd("EHLO client.test")
+    await d.cmd("MAIL FROM:<x@other.gov.vn>")
+    mx.store.raise_on_lookup = Temp("connection refused")
+    reply = await d.cmd(f"RCPT TO:<{LOCAL}>")
+    assert reply.startswith(S451) and "refused" not in reply
+    mx.store.raise_on_lookup = None
+    assert (await d.cmd(f"RCPT TO:<{LOCAL}>")).startswith(S250_RCPT)
+    await d.close()
