@@ -85,6 +85,21 @@ tls:
 #  mailbox: 2GiB
   # Decoded attachment content per message.
 #  attachment: 20MiB
+  # Percent of the mailbox limit at which the owner gets one notice per crossing (a unit
+  # mailbox: also its head and delegates); [] = no notices.
+#  thresholds: [80, 90, 100]
+  # Special limits by name, given with `mailserver quota class ADDRESS NAME` to a unit (applies
+  # to its mailbox and staff) or an account, e.g. lanh-dao: {mailbox: 10GiB, attachment: 30MiB}.
+#  classes: {}
+
+# R-QUOTA-2: old mail is expunged every day at run_at (server local time; null = only by
+# `mailserver retention run`). folder: a name (Archive/2019), a special use (\\Junk, \\Trash,
+# whatever the user named it) or "*"; older_than: days (30d) or months (6m) since arrival.
+#retention:
+#  rules:
+#    - {folder: "\\\\Junk", older_than: 30d}
+#    - {folder: "\\\\Trash", older_than: 30d}
+#  run_at: "02:30"
 
 #limits:
   # Largest whole message accepted (SMTP SIZE, IMAP APPENDLIMIT).

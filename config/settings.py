@@ -111,11 +111,78 @@ class Passwords(_Frozen):
     max_age_months: int | None = Field(default=None, ge=1)
 
 
+class QuotaClass(_Frozen):
+    """Limits of a class of mailboxes (R-QUOTA-1 "special cases get their own limits"), given to a
+    unit (its mailbox and its staff) or an account with ``mailserver quota class``. Only the keys
+    written here replace the profile's; null = unlimited."""
+
+    mailbox: ByteSize | None = None
+    attachment: ByteSize | None = None
+
+    def layer(self) -> dict[str, int | None]:
+        """The keys the operator wrote, as ``quota.resolve_limits`` takes them."""
+        names = {"mailbox": "mailbox_bytes", "attachment": "attachment_bytes"}
+        return {names[k]: getattr(self, k) for k in self.model_fields_set if k in names}
+
+
+def _thresholds(value: object) -> object:
+    if isinstance(value, (list, tuple)):
+        if any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 100 for v in value):
+            raise PydanticCustomError("thresholds", "expected percentages from 1 to 100, got {got}", {"got": repr(value)})
+        return tuple(sorted(set(value)))
+    return value
+
+
 class Quota(_Frozen):
     """R-QUOTA-1 limits; an account's own ``quota_bytes`` overrides ``mailbox``. null = unlimited."""
 
     mailbox: ByteSize | None = 2 * 1024**3
     attachment: ByteSize | None = 20 * 1024**2  # decoded attachment content per message
+    # Percentages of the mailbox limit at which the owner (of a unit mailbox: also its head and
+    # delegates) gets one notice per crossing; [] = no notices.
+    thresholds: Annotated[tuple[int, ...], BeforeValidator(_thresholds)] = (80, 90, 100)
+    classes: dict[str, QuotaClass] = {}
+
+
+_PERIOD_RE = re.compile(r"^\s*(\d+)\s*(d|days?|m|months?)\s*$", re.IGNORECASE)
+_RUN_AT_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def _period(value: object) -> object:
+    if isinstance(value, str) and _PERIOD_RE.match(value):
+        return value.strip().lower()
+    raise PydanticCustomError("period", "expected a period such as 30d or 6m (days, months), got {got}", {"got": repr(value)})
+
+
+def _run_at(value: object) -> object:
+    if value is None or (isinstance(value, str) and _RUN_AT_RE.match(value.strip())):
+        return value.strip() if isinstance(value, str) else value
+    raise PydanticCustomError("run_at", "expected a local time HH:MM such as 02:30, or null, got {got}", {"got": repr(value)})
+
+
+class RetentionRule(_Frozen):
+    """Messages in ``folder`` (a name such as ``Archive/2019``, a special use such as ``\\Junk``,
+    or ``*``) whose INTERNALDATE is older than ``older_than`` (``30d``, ``6m``) are expunged."""
+
+    folder: str = Field(min_length=1)
+    older_than: Annotated[str, BeforeValidator(_period)]
+
+    def period(self) -> tuple[int | None, int | None]:
+        """(days, months): one of them is set."""
+        m = _PERIOD_RE.match(self.older_than)
+        assert m is not None
+        n = int(m.group(1))
+        return (n, None) if m.group(2).startswith("d") else (None, n)
+
+
+class Retention(_Frozen):
+    """R-QUOTA-2: expiry of old mail, run daily inside the server and by `mailserver retention run`."""
+
+    rules: tuple[RetentionRule, ...] = (
+        RetentionRule(folder="\\Junk", older_than="30d"),
+        RetentionRule(folder="\\Trash", older_than="30d"),
+    )
+    run_at: Annotated[str | None, BeforeValidator(_run_at)] = "02:30"  # server local time; null = never
 
 
 class Lifecycle(_Frozen):
@@ -196,6 +263,7 @@ class Settings(_Frozen):
     limits: Limits = Limits()
     passwords: Passwords = Passwords()
     quota: Quota = Quota()
+    retention: Retention = Retention()
     lifecycle: Lifecycle = Lifecycle()
     search: Search = Search()
     queue: Queue = Queue()
