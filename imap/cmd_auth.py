@@ -21,14 +21,18 @@ PRIVACY = (NO, b"[PRIVACYREQUIRED] Plain-text authentication is not allowed with
 EXTENSIONS = (
     b"LITERAL+", b"SASL-IR", b"ID", b"ENABLE", b"IDLE", b"NAMESPACE", b"UIDPLUS", b"MOVE",
     b"UNSELECT", b"CHILDREN", b"SPECIAL-USE", b"ESEARCH", b"SORT", b"CONDSTORE", b"QRESYNC",
-    b"LIST-EXTENDED", b"LIST-STATUS", b"CREATE-SPECIAL-USE", b"STATUS=SIZE",
+    b"LIST-EXTENDED", b"LIST-STATUS", b"CREATE-SPECIAL-USE", b"STATUS=SIZE", b"COMPRESS=DEFLATE",
 )
 ENABLEABLE = {b"CONDSTORE", b"QRESYNC"}
 
 
 class AuthCommands:
     # -- state helpers -------------------------------------------------------------------------
+    _secure = None  # fixed when COMPRESS wraps the transport (the wrapper hides ISSLTransport)
+
     def is_secure(self) -> bool:
+        if self._secure is not None:
+            return self._secure
         return self.startedTLS or interfaces.ISSLTransport(self.transport, None) is not None
 
     def plaintext_ok(self) -> bool:

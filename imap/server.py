@@ -24,6 +24,7 @@ from twisted.python import failure
 from imap.args import ArgParsers
 from imap.cmd_auth import AuthCommands
 from imap.cmd_folders import FolderCommands
+from imap.compress import CompressCommand
 from imap.cmd_list import ListCommands
 from imap.cmd_search import SearchCommands
 from imap.cmd_selected import SelectedCommands
@@ -41,7 +42,10 @@ SPOOL_IN_MEMORY = 1024 * 1024
 NO_EXPUNGE_REPORT = {b"FETCH", b"STORE", b"SEARCH"}
 
 
-class IMAPServer(AuthCommands, FolderCommands, ListCommands, SelectedCommands, SearchCommands, FetchCommand, ArgParsers, IMAP4Server):
+class IMAPServer(
+    AuthCommands, FolderCommands, ListCommands, SelectedCommands, SearchCommands, FetchCommand, CompressCommand,
+    ArgParsers, IMAP4Server,
+):
     IDENT = b"IMAP4rev1 ready"
 
     def __init__(self, ctx) -> None:
@@ -98,7 +102,10 @@ class IMAPServer(AuthCommands, FolderCommands, ListCommands, SelectedCommands, S
     # -- framing -------------------------------------------------------------------------------
     def dataReceived(self, data: bytes) -> None:
         self.resetTimeout()
-        self._buf += data
+        if self._inflate is not None:
+            self._zin += data
+        else:
+            self._buf += data
         if self._busy and self._line_waiter is None and len(self._buf) > self.max_line and not self._paused:
             self._paused = True
             self.transport.pauseProducing()
@@ -110,6 +117,8 @@ class IMAPServer(AuthCommands, FolderCommands, ListCommands, SelectedCommands, S
         self._processing = True
         try:
             while not self._closed and (not self._busy or self._line_waiter is not None or self._lit_need):
+                if self._inflate is not None:
+                    self.inflate_more()
                 if self._lit_need:
                     if not self._feed_literal():
                         return

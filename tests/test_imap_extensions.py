@@ -238,3 +238,24 @@ def test_list_extended_status_and_create_special_use(server, box):
     assert status.startswith(b"BAD")
     assert re.match(rb'^\* STATUS "INBOX" \(SIZE \d+\)$', s.ok("STATUS INBOX (SIZE)")[0])
     s.close()
+
+
+def test_compress_deflate_both_directions(server, box):
+    import zlib
+
+    s = Session(server, box)
+    s.ok("COMPRESS DEFLATE")
+    deflate, inflate = zlib.compressobj(6, zlib.DEFLATED, -15), zlib.decompressobj(-15)
+
+    def run(command: bytes, tag: bytes) -> bytes:
+        s.sock.sendall(deflate.compress(command + b"\r\n") + deflate.flush(zlib.Z_SYNC_FLUSH))
+        out = inflate.decompress(s.buf)
+        while b"\r\n" + tag + b" " not in b"\r\n" + out:
+            out += inflate.decompress(s.sock.recv(65536))
+        return out
+
+    assert b"c1 OK" in run(b"c1 SELECT INBOX", b"c1")
+    body = b"Subject: nen\r\n\r\n" + b"n" * 100000 + b"\r\n"
+    assert b"c2 OK [APPENDUID" in run(b"c2 APPEND Drafts {%d+}\r\n" % len(body) + body, b"c2")
+    assert b"c3 NO [COMPRESSIONACTIVE]" in run(b"c3 COMPRESS DEFLATE", b"c3")
+    s.close()
