@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import datetime as _dt
 from dataclasses import dataclass
 import logging
@@ -83,20 +84,27 @@ class OutboundService:
         self._pending: dict[str, collections.deque[Claim]] = {}  # claimed, not started
         self._outstanding = 0  # claims pending or being delivered
         self._main: asyncio.Task | None = None
+        self._stopping = False
         self._tls: dict[bool, ssl.SSLContext] = {}
+        # Its own threads: store writes block a thread until the group commit, and the default
+        # executor (cores + 4 threads) is shared with SMTP delivery; starving it slowed both.
+        self._executor = concurrent.futures.ThreadPoolExecutor(self.q.concurrency + 4, thread_name_prefix="outbound")
         self._timeouts = client.Timeouts(self.q.connect_timeout, self.q.command_timeout, self.q.data_timeout)
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._tls = await loop.run_in_executor(None, _tls_contexts)
+        self._tls = await loop.run_in_executor(self._executor, _tls_contexts)
         if self.store.is_sqlite:  # the only process: nothing can still be working on a claim
-            released = await loop.run_in_executor(None, self.queue.release)
+            released = await loop.run_in_executor(self._executor, self.queue.release)
             if released:
                 log.info("released %d claimed recipients of the previous run", released)
         self._main = asyncio.create_task(self._run(), name="outbound")
 
     async def stop(self, timeout: float = 10) -> None:
+        """Finish the transactions on the wire (up to ``timeout``), record them, take no more.
+        Claims not started stay in the store and are taken again at the next start."""
+        self._stopping = True
         if self._main:
             self._main.cancel()
             await asyncio.gather(self._main, return_exceptions=True)
@@ -105,13 +113,14 @@ class OutboundService:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     # -- producers ------------------------------------------------------------------------------
     async def enqueue(self, blob: BlobRef | str, sender: str, recipients: Sequence[str], *, tx_id: str | None = None) -> int:
         """Durably queue ``blob`` for remote ``recipients`` (returns after the commit: say 250)."""
         loop = asyncio.get_running_loop()
         message_id = await loop.run_in_executor(
-            None, lambda: self.queue.enqueue(blob, sender, list(recipients), tx_id=tx_id, now=self.clock())
+            self._executor, lambda: self.queue.enqueue(blob, sender, list(recipients), tx_id=tx_id, now=self.clock())
         )
         log.info("id=%s queued as %d from=<%s> rcpts=%d", tx_id, message_id, sender, len(recipients))
         self.wake()
@@ -140,7 +149,7 @@ class OutboundService:
                 claims = []
                 if room > 0:
                     claims = await loop.run_in_executor(
-                        None, lambda: self.queue.claim(room, owner=self.owner, lease=self.q.lease, now=self.clock())
+                        self._executor, lambda: self.queue.claim(room, owner=self.owner, lease=self.q.lease, now=self.clock())
                     )
                 for claim in claims:
                     self._pending.setdefault(claim.domain, collections.deque()).append(claim)
@@ -165,7 +174,7 @@ class OutboundService:
             self._wake.clear()
 
     async def _sleep_time(self) -> float:
-        due = await asyncio.get_running_loop().run_in_executor(None, self.queue.next_due, self.clock())
+        due = await asyncio.get_running_loop().run_in_executor(self._executor, self.queue.next_due, self.clock())
         if due is None:
             return float(self.q.poll)
         return max(0.05, min(float(self.q.poll), (due - self.clock()).total_seconds()))
@@ -207,15 +216,15 @@ class OutboundService:
         recording: set[asyncio.Future] = set()
         ahead: tuple[Claim, asyncio.Future] | None = None
         try:
-            while waiting or ahead:
+            while (waiting or ahead) and not self._stopping:
                 if ahead is None:
                     claim = waiting.popleft()
-                    data = loop.run_in_executor(None, self._prepare, claim.message.blob_sha)
+                    data = loop.run_in_executor(self._executor, self._prepare, claim.message.blob_sha)
                 else:
                     (claim, data), ahead = ahead, None
                 if waiting:
                     nxt = waiting.popleft()
-                    ahead = (nxt, loop.run_in_executor(None, self._prepare, nxt.message.blob_sha))
+                    ahead = (nxt, loop.run_in_executor(self._executor, self._prepare, nxt.message.blob_sha))
                 try:
                     recorded = await self._deliver(claim, run, data)
                 except Exception:
@@ -255,7 +264,7 @@ class OutboundService:
             state = {None: "sent", QUEUED: "deferred", BOUNCE: "bounced"}[o.state]
             log.info("queue=%d to=<%s> relay=%s status=%s reply=%s %s", msg.id, r.address, reply.remote or "none",
                      state, reply.code or "-", " ".join(reply.text.split())[:300])  # fmt: skip
-        recorded = loop.run_in_executor(None, lambda: self.queue.record(outcomes, now=now))
+        recorded = loop.run_in_executor(self._executor, lambda: self.queue.record(outcomes, now=now))
         if any(o.state == BOUNCE for o in outcomes):
             recorded.add_done_callback(lambda _f: self.wake())
         return recorded
@@ -323,7 +332,7 @@ class OutboundService:
 
     async def _send_owed_dsns(self) -> None:
         loop = asyncio.get_running_loop()
-        owed = await loop.run_in_executor(None, self.queue.owed_dsns)
+        owed = await loop.run_in_executor(self._executor, self.queue.owed_dsns)
         for msg in owed:
             reports = [
                 dsn.RecipientReport(
@@ -338,11 +347,11 @@ class OutboundService:
             except Exception:
                 log.exception("queue=%d DSN to <%s> failed; will retry", msg.id, msg.sender)
                 continue
-            await loop.run_in_executor(None, self.queue.dsn_done, [r.id for r in msg.recipients])
+            await loop.run_in_executor(self._executor, self.queue.dsn_done, [r.id for r in msg.recipients])
 
     async def _deliver_dsn(self, sender, sha, arrival, action, reports, until) -> None:
         loop = asyncio.get_running_loop()
-        account = await loop.run_in_executor(None, self.store.get_account, sender) if sender else None
+        account = await loop.run_in_executor(self._executor, self.store.get_account, sender) if sender else None
         if account is None:
             log.warning("no local mailbox for <%s>: %s DSN for %s dropped", sender, action,
                         ", ".join(r.address for r in reports))  # fmt: skip
@@ -358,7 +367,7 @@ class OutboundService:
             if not all(o.ok for o in outcomes):
                 log.error("%s DSN for <%s> not stored: %s", action, sender, [o.error for o in outcomes])
 
-        await loop.run_in_executor(None, build_and_deliver)
+        await loop.run_in_executor(self._executor, build_and_deliver)
         log.info("%s DSN to <%s> for %s", action, sender, ", ".join(r.address for r in reports))
 
 
