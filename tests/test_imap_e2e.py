@@ -410,3 +410,41 @@ def test_mbsync_pulls_flags_deletes_and_uploads(server, users, tmp_path):
     typ, data = m.search(None, "SUBJECT", '"from mbsync"')
     assert len(data[0].split()) == 1
     m.logout()
+
+
+MUTTRC = """set imap_user="{user}"
+set imap_pass="{password}"
+set folder="imap://{host}:{port}/"
+set spoolfile="+INBOX"
+set ssl_starttls=no
+set ssl_force_tls=no
+set header_cache=""
+set message_cachedir=""
+set confirmappend=no
+set delete=yes
+set move=no
+set mail_check=0
+"""
+
+
+@pytest.mark.skipif(not (shutil.which("mutt") and shutil.which("script")), reason="mutt or script not installed")
+def test_mutt_saves_a_delivered_message_to_trash(server, users, tmp_path):
+    user = users["imap5"]
+    deliver(server, user, subject="mutt chuyển thư")
+    rc = tmp_path / "muttrc"
+    rc.write_text(MUTTRC.format(user=user, password=PASSWORD, host=server.host, port=server.port("imap")))
+    keys = "<tag-pattern>~s mutt<enter><tag-prefix><save-message>=Trash<enter><sync-mailbox><quit>"
+    done = subprocess.run(
+        ["script", "-qec", f"mutt -n -F {rc} -e 'push \"{keys}\"'", "/dev/null"],
+        capture_output=True, timeout=60, env={"TERM": "xterm", "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0
+    m = login(server, user)
+    m.select("INBOX", readonly=True)
+    assert m.search(None, "SUBJECT", "mutt")[1] == [b""]
+    m.select("Trash", readonly=True)
+    typ, data = m.search(None, "SUBJECT", "mutt")
+    assert len(data[0].split()) == 1
+    typ, data = m.fetch(data[0].decode(), "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert "mutt chuyển thư".encode() in data[0][1]
+    m.logout()
