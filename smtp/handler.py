@@ -40,6 +40,7 @@ class InboundHandler:
         # Store calls of SMTP sessions. A thread waiting on a group commit costs nothing, and the
         # loop's default executor (CPUs + 4 threads) would cap a group commit at that many messages.
         self.executor = executor
+        self.configured_domains = frozenset(d.lower().rstrip(".") for d in settings.domains)
         self.mail_checks = pipeline.build("MAIL") if mail_checks is None else mail_checks
         self.rcpt_checks = pipeline.build("RCPT") if rcpt_checks is None else rcpt_checks
         self.data_checks = pipeline.build("DATA") if data_checks is None else data_checks
@@ -63,7 +64,7 @@ class InboundHandler:
         ctx = RcptContext(
             self.store, self.settings.limits, peer, self.executor,
             sender=tx.mail_from or "", address=path.address, domain=path.domain,
-            accepted=len(tx.rcpt_tos), declared_size=tx.declared_size,
+            accepted=len(tx.rcpt_tos), declared_size=tx.declared_size, configured_domains=self.configured_domains,
         )  # fmt: skip
         try:
             name, verdict = await pipeline.run(self.rcpt_checks, ctx)

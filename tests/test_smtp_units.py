@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as _dt
 import io
 import itertools
@@ -248,3 +249,29 @@ def test_spool_stays_in_memory_below_the_threshold_and_goes_to_data_dir_above(tm
     small.close()
     big.close()
     assert list(tmp_path.iterdir()) == []
+
+
+# -- pipeline checks -------------------------------------------------------------------------------
+
+
+async def test_relay_check_trusts_configured_domains_and_asks_the_store_for_others():
+    from config.settings import Limits
+    from smtp.pipeline import Peer, RcptContext
+    from smtp.pipeline.checks import relay
+    from smtp.testing import FakeStore
+    from storage.errors import Temp
+
+    store = FakeStore(domains={"added-later.gov.vn"}, raise_on_lookup=Temp("must not be asked"))
+    peer = Peer(ip="192.0.2.1", helo="x", tls=False, authenticated=False)
+    ctx = RcptContext(store, Limits(), peer, domain="example.gov.vn", configured_domains=frozenset({"example.gov.vn"}))
+    assert (await relay.check(ctx)).reply is None and ctx.local
+    store.raise_on_lookup = None
+    ctx = RcptContext(store, Limits(), peer, domain="added-later.gov.vn", configured_domains=frozenset({"example.gov.vn"}))
+    assert (await relay.check(ctx)).reply is None and ctx.local
+    ctx = RcptContext(store, Limits(), peer, domain="gmail.com", configured_domains=frozenset({"example.gov.vn"}))
+    assert (await relay.check(ctx)).reply == replies.S550_RELAY_DENIED
+    authenticated = Peer(ip="192.0.2.1", helo="x", tls=True, authenticated=True, account_id=1)
+    ctx = RcptContext(store, Limits(), authenticated, domain="gmail.com")
+    assert (await relay.check(ctx)).reply == replies.S550_RELAY_DENIED  # no outbound queue: never accepted
+    ctx = RcptContext(store, Limits(), dataclasses.replace(authenticated, outbound=True), domain="gmail.com")
+    assert (await relay.check(ctx)).reply is None

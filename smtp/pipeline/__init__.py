@@ -73,6 +73,7 @@ class RcptContext(Context):
     domain: str = ""
     accepted: int = 0  # recipients accepted so far in this transaction
     declared_size: int | None = None
+    configured_domains: frozenset[str] = frozenset()  # settings.domains: local without a look-up
     local: bool | None = None  # filled by the relay check
     account: Account | None = None  # filled by recipient_exists
 
