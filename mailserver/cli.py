@@ -497,3 +497,7 @@ def _short(path: Path) -> str:
 from mailserver.cli_org import register as _register_org  # noqa: E402 - issue 4: unit, group, account import, directory
 
 _register_org(cli)
+
+from mailserver.cli_quota import register as _register_quota  # noqa: E402 - issue 5: quota show|set|class|report|recalc, retention run
+
+_register_quota(cli)

@@ -1,0 +1,247 @@
+"""Quota for the running server (issue 5, R-QUOTA-1): each account's limits, the figures front
+ends need, and the threshold watcher that warns owners as their mailbox fills.
+
+Limits are resolved in layers (``quota.resolve_limits``), lowest first:
+1. the profile's default: ``settings.quota.mailbox`` / ``attachment`` (the profile file and the
+   operator's YAML are already merged into them by config.loader);
+2. the account's class, else its unit's, else the nearest parent unit's: a ``quota.classes``
+   entry named by ``mailserver quota class`` (storage.usage.Usage.class_for);
+3. the account's own override ``accounts.quota_bytes`` (``mailserver quota set ADDRESS 5GB``).
+
+Front ends (smtp/, imap/) may not import this module (DESIGN.md import rules): app.py builds one
+``QuotaService`` and hands its bound methods to them. Every method may block on the database:
+call it off the event loop, as any store method.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import queue
+import threading
+from typing import Callable
+
+from config.settings import Settings
+from quota import Decision, QuotaLimits, decide_attachments, decide_delivery, measure_attachments, resolve_limits
+from quota.decide import smtp_size_limit
+from storage.api import RECEIVE_STATES, Account, AccountKind, DeliveryTarget, FolderChange
+from storage.sqlstore import SqlStore
+from storage.usage import Usage
+
+log = logging.getLogger(__name__)
+
+
+class QuotaService:
+    def __init__(self, settings: Settings, store: SqlStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.usage = Usage(store)
+        self._watcher: ThresholdWatcher | None = None
+
+    # -- limits ---------------------------------------------------------------------------------
+    def profile_limits(self) -> QuotaLimits:
+        return QuotaLimits(self.settings.quota.mailbox, self.settings.quota.attachment)
+
+    def limits_for(self, account: Account) -> QuotaLimits:
+        """The effective limits of ``account`` (profile → class → account override)."""
+        unit_class = None
+        name = self.usage.class_for(account.id)
+        if name is not None:
+            quota_class = self.settings.quota.classes.get(name)
+            if quota_class is None:
+                log.warning("account %s: quota class %r is not in quota.classes; profile limits apply",
+                            account.address, name)
+            else:
+                unit_class = quota_class.layer()
+        override = None if account.quota_bytes is None else {"mailbox_bytes": account.quota_bytes}
+        return resolve_limits(self.profile_limits(), unit_class, override)
+
+    def delivery_limit(self, account: Account) -> int | None:
+        """``DeliveryTarget.quota_limit`` / ``append(quota_limit=)`` / ``copy(quota_limit=)``."""
+        return self.limits_for(account).mailbox_bytes
+
+    def check_delivery(self, account: Account, size: int, count: int = 1) -> Decision:
+        """Early check (SMTP RCPT with the declared SIZE, IMAP APPEND before the literal) on the
+        usage as last committed; the commit checks again (``quota_limit``), so races are safe."""
+        return decide_delivery(account.used_bytes, account.used_messages, self.limits_for(account), size, count)
+
+    def check_attachments(self, account: Account, total_decoded: int) -> Decision:
+        """After DATA: ``quota.measure_attachments(spooled file).total_decoded_bytes`` against the
+        recipient's attachment limit."""
+        return decide_attachments(total_decoded, self.limits_for(account))
+
+    def smtp_size(self) -> int:
+        """The SIZE to advertise (RFC 1870): the profile's attachment limit in base64 plus room
+        for headers and text, capped by ``limits.max_message_size``."""
+        cap = self.settings.limits.max_message_size
+        classes = self.settings.quota.classes.values()
+        limits = [self.settings.quota.attachment] + [c.attachment for c in classes if "attachment" in c.model_fields_set]
+        if None in limits:
+            return cap
+        return min(cap, smtp_size_limit(max(limits)))
+
+    def imap_quota(self, account: Account) -> list[tuple[str, int, int]]:
+        """RFC 9208 resources of the account's one quota root ``""``: (name, usage, limit) with
+        STORAGE in units of 1024 octets (usage rounded up, limit down); unlimited ones left out."""
+        limits = self.limits_for(account)
+        resources = []
+        if limits.mailbox_bytes is not None:
+            resources.append(("STORAGE", -(-account.used_bytes // 1024), limits.mailbox_bytes // 1024))
+        if limits.messages is not None:
+            resources.append(("MESSAGE", account.used_messages, limits.messages))
+        return resources
+
+    measure_attachments = staticmethod(measure_attachments)
+
+    # -- warnings -------------------------------------------------------------------------------
+    def start_watcher(self) -> ThresholdWatcher:
+        if self._watcher is None:
+            self._watcher = ThresholdWatcher(self)
+            self._watcher.start()
+        return self._watcher
+
+    def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
+
+
+def level(used: int, limit: int | None, thresholds: tuple[int, ...]) -> int:
+    """Highest threshold (percent) that ``used`` has reached; 0 when none (or unlimited)."""
+    if limit is None or limit <= 0:
+        return 0
+    return max((t for t in thresholds if used * 100 >= t * limit), default=0)
+
+
+class ThresholdWatcher:
+    """Sends one notice per threshold crossing (``quota.thresholds``, default 80/90/100 %).
+
+    The store calls ``_on_commit`` in its writer (or notification) thread, which must not call
+    the store: it only queues account ids. A worker thread of our own then compares each
+    account's level with the last one notified (``quota_state.notified_percent``): going up, it
+    claims the new level with a compare-and-set (so two processes on one PostgreSQL database do
+    not both send) and delivers the notice for the level reached; going down, it lowers the mark,
+    which re-arms the thresholds above. A jump over several thresholds in one change sends only
+    the highest (one notice per crossing event).
+
+    Notices go to the owner's INBOX with ``quota_limit=None``, so a full mailbox still gets one;
+    for a unit mailbox (R-BOX-2) its head and delegates get a copy too (storage.org).
+    """
+
+    def __init__(self, service: QuotaService, *, clock: Callable[[], _dt.datetime] | None = None) -> None:
+        self.service = service
+        self.store = service.store
+        self.usage = service.usage
+        self.clock = clock or (lambda: _dt.datetime.now(_dt.UTC))
+        self._queue: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="quota-watcher", daemon=True)
+        self._unsubscribe: Callable[[], None] | None = None
+        self._outstanding = 0  # account ids queued and not yet looked at
+        self._cond = threading.Condition()
+
+    def start(self) -> None:
+        self._unsubscribe = self.store.subscribe(self._on_commit)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _on_commit(self, changes: list[FolderChange]) -> None:
+        ids = {c.account_id for c in changes}
+        with self._cond:
+            self._outstanding += len(ids)
+        for account_id in ids:
+            self._queue.put(account_id)
+
+    def wait_idle(self, timeout: float = 10) -> bool:
+        """For tests: True once every account queued so far has been looked at."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._outstanding == 0, timeout)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            pending = [first]
+            stop = False
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                pending.append(item)
+            for account_id in sorted(set(pending)):
+                try:
+                    self.check(account_id)
+                except Exception:  # one bad account must not stop the warnings of the others
+                    log.exception("quota watcher: account %s", account_id)
+            with self._cond:
+                self._outstanding -= len(pending)
+                self._cond.notify_all()
+            if stop:
+                return
+
+    def check(self, account_id: int) -> int | None:
+        """Look at one account now; returns the threshold notified, or None."""
+        account = self.store.get_account_by_id(account_id)
+        if account is None:
+            return None
+        thresholds = self.service.settings.quota.thresholds
+        limit = self.service.limits_for(account).mailbox_bytes
+        now_level = level(account.used_bytes, limit, thresholds)
+        last = self.usage.notified(account_id)
+        if now_level == last or not self.usage.claim_notified(account_id, last, now_level):
+            return None
+        if now_level < last or account.state not in RECEIVE_STATES:
+            return None  # re-armed (usage dropped), or nobody to tell
+        assert limit is not None
+        self._send(account, now_level, limit)
+        return now_level
+
+    def _recipients(self, account: Account) -> list[Account]:
+        people = [account]
+        if account.kind is AccountKind.UNIT:
+            try:
+                from storage.org import Organisation
+            except ImportError:  # organisation model not installed: the unit mailbox alone
+                return people
+            org = Organisation(self.store)
+            unit = org.get_unit(account.address)
+            if unit is not None and unit.head is not None:
+                people.append(unit.head)
+            people += [d.delegate for d in org.delegations(account.id) if d.delegate is not None]
+        seen: set[int] = set()
+        return [p for p in people if not (p.id in seen or seen.add(p.id)) and p.state in RECEIVE_STATES]
+
+    def _send(self, account: Account, threshold: int, limit: int) -> None:
+        from mailserver.notices import quota_notice
+
+        settings = self.service.settings
+        for person in self._recipients(account):
+            raw = quota_notice(
+                threshold=threshold, used=account.used_bytes, limit=limit, mailbox=account.address,
+                to=person.address, to_name=person.display_name, domains=settings.domains,
+                hostname=settings.hostname, now=self.clock(),
+            )
+            blob = self.store.put_blob(raw)
+            outcome = self.store.deliver(blob, [DeliveryTarget(person.id, "INBOX", quota_limit=None)])[0]
+            if outcome.ok:
+                log.info("quota: %s at %d%% of %d bytes, notice to %s", account.address, threshold, limit, person.address)
+            else:
+                log.warning("quota: notice for %s to %s not delivered: %s", account.address, person.address, outcome.error)
+
+
+def start_quota(settings: Settings, store: SqlStore) -> QuotaService:
+    """What app.py calls once after opening the store: the service, its watcher running."""
+    service = QuotaService(settings, store)
+    if settings.quota.thresholds:
+        service.start_watcher()
+    return service
