@@ -8,6 +8,7 @@ memory whole. Large sections are streamed from the blob file in chunks.
 
 from __future__ import annotations
 
+import bisect
 import datetime as _dt
 
 from twisted.internet import defer
@@ -160,8 +161,6 @@ class FetchCommand:
         return None
 
     def _fetch_worker(self, view_uids, recent, folder_id, uids, items, fields, flow, changedsince=None) -> None:
-        import bisect
-
         store = self.sc.store
         reactor = self.sc.reactor
 

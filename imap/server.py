@@ -63,6 +63,7 @@ class IMAPServer(
         self._cmd: Command | None = None
         self._cmd_len = 0
         self._lit_need = 0
+        self._lit_size = 0
         self._lit_sink = None
         self._lit_discard = False
         self._skip_line = False
@@ -310,7 +311,8 @@ class IMAPServer(
             self._respond(b"NO", tag, b"[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset")
         elif f.check(StoreError):
             log.info("imap %s: %s", type(f.value).__name__, f.value)
-            self._respond(*response_for(f.value)[:1], tag, response_for(f.value)[1])
+            status, text = response_for(f.value)
+            self._respond(status, tag, text)
         else:
             log.error("imap command failed", exc_info=(f.type, f.value, f.getTracebackObject()))
             self._respond(SERVER_BUG[0], tag, SERVER_BUG[1])
