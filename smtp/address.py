@@ -37,13 +37,20 @@ class PathArg:
         return self.address.rpartition("@")[2].rstrip(".").lower()
 
 
-def parse_path(arg: str | None, keyword: str, *, allow_null: bool, utf8: bool) -> PathArg:
-    """Parse ``FROM:<a@b> SIZE=1`` (keyword "FROM:") or ``TO:<a@b>`` (keyword "TO:")."""
+def parse_path(
+    arg: str | None, keyword: str, *, allow_null: bool, utf8: bool, postmaster_domain: str | None = None
+) -> PathArg:
+    """Parse ``FROM:<a@b> SIZE=1`` (keyword "FROM:") or ``TO:<a@b>`` (keyword "TO:").
+
+    With ``postmaster_domain``, the bare ``<Postmaster>`` that RFC 5321 section 4.5.1 says must
+    be accepted becomes ``postmaster@<that domain>``."""
     if not arg or arg[: len(keyword)].upper() != keyword:
         raise AddressSyntaxError("missing " + keyword)
     rest = arg[len(keyword) :].lstrip(" ")
     if allow_null and rest.startswith("<>") and (len(rest) == 2 or rest[2] == " "):
         return PathArg("", _parse_params(rest[2:]))
+    if postmaster_domain and rest[:12].lower() == "<postmaster>":
+        return PathArg(f"postmaster@{postmaster_domain}", _parse_params(rest[12:]))
     m = _PATH.match(rest)
     if m is None:
         raise AddressSyntaxError("bad path")

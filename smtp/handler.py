@@ -41,6 +41,8 @@ class InboundHandler:
         # loop's default executor (CPUs + 4 threads) would cap a group commit at that many messages.
         self.executor = executor
         self.configured_domains = frozenset(d.lower().rstrip(".") for d in settings.domains)
+        # RCPT TO:<Postmaster> (no domain) goes to postmaster@ the first configured domain.
+        self.postmaster_domain = settings.domains[0] if settings.domains else None
         self.mail_checks = pipeline.build("MAIL") if mail_checks is None else mail_checks
         self.rcpt_checks = pipeline.build("RCPT") if rcpt_checks is None else rcpt_checks
         self.data_checks = pipeline.build("DATA") if data_checks is None else data_checks

@@ -207,7 +207,9 @@ class MailSMTP(SMTP):
             await self.push(replies.S503_NEED_MAIL)
             return
         try:
-            path = parse_path(arg, "TO:", allow_null=False, utf8=tx.smtp_utf8)
+            path = parse_path(
+                arg, "TO:", allow_null=False, utf8=tx.smtp_utf8, postmaster_domain=self.event_handler.postmaster_domain
+            )
         except AddressSyntaxError:
             await self.push(replies.S501_RCPT_SYNTAX)
             return

@@ -481,3 +481,15 @@ async def test_store_unavailable_at_rcpt_is_a_temporary_failure_for_that_recipie
     mx.store.raise_on_lookup = None
     assert (await d.cmd(f"RCPT TO:<{LOCAL}>")).startswith(S250_RCPT)
     await d.close()
+
+
+async def test_rcpt_to_bare_postmaster_reaches_the_postmaster_account(mx):
+    mx.store.add("postmaster@example.gov.vn")
+    d = await Dialogue.open(mx)
+    await d.cmd("EHLO client.test")
+    await d.cmd("MAIL FROM:<x@other.gov.vn>")
+    assert (await d.cmd("RCPT TO:<Postmaster>")).startswith(S250_RCPT)
+    await d.cmd("DATA")
+    assert (await d.cmd(b"Subject: abuse report\r\n\r\nx\r\n.")).startswith(S250)
+    assert mx.store.delivered[0].account_ids == [3]
+    await d.close()

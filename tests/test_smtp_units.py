@@ -275,3 +275,10 @@ async def test_relay_check_trusts_configured_domains_and_asks_the_store_for_othe
     assert (await relay.check(ctx)).reply == replies.S550_RELAY_DENIED  # no outbound queue: never accepted
     ctx = RcptContext(store, Limits(), dataclasses.replace(authenticated, outbound=True), domain="gmail.com")
     assert (await relay.check(ctx)).reply is None
+
+
+def test_bare_postmaster_recipient_is_accepted_for_the_first_domain():
+    path = parse_path("TO:<Postmaster>", "TO:", allow_null=False, utf8=False, postmaster_domain="example.gov.vn")
+    assert path.address == "postmaster@example.gov.vn"
+    with pytest.raises(AddressSyntaxError):
+        parse_path("TO:<Postmaster>", "TO:", allow_null=False, utf8=False)
