@@ -290,11 +290,12 @@ def main() -> None:
             env = dict(os.environ, PYTHONPATH=str(ROOT))
             proc = subprocess.Popen([sys.executable, "-m", "mailserver", "--config", str(config), "serve"],
                                     stdout=log, stderr=subprocess.STDOUT, env=env)
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 180
             for port in ports.values():
                 while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
                     if time.monotonic() > deadline or proc.poll() is not None:
-                        sys.exit(f"server did not start; see {data_dir / 'server.log'}")
+                        tail = (data_dir / "server.log").read_text(errors="replace")[-3000:]
+                        raise SystemExit(f"server did not start:\n{tail}")
                     time.sleep(0.1)
             result = asyncio.run(over_smtp(args, ports))
         after = disk_bytes(data_dir, url)

@@ -15,13 +15,28 @@ from typing import Iterator
 
 import click
 
-from mailserver.cli import Refused, _account, _address, _console, _Context, _display_name, _Group, _new_password
-from mailserver.cli import _when, pass_ctx
 from storage.org import Organisation, SendPolicy, Unit, format_rights, parse_rights
+
+# mailserver.cli imports this module to register it, so its helpers are looked up when a command
+# runs, never at import time: either module may be imported first. The root group of
+# mailserver.cli turns store and unexpected errors into one line (exit 1).
+pass_ctx = click.pass_obj
+
+
+class Refused(click.ClickException):
+    """A refused operation: message on stderr, exit status 1 (as mailserver.cli.Refused)."""
+
+    exit_code = 1
+
+
+def _base():
+    from mailserver import cli
+
+    return cli
 
 
 @contextlib.contextmanager
-def _org(obj: _Context) -> Iterator[Organisation]:
+def _org(obj) -> Iterator[Organisation]:
     with obj.store() as store:
         yield Organisation(store)
 
@@ -34,12 +49,12 @@ def _unit(org: Organisation, key: str) -> Unit:
 
 
 def _local_account(org: Organisation, address: str):
-    return _account(org.store, address)
+    return _base()._account(org.store, address)
 
 
 # -- unit -----------------------------------------------------------------------------------------
 
-@click.group(cls=_Group)
+@click.group(cls=click.Group)
 def unit() -> None:
     """Units (đơn vị) and their unit mailboxes (R-BOX-2, R-BOX-3)."""
 
@@ -52,14 +67,14 @@ def unit() -> None:
 @click.option("--head", help="Address of the head of the unit (a personal account).")
 @click.option("--password", help="Initial password of the unit mailbox (default: a random one, printed).")
 @pass_ctx
-def unit_add(obj: _Context, name: str, code: str, parent: str | None, address: str | None, head: str | None,
+def unit_add(obj, name: str, code: str, parent: str | None, address: str | None, head: str | None,
              password: str | None) -> None:
     """Create a unit and its mailbox; the head receives the printed password."""
     from mailserver.auth import hash_password
     from mailserver.policy.addresses import AddressPolicyError, OperatorChoiceRequired, unit_local_part
 
     settings = obj.settings
-    display = _display_name(name)
+    display = _base()._display_name(name)
     with _org(obj) as org:
         if address is None:
             domain = settings.domains[0]
@@ -71,9 +86,9 @@ def unit_add(obj: _Context, name: str, code: str, parent: str | None, address: s
                 raise Refused(f"{exc} (give the address with --address)") from None
             address = f"{local}@{domain}"
         else:
-            address = _address(address)
+            address = _base()._address(address)
         head_id = _local_account(org, head).id if head else None
-        plain = _new_password(settings, address, password)
+        plain = _base()._new_password(settings, address, password)
         created = org.add_unit(display, code, address, hash_password(settings.passwords, plain),
                                parent=parent, head_account_id=head_id)
     click.echo(f"unit: {created.code} {' / '.join(created.path)}")
@@ -85,7 +100,7 @@ def unit_add(obj: _Context, name: str, code: str, parent: str | None, address: s
 
 @unit.command("list")
 @pass_ctx
-def unit_list(obj: _Context) -> None:
+def unit_list(obj) -> None:
     """List units as a tree."""
     from rich import box
     from rich.table import Table
@@ -99,7 +114,7 @@ def unit_list(obj: _Context) -> None:
     for u in units:
         table.add_row(u.code, "  " * (len(u.path) - 1) + u.name, ", ".join(u.addresses),
                       u.head.address if u.head else "-", str(delegates[u.id]), u.account.state.value)
-    _console().print(table)
+    _base()._console().print(table)
     click.echo(f"{len(units)} unit(s)")
 
 
@@ -107,7 +122,7 @@ def unit_list(obj: _Context) -> None:
 @click.argument("unit_key", metavar="UNIT")
 @click.option("--audit", "audit_limit", default=20, show_default=True, help="How many audit entries to show.")
 @pass_ctx
-def unit_show(obj: _Context, unit_key: str, audit_limit: int) -> None:
+def unit_show(obj, unit_key: str, audit_limit: int) -> None:
     """Show a unit: addresses, head, delegations and its latest audit entries."""
     with _org(obj) as org:
         u = _unit(org, unit_key)
@@ -120,10 +135,10 @@ def unit_show(obj: _Context, unit_key: str, audit_limit: int) -> None:
         click.echo(f"{key + ':':<15}{value}")
     click.echo("delegates:" + ("" if delegations else " none"))
     for d in delegations:
-        click.echo(f"  {d.delegate.address}  {format_rights(d.rights)}  since {_when(d.granted_at)}")
+        click.echo(f"  {d.delegate.address}  {format_rights(d.rights)}  since {_base()._when(d.granted_at)}")
     click.echo("audit:" + ("" if audit else " none"))
     for e in audit:
-        click.echo(f"  {_when(e.at)}  {e.actor}  {e.action}  {e.detail}")
+        click.echo(f"  {_base()._when(e.at)}  {e.actor}  {e.action}  {e.detail}")
 
 
 @unit.command("delegate")
@@ -132,7 +147,7 @@ def unit_show(obj: _Context, unit_key: str, audit_limit: int) -> None:
 @click.option("--rights", default="read", show_default=True,
               help="Comma-separated: read, write-flags, delete, send-as, or all.")
 @pass_ctx
-def unit_delegate(obj: _Context, unit_key: str, delegate: str, rights: str) -> None:
+def unit_delegate(obj, unit_key: str, delegate: str, rights: str) -> None:
     """Delegate the unit mailbox to DELEGATE on the head's written request (R-BOX-2)."""
     try:
         wanted = parse_rights(rights)
@@ -148,7 +163,7 @@ def unit_delegate(obj: _Context, unit_key: str, delegate: str, rights: str) -> N
 @click.argument("unit_key", metavar="UNIT")
 @click.argument("delegate")
 @pass_ctx
-def unit_undelegate(obj: _Context, unit_key: str, delegate: str) -> None:
+def unit_undelegate(obj, unit_key: str, delegate: str) -> None:
     """Withdraw a delegation."""
     with _org(obj) as org:
         u = _unit(org, unit_key)
@@ -162,7 +177,7 @@ def unit_undelegate(obj: _Context, unit_key: str, delegate: str) -> None:
 @click.option("--to", "new_head", required=True, help="Address of the new head.")
 @click.option("--revoke-delegations", is_flag=True, help="Also end every delegation the old head granted.")
 @pass_ctx
-def unit_handover(obj: _Context, unit_key: str, new_head: str, revoke_delegations: bool) -> None:
+def unit_handover(obj, unit_key: str, new_head: str, revoke_delegations: bool) -> None:
     """Hand the unit mailbox to a new head (R-BOX-3): new password, all content kept."""
     from mailserver.auth import hash_password
 
@@ -170,7 +185,7 @@ def unit_handover(obj: _Context, unit_key: str, new_head: str, revoke_delegation
     with _org(obj) as org:
         u = _unit(org, unit_key)
         head = _local_account(org, new_head)
-        plain = _new_password(settings, u.account.address, None)
+        plain = _base()._new_password(settings, u.account.address, None)
         after = org.handover(u.code, head.id, hash_password(settings.passwords, plain),
                              revoke_delegations=revoke_delegations)
         kept = org.delegations(u.account.id)
@@ -188,9 +203,9 @@ def unit_handover(obj: _Context, unit_key: str, new_head: str, revoke_delegation
 @click.argument("unit_key", metavar="UNIT")
 @click.argument("address")
 @pass_ctx
-def unit_add_address(obj: _Context, unit_key: str, address: str) -> None:
+def unit_add_address(obj, unit_key: str, address: str) -> None:
     """Give the unit mailbox another address (a unit may have several, R-BOX-2)."""
-    address = _address(address)
+    address = _base()._address(address)
     with _org(obj) as org:
         u = _unit(org, unit_key)
         org.add_address(u.account.id, address)
@@ -202,7 +217,7 @@ def unit_add_address(obj: _Context, unit_key: str, address: str) -> None:
 POLICIES = [p.value for p in SendPolicy]
 
 
-@click.group(cls=_Group)
+@click.group(cls=click.Group)
 def group() -> None:
     """Group mailboxes: mail to the group goes into every member's INBOX (R-BOX-4)."""
 
@@ -214,12 +229,12 @@ def group() -> None:
               help="Who may send to the group: anyone, the agency's domains, or members only.")
 @click.option("--member", "members", multiple=True, help="Member address (repeatable).")
 @pass_ctx
-def group_add(obj: _Context, address: str, name: str, policy: str, members: tuple[str, ...]) -> None:
+def group_add(obj, address: str, name: str, policy: str, members: tuple[str, ...]) -> None:
     """Create a group mailbox ADDRESS called NAME."""
-    address = _address(address)
+    address = _base()._address(address)
     with _org(obj) as org:
         accounts = [_local_account(org, a) for a in members]
-        g = org.add_group(address, _display_name(name), send_policy=SendPolicy(policy))
+        g = org.add_group(address, _base()._display_name(name), send_policy=SendPolicy(policy))
         if accounts:
             org.add_members(g.account.id, [a.id for a in accounts])
     click.echo(f"group: {g.account.address} ({g.account.display_name}), policy {policy}, {len(accounts)} member(s)")
@@ -234,7 +249,7 @@ def _group(org: Organisation, key: str):
 
 @group.command("list")
 @pass_ctx
-def group_list(obj: _Context) -> None:
+def group_list(obj) -> None:
     """List groups."""
     with _org(obj) as org:
         groups = org.list_groups()
@@ -247,7 +262,7 @@ def group_list(obj: _Context) -> None:
 @group.command("remove")
 @click.argument("address")
 @pass_ctx
-def group_remove(obj: _Context, address: str) -> None:
+def group_remove(obj, address: str) -> None:
     """Delete a group mailbox (its members keep their mail)."""
     with _org(obj) as org:
         g = _group(org, address)
@@ -259,7 +274,7 @@ def group_remove(obj: _Context, address: str) -> None:
 @click.argument("address")
 @click.argument("policy", type=click.Choice(POLICIES))
 @pass_ctx
-def group_policy(obj: _Context, address: str, policy: str) -> None:
+def group_policy(obj, address: str, policy: str) -> None:
     """Set who may send to the group."""
     with _org(obj) as org:
         g = _group(org, address)
@@ -267,7 +282,7 @@ def group_policy(obj: _Context, address: str, policy: str) -> None:
     click.echo(f"{g.account.address}: policy {policy}")
 
 
-@group.group("members", cls=_Group)
+@group.group("members", cls=click.Group)
 def members() -> None:
     """List, add or remove members."""
 
@@ -276,7 +291,7 @@ def members() -> None:
 @click.argument("address")
 @click.option("--expand", is_flag=True, help="Show who receives the mail (nested groups expanded).")
 @pass_ctx
-def members_list(obj: _Context, address: str, expand: bool) -> None:
+def members_list(obj, address: str, expand: bool) -> None:
     with _org(obj) as org:
         g = _group(org, address)
         shown = org.expand_accounts(g.account.id) if expand else list(g.members)
@@ -289,7 +304,7 @@ def members_list(obj: _Context, address: str, expand: bool) -> None:
 @click.argument("address")
 @click.argument("member_addresses", nargs=-1, required=True, metavar="MEMBER...")
 @pass_ctx
-def members_add(obj: _Context, address: str, member_addresses: tuple[str, ...]) -> None:
+def members_add(obj, address: str, member_addresses: tuple[str, ...]) -> None:
     """Add members (accounts or other groups); a loop is refused with its path."""
     with _org(obj) as org:
         g = _group(org, address)
@@ -302,7 +317,7 @@ def members_add(obj: _Context, address: str, member_addresses: tuple[str, ...]) 
 @click.argument("address")
 @click.argument("member_addresses", nargs=-1, required=True, metavar="MEMBER...")
 @pass_ctx
-def members_remove(obj: _Context, address: str, member_addresses: tuple[str, ...]) -> None:
+def members_remove(obj, address: str, member_addresses: tuple[str, ...]) -> None:
     with _org(obj) as org:
         g = _group(org, address)
         accounts = [_local_account(org, a) for a in member_addresses]
@@ -320,7 +335,7 @@ def members_remove(obj: _Context, address: str, member_addresses: tuple[str, ...
               help="Directory for the result sheets (default: FILE's name + '-accounts' next to it).")
 @click.option("--unit", "default_unit", help="Unit (code) for rows that leave Phòng ban/Đơn vị empty.")
 @pass_ctx
-def account_import(obj: _Context, file: Path, dry_run: bool, out_dir: Path | None, default_unit: str | None) -> None:
+def account_import(obj, file: Path, dry_run: bool, out_dir: Path | None, default_unit: str | None) -> None:
     """Create the accounts of a registration form (CSV), all or nothing (R-LIFE-1)."""
     from mailserver import provisioning as prov
 
@@ -351,7 +366,7 @@ def account_import(obj: _Context, file: Path, dry_run: bool, out_dir: Path | Non
 
 # -- directory ------------------------------------------------------------------------------------
 
-@click.group(cls=_Group)
+@click.group(cls=click.Group)
 def directory() -> None:
     """The e-mail directory (danh bạ, R-DIR-1)."""
 
@@ -362,7 +377,7 @@ def directory() -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File (default: stdout).")
 @click.option("--title", default="Danh bạ thư điện tử", show_default=True, help="Title of the HTML/JSON directory.")
 @pass_ctx
-def directory_export(obj: _Context, fmt: str, output: Path | None, title: str) -> None:
+def directory_export(obj, fmt: str, output: Path | None, title: str) -> None:
     """Every receiving unit, group and personal address, in Vietnamese order."""
     from mailserver import directory as d
 

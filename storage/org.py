@@ -23,7 +23,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from storage import api, models as m
 from storage.errors import Exists, Invalid, NoPerm, NotFound
@@ -230,7 +230,8 @@ class Organisation:
         return address
 
     @staticmethod
-    def _audit(conn: Connection, actor: api.Account | None, mailbox: api.Account | None, action: str, detail: str = "") -> None:
+    def _audit(conn: Connection, actor: api.Account | None, mailbox: api.Account | None, action: str,
+               detail: str = "") -> None:
         conn.execute(
             insert(OrgAudit).values(
                 at=_now(), actor_account_id=actor.id if actor else None, actor=actor.address if actor else OPERATOR,
@@ -260,15 +261,15 @@ class Organisation:
                 parent_id = conn.scalar(select(OrgUnit.id).where(OrgUnit.code == parent.strip().lower()))
                 if parent_id is None:
                     raise NotFound(f"parent unit {parent}")
-            if head_account_id is not None:
-                self._check_head(conn, head_account_id)
+            head = self._check_head(conn, head_account_id) if head_account_id is not None else None
             state = api.AccountState.MUST_CHANGE_PASSWORD  # R-PASS-1: the head changes it first
             account_id = self._insert_account(conn, address_, name, password_hash, api.AccountKind.UNIT, state)
             unit_id = conn.execute(
                 insert(OrgUnit).values(code=code, name=name, parent_id=parent_id, account_id=account_id,
                                        head_account_id=head_account_id, created_at=_now()).returning(OrgUnit.id)
             ).scalar_one()
-            self._audit(conn, None, self._acct(conn, account_id), "unit-add", f"code={code} head={head_account_id or ''}")
+            self._audit(conn, None, self._acct(conn, account_id), "unit-add",
+                        f"code={code} head={head.address if head else '-'}")
             return unit_id
 
         unit_id = self.store.run_write(job)
@@ -458,7 +459,8 @@ class Organisation:
         (RFC 2342): each unit's folders appear under ``path`` + "/" + folder name."""
         result = []
         with self.store.reading() as conn:
-            grants = [(r, ALL_RIGHTS) for r in conn.execute(select(OrgUnit).where(OrgUnit.head_account_id == account_id))]
+            headed = conn.execute(select(OrgUnit).where(OrgUnit.head_account_id == account_id))
+            grants = [(r, ALL_RIGHTS) for r in headed]
             for unit_id, text in conn.execute(
                 select(OrgUnit.id, OrgDelegation.rights)
                 .join(OrgDelegation, OrgDelegation.unit_account_id == OrgUnit.account_id)
@@ -484,7 +486,9 @@ class Organisation:
             return target.kind is api.AccountKind.UNIT and Right.SEND_AS in self._rights(conn, account_id, target.id)
 
     # -- audit --------------------------------------------------------------------------------
-    def record_access(self, actor_account_id: int | None, mailbox_account_id: int, action: str, detail: str = "") -> None:
+    def record_access(
+        self, actor_account_id: int | None, mailbox_account_id: int, action: str, detail: str = ""
+    ) -> None:
         """Record one access to a mailbox by someone other than its owner (who, when, what,
         which mailbox). Front ends call it for delegate logins, SELECT/EXAMINE of a shared unit
         mailbox, flag changes, expunges, appends and send-as. Durable when it returns."""
@@ -818,8 +822,3 @@ class Organisation:
             rows.append(DirectoryRow(a, (a.address, *others), path, profile.title if profile else "",
                                      profile.phone if profile else ""))
         return rows
-
-    def count_members(self, group_account_id: int) -> int:
-        with self.store.reading() as conn:
-            return conn.scalar(select(func.count()).select_from(OrgGroupMember)
-                               .where(OrgGroupMember.group_account_id == group_account_id)) or 0
