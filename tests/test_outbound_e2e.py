@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
+from smtp.authresults import authentication_results
+from smtp.dkim import generate_key
 from smtp.outbound.dns import Resolver
 from storage.outbound import OutboundQueue
 from tests.outbound_helpers import eventually, inbox_messages, start_service
@@ -29,7 +31,9 @@ from tests.outbound_helpers import eventually, inbox_messages, start_service
 SENDER = "an@example.gov.vn"
 RCPT = "bob@other.gov.vn"
 PASSWORD = "Mat-khau-2026!"
-APP_WIRED = "start_outbound" in (Path(__file__).resolve().parent.parent / "mailserver" / "app.py").read_text()
+ROOT = Path(__file__).resolve().parent.parent
+APP_WIRED = "start_outbound" in (ROOT / "mailserver" / "app.py").read_text()
+INBOUND_AR = "authentication_results" in (ROOT / "smtp" / "pipeline" / "checks" / "__init__.py").read_text()
 
 
 def run_cli(config: Path, *args: str):
@@ -74,27 +78,37 @@ def smime_verifies(message: bytes, cert: Path, tmp_path: Path) -> bool:
     return result.returncode == 0
 
 
-def dkim_key(config: Path, domain: str) -> bytes:
-    result = run_cli(config, "dkim", "keygen", domain)
+def cli_dkim_key(config: Path, domain: str, selector: str) -> bytes:
+    result = run_cli(config, "dkim", "keygen", domain, "--selector", selector)
     assert result.exit_code == 0, result.output
-    m = re.search(r'mail\._domainkey\.' + re.escape(domain) + r'\. IN TXT \( (.*) \)', result.output)
+    m = re.search(re.escape(f"{selector}._domainkey.{domain}.") + r" IN TXT \( (.*) \)", result.output)
     return "".join(re.findall(r'"([^"]*)"', m.group(1))).encode()
 
 
 @pytest.fixture
-def pair(make_server):
-    b = make_server({"domains": ["other.gov.vn"]})
+def pair(make_server, tmp_path):
+    """(A, B, A's DKIM TXT record). B knows A's key and SPF through static DNS answers, so B's
+    inbound checks (when wired) can verify A's mail; A routes other.gov.vn to B."""
+    key_path, txt = generate_key(tmp_path / "keys", "example.gov.vn", "mail")
+    dns_b = {"static_only": True, "static": {
+        "mail._domainkey.example.gov.vn": {"txt": [txt]},
+        "example.gov.vn": {"txt": ["v=spf1 ip4:127.0.0.0/8 -all"]},
+    }}  # fmt: skip
+    b = make_server({"domains": ["other.gov.vn"], "dns": dns_b})
     b.add_account(RCPT, PASSWORD, name="Trần Thị Bình")
     a = make_server({"routes": {"other.gov.vn": f"127.0.0.1:{b.port('smtp')}"}, "dns": {"static_only": True}},
-                    start=APP_WIRED)  # fmt: skip
+                    start=False)  # fmt: skip
+    (a.data_dir / "dkim").mkdir(parents=True, exist_ok=True)
+    shutil.copy(key_path, a.data_dir / "dkim" / key_path.name)
     a.add_account(SENDER, PASSWORD)
-    return a, b
+    if APP_WIRED:
+        a.start()
+    return a, b, txt.encode()
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl verifies the S/MIME signature")
 async def test_signed_smime_message_relayed_to_a_second_server_verifies_dkim_and_smime(pair, tmp_path):
-    a, b = pair
-    txt = dkim_key(a.config_path, "example.gov.vn")
+    a, b, txt = pair
     original, cert = smime_signed(tmp_path)
     assert smime_verifies(original, cert, tmp_path)
     store_a = a.open_store()
@@ -116,11 +130,19 @@ async def test_signed_smime_message_relayed_to_a_second_server_verifies_dkim_and
     assert stored.endswith(original)  # B prepended its trace headers; A added only DKIM-Signature
     assert b"\r\nDKIM-Signature: " in stored and stored.index(b"DKIM-Signature") < stored.index(b"From: ")
     assert smime_verifies(stored, cert, tmp_path)
+    # what B's inbound hook computes with B's configured resolver (static answers)
+    header = await authentication_results(stored, "127.0.0.1", a.settings.hostname, SENDER,
+                                          Resolver.from_settings(b.settings.dns), authserv_id=b.settings.hostname)  # fmt: skip
+    assert b"dkim=pass header.d=example.gov.vn header.s=mail" in header and b"spf=pass smtp.mailfrom=" in header
+    if INBOUND_AR:  # B's inbound pipeline records what it verified (R-SEC-2)
+        head = stored[: stored.index(b"\r\n\r\n")]
+        assert b"dkim=pass header.d=example.gov.vn header.s=mail" in head
+        assert b"spf=pass smtp.mailfrom=an@example.gov.vn" in head
     assert not smime_verifies(stored.replace("ký số.".encode(), "ký số!".encode()), cert, tmp_path)
 
 
 async def test_queue_cli_lists_retries_shows_and_deletes(pair):
-    a, _b = pair
+    a, _b, _txt = pair
     store = a.open_store()
     try:
         queue = OutboundQueue(store)
@@ -137,14 +159,14 @@ async def test_queue_cli_lists_retries_shows_and_deletes(pair):
     missing = run_cli(a.config_path, "queue", "delete", str(first))
     assert missing.exit_code == 1
     assert run_cli(a.config_path, "dkim", "keygen", "not-ours.vn").exit_code == 1
+    assert run_cli(a.config_path, "dkim", "keygen", "example.gov.vn").exit_code == 1  # "mail" exists
+    txt = cli_dkim_key(a.config_path, "example.gov.vn", "s2026")
+    assert txt.startswith(b"v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA")
 
 
 @pytest.mark.skipif(not APP_WIRED, reason="mailserver/app.py does not start the outbound service yet (issue 7 wiring)")
 async def test_submitted_message_is_queued_relayed_and_signed(pair):
-    a, b = pair
-    txt = dkim_key(a.config_path, "example.gov.vn")
-    a.stop()
-    a.start()  # the signer looks for keys lazily, but start clean after keygen anyway
+    a, b, txt = pair
     with smtplib.SMTP(a.host, a.port("submission"), timeout=30) as client:
         client.login(SENDER, PASSWORD)
         client.sendmail(SENDER, [RCPT], (f"From: <{SENDER}>\r\nTo: <{RCPT}>\r\nSubject: submit\r\n\r\nhello\r\n").encode())
