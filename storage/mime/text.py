@@ -35,13 +35,20 @@ def fold(text: str, *, diacritics: bool = True) -> str:
 
     ``diacritics=True`` is the search profile's ``fold_diacritics`` (R-TEXT-1): â ă ê ô ơ ư fold
     to a a e o o u and every tone mark is dropped; other scripts' marks are dropped too.
+    Runs at every delivery over the whole body text, so it sticks to C-level passes: NFD, one
+    regular expression for the combining marks, and split/join for whitespace (about twice as
+    fast as a per-character translate table on Vietnamese text).
     """
-    text = unicodedata.normalize("NFC", text).casefold()
+    text = text.casefold()
     if diacritics:
-        text = text.translate(_STRIP_MARKS)
         if not text.isascii():
-            text = unicodedata.normalize("NFC", _COMBINING.sub("", unicodedata.normalize("NFD", text)))
-    return _SPACE.sub(" ", text).strip()
+            text = _COMBINING.sub("", unicodedata.normalize("NFD", text))
+            text = text.replace("đ", "d").replace("\u00f0", "d")
+            if not text.isascii():
+                text = unicodedata.normalize("NFC", text)
+    elif not text.isascii():
+        text = unicodedata.normalize("NFC", text)
+    return " ".join(text.split())
 
 
 _BLOCK_TAGS = (
