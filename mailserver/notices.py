@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import email.utils
+import uuid
 
 from quota.notices import quota_warning
 from storage.mime.encode import encode_address, encode_header
@@ -37,18 +38,31 @@ def build_message(
     text = body.replace("\r\n", "\n").replace("\n", "\r\n")
     encoded = base64.encodebytes(text.encode("utf-8")).decode("ascii").replace("\n", "\r\n")
     headers = [
-        ("From", encode_address(SENDER_NAME, sender)),
-        ("To", encode_address(to_name, to)),
+        ("From", _address(SENDER_NAME, sender)),
+        ("To", _address(to_name, to)),
         ("Subject", encode_header(subject)),
         ("Date", email.utils.format_datetime(now)),
-        ("Message-ID", email.utils.make_msgid("quota", domain=hostname)),
+        ("Message-ID", f"<{uuid.uuid4().hex}.quota@{hostname}>"),
         ("Auto-Submitted", "auto-generated"),
         ("MIME-Version", "1.0"),
         ("Content-Type", "text/plain; charset=utf-8"),
         ("Content-Transfer-Encoding", "base64"),
     ]
-    head = "".join(f"{name}: {value}\r\n" for name, value in headers)
+    head = "".join(_field(name, value) for name, value in headers)
     return (head + "\r\n" + encoded).encode("ascii")
+
+
+def _address(name: str | None, address: str) -> str:
+    """``encode_address``, with a non-ASCII name as folded encoded-words (lines of at most 76
+    characters, RFC 2047 section 2) and the address on a line of its own."""
+    if not name or name.isascii():
+        return encode_address(name, address)
+    return f"{encode_header(name)}\r\n <{address}>"
+
+
+def _field(name: str, value: str) -> str:
+    # Never folded right after the colon: parsers then keep a leading space in the value.
+    return f"{name}: {value}\r\n"
 
 
 def quota_notice(
