@@ -15,7 +15,7 @@ from config.settings import Settings
 from smtp import delivery, pipeline, replies
 from smtp.address import PathArg
 from smtp.data import DataResult, DataState
-from smtp.pipeline import Check, DataContext, MailContext, Peer, RcptContext
+from smtp.pipeline import Check, DataContext, Groups, MailContext, Peer, RcptContext
 from smtp.received import Trace, protocol_name, trace_headers
 from smtp.transaction import Transaction
 from storage.api import Store
@@ -34,9 +34,11 @@ class InboundHandler:
         rcpt_checks: Sequence[tuple[str, Check]] | None = None,
         data_checks: Sequence[tuple[str, Check]] | None = None,
         executor: Executor | None = None,
+        groups: Groups | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
+        self.groups = groups
         # Store calls of SMTP sessions. A thread waiting on a group commit costs nothing, and the
         # loop's default executor (CPUs + 4 threads) would cap a group commit at that many messages.
         self.executor = executor
@@ -67,6 +69,7 @@ class InboundHandler:
             self.store, self.settings.limits, peer, self.executor,
             sender=tx.mail_from or "", address=path.address, domain=path.domain,
             accepted=len(tx.rcpt_tos), declared_size=tx.declared_size, configured_domains=self.configured_domains,
+            groups=self.groups,
         )  # fmt: skip
         try:
             name, verdict = await pipeline.run(self.rcpt_checks, ctx)
@@ -77,8 +80,7 @@ class InboundHandler:
             log.info("id=%s RCPT <%s> refused by %s: %s", tx.id, path.address, name, verdict.reason)
             return verdict.reply
         tx.rcpt_tos.append(path.address)
-        if ctx.account is not None:
-            tx.accounts.append(ctx.account)
+        tx.accounts.extend(ctx.deliver_to)  # targets_for() gives an account in two groups one copy
         return replies.S250_RECIPIENT_OK
 
     async def data(self, peer: Peer, tx: Transaction, result: DataResult, peer_name: str | None, esmtp: bool) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Callable
 from config.settings import Listener, Settings
 from smtp.data import spool_factory
 from smtp.handler import InboundHandler
+from smtp.pipeline import Groups
 from smtp.protocol import MailSMTP
 from smtp.submission import SubmissionHandler
 from storage.api import Store
@@ -56,8 +57,11 @@ async def _listen(name: str, listener: Listener, factory: Callable[[], MailSMTP]
     return server
 
 
-async def start_smtp(settings: Settings, store: Store, auth: Any, ssl_context: ssl.SSLContext | None) -> list[asyncio.Server]:
-    """Start the configured SMTP listeners; ``auth`` is ``mailserver.auth.Authenticator``."""
+async def start_smtp(
+    settings: Settings, store: Store, auth: Any, ssl_context: ssl.SSLContext | None, *, groups: Groups | None = None
+) -> list[asyncio.Server]:
+    """Start the configured SMTP listeners; ``auth`` is ``mailserver.auth.Authenticator``;
+    ``groups`` (e.g. ``storage.org.Organisation(store)``) turns on group fan-out at RCPT (R-BOX-4)."""
     # aiosmtpd logs every command line at INFO ("mail.log"); our handlers log one line per
     # transaction decision with its id, which is what operators read.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
@@ -68,14 +72,14 @@ async def start_smtp(settings: Settings, store: Store, auth: Any, ssl_context: s
     ls = settings.listeners
     pool = ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="smtp-store")
     if ls.smtp is not None:
-        mx = protocol_factory(settings, InboundHandler(settings, store, executor=pool), tls_context=ssl_context)
+        mx = protocol_factory(settings, InboundHandler(settings, store, executor=pool, groups=groups), tls_context=ssl_context)
         servers.append(await _listen("smtp", ls.smtp, mx))
     if (ls.submission or ls.submissions) and auth is None:
         raise ValueError("submission listeners need an authenticator")
     loopback = settings.tls.allow_plaintext_auth_on_loopback
     if ls.submission is not None:
         sub = protocol_factory(
-            settings, SubmissionHandler(settings, store, auth, executor=pool),
+            settings, SubmissionHandler(settings, store, auth, executor=pool, groups=groups),
             tls_context=ssl_context, auth_required=True, plaintext_auth_on_loopback=loopback,
         )  # fmt: skip
         servers.append(await _listen("submission", ls.submission, sub))
@@ -83,7 +87,7 @@ async def start_smtp(settings: Settings, store: Store, auth: Any, ssl_context: s
         if ssl_context is None:
             raise ValueError("listeners.submissions needs TLS")
         subs = protocol_factory(
-            settings, SubmissionHandler(settings, store, auth, executor=pool),
+            settings, SubmissionHandler(settings, store, auth, executor=pool, groups=groups),
             auth_required=True, implicit_tls=True,
         )  # fmt: skip
         servers.append(await _listen("submissions", ls.submissions, subs, ssl=ssl_context))

@@ -29,8 +29,12 @@ MAIL_CHECKS = ("declared_size", "sender_authorised")
 
 
 class SubmissionHandler(InboundHandler):
-    def __init__(self, settings: Settings, store: Store, auth: Any, *, executor: Executor | None = None) -> None:
-        super().__init__(settings, store, mail_checks=pipeline.build("MAIL", MAIL_CHECKS), executor=executor)
+    def __init__(
+        self, settings: Settings, store: Store, auth: Any, *, executor: Executor | None = None, groups: Any = None
+    ) -> None:
+        super().__init__(
+            settings, store, mail_checks=pipeline.build("MAIL", MAIL_CHECKS), executor=executor, groups=groups
+        )
         self.auth = auth
 
     async def _verify(self, server: Any, mechanism: str, login: bytes, password: bytes) -> AuthResult:

@@ -33,9 +33,9 @@ class FakeStore:
     raise_on_lookup: StoreError | Exception | None = None  # get_account / is_local_domain
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, address: str, state: AccountState = AccountState.ACTIVE) -> Account:
+    def add(self, address: str, state: AccountState = AccountState.ACTIVE, kind: AccountKind = AccountKind.PERSONAL) -> Account:
         account = Account(
-            id=len(self.accounts) + 1, address=address.lower(), display_name=address, kind=AccountKind.PERSONAL,
+            id=len(self.accounts) + 1, address=address.lower(), display_name=address, kind=kind,
             state=state, password_hash=None, created_at=_dt.datetime.now(_dt.timezone.utc),
             password_changed_at=None, last_login_at=None, quota_bytes=None, used_bytes=0, used_messages=0,
         )  # fmt: skip
@@ -84,3 +84,18 @@ class FakeAuth:
         if account is None or self.passwords.get(account.address) != password:
             return None
         return account
+
+
+@dataclass
+class FakeGroups:
+    """Stands in for storage.org's group expansion: group id → members, and who may post."""
+
+    members: dict[int, list[Account]] = field(default_factory=dict)
+    allowed_senders: dict[int, set[str]] = field(default_factory=dict)  # absent: anyone
+
+    def expand_accounts(self, group: str | int) -> list[Account]:
+        return list(self.members.get(int(group), []))
+
+    def may_send_to_group(self, group: str | int, sender_address: str) -> bool:
+        allowed = self.allowed_senders.get(int(group))
+        return allowed is None or sender_address.lower() in allowed

@@ -493,3 +493,38 @@ async def test_rcpt_to_bare_postmaster_reaches_the_postmaster_account(mx):
     assert (await d.cmd(b"Subject: abuse report\r\n\r\nx\r\n.")).startswith(S250)
     assert mx.store.delivered[0].account_ids == [3]
     await d.close()
+
+
+async def test_group_address_fans_out_to_members_with_one_body_and_applies_its_send_policy(tmp_path):
+    from smtp.handler import InboundHandler
+    from smtp.service import protocol_factory
+    from smtp.testing import FakeGroups
+    from storage.api import AccountKind
+
+    store = FakeStore()
+    an, binh = store.add(LOCAL), store.add(OTHER)
+    group = store.add("phong@example.gov.vn", kind=AccountKind.GROUP)
+    empty = store.add("trong@example.gov.vn", kind=AccountKind.GROUP)
+    closed = store.add("kin@example.gov.vn", kind=AccountKind.GROUP)
+    groups = FakeGroups(
+        members={group.id: [an, binh], closed.id: [an]}, allowed_senders={closed.id: {LOCAL}, empty.id: set()}
+    )
+    settings = Settings(hostname="mx.test", data_dir=tmp_path)
+    server = await asyncio.get_running_loop().create_server(
+        protocol_factory(settings, InboundHandler(settings, store, groups=groups)), "127.0.0.1", 0
+    )
+    try:
+        d = await Dialogue.open(Mx(server.sockets[0].getsockname()[1], store, None))
+        await d.cmd("EHLO client.test")
+        await d.cmd("MAIL FROM:<x@other.gov.vn>")
+        assert (await d.cmd("RCPT TO:<trong@example.gov.vn>")).startswith("550 5.")
+        assert (await d.cmd("RCPT TO:<kin@example.gov.vn>")).startswith("550 5.7.1")
+        assert (await d.cmd("RCPT TO:<phong@example.gov.vn>")).startswith(S250_RCPT)
+        assert (await d.cmd(f"RCPT TO:<{LOCAL}>")).startswith(S250_RCPT)  # also a member: one copy
+        await d.cmd("DATA")
+        assert (await d.cmd(b"Subject: to the group\r\n\r\nx\r\n.")).startswith(S250)
+        await d.close()
+    finally:
+        server.close()
+    (stored,) = store.delivered
+    assert sorted(stored.account_ids) == [an.id, binh.id]  # not the group's own mailbox

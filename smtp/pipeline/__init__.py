@@ -14,12 +14,20 @@ import asyncio
 import logging
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Protocol, Sequence
 
 from config.settings import Limits
 from storage.api import Account, Store
 
 log = logging.getLogger("smtp.pipeline")
+
+
+class Groups(Protocol):
+    """Group mailboxes (R-BOX-4), given to the handler by the composition root (storage.org's
+    ``Organisation`` fits; smtp/ does not import storage internals). Blocking: call via ``ctx.call``."""
+
+    def expand_accounts(self, group: str | int) -> list[Account]: ...
+    def may_send_to_group(self, group: str | int, sender_address: str) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +82,10 @@ class RcptContext(Context):
     accepted: int = 0  # recipients accepted so far in this transaction
     declared_size: int | None = None
     configured_domains: frozenset[str] = frozenset()  # settings.domains: local without a look-up
+    groups: Groups | None = None  # None: a group address is delivered like any mailbox
     local: bool | None = None  # filled by the relay check
     account: Account | None = None  # filled by recipient_exists
+    deliver_to: list[Account] = field(default_factory=list)  # [account], or a group's members
 
 
 @dataclass(slots=True)

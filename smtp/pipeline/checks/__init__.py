@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from smtp.pipeline.checks import (
     declared_size,
+    group_expand,
     message_size,
     recipient_exists,
     recipient_limit,
@@ -19,6 +20,7 @@ REGISTRY = {
         "relay": relay.check,
         "recipient_exists": recipient_exists.check,
         "recipient_state": recipient_state.check,
+        "group_expand": group_expand.check,
     },
     "DATA": {"message_size": message_size.check},
 }
@@ -26,6 +28,6 @@ REGISTRY = {
 #: Inbound (MX) defaults; submission adds "sender_authorised" at MAIL (smtp/submission.py).
 DEFAULTS = {
     "MAIL": ("declared_size",),
-    "RCPT": ("recipient_limit", "relay", "recipient_exists", "recipient_state"),
+    "RCPT": ("recipient_limit", "relay", "recipient_exists", "recipient_state", "group_expand"),
     "DATA": ("message_size",),
 }

@@ -11,4 +11,5 @@ async def check(ctx: RcptContext) -> Verdict:
     ctx.account = await ctx.call(ctx.store.get_account, ctx.address)
     if ctx.account is None:
         return refuse(replies.S550_NO_SUCH_USER, f"no account {ctx.address}")
+    ctx.deliver_to = [ctx.account]
     return PASS
