@@ -143,6 +143,7 @@ async def test_signed_smime_message_relayed_to_a_second_server_verifies_dkim_and
 
 async def test_queue_cli_lists_retries_shows_and_deletes(pair):
     a, _b, _txt = pair
+    a.stop()  # no worker of A's own may deliver (or bounce) what this test queues
     store = a.open_store()
     try:
         queue = OutboundQueue(store)
