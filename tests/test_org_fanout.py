@@ -1,9 +1,10 @@
 """Group mailboxes over SMTP against the real server (R-BOX-4): a 1,000-member group gets one
 stored body and one copy per member; an empty group and a refused sender are refused at RCPT.
 
-These need the SMTP side to call ``storage.org.Organisation`` at RCPT (expand_accounts,
-may_send_to_group); until it does they are expected failures (strict: once the hook exists they
-pass, and the marks must go). The store-level fan-out is tested in test_org.py.
+The SMTP side calls ``Groups.expand_accounts`` / ``may_send_to_group`` at RCPT (smtp/pipeline/
+checks/group_expand.py) when mailserver/app.py gives start_smtp ``groups=Organisation(store)``;
+until app.py does, these are expected failures (strict: once wired they pass — checked on a copy
+with that one line — and the @HOOK marks must go). Store-level fan-out: test_org.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from storage.api import AccountState
 from storage.org import NewPerson, Organisation, SendPolicy
 from tests.conftest import BACKENDS, Server
 
-HOOK = pytest.mark.xfail(strict=True, reason="SMTP RCPT does not expand groups yet (storage.org hook, issue 4)")
+HOOK = pytest.mark.xfail(
+    strict=True, reason="app.py does not pass groups=Organisation(store) to start_smtp yet: remove @HOOK when it does")
 MEMBERS = 1000
 
 
