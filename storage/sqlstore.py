@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import io
+from dataclasses import replace
 import json
 import logging
 import threading
@@ -27,6 +28,7 @@ from storage.indexing import index_columns
 from storage.mime import fold as _fold, parse as parse_message
 from storage.search import Query, SortKey
 from storage.writer import Writer
+from storage.hotpath import HotPath
 
 log = logging.getLogger(__name__)
 DELETED = BITS["\\deleted"]
@@ -82,6 +84,7 @@ class SqlStore:
         self._listeners: list[Callable[[list[api.FolderChange]], None]] = []
         self._listeners_lock = threading.Lock()
         self._writer = Writer(self._write_engine, max_batch=max_batch, on_commit=self._notify)
+        self._hot = HotPath(self._sqlite)
         self._closing = threading.Event()
         self._indexer: threading.Thread | None = None
         if self._sqlite:
@@ -699,26 +702,25 @@ class SqlStore:
         when = _to_db(internaldate)
         prepared = [(t, *split_flags(t.flags)) for t in targets]
 
+        columns = blob.index if blob.index is not None else index_columns(blob.meta, self.fold)
+        prepared = [(replace(t, folder=_canonical(t.folder)), mask, pack_keywords(kw)) for t, mask, kw in prepared]
+
         def job(conn: Connection, changes: list) -> list[api.DeliveryOutcome]:
-            self._ensure_blob(conn, blob)
-            outcomes = []
-            for target, mask, keywords in prepared:
-                try:
-                    state = conn.scalar(select(m.Account.state).where(m.Account.id == target.account_id))
-                    if state is None or api.AccountState(state) not in api.RECEIVE_STATES:
-                        raise NotFound(f"account {target.account_id} cannot receive")
+            cur = conn.connection.cursor()
+            try:
+                self._hot.ensure_blob(cur, blob, columns, _utcnow())
+                outcomes = []
+                for target, mask, keywords in prepared:
                     try:
-                        folder = self._get_folder(conn, target.account_id, target.folder)
-                    except NotFound:
-                        folder = self._get_folder(conn, target.account_id, "INBOX")
-                    self._check_quota(conn, target.account_id, blob.size, target.quota_limit)
-                    uid, modseq = self._add_message(conn, folder, blob.sha256, blob.size, mask, pack_keywords(keywords), when)
-                except (NotFound, NoQuota) as exc:
-                    outcomes.append(api.DeliveryOutcome(target.account_id, False, error=str(exc.kind)))
-                    continue
-                changes.append(api.FolderChange(folder.account_id, folder.id, modseq))
-                outcomes.append(api.DeliveryOutcome(target.account_id, True, folder.id, uid))
-            return outcomes
+                        account_id, folder_id, uid, modseq = self._hot.deliver_one(cur, blob, target, mask, keywords, when)
+                    except (NotFound, NoQuota) as exc:
+                        outcomes.append(api.DeliveryOutcome(target.account_id, False, error=str(exc.kind)))
+                        continue
+                    changes.append(api.FolderChange(account_id, folder_id, modseq))
+                    outcomes.append(api.DeliveryOutcome(account_id, True, folder_id, uid))
+                return outcomes
+            finally:
+                cur.close()
 
         return self._writer.run(job)
 
