@@ -76,13 +76,13 @@ class _Handler:
             self.s.active -= 1
 
 
-async def scripted_remote(script: Script, *, tls_context: ssl.SSLContext | None = None) -> asyncio.Server:
+async def scripted_remote(script: Script, *, tls_context: ssl.SSLContext | None = None, utf8: bool = True) -> asyncio.Server:
     loop = asyncio.get_running_loop()
 
     def make():
         script.connections += 1
         return AioSMTP(_Handler(script), hostname="remote.test", decode_data=False, tls_context=tls_context,
-                       require_starttls=False, enable_SMTPUTF8=True)  # fmt: skip
+                       require_starttls=False, enable_SMTPUTF8=utf8)  # fmt: skip
 
     return await loop.create_server(make, "127.0.0.1", 0)
 

@@ -151,6 +151,26 @@ async def test_a_broken_remote_defers_without_stopping_the_worker(store, tmp_pat
     assert inbox_messages(store, SENDER) == []  # temporary: no DSN
 
 
+async def test_internationalised_address_needs_smtputf8_at_the_remote(store, tmp_path):
+    old, new = Script(), Script()
+    ascii_only = await scripted_remote(old, utf8=False)
+    modern = await scripted_remote(new)
+    routes = {"old.vn": f"127.0.0.1:{port_of(ascii_only)}", "new.vn": f"127.0.0.1:{port_of(modern)}"}
+    service = await start_service(settings_for(tmp_path, routes), store)
+    try:
+        blob = store.put_blob(message())
+        await service.enqueue(blob, SENDER, ["bình@old.vn"])
+        await service.enqueue(blob, SENDER, ["bình@new.vn"])
+        (dsn,) = await eventually(lambda: inbox_messages(store, SENDER))
+        await eventually(lambda: new.received and not queue_rows(store))
+    finally:
+        await service.stop()
+        ascii_only.close()
+        modern.close()
+    assert old.received == [] and new.received[0][1] == ["bình@new.vn"]
+    assert b"Status: 5.6.7" in dsn and "Final-Recipient: utf-8; bình@old.vn".encode() in dsn
+
+
 async def test_require_tls_defers_a_plaintext_only_remote_and_uses_starttls_when_offered(store, tmp_path):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     ensure_certificate(cert, key, "remote.test")
