@@ -11,6 +11,9 @@ from twisted.internet import protocol
 
 from imap.notify import ChangeHub
 
+#: Twisted's default listen backlog (50) drops connections when many clients reconnect at once.
+BACKLOG = 1024
+
 
 @dataclass
 class ServerContext:
@@ -46,7 +49,7 @@ def start_imap(reactor, settings, store, auth, tls) -> list:
     factory = IMAPFactory(ctx)
     ports = []
     if listeners.imap is not None:
-        ports.append(reactor.listenTCP(listeners.imap.port, factory, interface=listeners.imap.address))
+        ports.append(reactor.listenTCP(listeners.imap.port, factory, backlog=BACKLOG, interface=listeners.imap.address))
     if listeners.imaps is not None:
-        ports.append(reactor.listenSSL(listeners.imaps.port, factory, tls, interface=listeners.imaps.address))
+        ports.append(reactor.listenSSL(listeners.imaps.port, factory, tls, backlog=BACKLOG, interface=listeners.imaps.address))
     return ports
