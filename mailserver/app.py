@@ -121,7 +121,10 @@ async def _start(settings: Settings, running: _Running) -> None:
     loop = asyncio.get_running_loop()
     for domain in settings.domains:
         await loop.run_in_executor(None, store.add_domain, domain)
-    running.servers = await start_smtp(settings, store, auth, server_ssl_context(settings))
+    from storage.org import Organisation
+
+    organisation = Organisation(store)
+    running.servers = await start_smtp(settings, store, auth, server_ssl_context(settings), groups=organisation)
     tls = twisted_tls_options(settings)
     running.ports = list(start_imap(reactor, settings, store, auth, tls))
     running.ports += list(start_pop3(reactor, settings, store, auth, tls))

@@ -2,9 +2,8 @@
 stored body and one copy per member; an empty group and a refused sender are refused at RCPT.
 
 The SMTP side calls ``Groups.expand_accounts`` / ``may_send_to_group`` at RCPT (smtp/pipeline/
-checks/group_expand.py) when mailserver/app.py gives start_smtp ``groups=Organisation(store)``;
-until app.py does, these are expected failures (strict: once wired they pass — checked on a copy
-with that one line — and the @HOOK marks must go). Store-level fan-out: test_org.py.
+checks/group_expand.py); mailserver/app.py gives start_smtp ``groups=Organisation(store)``.
+Store-level fan-out: test_org.py.
 """
 
 from __future__ import annotations
@@ -19,8 +18,6 @@ from storage.api import AccountState
 from storage.org import NewPerson, Organisation, SendPolicy
 from tests.conftest import BACKENDS, Server
 
-HOOK = pytest.mark.xfail(
-    strict=True, reason="app.py does not pass groups=Organisation(store) to start_smtp yet: remove @HOOK when it does")
 MEMBERS = 1000
 
 
@@ -52,7 +49,6 @@ def _send(server, rcpt: str, sender: str = "vanthu@other.gov.vn") -> None:
         client.sendmail(sender, [rcpt], f"From: {sender}\r\nTo: {rcpt}\r\nSubject: hop\r\n\r\nbody\r\n".encode())
 
 
-@HOOK
 def test_message_to_a_1000_member_group_reaches_every_member_once_with_one_body(server):
     _send(server, f"toan-co-quan@{server.domain}")
     store = server.open_store()
@@ -69,14 +65,12 @@ def test_message_to_a_1000_member_group_reaches_every_member_once_with_one_body(
         store.close()
 
 
-@HOOK
 def test_group_without_members_is_refused_at_rcpt(server):
     with pytest.raises(smtplib.SMTPRecipientsRefused) as err:
         _send(server, f"trong@{server.domain}")
     assert list(err.value.recipients.values())[0][0] == 550
 
 
-@HOOK
 def test_sender_outside_a_members_only_group_is_refused_at_rcpt(server):
     with pytest.raises(smtplib.SMTPRecipientsRefused):
         _send(server, f"kin@{server.domain}", sender=f"tv0999@{server.domain}")
