@@ -28,6 +28,7 @@ from storage.indexing import index_columns
 from storage.mime import fold as _fold, parse as parse_message
 from storage.search import Query, SortKey
 from storage.writer import Writer
+from storage.pgnotify import Notifier
 from storage.hotpath import HotPath
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,11 @@ class SqlStore:
         self._fold_diacritics = fold_diacritics
         self._listeners: list[Callable[[list[api.FolderChange]], None]] = []
         self._listeners_lock = threading.Lock()
-        self._writer = Writer(self._write_engine, max_batch=max_batch, on_commit=self._notify)
+        self._notifier = None if self._sqlite else Notifier(self.url, self._notify)
+        self._writer = Writer(
+            self._write_engine, max_batch=max_batch, on_commit=self._notify,
+            before_commit=self._notifier.send if self._notifier else None,
+        )
         self._hot = HotPath(self._sqlite)
         self._closing = threading.Event()
         self._indexer: threading.Thread | None = None
@@ -97,6 +102,8 @@ class SqlStore:
         if self._indexer is not None:
             self._indexer.join(timeout=10)
         self._writer.close()
+        if self._notifier is not None:
+            self._notifier.close()
         self._read.dispose()
         self._write_engine.dispose()
 

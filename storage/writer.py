@@ -26,8 +26,18 @@ Job = Callable[[Connection, list[FolderChange]], Any]
 
 
 class Writer:
-    def __init__(self, engine: Engine, *, max_batch: int, on_commit: Callable[[list[FolderChange]], None]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_batch: int,
+        on_commit: Callable[[list[FolderChange]], None],
+        before_commit: Callable[[Connection, list[FolderChange]], None] | None = None,
+    ) -> None:
+        """``before_commit(conn, changes)`` runs inside the transaction just before COMMIT (the
+        PostgreSQL store sends NOTIFY there, which PostgreSQL delivers only if the commit succeeds)."""
         self._engine = engine
+        self._before_commit = before_commit
         self._max_batch = max_batch
         self._on_commit = on_commit
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -124,6 +134,8 @@ class Writer:
                             savepoint.commit()
                         changes.extend(job_changes)
                         outcomes.append((fut, result, None))
+                if changes and self._before_commit is not None:
+                    self._before_commit(conn, changes)
         return outcomes, changes
 
 

@@ -262,3 +262,28 @@ def test_delete_account_removes_everything(store):
     assert store.get_account("annv@example.gov.vn") is None
     with pytest.raises(NotFound):
         store.delete_account(acc.id)
+
+
+def test_other_processes_commits_reach_listeners_on_postgresql(store_url, tmp_path):
+    """Two stores on one PostgreSQL database stand for two server processes (LISTEN/NOTIFY)."""
+    if store_url.startswith("sqlite"):
+        pytest.skip("SQLite serves one process; cross-process notification is PostgreSQL's")
+    first = SqlStore(store_url, blob_dir=tmp_path / "a")
+    second = SqlStore(store_url, blob_dir=tmp_path / "b")
+    try:
+        first.add_domain("example.gov.vn")
+        acc = _account(first)
+        heard = threading.Event()
+        folders = []
+
+        def listener(changes):
+            folders.extend(c.folder_id for c in changes)
+            heard.set()
+
+        first.subscribe(listener)
+        outcome = _deliver(second, acc)
+        assert heard.wait(5), "the first store never heard of the second store's delivery"
+        assert outcome.folder_id in folders
+    finally:
+        first.close()
+        second.close()
