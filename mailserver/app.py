@@ -85,6 +85,8 @@ class _Running:
         self.servers: list = []
         self.ports: list = []
         self.store: SqlStore | None = None
+        self.quota = None
+        self.retention = None
         self.error: BaseException | None = None
 
     async def close(self) -> None:
@@ -94,6 +96,10 @@ class _Running:
             await asyncio.ensure_future(_as_future(port.stopListening()))
         for server in self.servers:
             await server.wait_closed()
+        if self.retention is not None:
+            self.retention.cancel()
+        if self.quota is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.quota.close)
         if self.store is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.store.close)
 
@@ -121,6 +127,11 @@ async def _start(settings: Settings, running: _Running) -> None:
     loop = asyncio.get_running_loop()
     for domain in settings.domains:
         await loop.run_in_executor(None, store.add_domain, domain)
+    from mailserver.quota_service import start_quota
+    from mailserver.retention import start_retention
+
+    running.quota = start_quota(settings, store)  # threshold warnings (R-QUOTA-1)
+    running.retention = start_retention(loop, settings, store)  # nightly clean-up (R-QUOTA-2)
     from storage.org import Organisation
 
     organisation = Organisation(store)
