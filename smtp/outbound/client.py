@@ -1,4 +1,4 @@
-"""One delivery attempt: an SMTP transaction with aiosmtplib to the best reachable next hop.
+"""SMTP delivery with aiosmtplib: sessions to the best reachable next hop, one transaction per message.
 
 Hops are tried in order while the failure is about the connection (refused, timed out, greeting
 not 220, EHLO refused, STARTTLS required but missing, 421). Once a server has answered MAIL FROM
@@ -154,24 +154,6 @@ class Session:
             except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
                 pass
         self._drop()
-
-
-async def send(
-    hops: Sequence[Hop],
-    sender: str,
-    recipients: Sequence[str],
-    message: bytes,
-    *,
-    helo: str,
-    tls: TlsPolicy,
-    timeouts: Timeouts,
-) -> dict[str, Reply]:
-    """One transaction on a fresh session (see ``Session``)."""
-    session = Session(hops, helo=helo, tls=tls, timeouts=timeouts)
-    try:
-        return await session.transaction(sender, recipients, message)
-    finally:
-        await session.close()
 
 
 async def _open(hop: Hop, *, helo: str, tls: TlsPolicy, timeouts: Timeouts) -> aiosmtplib.SMTP:
