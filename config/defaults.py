@@ -150,6 +150,45 @@ tls:
 #  leaver_revoke_max_months: null
 #  notify_unit: false
 
+# Outgoing mail queue (to other servers). Durations in seconds.
+#queue:
+  # After a temporary failure: first retry, doubling up to retry_max; failure notice after give_up_after.
+#  retry_first: 300
+#  retry_max: 14400
+#  give_up_after: 432000
+  # One "still trying" notice to the sender after this long (null = never).
+#  delay_warning_after: 14400
+  # Connections at once: in total, and to one destination domain.
+#  concurrency: 20
+#  per_domain: 10
+#  poll: 30
+#  lease: 1800
+  # STARTTLS is used whenever offered; true also refuses certificates that do not verify.
+#  verify_certificates: false
+  # RFC 5321 timeouts: connection and greeting, each command, DATA until the final reply.
+#  connect_timeout: 300
+#  command_timeout: 300
+#  data_timeout: 600
+  # Per destination: require STARTTLS, fewer or more connections.
+#  domains:
+#    other.gov.vn: {require_tls: true, connections: 2}
+
+# DKIM signing of outgoing mail (R-SEC-2). Keys: <data_dir>/dkim/<domain>.<selector>.key,
+# made by `mailserver dkim keygen DOMAIN`, which prints the DNS record to publish.
+#dkim:
+#  sign: true
+#  selector: mail
+  # Key rotation: keygen --selector NEW, publish it, then point the domain at it here.
+#  selectors: {}
+
+# DNS for outgoing mail (MX), SPF and DKIM checks. Fixed answers here win over DNS; with
+# static_only the network is never asked (isolated networks).
+#dns:
+#  static: {}
+#  static_only: false
+#  nameservers: []
+#  timeout: 5.0
+
 #search:
   # Match Vietnamese text with or without diacritics (tiếng = tieng).
 #  fold_diacritics: true

@@ -85,6 +85,7 @@ class _Running:
         self.servers: list = []
         self.ports: list = []
         self.store: SqlStore | None = None
+        self.outbound = None  # smtp.outbound.OutboundService: the delivery worker of the queue
         self.quota = None
         self.retention = None
         self.error: BaseException | None = None
@@ -98,6 +99,8 @@ class _Running:
             await server.wait_closed()
         if self.retention is not None:
             self.retention.cancel()
+        if self.outbound is not None:
+            await self.outbound.stop()
         if self.quota is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.quota.close)
         if self.store is not None:
@@ -120,6 +123,7 @@ async def _start(settings: Settings, running: _Running) -> None:
     from imap.pop3_service import start_pop3
     from imap.service import start_imap
     from mailserver.auth import Authenticator
+    from smtp.outbound import start_outbound
     from smtp.service import start_smtp
 
     store = running.store = open_store(settings)
@@ -135,6 +139,7 @@ async def _start(settings: Settings, running: _Running) -> None:
     from storage.org import Organisation
 
     organisation = Organisation(store)
+    running.outbound = await start_outbound(loop, settings, store)  # issue 7: queue worker, DKIM
     running.servers = await start_smtp(settings, store, auth, server_ssl_context(settings), groups=organisation)
     tls = twisted_tls_options(settings)
     running.ports = list(start_imap(reactor, settings, store, auth, tls))

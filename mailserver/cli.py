@@ -501,3 +501,8 @@ _register_org(cli)
 from mailserver.cli_quota import register as _register_quota  # noqa: E402 - issue 5: quota show|set|class|report|recalc, retention run
 
 _register_quota(cli)
+
+
+from mailserver.cli_queue import register as _register_queue  # noqa: E402 - queue, dkim keygen (issue 7)
+
+_register_queue(cli)
