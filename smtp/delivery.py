@@ -1,8 +1,12 @@
-"""Commit a received message to the store: one blob with our trace headers, one row per account.
+"""Commit a received message: one blob with our trace headers, one row per local account, and
+the remote recipients handed to the outbound queue (issue 7).
 
 Runs after the DATA pipeline passed. ``put_blob`` (hash, MIME parse, fsync of large bodies) and
-``deliver`` (one durable group commit) both run in worker threads; the caller replies 250 only
-after ``deliver`` returned (issue 2 "Durability").
+``deliver`` (one durable group commit) run in a worker thread, ``outbound.enqueue`` commits the
+queue rows; the caller replies 250 only after all of them returned (issue 2 "Durability"). Each
+target carries its mailbox limit (``quota.delivery_limit``), checked again inside the commit, so
+concurrent deliveries never push a mailbox over it (R-QUOTA-1). Recipients that fail after the
+others succeeded are owed a DSN (smtp/bounce.py), sent before the 250.
 """
 
 from __future__ import annotations
@@ -11,65 +15,98 @@ import asyncio
 import datetime as _dt
 import logging
 from concurrent.futures import Executor
-from typing import BinaryIO, Sequence
+from dataclasses import dataclass, field
+from typing import BinaryIO, Callable, Mapping, Sequence
 
-from smtp import replies
+from quota import Decision
+from smtp import bounce, replies
+from smtp.quota import dsn_diagnostic
 from storage.api import Account, BlobRef, DeliveryOutcome, DeliveryTarget, Store
-from storage.errors import ErrorKind, StoreError
+from storage.errors import ErrorKind, StoreError, Temp
 
 log = logging.getLogger("smtp.delivery")
 
 
-def on_partial_failure(tx_id: str, sender: str, failed: Sequence[tuple[Account, DeliveryOutcome]]) -> None:
-    """Some recipients failed inside the commit (quota raced since RCPT) while others got the
-    message: the client gets 250 for the transaction, so these recipients are owed a DSN to the
-    sender (issue 5 replaces the body of this function with the bounce; R-QUOTA-1). For now the
-    loss is logged at error level so operators see every one."""
-    for account, outcome in failed:
-        log.error(
-            "id=%s delivery failed after 250 sender=<%s> rcpt=%s error=%s",
-            tx_id, sender, account.address, outcome.error,
-        )
+@dataclass(frozen=True)
+class Message:
+    """What to commit: ``prefix`` (our trace headers, perhaps a cleaned header section) followed
+    by the spool from its current position."""
+
+    spool: BinaryIO
+    prefix: bytes
+    accounts: Sequence[Account]  # local recipients' accounts, in RCPT order
+    remote: Sequence[str] = ()  # remote recipients (submission only)
+    refused: Mapping[int, Decision] = field(default_factory=dict)  # account id → why (attachments)
 
 
-def targets_for(accounts: Sequence[Account]) -> list[DeliveryTarget]:
+def targets_for(accounts: Sequence[Account], limit_for: Callable[[Account], int | None] | None = None) -> list[DeliveryTarget]:
     """One target per distinct account (two addresses of one account get one copy)."""
     seen: dict[int, DeliveryTarget] = {}
     for account in accounts:
-        seen.setdefault(account.id, DeliveryTarget(account.id, "INBOX", quota_limit=None))
+        if account.id not in seen:
+            limit = limit_for(account) if limit_for is not None else None
+            seen[account.id] = DeliveryTarget(account.id, "INBOX", quota_limit=limit)
     return list(seen.values())
 
 
 async def deliver(
     store: Store,
-    spool: BinaryIO,
-    prefix: bytes,
-    accounts: Sequence[Account],
+    message: Message,
     *,
     tx_id: str,
     sender: str,
+    hostname: str,
     executor: Executor | None = None,
+    limit_for: Callable[[Account], int | None] | None = None,
+    outbound: bounce.Outbound | None = None,
 ) -> str:
-    """Store the message for ``accounts``; returns the reply for the DATA command."""
-    targets = targets_for(accounts)
+    """Store the message for its local accounts, queue it for its remote recipients; returns the
+    reply for the DATA command."""
+    wanted = [a for a in message.accounts if a.id not in message.refused]
     now = _dt.datetime.now(_dt.timezone.utc)
 
-    def store_it() -> tuple[BlobRef, list[DeliveryOutcome]]:  # one thread hand-off for both calls
-        blob = store.put_blob(spool, prefix=prefix)
-        return blob, store.deliver(blob, targets, internaldate=now)
+    def store_it() -> tuple[BlobRef, list[DeliveryOutcome]]:  # one thread hand-off for all calls
+        targets = targets_for(wanted, limit_for)
+        blob = store.put_blob(message.spool, prefix=message.prefix)
+        return blob, (store.deliver(blob, targets, internaldate=now) if targets else [])
 
+    loop = asyncio.get_running_loop()
     try:
-        blob, outcomes = await asyncio.get_running_loop().run_in_executor(executor, store_it)
+        blob, outcomes = await loop.run_in_executor(executor, store_it)
+        if message.remote:
+            if outbound is None:  # the relay check lets no remote recipient through without a queue
+                raise Temp("remote recipients and no outbound queue")
+            await outbound.enqueue(blob, sender, list(message.remote), tx_id=tx_id)
     except StoreError as e:
         log.warning("id=%s store refused the message: %s %s", tx_id, e.kind, e.detail)
         return replies.for_error(e.kind, "DATA")
-    by_id = {a.id: a for a in accounts}
+    by_id = {a.id: a for a in message.accounts}
     failed = [(by_id[o.account_id], o) for o in outcomes if not o.ok]
-    if failed and len(failed) == len(outcomes):
-        kind = failed[0][1].error or ErrorKind.TEMP
+    delivered = len(outcomes) - len(failed)
+    if not delivered and not message.remote:
+        kind = failed[0][1].error if failed and failed[0][1].error else ErrorKind.TEMP
         log.info("id=%s every recipient failed: %s", tx_id, kind)
         return replies.for_error(kind, "DATA")
-    if failed:
-        on_partial_failure(tx_id, sender, failed)
-    log.info("id=%s delivered size=%d rcpts=%d", tx_id, blob.size, len(outcomes) - len(failed))
+    failures = [bounce.Failure(by_id[i], dsn_diagnostic(d)) for i, d in message.refused.items() if i in by_id]
+    for account, outcome in failed:
+        diagnostic = dsn_diagnostic(None) if outcome.error == ErrorKind.NOQUOTA else f"550 5.0.0 Not delivered ({outcome.error})"
+        failures.append(bounce.Failure(account, diagnostic))
+    if failures:
+        await _bounce(store, message, failures, tx_id=tx_id, sender=sender, hostname=hostname,
+                      executor=executor, outbound=outbound)  # fmt: skip
+    log.info("id=%s delivered size=%d rcpts=%d queued=%d bounced=%d",
+             tx_id, blob.size, delivered, len(message.remote), len(failures))  # fmt: skip
     return replies.S250_QUEUED.format(id=tx_id)
+
+
+async def _bounce(store: Store, message: Message, failures: list[bounce.Failure], **kw) -> None:
+    def head() -> bytes:
+        message.spool.seek(0)
+        return bounce.dsn.header_block(message.prefix + message.spool.read(64 * 1024))
+
+    try:
+        original = await asyncio.get_running_loop().run_in_executor(kw["executor"], head)
+        await bounce.send(store, kw["outbound"], hostname=kw["hostname"], sender=kw["sender"], failures=failures,
+                          original_head=original, tx_id=kw["tx_id"], executor=kw["executor"])  # fmt: skip
+    except Exception:  # the message is stored; a failed DSN must not turn the 250 into an error
+        log.exception("id=%s DSN for %s failed", kw["tx_id"], ", ".join(f.account.address for f in failures))

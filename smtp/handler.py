@@ -6,16 +6,19 @@ lesson 5): the pipeline checks and ``smtp.delivery`` talk to the storage API.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import logging
 from concurrent.futures import Executor
-from typing import Sequence
+from typing import Any, BinaryIO, Sequence
 
 from config.settings import Settings
 from smtp import delivery, pipeline, replies
 from smtp.address import PathArg
+from smtp.bounce import Outbound
 from smtp.data import DataResult, DataState
-from smtp.pipeline import Check, DataContext, Groups, MailContext, Peer, RcptContext
+from smtp.pipeline import Check, DataContext, Groups, MailContext, Org, Peer, RcptContext
+from smtp.quota import QuotaPolicy
 from smtp.received import Trace, protocol_name, trace_headers
 from smtp.transaction import Transaction
 from storage.api import Store
@@ -35,10 +38,20 @@ class InboundHandler:
         data_checks: Sequence[tuple[str, Check]] | None = None,
         executor: Executor | None = None,
         groups: Groups | None = None,
+        quota: QuotaPolicy | None = None,
+        org: Org | None = None,
+        outbound: Outbound | None = None,
+        resolver: Any = None,
+        max_size: int | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.groups = groups
+        self.quota = quota
+        self.org = org
+        self.outbound = outbound
+        self.resolver = resolver  # smtp.outbound.dns.Resolver: SPF/DKIM of inbound mail
+        self.max_size = max_size if max_size is not None else settings.limits.max_message_size
         # Store calls of SMTP sessions. A thread waiting on a group commit costs nothing, and the
         # loop's default executor (CPUs + 4 threads) would cap a group commit at that many messages.
         self.executor = executor
@@ -51,8 +64,9 @@ class InboundHandler:
 
     async def mail(self, peer: Peer, tx: Transaction, path: PathArg) -> str:
         ctx = MailContext(
-            self.store, self.settings.limits, peer, self.executor, sender=path.address, declared_size=tx.declared_size
-        )
+            self.store, self.settings.limits, peer, self.executor, sender=path.address, declared_size=tx.declared_size,
+            max_size=self.max_size, org=self.org,
+        )  # fmt: skip
         try:
             name, verdict = await pipeline.run(self.mail_checks, ctx)
         except StoreError as e:
@@ -62,6 +76,8 @@ class InboundHandler:
             log.info("id=%s MAIL <%s> refused by %s: %s", tx.id, path.address, name, verdict.reason)
             return verdict.reply
         tx.mail_from = path.address
+        if ctx.send_as is not None:
+            tx.send_as.add(ctx.send_as)
         return replies.S250_SENDER_OK
 
     async def rcpt(self, peer: Peer, tx: Transaction, path: PathArg) -> str:
@@ -69,7 +85,7 @@ class InboundHandler:
             self.store, self.settings.limits, peer, self.executor,
             sender=tx.mail_from or "", address=path.address, domain=path.domain,
             accepted=len(tx.rcpt_tos), declared_size=tx.declared_size, configured_domains=self.configured_domains,
-            groups=self.groups,
+            groups=self.groups, quota=self.quota, utf8=tx.smtp_utf8,
         )  # fmt: skip
         try:
             name, verdict = await pipeline.run(self.rcpt_checks, ctx)
@@ -80,22 +96,34 @@ class InboundHandler:
             log.info("id=%s RCPT <%s> refused by %s: %s", tx.id, path.address, name, verdict.reason)
             return verdict.reply
         tx.rcpt_tos.append(path.address)
-        tx.accounts.extend(ctx.deliver_to)  # targets_for() gives an account in two groups one copy
+        if ctx.local is False:
+            tx.remote.append(path.address)  # passed the relay check: an authenticated user, a queue
+        else:
+            tx.accounts.extend(ctx.deliver_to)  # targets_for() gives an account in two groups one copy
         return replies.S250_RECIPIENT_OK
 
     async def data(self, peer: Peer, tx: Transaction, result: DataResult, peer_name: str | None, esmtp: bool) -> str:
+        sender_account = None
+        if peer.authenticated and peer.account_id is not None and self.quota is not None:
+            sender_account = await self._call(self.store.get_account_by_id, peer.account_id)
         ctx = DataContext(
             self.store, self.settings.limits, peer, self.executor,
             sender=tx.mail_from or "", recipients=tuple(tx.rcpt_tos), accounts=tuple(tx.accounts),
-            size=result.size, data_state=result.state, spool=result.spool,
+            remote=tuple(tx.remote), size=result.size, data_state=result.state, spool=result.spool,
+            quota=self.quota, utf8=tx.smtp_utf8, sender_account=sender_account, org=self.org,
+            helo=peer.helo, authserv_id=self.settings.hostname, resolver=self.resolver,
         )  # fmt: skip
-        name, verdict = await pipeline.run(self.data_checks, ctx)
+        try:
+            name, verdict = await pipeline.run(self.data_checks, ctx)
+        except StoreError as e:
+            log.warning("id=%s DATA: store error %s %s", tx.id, e.kind, e.detail)
+            return replies.for_error(e.kind, "DATA")
         if verdict.reply is not None:
             log.info("id=%s DATA refused by %s: %s", tx.id, name, verdict.reason)
             return verdict.reply
         assert result.state is DataState.OK and result.spool is not None
-        if not tx.accounts:  # only remote recipients: the outbound queue (issue 7) takes these
-            log.error("id=%s no local recipient and no outbound queue", tx.id)
+        if not tx.accounts and not tx.remote:
+            log.error("id=%s no recipient to deliver to", tx.id)
             return replies.S451_TEMP
         trace = Trace(
             helo=peer.helo, peer_ip=peer.ip, peer_name=peer_name, hostname=self.settings.hostname,
@@ -107,9 +135,33 @@ class InboundHandler:
         # Return-Path first, then what checks add (Authentication-Results), then Received.
         rp_end = head.index(b"\r\n") + 2
         prefix = head[:rp_end] + verdict.headers + head[rp_end:]
-        return await delivery.deliver(
-            self.store, result.spool, prefix, tx.accounts, tx_id=tx.id, sender=tx.mail_from or "", executor=self.executor
-        )
+        prefix += await self._call(self.clean_header, result.spool)
+        message = delivery.Message(result.spool, prefix, tx.accounts, tx.remote, ctx.extra.get("refused", {}))
+        reply = await delivery.deliver(
+            self.store, message, tx_id=tx.id, sender=tx.mail_from or "", hostname=self.settings.hostname,
+            executor=self.executor, limit_for=self.quota.delivery_limit if self.quota else None, outbound=self.outbound,
+        )  # fmt: skip
+        send_as = tx.send_as | ctx.extra.get("send_as", set())
+        if reply.startswith("250") and send_as and self.org is not None:
+            await self._record_send_as(peer, tx, send_as)
+        return reply
+
+    def clean_header(self, spool: BinaryIO) -> bytes:
+        """What replaces the start of the spool in the stored message (submission: header
+        hygiene); leaves the spool where the stored bytes continue. MX: nothing, from 0."""
+        spool.seek(0)
+        return b""
+
+    async def _record_send_as(self, peer: Peer, tx: Transaction, mailboxes: set[int]) -> None:
+        actor = peer.actor_id if peer.actor_id is not None else peer.account_id
+        for mailbox in sorted(mailboxes):
+            try:
+                await self._call(self.org.record_access, actor, mailbox, "send-as", f"id={tx.id}")
+            except StoreError as e:  # the message is accepted; the audit gap is logged loudly
+                log.error("id=%s send-as audit for %s failed: %s %s", tx.id, mailbox, e.kind, e.detail)
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     async def handle_exception(self, error: Exception) -> str:
         """aiosmtpd hook: an unexpected error in a command. The client gets a generic temporary

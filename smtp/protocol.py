@@ -27,7 +27,7 @@ from smtp import replies
 from smtp.address import AddressSyntaxError, parse_path
 from smtp.data import read_data
 from smtp.handler import InboundHandler
-from smtp.pipeline import Peer
+from smtp.pipeline import Login, Peer
 from smtp.transaction import Transaction
 
 log = logging.getLogger("smtp.protocol")
@@ -108,13 +108,17 @@ class MailSMTP(SMTP):
 
     def peer(self) -> Peer:
         assert self.session is not None
-        account = self.session.auth_data if self.session.authenticated else None
+        login = self.session.auth_data if self.session.authenticated else None
+        account = login.account if isinstance(login, Login) else login
+        actor = login.actor if isinstance(login, Login) else login
         return Peer(
             ip=str(self.session.peer[0]) if self.session.peer else "unknown",
             helo=self.session.host_name or "",
             tls=self._implicit_tls or self._tls_protocol is not None,
             authenticated=bool(self.session.authenticated),
             account_id=getattr(account, "id", None),
+            actor_id=getattr(actor, "id", None),
+            outbound=getattr(self.event_handler, "outbound", None) is not None,
         )
 
     # -- replies -----------------------------------------------------------------------------

@@ -53,6 +53,7 @@ S550_GROUP_SENDER = "550 5.7.1 Sender may not post to this group"  # R-BOX-4 sen
 S552_MESSAGE_TOO_BIG = "552 5.3.4 Message size exceeds fixed maximum message size"
 S552_QUOTA = "552 5.2.2 Mailbox full"  # R-QUOTA-1, at DATA
 S553_SENDER_NOT_OWNED = "553 5.7.1 Sender address not owned by the authenticated user"  # R-ACC-1
+S553_FROM_NOT_OWNED = "553 5.7.1 From: address not owned by the authenticated user"  # R-ACC-1, issue 7
 
 # -- authentication (submission) -------------------------------------------------------------------
 S235_AUTH_OK = "235 2.7.0 Authentication successful"

@@ -16,7 +16,10 @@ from typing import Any, Callable
 from config.settings import Listener, Settings
 from smtp.data import spool_factory
 from smtp.handler import InboundHandler
-from smtp.pipeline import Groups
+from smtp.bounce import Outbound
+from smtp.outbound.dns import Resolver
+from smtp.pipeline import Groups, Org
+from smtp.quota import QuotaPolicy
 from smtp.protocol import MailSMTP
 from smtp.submission import SubmissionHandler
 from storage.api import Store
@@ -37,7 +40,7 @@ def protocol_factory(settings: Settings, handler: InboundHandler, **kwargs: Any)
         return MailSMTP(
             handler,
             spool_factory=spool,
-            max_message_size=settings.limits.max_message_size,
+            max_message_size=handler.max_size,  # EHLO SIZE and the DATA cap
             hostname=settings.hostname,  # never the blocking socket.getfqdn()
             ident="ESMTP",
             timeout=settings.limits.smtp_timeout,
@@ -58,10 +61,30 @@ async def _listen(name: str, listener: Listener, factory: Callable[[], MailSMTP]
 
 
 async def start_smtp(
-    settings: Settings, store: Store, auth: Any, ssl_context: ssl.SSLContext | None, *, groups: Groups | None = None
+    settings: Settings,
+    store: Store,
+    auth: Any,
+    ssl_context: ssl.SSLContext | None,
+    *,
+    groups: Groups | None = None,
+    quota: QuotaPolicy | None = None,
+    org: Org | None = None,
+    outbound: Outbound | None = None,
+    resolver: Resolver | None = None,
 ) -> list[asyncio.Server]:
-    """Start the configured SMTP listeners; ``auth`` is ``mailserver.auth.Authenticator``;
-    ``groups`` (e.g. ``storage.org.Organisation(store)``) turns on group fan-out at RCPT (R-BOX-4)."""
+    """Start the configured SMTP listeners. What the composition root injects (smtp/ imports no
+    mailserver.* nor storage internals; each is typed by a Protocol here):
+
+    - ``auth``: ``mailserver.auth.Authenticator`` (submission);
+    - ``groups``: group fan-out at RCPT (R-BOX-4), ``storage.org.Organisation`` fits;
+    - ``quota``: ``mailserver.quota_service.QuotaService`` (R-QUOTA-1, smtp/quota.py); None: no
+      quota checks, SIZE is ``limits.max_message_size``;
+    - ``org``: send-as and SASL authorization identities (issue 4), ``Organisation`` fits; None:
+      users send only as their own addresses;
+    - ``outbound``: the outbound queue (``smtp.outbound.OutboundService``); None: submission
+      refuses remote recipients (550 5.7.1) and DSNs to remote senders are logged, not sent;
+    - ``resolver``: DNS for SPF/DKIM of inbound mail (Authentication-Results); default: built
+      from ``settings.dns``."""
     # aiosmtpd logs every command line at INFO ("mail.log"); our handlers log one line per
     # transaction decision with its id, which is what operators read.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
@@ -71,15 +94,20 @@ async def start_smtp(
     servers: list[asyncio.Server] = []
     ls = settings.listeners
     pool = ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="smtp-store")
+    max_size = settings.limits.max_message_size
+    if quota is not None:
+        max_size = min(max_size, quota.smtp_size())
+    common = dict(executor=pool, groups=groups, quota=quota, org=org, outbound=outbound, max_size=max_size)
     if ls.smtp is not None:
-        mx = protocol_factory(settings, InboundHandler(settings, store, executor=pool, groups=groups), tls_context=ssl_context)
+        resolver = resolver if resolver is not None else Resolver.from_settings(settings.dns)
+        mx = protocol_factory(settings, InboundHandler(settings, store, resolver=resolver, **common), tls_context=ssl_context)
         servers.append(await _listen("smtp", ls.smtp, mx))
     if (ls.submission or ls.submissions) and auth is None:
         raise ValueError("submission listeners need an authenticator")
     loopback = settings.tls.allow_plaintext_auth_on_loopback
     if ls.submission is not None:
         sub = protocol_factory(
-            settings, SubmissionHandler(settings, store, auth, executor=pool, groups=groups),
+            settings, SubmissionHandler(settings, store, auth, **common),
             tls_context=ssl_context, auth_required=True, plaintext_auth_on_loopback=loopback,
         )  # fmt: skip
         servers.append(await _listen("submission", ls.submission, sub))
@@ -87,7 +115,7 @@ async def start_smtp(
         if ssl_context is None:
             raise ValueError("listeners.submissions needs TLS")
         subs = protocol_factory(
-            settings, SubmissionHandler(settings, store, auth, executor=pool, groups=groups),
+            settings, SubmissionHandler(settings, store, auth, **common),
             auth_required=True, implicit_tls=True,
         )  # fmt: skip
         servers.append(await _listen("submissions", ls.submissions, subs, ssl=ssl_context))

@@ -2,9 +2,20 @@
 
 aiosmtpd's authenticator callback is synchronous; argon2 costs ~25 ms, so these handler-side
 ``auth_*`` methods (which aiosmtpd prefers over its built-ins) await ``Authenticator.authenticate``
-in a worker thread. The Authenticator costs the same whether or not the account exists, so a
-failure says nothing about which addresses exist (535 5.7.8 either way). AUTH is offered only
-under TLS, except from loopback when ``tls.allow_plaintext_auth_on_loopback`` (smtp/protocol.py).
+in a worker thread. A failure answers ``535 5.7.8`` no sooner than ``AUTH_FAILURE_DELAY`` after
+the credentials arrived, whether the account exists, the password was wrong or the authorization
+identity was refused: the timing says nothing about which addresses exist, and guessing is slow.
+AUTH is offered only under TLS, except from loopback when ``tls.allow_plaintext_auth_on_loopback``
+(smtp/protocol.py).
+
+SASL PLAIN's authorization identity (RFC 4616; issue 4): after the authentication identity's
+password is checked, ``org.resolve_login`` lets a head or delegate act as a unit mailbox (and
+records it); anything else is ``535 5.7.8`` like a wrong password.
+
+After AUTH: the envelope sender and every From: address must be the user's or one it may send as
+(checks ``sender_authorised``, ``from_header``: 553 5.7.1); the header gets its hygiene (Bcc
+removed, Date and Message-ID added when missing, the rest byte for byte: smtp/outbound/hygiene.py);
+local recipients are delivered at once and remote ones go to the outbound queue.
 """
 
 from __future__ import annotations
@@ -14,38 +25,58 @@ import binascii
 import logging
 from base64 import b64decode
 from concurrent.futures import Executor
-from typing import Any
+from typing import Any, BinaryIO
 
 from aiosmtpd.smtp import MISSING, AuthResult
 
 from config.settings import Settings
 from smtp import pipeline, replies
 from smtp.handler import InboundHandler
+from smtp.outbound.hygiene import clean_header, read_header
+from smtp.pipeline import Login
 from storage.api import Store
+from storage.errors import NoPerm
 
 log = logging.getLogger("smtp.submission")
 
 MAIL_CHECKS = ("declared_size", "sender_authorised")
+DATA_CHECKS = ("message_size", "from_header", "attachment_quota")
+#: Seconds from the credentials to a 535 (argon2 takes ~25 ms either way; this evens out the rest).
+AUTH_FAILURE_DELAY = 1.0
 
 
 class SubmissionHandler(InboundHandler):
-    def __init__(
-        self, settings: Settings, store: Store, auth: Any, *, executor: Executor | None = None, groups: Any = None
-    ) -> None:
+    def __init__(self, settings: Settings, store: Store, auth: Any, *, executor: Executor | None = None, **kwargs: Any) -> None:
         super().__init__(
-            settings, store, mail_checks=pipeline.build("MAIL", MAIL_CHECKS), executor=executor, groups=groups
-        )
+            settings, store, mail_checks=pipeline.build("MAIL", MAIL_CHECKS),
+            data_checks=pipeline.build("DATA", DATA_CHECKS), executor=executor, **kwargs,
+        )  # fmt: skip
         self.auth = auth
+        self.failure_delay = AUTH_FAILURE_DELAY
 
-    async def _verify(self, server: Any, mechanism: str, login: bytes, password: bytes) -> AuthResult:
-        username = login.decode("utf-8", "replace")
+    async def _verify(self, server: Any, mechanism: str, login: bytes, password: bytes, authzid: bytes = b"") -> AuthResult:
         loop = asyncio.get_running_loop()
+        started = loop.time()
+        username = login.decode("utf-8", "replace")
         account = await loop.run_in_executor(None, self.auth.authenticate, username, password.decode("utf-8", "replace"))
-        if account is None:
-            log.info("AUTH %s failed for %r from %s", mechanism, username, server.session.peer)
+        acting = account
+        target = authzid.decode("utf-8", "replace")
+        if account is not None and target:
+            if self.org is None:
+                acting = account if target.lower() == account.address else None
+            else:
+                try:
+                    acting, _rights = await loop.run_in_executor(
+                        None, lambda: self.org.resolve_login(account, target, via="submission")
+                    )
+                except NoPerm:
+                    acting = None
+        if account is None or acting is None:
+            log.info("AUTH %s failed for %r (authzid %r) from %s", mechanism, username, target, server.session.peer)
+            await asyncio.sleep(max(0.0, started + self.failure_delay - loop.time()))
             return AuthResult(success=False, handled=False, message=replies.S535_AUTH_FAILED)
-        log.info("AUTH %s ok for %s from %s", mechanism, account.address, server.session.peer)
-        return AuthResult(success=True, auth_data=account, message=replies.S235_AUTH_OK)
+        log.info("AUTH %s ok for %s as %s from %s", mechanism, account.address, acting.address, server.session.peer)
+        return AuthResult(success=True, auth_data=Login(acting, account), message=replies.S235_AUTH_OK)
 
     async def auth_PLAIN(self, server: Any, args: list[str]) -> AuthResult:
         """RFC 4616, with or without an initial response (SASL-IR)."""
@@ -61,7 +92,7 @@ class SubmissionHandler(InboundHandler):
         if len(parts) != 3:
             await server.push(replies.S501_AUTH_BASE64)
             return AuthResult(success=False, handled=True)
-        return await self._verify(server, "PLAIN", parts[1], parts[2])
+        return await self._verify(server, "PLAIN", parts[1], parts[2], authzid=parts[0])
 
     async def auth_LOGIN(self, server: Any, args: list[str]) -> AuthResult:
         if len(args) == 1:
@@ -74,6 +105,17 @@ class SubmissionHandler(InboundHandler):
         if password is MISSING:
             return AuthResult(success=False, handled=True)
         return await self._verify(server, "LOGIN", login, password)
+
+    def clean_header(self, spool: BinaryIO) -> bytes:
+        """Header hygiene (issue 7): the cleaned header section when it changed, the spool left
+        at the body; else nothing, the spool at 0 (stored as sent)."""
+        head, body_at = read_header(spool)
+        cleaned = clean_header(head, hostname=self.settings.hostname)
+        if cleaned is head:
+            spool.seek(0)
+            return b""
+        spool.seek(body_at)
+        return cleaned
 
 
 async def _decode(server: Any, text: str) -> bytes | None:

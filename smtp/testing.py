@@ -52,6 +52,9 @@ class FakeStore:
             raise self.raise_on_lookup
         return self.accounts.get(address.lower())
 
+    def get_account_by_id(self, account_id: int) -> Account | None:
+        return next((a for a in self.accounts.values() if a.id == account_id), None)
+
     def put_blob(self, source: bytes | BinaryIO, *, prefix: bytes = b"") -> BlobRef:
         body = prefix + (source if isinstance(source, bytes) else source.read())
         return BlobRef(hashlib.sha256(body).hexdigest(), len(body), body, None, {})

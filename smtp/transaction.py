@@ -17,3 +17,5 @@ class Transaction(Envelope):
         self.id = secrets.token_hex(6)  # log field "id", also in the Received header
         self.declared_size: int | None = None
         self.accounts: list[Account] = []  # local accounts of accepted recipients, in order
+        self.remote: list[str] = []  # accepted recipients for the outbound queue (submission)
+        self.send_as: set[int] = set()  # mailboxes (units) sent as: recorded in the audit log

@@ -61,7 +61,8 @@ def test_swaks_delivers_a_vietnamese_subject_readable_over_imap(mx):
     messages = inbox(mx, ANNV)
     assert len(messages) == before + 1
     stored = messages[-1]
-    assert stored.startswith(b"Return-Path: <van@other.gov.vn>\r\nReceived: from ")
+    assert stored.startswith(b"Return-Path: <van@other.gov.vn>\r\nAuthentication-Results: mail.example.gov.vn;\r\n")
+    assert b"\r\nReceived: from " in stored
     assert b"with ESMTPS id" in stored and b"for <annv@example.gov.vn>;" in stored
     assert "Subject: Công văn số 12".encode() in stored
     imap = imaplib.IMAP4(mx.host, mx.port("imap"))
@@ -87,7 +88,9 @@ def test_stored_bytes_are_our_trace_headers_then_the_message_byte_for_byte(mx):
     stored = inbox(mx, BINH)[before]
     assert stored.endswith(message)
     prefix = stored[: -len(message)]
-    assert prefix.count(b"\r\n") == 5 and prefix.startswith(b"Return-Path: <binh@other.gov.vn>\r\n")
+    assert prefix.startswith(b"Return-Path: <binh@other.gov.vn>\r\nAuthentication-Results: mail.example.gov.vn;\r\n")
+    received = prefix[prefix.index(b"Received: ") :]
+    assert received.count(b"\r\n") == 4 and b"\r\n\tdkim=" in prefix  # R-SEC-2: the signature's result
     assert b"Received: from mx.other.gov.vn (" in prefix and b"by mail.example.gov.vn with ESMTP id" in prefix
 
 

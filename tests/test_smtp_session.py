@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import aiosmtplib
 import pytest
 
-from config.settings import Limits, Listener, Listeners, Settings
+from config.settings import Dns, Limits, Listener, Listeners, Settings
 from mailserver.tls import ensure_certificate
 from smtp import replies
 from smtp.service import start_smtp
@@ -98,6 +98,7 @@ async def mx_factory(tmp_path):
         settings = Settings(
             hostname="mx.test", data_dir=tmp_path,
             listeners=Listeners(smtp=Listener(address="127.0.0.1", port=0)), limits=Limits(**limits),
+            dns=Dns(static_only=True),  # SPF/DKIM look-ups answered without the network
         )  # fmt: skip
         server = (await start_smtp(settings, store, None, tls))[0]
         servers.append(server)
@@ -144,8 +145,8 @@ async def test_delivery_stores_trace_headers_then_the_message_byte_for_byte(mx):
     assert errors == {} and reply.startswith("2.0.0 OK")
     (stored,) = mx.store.delivered
     head, sep, rest = stored.blob.partition(b"\r\n\r\n")
-    assert stored.blob.startswith(b"Return-Path: <binh@other.gov.vn>\r\nReceived: from ")
-    assert stored.blob.endswith(MESSAGE)
+    assert stored.blob.startswith(b"Return-Path: <binh@other.gov.vn>\r\nAuthentication-Results: mx.test;\r\n")
+    assert b"\r\nReceived: from " in stored.blob and stored.blob.endswith(MESSAGE)
     prefix = stored.blob[: len(stored.blob) - len(MESSAGE)]
     assert b"by mx.test with ESMTP id " in prefix and b"for <annv@example.gov.vn>;" in prefix
     assert b"[127.0.0.1]" in prefix and stored.internaldate is not None
@@ -329,12 +330,32 @@ async def test_temporary_store_failure_gives_451_and_stores_nothing(mx):
     assert reply.startswith(S451) and "locked" not in reply and mx.store.delivered == []
 
 
-async def test_partial_failure_replies_250_and_reports_the_failed_recipient(mx, caplog):
+async def test_partial_failure_replies_250_and_logs_the_dropped_dsn_of_a_remote_sender_without_queue(mx, caplog):
     mx.store.fail_targets = {2: ErrorKind.NOQUOTA}
-    with caplog.at_level(logging.ERROR, logger="smtp.delivery"):
+    with caplog.at_level(logging.ERROR, logger="smtp.bounce"):
         assert (await _send_one(mx)).startswith(S250)
     assert mx.store.delivered[0].account_ids == [1]
-    assert any("delivery failed after 250" in r.message and OTHER in r.message for r in caplog.records)
+    assert any("DSN to remote <x@other.gov.vn> dropped" in r.message and OTHER in r.message for r in caplog.records)
+
+
+async def test_partial_failure_sends_a_bilingual_rfc3464_dsn_to_a_local_sender(mx):
+    """R-QUOTA-1: a recipient whose mailbox filled up during DATA is bounced, not lost."""
+    mx.store.fail_targets = {2: ErrorKind.NOQUOTA}
+    d = await Dialogue.open(mx)
+    await d.cmd("EHLO client.test")
+    await d.cmd(f"MAIL FROM:<{LOCAL}>")
+    await d.cmd(f"RCPT TO:<{LOCAL}>")
+    await d.cmd(f"RCPT TO:<{OTHER}>")
+    await d.cmd("DATA")
+    assert (await d.cmd(b"Subject: s\r\n\r\nbody\r\n.")).startswith(S250)
+    await d.close()
+    message, bounce = mx.store.delivered
+    assert message.account_ids == [1] and bounce.account_ids == [1]
+    assert b"Content-Type: multipart/report; report-type=delivery-status" in bounce.blob
+    text = bounce.blob.decode()
+    assert text.index("KHÔNG gửi được") < text.index("could NOT be delivered")  # Vietnamese first
+    assert f"Final-Recipient: rfc822; {OTHER}" in text and "Status: 5.2.2" in text and "Action: failed" in text
+    assert "Subject: s" in text.split("text/rfc822-headers")[1]  # the original header comes back
 
 
 async def test_an_unexpected_error_never_reaches_the_client(mx):

@@ -123,4 +123,6 @@ async def test_smtplib_submission_starttls_login(sub):
             s.sendmail(LOCAL, [OTHER], "Subject: Công văn\r\n\r\nnội dung\r\n".encode())
 
     await asyncio.to_thread(send)
-    assert store.delivered[0].blob.endswith("Subject: Công văn\r\n\r\nnội dung\r\n".encode())
+    stored = store.delivered[0].blob
+    assert stored.endswith("\r\n\r\nnội dung\r\n".encode()) and "\r\nSubject: Công văn\r\n".encode() in stored
+    assert b"\r\nDate: " in stored and b"\r\nMessage-ID: <" in stored  # hygiene adds what was missing

@@ -30,6 +30,15 @@ class Groups(Protocol):
     def may_send_to_group(self, group: str | int, sender_address: str) -> bool: ...
 
 
+class Org(Protocol):
+    """Delegation (issue 4, R-BOX-2, R-ACC-1) for submission; ``storage.org.Organisation`` fits.
+    Blocking: call via ``ctx.call``."""
+
+    def may_send_as(self, account_id: int, address: str) -> bool: ...
+    def record_access(self, actor_account_id: int | None, mailbox_account_id: int, action: str, detail: str = "") -> None: ...
+    def resolve_login(self, authcid_account: Account, authzid_address: str | None, *, via: str = "") -> tuple[Account, Any]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     reply: str | None = None  # None: go on with the next check
@@ -52,8 +61,18 @@ class Peer:
     helo: str
     tls: bool
     authenticated: bool  # AUTH succeeded (submission)
-    account_id: int | None = None  # the authenticated account
+    account_id: int | None = None  # the account the session acts as (a unit, after SASL authzid)
+    actor_id: int | None = None  # the account whose password was checked (SASL authcid)
     outbound: bool = False  # an outbound queue takes remote recipients (issue 7)
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """``session.auth_data`` after AUTH: who proved a password, and whom the session acts as
+    (the same account, or a unit mailbox through the SASL authorization identity)."""
+
+    account: Account
+    actor: Account
 
 
 @dataclass(slots=True)
@@ -72,6 +91,9 @@ class Context:
 class MailContext(Context):
     sender: str = ""
     declared_size: int | None = None  # MAIL FROM ... SIZE=
+    max_size: int | None = None  # the SIZE advertised (None: limits.max_message_size)
+    org: Org | None = None
+    send_as: int | None = None  # filled by sender_authorised: the unit account sent as
 
 
 @dataclass(slots=True)
@@ -83,6 +105,8 @@ class RcptContext(Context):
     declared_size: int | None = None
     configured_domains: frozenset[str] = frozenset()  # settings.domains: local without a look-up
     groups: Groups | None = None  # None: a group address is delivered like any mailbox
+    quota: Any = None  # smtp.quota.QuotaPolicy, None: no quota checks
+    utf8: bool = False  # MAIL FROM ... SMTPUTF8: replies may carry UTF-8
     local: bool | None = None  # filled by the relay check
     account: Account | None = None  # filled by recipient_exists
     deliver_to: list[Account] = field(default_factory=list)  # [account], or a group's members
@@ -93,7 +117,15 @@ class DataContext(Context):
     sender: str = ""
     recipients: Sequence[str] = ()
     accounts: Sequence[Account] = ()
+    remote: Sequence[str] = ()  # recipients for the outbound queue (submission)
     size: int = 0
+    quota: Any = None  # smtp.quota.QuotaPolicy
+    utf8: bool = False
+    sender_account: Account | None = None  # submission: the account the session acts as
+    org: Org | None = None
+    helo: str = ""
+    authserv_id: str = ""  # our hostname, for Authentication-Results
+    resolver: Any = None  # smtp.outbound.dns.Resolver for SPF/DKIM (None: not checked)
     data_state: Any = None  # smtp.data.DataState
     spool: Any = None  # readable, seekable file of the message (None when refused early)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from smtp.pipeline.checks import (
+    attachment_quota,
+    authentication_results,
     declared_size,
+    from_header,
     group_expand,
     message_size,
     recipient_exists,
     recipient_limit,
+    recipient_quota,
     recipient_state,
     relay,
     sender_authorised,
@@ -21,13 +25,20 @@ REGISTRY = {
         "recipient_exists": recipient_exists.check,
         "recipient_state": recipient_state.check,
         "group_expand": group_expand.check,
+        "recipient_quota": recipient_quota.check,
     },
-    "DATA": {"message_size": message_size.check},
+    "DATA": {
+        "message_size": message_size.check,
+        "from_header": from_header.check,
+        "attachment_quota": attachment_quota.check,
+        "authentication_results": authentication_results.check,
+    },
 }
 
-#: Inbound (MX) defaults; submission adds "sender_authorised" at MAIL (smtp/submission.py).
+#: Inbound (MX) defaults; submission (smtp/submission.py) adds "sender_authorised" at MAIL and
+#: "from_header" at DATA, and has no "authentication_results".
 DEFAULTS = {
     "MAIL": ("declared_size",),
-    "RCPT": ("recipient_limit", "relay", "recipient_exists", "recipient_state", "group_expand"),
-    "DATA": ("message_size",),
+    "RCPT": ("recipient_limit", "relay", "recipient_exists", "recipient_state", "group_expand", "recipient_quota"),
+    "DATA": ("message_size", "attachment_quota", "authentication_results"),
 }

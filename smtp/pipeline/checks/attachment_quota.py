@@ -1,0 +1,41 @@
+"""R-QUOTA-1 after DATA: at most 20 MB (hcm-q4: 15 MB) of attachments per message, counted as the
+decoded bytes the recipient gets (``quota.measure_attachments`` walks the MIME tree of the spool
+in a worker thread, decoding base64 and quoted-printable; broken MIME is counted, never raised).
+
+Each local recipient's own limit applies (classes may differ); a submitted message is also held to
+the sender's limit, which covers its remote recipients. Over the limit for every recipient (or for
+the sender) → 552 5.3.4 naming the limit and the measured size. Over it for some recipients only:
+the others get the message and ``ctx.extra["refused"]`` tells the handler whom to bounce (DSN)."""
+
+from __future__ import annotations
+
+from smtp import quota as q
+from smtp.pipeline import PASS, DataContext, Verdict, refuse
+
+
+def _measure(ctx: DataContext) -> int:
+    try:
+        return ctx.quota.measure_attachments(ctx.spool).total_decoded_bytes
+    finally:
+        ctx.spool.seek(0)
+
+
+async def check(ctx: DataContext) -> Verdict:
+    if ctx.quota is None or ctx.spool is None:
+        return PASS
+    total = await ctx.call(_measure, ctx)
+    ctx.extra["attachment_bytes"] = total
+    if ctx.sender_account is not None:
+        decision = await ctx.call(ctx.quota.check_attachments, ctx.sender_account, total)
+        if not decision.ok:
+            return refuse(q.attachments_refused(decision, utf8=ctx.utf8), f"sender limit: {total} > {decision.limit}")
+    refused = {}
+    for account in {a.id: a for a in ctx.accounts}.values():
+        decision = await ctx.call(ctx.quota.check_attachments, account, total)
+        if not decision.ok:
+            refused[account.id] = decision
+    if refused and len(refused) == len({a.id for a in ctx.accounts}) and not ctx.remote:
+        decision = next(iter(refused.values()))
+        return refuse(q.attachments_refused(decision, utf8=ctx.utf8), f"attachments {total} > {decision.limit}")
+    ctx.extra["refused"] = refused
+    return PASS
