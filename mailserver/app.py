@@ -140,7 +140,10 @@ async def _start(settings: Settings, running: _Running) -> None:
 
     organisation = Organisation(store)
     running.outbound = await start_outbound(loop, settings, store)  # issue 7: queue worker, DKIM
-    running.servers = await start_smtp(settings, store, auth, server_ssl_context(settings), groups=organisation)
+    running.servers = await start_smtp(
+        settings, store, auth, server_ssl_context(settings),
+        groups=organisation, quota=running.quota, org=organisation, outbound=running.outbound,
+    )  # fmt: skip
     tls = twisted_tls_options(settings)
     running.ports = list(start_imap(reactor, settings, store, auth, tls))
     running.ports += list(start_pop3(reactor, settings, store, auth, tls))
