@@ -147,6 +147,7 @@ async def test_delivery_stores_trace_headers_then_the_message_byte_for_byte(mx):
     head, sep, rest = stored.blob.partition(b"\r\n\r\n")
     assert stored.blob.startswith(b"Return-Path: <binh@other.gov.vn>\r\nAuthentication-Results: mx.test;\r\n")
     assert b"\r\nReceived: from " in stored.blob and stored.blob.endswith(MESSAGE)
+    assert b"\r\n\tdkim=none;\r\n" in stored.blob[: -len(MESSAGE)]  # unsigned: the header section sufficed
     prefix = stored.blob[: len(stored.blob) - len(MESSAGE)]
     assert b"by mx.test with ESMTP id " in prefix and b"for <annv@example.gov.vn>;" in prefix
     assert b"[127.0.0.1]" in prefix and stored.internaldate is not None
