@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import BinaryIO, Sequence
 
+from quota import Decision, QuotaLimits, decide_attachments, decide_delivery, measure_attachments, smtp_size_limit
 from storage.api import Account, AccountKind, AccountState, BlobRef, DeliveryOutcome, DeliveryTarget
 from storage.errors import ErrorKind, StoreError
 
@@ -21,6 +22,7 @@ class Delivered:
     blob: bytes
     account_ids: list[int]
     internaldate: _dt.datetime | None
+    quota_limits: dict[int, int | None] = field(default_factory=dict)  # account id → target's limit
 
 
 @dataclass
@@ -71,7 +73,8 @@ class FakeStore:
         ok = [o.account_id for o in outcomes if o.ok]
         if ok:
             with self._lock:
-                self.delivered.append(Delivered(blob.inline or b"", ok, internaldate))
+                limits = {t.account_id: t.quota_limit for t in targets}
+                self.delivered.append(Delivered(blob.inline or b"", ok, internaldate, limits))
         return outcomes
 
 
@@ -102,3 +105,32 @@ class FakeGroups:
     def may_send_to_group(self, group: str | int, sender_address: str) -> bool:
         allowed = self.allowed_senders.get(int(group))
         return allowed is None or sender_address.lower() in allowed
+
+
+@dataclass
+class FakeQuota:
+    """Stands in for ``mailserver.quota_service.QuotaService`` (smtp.quota.QuotaPolicy) with the
+    real pure decisions: account id → limits (``default`` for the others)."""
+
+    default: QuotaLimits = field(default_factory=lambda: QuotaLimits(2 * 1024**3, 20 * 1024**2))
+    limits: dict[int, QuotaLimits] = field(default_factory=dict)
+    used: dict[int, int] = field(default_factory=dict)  # account id → used bytes (else the Account's)
+
+    def limits_for(self, account: Account) -> QuotaLimits:
+        return self.limits.get(account.id, self.default)
+
+    def smtp_size(self) -> int:
+        attachment = self.default.attachment_bytes
+        return 2**62 if attachment is None else smtp_size_limit(attachment)
+
+    def check_delivery(self, account: Account, size: int, count: int = 1) -> Decision:
+        used = self.used.get(account.id, account.used_bytes)
+        return decide_delivery(used, account.used_messages, self.limits_for(account), size, count)
+
+    def check_attachments(self, account: Account, total_decoded: int) -> Decision:
+        return decide_attachments(total_decoded, self.limits_for(account))
+
+    measure_attachments = staticmethod(measure_attachments)
+
+    def delivery_limit(self, account: Account) -> int | None:
+        return self.limits_for(account).mailbox_bytes

@@ -3,9 +3,10 @@
 A check is ``async def check(ctx) -> Verdict``; the first verdict that carries a reply refuses
 (that stage only: one recipient at RCPT, the message at DATA). Checks call the store through
 ``ctx.call`` (a thread hand-off, never on the loop). Verdicts may also carry trace headers to
-prepend (DKIM/SPF ``Authentication-Results`` slot in here, issue 7) and, at RCPT, the delivery
-target the recipient resolves to. The registry is an explicit dict (STYLE.md lesson 8) so the
-configuration can name and order the checks; quota (issue 5) slots in after ``recipient_state``.
+prepend (``Authentication-Results``, R-SEC-2) and, at RCPT, the delivery target the recipient
+resolves to. The registry is an explicit dict (STYLE.md lesson 8) so the configuration can name
+and order the checks (smtp/pipeline/checks/__init__.py); quota (R-QUOTA-1) is ``recipient_quota``
+at RCPT and ``attachment_quota`` after DATA.
 """
 
 from __future__ import annotations
