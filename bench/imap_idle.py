@@ -44,8 +44,13 @@ async def _idle_client(host: str, port: int, user: str, ready: asyncio.Event, co
     reader, writer = await asyncio.open_connection(host, port)
     await reader.readline()
     writer.write(f'a LOGIN "{user}" "{PASSWORD}"\r\nb SELECT INBOX\r\nc IDLE\r\n'.encode())
-    while not (await reader.readline()).startswith(b"+ "):
-        pass
+    while True:
+        line = await reader.readline()
+        if line.startswith(b"+ "):
+            break
+        if not line or line[:2] in (b"a ", b"b ", b"c ") and b" OK" not in line[:5]:
+            print("  refused:", line.strip()[:100], flush=True)
+            return
     counter[0] += 1
     if counter[0] == counter[1]:
         ready.set()
