@@ -20,20 +20,29 @@ def _measure(ctx: DataContext) -> int:
         ctx.spool.seek(0)
 
 
+def _over(ctx: DataContext, total: int) -> dict:
+    """Recipients (account id → Decision) whose attachment limit ``total`` exceeds; one thread
+    hand-off for all of them (a group fan-out has hundreds)."""
+    refused = {}
+    for account in {a.id: a for a in ctx.accounts}.values():
+        decision = ctx.quota.check_attachments(account, total)
+        if not decision.ok:
+            refused[account.id] = decision
+    return refused
+
+
 async def check(ctx: DataContext) -> Verdict:
     if ctx.quota is None or ctx.spool is None:
         return PASS
     total = await ctx.call(_measure, ctx)
     ctx.extra["attachment_bytes"] = total
+    if total == 0:  # no attachment: no limit can be exceeded
+        return PASS
     if ctx.sender_account is not None:
         decision = await ctx.call(ctx.quota.check_attachments, ctx.sender_account, total)
         if not decision.ok:
             return refuse(q.attachments_refused(decision, utf8=ctx.utf8), f"sender limit: {total} > {decision.limit}")
-    refused = {}
-    for account in {a.id: a for a in ctx.accounts}.values():
-        decision = await ctx.call(ctx.quota.check_attachments, account, total)
-        if not decision.ok:
-            refused[account.id] = decision
+    refused = await ctx.call(_over, ctx, total)
     if refused and len(refused) == len({a.id for a in ctx.accounts}) and not ctx.remote:
         decision = next(iter(refused.values()))
         return refuse(q.attachments_refused(decision, utf8=ctx.utf8), f"attachments {total} > {decision.limit}")
