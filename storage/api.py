@@ -119,8 +119,8 @@ class MessageInfo:
     internaldate: _dt.datetime  # timezone-aware
     size: int
     blob: str  # sha256 of the body
-    envelope: dict | None = None  # filled when asked for (fields="envelope")
-    structure: dict | None = None  # filled when asked for (fields="structure")
+    envelope: dict | None = None  # filled when asked for (fields="envelope"); shared: read-only
+    structure: dict | None = None  # filled when asked for (fields="structure"); shared: read-only
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +260,9 @@ class Store(Protocol):
         """A readable, seekable file of the stored bytes (byte for byte as received)."""
 
     def read_blob(self, sha256: str, offset: int = 0, length: int | None = None) -> bytes: ...
+
+    def read_blobs(self, shas: Sequence[str]) -> dict[str, bytes]:
+        """Whole bodies of several blobs in one round trip (FETCH of many bodies)."""
 
     def changes(self, folder_id: int, since_modseq: int, known_uidnext: int) -> Changes: ...
 

@@ -34,12 +34,16 @@ def _contains(col, text: str, fts: bool = False) -> ColumnElement[bool]:
     (which cannot serve a LIKE with an ESCAPE clause, so that is only used when needed)."""
     plain = not any(c in text for c in "%_\\")
     if fts and plain and col.key in _FTS_COLUMNS:
-        fts_table = table("blob_fts", column("rowid"), column(_FTS_COLUMNS[col.key]))
+        name = _FTS_COLUMNS[col.key]
+        fts_table = table("blob_fts", column("rowid"), column(name))
         rowid = literal_column("blob_meta.rowid")
-        indexed = rowid.in_(select(fts_table.c.rowid).where(fts_table.c[_FTS_COLUMNS[col.key]].like(f"%{text}%")))
+        indexed = rowid.in_(select(fts_table.c.rowid).where(fts_table.c[name].like(f"%{text}%")))
         # Rows delivered since the background indexer last ran are scanned directly.
         last = select(literal_column("last_rowid")).select_from(table("fts_state")).scalar_subquery()
-        return or_(indexed, and_(rowid > last, col.like(f"%{text}%")))
+        recent = and_(rowid > last, col.like(f"%{text}%"))
+        # Bodies first, then their messages (messages.blob_sha is indexed): a rare word in a big
+        # folder costs its few matches, not a join over every message of the folder.
+        return Message.blob_sha.in_(select(BlobMeta.sha256).where(or_(indexed, recent)))
     if plain:
         return col.like(f"%{text}%")
     return col.like(_like(text), escape="\\")
@@ -118,17 +122,20 @@ def build(query: q.Query, fold: Callable[[str], str], fts: bool = False) -> Colu
     raise Invalid(f"unsupported search key {query!r}")
 
 
-def needs_meta(query: q.Query) -> bool:
-    """Whether the condition touches blob_meta (so the join can be skipped for flag searches)."""
+def needs_meta(query: q.Query, fts: bool = False) -> bool:
+    """Whether the condition touches blob_meta (so the join can be skipped). With ``fts`` the text
+    conditions select bodies in a subquery of their own and need no join either."""
     match query:
-        case q.HeaderContains() | q.BodyContains() | q.TextContains():
-            return True
+        case q.HeaderContains(name=name) if name.lower() == "message-id":
+            return True  # not in the FTS index: compared on blob_meta directly
+        case q.HeaderContains(text=text) | q.BodyContains(text=text) | q.TextContains(text=text):
+            return not (fts and not any(c in text for c in "%_\\"))
         case q.DateCompare(field=field):
             return field == "sent"
         case q.Not(query=inner):
-            return needs_meta(inner)
+            return needs_meta(inner, fts)
         case q.Or(left=left, right=right):
-            return needs_meta(left) or needs_meta(right)
+            return needs_meta(left, fts) or needs_meta(right, fts)
         case q.And(items=items):
-            return any(needs_meta(item) for item in items)
+            return any(needs_meta(item, fts) for item in items)
     return False

@@ -8,6 +8,8 @@ for the contract each method keeps.
 from __future__ import annotations
 
 import datetime as _dt
+import contextlib
+import functools
 import io
 from dataclasses import replace
 import json
@@ -556,31 +558,89 @@ class SqlStore:
     def iter_fetch(
         self, folder_id: int, uids: Sequence[int], *, fields: frozenset[str] = frozenset(), batch: int = 500
     ) -> Iterator[list[api.MessageInfo]]:
+        """Plain SQL on a pooled DB-API connection: FETCH over a whole folder spends its time in
+        SQLite, not in building statements and result objects (about 10x less CPU per row)."""
         ordered = sorted(set(uids))
-        stmt = self._select_messages(fields)
+        want_envelope, want_structure = "envelope" in fields, "structure" in fields
+        columns = "m.uid, m.modseq, m.flags, m.keywords, m.internaldate, m.size, m.blob_sha"
+        columns += ", b.envelope" if want_envelope else ", NULL"
+        columns += ", b.structure" if want_structure else ", NULL"
+        join = " JOIN blob_meta b ON b.sha256 = m.blob_sha" if want_envelope or want_structure else ""
+        sql = f"SELECT {columns} FROM messages m{join} WHERE m.folder_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid"
+        if not self._sqlite:
+            sql = sql.replace("?", "%s")
         for part in _chunks(ordered, batch):
             wanted = set(part)
-            with self._reading() as conn:
-                rows = conn.execute(
-                    stmt.where(m.Message.folder_id == folder_id, m.Message.uid.between(part[0], part[-1])).order_by(m.Message.uid)
-                ).all()
-            found = [self._info(r, fields) for r in rows if r.uid in wanted]
+            with self._raw_read() as cur:
+                cur.execute(sql, (folder_id, part[0], part[-1]))
+                rows = cur.fetchall()
+            found = [
+                api.MessageInfo(
+                    uid=uid, modseq=modseq, flags=_flags(mask, keywords), internaldate=self._when(when), size=size,
+                    blob=sha,
+                    envelope=_cached_json(sha, "e", envelope) if want_envelope else None,
+                    structure=_cached_json(sha, "s", structure) if want_structure else None,
+                )
+                for uid, modseq, mask, keywords, when, size, sha, envelope, structure in rows
+                if uid in wanted
+            ]
             if found:
                 yield found
 
+    @contextlib.contextmanager
+    def _raw_read(self):
+        """A DB-API cursor on a pooled reader connection (the pool rolls back on return)."""
+        conn = self._read.raw_connection()
+        try:
+            cur = conn.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
+        finally:
+            conn.close()
+
+    def _when(self, value) -> _dt.datetime:
+        if isinstance(value, str):  # SQLite stores DateTime as text
+            value = _dt.datetime.fromisoformat(value)
+        return value.replace(tzinfo=_dt.UTC)
+
     def open_blob(self, sha256: str) -> BinaryIO:
-        with self._reading() as conn:
-            row = conn.execute(select(m.Blob.data).where(m.Blob.sha256 == sha256)).first()
+        sql = "SELECT data FROM blobs WHERE sha256 = ?" if self._sqlite else "SELECT data FROM blobs WHERE sha256 = %s"
+        with self._raw_read() as cur:
+            cur.execute(sql, (sha256,))
+            row = cur.fetchone()
         if row is None:
             raise NotFound(f"blob {sha256}")
-        if row.data is not None:
-            return io.BytesIO(row.data)
+        if row[0] is not None:
+            return io.BytesIO(bytes(row[0]))
         return self._blobs.open(sha256)
 
     def read_blob(self, sha256: str, offset: int = 0, length: int | None = None) -> bytes:
         with self.open_blob(sha256) as f:
             f.seek(offset)
             return f.read() if length is None else f.read(length)
+
+    def read_blobs(self, shas: Sequence[str]) -> dict[str, bytes]:
+        """Whole bodies of several blobs in one query (FETCH of many bodies)."""
+        wanted = list(dict.fromkeys(shas))
+        result: dict[str, bytes] = {}
+        mark = "?" if self._sqlite else "%s"
+        for start in range(0, len(wanted), CHUNK):
+            part = wanted[start : start + CHUNK]
+            with self._raw_read() as cur:
+                cur.execute(f"SELECT sha256, data FROM blobs WHERE sha256 IN ({', '.join([mark] * len(part))})", part)
+                rows = cur.fetchall()
+            for sha, data in rows:
+                if data is not None:
+                    result[sha] = bytes(data)
+                else:
+                    with self._blobs.open(sha) as f:
+                        result[sha] = f.read()
+        missing = [sha for sha in wanted if sha not in result]
+        if missing:
+            raise NotFound(f"blob {missing[0]}")
+        return result
 
     def changes(self, folder_id: int, since_modseq: int, known_uidnext: int) -> api.Changes:
         stmt = self._select_messages(frozenset())
@@ -613,7 +673,7 @@ class SqlStore:
     def _search_stmt(self, folder_id: int, query: Query, keys: Sequence[SortKey] = ()):
         cond = querysql.build(query, self.fold, fts=self._sqlite)
         stmt = select(m.Message.uid).where(m.Message.folder_id == folder_id, cond)
-        if keys or querysql.needs_meta(query):
+        if keys or querysql.needs_meta(query, fts=self._sqlite):
             stmt = stmt.join(m.BlobMeta, m.BlobMeta.sha256 == m.Message.blob_sha)
         return stmt
 
@@ -877,3 +937,28 @@ class SqlStore:
 
         return self._writer.run(job)
 
+
+@functools.lru_cache(maxsize=4096)
+def _flags(mask: int, keywords: str) -> frozenset[str]:
+    return join_flags(mask, keywords)
+
+
+_JSON_CACHE: dict[tuple[str, str], dict] = {}
+_JSON_CACHE_LOCK = threading.Lock()
+_JSON_CACHE_MAX = 100_000
+
+
+def _cached_json(sha: str, kind: str, text: str | None) -> dict | None:
+    """Parsed envelope/structure by body: a folder FETCHed again (or a fan-out's copies) parses
+    each body's JSON once per process. Callers must treat the dicts as read-only."""
+    if text is None:
+        return None
+    key = (sha, kind)
+    value = _JSON_CACHE.get(key)
+    if value is None:
+        value = json.loads(text)
+        with _JSON_CACHE_LOCK:
+            if len(_JSON_CACHE) >= _JSON_CACHE_MAX:
+                _JSON_CACHE.clear()
+            _JSON_CACHE[key] = value
+    return value

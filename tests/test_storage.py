@@ -287,3 +287,34 @@ def test_other_processes_commits_reach_listeners_on_postgresql(store_url, tmp_pa
     finally:
         first.close()
         second.close()
+
+
+def test_search_by_message_id_and_special_characters(store):
+    acc = _account(store)
+    o = _deliver(store, acc)
+    fid = o.folder_id
+    assert store.search(fid, q.HeaderContains("message-id", "m1@example")) == [o.uid]
+    assert store.search(fid, q.And((q.HeaderContains("subject", "so 12"), q.BodyContains("de nghi")))) == [o.uid]
+    assert store.search(fid, q.TextContains("100%")) == []
+    assert store.search(fid, q.Or(q.BodyContains("khong"), q.HeaderContains("x-unknown", ""))) == []
+
+
+def test_read_blobs_returns_every_body_in_one_call(store):
+    acc = _account(store)
+    small = _deliver(store, acc)
+    large = _deliver(store, acc, MSG + b"y" * 50_000 + b"\r\n")
+    infos = store.fetch(small.folder_id, [small.uid, large.uid])
+    bodies = store.read_blobs([i.blob for i in infos])
+    assert [bodies[i.blob] for i in infos] == [store.read_blob(i.blob) for i in infos]
+    with pytest.raises(NotFound):
+        store.read_blobs(["0" * 64])
+
+
+def test_fetch_returns_timezone_aware_dates_and_flags(store):
+    acc = _account(store)
+    o = _deliver(store, acc)
+    store.store_flags(o.folder_id, [o.uid], "add", frozenset({"\\Flagged", "$Label1"}))
+    (info,) = store.fetch(o.folder_id, [o.uid], fields=frozenset({"envelope"}))
+    assert info.internaldate.tzinfo is not None
+    assert info.flags == {"\\Flagged", "$Label1"}
+    assert info.structure is None and info.envelope["subject"]
