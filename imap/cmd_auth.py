@@ -12,9 +12,11 @@ from twisted.internet.threads import deferToThread
 
 from imap.args import ArgParsers as A
 from imap.wire import Atom, ParseError, String
+from storage.errors import NoPerm
 
 OK, NO, BAD = b"OK", b"NO", b"BAD"
 AUTH_FAILED = (NO, b"[AUTHENTICATIONFAILED] Authentication failed")
+AUTHZ_FAILED = (NO, b"[AUTHORIZATIONFAILED] Not authorized to act as that mailbox")
 PRIVACY = (NO, b"[PRIVACYREQUIRED] Plain-text authentication is not allowed without TLS")
 
 #: Extensions advertised: each is implemented in full (issue 3 asks for nothing advertised early).
@@ -52,6 +54,7 @@ class AuthCommands:
             else:
                 caps.append(b"LOGINDISABLED")
         caps.extend(EXTENSIONS)
+        caps.extend(self.quota_capabilities())
         caps.append(b"APPENDLIMIT=%d" % self.max_literal)
         return caps
 
@@ -137,18 +140,37 @@ class AuthCommands:
 
     unauth_LOGIN = (do_LOGIN, A.arg_astring, A.arg_astring)
 
-    async def login(self, user: bytes, password: bytes):
+    async def login(self, user: bytes, password: bytes, authzid: bytes = b""):
         try:
-            username, secret = user.decode("utf-8"), password.decode("utf-8")
+            username, secret, authz = user.decode("utf-8"), password.decode("utf-8"), authzid.decode("utf-8")
         except UnicodeDecodeError:
             return AUTH_FAILED
-        account = await deferToThread(self.sc.auth.authenticate, username, secret)
-        if account is None or self._closed:
+        result = await deferToThread(self._login_sync, username, secret, authz)
+        if result is None or self._closed:
             return AUTH_FAILED
-        self.account = account
+        if result is AUTHZ_FAILED:
+            return AUTHZ_FAILED
+        self.actor, self.account, self.quota_resources = result
         self.state = "auth"
         self.setTimeout(self.sc.settings.limits.imap_autologout)
         return OK, b"[CAPABILITY " + b" ".join(self.listCapabilities()) + b"] Logged in"
+
+    def _login_sync(self, username: str, secret: str, authzid: str):
+        """In a thread: (actor, account acted as, quota resource names), None when the password
+        is wrong, AUTHZ_FAILED when the actor may not act as ``authzid`` (RFC 4616)."""
+        actor = self.sc.auth.authenticate(username, secret)
+        if actor is None:
+            return None
+        account = actor
+        if authzid:
+            if self.sc.org is None:
+                return AUTHZ_FAILED
+            try:
+                account, _rights = self.sc.org.resolve_login(actor, authzid, via="imap")
+            except NoPerm:
+                return AUTHZ_FAILED
+        names = frozenset(name.encode("ascii") for name, _, _ in self.sc.quota.imap_quota(account))
+        return actor, account, names
 
     async def do_AUTHENTICATE(self, tag, mechanism, initial):
         if mechanism.upper() != b"PLAIN":
@@ -172,9 +194,7 @@ class AuthCommands:
         if len(parts) != 3:
             return AUTH_FAILED
         authz, authc, password = parts
-        if authz and authz != authc:
-            return AUTH_FAILED
-        return await self.login(authc, password)
+        return await self.login(authc, password, authz if authz != authc else b"")
 
     def arg_initial_response(self, tokens):
         if not tokens:

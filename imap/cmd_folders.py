@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from twisted.internet.threads import deferToThread
 
+from imap.access import SHARED_ROOT
 from imap.args import ArgParsers as A
-from imap.cmd_list import wire_name
 from imap.wire import Atom, FileLiteral, ParseError
 from storage.errors import NotFound
 
@@ -28,18 +28,21 @@ def check_new_name(name: str) -> str:
 
 
 class FolderCommands:
-    def quota_limit(self) -> int | None:
-        """Bytes this account may hold: its own quota, else the configured mailbox quota."""
-        own = getattr(self.account, "quota_bytes", None)
-        return own if own is not None else self.sc.settings.quota.mailbox
+    async def get_folder(self, name: str, need: str = "read", action: str = ""):
+        """(target, folder, rights) for a client folder name, the access checked and recorded."""
+        target = await self.resolve(name)
+        rights = await self.authorize(target, need, action or need)
+        folder = await deferToThread(self.sc.store.get_folder, target.owner_id, target.name)
+        return target, folder, rights
 
-    async def get_folder(self, name: str):
-        return await deferToThread(self.sc.store.get_folder, self.account.id, name)
+    async def quota_limit(self, owner_id: int) -> int | None:
+        return await deferToThread(self.limit_sync, owner_id)
 
     # -- CREATE / DELETE / RENAME / (UN)SUBSCRIBE ----------------------------------------------
     async def do_CREATE(self, tag, name, params):
         name = check_new_name(name)
-        if name.upper() == "INBOX":
+        target = await self.resolve(name)
+        if target.name.upper() == "INBOX":
             return NO, b"[ALREADYEXISTS] INBOX always exists"
         use = None
         if params is not None:
@@ -49,28 +52,41 @@ class FolderCommands:
             if len(uses) != 1 or uses[0] is None:
                 return NO, b"[USEATTR] Only one of \\Archive \\Drafts \\Junk \\Sent \\Trash"
             use = uses[0]
-        await deferToThread(self.sc.store.create_folder, self.account.id, name, special_use=use)
+        await self.authorize(target, "head", "create")
+        await deferToThread(self.sc.store.create_folder, target.owner_id, target.name, special_use=use)
         return OK, b"CREATE completed"
 
     async def do_DELETE(self, tag, name):
-        if self.selected is not None and self.selected.folder.name == name:
+        target = await self.resolve(name)
+        await self.authorize(target, "head", "delete-folder")
+        sv = self.selected
+        if sv is not None and sv.target.owner_id == target.owner_id and sv.folder.name == target.name:
             self.deselect()
             self.state = "auth"
-        await deferToThread(self.sc.store.delete_folder, self.account.id, name)
+        await deferToThread(self.sc.store.delete_folder, target.owner_id, target.name)
         return OK, b"DELETE completed"
 
     async def do_RENAME(self, tag, old, new):
         new = check_new_name(new)
-        await deferToThread(self.sc.store.rename_folder, self.account.id, old, new)
+        src, dst = await self.resolve(old), await self.resolve(new)
+        if src.owner_id != dst.owner_id:
+            return NO, b"[CANNOT] Folders cannot be renamed into another mailbox"
+        await self.authorize(src, "head", "rename-folder")
+        await deferToThread(self.sc.store.rename_folder, src.owner_id, src.name, dst.name)
         return OK, b"RENAME completed"
 
-    async def do_SUBSCRIBE(self, tag, name):
-        await deferToThread(self.sc.store.set_subscribed, self.account.id, name, True)
-        return OK, b"SUBSCRIBE completed"
+    async def _subscribe(self, name: str, on: bool):
+        target = await self.resolve(name)
+        if target.owner_id != self.account.id:
+            return NO, b"[CANNOT] Shared folders are always listed; subscriptions are personal"
+        await deferToThread(self.sc.store.set_subscribed, self.account.id, name, on)
+        return OK, (b"SUBSCRIBE" if on else b"UNSUBSCRIBE") + b" completed"
 
-    async def do_UNSUBSCRIBE(self, tag, name):
-        await deferToThread(self.sc.store.set_subscribed, self.account.id, name, False)
-        return OK, b"UNSUBSCRIBE completed"
+    def do_SUBSCRIBE(self, tag, name):
+        return self._subscribe(name, True)
+
+    def do_UNSUBSCRIBE(self, tag, name):
+        return self._subscribe(name, False)
 
     auth_CREATE = select_CREATE = (do_CREATE, A.arg_mailbox, A.opt_list)
     auth_DELETE = select_DELETE = (do_DELETE, A.arg_mailbox)
@@ -88,25 +104,27 @@ class FolderCommands:
             wanted.append(key)
             if key == b"HIGHESTMODSEQ":
                 self.enable_condstore()
-        folder = await self.get_folder(name)
+        _target, folder, _rights = await self.get_folder(name, "read", "status")
         st = await deferToThread(self.sc.store.folder_status, folder.id)
-        self.write_lines([self.status_line(st, wanted)])
+        self.write_lines([self.status_line(st, wanted, name)])
         return OK, b"STATUS completed"
 
-    def status_line(self, st, wanted) -> bytes:
+    def status_line(self, st, wanted, name: str) -> bytes:
         values = {
             b"MESSAGES": st.messages, b"RECENT": st.recent, b"UIDNEXT": st.folder.uidnext,
             b"UIDVALIDITY": st.folder.uidvalidity, b"UNSEEN": st.unseen, b"HIGHESTMODSEQ": st.folder.highestmodseq,
             b"SIZE": st.size,
         }
         body = b" ".join(b"%s %d" % (k, values[k]) for k in wanted)
-        return b"* STATUS %s (%s)" % (wire_name(st.folder.name), body)
+        return b"* STATUS %s (%s)" % (self.wire_name(name), body)
 
     auth_STATUS = select_STATUS = (do_STATUS, A.arg_mailbox, A.arg_plist)
 
     def do_NAMESPACE(self, tag):
-        """RFC 2342: one personal namespace; no shared ones yet (Twisted sent shared twice)."""
-        self.untagged(b'NAMESPACE (("" "/")) NIL NIL')
+        """RFC 2342: the personal namespace and, with the organisation service, the shared one
+        holding unit mailboxes (Twisted sent the shared list twice)."""
+        shared = b"((" + self.wire_name(SHARED_ROOT) + b' "/"))' if self.sc.org is not None else b"NIL"
+        self.untagged(b'NAMESPACE (("" "/")) NIL ' + shared)
         return OK, b"NAMESPACE completed"
 
     auth_NAMESPACE = select_NAMESPACE = (do_NAMESPACE,)
@@ -114,14 +132,15 @@ class FolderCommands:
     # -- APPEND --------------------------------------------------------------------------------
     async def do_APPEND(self, tag, name, flags, when, message):
         try:
-            folder = await self.get_folder(name)
+            target, folder, _rights = await self.get_folder(name, "head", "append")
         except NotFound:
             return NO, b"[TRYCREATE] No such mailbox"
+        limit = await self.quota_limit(target.owner_id)
         source = message.file if isinstance(message, FileLiteral) else bytes(message)
         store = self.sc.store
         blob = await deferToThread(store.put_blob, source)
         uidvalidity, uid = await deferToThread(
-            store.append, folder.id, blob, flags=flags, internaldate=when, quota_limit=self.quota_limit()
+            store.append, folder.id, blob, flags=flags, internaldate=when, quota_limit=limit
         )
         if self.selected is not None and self.selected.folder_id == folder.id:
             await self.poll_changes()

@@ -10,17 +10,14 @@ from twisted.internet.threads import deferToThread
 
 from imap import mutf7
 from imap.args import ArgParsers as A, normalize_mailbox
-from imap.wire import Atom, ParseError, String, astring
+from imap.wire import Atom, ParseError, String
+from storage.org import Right
 
 OK = b"OK"
 DELIM = "/"
 SELECTION = {b"SUBSCRIBED", b"REMOTE", b"RECURSIVEMATCH", b"SPECIAL-USE"}
 RETURNS = {b"SUBSCRIBED", b"CHILDREN", b"STATUS", b"SPECIAL-USE"}
 STATUS_ITEMS = {b"MESSAGES", b"RECENT", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN", b"HIGHESTMODSEQ", b"SIZE"}
-
-
-def wire_name(name: str) -> bytes:
-    return astring(mutf7.encode(name))
 
 
 def pattern_regex(pattern: str) -> re.Pattern:
@@ -84,17 +81,34 @@ def parse_list_args(tokens: list) -> tuple[set, str, list[str], set, list]:
 
 
 class ListCommands:
+    async def visible_folders(self) -> tuple[dict, set]:
+        """Client name → Folder for the own folders and those of the unit mailboxes the user
+        may read (under their shared path), and the set of the shared names."""
+        visible = [sm for sm in await self.visible_shared() if Right.READ in sm.rights]
+
+        def load():
+            store = self.sc.store
+            own = {f.name: f for f in store.list_folders(self.account.id)}
+            shared = {}
+            for sm in visible:
+                for f in store.list_folders(sm.account.id):
+                    shared[f"{sm.path}{DELIM}{f.name}"] = f
+            return own, shared
+
+        own, shared = await deferToThread(load)
+        own.update(shared)
+        return own, set(shared)
+
     async def do_LIST(self, tag, rest):
         selection, ref, patterns, returns, status_items = parse_list_args(rest)
         extended = bool(selection or returns or len(patterns) != 1)
         if not extended and not patterns[0]:
             self.untagged(b'LIST (\\Noselect) "/" ""')
             return OK, b"LIST completed"
-        folders = await deferToThread(self.sc.store.list_folders, self.account.id)
-        info = {f.name: f for f in folders}
+        info, shared = await self.visible_folders()
         every = with_parents(info)
         parents = {n.rsplit(DELIM, 1)[0] for n in every if DELIM in n}
-        subscribed = {n for n, f in info.items() if f.subscribed}
+        subscribed = {n for n, f in info.items() if f.subscribed and n not in shared}
         rxs = [pattern_regex(normalize_mailbox(p if not ref or p.startswith(DELIM) else ref + p)) for p in patterns if p]
         lines, listed = [], []
         for name in sorted(every, key=lambda n: (n != "INBOX", n)):
@@ -107,25 +121,26 @@ class ListCommands:
                     childinfo = True
                 else:
                     continue
-            if b"SPECIAL-USE" in selection and not (exists and info[name].special_use):
+            use = info[name].special_use if exists and name not in shared else None
+            if b"SPECIAL-USE" in selection and not use:
                 continue
             attrs = []
             if not exists:
                 attrs.append("\\NonExistent" if extended else "\\Noselect")
             attrs.append("\\HasChildren" if name in parents else "\\HasNoChildren")
-            if exists and info[name].special_use:
-                attrs.append(info[name].special_use)
+            if use:
+                attrs.append(use)
             if (b"SUBSCRIBED" in selection or b"SUBSCRIBED" in returns) and name in subscribed:
                 attrs.append("\\Subscribed")
-            line = b'* LIST (%s) "/" %s' % (" ".join(attrs).encode(), wire_name(name))
+            line = b'* LIST (%s) "/" %s' % (" ".join(attrs).encode(), self.wire_name(name))
             if childinfo:
                 line += b' ("CHILDINFO" ("SUBSCRIBED"))'
             lines.append(line)
             if status_items and exists:
-                listed.append((len(lines), info[name]))
-        for offset, (pos, folder) in enumerate(listed):
+                listed.append((len(lines), name, info[name]))
+        for offset, (pos, name, folder) in enumerate(listed):
             st = await deferToThread(self.sc.store.folder_status, folder.id)
-            lines.insert(pos + offset, self.status_line(st, status_items))
+            lines.insert(pos + offset, self.status_line(st, status_items, name))
         self.write_lines(lines)
         return OK, b"LIST completed"
 
@@ -139,7 +154,7 @@ class ListCommands:
         lines = []
         for name, is_subscribed in sorted(with_parents(subscribed).items(), key=lambda kv: (kv[0] != "INBOX", kv[0])):
             if rx.match(name):
-                lines.append(b'* LSUB (%s) "/" %s' % (b"" if is_subscribed else b"\\Noselect", wire_name(name)))
+                lines.append(b'* LSUB (%s) "/" %s' % (b"" if is_subscribed else b"\\Noselect", self.wire_name(name)))
         self.write_lines(lines)
         return OK, b"LSUB completed"
 

@@ -77,6 +77,7 @@ class SearchCommands:
             rest = rest[2:]
         parser = self._search_parser()
         query = resolve_recent(parser.parse(rest), sv.recent)
+        await self.authorize(sv.target, "read", "search")
         if parser.uses_modseq:
             self.enable_condstore()
         uids = await deferToThread(self.sc.store.search, sv.folder_id, query)
@@ -113,6 +114,7 @@ class SearchCommands:
             raise BadCharset(bytes(rest[1]).decode("ascii", "replace"))
         parser = self._search_parser()
         query = resolve_recent(parser.parse(rest[2:]), sv.recent)
+        await self.authorize(sv.target, "read", "sort")
         uids = await deferToThread(self.sc.store.sort, sv.folder_id, keys, query)
         nums = uids if uid else [n for n in map(sv.msn_of, uids) if n is not None]
         self.write_lines([b"* SORT" + b"".join(b" %d" % n for n in nums)])

@@ -11,10 +11,32 @@ from imap.qresync import parse_select_params, resync_lines
 from imap.session import SelectedView, format_flags, format_set, parse_seqset
 from imap.wire import Atom, ParseError
 from storage.errors import NotFound
+from storage.org import Right
 
 OK, NO, BAD = b"OK", b"NO", b"BAD"
 READ_ONLY = (NO, b"[READ-ONLY] Mailbox is read-only")
 SYSTEM_FLAGS = b"\\Answered \\Flagged \\Deleted \\Seen \\Draft"
+
+
+def permanent_flags(rights) -> bytes:
+    """What STORE may change with these rights (all of them in one's own mailbox)."""
+    flags = []
+    if Right.WRITE_FLAGS in rights:
+        flags += [b"\\Answered", b"\\Flagged"]
+    if Right.DELETE in rights:
+        flags.append(b"\\Deleted")
+    if Right.WRITE_FLAGS in rights:
+        flags += [b"\\Seen", b"\\Draft", b"\\*"]
+    return b" ".join(flags)
+
+
+def store_needs(mode: str, flags) -> str:
+    """The access a STORE needs: \\Deleted is the delete right; FLAGS (replace) may clear it."""
+    if mode == "set":
+        return "flags-and-delete"
+    if "\\Deleted" in flags:
+        return "flags-and-delete" if len(flags) > 1 else "delete"
+    return "write-flags"
 
 
 class SelectedCommands:
@@ -33,18 +55,19 @@ class SelectedCommands:
         self.deselect()
         if opts.condstore:
             self.enable_condstore()
-        folder = await self.get_folder(name)
+        target, folder, rights = await self.get_folder(name, "read", "examine" if readonly else "select")
         store = self.sc.store
         view = await deferToThread(store.open_view, folder.id, claim_recent=not readonly)
         if self._closed:
             return None
         sv = SelectedView(view, readonly)
+        sv.target = target
         self.selected = sv
         self.state = "select"
         self.sc.hub.watch(sv.folder_id, self)
         lines = [
             b"* FLAGS (" + SYSTEM_FLAGS + b")",
-            b"* OK [PERMANENTFLAGS (" + (b"" if readonly else SYSTEM_FLAGS + b" \\*") + b")] Flags permitted",
+            b"* OK [PERMANENTFLAGS (" + (b"" if readonly else permanent_flags(rights)) + b")] Flags permitted",
             b"* %d EXISTS" % sv.exists,
             b"* %d RECENT" % len(sv.recent),
         ]
@@ -92,7 +115,7 @@ class SelectedCommands:
 
     async def do_CLOSE(self, tag):
         sv = self.selected
-        if not sv.readonly:
+        if not sv.readonly and await self.may(sv.target, "delete", "close-expunge"):
             await deferToThread(self.sc.store.expunge, sv.folder_id, None)
         self.deselect()
         return OK, b"CLOSE completed"
@@ -116,6 +139,7 @@ class SelectedCommands:
             raise ParseError("EXPUNGE takes no arguments")
         if sv.readonly:
             return READ_ONLY
+        await self.authorize(sv.target, "delete", "expunge")
         if uids == []:
             return OK, b"EXPUNGE completed"
         removed = await deferToThread(self.sc.store.expunge, sv.folder_id, uids)
@@ -142,6 +166,7 @@ class SelectedCommands:
         uids = sv.resolve(seqset, uid=uid)
         if sv.readonly:
             return READ_ONLY
+        await self.authorize(sv.target, store_needs(modes[base], flags), "store")
         if not uids:
             return OK, b"STORE completed"
         store = self.sc.store
@@ -183,15 +208,15 @@ class SelectedCommands:
         if move and sv.readonly:
             return READ_ONLY
         verb = b"MOVE" if move else b"COPY"
+        await self.authorize(sv.target, "delete" if move else "read", verb.decode().lower() + "-out")
         try:
-            dst = await self.get_folder(name)
+            target, dst, _rights = await self.get_folder(name, "head", verb.decode().lower() + "-in")
         except NotFound:
             return NO, b"[TRYCREATE] No such mailbox"
         if not uids:
             return OK, verb + b" completed"
-        res = await deferToThread(
-            self.sc.store.copy, sv.folder_id, uids, dst.id, move=move, quota_limit=self.quota_limit()
-        )
+        limit = await self.quota_limit(target.owner_id)
+        res = await deferToThread(self.sc.store.copy, sv.folder_id, uids, dst.id, move=move, quota_limit=limit)
         code = b"[COPYUID %d %s %s]" % (
             res.uidvalidity, format_set([s for s, _ in res.mapping]), format_set([d for _, d in res.mapping])
         ) if res.mapping else b""

@@ -22,6 +22,7 @@ from imap.sections import NoSuchPart, apply_partial, filter_fields, section_rang
 from imap.qresync import in_ranges
 from imap.session import format_flags, format_set
 from imap.wire import Atom, ParseError
+from storage.org import Right
 
 OK = b"OK"
 STREAM_ABOVE = 256 * 1024
@@ -119,9 +120,10 @@ class FetchCommand:
             if gone:
                 self.write_lines([b"* VANISHED (EARLIER) " + format_set(gone)])
         uids = sv.resolve(seqset, uid=uid)
+        rights = await self.authorize(sv.target, "read", "fetch")
         if not uids:
             return OK, b"FETCH completed"
-        if not sv.readonly and any(sets_seen(i) for i in items):
+        if not sv.readonly and Right.WRITE_FLAGS in rights and any(sets_seen(i) for i in items):
             res = await deferToThread(store.store_flags, sv.folder_id, uids, "add", frozenset({"\\Seen"}))
             for fu in res.updated:
                 sv.note_own_flags(fu.uid, fu.modseq)

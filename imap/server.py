@@ -21,17 +21,20 @@ from twisted.internet import defer
 from twisted.mail.imap4 import IMAP4Server
 from twisted.python import failure
 
+from imap import mutf7
+from imap.access import AccessControl
 from imap.args import ArgParsers
 from imap.cmd_auth import AuthCommands
 from imap.cmd_folders import FolderCommands
 from imap.compress import CompressCommand
 from imap.cmd_list import ListCommands
+from imap.cmd_quota import QuotaCommands
 from imap.cmd_search import SearchCommands
 from imap.cmd_selected import SelectedCommands
 from imap.errors import SERVER_BUG, response_for
 from imap.fetch import FetchCommand
 from imap.searchparse import BadCharset
-from imap.wire import Atom, Command, FileLiteral, ParseError, literal_marker, tokenize
+from imap.wire import Atom, Command, FileLiteral, ParseError, astring, literal_marker, tokenize
 from storage.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -43,8 +46,8 @@ NO_EXPUNGE_REPORT = {b"FETCH", b"STORE", b"SEARCH"}
 
 
 class IMAPServer(
-    AuthCommands, FolderCommands, ListCommands, SelectedCommands, SearchCommands, FetchCommand, CompressCommand,
-    ArgParsers, IMAP4Server,
+    AuthCommands, FolderCommands, ListCommands, QuotaCommands, SelectedCommands, SearchCommands, FetchCommand,
+    CompressCommand, AccessControl, ArgParsers, IMAP4Server,
 ):
     IDENT = b"IMAP4rev1 ready"
 
@@ -56,7 +59,9 @@ class IMAPServer(
         self.max_line = limits.imap_max_line
         self.max_literal = min(limits.imap_max_literal, limits.max_message_size)
         self.timeOut = limits.imap_autologout_unauth
-        self.account = None
+        self.account = None  # who the session acts as
+        self.actor = None  # who proved a password (differs after SASL PLAIN with an authzid)
+        self.quota_resources: frozenset[bytes] = frozenset()
         self.selected = None  # imap.session.SelectedView
         self.enabled: set[bytes] = set()
         self._buf = bytearray()
@@ -99,6 +104,10 @@ class IMAPServer(
 
     def untagged(self, text: bytes) -> None:
         self.write_lines([b"* " + text])
+
+    def wire_name(self, name: str) -> bytes:
+        """A folder name as this session's client expects it on the wire (modified UTF-7)."""
+        return astring(mutf7.encode(name))
 
     # -- framing -------------------------------------------------------------------------------
     def dataReceived(self, data: bytes) -> None:

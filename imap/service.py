@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from twisted.internet import protocol
 
+from imap.deps import OrgProvider, QuotaProvider
 from imap.notify import ChangeHub
 
 #: Twisted's default listen backlog (50) drops connections when many clients reconnect at once.
@@ -25,6 +26,8 @@ class ServerContext:
     auth: object
     tls: object  # twisted CertificateOptions for STARTTLS, or None
     hub: ChangeHub
+    quota: QuotaProvider  # limits and RFC 9208 figures (mailserver.quota_service.QuotaService)
+    org: OrgProvider | None = None  # units and delegation (storage.org.Organisation); None: no shared namespace
     connections: set = field(default_factory=set)
 
 
@@ -40,12 +43,15 @@ class IMAPFactory(protocol.ServerFactory):
         return p
 
 
-def start_imap(reactor, settings, store, auth, tls) -> list:
-    """Start the configured IMAP listeners; returns their IListeningPorts."""
+def start_imap(reactor, settings, store, auth, tls, *, quota: QuotaProvider, org: OrgProvider | None) -> list:
+    """Start the configured IMAP listeners; returns their IListeningPorts.
+
+    ``quota`` decides APPEND/COPY/MOVE limits and answers GETQUOTA; ``org`` (units, delegation)
+    gives the shared namespace and SASL authorization identities."""
     listeners = settings.listeners
     if listeners.imap is None and listeners.imaps is None:
         return []
-    ctx = ServerContext(reactor, settings, store, auth, tls, ChangeHub(reactor, store))
+    ctx = ServerContext(reactor, settings, store, auth, tls, ChangeHub(reactor, store), quota, org)
     factory = IMAPFactory(ctx)
     ports = []
     if listeners.imap is not None:

@@ -66,6 +66,7 @@ class SelectedView:
         self.folder = view.folder
         self.folder_id = view.folder.id
         self.readonly = readonly
+        self.target = None  # imap.access.Target: whose folder, reached under which name
         self.uids: list[int] = list(view.uids)
         self.recent: set[int] = set(view.recent_uids)
         self.highestmodseq = view.folder.highestmodseq

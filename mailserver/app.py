@@ -145,7 +145,7 @@ async def _start(settings: Settings, running: _Running) -> None:
         groups=organisation, quota=running.quota, org=organisation, outbound=running.outbound,
     )  # fmt: skip
     tls = twisted_tls_options(settings)
-    running.ports = list(start_imap(reactor, settings, store, auth, tls))
+    running.ports = list(start_imap(reactor, settings, store, auth, tls, quota=running.quota, org=organisation))
     running.ports += list(start_pop3(reactor, settings, store, auth, tls))
     print(f"mailserver {settings.hostname} serving {', '.join(settings.domains)}", flush=True)
     print("\n".join(_listening_lines(settings)), flush=True)

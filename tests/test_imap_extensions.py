@@ -76,7 +76,8 @@ def test_enable_id_namespace_forms(server, box):
     assert s.ok("ENABLE CONDSTORE") == [b"* ENABLED"]
     assert s.ok('ID ("name" "test" "version" "1")')[0].startswith(b'* ID ("name" "mailserver"')
     assert s.ok("ID NIL")[0].startswith(b"* ID (")
-    assert s.ok("NAMESPACE") == [b'* NAMESPACE (("" "/")) NIL NIL']
+    # the shared namespace "Đơn vị/" of unit mailboxes, in modified UTF-7
+    assert s.ok("NAMESPACE") == [b'* NAMESPACE (("" "/")) NIL (("&ARABoQ-n v&Hss-/" "/"))']
     s.close()
 
 

@@ -1,0 +1,36 @@
+"""What the IMAP server needs from the services built in mailserver/app.py (DESIGN.md: front ends
+never import mailserver.*; they type what they are given with a Protocol of their own).
+
+Every method may block on the database: call it in a thread (``deferToThread``).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from storage.api import Account
+from storage.org import Right, SharedMailbox, Unit
+
+
+class QuotaProvider(Protocol):
+    """mailserver.quota_service.QuotaService, as far as IMAP uses it."""
+
+    def imap_quota(self, account: Account) -> list[tuple[str, int, int]]:
+        """RFC 9208 resources of the account's quota root: (name, usage, limit)."""
+
+    def delivery_limit(self, account: Account) -> int | None:
+        """Bytes the account may hold (``append``/``copy`` ``quota_limit``); None = unlimited."""
+
+
+class OrgProvider(Protocol):
+    """storage.org.Organisation, as far as IMAP uses it."""
+
+    def mailboxes_visible_to(self, account_id: int) -> list[SharedMailbox]: ...
+
+    def rights_for(self, account_id: int, mailbox_account_id: int) -> frozenset[Right]: ...
+
+    def resolve_login(self, authcid_account: Account, authzid_address: str | None, *, via: str = "") -> tuple[Account, frozenset[Right]]: ...
+
+    def record_access(self, actor_account_id: int | None, mailbox_account_id: int, action: str, detail: str = "") -> None: ...
+
+    def get_unit(self, code_or_address: str) -> Unit | None: ...
