@@ -13,7 +13,6 @@ from __future__ import annotations
 from twisted.internet.threads import deferToThread
 
 from imap.args import ArgParsers as A
-from imap.wire import astring
 from storage.errors import NotFound
 
 OK, NO = b"OK", b"NO"
@@ -41,10 +40,10 @@ class QuotaCommands:
             raise NotFound(f"account {account_id}")
         return self.sc.quota.delivery_limit(account)
 
-    @staticmethod
-    def quota_line(root: str, resources) -> bytes:
+    def quota_line(self, root: str, resources) -> bytes:
+        """Quota roots name mailboxes here, so they go on the wire as folder names do."""
         body = b" ".join(b"%s %d %d" % (name.encode("ascii"), usage, limit) for name, usage, limit in resources)
-        return b"* QUOTA " + astring(root) + b" (" + body + b")"
+        return b"* QUOTA " + self.wire_name(root) + b" (" + body + b")"
 
     async def do_GETQUOTAROOT(self, tag, name):
         target = await self.resolve(name)
@@ -55,7 +54,7 @@ class QuotaCommands:
         if not resources:
             self.write_lines([line])
         else:
-            self.write_lines([line + b" " + astring(target.quota_root), self.quota_line(target.quota_root, resources)])
+            self.write_lines([line + b" " + self.wire_name(target.quota_root), self.quota_line(target.quota_root, resources)])
         return OK, b"GETQUOTAROOT completed"
 
     async def do_GETQUOTA(self, tag, root):
