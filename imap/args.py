@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import unicodedata
 
 from imap import mutf7
 from imap.fetchparse import parse_fetch_atts
@@ -33,6 +34,21 @@ def normalize_mailbox(name: str) -> str:
     if name[:6].upper() == "INBOX/":
         return "INBOX/" + name[6:]
     return name
+
+
+def decode_mailbox(raw: bytes, utf8: bool) -> str:
+    """A mailbox name from the client → NFC. Modified UTF-7 and raw UTF-8 both name the folder;
+    after ENABLE UTF8=ACCEPT (RFC 6855) a name that is not valid modified UTF-7 ("R&D") is
+    taken as the UTF-8 text it is."""
+    try:
+        return mutf7.decode(raw)
+    except mutf7.MUTF7Error as e:
+        if utf8:
+            try:
+                return unicodedata.normalize("NFC", raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                pass
+        raise ParseError(f"Invalid mailbox name: {e}") from None
 
 
 def parse_flag(tok) -> str:
@@ -68,11 +84,7 @@ class ArgParsers:
 
     def arg_mailbox(self, tokens):
         raw, rest = ArgParsers.arg_astring(self, tokens)
-        try:
-            name = mutf7.decode(raw)
-        except mutf7.MUTF7Error as e:
-            raise ParseError(f"Invalid mailbox name: {e}") from None
-        return normalize_mailbox(name), rest
+        return normalize_mailbox(decode_mailbox(raw, b"UTF8=ACCEPT" in self.enabled)), rest
 
     def arg_pattern(self, tokens):
         """list-mailbox: like a mailbox name, but % and * are wildcards."""
@@ -117,7 +129,13 @@ class ArgParsers:
         return None, tokens
 
     def arg_literal(self, tokens):
+        """The APPEND message: a literal, or RFC 6855's ``UTF8 (~{n}...)`` (literal8)."""
         tok, rest = _first(tokens, "message literal")
+        if isinstance(tok, Atom) and tok.upper() == b"UTF8":
+            inner, rest = _first(rest, "UTF8 (literal8)")
+            if not (isinstance(inner, list) and len(inner) == 2 and inner[0] == b"~" and isinstance(inner[1], (LiteralString, FileLiteral))):
+                raise ParseError("Expected UTF8 (~{n} message)")
+            return inner[1], rest
         if not isinstance(tok, (String, FileLiteral)):
             raise ParseError("Expected a literal")
         return tok, rest

@@ -8,8 +8,7 @@ import re
 
 from twisted.internet.threads import deferToThread
 
-from imap import mutf7
-from imap.args import ArgParsers as A, normalize_mailbox
+from imap.args import ArgParsers as A, decode_mailbox, normalize_mailbox
 from imap.wire import Atom, ParseError, String
 from storage.org import Right
 
@@ -41,7 +40,7 @@ def _astring_token(tok) -> bytes:
     return bytes(tok)
 
 
-def parse_list_args(tokens: list) -> tuple[set, str, list[str], set, list]:
+def parse_list_args(tokens: list, utf8: bool = False) -> tuple[set, str, list[str], set, list]:
     """→ (selection options, reference, patterns, return options, STATUS items)."""
     toks = list(tokens)
     selection: set = set()
@@ -53,10 +52,10 @@ def parse_list_args(tokens: list) -> tuple[set, str, list[str], set, list]:
             raise ParseError("RECURSIVEMATCH needs another selection option")
     if len(toks) < 2:
         raise ParseError("LIST needs a reference and a pattern")
-    ref = mutf7.decode(_astring_token(toks.pop(0)))
+    ref = decode_mailbox(_astring_token(toks.pop(0)), utf8)
     pat = toks.pop(0)
     raw_patterns = pat if isinstance(pat, list) else [pat]
-    patterns = [mutf7.decode(_astring_token(p)) for p in raw_patterns]
+    patterns = [decode_mailbox(_astring_token(p), utf8) for p in raw_patterns]
     returns: set = set()
     status_items: list = []
     if toks:
@@ -100,7 +99,7 @@ class ListCommands:
         return own, set(shared)
 
     async def do_LIST(self, tag, rest):
-        selection, ref, patterns, returns, status_items = parse_list_args(rest)
+        selection, ref, patterns, returns, status_items = parse_list_args(rest, b"UTF8=ACCEPT" in self.enabled)
         extended = bool(selection or returns or len(patterns) != 1)
         if not extended and not patterns[0]:
             self.untagged(b'LIST (\\Noselect) "/" ""')

@@ -34,7 +34,7 @@ from imap.cmd_selected import SelectedCommands
 from imap.errors import SERVER_BUG, response_for
 from imap.fetch import FetchCommand
 from imap.searchparse import BadCharset
-from imap.wire import Atom, Command, FileLiteral, ParseError, astring, literal_marker, tokenize
+from imap.wire import Atom, Command, FileLiteral, ParseError, astring, literal_marker, tokenize, utf8_astring
 from storage.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,10 @@ class IMAPServer(
         self.write_lines([b"* " + text])
 
     def wire_name(self, name: str) -> bytes:
-        """A folder name as this session's client expects it on the wire (modified UTF-7)."""
+        """A folder name as this session's client expects it on the wire: modified UTF-7, or
+        UTF-8 once the client enabled UTF8=ACCEPT (RFC 6855 §3)."""
+        if b"UTF8=ACCEPT" in self.enabled:
+            return utf8_astring(name)
         return astring(mutf7.encode(name))
 
     # -- framing -------------------------------------------------------------------------------

@@ -168,6 +168,16 @@ def astring(value: str | bytes | None) -> bytes:
 
 nstring = astring
 
+_UTF8_QUOTABLE = re.compile(r'^[^\x00-\x1f\x7f]{0,1023}$')
+
+
+def utf8_astring(value: str) -> bytes:
+    """A string as UTF-8 (RFC 6855 after ENABLE UTF8=ACCEPT): quoted when it can be, else a literal."""
+    raw = value.encode("utf-8", "surrogateescape")
+    if _UTF8_QUOTABLE.match(value) and len(raw) < 1024:
+        return b'"' + raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+    return b"{%d}\r\n" % len(raw) + raw
+
 
 def plist(items) -> bytes:
     return b"(" + b" ".join(items) + b")"

@@ -259,3 +259,20 @@ def test_search_unknown_charset_and_bad_keys():
         with pytest.raises(ParseError):
             _parser().parse(toks)
     assert _parser().parse([Atom(b"ALL")]) == All()
+
+
+def test_utf8_astring_quotes_vietnamese_and_escapes():
+    from imap.wire import utf8_astring
+
+    assert utf8_astring("Công văn đến") == '"Công văn đến"'.encode()
+    assert utf8_astring('a"b\\c') == b'"a\\"b\\\\c"'
+    assert utf8_astring("dòng\r\nhai") == b"{10}\r\n" + "dòng\r\nhai".encode()
+
+
+def test_decode_mailbox_takes_both_forms_and_utf8_only_names_after_enable():
+    from imap.args import decode_mailbox
+
+    assert decode_mailbox(b"C&APQ-ng v&AQM-n", False) == decode_mailbox("Công văn".encode(), True) == "Công văn"
+    assert decode_mailbox(b"R&D", True) == "R&D"
+    with pytest.raises(ParseError):
+        decode_mailbox(b"R&D", False)
