@@ -45,7 +45,8 @@ class QuotaService:
     def limits_for(self, account: Account) -> QuotaLimits:
         """The effective limits of ``account`` (profile → class → account override)."""
         unit_class = None
-        name = self.usage.class_for(account.id)
+        # No classes configured (the common case): no database look-up per recipient.
+        name = self.usage.class_for(account.id) if self.settings.quota.classes else None
         if name is not None:
             quota_class = self.settings.quota.classes.get(name)
             if quota_class is None:
