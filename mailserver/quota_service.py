@@ -138,6 +138,7 @@ class ThresholdWatcher:
         self._thread = threading.Thread(target=self._run, name="quota-watcher", daemon=True)
         self._unsubscribe: Callable[[], None] | None = None
         self._outstanding = 0  # account ids queued and not yet looked at
+        self._known_level: dict[int, int] = {}  # last notified level this process has seen
         self._cond = threading.Condition()
 
     def start(self) -> None:
@@ -198,7 +199,10 @@ class ThresholdWatcher:
         thresholds = self.service.settings.quota.thresholds
         limit = self.service.limits_for(account).mailbox_bytes
         now_level = level(account.used_bytes, limit, thresholds)
+        if now_level == 0 and self._known_level.get(account_id) == 0:
+            return None  # below every threshold and nothing to re-arm: no database round trip
         last = self.usage.notified(account_id)
+        self._known_level[account_id] = now_level
         if now_level == last or not self.usage.claim_notified(account_id, last, now_level):
             return None
         if now_level < last or account.state not in RECEIVE_STATES:
