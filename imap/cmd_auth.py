@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
+import time
+
+from twisted.internet import defer
 
 from twisted.internet import interfaces
 from twisted.internet.threads import deferToThread
@@ -26,6 +31,8 @@ EXTENSIONS = (
     b"LIST-EXTENDED", b"LIST-STATUS", b"CREATE-SPECIAL-USE", b"STATUS=SIZE", b"COMPRESS=DEFLATE",
     b"UTF8=ACCEPT",
 )
+#: how long the quota resource names of an account are remembered
+QUOTA_NAMES_SECONDS = 60
 ENABLEABLE = {b"CONDSTORE", b"QRESYNC", b"UTF8=ACCEPT"}
 
 
@@ -146,32 +153,66 @@ class AuthCommands:
             username, secret, authz = user.decode("utf-8"), password.decode("utf-8"), authzid.decode("utf-8")
         except UnicodeDecodeError:
             return AUTH_FAILED
-        result = await deferToThread(self._login_sync, username, secret, authz)
-        if result is None or self._closed:
+        actor = await self.authenticate(username, secret)
+        if actor is None or self._closed:
             return AUTH_FAILED
-        if result is AUTHZ_FAILED:
+        result = await deferToThread(self._login_sync, actor, authz)
+        if result is None or self._closed:
             return AUTHZ_FAILED
-        self.actor, self.account, self.quota_resources = result
+        self.actor, self.account, self.quota_resources = actor, *result
         self.state = "auth"
-        self.setTimeout(self.sc.settings.limits.imap_autologout)
+        self.autologout = self.sc.settings.limits.imap_autologout
         return OK, b"[CAPABILITY " + b" ".join(self.listCapabilities()) + b"] Logged in"
 
-    def _login_sync(self, username: str, secret: str, authzid: str):
-        """In a thread: (actor, account acted as, quota resource names), None when the password
-        is wrong, AUTHZ_FAILED when the actor may not act as ``authzid`` (RFC 4616)."""
-        actor = self.sc.auth.authenticate(username, secret)
-        if actor is None:
-            return None
+    async def authenticate(self, username: str, secret: str):
+        """``auth.authenticate`` in a thread, once for identical credentials presented at the
+        same time: when hundreds of clients of one account reconnect together, they would all
+        miss the authenticator's cache and each pay the argon2 verification (issue 3)."""
+        key = (username, hmac.new(self.sc.login_key, secret.encode("utf-8", "surrogatepass"), hashlib.sha256).digest())
+        waiters = self.sc.logins_in_flight.get(key)
+        if waiters is not None:
+            d = defer.Deferred()
+            waiters.append(d)
+            return await d
+        self.sc.logins_in_flight[key] = waiters = []
+        try:
+            account = await deferToThread(self.sc.auth.authenticate, username, secret)
+        except BaseException as e:
+            del self.sc.logins_in_flight[key]
+            for d in waiters:
+                d.errback(e)
+            raise
+        del self.sc.logins_in_flight[key]
+        for d in waiters:
+            d.callback(account)
+        return account
+
+    def _login_sync(self, actor, authzid: str):
+        """In a thread, after the password: (account acted as, quota resource names), or None
+        when ``actor`` may not act as ``authzid`` (RFC 4616)."""
         account = actor
         if authzid:
             if self.sc.org is None:
-                return AUTHZ_FAILED
+                return None
             try:
                 account, _rights = self.sc.org.resolve_login(actor, authzid, via="imap")
             except NoPerm:
-                return AUTHZ_FAILED
+                return None
+        return account, self.quota_resource_names(account)
+
+    def quota_resource_names(self, account) -> frozenset[bytes]:
+        """Which RFC 9208 resources the account has (for QUOTA=RES-*), remembered for a minute:
+        they change only when the operator changes a limit, and thousands of clients logging
+        in at once should not each ask the database (issue 3)."""
+        now = time.monotonic()
+        cached = self.sc.quota_names.get(account.id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         names = frozenset(name.encode("ascii") for name, _, _ in self.sc.quota.imap_quota(account))
-        return actor, account, names
+        if len(self.sc.quota_names) > 100_000:
+            self.sc.quota_names.clear()
+        self.sc.quota_names[account.id] = (now + QUOTA_NAMES_SECONDS, names)
+        return names
 
     async def do_AUTHENTICATE(self, tag, mechanism, initial):
         if mechanism.upper() != b"PLAIN":

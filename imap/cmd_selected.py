@@ -243,9 +243,8 @@ class SelectedCommands:
         self.write_lines([b"+ idling"])
         self.idling = True
         try:
-            if self.selected is not None:
-                await self.poll_changes()
-                self.flush_updates(allow_expunge=True)
+            # The ChangeHub keeps the view current (imap/notify.py): what it brought is sent now.
+            self.flush_updates(allow_expunge=True)
             while True:
                 line = await self.next_line()
                 if line.strip().upper() == b"DONE":

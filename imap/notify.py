@@ -25,6 +25,9 @@ class ChangeHub:
         self._watchers: dict[int, set] = defaultdict(set)
         self._inflight: set[int] = set()
         self._again: dict[int, int] = {}
+        #: newest HIGHESTMODSEQ announced for each folder since start: a session that starts
+        #: watching after a commit it has not seen is brought up to date at once (``watch``)
+        self.latest: dict[int, int] = {}
         self._unsubscribe = store.subscribe(self._from_store_thread)
 
     def _from_store_thread(self, changes) -> None:
@@ -32,6 +35,8 @@ class ChangeHub:
 
     def _dispatch(self, changes) -> None:
         for change in changes:
+            if change.highestmodseq > self.latest.get(change.folder_id, 0):
+                self.latest[change.folder_id] = change.highestmodseq
             if change.folder_id in self._watchers:
                 self.refresh(change.folder_id, change.highestmodseq)
 
@@ -69,7 +74,14 @@ class ChangeHub:
             self.refresh(folder_id, self._again.pop(folder_id))
 
     def watch(self, folder_id: int, session) -> None:
+        """From now on ``session`` hears of every commit to the folder. A commit announced
+        between its snapshot (``open_view``) and this call is fetched now, so no poll is needed
+        when the session starts to IDLE."""
         self._watchers[folder_id].add(session)
+        sv = session.selected
+        newest = self.latest.get(folder_id, 0)
+        if sv is not None and sv.folder_id == folder_id and newest > sv.highestmodseq:
+            self.refresh(folder_id, newest)
 
     def unwatch(self, folder_id: int, session) -> None:
         sessions = self._watchers.get(folder_id)

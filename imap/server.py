@@ -58,7 +58,10 @@ class IMAPServer(
         limits = ctx.settings.limits
         self.max_line = limits.imap_max_line
         self.max_literal = min(limits.imap_max_literal, limits.max_message_size)
-        self.timeOut = limits.imap_autologout_unauth
+        # RFC 3501 §5.4 autologout: counts while the client is silent, never while one of its
+        # commands is being worked on (waiting for a thread, a store call, a slow consumer).
+        self.autologout = limits.imap_autologout_unauth
+        self.timeOut = self.autologout
         self.account = None  # who the session acts as
         self.actor = None  # who proved a password (differs after SASL PLAIN with an authzid)
         self.quota_resources: frozenset[bytes] = frozenset()
@@ -152,6 +155,7 @@ class IMAPServer(
                     continue
                 if self._line_waiter is not None:
                     d, self._line_waiter = self._line_waiter, None
+                    self.setTimeout(None)
                     d.callback(line)
                     continue
                 self._on_line(line)
@@ -247,6 +251,7 @@ class IMAPServer(
 
     def next_line(self) -> defer.Deferred:
         """The next line the client sends, for AUTHENTICATE exchanges and IDLE."""
+        self.setTimeout(self.autologout)  # waiting for the client: its silence counts
         self._line_waiter = defer.Deferred()
         self._process_soon()
         return self._line_waiter
@@ -269,6 +274,7 @@ class IMAPServer(
             self._respond(b"BAD", tokens[0], b"Missing command")
             return
         self._busy = True
+        self.setTimeout(None)
         d = self.run_command(bytes(tokens[0]), bytes(tokens[1]).upper(), tokens[2:])
         d.addBoth(self._command_done, cmd)
 
@@ -277,6 +283,8 @@ class IMAPServer(
             if isinstance(lit, FileLiteral):
                 lit.file.close()
         self._busy = False
+        if not self._closed:
+            self.setTimeout(self.autologout)
         if self._paused and not self._closed:
             self._paused = False
             self.transport.resumeProducing()

@@ -5,6 +5,7 @@ Called once by mailserver/app.py, the composition root, on the reactor's thread.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from twisted.internet import protocol
@@ -29,6 +30,11 @@ class ServerContext:
     quota: QuotaProvider  # limits and RFC 9208 figures (mailserver.quota_service.QuotaService)
     org: OrgProvider | None = None  # units and delegation (storage.org.Organisation); None: no shared namespace
     connections: set = field(default_factory=set)
+    #: LOGINs being verified, by (username, keyed hash of the password) → Deferreds waiting on it
+    logins_in_flight: dict = field(default_factory=dict)
+    login_key: bytes = field(default_factory=lambda: os.urandom(32))
+    #: account id → (expiry, RFC 9208 resource names) for the QUOTA=RES-* capabilities
+    quota_names: dict = field(default_factory=dict)
 
 
 class IMAPFactory(protocol.ServerFactory):
