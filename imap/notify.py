@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
-from twisted.internet import defer
 from twisted.internet.threads import deferToThread
+from twisted.python import failure
 
 log = logging.getLogger(__name__)
 
@@ -34,44 +34,71 @@ class ChangeHub:
         self.reactor.callFromThread(self._dispatch, changes)
 
     def _dispatch(self, changes) -> None:
+        wanted = []
         for change in changes:
             if change.highestmodseq > self.latest.get(change.folder_id, 0):
                 self.latest[change.folder_id] = change.highestmodseq
             if change.folder_id in self._watchers:
-                self.refresh(change.folder_id, change.highestmodseq)
+                wanted.append((change.folder_id, change.highestmodseq))
+        if wanted:
+            self.refresh_many(wanted)
 
     def refresh(self, folder_id: int, highestmodseq: int) -> None:
         """Bring every session watching ``folder_id`` up to ``highestmodseq``."""
-        if folder_id in self._inflight:
-            self._again[folder_id] = max(highestmodseq, self._again.get(folder_id, 0))
-            return
-        groups: dict[tuple[int, int], list] = defaultdict(list)
-        for session in self._watchers.get(folder_id, ()):
-            sv = session.selected
-            if sv is not None and sv.folder_id == folder_id and sv.highestmodseq < highestmodseq:
-                groups[(sv.highestmodseq, sv.uidnext)].append((session, sv))
-        if not groups:
-            return
-        self._inflight.add(folder_id)
-        calls = [
-            deferToThread(self.store.changes, folder_id, since, uidnext).addCallback(self._hand_out, members)
-            for (since, uidnext), members in groups.items()
-        ]
-        done = defer.DeferredList(calls, consumeErrors=True)
-        done.addCallback(self._refreshed, folder_id)
+        self.refresh_many([(folder_id, highestmodseq)])
 
-    @staticmethod
-    def _hand_out(changes, members) -> None:
-        for session, sv in members:
-            session.changes_arrived(sv, changes)
+    def refresh_many(self, wanted) -> None:
+        """One thread job reads the changes of every folder of a commit (a delivery to fifty
+        accounts is fifty folders), and every session is told in one reactor turn, before the
+        reactor goes on to what the first clients told answer (DONE, FETCH)."""
+        jobs = []
+        for folder_id, highestmodseq in wanted:
+            if folder_id in self._inflight:
+                self._again[folder_id] = max(highestmodseq, self._again.get(folder_id, 0))
+                continue
+            groups: dict[tuple[int, int], list] = defaultdict(list)
+            for session in self._watchers.get(folder_id, ()):
+                sv = session.selected
+                if sv is not None and sv.folder_id == folder_id and sv.highestmodseq < highestmodseq:
+                    groups[(sv.highestmodseq, sv.uidnext)].append((session, sv))
+            if groups:
+                self._inflight.add(folder_id)
+                jobs.extend((folder_id, since, uidnext, members) for (since, uidnext), members in groups.items())
+        if jobs:
+            d = deferToThread(self._load, [(f, since, uidnext) for f, since, uidnext, _ in jobs])
+            d.addBoth(self._loaded, jobs)
 
-    def _refreshed(self, results, folder_id: int) -> None:
-        self._inflight.discard(folder_id)
-        for ok, value in results:
-            if not ok:
-                log.error("imap change poll failed: %s", value.getErrorMessage())
-        if folder_id in self._again:
-            self.refresh(folder_id, self._again.pop(folder_id))
+    def _load(self, keys) -> list:
+        """In a thread: ``store.changes`` for each (folder, since, uidnext); an error stays with its folder."""
+        out = []
+        for folder_id, since, uidnext in keys:
+            try:
+                out.append(self.store.changes(folder_id, since, uidnext))
+            except Exception as e:  # noqa: BLE001 (one folder's failure must not starve the others)
+                out.append(e)
+        return out
+
+    def _loaded(self, results, jobs) -> None:
+        if isinstance(results, failure.Failure):  # the thread job itself failed
+            results = [results] * len(jobs)
+        folders = []
+        for (folder_id, _since, _uidnext, members), changes in zip(jobs, results):
+            folders.append(folder_id)
+            if isinstance(changes, (Exception, failure.Failure)):
+                log.error("imap change poll failed for folder %d: %s", folder_id, changes)
+                continue
+            for session, sv in members:
+                try:
+                    session.changes_arrived(sv, changes)
+                except Exception:  # noqa: BLE001 (one session must not keep the news from the others)
+                    log.exception("imap: handing changes to a session failed")
+        again = []
+        for folder_id in dict.fromkeys(folders):
+            self._inflight.discard(folder_id)
+            if folder_id in self._again:
+                again.append((folder_id, self._again.pop(folder_id)))
+        if again:
+            self.refresh_many(again)
 
     def watch(self, folder_id: int, session) -> None:
         """From now on ``session`` hears of every commit to the folder. A commit announced
