@@ -20,7 +20,7 @@ run: $(BIN)/python
 # pytest's own exit status decides (5 = no tests collected is a failure too).
 test: $(BIN)/python clients
 	$(BIN)/pip install -q -e '.[test]'
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 4
 
 clients:
 	@missing=""; \
