@@ -75,11 +75,13 @@ def load(server: Server, count: int) -> float:
         store.close()
 
 
-def timed(client: imaplib.IMAP4, repeat: int, *args: str) -> tuple[float, int]:
+def timed(client: imaplib.IMAP4, repeat: int, keys: tuple, literal: bytes | None = None) -> tuple[float, int]:
+    """Median milliseconds and hit count of ``UID SEARCH keys`` (the last key sent as a literal)."""
     times, hits = [], 0
     for _ in range(repeat):
+        client.literal = literal
         started = time.perf_counter()
-        typ, data = client.uid("SEARCH", *args)
+        typ, data = client.uid("SEARCH", *keys)
         times.append((time.perf_counter() - started) * 1000)
         assert typ == "OK", data
         hits = len(data[0].split())
@@ -112,27 +114,12 @@ def main() -> None:
             ]
             print(f"{'search':<28}{'median ms':>10}{'hits':>8}")
             for label, keys in cases:
-                if any(isinstance(k, bytes) for k in keys):
-                    client.literal = keys[-1]
-                    keys = keys[:-1]
-                median, hits = timed(client, args.repeat, *keys) if not client.literal else _literal(client, args.repeat, keys)
+                literal = keys[-1] if isinstance(keys[-1], bytes) else None
+                median, hits = timed(client, args.repeat, keys[:-1] if literal else keys, literal)
                 print(f"{label:<28}{median:>10.1f}{hits:>8}")
             client.logout()
         finally:
             server.destroy()
-
-
-def _literal(client: imaplib.IMAP4, repeat: int, keys: tuple) -> tuple[float, int]:
-    literal = client.literal
-    times, hits = [], 0
-    for _ in range(repeat):
-        client.literal = literal
-        started = time.perf_counter()
-        typ, data = client.uid("SEARCH", *keys)
-        times.append((time.perf_counter() - started) * 1000)
-        assert typ == "OK", data
-        hits = len(data[0].split())
-    return statistics.median(times), hits
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ stay encoded: ENVELOPE carries them raw). It never raises.
 
 from __future__ import annotations
 
+from storage.mime.headers import comment_end
+
 _SPECIALS = "<>@,;:"
 
 
@@ -31,17 +33,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
             tokens.append(("q", "".join(out)))
             pos += 1
         elif ch == "(":
-            depth, start = 0, pos
-            while pos < size:
-                if text[pos] == "\\":
-                    pos += 1
-                elif text[pos] == "(":
-                    depth += 1
-                elif text[pos] == ")":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                pos += 1
+            start, pos = pos, comment_end(text, pos)
             tokens.append(("c", text[start + 1:pos].strip()))
             pos += 1
         elif ch == "[":

@@ -146,18 +146,7 @@ def _skip_cfws(text: str, pos: int) -> int:
         if text[pos] in " \t\r\n":
             pos += 1
         elif text[pos] == "(":
-            depth = 0
-            while pos < len(text):
-                if text[pos] == "\\":
-                    pos += 1
-                elif text[pos] == "(":
-                    depth += 1
-                elif text[pos] == ")":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                pos += 1
-            pos += 1
+            pos = comment_end(text, pos) + 1
         else:
             break
     return pos
@@ -270,3 +259,20 @@ def parse_disposition(value: str | None) -> list | None:
     if not match:
         return None
     return [match.group(0).lower(), parse_params(value.strip()[match.end():])]
+
+
+def comment_end(text: str, pos: int) -> int:
+    """Index of the ``)`` closing the RFC 5322 comment that opens at ``text[pos]`` (nested
+    comments and quoted pairs respected), or ``len(text)`` when it is never closed."""
+    depth = 0
+    while pos < len(text):
+        if text[pos] == "\\":
+            pos += 1
+        elif text[pos] == "(":
+            depth += 1
+        elif text[pos] == ")":
+            depth -= 1
+            if depth == 0:
+                return pos
+        pos += 1
+    return len(text)
