@@ -26,10 +26,26 @@ PG_URL = os.environ.get("MAILSERVER_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+_WORKER_INDEX = int(_WORKER[2:]) if _WORKER[2:].isdigit() else 0
+# Each xdist worker takes ports from its own range below the kernel's ephemeral range (32768+),
+# so no other worker and no bind(("127.0.0.1", 0)) elsewhere can take a port between our check
+# and the server's bind.
+_PORT_RANGE = range(20000 + 3000 * (_WORKER_INDEX % 4), 20000 + 3000 * (_WORKER_INDEX % 4 + 1))
+_next_port = [_PORT_RANGE.start + os.getpid() % 500]
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for _ in range(len(_PORT_RANGE)):
+        port = _next_port[0]
+        _next_port[0] = port + 1 if port + 1 < _PORT_RANGE.stop else _PORT_RANGE.start
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_PORT_RANGE}")
 
 
 def _pg_admin(sql: str) -> None:
