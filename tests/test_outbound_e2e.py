@@ -32,7 +32,6 @@ SENDER = "an@example.gov.vn"
 RCPT = "bob@other.gov.vn"
 PASSWORD = "Mat-khau-2026!"
 ROOT = Path(__file__).resolve().parent.parent
-APP_WIRED = "start_outbound" in (ROOT / "mailserver" / "app.py").read_text()
 INBOUND_AR = "authentication_results" in (ROOT / "smtp" / "pipeline" / "checks" / "__init__.py").read_text()
 
 
@@ -101,8 +100,7 @@ def pair(make_server, tmp_path):
     (a.data_dir / "dkim").mkdir(parents=True, exist_ok=True)
     shutil.copy(key_path, a.data_dir / "dkim" / key_path.name)
     a.add_account(SENDER, PASSWORD)
-    if APP_WIRED:
-        a.start()
+    a.start()
     return a, b, txt.encode()
 
 
@@ -165,7 +163,6 @@ async def test_queue_cli_lists_retries_shows_and_deletes(pair):
     assert txt.startswith(b"v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA")
 
 
-@pytest.mark.skipif(not APP_WIRED, reason="mailserver/app.py does not start the outbound service yet (issue 7 wiring)")
 async def test_submitted_message_is_queued_relayed_and_signed(pair):
     a, b, txt = pair
     with smtplib.SMTP(a.host, a.port("submission"), timeout=30) as client:
