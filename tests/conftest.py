@@ -30,9 +30,13 @@ _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 _WORKER_INDEX = int(_WORKER[2:]) if _WORKER[2:].isdigit() else 0
 # Each xdist worker takes ports from its own range below the kernel's ephemeral range (32768+),
 # so no other worker and no bind(("127.0.0.1", 0)) elsewhere can take a port between our check
-# and the server's bind.
-_PORT_RANGE = range(20000 + 3000 * (_WORKER_INDEX % 4), 20000 + 3000 * (_WORKER_INDEX % 4 + 1))
-_next_port = [_PORT_RANGE.start + os.getpid() % 500]
+# and the server's bind. MAILSERVER_TEST_PORT_BASE / _SPAN move the ranges, so that two suites run
+# side by side on one machine (two checkouts) do not take each other's ports either.
+_PORT_BASE = int(os.environ.get("MAILSERVER_TEST_PORT_BASE", "20000"))
+_PORT_SPAN = int(os.environ.get("MAILSERVER_TEST_PORT_SPAN", "3000"))
+_PORT_RANGE = range(_PORT_BASE + _PORT_SPAN * (_WORKER_INDEX % 4),
+                    _PORT_BASE + _PORT_SPAN * (_WORKER_INDEX % 4 + 1))
+_next_port = [_PORT_RANGE.start + os.getpid() % min(500, _PORT_SPAN // 2)]
 
 
 def free_port() -> int:
