@@ -316,3 +316,60 @@ async def test_operator_retry_and_delete(store, tmp_path):
     assert [m.id for m in queue.owed_dsns()] == [second]
     queue.delete(first)
     assert [m.id for m in queue.list()] == [second]
+
+
+def _decoded(data: bytes, name: str) -> str:
+    import email
+    import email.policy
+
+    return str(email.message_from_bytes(data, policy=email.policy.default)[name])
+
+
+async def test_utf8_header_is_downgraded_for_a_remote_without_smtputf8_and_signed_over_the_sent_bytes(store, tmp_path):
+    """Issue 6: raw UTF-8 (RFC 6532) header fields arrive as RFC 2047 words / IDNA at an old
+    remote, decode back to the NFC text, DKIM verifies; a modern remote gets the UTF-8 as stored."""
+    import unicodedata
+
+    old, new = Script(), Script()
+    ascii_only = await scripted_remote(old, utf8=False)
+    modern = await scripted_remote(new)
+    _path, txt = generate_key(tmp_path, "example.gov.vn", "mail")
+    routes = {"old.vn": f"127.0.0.1:{port_of(ascii_only)}", "new.vn": f"127.0.0.1:{port_of(modern)}"}
+    service = await start_service(settings_for(tmp_path, routes), store)
+    subject = unicodedata.normalize("NFD", "Tờ trình số 06 về chuyển đổi số")  # as some clients send it
+    raw = message(subject=subject).replace(b"To: <bob@other.gov.vn>", "To: Trần Thị Bình <binh@bộ-tài-chính.vn>".encode())
+    try:
+        blob = store.put_blob(raw)
+        await service.enqueue(blob, SENDER, ["binh@old.vn"])
+        await service.enqueue(blob, SENDER, ["binh@new.vn"])
+        await eventually(lambda: old.received and new.received and not queue_rows(store))
+    finally:
+        await service.stop()
+        ascii_only.close()
+        modern.close()
+    keys = {b"mail._domainkey.example.gov.vn.": txt.encode()}
+    sent_old, sent_new = old.received[0][2], new.received[0][2]
+    head = sent_old[: sent_old.index(b"\r\n\r\n")]
+    assert head.isascii() and b"=?UTF-8?B?" in head
+    assert _decoded(sent_old, "Subject") == unicodedata.normalize("NFC", subject)
+    assert _decoded(sent_old, "From") == f"Nguyễn Văn An <{SENDER}>"
+    assert _decoded(sent_old, "To") == "Trần Thị Bình <binh@xn--b-ti-chnh-s1a1mq349a.vn>"
+    assert sent_old.endswith(b"\r\n\r\n" + "Nội dung báo cáo.\r\n".encode())  # the body untouched
+    assert dkim.verify(sent_old, dnsfunc=lambda name, timeout=5: keys.get(name))
+    assert sent_new.endswith(raw[raw.index(b"From:"):])  # byte for byte with SMTPUTF8
+    assert dkim.verify(sent_new, dnsfunc=lambda name, timeout=5: keys.get(name))
+
+
+async def test_utf8_local_part_in_the_header_still_bounces_5_6_7_at_a_remote_without_smtputf8(store, tmp_path):
+    old = Script()
+    ascii_only = await scripted_remote(old, utf8=False)
+    service = await start_service(settings_for(tmp_path, {"old.vn": f"127.0.0.1:{port_of(ascii_only)}"}), store)
+    try:
+        await service.enqueue(store.put_blob(message(to="bình@old.vn")), SENDER, ["binh@old.vn"])
+        (dsn,) = await eventually(lambda: inbox_messages(store, SENDER))
+        await eventually(lambda: not queue_rows(store))
+    finally:
+        await service.stop()
+        ascii_only.close()
+    assert old.received == []
+    assert b"Status: 5.6.7" in dsn and b"non-ASCII local part" in dsn

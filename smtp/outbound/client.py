@@ -17,11 +17,12 @@ import logging
 import re
 import ssl
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Awaitable, Callable, Sequence
 
 import aiosmtplib
 
 from smtp.outbound.route import Hop
+from storage.mime.downgrade import NotDowngradable, downgrade, needs_utf8
 
 log = logging.getLogger("smtp.outbound.client")
 
@@ -54,6 +55,21 @@ class Timeouts:
     connect: float = 300
     command: float = 300
     data: float = 600
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message ready to send. ``data`` goes to a hop with SMTPUTF8, or anywhere when the header
+    is ASCII; a hop without SMTPUTF8 gets ``ascii_form()`` instead (issue 6: RFC 2047 words,
+    IDNA domains, DKIM-signed again over those bytes), which raises ``NotDowngradable``."""
+
+    data: bytes
+    utf8_header: bool = False
+    ascii_form: Callable[[], Awaitable[bytes]] | None = None
+
+    @classmethod
+    def of(cls, message: "bytes | Outgoing") -> "Outgoing":
+        return message if isinstance(message, Outgoing) else cls(message, needs_utf8(message))
 
 
 class _NextHop(Exception):
@@ -101,7 +117,7 @@ class Session:
         self._remote = ""
         self._clean = False  # the last transaction ended so that MAIL may follow directly
 
-    async def transaction(self, sender: str, recipients: Sequence[str], message: bytes) -> dict[str, Reply]:
+    async def transaction(self, sender: str, recipients: Sequence[str], message: "bytes | Outgoing") -> dict[str, Reply]:
         """A reply for every recipient; never raises on the remote's behaviour."""
         if self.dead is not None:
             return {r: self.dead for r in recipients}
@@ -192,17 +208,31 @@ async def _hello(client: aiosmtplib.SMTP, timeouts: Timeouts) -> None:
         await client.helo(timeout=timeouts.command)
 
 
+async def _for_hop(client: aiosmtplib.SMTP, remote: str, addresses_utf8: bool, out: Outgoing) -> bytes | Reply:
+    """The bytes this hop can take (RFC 6531/6532), or the 5.6.7 refusal when there are none."""
+    if client.supports_extension("smtputf8") or not (addresses_utf8 or out.utf8_header):
+        return out.data
+    if addresses_utf8:
+        return Reply(550, "5.6.7 the receiving server does not support internationalised addresses (SMTPUTF8)", remote)
+    try:
+        return await out.ascii_form() if out.ascii_form else downgrade(out.data)
+    except NotDowngradable as exc:
+        return Reply(550, f"5.6.7 the receiving server does not support SMTPUTF8 and {exc}", remote)
+
+
 async def _envelope(
-    client: aiosmtplib.SMTP, remote: str, sender: str, recipients: Sequence[str], message: bytes, timeouts: Timeouts
+    client: aiosmtplib.SMTP, remote: str, sender: str, recipients: Sequence[str], message: "bytes | Outgoing",
+    timeouts: Timeouts,
 ) -> tuple[dict[str, Reply], bool]:
     """One transaction; returns the replies and whether MAIL may follow without RSET."""
     results: dict[str, Reply] = {}
     options = []
+    out = Outgoing.of(message)
     utf8 = _needs_utf8(sender, recipients)
-    if utf8:
-        if not client.supports_extension("smtputf8"):
-            fail = Reply(550, "5.6.7 the receiving server does not support internationalised addresses (SMTPUTF8)", remote)
-            return {r: fail for r in recipients}, True
+    message = await _for_hop(client, remote, utf8, out)
+    if isinstance(message, Reply):
+        return {r: message for r in recipients}, True
+    if (utf8 or out.utf8_header) and client.supports_extension("smtputf8"):
         options.append("SMTPUTF8")
     if client.supports_extension("size"):
         options.append(f"SIZE={len(message)}")

@@ -19,6 +19,7 @@ import collections
 import concurrent.futures
 import datetime as _dt
 from dataclasses import dataclass
+import functools
 import logging
 import os
 import socket
@@ -31,6 +32,7 @@ from smtp.outbound import client, dsn
 from smtp.outbound.dns import DnsTempError, Resolver
 from smtp.outbound.route import NoRoute, next_hops
 from storage.api import BlobRef, DeliveryTarget
+from storage.mime.downgrade import downgrade, needs_utf8
 from storage.outbound import BOUNCE, QUEUED, Claim, OutboundQueue, Outcome, QueuedRecipient
 
 log = logging.getLogger("smtp.outbound")
@@ -291,9 +293,17 @@ class OutboundService:
             return {r: run.route_error for r in recipients}
         return await run.session.transaction(msg.sender, recipients, await data)
 
-    def _prepare(self, sha: str) -> bytes:
-        """The bytes to send: the stored body, without Return-Path, DKIM-signed (thread)."""
-        return self.signer.sign(strip_return_path(self.store.read_blob(sha)))
+    def _prepare(self, sha: str) -> client.Outgoing:
+        """The bytes to send: the stored body, without Return-Path, DKIM-signed (thread). A UTF-8
+        header also gets its ASCII form for a hop without SMTPUTF8, made and signed only when
+        such a hop answers: the signature covers the bytes actually sent."""
+        raw = strip_return_path(self.store.read_blob(sha))
+        if not needs_utf8(raw):
+            return client.Outgoing(self.signer.sign(raw))
+        return client.Outgoing(self.signer.sign(raw), True, functools.partial(self._ascii_form, raw))
+
+    async def _ascii_form(self, raw: bytes) -> bytes:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: self.signer.sign(downgrade(raw)))
 
     def _decide(self, claim: Claim, replies: dict[str, client.Reply], now: _dt.datetime):
         outcomes, warn = [], []

@@ -14,7 +14,7 @@ _MAX_WORD_BYTES = 45  # 60 base64 characters: "=?UTF-8?B?" + 60 + "?=" = 72 ≤ 
 _ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]*")
 
 
-def encode_header(text: str, *, utf8: bool = False, fold: bool = True) -> str:
+def encode_header(text: str, *, utf8: bool = False, fold: bool = True, word_bytes: int = _MAX_WORD_BYTES) -> str:
     """``text`` as a header value: NFC; ASCII or ``utf8`` (SMTPUTF8 next hop) as it is,
     otherwise UTF-8 "B" encoded-words that never split a character, folded with CRLF SP."""
     text = unicodedata.normalize("NFC", text)
@@ -24,7 +24,7 @@ def encode_header(text: str, *, utf8: bool = False, fold: bool = True) -> str:
     chunk = b""
     for char in text:
         data = char.encode("utf-8")
-        if len(chunk) + len(data) > _MAX_WORD_BYTES:
+        if len(chunk) + len(data) > word_bytes:
             words.append(_word(chunk))
             chunk = b""
         chunk += data
