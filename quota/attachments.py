@@ -36,6 +36,10 @@ _MAX_HEADER_LINE = 64 * 1024
 _MAX_HEADER_BYTES = 256 * 1024
 _MAX_DEPTH = 32
 _HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
+# The fields that decide what a part is, with their continuation lines. Only these are handed to
+# the email package's header parser: a message from another server carries dozens of Received and
+# signature fields that would otherwise be parsed at every delivery for nothing.
+_CONTENT_FIELD = re.compile(r"^content-[!-9;-~]*[ \t]*:.*(?:\r?\n[ \t].*)*", re.I | re.M)
 
 Term = tuple[bytes, bool] | None  # (boundary, is_close) that ended a body, or None at EOF
 
@@ -124,7 +128,8 @@ class _PartInfo:
         except UnicodeDecodeError:
             codec = "latin-1"
             text = header.decode(codec)
-        msg: Message = HeaderParser(policy=compat32).parsestr(text)
+        fields = "\n".join(m.group(0).rstrip("\r") for m in _CONTENT_FIELD.finditer(text))
+        msg: Message = HeaderParser(policy=compat32).parsestr(fields)
         ctype = msg.get_content_type()
         boundary = msg.get_boundary()
         raw_name = msg.get_filename() or msg.get_param("name")
@@ -169,6 +174,8 @@ class _Walker:
                 self.broken = True
                 return self._rest_as_attachment(bounds, info.filename)
             return self._multipart(bounds, info.boundary, depth)
+        if not bounds and not info.is_attachment:
+            return None  # a single-part letter: its text is not an attachment, nothing to read
         counter = counter_for(info.encoding) if info.is_attachment else RawCounter()
         term = self._body(bounds, counter.feed)
         counter.close()

@@ -74,8 +74,14 @@ def _verify(message: bytes, count: int, keys: dict[bytes, bytes | None]) -> list
     return results
 
 
+_DKIM_FIELD = re.compile(rb"(?:^|\n)dkim-signature[ \t]*:", re.I)
+
+
 async def check_dkim(message: bytes, resolver: Resolver) -> list[DkimResult]:
     loop = asyncio.get_running_loop()
+    head = message.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    if not _DKIM_FIELD.search(head):
+        return []  # unsigned (most mail): no thread hand-off, no dkimpy parse of the message
     sigs = await loop.run_in_executor(None, _signatures, message)
     keys: dict[bytes, bytes | None] = {}
     temp: set[bytes] = set()

@@ -269,21 +269,47 @@ class SqlStore:
         assert account is not None
         return account
 
+    # Account look-ups run at every RCPT, every quota check and every login: plain SQL on a pooled
+    # DB-API cursor, as hotpath.py does for delivery (the SQLAlchemy statement path cost ~0.4 ms
+    # of GIL time per call under the SMTP ingest benchmark; this costs ~40 us).
+    _ACCOUNT_COLUMNS = (
+        "a.id, a.address, a.display_name, a.kind, a.state, a.password_hash, a.created_at, "
+        "a.password_changed_at, a.last_login_at, a.quota_bytes, a.used_bytes, a.used_messages"
+    )
+
+    def _account_tuple(self, row: tuple) -> api.Account:
+        return api.Account(
+            id=row[0], address=row[1], display_name=row[2], kind=api.AccountKind(row[3]),
+            state=api.AccountState(row[4]), password_hash=row[5], created_at=self._db_time(row[6]),
+            password_changed_at=self._db_time(row[7]), last_login_at=self._db_time(row[8]),
+            quota_bytes=row[9], used_bytes=row[10], used_messages=row[11],
+        )  # fmt: skip
+
+    def _db_time(self, value) -> _dt.datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # SQLite keeps DateTime as text
+            value = _dt.datetime.fromisoformat(value)
+        return value.replace(tzinfo=_dt.UTC)
+
+    def _account_query(self, where: str, arg) -> api.Account | None:
+        sql = f"SELECT {self._ACCOUNT_COLUMNS} FROM {where}"
+        if not self._sqlite:
+            sql = sql.replace("?", "%s")
+        with self._raw_read() as cur:
+            cur.execute(sql, (arg,))
+            row = cur.fetchone()
+        return self._account_tuple(row) if row else None
+
     def get_account(self, address: str) -> api.Account | None:
         try:
             address = self._normalise_address(address)
         except Invalid:
             return None
-        with self._reading() as conn:
-            row = conn.execute(
-                select(m.Account).join(m.Address, m.Address.account_id == m.Account.id).where(m.Address.address == address)
-            ).first()
-            return self._account(row) if row else None
+        return self._account_query("addresses d JOIN accounts a ON a.id = d.account_id WHERE d.address = ?", address)
 
     def get_account_by_id(self, account_id: int) -> api.Account | None:
-        with self._reading() as conn:
-            row = conn.execute(select(m.Account).where(m.Account.id == account_id)).first()
-            return self._account(row) if row else None
+        return self._account_query("accounts a WHERE a.id = ?", account_id)
 
     def list_accounts(self) -> list[api.Account]:
         with self._reading() as conn:
