@@ -344,6 +344,28 @@ def test_fold_removes_case_tones_and_marks() -> None:
     assert fold("Ủy ban Nhân dân tỉnh Lâm Đồng") == "uy ban nhan dan tinh lam dong"
 
 
+def _fold_by_regex(text: str) -> str:
+    """The definition of fold: NFD, every combining mark removed by the regex, đ/ð → d, NFC."""
+    import unicodedata
+
+    from storage.mime.text import _COMBINING
+
+    text = unicodedata.normalize("NFD", text.casefold())
+    text = unicodedata.normalize("NFC", _COMBINING.sub("", text).replace("đ", "d").replace("\u00f0", "d"))
+    return " ".join(text.split())
+
+
+def test_fold_fast_path_equals_the_regex_definition_on_mixed_scripts() -> None:
+    # The byte-counting path must give the regex's answer for any text: Vietnamese, other marks
+    # (U+0361), Greek sharing the 0xCD lead byte (U+0370-037F), CJK, ligatures, odd whitespace.
+    rng = random.Random(6909)
+    alphabet = "aăâbdđeêioôơuưyÀẢÃẠĐð \t\r\n\x1c\x85\u00a0Ͱͷǅ日本ﬁßΣς\u0300\u0361\u036f\u0370x.,-"
+    samples = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(5000)]
+    samples += ["Công văn số 12 " * 500, "Ͱ công", "công ͷ"]
+    for text in samples:
+        assert fold(text) == _fold_by_regex(text), repr(text)
+
+
 def test_html_to_text_strips_markup_and_unescapes_entities() -> None:
     assert html_to_text("<div>A&amp;B</div><script>x()</script><br>C&#7871;") == "A&B\nCế"
 

