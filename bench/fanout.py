@@ -190,7 +190,32 @@ async def send_smtp(port: int, data: bytes, rcpts: list[str]) -> tuple[str, str]
     return rcpt, final
 
 
-async def over_smtp(args, ports) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Profiler:
+    """``py-spy record`` attached to the server for the timed part only (``--py-spy FILE``)."""
+
+    def __init__(self, pid: int, out: str | None, extra: str) -> None:
+        self.proc = None
+        if out:
+            cmd = [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid), "--rate", "250",
+                   "--format", "raw" if out.endswith(".txt") else "flamegraph", "-o", out, *extra.split()]
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1.5)  # let it attach before the clock starts
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            import signal
+
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(30)
+
+
+async def over_smtp(args, ports, server_pid: int) -> dict:
     clients = [IdleClient(i) for i in range(args.members)]
     gate = asyncio.Semaphore(args.concurrency)
 
@@ -203,18 +228,24 @@ async def over_smtp(args, ports) -> dict:
     idle_setup = time.perf_counter() - t0
     waiters = [asyncio.ensure_future(c.wait_exists()) for c in clients]
     data = message(args.size)
+    profiler = Profiler(server_pid, args.py_spy, args.py_spy_args)
+    cpu0 = cpu_seconds(server_pid)
     begin = time.perf_counter()
     rcpts = [c.user for c in clients] if args.explicit_rcpts else [f"all@{DOMAIN}"]
     rcpt, final = await send_smtp(ports["smtp"], data, rcpts)
     accepted = time.perf_counter() - begin
     _done, pending = await asyncio.wait(waiters, timeout=args.timeout)
+    cpu = cpu_seconds(server_pid) - cpu0
+    profiler.stop()
     for waiter in pending:
         waiter.cancel()
     seen = [c.seen_at for c in clients if c.seen_at is not None]
     await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
     return {"idle_setup_s": idle_setup, "rcpt": rcpt, "data": final, "smtp_250_s": accepted,
             "seen": len(seen), "all_seen_s": (max(seen) - begin) if len(seen) == args.members else None,
-            "median_seen_s": (sorted(seen)[len(seen) // 2] - begin) if seen else None}
+            "first_seen_s": (min(seen) - begin) if seen else None,
+            "median_seen_s": (sorted(seen)[len(seen) // 2] - begin) if seen else None,
+            "server_cpu_s": cpu}
 
 
 def direct(args, settings) -> dict:
@@ -262,6 +293,8 @@ def main() -> None:
                         help="RCPT every member's address instead of the group (the same delivery, without the hook)")
     parser.add_argument("--concurrency", type=int, default=50, help="IMAP logins in flight during set-up")
     parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--py-spy", metavar="FILE", help="profile the server during the timed part (.svg or .txt)")
+    parser.add_argument("--py-spy-args", default="", help='extra py-spy record options, e.g. "--gil --idle"')
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -297,7 +330,7 @@ def main() -> None:
                         tail = (data_dir / "server.log").read_text(errors="replace")[-3000:]
                         raise SystemExit(f"server did not start:\n{tail}")
                     time.sleep(0.1)
-            result = asyncio.run(over_smtp(args, ports))
+            result = asyncio.run(over_smtp(args, ports, proc.pid))
         after = disk_bytes(data_dir, url)
         checkpoint(data_dir)
         settled = disk_bytes(data_dir, url)

@@ -4,7 +4,10 @@ One ``store.subscribe`` per process. The store calls the listener from its write
 notification) thread; it only hands the list to the reactor. There, the sessions watching the
 folder are grouped by what they already know (HIGHESTMODSEQ, UIDNEXT): one ``store.changes``
 call per group, in a thread, serves every session of the group, so a thousand clients idling
-on one folder cost one query per commit, not a thousand.
+on one folder cost one query per commit, not a thousand. A delivery needs no query at all: its
+FolderChange carries the new message (``since``/``new``), which is all a session that was up to
+date before the commit lacks — a thousand members of a group, each in IDLE on an INBOX of its
+own, hear of a group message without a thousand store round trips.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from collections import defaultdict
 
 from twisted.internet.threads import deferToThread
 from twisted.python import failure
+
+from storage.api import Changes
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +39,50 @@ class ChangeHub:
         self.reactor.callFromThread(self._dispatch, changes)
 
     def _dispatch(self, changes) -> None:
-        wanted = []
+        """A commit's changes, on the reactor thread. Where the commit said exactly what it
+        added (``FolderChange.since``/``new``: a delivery), the sessions that knew the folder
+        just before it are told at once, from memory; any other session, and any other kind of
+        change, is brought up to date by asking the store (``refresh_many``)."""
+        wanted: dict[int, int] = {}
+        #: folder → [since, highestmodseq, uidnext, new messages]: consecutive full changes
+        chains: dict[int, list | None] = {}
+        latest = self.latest
         for change in changes:
-            if change.highestmodseq > self.latest.get(change.folder_id, 0):
-                self.latest[change.folder_id] = change.highestmodseq
-            if change.folder_id in self._watchers:
-                wanted.append((change.folder_id, change.highestmodseq))
+            folder_id, modseq = change.folder_id, change.highestmodseq
+            if modseq > latest.get(folder_id, 0):
+                latest[folder_id] = modseq
+            if folder_id not in self._watchers:
+                continue
+            chain = chains.get(folder_id, False)
+            if change.since and change.new and chain is False:
+                chains[folder_id] = [change.since, modseq, change.new[-1].uid + 1, list(change.new)]
+            elif change.since and change.new and chain and chain[1] == change.since:
+                chain[1], chain[2] = modseq, change.new[-1].uid + 1
+                chain[3].extend(change.new)
+            else:  # not described in full, or not following on: ask the store
+                chains[folder_id] = None
+                wanted[folder_id] = max(modseq, wanted.get(folder_id, 0))
+        for folder_id, chain in chains.items():
+            if chain is None:
+                continue
+            since, modseq, uidnext, new = chain
+            if folder_id in self._inflight:  # a query is on its way: ask again after it (refresh_many)
+                wanted[folder_id] = modseq
+                continue
+            served = Changes(highestmodseq=modseq, uidnext=uidnext, new=new, updated=[], expunged=[])
+            for session in list(self._watchers[folder_id]):
+                sv = session.selected
+                if sv is None or sv.folder_id != folder_id:
+                    continue
+                if sv.highestmodseq == since and sv.uidnext <= new[0].uid:
+                    try:
+                        session.changes_arrived(sv, served)
+                    except Exception:  # noqa: BLE001 (one session must not keep the news from the others)
+                        log.exception("imap: handing changes to a session failed")
+                elif sv.highestmodseq < modseq:
+                    wanted[folder_id] = modseq  # behind by more than this commit
         if wanted:
-            self.refresh_many(wanted)
+            self.refresh_many(list(wanted.items()))
 
     def refresh(self, folder_id: int, highestmodseq: int) -> None:
         """Bring every session watching ``folder_id`` up to ``highestmodseq``."""

@@ -798,6 +798,8 @@ class SqlStore:
         columns = blob.index if blob.index is not None else index_columns(blob.meta, self.fold)
         prepared = [(replace(t, folder=_canonical(t.folder)), mask, pack_keywords(kw)) for t, mask, kw in prepared]
 
+        arrived = _from_db(when)  # for FolderChange.new: what a reader of the row would get
+
         def job(conn: Connection, changes: list) -> list[api.DeliveryOutcome]:
             cur = conn.connection.cursor()
             try:
@@ -809,7 +811,7 @@ class SqlStore:
                     except (NotFound, NoQuota) as exc:
                         outcomes.append(api.DeliveryOutcome(target.account_id, False, error=str(exc.kind)))
                         continue
-                    changes.append(api.FolderChange(account_id, folder_id, modseq))
+                    changes.append(_delivered(account_id, folder_id, uid, modseq, mask, keywords, blob, arrived))
                     outcomes.append(api.DeliveryOutcome(account_id, True, folder_id, uid))
                 return outcomes
             finally:
@@ -962,6 +964,13 @@ class SqlStore:
             return api.CopyResult(dst.uidvalidity, mapping)
 
         return self._writer.run(job)
+
+
+def _delivered(account_id, folder_id, uid, modseq, mask, keywords, blob, arrived) -> api.FolderChange:
+    """What a delivery changed, in full (FolderChange.since/new): ``deliver_one`` took one UID
+    and one MODSEQ, so the folder went from ``modseq - 1`` to ``modseq`` with this message only."""
+    info = api.MessageInfo(uid, modseq, _flags(mask, keywords), arrived, blob.size, blob.sha256)
+    return api.FolderChange(account_id, folder_id, modseq, modseq - 1, (info,))
 
 
 @functools.lru_cache(maxsize=4096)

@@ -255,6 +255,37 @@ def test_listener_hears_each_commit(store):
     unsubscribe()
 
 
+def test_a_deliverys_change_says_in_full_what_it_added(store):
+    """FolderChange.since/new lets IDLE sessions skip the store (imap/notify.py): what it says
+    must be exactly what ``changes(folder, since, uidnext before)`` answers after the commit."""
+    acc, other = _account(store), _account(store, "binhtt")
+    heard = []
+    lock = threading.Condition()
+
+    def listener(changes):
+        with lock:
+            heard.extend(changes)
+            lock.notify_all()
+
+    store.subscribe(listener)
+    inbox = store.get_folder(acc.id, "INBOX")
+    _deliver(store, acc)
+    blob = store.put_blob(MSG + b"x")
+    store.deliver(blob, [DeliveryTarget(acc.id, flags=frozenset({"\\Flagged", "$Work"})), DeliveryTarget(other.id)])
+    with lock:
+        assert lock.wait_for(lambda: len(heard) >= 3, 5)
+    mine = [c for c in heard if c.folder_id == inbox.id]
+    assert [c.since for c in mine] == [inbox.highestmodseq, inbox.highestmodseq + 1]
+    uidnext = inbox.uidnext
+    for change in mine:
+        assert change.highestmodseq == change.since + 1 and len(change.new) == 1
+        full = store.changes(inbox.id, change.since, uidnext)
+        assert full.updated == [] and full.expunged == []
+        assert full.new[0] == change.new[0]
+        uidnext = change.new[0].uid + 1
+    assert mine[1].new[0].flags == frozenset({"\\Flagged", "$Work"})
+
+
 def test_delete_account_removes_everything(store):
     acc = _account(store)
     _deliver(store, acc)
