@@ -28,7 +28,7 @@ from typing import BinaryIO, Callable
 
 from quota.decoding import RawCounter, counter_for
 
-__all__ = ["AttachmentMeasure", "measure_attachments"]
+__all__ = ["AttachmentMeasure", "letter_without_attachments", "measure_attachments"]
 
 _BLOCK = 256 * 1024
 _MAX_BOUNDARY_LINE = 1024  # RFC 2046 boundaries are at most 70 characters
@@ -297,3 +297,18 @@ def measure_attachments(source: bytes | bytearray | BinaryIO) -> AttachmentMeasu
         walker.parts.append((None, rest))
     total = sum(size for _, size in walker.parts)
     return AttachmentMeasure(total, walker.parts, walker.broken)
+
+
+def letter_without_attachments(head: bytes) -> bool:
+    """True when a message with this header section (ending with its blank line) is one part
+    that is not an attachment: ``measure_attachments`` gives 0 for it whatever its body, so SMTP
+    need not read the spooled body (most mail is such a letter)."""
+    walker = _Walker(io.BytesIO(head))
+    try:
+        header, end = walker._header([])
+        info = _PartInfo.parse(header)
+    except Exception:  # noqa: BLE001 - unusual header: let the full measurement decide
+        return False
+    return end is _BODY and len(header) <= _MAX_HEADER_BYTES and not (
+        info.is_attachment or info.content_type.startswith("multipart/")
+    )

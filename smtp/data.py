@@ -22,6 +22,10 @@ TERMINATOR = b"\r\n.\r\n"
 #: Longest line (bytes, counting its line ending) we take. RFC 5321 says 1000, but a real MTA must not lose
 #: mail over a long line; a line beyond this is abuse, not a message.
 MAX_LINE = 1024 * 1024
+#: The start of the message kept in memory while it is spooled, so that the checks that only need
+#: the header section (Authentication-Results, attachments of a single-part letter) do not read
+#: the spool in a worker thread.
+HEAD_PREFIX = 64 * 1024
 
 
 class DataState(enum.Enum):
@@ -45,6 +49,7 @@ class DotUnstuffer:
         self.state = DataState.OK
         self._tail = b"\r\n"  # last two raw bytes seen
         self._line = 0  # length of the current, unfinished line
+        self.prefix = bytearray()  # the first HEAD_PREFIX message bytes
 
     def feed(self, block: bytes) -> None:
         if not block:
@@ -57,6 +62,8 @@ class DotUnstuffer:
             self.state = DataState.TOO_BIG
         if self.state is DataState.OK:
             self.sink.write(text)
+            if len(self.prefix) < HEAD_PREFIX:
+                self.prefix += text[: HEAD_PREFIX - len(self.prefix)]
 
     def _check_lines(self, text: bytes) -> None:
         last = text.rfind(b"\n")
@@ -86,6 +93,14 @@ class DataResult:
     state: DataState
     size: int
     spool: BinaryIO | None  # positioned at 0; None unless state is OK. Caller closes it.
+    head: bytes | None = None  # the header section with its blank line, when it ends in HEAD_PREFIX
+
+
+def header_section(prefix: bytes) -> bytes | None:
+    """The header section (through the first CRLF CRLF) when ``prefix`` holds its end, else None
+    (the caller reads the spool: smtp.outbound.hygiene.read_header decides the odd cases)."""
+    end = prefix.find(b"\r\n\r\n")
+    return bytes(prefix[: end + 4]) if end >= 0 else None
 
 
 async def _start(reader: asyncio.StreamReader) -> tuple[bytes, bool]:
@@ -129,7 +144,7 @@ async def read_data(
             spool.close()
             return DataResult(unstuffer.state, unstuffer.size, None)
         spool.seek(0)
-        return DataResult(DataState.OK, unstuffer.size, spool)
+        return DataResult(DataState.OK, unstuffer.size, spool, header_section(unstuffer.prefix))
     except BaseException:
         spool.close()
         raise

@@ -109,7 +109,7 @@ class InboundHandler:
         ctx = DataContext(
             self.store, self.settings.limits, peer, self.executor,
             sender=tx.mail_from or "", recipients=tuple(tx.rcpt_tos), accounts=tuple(tx.accounts),
-            remote=tuple(tx.remote), size=result.size, data_state=result.state, spool=result.spool,
+            remote=tuple(tx.remote), size=result.size, data_state=result.state, spool=result.spool, head=result.head,
             quota=self.quota, utf8=tx.smtp_utf8, sender_account=sender_account, org=self.org,
             helo=peer.helo, authserv_id=self.settings.hostname, resolver=self.resolver,
         )  # fmt: skip
@@ -135,7 +135,10 @@ class InboundHandler:
         # Return-Path first, then what checks add (Authentication-Results), then Received.
         rp_end = head.index(b"\r\n") + 2
         prefix = head[:rp_end] + verdict.headers + head[rp_end:]
-        prefix += await self._call(self.clean_header, result.spool)
+        if type(self).clean_header is InboundHandler.clean_header:
+            result.spool.seek(0)  # MX: stored as received, no thread hand-off
+        else:
+            prefix += await self._call(self.clean_header, result.spool)
         message = delivery.Message(result.spool, prefix, tx.accounts, tx.remote, ctx.extra.get("refused", {}))
         reply = await delivery.deliver(
             self.store, message, tx_id=tx.id, sender=tx.mail_from or "", hostname=self.settings.hostname,

@@ -10,7 +10,7 @@ import tracemalloc
 
 import pytest
 
-from quota.attachments import measure_attachments
+from quota.attachments import letter_without_attachments, measure_attachments
 from quota.decoding import Base64Counter, QuotedPrintableCounter
 from quota.decide import PROFILE_DEFAULTS, decide_attachments
 
@@ -358,3 +358,27 @@ def test_quoted_printable_counter_survives_any_split(step: int) -> None:
         counter.feed(encoded[i : i + step])
     counter.close()
     assert counter.decoded == len(binascii.a2b_qp(encoded)) == 20
+
+
+@pytest.mark.parametrize(
+    "head, letter",
+    [
+        (b"Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n", True),
+        (b"Subject: no content type at all\r\n\r\n", True),
+        (b"Content-Type: text/html\r\n\r\n", True),
+        (b"Content-Type: text/plain; name=\"a.txt\"\r\n\r\n", False),
+        (b"Content-Type: text/plain\r\nContent-Disposition: attachment\r\n\r\n", False),
+        (b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n", False),
+        (b"Content-Type: multipart/mixed; boundary=b\r\n\r\n", False),
+        (b"Content-Type:\r\n application/pdf\r\n\r\n", False),  # folded value
+        (b"Subject: x\r\nnot a header line\r\nContent-Type: application/pdf\r\n\r\n", True),
+    ],
+)
+def test_letter_without_attachments_agrees_with_the_full_measurement(head: bytes, letter: bool) -> None:
+    # The SMTP fast path may skip measure_attachments only where it would have said 0.
+    body = base64.encodebytes(random.Random(1).randbytes(3000)).replace(b"\n", b"\r\n")
+    assert letter_without_attachments(head) is letter
+    if letter:
+        assert measure_attachments(head + body).total_decoded_bytes == 0
+    else:
+        assert measure_attachments(head + body).total_decoded_bytes > 0 or b"multipart" in head

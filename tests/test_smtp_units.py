@@ -13,7 +13,7 @@ import pytest
 
 from smtp import replies
 from smtp.address import AddressSyntaxError, parse_path
-from smtp.data import MAX_LINE, DataState, DotUnstuffer, read_data
+from smtp.data import HEAD_PREFIX, MAX_LINE, DataState, DotUnstuffer, header_section, read_data
 from smtp.received import Trace, protocol_name, trace_headers
 from storage.errors import ErrorKind
 
@@ -173,6 +173,23 @@ def test_dot_unstuffing_is_the_same_for_every_split_of_the_stream():
         for part in (raw[:i], raw[i:j], raw[j:]):
             u.feed(part)
         assert sink.getvalue() == expected, (i, j)
+
+
+def test_header_section_is_kept_from_the_unstuffed_stream_in_any_split():
+    raw = b"Subject: x\r\n..dot: y\r\n\r\nbody\r\n\r\nmore\r\n"
+    for i in range(len(raw) + 1):
+        u = DotUnstuffer(io.BytesIO(), None)
+        u.feed(raw[:i])
+        u.feed(raw[i:])
+        assert header_section(u.prefix) == b"Subject: x\r\n.dot: y\r\n\r\n", i
+
+
+def test_header_section_unknown_when_its_end_is_not_in_the_prefix():
+    assert header_section(b"Subject: x\r\nno blank line yet") is None
+    assert header_section(b"Subject: x\n\nLF only") is None  # the spool reader decides those
+    u = DotUnstuffer(io.BytesIO(), None)
+    u.feed(b"X-Long: " + b"a" * HEAD_PREFIX + b"\r\n\r\nbody\r\n")
+    assert len(u.prefix) == HEAD_PREFIX and header_section(u.prefix) is None
 
 
 def test_size_limit_stops_writing_but_keeps_counting():

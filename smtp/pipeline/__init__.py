@@ -129,6 +129,7 @@ class DataContext(Context):
     resolver: Any = None  # smtp.outbound.dns.Resolver for SPF/DKIM (None: not checked)
     data_state: Any = None  # smtp.data.DataState
     spool: Any = None  # readable, seekable file of the message (None when refused early)
+    head: bytes | None = None  # its header section when known without reading the spool
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -9,6 +9,7 @@ the others get the message and ``ctx.extra["refused"]`` tells the handler whom t
 
 from __future__ import annotations
 
+from quota.attachments import letter_without_attachments
 from smtp import quota as q
 from smtp.pipeline import PASS, DataContext, Verdict, refuse
 
@@ -34,7 +35,10 @@ def _over(ctx: DataContext, total: int) -> dict:
 async def check(ctx: DataContext) -> Verdict:
     if ctx.quota is None or ctx.spool is None:
         return PASS
-    total = await ctx.call(_measure, ctx)
+    if ctx.head is not None and letter_without_attachments(ctx.head):
+        total = 0  # one text part, no attachment: nothing to decode, no thread hand-off
+    else:
+        total = await ctx.call(_measure, ctx)
     ctx.extra["attachment_bytes"] = total
     if total == 0:  # no attachment: no limit can be exceeded
         return PASS

@@ -32,7 +32,10 @@ async def check(ctx: DataContext) -> Verdict:
     if ctx.peer.authenticated or ctx.resolver is None or ctx.spool is None:
         return PASS
     try:
-        head = await ctx.call(_unsigned_head, ctx.spool)
+        if ctx.head is not None:
+            head = None if _SIGNED.search(ctx.head) else ctx.head
+        else:
+            head = await ctx.call(_unsigned_head, ctx.spool)
         header = await authentication_results(
             ctx.spool if head is None else head, ctx.peer.ip, ctx.peer.helo, ctx.sender, ctx.resolver,
             authserv_id=ctx.authserv_id,
