@@ -33,6 +33,10 @@ def _first_mailbox(addresses: list[dict] | None) -> str:
     return ""
 
 
+def _searchable_fold(fold: Callable[[str], str]) -> Callable[[str], str]:
+    return lambda text: searchable(fold(text))
+
+
 def _parse_iso(value: str | None) -> _dt.datetime | None:
     if not value:
         return None
@@ -45,7 +49,14 @@ def _parse_iso(value: str | None) -> _dt.datetime | None:
     return when
 
 
+def searchable(folded: str) -> str:
+    """Folded text as indexed and searched: a NUL counts as a space (SQLite's LIKE and the word
+    tokenizer both stop at it), so words are exactly the space-separated runs."""
+    return " ".join(folded.replace("\x00", " ").split()) if "\x00" in folded else folded
+
+
 def index_columns(meta: dict, fold: Callable[[str], str]) -> dict:
+    fold = _searchable_fold(fold)
     search = meta.get("search") or {}
     envelope = meta.get("envelope") or {}
     subject = search.get("subject") or ""

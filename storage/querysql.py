@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Callable
 
-from sqlalchemy import ColumnElement, and_, column, false, literal_column, not_, or_, select, table, true
+from sqlalchemy import ColumnElement, and_, column, false, func, literal_column, not_, or_, select, table, true
 
 from storage import search as q
 from storage.errors import Invalid
 from storage.flags import BITS
+from storage.indexing import searchable
 from storage.models import BlobMeta, Message
 
 _HEADER_COLUMNS = {
@@ -29,24 +30,74 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _contains(col, text: str, fts: bool = False) -> ColumnElement[bool]:
-    """Substring match. On SQLite, folded-text columns are answered by the FTS5 trigram index
-    (which cannot serve a LIKE with an ESCAPE clause, so that is only used when needed)."""
+# Characters the FTS5 trigram tokenizer folds together (SQLite reads U+FFFE/U+FFFF as U+FFFD):
+# a needle with one of them is checked with LIKE, which compares them exactly.
+_TRIGRAM_UNSAFE = frozenset("\ufffd\ufffe\uffff")
+MAX_SUFFIX_WORDS = 64  # words ending with the first word of a phrase, beyond which trigrams answer
+MAX_WORD = 1000  # longer words go to the trigram index (FTS5 keeps tokens whole only so long)
+SuffixWords = Callable[[str], "list[str] | None"]
+
+
+def _fts_string(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def words_query(needle: str, suffix_words: SuffixWords | None) -> str | None:
+    """The FTS5 expression over ``blob_words`` that finds exactly the rows containing ``needle``
+    (folded, at least two words), or None when the word index cannot answer it.
+
+    IMAP SEARCH is a substring match. In folded text (words separated by single spaces) "w1 w2 …
+    wn" occurs exactly where a word ending with w1 is followed by w2 … and then a word starting
+    with wn: an FTS5 phrase per word ending with w1 (from ``fts_rterms``), the last one a prefix.
+    """
+    words = needle.split(" ")
+    if len(words) < 2 or suffix_words is None or "\x00" in needle or any(len(w) > MAX_WORD for w in words):
+        return None
+    firsts = suffix_words(words[0])
+    if firsts is None or len(firsts) > MAX_SUFFIX_WORDS or any(len(w) > MAX_WORD for w in firsts):
+        return None
+    if not firsts:
+        return ""
+    rest = " + ".join([_fts_string(w) for w in words[1:-1]] + [_fts_string(words[-1]) + "*"])
+    return " OR ".join(f"({_fts_string(first)} + {rest})" for first in firsts)
+
+
+def _contains_any(cols: list, text: str, fts: bool, suffix_words: SuffixWords | None = None) -> ColumnElement[bool]:
+    """Substring match in any of ``cols``. On SQLite, folded-text columns are answered by the
+    FTS5 indexes: multi-word needles by the word index, others by the trigram index (a phrase
+    MATCH: positions, no re-check of the stored text), short ones by LIKE on the trigram table.
+    Rows delivered since the background indexer last ran are scanned directly."""
     plain = not any(c in text for c in "%_\\")
-    if fts and plain and col.key in _FTS_COLUMNS:
-        name = _FTS_COLUMNS[col.key]
-        fts_table = table("blob_fts", column("rowid"), column(name))
+    if fts and plain and all(col.key in _FTS_COLUMNS for col in cols):
+        names = [_FTS_COLUMNS[col.key] for col in cols]
         rowid = literal_column("blob_meta.rowid")
-        indexed = rowid.in_(select(fts_table.c.rowid).where(fts_table.c[name].like(f"%{text}%")))
-        # Rows delivered since the background indexer last ran are scanned directly.
-        last = select(literal_column("last_rowid")).select_from(table("fts_state")).scalar_subquery()
-        recent = and_(rowid > last, col.like(f"%{text}%"))
-        # Bodies first, then their messages (messages.blob_sha is indexed): a rare word in a big
-        # folder costs its few matches, not a join over every message of the folder.
+        columns = "{" + " ".join(_fts_string(n) for n in names) + "}"
+        expr = words_query(text, suffix_words)
+        if expr is not None:
+            mark = "words_rowid"
+            if expr:
+                words_table = table("blob_words", column("rowid"))
+                indexed = rowid.in_(select(words_table.c.rowid).where(literal_column("blob_words").op("MATCH")(f"{columns} : ({expr})")))
+            else:
+                indexed = false()
+        elif len(text) >= 3 and not _TRIGRAM_UNSAFE.intersection(text):
+            mark = "last_rowid"
+            fts_table = table("blob_fts", column("rowid"))
+            indexed = rowid.in_(select(fts_table.c.rowid).where(literal_column("blob_fts").op("MATCH")(f"{columns} : {_fts_string(text)}")))
+        else:  # no index can answer: every row is scanned (instr compares code points exactly)
+            return Message.blob_sha.in_(select(BlobMeta.sha256).where(or_(*(func.instr(col, text) > 0 for col in cols))))
+        last = select(literal_column(mark)).select_from(table("fts_state")).scalar_subquery()
+        # instr, not LIKE: SQLite's LIKE reads U+FFFE/U+FFFF as U+FFFD.
+        recent = and_(rowid > last, or_(*(func.instr(col, text) > 0 for col in cols)))
+        # Bodies first, then their messages (messages.blob_sha is indexed).
         return Message.blob_sha.in_(select(BlobMeta.sha256).where(or_(indexed, recent)))
     if plain:
-        return col.like(f"%{text}%")
-    return col.like(_like(text), escape="\\")
+        return or_(*(col.like(f"%{text}%") for col in cols))
+    return or_(*(col.like(_like(text), escape="\\") for col in cols))
+
+
+def _contains(col, text: str, fts: bool = False, suffix_words: SuffixWords | None = None) -> ColumnElement[bool]:
+    return _contains_any([col], text, fts, suffix_words)
 
 
 def _day_start(day: _dt.date) -> _dt.datetime:
@@ -72,12 +123,16 @@ def _uids(ranges: tuple[tuple[int, int | None], ...]) -> ColumnElement[bool]:
     return or_(*terms) if terms else false()
 
 
-def build(query: q.Query, fold: Callable[[str], str], fts: bool = False) -> ColumnElement[bool]:
+def build(
+    query: q.Query, fold: Callable[[str], str], fts: bool = False, suffix_words: SuffixWords | None = None
+) -> ColumnElement[bool]:
     """SQL for ``query``; text is compared after ``fold`` on both sides (R-TEXT-1). ``fts``: use
-    the SQLite FTS5 trigram index for text (PostgreSQL's pg_trgm indexes serve plain LIKE)."""
+    the SQLite FTS5 indexes for text (PostgreSQL's pg_trgm indexes serve plain LIKE);
+    ``suffix_words(w)``: the indexed words ending with ``w`` (None: unknown)."""
+    fold = _searchable_fold(fold)
 
     def contains(col, text: str) -> ColumnElement[bool]:
-        return _contains(col, text, fts)
+        return _contains(col, text, fts, suffix_words)
 
     match query:
         case q.All():
@@ -104,8 +159,7 @@ def build(query: q.Query, fold: Callable[[str], str], fts: bool = False) -> Colu
         case q.BodyContains(text=text):
             return contains(BlobMeta.body, fold(text))
         case q.TextContains(text=text):
-            folded = fold(text)
-            return or_(contains(BlobMeta.headers, folded), contains(BlobMeta.body, folded))
+            return _contains_any([BlobMeta.headers, BlobMeta.body], fold(text), fts, suffix_words)
         case q.DateCompare(field=field, op=op, date=day):
             column = Message.internaldate if field == "internal" else BlobMeta.sent_date
             return _date(column, op, day)
@@ -114,12 +168,29 @@ def build(query: q.Query, fold: Callable[[str], str], fts: bool = False) -> Colu
         case q.ModSeqAtLeast(modseq=modseq):
             return Message.modseq >= modseq
         case q.Not(query=inner):
-            return not_(build(inner, fold, fts))
+            return not_(build(inner, fold, fts, suffix_words))
         case q.Or(left=left, right=right):
-            return or_(build(left, fold, fts), build(right, fold, fts))
+            return or_(build(left, fold, fts, suffix_words), build(right, fold, fts, suffix_words))
         case q.And(items=items):
-            return and_(*(build(item, fold, fts) for item in items)) if items else true()
+            return and_(*(build(item, fold, fts, suffix_words) for item in items)) if items else true()
     raise Invalid(f"unsupported search key {query!r}")
+
+
+def _searchable_fold(fold: Callable[[str], str]) -> Callable[[str], str]:
+    return lambda text: searchable(fold(text))
+
+
+def text_driven(query: q.Query) -> bool:
+    """Whether a text condition must hold for every match (it alone, or inside an AND): then the
+    few bodies it finds drive the search, not a scan of the folder."""
+    match query:
+        case q.HeaderContains(name=name, text=text) if text and name.lower() != "message-id":
+            return not any(c in text for c in "%_\\")
+        case q.BodyContains(text=text) | q.TextContains(text=text):
+            return bool(text) and not any(c in text for c in "%_\\")
+        case q.And(items=items):
+            return any(text_driven(item) for item in items)
+    return False
 
 
 def needs_meta(query: q.Query, fts: bool = False) -> bool:

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, literal_column, select, update
 
 from storage import api, models as m
 from storage import querysql
@@ -151,27 +151,61 @@ class SqlStore:
     _FTS_COLUMNS = '"subject", "from", "to", "cc", "bcc", "headers", "body"'
 
     def index_pending(self, limit: int = 200) -> int:
-        """Add up to ``limit`` delivered bodies to the FTS5 index; returns how many were added."""
+        """Add up to ``limit`` delivered bodies to each search index (FTS5 trigrams, FTS5 words
+        and their reversed words); returns how many were added to the one furthest behind."""
         if not self._sqlite:
             return 0
+        words = self._words_batch(limit)
 
         def job(conn: Connection, _changes: list) -> int:
-            last = conn.exec_driver_sql("SELECT last_rowid FROM fts_state").scalar_one()
+            last, words_last = conn.exec_driver_sql("SELECT last_rowid, words_rowid FROM fts_state").one()
+            added = 0
             top = conn.exec_driver_sql(
                 "SELECT max(rowid), count(*) FROM (SELECT rowid FROM blob_meta WHERE rowid > ? ORDER BY rowid LIMIT ?)",
                 (last, limit),
             ).one()
-            if not top[1]:
-                return 0
-            conn.exec_driver_sql(
-                f"INSERT INTO blob_fts(rowid, {self._FTS_COLUMNS}) SELECT rowid, {self._FTS_COLUMNS} "
-                "FROM blob_meta WHERE rowid > ? AND rowid <= ?",
-                (last, top[0]),
-            )
-            conn.exec_driver_sql("UPDATE fts_state SET last_rowid = ?", (top[0],))
-            return top[1]
+            if top[1]:
+                conn.exec_driver_sql(
+                    f"INSERT INTO blob_fts(rowid, {self._FTS_COLUMNS}) SELECT rowid, {self._FTS_COLUMNS} "
+                    "FROM blob_meta WHERE rowid > ? AND rowid <= ?",
+                    (last, top[0]),
+                )
+                conn.exec_driver_sql("UPDATE fts_state SET last_rowid = ?", (top[0],))
+                added = top[1]
+            if words is not None and words[0] != words_last:
+                return max(added, words[2])  # another indexer moved on meanwhile: read again
+            if words is not None:
+                # The reversed words were read outside this job; a row deleted since only leaves
+                # a word that matches nothing, and rowids above ``hi`` wait for the next batch.
+                lo, hi, count, rterms = words
+                conn.exec_driver_sql(
+                    f"INSERT INTO blob_words(rowid, {self._FTS_COLUMNS}) SELECT rowid, {self._FTS_COLUMNS} "
+                    "FROM blob_meta WHERE rowid > ? AND rowid <= ?",
+                    (lo, hi),
+                )
+                conn.exec_driver_sql("INSERT OR IGNORE INTO fts_rterms (rterm) VALUES (?)", [(t,) for t in rterms])
+                conn.exec_driver_sql("UPDATE fts_state SET words_rowid = ?", (hi,))
+                added = max(added, count)
+            return added
 
         return self._writer.run(job)
+
+    def _words_batch(self, limit: int) -> tuple[int, int, int, list[str]] | None:
+        """(from rowid, to rowid, rows, reversed words) of the next rows for the word index, read
+        on a reader connection so the Python work stays off the writer thread."""
+        with self._reading() as conn:
+            lo = conn.exec_driver_sql("SELECT words_rowid FROM fts_state").scalar_one()
+            rows = conn.exec_driver_sql(
+                f"SELECT rowid, {self._FTS_COLUMNS} FROM blob_meta WHERE rowid > ? ORDER BY rowid LIMIT ?", (lo, limit)
+            ).all()
+        if not rows:
+            return None
+        words: set[str] = set()
+        for row in rows:
+            for text in row[1:]:
+                if text:
+                    words.update(text.split(" "))
+        return lo, rows[-1][0], len(rows), sorted(w[::-1] for w in words if w)
 
     def _index_loop(self) -> None:
         """Keep the FTS index close behind delivery, in small jobs so deliveries are not held up."""
@@ -696,16 +730,45 @@ class SqlStore:
             expunged=expunged,
         )
 
-    def _search_stmt(self, folder_id: int, query: Query, keys: Sequence[SortKey] = ()):
-        cond = querysql.build(query, self.fold, fts=self._sqlite)
-        stmt = select(m.Message.uid).where(m.Message.folder_id == folder_id, cond)
+    def _search_stmt(self, conn: Connection, folder_id: int, query: Query, keys: Sequence[SortKey] = ()):
+        suffix_words = functools.partial(self._suffix_words, conn) if self._sqlite else None
+        cond = querysql.build(query, self.fold, fts=self._sqlite, suffix_words=suffix_words)
+        folder = m.Message.folder_id == folder_id
+        if self._sqlite and querysql.text_driven(query):
+            # The bodies the index finds lead (messages by blob_sha), not a scan of the folder:
+            # "+" keeps SQLite from choosing the folder index instead.
+            folder = literal_column("+messages.folder_id") == folder_id
+        stmt = select(m.Message.uid).where(folder, cond)
         if keys or querysql.needs_meta(query, fts=self._sqlite):
             stmt = stmt.join(m.BlobMeta, m.BlobMeta.sha256 == m.Message.blob_sha)
         return stmt
 
+    @staticmethod
+    def _suffix_words(conn: Connection, word: str) -> list[str] | None:
+        """Indexed words ending with ``word`` (a range of the reversed words), at most one more
+        than querysql uses, so that too many is seen."""
+        start = word[::-1]
+        if start[-1] == "\U0010ffff":
+            return None  # no successor string to bound the range: let the trigrams answer
+        following = ord(start[-1]) + 1
+        end = start[:-1] + chr(0xE000 if following == 0xD800 else following)  # UTF-8 order is code point order
+        rows = conn.exec_driver_sql(
+            "SELECT rterm FROM fts_rterms WHERE rterm >= ? AND rterm < ? LIMIT ?",
+            (start, end, querysql.MAX_SUFFIX_WORDS + 1),
+        ).scalars().all()
+        return [r[::-1] for r in rows]
+
+    def _search_conn(self, conn: Connection) -> None:
+        if self._sqlite:
+            # Matches are read by rowid all over blob_meta: through the OS page cache, not a
+            # read() per page into a 2 MB cache (16,642 matches: 139 -> 74 ms).
+            conn.exec_driver_sql(f"PRAGMA mmap_size={1 << 40}")
+
     def search(self, folder_id: int, query: Query) -> list[int]:
         with self._reading() as conn:
-            return list(conn.scalars(self._search_stmt(folder_id, query).order_by(m.Message.uid)))
+            self._search_conn(conn)
+            stmt = self._search_stmt(conn, folder_id, query).order_by(m.Message.uid)
+            return conn.execute(stmt).scalars().all()
 
     _SORT_COLUMNS = {
         "arrival": m.Message.internaldate,
@@ -726,7 +789,8 @@ class SqlStore:
             order.append(column.desc() if key.reverse else column.asc())
         order.append(m.Message.uid)
         with self._reading() as conn:
-            return list(conn.scalars(self._search_stmt(folder_id, query, keys).order_by(*order)))
+            self._search_conn(conn)
+            return conn.execute(self._search_stmt(conn, folder_id, query, keys).order_by(*order)).scalars().all()
 
     # -- writing messages -----------------------------------------------------------------------
     def put_blob(self, source: bytes | BinaryIO, *, prefix: bytes = b"") -> api.BlobRef:
