@@ -8,12 +8,14 @@ prints, for the same run:
   - a bare aiosmtpd server whose handler discards each message: the front end's ceiling.
 
     .venv/bin/python bench/smtp_ingest.py [-n 5000] [-c 20] [--accounts 20] [--size 10240]
+        [--database-url postgresql://postgres@127.0.0.1:5432/test]   # a new database there, dropped after
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import imaplib
 import os
 import random
@@ -147,7 +149,7 @@ def rss_peak_kib(pid: int) -> int | None:
     return None
 
 
-def start_our_server(data: Path) -> tuple[subprocess.Popen, dict[str, int], Path]:
+def start_our_server(data: Path, database_url: str | None = None) -> tuple[subprocess.Popen, dict[str, int], Path]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cli = [sys.executable, "-m", "mailserver"]
     subprocess.run([*cli, "--config", str(data / "mailserver.yaml"), "init", "--data-dir", str(data),
@@ -159,7 +161,11 @@ def start_our_server(data: Path) -> tuple[subprocess.Popen, dict[str, int], Path
     # This machine has no network: SPF/DKIM look-ups are answered from the configuration (as on
     # an isolated agency network) instead of waiting on a resolver that cannot answer.
     config["dns"] = {"static_only": True}
+    if database_url:
+        config["database"] = {**(config.get("database") or {}), "url": database_url}
     config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    if database_url:
+        subprocess.run([*cli, "--config", str(config_path), "db", "upgrade"], check=True, env=env, capture_output=True)
     log = open(data / "server.log", "wb")
     proc = subprocess.Popen([*cli, "--config", str(config_path), "serve"], stdout=log, stderr=subprocess.STDOUT, env=env)
     wait_port(ports["smtp"], proc)
@@ -192,13 +198,37 @@ def main() -> None:
     parser.add_argument("-c", type=int, default=20, help="concurrent connections (default 20)")
     parser.add_argument("--accounts", type=int, default=20, help="local recipients (default 20)")
     parser.add_argument("--size", type=int, default=10 * 1024, help="message size in bytes (default 10240)")
+    parser.add_argument("--database-url", help="PostgreSQL server URL: the run creates a database there and drops it")
     args = parser.parse_args()
     rng = random.Random(2026)
+    with pg_database(args.database_url) as database_url:
+        run(args, rng, database_url)
+
+
+@contextlib.contextmanager
+def pg_database(server_url: str | None):
+    """A new, empty PostgreSQL database for one run (None: SQLite in the data directory)."""
+    if not server_url:
+        yield None
+        return
+    import psycopg
+
+    name = f"ingest_{os.getpid()}_{int(time.time())}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run(args: argparse.Namespace, rng: random.Random, database_url: str | None) -> None:
 
     with tempfile.TemporaryDirectory(prefix="smtp-bench-") as tmp:
         data = Path(tmp) / "data"
         data.mkdir()
-        proc, ports, config_path = start_our_server(data)
+        proc, ports, config_path = start_our_server(data, database_url)
         try:
             accounts = add_accounts(config_path, args.accounts)
             jobs = [(r, make_message(i, r, args.size, rng)) for i, r in enumerate(rng.choice(accounts) for _ in range(args.n))]
@@ -227,7 +257,7 @@ def main() -> None:
     size = sum(len(m) for _, m in jobs) / len(jobs)
     accepted = args.n / (last - start)
     print(f"messages: {args.n} x {size / 1024:.1f} KiB over {args.c} connections, {args.accounts} recipients, "
-          f"{os.cpu_count()} CPUs")  # fmt: skip
+          f"{os.cpu_count()} CPUs, store {'PostgreSQL' if database_url else 'SQLite'}")  # fmt: skip
     print(f"ours     accepted (250 after durable commit): {accepted:8.0f} msg/s  ({last - start:.2f} s, refused {refused})")
     if "t" in done:
         readable = done["n"] / (done["t"] - start_all)
