@@ -140,7 +140,9 @@ tls:
 # most, moj and none use the molisa form. Set by the profile.
 #address_rule: none
 
-# Account lifecycle (R-LIFE-*): null turns a rule off. Inactivity counts from the last login.
+# Account lifecycle (R-LIFE-*): null turns a rule off. Inactivity counts from the last login,
+# creation or operator unlock/re-issue, whichever is latest. The server applies the rules every
+# day at run_at (server local time; null = only by `mailserver lifecycle run`).
 #lifecycle:
 #  revoke_after_notice_days: null
 #  lock_after_inactive_months: null
@@ -149,6 +151,7 @@ tls:
 #  leaver_revoke_months: null
 #  leaver_revoke_max_months: null
 #  notify_unit: false
+#  run_at: "03:00"
 
 # Outgoing mail queue (to other servers). Durations in seconds.
 #queue:

@@ -196,6 +196,9 @@ class Lifecycle(_Frozen):
     leaver_revoke_months: int | None = Field(default=None, ge=0)  # R-LIFE-4 most: within 6 months of notice
     leaver_revoke_max_months: int | None = Field(default=None, ge=0)  # R-LIFE-4 most: at most 12
     notify_unit: bool = False  # R-LIFE-3 lamdong: tell the unit by mail of every change
+    # The server applies these rules daily at this local time (`mailserver lifecycle run` does it
+    # on demand); null = only on demand.
+    run_at: Annotated[str | None, BeforeValidator(_run_at)] = "03:00"
 
 
 class Search(_Frozen):

@@ -88,6 +88,7 @@ class _Running:
         self.outbound = None  # smtp.outbound.OutboundService: the delivery worker of the queue
         self.quota = None
         self.retention = None
+        self.lifecycle = None
         self.error: BaseException | None = None
 
     async def close(self) -> None:
@@ -99,6 +100,8 @@ class _Running:
             await server.wait_closed()
         if self.retention is not None:
             self.retention.cancel()
+        if self.lifecycle is not None:
+            self.lifecycle.cancel()
         if self.outbound is not None:
             await self.outbound.stop()
         if self.quota is not None:
@@ -136,6 +139,9 @@ async def _start(settings: Settings, running: _Running) -> None:
 
     running.quota = start_quota(settings, store)  # threshold warnings (R-QUOTA-1)
     running.retention = start_retention(loop, settings, store)  # nightly clean-up (R-QUOTA-2)
+    from mailserver.lifecycle import start_lifecycle
+
+    running.lifecycle = start_lifecycle(loop, settings, store)  # daily deadlines (R-LIFE-*, lifecycle.run_at)
     from storage.org import Organisation
 
     organisation = Organisation(store)

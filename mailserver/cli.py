@@ -396,12 +396,23 @@ def account_lock(obj: _Context, address: str) -> None:
 def account_unlock(obj: _Context, address: str, active: bool) -> None:
     """Unlock a locked account. The user must set a new password at next login unless --active:
     a lock follows a security problem (R-ACC-2) or an unchanged initial password (R-PASS-3)."""
+    import datetime as _dt
+
+    from mailserver.cli_lifecycle import unlock_refusal
+    from storage.lifecycle import Lifecycle
+
     with obj.store() as store:
         a = _account(store, address)
         if a.state is not AccountState.LOCKED:
             raise Refused(f"{a.address} is {a.state.value}, not locked")
+        now = _dt.datetime.now(_dt.UTC)
+        if (why := unlock_refusal(store, obj.settings, a.id, now)) is not None:
+            raise Refused(f"{a.address} is {why}")
         state = AccountState.ACTIVE if active else AccountState.MUST_CHANGE_PASSWORD
-        store.set_state(a.id, state)
+        # Recorded as a re-activation: the inactivity clock restarts (R-LIFE-4/5), audited.
+        if not Lifecycle(store).change_state(a.id, AccountState.LOCKED, state, "unlocked", now=now,
+                                             action="unlock", reactivate=True):
+            raise Refused(f"{a.address} changed state meanwhile; try again")
     click.echo(f"{a.address}: {state.value}")
 
 
@@ -506,3 +517,7 @@ _register_quota(cli)
 from mailserver.cli_queue import register as _register_queue  # noqa: E402 - queue, dkim keygen (issue 7)
 
 _register_queue(cli)
+
+from mailserver.cli_lifecycle import register as _register_lifecycle  # noqa: E402 - account revoke|reissue|leave|exempt, lifecycle run
+
+_register_lifecycle(cli)

@@ -1,0 +1,150 @@
+"""The account lifecycle job (R-LIFE-1..5, R-PASS-1/3): applies the profile's deadlines.
+
+Run daily inside the server at ``lifecycle.run_at`` (server local time; app.py calls
+``start_lifecycle``) and on demand by ``mailserver lifecycle run [--dry-run] [--now ISO8601]``.
+What is due is decided by the pure ``mailserver.policy.lifecycle.decide_account_state``; the facts
+and the compare-and-set state changes are ``storage.lifecycle.Lifecycle``. Idempotent: a change
+moves an account to a more restricted state, which the next run finds already done.
+
+"deleted" (hcm-q4 art. 8.1) is a state: no login, mail refused, the address kept reserved; the
+messages stay until the operator purges them with ``mailserver account delete``, so an automatic
+rule never destroys mail by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+from config.settings import Settings
+from mailserver.policy.lifecycle import LifecycleRules, decide_account_state
+from mailserver.retention import next_run
+from storage.api import AccountState, DeliveryTarget
+from storage.lifecycle import JOB, Lifecycle, Record
+from storage.sqlstore import SqlStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One transition made (or, in a dry run, due)."""
+
+    address: str
+    before: str
+    after: str
+    reason: str
+    due_at: _dt.datetime
+    notified: tuple[str, ...] = field(default=())  # addresses told (R-LIFE-3)
+    notify_note: str = ""  # why nobody was told when the rules asked for it
+
+    def line(self, dry_run: bool = False) -> str:
+        when = self.due_at.astimezone().isoformat(timespec="seconds")
+        text = f"{self.address}\t{self.before} -> {self.after}\t{self.reason}\tdue {when}"
+        if self.notified:
+            text += f"\t{'would notify' if dry_run else 'notified'} {', '.join(self.notified)}"
+        elif self.notify_note:
+            text += f"\t{self.notify_note}"
+        return text
+
+
+def rules_from(settings: Settings) -> LifecycleRules:
+    return LifecycleRules.from_settings(settings.lifecycle, settings.passwords)
+
+
+def run_lifecycle(
+    store: SqlStore, settings: Settings, *, dry_run: bool, now: _dt.datetime | None = None
+) -> list[Change]:
+    """Decide and apply every account's due transition once; blocking (run it in a thread)."""
+    now = now or _dt.datetime.now(_dt.UTC)
+    rules = rules_from(settings)
+    lifecycle = Lifecycle(store)
+    changes = []
+    for record in lifecycle.records():
+        transition = decide_account_state(record.facts, rules, now)
+        if transition is None:
+            continue
+        a = record.account
+        change = Change(a.address, a.state.value, transition.state.value, transition.reason, transition.due_at)
+        if not dry_run:
+            detail = f"reason={transition.reason} due={transition.due_at.isoformat()}"
+            if not lifecycle.change_state(a.id, a.state, AccountState(transition.state.value), transition.reason,
+                                          now=now, actor=JOB, detail=detail):
+                continue  # changed meanwhile (an operator, another process): theirs stands
+            log.info("lifecycle: %s", change.line())
+        if transition.notify_unit:
+            change = _notify(store, settings, lifecycle, record, change, now, dry_run)
+        changes.append(change)
+    return changes
+
+
+def _notify(store: SqlStore, settings: Settings, lifecycle: Lifecycle, record: Record, change: Change,
+            now: _dt.datetime, dry_run: bool) -> Change:
+    """Tell the unit (R-LIFE-3): its mailbox and its head, each a notice in its INBOX."""
+    from dataclasses import replace
+
+    from mailserver.notices import lifecycle_notice
+
+    unit_name, people = lifecycle.unit_contacts(record.account.id)
+    if not people:
+        note = "no unit to notify" if unit_name is None else f"nobody in unit {unit_name} can receive the notice"
+        log.info("lifecycle: %s: %s", record.account.address, note)
+        return replace(change, notify_note=note)
+    told = []
+    f = record.facts
+    last = max(t for t in (f.created_at, f.last_login_at, f.reactivated_at) if t is not None)
+    for person in people:
+        if not dry_run:
+            raw = lifecycle_notice(
+                state=change.after, reason=change.reason, address=record.account.address,
+                display_name=record.account.display_name, unit_name=unit_name, due_at=change.due_at,
+                last_activity=last, to=person.address, to_name=person.display_name, domains=settings.domains,
+                hostname=settings.hostname, now=_dt.datetime.now(_dt.UTC),
+            )
+            outcome = store.deliver(store.put_blob(raw), [DeliveryTarget(person.id, "INBOX", quota_limit=None)])[0]
+            if not outcome.ok:
+                log.warning("lifecycle: notice for %s to %s not delivered: %s",
+                            record.account.address, person.address, outcome.error)
+                continue
+        told.append(person.address)
+    return replace(change, notified=tuple(told))
+
+
+class LifecycleJob:
+    """The daily job on the server's event loop; ``cancel()`` stops it (shutdown)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, settings: Settings, store: SqlStore,
+                 clock: Callable[[], _dt.datetime] | None = None) -> None:
+        self.loop = loop
+        self.settings = settings
+        self.store = store
+        self.clock = clock or (lambda: _dt.datetime.now().astimezone())
+        self.task: asyncio.Task | None = None
+
+    def start(self) -> LifecycleJob:
+        if self.settings.lifecycle.run_at is not None:
+            self.task = self.loop.create_task(self._loop(), name="lifecycle")
+        return self
+
+    async def _loop(self) -> None:
+        while True:
+            now = self.clock()
+            await asyncio.sleep(max((next_run(self.settings.lifecycle.run_at, now) - now).total_seconds(), 0))
+            try:
+                await self.loop.run_in_executor(None, lambda: run_lifecycle(self.store, self.settings, dry_run=False))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the next day tries again
+                log.exception("lifecycle run failed")
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+
+def start_lifecycle(loop: asyncio.AbstractEventLoop, settings: Settings, store: SqlStore) -> LifecycleJob:
+    """What app.py calls once the store is open; keep the handle and ``cancel()`` it at shutdown."""
+    return LifecycleJob(loop, settings, store).start()
