@@ -398,7 +398,7 @@ def account_unlock(obj: _Context, address: str, active: bool) -> None:
     a lock follows a security problem (R-ACC-2) or an unchanged initial password (R-PASS-3)."""
     import datetime as _dt
 
-    from mailserver.cli_lifecycle import unlock_refusal
+    from mailserver.lifecycle import unlock_refusal
     from storage.lifecycle import Lifecycle
 
     with obj.store() as store:

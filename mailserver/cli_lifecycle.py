@@ -179,21 +179,6 @@ def lifecycle_run(obj: _Context, dry_run: bool, now_text: str | None) -> None:
     click.echo(f"{verb} {len(changes)} account(s) (profile {obj.settings.profile})")
 
 
-def unlock_refusal(store, settings, account_id: int, now: _dt.datetime) -> str | None:
-    """Why an unlock request may not be handled yet (R-PASS-3: 5 days after a lock for an
-    unchanged initial password), or None."""
-    from mailserver.lifecycle import rules_from
-    from mailserver.policy.lifecycle import earliest_unlock_at
-    from storage.lifecycle import Lifecycle
-
-    record = Lifecycle(store).record(account_id)
-    until = earliest_unlock_at(record.facts, rules_from(settings)) if record else None
-    if until is not None and now < until:
-        return (f"locked for an unchanged initial password; an unlock request is handled from "
-                f"{_iso(until)} (R-PASS-3, profile {settings.profile})")
-    return None
-
-
 def register(cli_group: click.Group) -> None:
     """Add the account lifecycle commands and ``lifecycle`` to the main group (idempotent)."""
     account = cli_group.commands["account"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from config.settings import Settings
-from mailserver.policy.lifecycle import LifecycleRules, decide_account_state
+from mailserver.policy.lifecycle import LifecycleRules, decide_account_state, earliest_unlock_at
 from mailserver.retention import next_run
 from storage.api import AccountState, DeliveryTarget
 from storage.lifecycle import JOB, Lifecycle, Record
@@ -111,6 +111,17 @@ def _notify(store: SqlStore, settings: Settings, lifecycle: Lifecycle, record: R
                 continue
         told.append(person.address)
     return replace(change, notified=tuple(told))
+
+
+def unlock_refusal(store: SqlStore, settings: Settings, account_id: int, now: _dt.datetime) -> str | None:
+    """Why an unlock request may not be handled yet (R-PASS-3: 5 days after a lock for an
+    unchanged initial password), or None."""
+    record = Lifecycle(store).record(account_id)
+    until = earliest_unlock_at(record.facts, rules_from(settings)) if record else None
+    if until is not None and now < until:
+        return (f"locked for an unchanged initial password; an unlock request is handled from "
+                f"{until.astimezone().isoformat(timespec='seconds')} (R-PASS-3, profile {settings.profile})")
+    return None
 
 
 class LifecycleJob:
