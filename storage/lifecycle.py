@@ -7,7 +7,7 @@ its lifecycle row and its audit entry commit together. State changes are compare
 state the caller saw: two server processes running the daily job on one PostgreSQL database, or
 the job racing an operator, change an account once, and only the winner sends the unit's notice.
 
-Table ``account_lifecycle`` (migration 0006_lifecycle, branch "lifecycle"): why and when the
+Table ``account_lifecycle`` (migration 0007_lifecycle, branch "lifecycle"): why and when the
 state last changed, the last re-activation, the leaving notice and date, and two exemptions.
 Its ``state`` column names the state the reason belongs to, so a change made elsewhere (``account
 lock``, a handover) simply makes the old reason stale instead of wrong.

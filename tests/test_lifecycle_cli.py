@@ -302,7 +302,7 @@ def test_db_upgrade_adds_the_lifecycle_table_to_an_existing_database(make_server
     assert srv.cli("db", "status", check=False).returncode == EXIT_REFUSED
     srv.add_account(addr(srv, "annv"), PASSWORD)  # the accounts table is untouched by the feature
     srv.cli("db", "upgrade")
-    assert re.search(r"0006_lifecycle", srv.cli("db", "status").stdout)
+    assert re.search(r"0007_lifecycle", srv.cli("db", "status").stdout)
     srv.cli("account", "leave", addr(srv, "annv"))
     assert "changed 0 account(s) (profile none)" in srv.cli("lifecycle", "run").stdout
 

@@ -1,6 +1,6 @@
 """lifecycle (R-LIFE-1..5, R-PASS-1/3): the facts the account lifecycle job needs
 
-Revision ID: 0006_lifecycle
+Revision ID: 0007_lifecycle
 Revises: 0001
 Create Date: 2026-12-06
 
@@ -12,7 +12,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = "0006_lifecycle"
+revision = "0007_lifecycle"
 down_revision = "0001"
 branch_labels = ("lifecycle",)
 depends_on = None
