@@ -385,7 +385,14 @@ def account_lock(obj: _Context, address: str) -> None:
         a = _account(store, address)
         if a.state not in LOGIN_STATES:
             raise Refused(f"{a.address} is {a.state.value}; only an active account can be locked")
-        store.set_state(a.id, AccountState.LOCKED)
+        import datetime as _dt
+
+        from storage.lifecycle import Lifecycle
+
+        # Through the lifecycle record, so the lock's reason and time are known and audited.
+        if not Lifecycle(store).change_state(a.id, a.state, AccountState.LOCKED, "operator", action="lock",
+                                             now=_dt.datetime.now(_dt.UTC), detail="locked by the operator"):
+            raise Refused(f"{a.address} changed state meanwhile; try again")
     click.echo(f"{a.address}: locked")
 
 
