@@ -41,6 +41,31 @@ _SQL = {
 }
 _PG = {name: sql.replace("?", "%s") for name, sql in _SQL.items()}
 _PG["target"] += " FOR UPDATE OF a"
+_PG["blob_insert"] += " ON CONFLICT (sha256) DO NOTHING"
+_PG["meta_insert"] += " ON CONFLICT (sha256) DO NOTHING"
+# PostgreSQL: one round trip per delivered copy. The charge (with the state and quota checks in
+# its WHERE, re-checked on the locked row), the UID reservation and the message row are one
+# statement; when it returns nothing, nothing was written and the step-by-step path says why.
+# On loopback under load the seven statements of the step-by-step path cost ~1 ms of waiting
+# per copy in the one writer thread, which capped ingest at ~160 messages/s.
+_PG_DELIVER = """
+WITH acct AS (
+    UPDATE accounts SET used_bytes = used_bytes + %(size)s, used_messages = used_messages + 1
+    WHERE id = %(account)s AND state = ANY(%(states)s)
+      AND (%(limit)s::bigint IS NULL OR used_bytes + %(size)s <= %(limit)s::bigint)
+      AND EXISTS (SELECT 1 FROM folders WHERE account_id = %(account)s AND name IN (%(folder)s, 'INBOX'))
+    RETURNING id
+), folder AS (
+    UPDATE folders SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1
+    WHERE id = (SELECT id FROM folders WHERE account_id = %(account)s AND name IN (%(folder)s, 'INBOX')
+                ORDER BY name = %(folder)s DESC LIMIT 1)
+      AND EXISTS (SELECT 1 FROM acct)
+    RETURNING id, uidnext - 1 AS uid, highestmodseq
+)
+INSERT INTO messages (folder_id, uid, modseq, blob_sha, size, internaldate, flags, keywords)
+SELECT id, uid, highestmodseq, %(sha)s, %(size)s, %(when)s, %(mask)s, %(keywords)s FROM folder
+RETURNING folder_id, uid, modseq
+"""
 
 
 def _sqlite_time(when: _dt.datetime) -> str:
@@ -59,24 +84,40 @@ class HotPath:
         return _sqlite_time(when) if self.sqlite else when
 
     def ensure_blob(self, cur, blob: api.BlobRef, columns: dict, now: _dt.datetime) -> None:
+        meta = (
+            blob.sha256, self._time(columns["sent_date"]), columns["sort_subject"], columns["sort_from"],
+            columns["sort_to"], columns["sort_cc"], columns["subject"], columns["from_"], columns["to"],
+            columns["cc"], columns["bcc"], columns["message_id"], columns["envelope"], columns["structure"],
+            columns["headers"], columns["body"],
+        )  # fmt: skip
+        if not self.sqlite:  # both inserts in one round trip (psycopg pipeline); a known body is left alone
+            with cur.connection.pipeline():
+                cur.execute(self.sql["blob_insert"], (blob.sha256, blob.size, blob.inline, now))
+                cur.execute(self.sql["meta_insert"], meta)
+            return
         cur.execute(self.sql["blob_exists"], (blob.sha256,))
         if cur.fetchone() is not None:
             return
         cur.execute(self.sql["blob_insert"], (blob.sha256, blob.size, blob.inline, self._time(now)))
-        cur.execute(
-            self.sql["meta_insert"],
-            (
-                blob.sha256, self._time(columns["sent_date"]), columns["sort_subject"], columns["sort_from"],
-                columns["sort_to"], columns["sort_cc"], columns["subject"], columns["from_"], columns["to"],
-                columns["cc"], columns["bcc"], columns["message_id"], columns["envelope"], columns["structure"],
-                columns["headers"], columns["body"],
-            ),
-        )
+        cur.execute(self.sql["meta_insert"], meta)
 
     def deliver_one(
         self, cur, blob: api.BlobRef, target: api.DeliveryTarget, mask: int, keywords: str, when: _dt.datetime
     ) -> tuple[int, int, int, int]:
         """Returns (account_id, folder_id, uid, modseq); raises NotFound / NoQuota."""
+        if not self.sqlite:
+            cur.execute(
+                _PG_DELIVER,
+                {
+                    "account": target.account_id, "folder": target.folder, "states": list(_RECEIVE),
+                    "limit": target.quota_limit, "size": blob.size, "sha": blob.sha256, "when": when,
+                    "mask": mask, "keywords": keywords,
+                },
+            )  # fmt: skip
+            row = cur.fetchone()
+            if row is not None:
+                return target.account_id, row[0], row[1], row[2]
+            # Nothing was written: the step-by-step path below finds the reason and raises it.
         cur.execute(self.sql["target"], (target.account_id, target.folder))
         rows = cur.fetchall()
         if not rows or rows[0][0] not in _RECEIVE:
