@@ -29,7 +29,12 @@ def make_engine(url: str, *, writer: bool) -> Engine:
     url = normalise_url(url)
     if not is_sqlite(url):
         size = 1 if writer else 8
-        return create_engine(url, poolclass=QueuePool, pool_size=size, max_overflow=0 if writer else 8, pool_pre_ping=True)
+        # Readers ping a pooled connection before use (a database restart costs nobody an error).
+        # The writer does not: it runs a batch per commit, the ping would be one more round trip
+        # in the path of every 250, and a dead connection fails that batch as Temp (the senders
+        # retry) while SQLAlchemy replaces the connection for the next one.
+        return create_engine(url, poolclass=QueuePool, pool_size=size, max_overflow=0 if writer else 8,
+                             pool_pre_ping=not writer)  # fmt: skip
     pool = {"pool_size": 1, "max_overflow": 0} if writer else {"pool_size": 8, "max_overflow": 8}
     engine = create_engine(url, poolclass=QueuePool, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
 
