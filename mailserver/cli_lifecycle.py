@@ -35,12 +35,23 @@ def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
 
 
+def require_schema(obj: _Context) -> None:
+    """The lifecycle table comes with migration 0007_lifecycle: say so instead of an SQL error."""
+    from mailserver.app import NotMigrated, check_migrated
+
+    try:
+        check_migrated(obj.settings)
+    except NotMigrated as exc:
+        raise Refused(str(exc)) from None
+
+
 @click.command("revoke")
 @click.argument("address")
 @click.option("--reason", default="", help="Why (the unit's notice, leaving, a violation); kept in the audit log.")
 @pass_ctx
 def account_revoke(obj: _Context, address: str, reason: str) -> None:
     """Revoke an account (R-LIFE-1): no logins, mail to it refused, its mail kept."""
+    require_schema(obj)
     from storage.lifecycle import Lifecycle
 
     reason = " ".join(reason.split())
@@ -71,6 +82,7 @@ def _units_headed(store, account_id: int) -> list[str]:
 def account_reissue(obj: _Context, address: str, password: str | None, active: bool) -> None:
     """Give a revoked account back, with its mail (lamdong art. 7.2d): a new password, the
     leaving notice forgotten, the inactivity clock restarted."""
+    require_schema(obj)
     from mailserver.auth import hash_password
     from storage.lifecycle import Lifecycle
 
@@ -105,6 +117,7 @@ def account_reissue(obj: _Context, address: str, password: str | None, active: b
 def account_leave(obj: _Context, address: str, notice: str | None, left: str | None, keep: bool, cancel: bool) -> None:
     """Record that the owner leaves (R-LIFE-2/4): `lifecycle run` revokes the account when the
     profile's deadline after the notice (or the leaving date) has passed."""
+    require_schema(obj)
     from mailserver.lifecycle import rules_from
     from mailserver.policy.lifecycle import add_months
     from storage.lifecycle import Lifecycle
@@ -148,6 +161,7 @@ def _iso(when: _dt.datetime | None) -> str:
 @pass_ctx
 def account_exempt(obj: _Context, address: str, off: bool) -> None:
     """Keep an account out of the inactivity rules (a service account, a mailbox kept on request)."""
+    require_schema(obj)
     from storage.lifecycle import Lifecycle
 
     with obj.store() as store:
@@ -168,6 +182,7 @@ def lifecycle() -> None:
 def lifecycle_run(obj: _Context, dry_run: bool, now_text: str | None) -> None:
     """Lock, revoke or delete the accounts whose deadline has passed; one line per change
     (address, from -> to, rule, deadline). The server also runs it daily at lifecycle.run_at."""
+    require_schema(obj)
     from mailserver.lifecycle import run_lifecycle
 
     now = parse_when(now_text, "--now") if now_text else _now()

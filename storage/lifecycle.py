@@ -99,7 +99,8 @@ class Lifecycle:
             rows = conn.execute(stmt if account_id is None else stmt.where(m.Account.id == account_id)).all()
             delegate_access = dict(conn.execute(
                 select(OrgAudit.mailbox_account_id, func.max(OrgAudit.at))
-                .where(OrgAudit.actor_account_id.is_not(None), OrgAudit.actor_account_id != OrgAudit.mailbox_account_id)
+                .where(OrgAudit.mailbox_account_id.in_(select(OrgUnit.account_id)),
+                       OrgAudit.actor_account_id.is_not(None), OrgAudit.actor_account_id != OrgAudit.mailbox_account_id)
                 .group_by(OrgAudit.mailbox_account_id)
             ).all())
             heads = dict(conn.execute(select(OrgUnit.account_id, OrgUnit.head_account_id)).all())

@@ -300,6 +300,7 @@ def test_db_upgrade_adds_the_lifecycle_table_to_an_existing_database(make_server
     finally:
         engine.dispose()
     assert srv.cli("db", "status", check=False).returncode == EXIT_REFUSED
+    refused_with_one_line(srv.cli("lifecycle", "run", check=False), "mailserver db upgrade")
     srv.add_account(addr(srv, "annv"), PASSWORD)  # the accounts table is untouched by the feature
     srv.cli("db", "upgrade")
     assert re.search(r"0007_lifecycle", srv.cli("db", "status").stdout)
