@@ -142,7 +142,9 @@ tls:
 
 # Account lifecycle (R-LIFE-*): null turns a rule off. Inactivity counts from the last login,
 # creation or operator unlock/re-issue, whichever is latest. The server applies the rules every
-# day at run_at (server local time; null = only by `mailserver lifecycle run`).
+# day at run_at (server local time, e.g. "03:00"; null = only by `mailserver lifecycle run`).
+# Off by default: users cannot yet change their own password through this server, and the
+# profile's initial-password deadlines (R-PASS-1 molisa 24 h, R-PASS-3 hcm-q4) would lock them.
 #lifecycle:
 #  revoke_after_notice_days: null
 #  lock_after_inactive_months: null
@@ -151,7 +153,7 @@ tls:
 #  leaver_revoke_months: null
 #  leaver_revoke_max_months: null
 #  notify_unit: false
-#  run_at: "03:00"
+#  run_at: null
 
 # Outgoing mail queue (to other servers). Durations in seconds.
 #queue:

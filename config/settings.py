@@ -197,8 +197,10 @@ class Lifecycle(_Frozen):
     leaver_revoke_max_months: int | None = Field(default=None, ge=0)  # R-LIFE-4 most: at most 12
     notify_unit: bool = False  # R-LIFE-3 lamdong: tell the unit by mail of every change
     # The server applies these rules daily at this local time (`mailserver lifecycle run` does it
-    # on demand); null = only on demand.
-    run_at: Annotated[str | None, BeforeValidator(_run_at)] = "03:00"
+    # on demand); null = only on demand. Off by default: users cannot change their own password
+    # through this server yet, so the initial-password deadlines (R-PASS-1/3) would lock accounts
+    # whose users had no way to comply; the operator turns it on knowingly.
+    run_at: Annotated[str | None, BeforeValidator(_run_at)] = None
 
 
 class Search(_Frozen):

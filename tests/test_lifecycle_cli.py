@@ -308,7 +308,7 @@ def test_db_upgrade_adds_the_lifecycle_table_to_an_existing_database(make_server
     assert "changed 0 account(s) (profile none)" in srv.cli("lifecycle", "run").stdout
 
 
-def test_the_daily_job_runs_unless_run_at_is_null(tmp_path):
+def test_the_daily_job_runs_only_when_run_at_is_set(tmp_path):
     import asyncio
 
     from config.loader import load_settings
@@ -318,7 +318,7 @@ def test_the_daily_job_runs_unless_run_at_is_null(tmp_path):
     path = tmp_path / "mailserver.yaml"
     path.write_text("lifecycle: {run_at: null}\n")
     off = load_settings(path)
-    assert off.lifecycle.run_at is None and Settings().lifecycle.run_at == "03:00"
+    assert off.lifecycle.run_at is None and Settings().lifecycle.run_at is None
     loop = asyncio.new_event_loop()
     try:
         assert LifecycleJob(loop, off, store=None).start().task is None  # type: ignore[arg-type]
