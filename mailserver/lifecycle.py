@@ -21,7 +21,7 @@ from typing import Callable
 
 from config.settings import Settings
 from mailserver.policy.lifecycle import LifecycleRules, decide_account_state, earliest_unlock_at
-from mailserver.retention import next_run
+from mailserver.daily import DailyJob
 from storage.api import AccountState, DeliveryTarget
 from storage.lifecycle import JOB, Lifecycle, Record
 from storage.sqlstore import SqlStore
@@ -124,36 +124,13 @@ def unlock_refusal(store: SqlStore, settings: Settings, account_id: int, now: _d
     return None
 
 
-class LifecycleJob:
-    """The daily job on the server's event loop; ``cancel()`` stops it (shutdown)."""
+class LifecycleJob(DailyJob):
+    """The lifecycle rules every day at ``lifecycle.run_at`` (null: only on demand)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, settings: Settings, store: SqlStore,
                  clock: Callable[[], _dt.datetime] | None = None) -> None:
-        self.loop = loop
-        self.settings = settings
-        self.store = store
-        self.clock = clock or (lambda: _dt.datetime.now().astimezone())
-        self.task: asyncio.Task | None = None
-
-    def start(self) -> LifecycleJob:
-        if self.settings.lifecycle.run_at is not None:
-            self.task = self.loop.create_task(self._loop(), name="lifecycle")
-        return self
-
-    async def _loop(self) -> None:
-        while True:
-            now = self.clock()
-            await asyncio.sleep(max((next_run(self.settings.lifecycle.run_at, now) - now).total_seconds(), 0))
-            try:
-                await self.loop.run_in_executor(None, lambda: run_lifecycle(self.store, self.settings, dry_run=False))
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the next day tries again
-                log.exception("lifecycle run failed")
-
-    def cancel(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
+        work = lambda: run_lifecycle(store, settings, dry_run=False)  # noqa: E731
+        super().__init__(loop, "lifecycle", settings.lifecycle.run_at, work, clock)
 
 
 def start_lifecycle(loop: asyncio.AbstractEventLoop, settings: Settings, store: SqlStore) -> LifecycleJob:

@@ -14,6 +14,7 @@ import logging
 from typing import Callable
 
 from config.settings import Settings
+from mailserver.daily import DailyJob
 from quota.retention import RetentionRule
 from storage.sqlstore import SqlStore
 from storage.usage import Expired, Usage
@@ -40,48 +41,13 @@ def run_retention(
     return expired
 
 
-def next_run(run_at: str, now: _dt.datetime) -> _dt.datetime:
-    """The next local ``HH:MM`` strictly after ``now`` (an aware local datetime)."""
-    hour, minute = (int(x) for x in run_at.split(":"))
-    candidate = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    if candidate <= now:
-        candidate = (candidate + _dt.timedelta(days=1)).replace(hour=hour, minute=minute)
-    return candidate
-
-
-class RetentionJob:
-    """The daily job on the server's event loop; ``cancel()`` stops it (shutdown)."""
+class RetentionJob(DailyJob):
+    """Retention every night at ``retention.run_at`` (only when there are rules)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, settings: Settings, store: SqlStore,
                  clock: Callable[[], _dt.datetime] | None = None) -> None:
-        self.loop = loop
-        self.settings = settings
-        self.store = store
-        self.clock = clock or (lambda: _dt.datetime.now().astimezone())
-        self.runs = 0
-        self.task: asyncio.Task | None = None
-
-    def start(self) -> RetentionJob:
-        if self.settings.retention.run_at is not None and self.settings.retention.rules:
-            self.task = self.loop.create_task(self._loop(), name="retention")
-        return self
-
-    async def _loop(self) -> None:
-        while True:
-            now = self.clock()
-            delay = (next_run(self.settings.retention.run_at, now) - now).total_seconds()
-            await asyncio.sleep(max(delay, 0))
-            try:
-                await self.loop.run_in_executor(None, lambda: run_retention(self.store, self.settings, dry_run=False))
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the next night tries again
-                log.exception("retention run failed")
-            self.runs += 1
-
-    def cancel(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
+        run_at = settings.retention.run_at if settings.retention.rules else None
+        super().__init__(loop, "retention", run_at, lambda: run_retention(store, settings, dry_run=False), clock)
 
 
 def start_retention(loop: asyncio.AbstractEventLoop, settings: Settings, store: SqlStore) -> RetentionJob:

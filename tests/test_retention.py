@@ -10,7 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from config.settings import Settings
-from mailserver.retention import RetentionJob, next_run, rules_from
+from mailserver.daily import next_run
+from mailserver.retention import RetentionJob, rules_from
 from quota.retention import RetentionRule
 from storage import api
 from storage.sqlstore import SqlStore
