@@ -767,8 +767,17 @@ class SqlStore:
     def search(self, folder_id: int, query: Query) -> list[int]:
         with self._reading() as conn:
             self._search_conn(conn)
-            stmt = self._search_stmt(conn, folder_id, query).order_by(m.Message.uid)
-            return conn.execute(stmt).scalars().all()
+            return self._uids(conn, self._search_stmt(conn, folder_id, query).order_by(m.Message.uid))
+
+    @staticmethod
+    def _uids(conn: Connection, stmt) -> list[int]:
+        """The first column of ``stmt``'s rows straight from the DB-API cursor: SQLAlchemy's
+        result objects cost a third of a search with 16,642 matches."""
+        result = conn.execute(stmt)
+        try:
+            return [row[0] for row in result.cursor.fetchall()]
+        finally:
+            result.close()
 
     _SORT_COLUMNS = {
         "arrival": m.Message.internaldate,
@@ -790,7 +799,7 @@ class SqlStore:
         order.append(m.Message.uid)
         with self._reading() as conn:
             self._search_conn(conn)
-            return conn.execute(self._search_stmt(conn, folder_id, query, keys).order_by(*order)).scalars().all()
+            return self._uids(conn, self._search_stmt(conn, folder_id, query, keys).order_by(*order))
 
     # -- writing messages -----------------------------------------------------------------------
     def put_blob(self, source: bytes | BinaryIO, *, prefix: bytes = b"") -> api.BlobRef:
