@@ -91,6 +91,9 @@ def _contains_any(cols: list, text: str, fts: bool, suffix_words: SuffixWords | 
         recent = and_(rowid > last, or_(*(func.instr(col, text) > 0 for col in cols)))
         # Bodies first, then their messages (messages.blob_sha is indexed).
         return Message.blob_sha.in_(select(BlobMeta.sha256).where(or_(indexed, recent)))
+    if plain and all(col.key in _FTS_COLUMNS for col in cols):
+        # PostgreSQL: the pg_trgm indexes find the bodies, then their messages (by blob_sha).
+        return Message.blob_sha.in_(select(BlobMeta.sha256).where(or_(*(col.like(f"%{text}%") for col in cols))))
     if plain:
         return or_(*(col.like(f"%{text}%") for col in cols))
     return or_(*(col.like(_like(text), escape="\\") for col in cols))
@@ -194,13 +197,13 @@ def text_driven(query: q.Query) -> bool:
 
 
 def needs_meta(query: q.Query, fts: bool = False) -> bool:
-    """Whether the condition touches blob_meta (so the join can be skipped). With ``fts`` the text
-    conditions select bodies in a subquery of their own and need no join either."""
+    """Whether the condition touches blob_meta (so the join can be skipped). Plain text conditions
+    select bodies in a subquery of their own and need no join."""
     match query:
         case q.HeaderContains(name=name) if name.lower() == "message-id":
             return True  # not in the FTS index: compared on blob_meta directly
         case q.HeaderContains(text=text) | q.BodyContains(text=text) | q.TextContains(text=text):
-            return not (fts and not any(c in text for c in "%_\\"))
+            return any(c in text for c in "%_\\")  # plain text selects bodies in a subquery
         case q.DateCompare(field=field):
             return field == "sent"
         case q.Not(query=inner):
