@@ -60,3 +60,20 @@ def test_each_field_decodes_back_to_the_nfc_text_and_the_header_is_ascii():
 def test_a_field_without_an_ascii_form_refuses(field):
     with pytest.raises(NotDowngradable):
         downgrade(_msg("Subject: x", field))
+
+
+def test_mime_part_headers_are_downgraded_and_bodies_kept():
+    raw = (
+        "From: a@example.gov.vn\r\nSubject: hello\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nNội dung.\r\n--XX\r\n"
+        'Content-Type: application/pdf; name="Tờ trình số 06.pdf"\r\n'
+        'Content-Disposition: attachment; filename="Tờ trình số 06.pdf"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--XX--\r\n"
+    ).encode("utf-8")
+    assert needs_utf8(raw)
+    out = downgrade(raw)
+    assert "Nội dung.".encode() in out and not needs_utf8(out)
+    attachment = [p for p in _parse(out).iter_attachments()][0]
+    assert attachment.get_filename() == "Tờ trình số 06.pdf" and attachment.get_content() == b"%PDF-"
+    assert not needs_utf8(raw.replace("Tờ trình số 06".encode(), b"To trinh so 06"))

@@ -40,16 +40,46 @@ def split_header(message: bytes) -> tuple[bytes, bytes]:
 
 
 def needs_utf8(message: bytes) -> bool:
-    """Whether the top-level header has 8-bit bytes (RFC 6532 UTF-8 headers)."""
-    return not split_header(message)[0].isascii()
+    """Whether the header or a MIME part's header has 8-bit bytes (RFC 6532 UTF-8 headers)."""
+    return not split_header(message)[0].isascii() or bool(_utf8_part_headers(message))
 
 
 def downgrade(message: bytes) -> bytes:
-    """``message`` with every non-ASCII top-level header field in its ASCII form."""
+    """``message`` with every non-ASCII header field, of the message and of its MIME parts, in
+    its ASCII form; bodies are left as they are."""
+    for start, end in sorted(_utf8_part_headers(message), reverse=True):  # offsets stay valid
+        message = message[:start] + _header_block(message[start:end]) + message[end:]
+    return _header_block(message)
+
+
+def _header_block(message: bytes) -> bytes:
     head, rest = split_header(message)
     if head.isascii():
         return message
     return b"".join(_field(raw) for raw in _raw_fields(head)) + rest
+
+
+def _utf8_part_headers(message: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each non-ASCII header block of a MIME part (not the message's own)."""
+    head, rest = split_header(message)
+    if rest.isascii():
+        return []
+    from storage.mime import parse  # the full parser only for mail with 8-bit bytes in its body
+
+    spans: list[tuple[int, int]] = []
+
+    def walk(node, top: bool) -> None:
+        if isinstance(node, dict):
+            if not top and isinstance(node.get("header_start"), int) and isinstance(node.get("body_start"), int):
+                spans.append((node["header_start"], node["body_start"]))
+            for value in node.values():
+                walk(value, False)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, False)
+
+    walk(parse(message).get("structure") or {}, True)
+    return [(s, e) for s, e in set(spans) if len(head) <= s < e and not message[s:e].isascii()]
 
 
 def _raw_fields(head: bytes) -> list[bytes]:
