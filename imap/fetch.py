@@ -1,44 +1,39 @@
 """FETCH, served from the metadata cached at delivery and byte ranges of the stored message.
 
-Responses are rendered in a worker thread batch by batch (``store.iter_fetch``) and written on
-the reactor through ``blockingCallFromThread``; while the transport's buffer is full the worker
-waits (a streaming producer), so a FETCH over 100,000 messages or of a 40 MB body never sits in
-memory whole. Large sections are streamed from the blob file in chunks.
+Responses are rendered in a worker thread batch by batch (``store.fetch_rows``, plain tuples;
+imap/fetchrender.py) and written on the reactor through ``blockingCallFromThread`` in chunks of
+``CHUNK`` bytes; while the transport's buffer is full the worker waits (a streaming producer),
+so a FETCH over 100,000 messages or of a 40 MB body never sits in memory whole. Small bodies
+are read a few megabytes at a time in one query (``read_blobs``); large sections are streamed
+from the blob file in chunks.
 """
 
 from __future__ import annotations
 
-import bisect
-import datetime as _dt
+import logging
 
 from twisted.internet import defer
 from twisted.internet.threads import blockingCallFromThread, deferToThread
 
 from imap.args import ArgParsers as A
-from imap.bodystructure import render_body
-from imap.envelope import render_envelope
 from imap.fetchparse import FetchItem
+from imap.fetchrender import (
+    KEEP_AT_LEAST, RENDER_VERSION, FlagText, Numbering, fill_renderings, render_simple, renderings_needed, simple_piece,
+)
 from imap.sections import NoSuchPart, apply_partial, filter_fields, section_range
 from imap.qresync import in_ranges
-from imap.session import format_flags, format_set
+from imap.session import format_set
 from imap.wire import Atom, ParseError
+from storage.api import ROW_BLOB, ROW_MODSEQ, ROW_SIZE, ROW_UID
+from storage.errors import StoreError
 from storage.org import Right
 
+log = logging.getLogger(__name__)
 OK = b"OK"
 STREAM_ABOVE = 256 * 1024
-CHUNK = 256 * 1024
-_MONTHS = (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec")
-
-
-def format_internaldate(when: _dt.datetime) -> bytes:
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=_dt.timezone.utc)
-    off = int(when.utcoffset().total_seconds() // 60)
-    sign = b"+" if off >= 0 else b"-"
-    off = abs(off)
-    return b'"%02d-%s-%04d %02d:%02d:%02d %s%02d%02d"' % (
-        when.day, _MONTHS[when.month - 1], when.year, when.hour, when.minute, when.second, sign, off // 60, off % 60,
-    )
+CHUNK = 1024 * 1024
+#: Bodies of at most STREAM_ABOVE bytes are read this many bytes' worth at a time, in one query.
+PRELOAD_BYTES = 4 * 1024 * 1024
 
 
 def sets_seen(item: FetchItem) -> bool:
@@ -46,7 +41,8 @@ def sets_seen(item: FetchItem) -> bool:
 
 
 def needs_structure(item: FetchItem) -> bool:
-    if item.name in (b"BODY", b"BODYSTRUCTURE", b"RFC822.HEADER", b"RFC822.TEXT"):
+    """Whether the item needs the MIME tree (BODY and BODYSTRUCTURE come rendered, see fetchrender)."""
+    if item.name in (b"RFC822.HEADER", b"RFC822.TEXT"):
         return True
     return item.is_section and bool(item.part or item.text)
 
@@ -131,17 +127,10 @@ class FetchCommand:
                 items = items + [FetchItem(b"FLAGS")]
             if self.condstore and not any(i.name == b"MODSEQ" for i in items):
                 items = items + [FetchItem(b"MODSEQ")]
-        fields = set()
-        if any(i.name == b"ENVELOPE" for i in items):
-            fields.add("envelope")
-        if any(needs_structure(i) for i in items):
-            fields.add("structure")
         flow = _Flow()
         self.transport.registerProducer(flow, True)
         try:
-            await deferToThread(
-                self._fetch_worker, list(sv.uids), set(sv.recent), sv.folder_id, uids, items, frozenset(fields), flow, changedsince
-            )
+            await deferToThread(self._fetch_worker, list(sv.uids), set(sv.recent), sv.folder_id, uids, items, flow, changedsince)
         except FetchAborted:
             return None
         finally:
@@ -162,7 +151,7 @@ class FetchCommand:
             return flow.waiter
         return None
 
-    def _fetch_worker(self, view_uids, recent, folder_id, uids, items, fields, flow, changedsince=None) -> None:
+    def _fetch_worker(self, view_uids, recent, folder_id, uids, items, flow, changedsince=None) -> None:
         store = self.sc.store
         reactor = self.sc.reactor
 
@@ -171,31 +160,71 @@ class FetchCommand:
                 raise FetchAborted()
             blockingCallFromThread(reactor, self._send, flow, data)
 
-        for batch in store.iter_fetch(folder_id, uids, fields=fields):
-            out = bytearray()
-            for m in batch:
-                if changedsince is not None and m.modseq <= changedsince:
+        flag_text = FlagText(recent)
+        pieces = [simple_piece(i, flag_text) for i in items]
+        needed = renderings_needed(items)
+        simple = all(pieces)
+        fmt = b"* %d FETCH (" + b" ".join(p[0] for p in pieces) + b")\r\n" if simple else b""
+        getters = [p[1] for p in pieces] if simple else []
+        numbering = Numbering(view_uids)
+        need_date = any(i.name == b"INTERNALDATE" for i in items)
+        pending_keep: list = []
+        kept = 0
+        out = _Out(send)
+        for rows in store.fetch_rows(folder_id, uids, date=need_date, rendered=RENDER_VERSION if needed else None):
+            if needed:
+                rows, keep = fill_renderings(store, rows, needed)
+                pending_keep += keep
+            if simple:
+                out.add(render_simple(rows, fmt, getters, numbering, changedsince))
+            else:
+                self._render_sections(rows, items, pieces, numbering, changedsince, out)
+            if len(pending_keep) >= KEEP_AT_LEAST or (kept and pending_keep):
+                kept += self._keep(pending_keep)
+                pending_keep = []
+        out.flush()
+        if pending_keep and (kept or len(pending_keep) >= KEEP_AT_LEAST):
+            self._keep(pending_keep)
+
+    def _keep(self, items: list) -> int:
+        """Store renderings for the next FETCH; a failure costs only the cache."""
+        try:
+            self.sc.store.put_rendered(RENDER_VERSION, items)
+        except StoreError as e:
+            log.warning("imap fetch: renderings not kept: %s", e)
+        return len(items)
+
+    def _render_sections(self, rows, items, pieces, numbering, changedsince, out: "_Out") -> None:
+        """Lines for items that read the message's bytes."""
+        store = self.sc.store
+        rows = [r for r in rows if changedsince is None or r[ROW_MODSEQ] > changedsince]
+        meta = {}
+        if any(needs_structure(i) for i in items):
+            meta = store.body_meta([r[ROW_BLOB] for r in rows], frozenset({"structure"}))
+        labels = [_label(i) for i in items]
+        for group in _preload_groups(rows):
+            small = [r[ROW_BLOB] for r in group if r[ROW_SIZE] <= STREAM_ABOVE]
+            bodies = store.read_blobs(small) if small else {}
+            for row in group:
+                msn = numbering.msn(row[ROW_UID])
+                if not msn:
                     continue
-                i = bisect.bisect_left(view_uids, m.uid)
-                if i >= len(view_uids) or view_uids[i] != m.uid:
-                    continue
-                out += b"* %d FETCH (" % (i + 1)
-                for n, item in enumerate(items):
+                msg = _Msg(row, meta.get(row[ROW_BLOB], (None, None))[1], bodies.get(row[ROW_BLOB]))
+                out.add(b"* %d FETCH (" % msn)
+                for n, (item, piece, label) in enumerate(zip(items, pieces, labels)):
                     if n:
-                        out += b" "
-                    big = self._render_item(m, item, recent, out)
+                        out.add(b" ")
+                    if piece is not None:
+                        out.add(piece[0] % piece[1](row))
+                        continue
+                    big = self._section(msg, label[0], label[1], out)
                     if big is not None:  # stream a large section straight from the blob
                         start, end = big
-                        out += b"{%d}\r\n" % (end - start)
-                        send(bytes(out))
-                        out = bytearray()
-                        self._stream_blob(m.blob, start, end, send)
-                out += b")\r\n"
-                if len(out) > CHUNK:
-                    send(bytes(out))
-                    out = bytearray()
-            if out:
-                send(bytes(out))
+                        out.add(b"{%d}\r\n" % (end - start))
+                        out.flush()
+                        self._stream_blob(msg.blob, start, end, out.send)
+                out.add(b")\r\n")
+            del bodies
 
     def _stream_blob(self, sha, start, end, send) -> None:
         with self.sc.store.open_blob(sha) as f:
@@ -208,48 +237,19 @@ class FetchCommand:
                 send(chunk)
                 left -= len(chunk)
 
-    def _render_item(self, m, item: FetchItem, recent, out: bytearray):
-        """Append ``NAME value`` to out; returns (start, end) when a big range must be streamed."""
-        name = item.name
-        if name == b"FLAGS":
-            out += b"FLAGS (" + format_flags(m.flags, m.uid in recent) + b")"
-        elif name == b"UID":
-            out += b"UID %d" % m.uid
-        elif name == b"INTERNALDATE":
-            out += b"INTERNALDATE " + format_internaldate(m.internaldate)
-        elif name == b"RFC822.SIZE":
-            out += b"RFC822.SIZE %d" % m.size
-        elif name == b"MODSEQ":
-            out += b"MODSEQ (%d)" % m.modseq
-        elif name == b"ENVELOPE":
-            out += b"ENVELOPE " + render_envelope(m.envelope)
-        elif name == b"BODYSTRUCTURE":
-            out += b"BODYSTRUCTURE " + render_body(m.structure, True)
-        elif name == b"BODY":
-            out += b"BODY " + render_body(m.structure, False)
-        elif name == b"RFC822":
-            return self._section(m, FetchItem(b"BODY[]"), b"RFC822", out)
-        elif name == b"RFC822.HEADER":
-            return self._section(m, FetchItem(b"BODY[]", text=b"HEADER"), b"RFC822.HEADER", out)
-        elif name == b"RFC822.TEXT":
-            return self._section(m, FetchItem(b"BODY[]", text=b"TEXT"), b"RFC822.TEXT", out)
-        else:
-            return self._section(m, item, item.label(), out)
-        return None
-
-    def _section(self, m, item: FetchItem, label: bytes, out: bytearray):
-        out += label + b" "
+    def _section(self, m: "_Msg", item: FetchItem, label: bytes, out: "_Out"):
+        """Add ``label value``; returns (start, end) when a big range must be streamed."""
+        out.add(label + b" ")
         try:
             if not item.part and not item.text:
                 start, end = 0, m.size
             else:
                 start, end = section_range(self._structure(m), m.size, item)
         except NoSuchPart:
-            out += b'""'
+            out.add(b'""')
             return None
-        read = self.sc.store.read_blob
         if item.text.startswith(b"HEADER.FIELDS"):
-            data = filter_fields(read(m.blob, start, end - start), item.fields, item.text == b"HEADER.FIELDS")
+            data = filter_fields(self._read(m, start, end), item.fields, item.text == b"HEADER.FIELDS")
             data = apply_partial(data, item.partial)
         else:
             if item.partial is not None:
@@ -258,15 +258,80 @@ class FetchCommand:
                 end = min(end, start + length)
             if end - start > STREAM_ABOVE:
                 return start, end
-            data = read(m.blob, start, end - start) if end > start else b""
-        out += b"{%d}\r\n" % len(data) + data
+            data = self._read(m, start, end) if end > start else b""
+        out.add(b"{%d}\r\n" % len(data))
+        out.add(data)
         return None
 
-    def _structure(self, m) -> dict:
+    def _read(self, m: "_Msg", start: int, end: int) -> bytes:
+        if m.data is not None:
+            return m.data[start:end]
+        return self.sc.store.read_blob(m.blob, start, end - start)
+
+    def _structure(self, m: "_Msg") -> dict:
         if m.structure:
             return m.structure
         # No cached tree (should not happen): treat the message as one text part.
-        head = self.sc.store.read_blob(m.blob, 0, min(m.size, 1024 * 1024))
+        head = self._read(m, 0, min(m.size, 1024 * 1024))
         cut = head.find(b"\r\n\r\n")
         body_start = cut + 4 if cut >= 0 else m.size
         return {"type": "text", "subtype": "plain", "header_start": 0, "body_start": body_start, "body_end": m.size}
+
+
+class _Out:
+    """The response being built: parts joined (one copy) and sent once CHUNK bytes are waiting."""
+
+    __slots__ = ("send", "parts", "size")
+
+    def __init__(self, send) -> None:
+        self.send = send
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def add(self, data: bytes) -> None:
+        self.parts.append(data)
+        self.size += len(data)
+        if self.size >= CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.parts:
+            data = b"".join(self.parts)
+            self.parts, self.size = [], 0
+            self.send(data)
+
+
+class _Msg:
+    """What a section needs of one message: its size, body hash, MIME tree and (when small) bytes."""
+
+    __slots__ = ("uid", "size", "blob", "structure", "data")
+
+    def __init__(self, row: tuple, structure: dict | None, data: bytes | None) -> None:
+        self.uid, self.size, self.blob = row[ROW_UID], row[ROW_SIZE], row[ROW_BLOB]
+        self.structure = structure
+        self.data = data
+
+
+def _label(item: FetchItem) -> tuple[FetchItem, bytes]:
+    """The section an item reads and the name it answers with (RFC822.* are BODY[] forms)."""
+    if item.name == b"RFC822":
+        return FetchItem(b"BODY[]"), b"RFC822"
+    if item.name == b"RFC822.HEADER":
+        return FetchItem(b"BODY[]", text=b"HEADER"), b"RFC822.HEADER"
+    if item.name == b"RFC822.TEXT":
+        return FetchItem(b"BODY[]", text=b"TEXT"), b"RFC822.TEXT"
+    return item, item.label()
+
+
+def _preload_groups(rows):
+    """Consecutive rows whose small bodies together stay under PRELOAD_BYTES."""
+    group, size = [], 0
+    for row in rows:
+        if group and size + row[ROW_SIZE] > PRELOAD_BYTES:
+            yield group
+            group, size = [], 0
+        group.append(row)
+        if row[ROW_SIZE] <= STREAM_ABOVE:
+            size += row[ROW_SIZE]
+    if group:
+        yield group

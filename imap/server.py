@@ -85,6 +85,9 @@ class IMAPServer(
     # -- connection ----------------------------------------------------------------------------
     def connectionMade(self) -> None:
         IMAP4Server.connectionMade(self)
+        # A response is often two writes (untagged data, then the tagged line): with Nagle's
+        # algorithm the second waited for the client's delayed ACK, ~40 ms per command.
+        self.transport.setTcpNoDelay(True)
         self.sc.connections.add(self)
 
     def connectionLost(self, reason=None) -> None:

@@ -117,7 +117,15 @@ def _quoted(data: bytes, i: int, out: list) -> int:
     raise ParseError("Unterminated quoted string")
 
 
+_PLAIN_ATOM = re.compile(rb'[^ ()"{\r\n\x00\[\]]*')
+
+
 def _atom(data: bytes, i: int, out: list) -> int:
+    # The common atom (a long UID set, a flag) in one regex step; brackets go the long way.
+    end = _PLAIN_ATOM.match(data, i).end()
+    if end == len(data) or data[end : end + 1] in _ATOM_END:
+        out.append(Atom(data[i:end]))
+        return end
     start = i
     depth = 0
     n = len(data)

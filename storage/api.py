@@ -123,6 +123,10 @@ class MessageInfo:
     structure: dict | None = None  # filled when asked for (fields="structure"); shared: read-only
 
 
+#: Positions in a ``Store.fetch_rows`` tuple.
+ROW_UID, ROW_MODSEQ, ROW_FLAGS, ROW_DATE, ROW_SIZE, ROW_BLOB, ROW_REF, ROW_ENVELOPE, ROW_BODY, ROW_BODYSTRUCTURE = range(10)
+
+
 @dataclass(frozen=True, slots=True)
 class FolderView:
     """What SELECT needs: the folder and its UIDs in ascending order (MSN i ↔ uids[i-1])."""
@@ -263,6 +267,26 @@ class Store(Protocol):
         self, folder_id: int, uids: Sequence[int], *, fields: frozenset[str] = frozenset(), batch: int = 500
     ) -> Iterator[list[MessageInfo]]:
         """Like ``fetch`` in batches, so a FETCH over 100,000 messages never loads them all."""
+
+    def fetch_rows(
+        self, folder_id: int, uids: Sequence[int], *, date: bool = False, rendered: int | None = None, batch: int = 1000
+    ) -> Iterator[list[tuple]]:
+        """FETCH over whole folders: like ``iter_fetch`` (ascending, missing uids skipped, in
+        batches) but each message is a plain tuple, laid out as the ``ROW_*`` positions say,
+        because building a MessageInfo per message cost more than the query. ``flags`` is a
+        shared frozenset; ``internaldate`` is None unless ``date``; ``ref`` names the message for
+        ``put_rendered``; the three renderings are what ``put_rendered`` stored with version
+        ``rendered`` for this very body (None when absent, stale, or ``rendered`` is None)."""
+
+    def body_meta(self, shas: Sequence[str], fields: frozenset[str]) -> dict[str, tuple[dict | None, dict | None]]:
+        """(envelope, structure) cached at delivery, by body, each None unless in ``fields``
+        ("envelope", "structure"); shared dicts: read-only."""
+
+    def put_rendered(self, version: int, items: Sequence[tuple[int, str, bytes | None, bytes | None, bytes | None]]) -> None:
+        """Keep a front end's renderings of messages' cached metadata: ``(ref, blob, envelope,
+        body, bodystructure)``, None for a part not rendered (one already kept stays). Rows of
+        another body or version are replaced; messages gone meanwhile are skipped. A cache, not
+        mail: written through the writer (never on the delivery path), dropped with the message."""
 
     def open_blob(self, sha256: str) -> BinaryIO:
         """A readable, seekable file of the stored bytes (byte for byte as received)."""

@@ -341,6 +341,57 @@ def test_read_blobs_returns_every_body_in_one_call(store):
         store.read_blobs(["0" * 64])
 
 
+def test_fetch_rows_are_plain_tuples_in_uid_order_and_skip_missing_uids(store):
+    from storage.api import ROW_BLOB, ROW_DATE, ROW_ENVELOPE, ROW_FLAGS, ROW_MODSEQ, ROW_SIZE, ROW_UID
+
+    acc = _account(store)
+    outs = [_deliver(store, acc) for _ in range(5)]
+    fid = outs[0].folder_id
+    store.store_flags(fid, [2], "add", frozenset({"\\Seen", "$Work"}))
+    infos = {i.uid: i for i in store.fetch(fid, range(1, 6), fields=frozenset({"envelope"}))}
+    for uids, batch in (([5, 1, 2, 3, 4, 99], 2), ([1, 5], 1000), ([4, 2], 1)):  # dense, sparse, one per batch
+        rows = [r for part in store.fetch_rows(fid, uids, date=True, batch=batch) for r in part]
+        assert [r[ROW_UID] for r in rows] == sorted(u for u in set(uids) if u in infos)
+        for r in rows:
+            info = infos[r[ROW_UID]]
+            assert (r[ROW_MODSEQ], r[ROW_FLAGS], r[ROW_DATE], r[ROW_SIZE], r[ROW_BLOB]) == (
+                info.modseq, info.flags, info.internaldate, info.size, info.blob)
+            assert r[ROW_ENVELOPE:] == (None, None, None)
+    (row,) = next(store.fetch_rows(fid, [2]))
+    assert row[ROW_DATE] is None and row[ROW_FLAGS] == {"\\Seen", "$Work"}
+    assert store.body_meta([row[ROW_BLOB]], frozenset({"envelope"})) == {row[ROW_BLOB]: (infos[2].envelope, None)}
+
+
+def test_renderings_are_kept_per_message_version_and_body_and_go_with_the_message(store):
+    from storage.api import ROW_BLOB, ROW_REF
+
+    acc = _account(store)
+    first, second = _deliver(store, acc), _deliver(store, acc, MSG + b"other\r\n")
+    fid = first.folder_id
+
+    def kept(version):
+        return {r[0]: r[7:] for part in store.fetch_rows(fid, [1, 2], rendered=version) for r in part}
+
+    rows = {r[0]: r for part in store.fetch_rows(fid, [1, 2], rendered=1) for r in part}
+    assert kept(1) == {1: (None, None, None), 2: (None, None, None)}
+    store.put_rendered(1, [(rows[1][ROW_REF], rows[1][ROW_BLOB], b"(env)", None, None)])
+    store.put_rendered(1, [(rows[1][ROW_REF], rows[1][ROW_BLOB], None, b"(body)", b"(bs)")])  # completes, keeps env
+    assert kept(1) == {1: (b"(env)", b"(body)", b"(bs)"), 2: (None, None, None)}
+    assert kept(2) == {1: (None, None, None), 2: (None, None, None)}  # another renderer version: not used
+    # A rendering claimed for another body is never stored against this message.
+    store.put_rendered(1, [(rows[2][ROW_REF], rows[1][ROW_BLOB], b"(wrong)", None, None)])
+    assert kept(1)[2] == (None, None, None)
+    store.put_rendered(2, [(rows[1][ROW_REF], rows[1][ROW_BLOB], b"(env2)", None, None)])  # a new version replaces all
+    assert kept(2)[1] == (b"(env2)", None, None) and kept(1)[1] == (None, None, None)
+    store.store_flags(fid, [1], "add", frozenset({"\\Deleted"}))
+    assert store.expunge(fid) == [1]
+    store.put_rendered(2, [(rows[1][ROW_REF], rows[1][ROW_BLOB], b"(late)", None, None)])  # message gone: skipped
+    copied = store.copy(fid, [2], store.get_folder(acc.id, "Trash").id)
+    assert copied.mapping and kept(2) == {2: (None, None, None)}
+    with store.reading() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM fetch_cache").scalar() == 0
+
+
 def test_fetch_returns_timezone_aware_dates_and_flags(store):
     acc = _account(store)
     o = _deliver(store, acc)

@@ -1,0 +1,206 @@
+"""FETCH over whole folders on the real server: the renderings kept by the first FETCH answer
+later ones byte for byte as a fresh rendering would, mixed items and sections stay exact, and
+the reply forms of RFC 3501 / RFC 7162 hold (UID in UID FETCH, MODSEQ, partial origins, literals).
+
+Also pins the renderer's output to RENDER_VERSION (imap/fetchrender.py): renderings kept in the
+store by one version must never be served by a server whose renderer prints something else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import socket
+from pathlib import Path
+
+import pytest
+
+from imap.bodystructure import render_body
+from imap.envelope import render_envelope
+from imap.fetchrender import KEEP_AT_LEAST, RENDER_VERSION
+from storage.mime import parse as mime_parse
+
+PASSWORD = "Fetch-pass-2024"
+CORPUS = sorted((Path(__file__).parent / "corpus").glob("*.eml"))
+#: sha256 of the corpus rendered as ENVELOPE, BODY and BODYSTRUCTURE, by RENDER_VERSION.
+RENDERED_DIGEST = {1: "19b2456743556f2d52f57c15e2ac89e32656d6f4b425521dad56821f4405166d"}
+
+
+def test_renderer_output_is_pinned_to_its_version():
+    """If this fails you changed what ENVELOPE/BODY/BODYSTRUCTURE print: bump RENDER_VERSION in
+    imap/fetchrender.py (kept renderings of the old version are then ignored) and pin the new digest."""
+    h = hashlib.sha256()
+    for path in CORPUS:
+        meta = mime_parse(path.read_bytes())
+        h.update(render_envelope(meta["envelope"]) + render_body(meta["structure"], False) + render_body(meta["structure"], True))
+    assert RENDERED_DIGEST.get(RENDER_VERSION) == h.hexdigest()
+
+
+class Client:
+    """Reads whole responses, literals included (they are skipped by length, never scanned)."""
+
+    def __init__(self, server, address: str) -> None:
+        self.sock = socket.create_connection((server.host, server.port("imap")), timeout=20)
+        self.buf = b""
+        self.n = 0
+        self._until(b"\r\n")
+        self.ok(b'LOGIN "%s" "%s"' % (address.encode(), PASSWORD.encode()))
+
+    def _until(self, marker: bytes) -> None:
+        while marker not in self.buf:
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buf += chunk
+
+    def _take(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def run(self, command: bytes) -> tuple[list[bytes], bytes]:
+        """(untagged responses, each with its literals inline; tagged status)."""
+        self.n += 1
+        tag = b"f%d" % self.n
+        self.sock.sendall(tag + b" " + command + b"\r\n")
+        responses = []
+        while True:
+            self._until(b"\r\n")
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            whole = line
+            while (m := re.search(rb"\{(\d+)\}$", line)) is not None:
+                whole += b"\r\n" + self._take(int(m.group(1)))
+                self._until(b"\r\n")
+                line, self.buf = self.buf.split(b"\r\n", 1)
+                whole += line
+            if whole.startswith(tag + b" "):
+                return responses, whole[len(tag) + 1:]
+            responses.append(whole)
+
+    def ok(self, command: bytes) -> list[bytes]:
+        responses, status = self.run(command)
+        assert status.startswith(b"OK"), (command, responses[-3:], status)
+        return responses
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def bulky(i: int) -> bytes:
+    body = ("Dòng %d của tệp đính kèm lớn.\r\n" % i) * 30000
+    return (
+        "From: Văn thư <vanthu@example.gov.vn>\r\nTo: a@example.gov.vn\r\nSubject: Thư lớn\r\n"
+        'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="zz"\r\n\r\n--zz\r\n'
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + body + "--zz--\r\n"
+    ).encode()
+
+
+@pytest.fixture(scope="module")
+def folder(server):
+    """An account whose INBOX holds the Vietnamese corpus plus one large message, appended in order."""
+    address = f"fetch@{server.domain}"
+    server.add_account(address, PASSWORD, name="Lê Văn Tìm")
+    messages = [p.read_bytes() for p in CORPUS] + [bulky(1)]
+    assert len(messages) >= KEEP_AT_LEAST  # so a whole-folder FETCH keeps its renderings
+    c = Client(server, address)
+    for raw in messages:
+        c.sock.sendall(b"a APPEND INBOX {%d+}\r\n" % len(raw) + raw + b"\r\n")
+        c._until(b"\r\n")
+        line, c.buf = c.buf.split(b"\r\n", 1)
+        assert line.startswith(b"a OK"), line
+    c.close()
+    return address, messages
+
+
+def _by_msn(responses: list[bytes]) -> dict[int, bytes]:
+    return {int(r.split(b" ", 2)[1]): r for r in responses}
+
+
+def kept_renderings(server) -> int:
+    store = server.open_store()
+    try:
+        with store.reading() as conn:
+            return conn.exec_driver_sql("SELECT count(*) FROM fetch_cache WHERE envelope IS NOT NULL").scalar()
+    finally:
+        store.close()
+
+
+def test_kept_renderings_answer_exactly_as_fresh_ones(server, folder):
+    address, messages = folder
+    c = Client(server, address)
+    c.ok(b"EXAMINE INBOX")
+    items = b"(ENVELOPE BODY BODYSTRUCTURE)"
+    one_by_one = {}
+    for msn in range(1, len(messages) + 1):  # below KEEP_AT_LEAST each: rendered, not kept
+        (resp,) = c.ok(b"FETCH %d %s" % (msn, items))
+        one_by_one[msn] = resp
+    assert kept_renderings(server) == 0
+    cold = _by_msn(c.ok(b"FETCH 1:* " + items))
+    assert kept_renderings(server) == len(messages)
+    warm = _by_msn(c.ok(b"FETCH 1:* " + items))
+    assert cold == one_by_one == warm
+    assert set(warm) == set(range(1, len(messages) + 1))
+    # Reply forms: 8-bit text as literals, multipart structure, nested message envelope.
+    assert any(b"ENVELOPE (" in r and b"}\r\n" in r for r in warm.values())
+    assert any(b'"MESSAGE" "RFC822"' in r for r in warm.values())
+    c.close()
+
+
+def test_uid_fetch_always_names_the_uid_and_condstore_adds_modseq(server, folder):
+    address, messages = folder
+    c = Client(server, address)
+    c.ok(b"SELECT INBOX")
+    flags = c.ok(b"UID FETCH 1:* (FLAGS)")
+    assert len(flags) == len(messages)
+    assert all(re.fullmatch(rb"\* (\d+) FETCH \(UID \1 FLAGS \([^)]*\)\)", r) for r in flags)
+    modseq = max(int(re.search(rb"MODSEQ \((\d+)\)", r).group(1)) for r in c.ok(b"FETCH 1:* (MODSEQ)"))
+    c.ok(b"STORE 3 +FLAGS.SILENT (\\Flagged)")
+    changed = c.ok(b"UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % modseq)
+    assert len(changed) == 1
+    assert re.fullmatch(rb"\* 3 FETCH \(UID 3 FLAGS \(\\Flagged( \\Recent)?\) MODSEQ \((\d+)\)\)", changed[0])
+    c.close()
+
+
+def test_mixed_items_sections_and_partials_are_byte_exact(server, folder):
+    address, messages = folder
+    c = Client(server, address)
+    c.ok(b"EXAMINE INBOX")
+    # Thunderbird's header fetch: simple items and a HEADER.FIELDS section on every message.
+    resp = _by_msn(c.ok(b"FETCH 1:* (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)])"))
+    for msn, raw in enumerate(messages, 1):
+        assert b"RFC822.SIZE %d " % len(raw) in resp[msn]
+        literal = resp[msn].split(b"BODY[HEADER.FIELDS (SUBJECT FROM)] {", 1)[1]
+        size, rest = literal.split(b"}\r\n", 1)
+        fields = rest[: int(size)]
+        assert fields.endswith(b"\r\n\r\n") or fields == b"\r\n" or fields.endswith(b"\n\r\n")
+        for line in fields.splitlines():
+            assert line == b"" or line.lower().startswith((b"subject:", b"from:", b" ", b"\t"))
+            assert line in raw
+    # A sparse set, whole bodies and a partial; the large one is streamed in chunks.
+    last = len(messages)
+    resp = _by_msn(c.ok(b"FETCH 2,7,%d (BODY.PEEK[] BODY.PEEK[]<100.50>)" % last))
+    for msn in (2, 7, last):
+        raw = messages[msn - 1]
+        assert b"BODY[] {%d}\r\n" % len(raw) + raw in resp[msn]
+        assert resp[msn].endswith(b"BODY[]<100> {50}\r\n" + raw[100:150] + b")")
+    # A partial past the end is empty; a part that does not exist is an empty string.
+    (resp,) = c.ok(b"FETCH 2 (BODY.PEEK[]<99999999.10> BODY.PEEK[9])")
+    assert resp.endswith(b'BODY[]<99999999> {0}\r\n BODY[9] "")')
+    (resp,) = c.ok(b"FETCH %d (BODY.PEEK[1]<10.300000>)" % last)
+    body_start = messages[-1].index(b"8bit\r\n\r\n") + 8
+    assert resp.endswith(b"BODY[1]<10> {300000}\r\n" + messages[-1][body_start + 10 : body_start + 10 + 300000] + b")")
+    c.close()
+
+
+def test_fetch_without_peek_sets_seen_and_reports_flags(server, folder):
+    address, messages = folder
+    c = Client(server, address)
+    c.ok(b"SELECT INBOX")
+    (resp,) = c.ok(b"UID FETCH 5 (BODY[HEADER.FIELDS (SUBJECT)])")
+    assert resp.startswith(b"* 5 FETCH (UID 5 BODY[HEADER.FIELDS (SUBJECT)] {")
+    assert re.search(rb"FLAGS \([^)]*\\Seen[^)]*\)\)$", resp)
+    c.close()
