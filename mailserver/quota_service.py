@@ -134,7 +134,7 @@ class ThresholdWatcher:
         self.store = service.store
         self.usage = service.usage
         self.clock = clock or (lambda: _dt.datetime.now(_dt.UTC))
-        self._queue: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[int, ...] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="quota-watcher", daemon=True)
         self._unsubscribe: Callable[[], None] | None = None
         self._outstanding = 0  # account ids queued and not yet looked at
@@ -153,11 +153,10 @@ class ThresholdWatcher:
         self._thread.join(timeout=10)
 
     def _on_commit(self, changes: list[FolderChange]) -> None:
-        ids = {c.account_id for c in changes}
+        ids = tuple({c.account_id for c in changes})
         with self._cond:
             self._outstanding += len(ids)
-        for account_id in ids:
-            self._queue.put(account_id)
+        self._queue.put(ids)  # one item per commit: the worker sees a group delivery whole
 
     def wait_idle(self, timeout: float = 10) -> bool:
         """For tests: True once every account queued so far has been looked at."""
@@ -169,7 +168,7 @@ class ThresholdWatcher:
             first = self._queue.get()
             if first is None:
                 return
-            pending = [first]
+            pending = list(first)
             stop = False
             while True:
                 try:
@@ -179,7 +178,7 @@ class ThresholdWatcher:
                 if item is None:
                     stop = True
                     break
-                pending.append(item)
+                pending.extend(item)
             accounts = sorted(set(pending))
             # Accounts not seen before need their notified level: one query for all of them, not
             # one each (a group message to 1,000 first-time members cost ~0.3 s of GIL time,
