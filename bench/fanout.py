@@ -202,7 +202,7 @@ class Profiler:
     def __init__(self, pid: int, out: str | None, extra: str) -> None:
         self.proc = None
         if out:
-            cmd = [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid), "--rate", "250",
+            cmd = [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid), *(() if "--rate" in extra else ("--rate", "250")),
                    "--format", "raw" if out.endswith(".txt") else "flamegraph", "-o", out, *extra.split()]
             self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1.5)  # let it attach before the clock starts

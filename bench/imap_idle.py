@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import smtplib
 import sys
 import tempfile
@@ -23,6 +24,12 @@ sys.path.insert(0, str(ROOT))
 from tests.conftest import Server  # noqa: E402
 
 PASSWORD = "Idle-bench-2024"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -82,12 +89,14 @@ async def run(srv: Server, users: list[str], connections: int) -> None:
                 raise
     print(f"{connections} connections idling after {time.monotonic() - started:.1f} s; server RSS {rss_mb(srv.proc.pid):.0f} MB", flush=True)
     msg = b"From: bench@example.gov.vn\r\nSubject: ping\r\n\r\nping\r\n"
+    cpu0 = cpu_seconds(srv.proc.pid)
     await asyncio.to_thread(_send, srv, users, msg)
     sent = time.monotonic()
     last = sent
     for _ in range(connections):
         last = await asyncio.wait_for(seen.get(), timeout=120)
-    print(f"all {connections} saw EXISTS {last - sent:.2f} s after the SMTP transaction ended", flush=True)
+    print(f"all {connections} saw EXISTS {last - sent:.2f} s after the SMTP transaction ended; "
+          f"server CPU from the SMTP connection on {cpu_seconds(srv.proc.pid) - cpu0:.2f} s", flush=True)
     for t in tasks:
         t.cancel()
 
