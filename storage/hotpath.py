@@ -68,6 +68,9 @@ RETURNING folder_id, uid, modseq
 """
 
 
+_MANY_CHUNK = 500  # targets per statement (SQLite allows 32,766 parameters; PostgreSQL 65,535)
+
+
 def _sqlite_time(when: _dt.datetime) -> str:
     # The exact text SQLAlchemy's SQLite DateTime writes, so both paths sort and compare alike.
     return when.strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -134,3 +137,66 @@ class HotPath:
         )
         cur.execute(self.sql["charge"], (blob.size, target.account_id))
         return target.account_id, folder_id, uid, modseq
+
+    # -- many targets at once (group fan-out, R-BOX-4) -------------------------------------------
+    def deliver_many(
+        self, cur, blob: api.BlobRef, items: list[tuple[api.DeliveryTarget, int, str]], when: _dt.datetime
+    ) -> list[tuple[int, int, int] | NotFound | NoQuota]:
+        """One copy for each of ``items`` (targets of distinct accounts): per target (folder_id,
+        uid, modseq) or the error refusing it. A few statements per chunk of targets instead of
+        four per target: the accounts and folders read (and, on PostgreSQL, locked in id order)
+        at once, every folder's UID taken by one UPDATE, the rows inserted by one executemany and
+        the quota charged by one UPDATE. Same checks and results as ``deliver_one``."""
+        out: list[tuple[int, int, int] | NotFound | NoQuota] = []
+        for start in range(0, len(items), _MANY_CHUNK):
+            out += self._deliver_chunk(cur, blob, items[start : start + _MANY_CHUNK], when)
+        return out
+
+    def _deliver_chunk(self, cur, blob, items, when) -> list:
+        mark = "?" if self.sqlite else "%s"
+        ids = [t.account_id for t, _m, _k in items]
+        names = sorted({t.folder for t, _m, _k in items} | {"INBOX"})
+        sql = (
+            "SELECT a.id, a.state, a.used_bytes, f.id, f.name FROM accounts a JOIN folders f ON f.account_id = a.id "
+            f"WHERE a.id IN ({','.join([mark] * len(ids))}) AND f.name IN ({','.join([mark] * len(names))})"
+        )
+        if not self.sqlite:
+            sql += " ORDER BY a.id FOR UPDATE OF a"
+        cur.execute(sql, (*ids, *names))
+        found: dict[int, list[tuple]] = {}
+        for row in cur.fetchall():
+            found.setdefault(row[0], []).append(row)
+        results: list = []
+        chosen: list[tuple[int, api.DeliveryTarget, int, str]] = []  # (folder_id, target, mask, keywords)
+        for target, mask, keywords in items:
+            rows = [r for r in found.get(target.account_id, ()) if r[4] in (target.folder, "INBOX")]
+            if not rows or rows[0][1] not in _RECEIVE:
+                results.append(NotFound(f"account {target.account_id} cannot receive"))
+                continue
+            row = next((r for r in rows if r[4] == target.folder), rows[0])
+            if target.quota_limit is not None and row[2] + blob.size > target.quota_limit:
+                results.append(NoQuota(f"account {target.account_id}: {row[2]} + {blob.size} > {target.quota_limit}"))
+                continue
+            results.append(len(chosen))  # index into chosen, replaced below
+            chosen.append((row[3], target, mask, keywords))
+        if not chosen:
+            return results
+        folders = [c[0] for c in chosen]
+        cur.execute(
+            "UPDATE folders SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 "
+            f"WHERE id IN ({','.join([mark] * len(folders))}) RETURNING id, uidnext, highestmodseq",
+            folders,
+        )
+        taken = {fid: (uidnext - 1, modseq) for fid, uidnext, modseq in cur.fetchall()}
+        at = self._time(when)
+        cur.executemany(
+            self.sql["message_insert"],
+            [(fid, *taken[fid], blob.sha256, blob.size, at, mask, kw) for fid, _t, mask, kw in chosen],
+        )
+        accounts = [t.account_id for _f, t, _m, _k in chosen]
+        cur.execute(
+            "UPDATE accounts SET used_bytes = used_bytes + "
+            f"{mark}, used_messages = used_messages + 1 WHERE id IN ({','.join([mark] * len(accounts))})",
+            (blob.size, *accounts),
+        )
+        return [r if not isinstance(r, int) else (chosen[r][0], *taken[chosen[r][0]]) for r in results]

@@ -961,6 +961,8 @@ class SqlStore:
             cur = conn.connection.cursor()
             try:
                 self._hot.ensure_blob(cur, blob, columns, _utcnow())
+                if len(prepared) > 1 and len({t.account_id for t, _m, _k in prepared}) == len(prepared):
+                    return self._deliver_many(cur, blob, prepared, when, arrived, changes)
                 outcomes = []
                 for target, mask, keywords in prepared:
                     try:
@@ -975,6 +977,18 @@ class SqlStore:
                 cur.close()
 
         return self._writer.run(job)
+
+    def _deliver_many(self, cur, blob, prepared, when, arrived, changes: list) -> list[api.DeliveryOutcome]:
+        """A fan-out (R-BOX-4): every target in a few statements (HotPath.deliver_many)."""
+        outcomes = []
+        for (target, mask, keywords), got in zip(prepared, self._hot.deliver_many(cur, blob, prepared, when)):
+            if isinstance(got, (NotFound, NoQuota)):
+                outcomes.append(api.DeliveryOutcome(target.account_id, False, error=str(got.kind)))
+                continue
+            folder_id, uid, modseq = got
+            changes.append(_delivered(target.account_id, folder_id, uid, modseq, mask, keywords, blob, arrived))
+            outcomes.append(api.DeliveryOutcome(target.account_id, True, folder_id, uid))
+        return outcomes
 
     def append(
         self,

@@ -400,3 +400,26 @@ def test_fetch_returns_timezone_aware_dates_and_flags(store):
     assert info.internaldate.tzinfo is not None
     assert info.flags == {"\\Flagged", "$Label1"}
     assert info.structure is None and info.envelope["subject"]
+
+
+def test_fan_out_to_many_accounts_gives_each_its_uid_usage_and_refusal(store):
+    """A delivery to several accounts takes the batched path (storage/hotpath.py deliver_many):
+    each copy gets the next UID of its own folder and its own quota charge; a revoked account
+    and a full mailbox are refused alone, exactly as one by one."""
+    ok = [_account(store, f"member{i}") for i in range(5)]
+    revoked, full = _account(store, "revoked"), _account(store, "full")
+    store.set_state(revoked.id, AccountState.REVOKED)
+    _deliver(store, ok[0])  # member0 already has UID 1
+    store.create_folder(ok[1].id, "Công văn đến")
+    blob = store.put_blob(MSG + b"fan-out")
+    targets = [DeliveryTarget(a.id) for a in ok] + [DeliveryTarget(revoked.id), DeliveryTarget(full.id, quota_limit=10)]
+    targets[1] = DeliveryTarget(ok[1].id, "Công văn đến")
+    outcomes = store.deliver(blob, targets)
+    assert [o.ok for o in outcomes] == [True] * 5 + [False, False]
+    assert [o.error for o in outcomes[5:]] == ["NOTFOUND", "NOQUOTA"]
+    assert [o.uid for o in outcomes[:5]] == [2, 1, 1, 1, 1]
+    assert outcomes[1].folder_id == store.get_folder(ok[1].id, "Công văn đến").id
+    for account in ok:
+        assert store.get_account_by_id(account.id).used_messages == (2 if account is ok[0] else 1)
+    assert store.get_account_by_id(full.id).used_bytes == 0
+    assert store.get_folder(ok[0].id, "INBOX").uidnext == 3
