@@ -10,25 +10,22 @@ from the blob file in chunks.
 
 from __future__ import annotations
 
-import logging
-
 from twisted.internet import defer
 from twisted.internet.threads import blockingCallFromThread, deferToThread
 
 from imap.args import ArgParsers as A
 from imap.fetchparse import FetchItem
 from imap.fetchrender import (
-    KEEP_AT_LEAST, RENDER_VERSION, FlagText, Numbering, fill_renderings, render_simple, renderings_needed, simple_piece,
+    KEEP_AT_LEAST, RENDER_VERSION, FlagText, Numbering, fill_renderings, render_simple, rendered_kinds, renderings_needed,
+    simple_piece,
 )
 from imap.sections import NoSuchPart, apply_partial, filter_fields, section_range
 from imap.qresync import in_ranges
 from imap.session import format_set
 from imap.wire import Atom, ParseError
 from storage.api import ROW_BLOB, ROW_MODSEQ, ROW_SIZE, ROW_UID
-from storage.errors import StoreError
 from storage.org import Right
 
-log = logging.getLogger(__name__)
 OK = b"OK"
 STREAM_ABOVE = 256 * 1024
 CHUNK = 1024 * 1024
@@ -171,7 +168,8 @@ class FetchCommand:
         pending_keep: list = []
         kept = 0
         out = _Out(send)
-        for rows in store.fetch_rows(folder_id, uids, date=need_date, rendered=RENDER_VERSION if needed else None):
+        rendered = RENDER_VERSION if needed else None
+        for rows in store.fetch_rows(folder_id, uids, date=need_date, rendered=rendered, kinds=rendered_kinds(needed)):
             if needed:
                 rows, keep = fill_renderings(store, rows, needed)
                 pending_keep += keep
@@ -187,11 +185,8 @@ class FetchCommand:
             self._keep(pending_keep)
 
     def _keep(self, items: list) -> int:
-        """Store renderings for the next FETCH; a failure costs only the cache."""
-        try:
-            self.sc.store.put_rendered(RENDER_VERSION, items)
-        except StoreError as e:
-            log.warning("imap fetch: renderings not kept: %s", e)
+        """Hand renderings to the store for the next FETCH (written in the background)."""
+        self.sc.store.put_rendered(RENDER_VERSION, items)
         return len(items)
 
     def _render_sections(self, rows, items, pieces, numbering, changedsince, out: "_Out") -> None:

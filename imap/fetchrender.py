@@ -36,6 +36,7 @@ RENDERED = {
     b"BODY": (ROW_BODY, "structure", lambda s: render_body(s, False)),
     b"BODYSTRUCTURE": (ROW_BODYSTRUCTURE, "structure", lambda s: render_body(s, True)),
 }
+_KIND_AT = {ROW_ENVELOPE: "envelope", ROW_BODY: "body", ROW_BODYSTRUCTURE: "bodystructure"}
 
 
 def format_internaldate(when: _dt.datetime) -> bytes:
@@ -87,6 +88,11 @@ def simple_piece(item: FetchItem, flag_text: FlagText):
 def renderings_needed(items) -> dict[int, tuple[str, object]]:
     """Row position → (JSON field, render function) for the kept renderings these items use."""
     return {RENDERED[i.name][0]: RENDERED[i.name][1:] for i in items if i.name in RENDERED}
+
+
+def rendered_kinds(needed: dict[int, tuple[str, object]]) -> frozenset[str]:
+    """The ``Store.fetch_rows`` kinds for these row positions."""
+    return frozenset(_KIND_AT[pos] for pos in needed)
 
 
 def fill_renderings(store, rows: list[tuple], needed: dict[int, tuple[str, object]]) -> tuple[list[tuple], list[tuple]]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as _dt
 import enum
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable, Iterable, Iterator, Protocol, Sequence
+from typing import BinaryIO, Callable, Collection, Iterable, Iterator, Protocol, Sequence
 
 from storage.search import Query, SortKey
 
@@ -123,6 +123,8 @@ class MessageInfo:
     structure: dict | None = None  # filled when asked for (fields="structure"); shared: read-only
 
 
+#: What ``Store.put_rendered`` keeps per message, in ROW_ENVELOPE.. order.
+RENDERED_KINDS = ("envelope", "body", "bodystructure")
 #: Positions in a ``Store.fetch_rows`` tuple.
 ROW_UID, ROW_MODSEQ, ROW_FLAGS, ROW_DATE, ROW_SIZE, ROW_BLOB, ROW_REF, ROW_ENVELOPE, ROW_BODY, ROW_BODYSTRUCTURE = range(10)
 
@@ -269,24 +271,29 @@ class Store(Protocol):
         """Like ``fetch`` in batches, so a FETCH over 100,000 messages never loads them all."""
 
     def fetch_rows(
-        self, folder_id: int, uids: Sequence[int], *, date: bool = False, rendered: int | None = None, batch: int = 1000
+        self, folder_id: int, uids: Sequence[int], *, date: bool = False, rendered: int | None = None,
+        kinds: Collection[str] = RENDERED_KINDS, batch: int = 2000,
     ) -> Iterator[list[tuple]]:
         """FETCH over whole folders: like ``iter_fetch`` (ascending, missing uids skipped, in
         batches) but each message is a plain tuple, laid out as the ``ROW_*`` positions say,
         because building a MessageInfo per message cost more than the query. ``flags`` is a
         shared frozenset; ``internaldate`` is None unless ``date``; ``ref`` names the message for
-        ``put_rendered``; the three renderings are what ``put_rendered`` stored with version
-        ``rendered`` for this very body (None when absent, stale, or ``rendered`` is None)."""
+        ``put_rendered``; the renderings of ``kinds`` are what ``put_rendered`` stored with version
+        ``rendered`` for this very body (None when absent, stale, not in ``kinds``, or
+        ``rendered`` is None)."""
 
     def body_meta(self, shas: Sequence[str], fields: frozenset[str]) -> dict[str, tuple[dict | None, dict | None]]:
         """(envelope, structure) cached at delivery, by body, each None unless in ``fields``
         ("envelope", "structure"); shared dicts: read-only."""
 
-    def put_rendered(self, version: int, items: Sequence[tuple[int, str, bytes | None, bytes | None, bytes | None]]) -> None:
+    def put_rendered(
+        self, version: int, items: Sequence[tuple[int, str, bytes | None, bytes | None, bytes | None]], *, wait: bool = False
+    ) -> None:
         """Keep a front end's renderings of messages' cached metadata: ``(ref, blob, envelope,
         body, bodystructure)``, None for a part not rendered (one already kept stays). Rows of
         another body or version are replaced; messages gone meanwhile are skipped. A cache, not
-        mail: written through the writer (never on the delivery path), dropped with the message."""
+        mail: queued and written in the background through the writer (never on the delivery
+        path; dropped when too much waits) unless ``wait``; deleted with the message."""
 
     def open_blob(self, sha256: str) -> BinaryIO:
         """A readable, seekable file of the stored bytes (byte for byte as received)."""

@@ -14,9 +14,10 @@ import io
 from dataclasses import replace
 import json
 import logging
+import queue
 import threading
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
+from typing import BinaryIO, Callable, Collection, Iterable, Iterator, Sequence
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, literal_column, select, update
 
@@ -559,10 +560,18 @@ class SqlStore:
         with self._reading() as conn:
             folder = self._folder_by_id(conn, folder_id)
             floor = conn.scalar(select(m.Folder.recent_floor).where(m.Folder.id == folder_id))
-            uids = list(conn.scalars(select(m.Message.uid).where(m.Message.folder_id == folder_id).order_by(m.Message.uid)))
-            unseen_where = (m.Message.folder_id == folder_id, m.Message.flags.op("&")(SEEN) == 0)
-            unseen = conn.scalar(select(func.count()).where(*unseen_where))
-            first_unseen = conn.scalar(select(func.min(m.Message.uid)).where(*unseen_where))
+            # One pass over the folder on the DB-API cursor of this transaction (a result object
+            # per row and two more scans for the unseen figures cost SELECT most of its time).
+            cur = conn.connection.cursor()
+            try:
+                sql = "SELECT uid, flags FROM messages WHERE folder_id = ? ORDER BY uid"
+                cur.execute(sql if self._sqlite else sql.replace("?", "%s"), (folder_id,))
+                rows = cur.fetchall()
+            finally:
+                cur.close()
+        uids = [uid for uid, _ in rows]
+        unseen_uids = [uid for uid, flags in rows if not flags & SEEN]
+        unseen, first_unseen = len(unseen_uids), (unseen_uids[0] if unseen_uids else None)
         recent = frozenset(u for u in uids if u >= floor) if claim_recent else frozenset()
         if claim_recent and recent:
             top = max(recent) + 1
@@ -653,15 +662,17 @@ class SqlStore:
     )
 
     def fetch_rows(
-        self, folder_id: int, uids: Sequence[int], *, date: bool = False, rendered: int | None = None, batch: int = 1000
+        self, folder_id: int, uids: Sequence[int], *, date: bool = False, rendered: int | None = None,
+        kinds: Collection[str] = api.RENDERED_KINDS, batch: int = 2000,
     ) -> Iterator[list[tuple]]:
         """One query per batch on a raw cursor; the renderings come from fetch_cache, a narrow
-        table joined on the message's integer key (see migration 0008)."""
+        table joined on the message's integer key (see migration 0008). Only the kinds asked
+        for are read: a bytes object per column and row is most of what the join costs."""
         ordered = sorted(set(uids))
         if rendered is None:
             cache, join, lead = "NULL, NULL, NULL", "", ()
         else:
-            cache = "c.envelope, c.body, c.bodystructure"
+            cache = ", ".join(f"c.{k}" if k in kinds else "NULL" for k in api.RENDERED_KINDS)
             join = " LEFT JOIN fetch_cache c ON c.message_id = m.id AND c.sha256 = m.blob_sha AND c.version = ?"
             lead = (rendered,)
         base = self._ROWS_SQL.format(date="m.internaldate" if date else "NULL", cache=cache, join=join, where="{where}")
@@ -714,7 +725,21 @@ class SqlStore:
         + ", sha256 = excluded.sha256, version = excluded.version"
     )
 
-    def put_rendered(self, version: int, items: Sequence[tuple[int, str, bytes | None, bytes | None, bytes | None]]) -> None:
+    def put_rendered(
+        self, version: int, items: Sequence[tuple[int, str, bytes | None, bytes | None, bytes | None]], *, wait: bool = False
+    ) -> None:
+        """Queued for a background thread (a FETCH never waits for a cache write) unless ``wait``;
+        rows beyond _KEEP_PENDING waiting are dropped — the next FETCH renders them again."""
+        if wait:
+            self._write_rendered(version, items)
+        else:
+            self._keeper.offer(version, list(items))
+
+    @functools.cached_property
+    def _keeper(self) -> "_Keeper":
+        return _Keeper(self)
+
+    def _write_rendered(self, version: int, items: Sequence[tuple]) -> None:
         """In jobs of a few hundred rows, each waiting for its commit, so deliveries waiting for
         the writer are never held behind one long cache job."""
         sql = self._PUT_RENDERED if self._sqlite else self._PUT_RENDERED.replace("?", "%s")
@@ -1147,6 +1172,47 @@ def _delivered(account_id, folder_id, uid, modseq, mask, keywords, blob, arrived
 @functools.lru_cache(maxsize=4096)
 def _flags(mask: int, keywords: str) -> frozenset[str]:
     return join_flags(mask, keywords)
+
+
+_KEEP_PENDING = 20_000
+
+
+class _Keeper:
+    """The background writer of FETCH renderings: one thread per store while there is work,
+    at most _KEEP_PENDING rows waiting (what does not fit is dropped)."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._thread: threading.Thread | None = None
+
+    def offer(self, version: int, items: list) -> bool:
+        with self._lock:
+            if self._store._closing.is_set() or self._pending + len(items) > _KEEP_PENDING:
+                return False
+            self._pending += len(items)
+            self._queue.put((version, items))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="store-fetch-cache", daemon=True)
+                self._thread.start()
+        return True
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if self._pending == 0 or self._store._closing.is_set():
+                    self._thread = None
+                    return
+            version, items = self._queue.get()
+            try:
+                self._store._write_rendered(version, items)
+            except Exception:  # a cache: never worth more than a log line
+                log.warning("fetch renderings not kept", exc_info=True)
+            finally:
+                with self._lock:
+                    self._pending -= len(items)
 
 
 _JSON_CACHE: dict[tuple[str, str], dict] = {}

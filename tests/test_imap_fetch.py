@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,9 @@ def test_kept_renderings_answer_exactly_as_fresh_ones(server, folder):
         one_by_one[msn] = resp
     assert kept_renderings(server) == 0
     cold = _by_msn(c.ok(b"FETCH 1:* " + items))
+    deadline = time.monotonic() + 10  # kept in the background, after the answer
+    while kept_renderings(server) < len(messages) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert kept_renderings(server) == len(messages)
     warm = _by_msn(c.ok(b"FETCH 1:* " + items))
     assert cold == one_by_one == warm

@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import threading
+import time
 
 import pytest
 
@@ -374,22 +375,27 @@ def test_renderings_are_kept_per_message_version_and_body_and_go_with_the_messag
 
     rows = {r[0]: r for part in store.fetch_rows(fid, [1, 2], rendered=1) for r in part}
     assert kept(1) == {1: (None, None, None), 2: (None, None, None)}
-    store.put_rendered(1, [(rows[1][ROW_REF], rows[1][ROW_BLOB], b"(env)", None, None)])
-    store.put_rendered(1, [(rows[1][ROW_REF], rows[1][ROW_BLOB], None, b"(body)", b"(bs)")])  # completes, keeps env
+    store.put_rendered(1, [(rows[1][ROW_REF], rows[1][ROW_BLOB], b"(env)", None, None)], wait=True)
+    store.put_rendered(1, [(rows[1][ROW_REF], rows[1][ROW_BLOB], None, b"(body)", b"(bs)")], wait=True)  # completes, keeps env
     assert kept(1) == {1: (b"(env)", b"(body)", b"(bs)"), 2: (None, None, None)}
     assert kept(2) == {1: (None, None, None), 2: (None, None, None)}  # another renderer version: not used
     # A rendering claimed for another body is never stored against this message.
-    store.put_rendered(1, [(rows[2][ROW_REF], rows[1][ROW_BLOB], b"(wrong)", None, None)])
+    store.put_rendered(1, [(rows[2][ROW_REF], rows[1][ROW_BLOB], b"(wrong)", None, None)], wait=True)
     assert kept(1)[2] == (None, None, None)
-    store.put_rendered(2, [(rows[1][ROW_REF], rows[1][ROW_BLOB], b"(env2)", None, None)])  # a new version replaces all
+    store.put_rendered(2, [(rows[1][ROW_REF], rows[1][ROW_BLOB], b"(env2)", None, None)], wait=True)  # a new version replaces all
     assert kept(2)[1] == (b"(env2)", None, None) and kept(1)[1] == (None, None, None)
     store.store_flags(fid, [1], "add", frozenset({"\\Deleted"}))
     assert store.expunge(fid) == [1]
-    store.put_rendered(2, [(rows[1][ROW_REF], rows[1][ROW_BLOB], b"(late)", None, None)])  # message gone: skipped
+    store.put_rendered(2, [(rows[1][ROW_REF], rows[1][ROW_BLOB], b"(late)", None, None)], wait=True)  # message gone: skipped
     copied = store.copy(fid, [2], store.get_folder(acc.id, "Trash").id)
     assert copied.mapping and kept(2) == {2: (None, None, None)}
     with store.reading() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM fetch_cache").scalar() == 0
+    store.put_rendered(2, [(rows[2][ROW_REF], rows[2][ROW_BLOB], b"(queued)", None, None)])  # in the background
+    deadline = time.monotonic() + 10
+    while kept(2)[2] != (b"(queued)", None, None) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert kept(2)[2] == (b"(queued)", None, None)
 
 
 def test_fetch_returns_timezone_aware_dates_and_flags(store):
