@@ -338,6 +338,7 @@ def _noop_until(raw, wanted: bytes, timeout: float = 5.0) -> bytes:
 
 
 def test_other_sessions_see_flags_and_expunges_only_when_allowed(server, users):
+    deliver(server, users["imap3"], subject="Cờ và xóa")  # message 1 exists when run alone too
     a, b = Raw(server), login(server, users["imap3"])
     a.login(users["imap3"])
     a.cmd(b"s1 SELECT INBOX", b"s1")
