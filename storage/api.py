@@ -233,6 +233,9 @@ class Store(Protocol):
         """Look up by any of the account's addresses (case-insensitive)."""
 
     def get_account_by_id(self, account_id: int) -> Account | None: ...
+    def get_accounts_by_ids(self, account_ids: Sequence[int]) -> dict[int, Account]:
+        """Many accounts in a few queries (the quota watcher after a group delivery); ids that
+        do not exist are absent from the result."""
     def list_accounts(self) -> list[Account]: ...
     def set_password(self, account_id: int, password_hash: str, *, state: AccountState | None = None, rehash: bool = False) -> None:
         """``rehash`` = same password, new parameters: the password's age (R-PASS-4) is kept."""

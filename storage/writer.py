@@ -13,6 +13,7 @@ import concurrent.futures
 import logging
 import queue
 import threading
+import time
 from typing import Any, Callable
 
 from sqlalchemy import Connection, Engine
@@ -43,12 +44,18 @@ class Writer:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._closed = False
+        #: time.monotonic() of the last job that was not background upkeep
+        self.last_foreground = 0.0
         self._thread.start()
 
-    def run(self, job: Job) -> Any:
-        """Run ``job(conn, changes)`` in the next group commit; return its result once durable."""
+    def run(self, job: Job, *, background: bool = False) -> Any:
+        """Run ``job(conn, changes)`` in the next group commit; return its result once durable.
+        ``background``: upkeep (the search indexer) that does not count as activity in
+        ``last_foreground``, by which such upkeep waits for a quiet moment."""
         if self._closed:
             raise Temp("store is closed")
+        if not background:
+            self.last_foreground = time.monotonic()
         future: concurrent.futures.Future = concurrent.futures.Future()
         self._queue.put((job, future))
         return future.result()

@@ -6,6 +6,7 @@ from the schema without the word index. Run on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import pytest
 
@@ -148,3 +149,30 @@ def test_upgrade_adds_the_word_index_and_the_indexer_fills_it(tmp_path):
         _check(store, folder_id, indexed)
     finally:
         store.close()
+
+
+
+def test_background_indexer_waits_for_a_quiet_moment_then_catches_up(store_url, tmp_path):
+    """The indexer leaves a burst alone (SEARCH scans what it has not reached) and indexes once
+    writes stop for a moment (``index_quiet_s``)."""
+    busy = SqlStore(store_url, blob_dir=tmp_path / "busy", index_quiet_s=3600)  # never quiet
+    try:
+        busy.add_domain("example.gov.vn")
+        folder_id, indexed = _load(busy)
+        time.sleep(0.3)
+        assert busy.index_backlog() == (len(BODIES) if busy.is_sqlite else 0)
+        _check(busy, folder_id, indexed)
+    finally:
+        busy.close()
+    if not busy.is_sqlite:
+        return  # PostgreSQL: the pg_trgm indexes are kept by the database itself
+    quiet = SqlStore(store_url, blob_dir=tmp_path / "busy", index_quiet_s=0.2)
+    try:
+        for _ in range(100):
+            if quiet.index_backlog() == 0:
+                break
+            time.sleep(0.1)
+        assert quiet.index_backlog() == 0
+        _check(quiet, folder_id, indexed)
+    finally:
+        quiet.close()

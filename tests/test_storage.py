@@ -429,3 +429,17 @@ def test_fan_out_to_many_accounts_gives_each_its_uid_usage_and_refusal(store):
         assert store.get_account_by_id(account.id).used_messages == (2 if account is ok[0] else 1)
     assert store.get_account_by_id(full.id).used_bytes == 0
     assert store.get_folder(ok[0].id, "INBOX").uidnext == 3
+
+
+def test_many_accounts_read_at_once_equal_one_by_one(store):
+    """``get_accounts_by_ids`` (the quota watcher after a group delivery) reads in chunks and
+    gives the same accounts as ``get_account_by_id``; unknown ids are left out."""
+    accounts = [_account(store, f"batch{i}") for i in range(3)]
+    _deliver(store, accounts[1])
+    ids = [a.id for a in accounts]
+    found = store.get_accounts_by_ids([*ids, ids[0], 987654])
+    assert sorted(found) == sorted(ids)
+    for account_id in ids:
+        assert found[account_id] == store.get_account_by_id(account_id)
+    assert found[ids[1]].used_messages == 1
+    assert store.get_accounts_by_ids([]) == {}
