@@ -114,6 +114,9 @@ tls:
 #  imap_autologout: 1800
 #  pop3_autologout: 600           # POP3 idle seconds before the session is closed (RFC 1939: >= 600)
 #  smtp_timeout: 300
+  # Seconds between checks that logged-in IMAP/POP3 sessions may stay: a session whose account
+  # was revoked, locked or deleted, or whose password was reset since login, is ended.
+#  session_recheck: 15
 
 #passwords:
   # argon2id cost; these take about 25 ms per login on a 2-core host.

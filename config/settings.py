@@ -88,6 +88,9 @@ class Limits(_Frozen):
     imap_autologout: int = 30 * 60  # seconds, after LOGIN (RFC 3501: at least 30 minutes)
     smtp_timeout: int = 300
     pop3_autologout: int = Field(default=600, ge=600)  # seconds; RFC 1939 requires at least 10 minutes
+    # seconds between checks that logged-in IMAP/POP3 sessions' accounts may still log in
+    # (not revoked, locked, deleted, password not reset); the session is ended otherwise
+    session_recheck: float = Field(default=15, gt=0, le=3600)
 
 
 class Passwords(_Frozen):

@@ -16,6 +16,7 @@ from twisted.internet import interfaces
 from twisted.internet.threads import deferToThread
 
 from imap.args import ArgParsers as A
+from imap.revalidate import Login
 from imap.wire import Atom, ParseError, String
 from storage.errors import NoPerm
 
@@ -160,6 +161,11 @@ class AuthCommands:
         if result is None or self._closed:
             return AUTHZ_FAILED
         self.actor, self.account, self.quota_resources = actor, *result
+        if self.sc.guard is not None:
+            logins = [Login.of(actor)]
+            if self.account.id != actor.id:  # a delegate in a unit mailbox: the unit's state counts
+                logins.append(Login.of(self.account, check_password=False))
+            self.sc.guard.register(self, *logins)
         self.state = "auth"
         self.autologout = self.sc.settings.limits.imap_autologout
         return OK, b"[CAPABILITY " + b" ".join(self.listCapabilities()) + b"] Logged in"

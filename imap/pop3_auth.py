@@ -17,6 +17,7 @@ from twisted.internet import defer
 
 from imap import pop3_replies as R
 from imap.pop3_maildrop import Maildrop
+from imap.revalidate import Login
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,8 @@ class AuthorizationCommands:
             self.reply(R.ERR_IN_USE)
             return None
         self.account_id = account.id
+        if self.ctx.guard is not None:
+            self.ctx.guard.register(self, Login.of(account))
         d = self.ctx.run_in_thread(Maildrop.load, self.ctx.store, account.id)
         d.addCallbacks(self._maildrop_loaded, self._maildrop_failed)
         return d

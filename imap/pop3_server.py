@@ -70,6 +70,7 @@ class Pop3Context:
     allow_plaintext_auth_on_loopback: bool
     autologout: int  # seconds of inactivity before the session is closed (RFC 1939: >= 600)
     run_in_thread: RunInThread = threads.deferToThread
+    guard: Any | None = None  # imap.revalidate.SessionGuard: ends sessions whose login no longer holds
 
 
 class POP3Server(AuthorizationCommands, TransactionCommands, pop3.POP3):
@@ -103,6 +104,8 @@ class POP3Server(AuthorizationCommands, TransactionCommands, pop3.POP3):
     def connectionLost(self, reason=None) -> None:
         self._closing = True
         self.setTimeout(None)
+        if self.ctx.guard is not None:
+            self.ctx.guard.unregister(self)
         if not self._updating:
             self.release_maildrop()
 
@@ -119,6 +122,12 @@ class POP3Server(AuthorizationCommands, TransactionCommands, pop3.POP3):
         self._closing = True
         self._input = b""
         self.transport.loseConnection()
+
+    def end_session(self, reason: str) -> None:
+        """The login no longer holds (imap/revalidate.py). POP3 has no unsolicited reply: close;
+        not having reached UPDATE, the session deletes nothing (RFC 1939 section 6)."""
+        log.info("pop3 session ended account=%s: %s", self.account_id, reason)
+        self.close()
 
     def enter_transaction(self, maildrop: Maildrop) -> None:
         self.maildrop = maildrop

@@ -35,7 +35,7 @@ def autologout_seconds(settings: Settings) -> int:
     return settings.limits.pop3_autologout
 
 
-def start_pop3(reactor, settings: Settings, store: Store, auth, tls) -> list:
+def start_pop3(reactor, settings: Settings, store: Store, auth, tls, *, guard=None) -> list:
     """Listen on the configured POP3 ports; returns their ``IListeningPort``s (app.py stops them).
 
     ``tls`` is the ``CertificateOptions`` app.py built once: STLS on pop3, the handshake on pop3s.
@@ -52,6 +52,7 @@ def start_pop3(reactor, settings: Settings, store: Store, auth, tls) -> list:
         allow_plaintext_auth_on_loopback=settings.tls.allow_plaintext_auth_on_loopback,
         autologout=autologout_seconds(settings),
         run_in_thread=run_in_thread,
+        guard=guard,
     )
     ports = []
     try:

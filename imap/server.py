@@ -93,6 +93,8 @@ class IMAPServer(
     def connectionLost(self, reason=None) -> None:
         self._closed = True
         self.sc.connections.discard(self)
+        if self.sc.guard is not None:
+            self.sc.guard.unregister(self)
         self.deselect()
         if self._line_waiter is not None:
             d, self._line_waiter = self._line_waiter, None
@@ -102,6 +104,11 @@ class IMAPServer(
 
     def timeoutConnection(self) -> None:
         self.write_lines([b"* BYE Autologout; idle for too long"])
+        self.transport.loseConnection()
+
+    def end_session(self, reason: str) -> None:
+        """The login no longer holds (imap/revalidate.py): say so and close (RFC 3501 7.1.5)."""
+        self.write_lines([b"* BYE [UNAVAILABLE] Session ended: " + reason.encode("ascii", "replace")])
         self.transport.loseConnection()
 
     def write_lines(self, lines) -> None:

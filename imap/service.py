@@ -12,6 +12,7 @@ from twisted.internet import protocol
 
 from imap.deps import OrgProvider, QuotaProvider
 from imap.notify import ChangeHub
+from imap.revalidate import SessionGuard
 
 #: Listen backlog (the kernel caps it at net.core.somaxconn, 4096 by default). Twisted's default
 #: of 50, and 1024 still, overflow when thousands of clients connect at once while the reactor is
@@ -39,6 +40,8 @@ class ServerContext:
     login_key: bytes = field(default_factory=lambda: os.urandom(32))
     #: account id → (expiry, RFC 9208 resource names) for the QUOTA=RES-* capabilities
     quota_names: dict = field(default_factory=dict)
+    #: re-checks the accounts of logged-in sessions (imap/revalidate.py); None: never
+    guard: SessionGuard | None = None
 
 
 class IMAPFactory(protocol.ServerFactory):
@@ -53,7 +56,8 @@ class IMAPFactory(protocol.ServerFactory):
         return p
 
 
-def start_imap(reactor, settings, store, auth, tls, *, quota: QuotaProvider, org: OrgProvider | None) -> list:
+def start_imap(reactor, settings, store, auth, tls, *, quota: QuotaProvider, org: OrgProvider | None,
+               guard: SessionGuard | None = None) -> list:
     """Start the configured IMAP listeners; returns their IListeningPorts.
 
     ``quota`` decides APPEND/COPY/MOVE limits and answers GETQUOTA; ``org`` (units, delegation)
@@ -61,7 +65,7 @@ def start_imap(reactor, settings, store, auth, tls, *, quota: QuotaProvider, org
     listeners = settings.listeners
     if listeners.imap is None and listeners.imaps is None:
         return []
-    ctx = ServerContext(reactor, settings, store, auth, tls, ChangeHub(reactor, store), quota, org)
+    ctx = ServerContext(reactor, settings, store, auth, tls, ChangeHub(reactor, store), quota, org, guard=guard)
     factory = IMAPFactory(ctx)
     ports = []
     if listeners.imap is not None:

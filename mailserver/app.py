@@ -90,6 +90,7 @@ class _Running:
         self.quota = None
         self.retention = None
         self.lifecycle = None
+        self.guard = None
         self.error: BaseException | None = None
 
     async def close(self) -> None:
@@ -99,6 +100,8 @@ class _Running:
             await asyncio.ensure_future(_as_future(port.stopListening()))
         for server in self.servers:
             await server.wait_closed()
+        if self.guard is not None:
+            self.guard.stop()
         if self.retention is not None:
             self.retention.cancel()
         if self.lifecycle is not None:
@@ -125,6 +128,7 @@ async def _start(settings: Settings, running: _Running) -> None:
     from twisted.internet import reactor
 
     from imap.pop3_service import start_pop3
+    from imap.revalidate import SessionGuard
     from imap.service import start_imap
     from mailserver.auth import Authenticator
     from smtp.outbound import start_outbound
@@ -152,8 +156,11 @@ async def _start(settings: Settings, running: _Running) -> None:
         groups=organisation, quota=running.quota, org=organisation, outbound=running.outbound,
     )  # fmt: skip
     tls = twisted_tls_options(settings)
-    running.ports = list(start_imap(reactor, settings, store, auth, tls, quota=running.quota, org=organisation))
-    running.ports += list(start_pop3(reactor, settings, store, auth, tls))
+    # revoked, locked, deleted or password reset since login: the session is ended (imap/revalidate.py)
+    guard = running.guard = SessionGuard(reactor, store, settings.limits.session_recheck)
+    guard.start()
+    running.ports = list(start_imap(reactor, settings, store, auth, tls, quota=running.quota, org=organisation, guard=guard))
+    running.ports += list(start_pop3(reactor, settings, store, auth, tls, guard=guard))
     print(f"mailserver {settings.hostname} serving {', '.join(settings.domains)}", flush=True)
     print("\n".join(_listening_lines(settings)), flush=True)
     print(f"  data         {settings.data_dir}", flush=True)

@@ -152,6 +152,7 @@ def test_handover_keeps_every_message_visible_to_the_new_head(server, org):
     old = Session(server, org["head"])
     old.ok(f"SELECT {w(INBOX)}")
     old.ok("STORE 2 +FLAGS (\\Answered)")
+    old.ok("STORE 1 +FLAGS (\\Flagged)")  # its own flags: xdist may run it without the tests above
     server.cli("unit", "handover", "vp-sh", "--to", org["newhead"])
     _, status = old.run("FETCH 1 (FLAGS)")  # rights are checked again at every command
     assert status.startswith(b"NO [NOPERM]"), status

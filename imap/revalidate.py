@@ -1,0 +1,118 @@
+"""Ends IMAP and POP3 sessions whose login no longer holds.
+
+A password is checked once, at login; IMAP clients then stay connected for days (IDLE) and POP3
+sessions for minutes. Without a re-check, an account revoked or locked by the operator
+(``mailserver account revoke``, R-LIFE-*), deleted, or whose password was reset (``account
+passwd``, ``unit handover`` R-BOX-3: the old head must lose the unit mailbox) would keep reading
+mail until the client disconnects on its own. The operator's command runs in another process,
+possibly on another host (PostgreSQL), so the server looks for itself: every
+``limits.session_recheck`` seconds one query reads the accounts of every logged-in session and
+the sessions whose login failed the check are ended (IMAP ``* BYE``, RFC 3501 §7.1.5; POP3 has no
+unsolicited reply, so the connection is closed, and RFC 1939 says a session that does not reach
+UPDATE deletes nothing).
+
+Delegated rights are not this module's business: they are asked again at every command
+(imap/access.py).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from twisted.internet import task
+from twisted.internet.threads import deferToThread
+
+from storage.api import LOGIN_STATES, Account, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """One account a session depends on. ``password_changed_at``: as read when the password was
+    checked (``check_password``); a different value now means the password was changed or reset
+    since. For the account a session acts as on someone else's password (a unit mailbox opened
+    by a delegate through SASL's authorization identity) only its state counts."""
+
+    account_id: int
+    password_changed_at: _dt.datetime | None
+    check_password: bool = True
+
+    @classmethod
+    def of(cls, account: Account, *, check_password: bool = True) -> Login:
+        return cls(account.id, account.password_changed_at, check_password)
+
+
+class Ending(Protocol):
+    def end_session(self, reason: str) -> None: ...
+
+
+def why_invalid(login: Login, now: Account | None) -> str | None:
+    """Why ``login`` no longer holds, or None if it still does (a pure function: tested alone)."""
+    if now is None:
+        return "account deleted"
+    if now.state not in LOGIN_STATES:
+        return f"account {now.state.value}"
+    if login.check_password and now.password_changed_at != login.password_changed_at:
+        return "password changed"
+    return None
+
+
+class SessionGuard:
+    """The logged-in sessions of this process and the periodic check of their accounts."""
+
+    def __init__(self, reactor, store: Store, interval: float) -> None:
+        self.reactor = reactor
+        self.store = store
+        self.interval = interval
+        self._sessions: dict[Ending, tuple[Login, ...]] = {}
+        self._loop: task.LoopingCall | None = None
+        self._checking = False
+
+    def start(self) -> None:
+        self._loop = task.LoopingCall(self.check)
+        self._loop.clock = self.reactor
+        self._loop.start(self.interval, now=False).addErrback(lambda f: log.error("session check stopped: %s", f))
+
+    def stop(self) -> None:
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        self._loop = None
+
+    def register(self, session: Ending, *logins: Login) -> None:
+        self._sessions[session] = logins
+
+    def unregister(self, session: Ending) -> None:
+        self._sessions.pop(session, None)
+
+    def check(self):
+        """One pass: a thread reads the accounts of every registered session; the reactor ends
+        the sessions that fail. A pass still running when the next is due is not doubled."""
+        if self._checking or not self._sessions:
+            return None
+        ids = {login.account_id for logins in self._sessions.values() for login in logins}
+        self._checking = True
+        d = deferToThread(self.store.get_accounts_by_ids, sorted(ids))
+        d.addCallback(self._judge)
+        d.addErrback(lambda f: log.error("session check failed: %s", f.getErrorMessage()))
+        d.addBoth(self._done)
+        return d
+
+    def _done(self, _result) -> None:
+        self._checking = False
+
+    def _judge(self, accounts: dict[int, Account]) -> None:
+        for session, logins in list(self._sessions.items()):
+            for login in logins:
+                reason = why_invalid(login, accounts.get(login.account_id))
+                if reason is not None:
+                    log.info("ending session of account %d: %s", login.account_id, reason)
+                    self._sessions.pop(session, None)
+                    try:
+                        session.end_session(reason)
+                    except Exception:  # noqa: BLE001 (the other sessions must still be checked)
+                        log.exception("could not end a session")
+                    break

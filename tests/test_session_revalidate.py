@@ -1,0 +1,124 @@
+"""Sessions whose login no longer holds are ended (imap/revalidate.py): an account revoked,
+locked or deleted, or whose password was reset, loses its open IMAP and POP3 sessions within
+``limits.session_recheck`` seconds; other sessions go on. Real CLI processes and real sockets,
+SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import imaplib
+import poplib
+import smtplib
+import socket
+import time
+
+import pytest
+
+from imap.revalidate import Login, why_invalid
+from storage.api import Account, AccountKind, AccountState
+
+DOMAIN = "example.gov.vn"
+PASSWORD = "Mat-khau-2026!"
+
+
+# -- the rule itself ------------------------------------------------------------------------------
+def _account(state=AccountState.ACTIVE, changed=_dt.datetime(2026, 1, 1, tzinfo=_dt.UTC)) -> Account:
+    return Account(id=7, address=f"a@{DOMAIN}", display_name="A", kind=AccountKind.PERSONAL, state=state,
+                   password_hash="x", created_at=changed, password_changed_at=changed, last_login_at=None,
+                   quota_bytes=None, used_bytes=0, used_messages=0)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("now", "check_password", "expected"),
+    [
+        (_account(), True, None),
+        (_account(AccountState.MUST_CHANGE_PASSWORD), True, None),
+        (_account(AccountState.REVOKED), True, "account revoked"),
+        (_account(AccountState.LOCKED), True, "account locked"),
+        (_account(AccountState.DELETED), False, "account deleted"),
+        (None, True, "account deleted"),
+        (_account(changed=_dt.datetime(2026, 2, 1, tzinfo=_dt.UTC)), True, "password changed"),
+        # a delegate in a unit mailbox: the unit's new password (handover) is not the delegate's
+        (_account(changed=_dt.datetime(2026, 2, 1, tzinfo=_dt.UTC)), False, None),
+        (_account(AccountState.REVOKED), False, "account revoked"),
+    ],
+)
+def test_why_a_login_no_longer_holds(now, check_password, expected):
+    login = Login(7, _dt.datetime(2026, 1, 1, tzinfo=_dt.UTC), check_password)
+    assert why_invalid(login, now) == expected
+
+
+# -- over real sockets ----------------------------------------------------------------------------
+@pytest.fixture
+def srv(make_server):
+    server = make_server({"limits": {"session_recheck": 0.3}})
+    for user in ("annv", "binhtt", "cuonglv"):
+        server.add_account(f"{user}@{DOMAIN}", PASSWORD)
+    with smtplib.SMTP(server.host, server.port("smtp")) as s:
+        for user in ("annv", "binhtt", "cuonglv"):
+            s.sendmail(f"x@other.gov.vn", [f"{user}@{DOMAIN}"], b"Subject: thu\r\n\r\nnoi dung\r\n")
+    return server
+
+
+def _imap(server, user: str) -> imaplib.IMAP4:
+    c = imaplib.IMAP4(server.host, server.port("imap"))
+    c.login(f"{user}@{DOMAIN}", PASSWORD)
+    c.select("INBOX")
+    return c
+
+
+def _ended(c: imaplib.IMAP4, timeout: float = 10) -> bytes:
+    """Read what the server says unprompted until it closes the connection."""
+    c.sock.settimeout(timeout)
+    said = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        chunk = c.sock.recv(4096)
+        if not chunk:
+            return said
+        said += chunk
+    raise AssertionError(f"still open after {timeout} s: {said!r}")
+
+
+def test_revoke_lock_and_password_reset_end_imap_sessions_others_go_on(srv):
+    revoked, reset, bystander = _imap(srv, "annv"), _imap(srv, "binhtt"), _imap(srv, "cuonglv")
+    revoked.send(b"t1 IDLE\r\n")
+    assert revoked.readline().startswith(b"+")
+    srv.cli("account", "revoke", f"annv@{DOMAIN}", "--reason", "thôi việc")
+    assert b"* BYE [UNAVAILABLE] Session ended: account revoked" in _ended(revoked)
+    srv.cli("account", "passwd", f"binhtt@{DOMAIN}", "--password", "Moi-Mat-khau-2027!", "--active")
+    assert b"* BYE [UNAVAILABLE] Session ended: password changed" in _ended(reset)
+    time.sleep(1)  # several checks later, the untouched session still works
+    assert bystander.noop()[0] == "OK"
+    assert bystander.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")[0] == "OK"
+    with pytest.raises(imaplib.IMAP4.error):  # and the ended ones cannot come back on the old login
+        imaplib.IMAP4(srv.host, srv.port("imap")).login(f"binhtt@{DOMAIN}", PASSWORD)
+    again = imaplib.IMAP4(srv.host, srv.port("imap"))
+    again.login(f"binhtt@{DOMAIN}", "Moi-Mat-khau-2027!")
+    assert again.select("INBOX") == ("OK", [b"1"])
+    again.logout()
+    srv.cli("account", "lock", f"cuonglv@{DOMAIN}")
+    assert b"account locked" in _ended(bystander)
+
+
+def test_pop3_session_of_a_locked_account_is_closed_and_deletes_nothing(srv):
+    p = poplib.POP3(srv.host, srv.port("pop3"))
+    p.user(f"annv@{DOMAIN}")
+    p.pass_(PASSWORD)
+    assert p.stat()[0] == 1
+    p.dele(1)
+    srv.cli("account", "lock", f"annv@{DOMAIN}")
+    p.sock.settimeout(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and p.sock.recv(4096):
+        pass
+    with pytest.raises((poplib.error_proto, OSError)):
+        p.noop()
+    srv.cli("account", "unlock", f"annv@{DOMAIN}")
+    q = poplib.POP3(srv.host, srv.port("pop3"))  # the maildrop lock was released with the session
+    q.user(f"annv@{DOMAIN}")
+    q.pass_(PASSWORD)
+    assert q.stat()[0] == 1  # the DELE never reached UPDATE (RFC 1939 section 6)
+    q.quit()
+    with socket.create_connection((srv.host, srv.port("imap"))):
+        pass  # the server is still serving
