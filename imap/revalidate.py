@@ -25,7 +25,8 @@ from typing import Protocol
 from twisted.internet import task
 from twisted.internet.threads import deferToThread
 
-from storage.api import LOGIN_STATES, Account, Store
+from storage.api import Account, Store
+from storage.logins import why_lapsed
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +52,8 @@ class Ending(Protocol):
 
 
 def why_invalid(login: Login, now: Account | None) -> str | None:
-    """Why ``login`` no longer holds, or None if it still does (a pure function: tested alone)."""
-    if now is None:
-        return "account deleted"
-    if now.state not in LOGIN_STATES:
-        return f"account {now.state.value}"
-    if login.check_password and now.password_changed_at != login.password_changed_at:
-        return "password changed"
-    return None
+    """Why ``login`` no longer holds, or None if it still does (storage.logins.why_lapsed)."""
+    return why_lapsed(now, login.password_changed_at, check_password=login.check_password)
 
 
 class SessionGuard:

@@ -118,6 +118,7 @@ class MailSMTP(SMTP):
             authenticated=bool(self.session.authenticated),
             account_id=getattr(account, "id", None),
             actor_id=getattr(actor, "id", None),
+            actor_password_changed_at=getattr(actor, "password_changed_at", None),
             outbound=getattr(self.event_handler, "outbound", None) is not None,
         )
 

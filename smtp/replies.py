@@ -60,6 +60,7 @@ S235_AUTH_OK = "235 2.7.0 Authentication successful"
 S501_AUTH_BASE64 = "501 5.5.2 Cannot decode base64"
 S501_AUTH_ABORTED = "501 5.7.0 Authentication aborted"
 S535_AUTH_FAILED = "535 5.7.8 Authentication credentials invalid"
+S530_LOGIN_LAPSED = "530 5.7.0 Authentication no longer valid, please log in again"  # revoked/locked/reset since AUTH
 S554_FAILED = "554 5.0.0 Transaction failed"
 
 # The one mapping from storage error kinds to replies, per stage of the transaction.

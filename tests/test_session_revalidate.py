@@ -122,3 +122,25 @@ def test_pop3_session_of_a_locked_account_is_closed_and_deletes_nothing(srv):
     q.quit()
     with socket.create_connection((srv.host, srv.port("imap"))):
         pass  # the server is still serving
+
+
+def test_submission_refuses_the_next_message_once_the_login_lapsed(srv):
+    """AUTH once, then revoke: the next MAIL on the same connection is 530 5.7.0, nothing queued
+    or delivered; an untouched account's connection goes on sending."""
+    with smtplib.SMTP(srv.host, srv.port("submission")) as s, smtplib.SMTP(srv.host, srv.port("submission")) as t:
+        s.login(f"annv@{DOMAIN}", PASSWORD)
+        t.login(f"cuonglv@{DOMAIN}", PASSWORD)
+        s.sendmail(f"annv@{DOMAIN}", [f"binhtt@{DOMAIN}"], b"Subject: mot\r\n\r\ntruoc\r\n")
+        srv.cli("account", "revoke", f"annv@{DOMAIN}")
+        with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+            s.sendmail(f"annv@{DOMAIN}", [f"binhtt@{DOMAIN}"], b"Subject: hai\r\n\r\nsau\r\n")
+        assert refused.value.smtp_code == 530 and b"5.7.0" in refused.value.smtp_error
+        t.sendmail(f"cuonglv@{DOMAIN}", [f"binhtt@{DOMAIN}"], b"Subject: ba\r\n\r\nvan gui\r\n")
+        srv.cli("account", "passwd", f"cuonglv@{DOMAIN}", "--password", "Moi-Mat-khau-2027!", "--active")
+        with pytest.raises(smtplib.SMTPSenderRefused):
+            t.sendmail(f"cuonglv@{DOMAIN}", [f"binhtt@{DOMAIN}"], b"Subject: bon\r\n\r\nsau\r\n")
+    c = _imap(srv, "binhtt")
+    _typ, data = c.search(None, "ALL")
+    subjects = [c.fetch(n, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")[1][0][1].strip() for n in data[0].split()]
+    assert subjects == [b"Subject: thu", b"Subject: mot", b"Subject: ba"]
+    c.logout()

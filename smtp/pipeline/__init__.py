@@ -12,6 +12,7 @@ at RCPT and ``attachment_quota`` after DATA.
 from __future__ import annotations
 
 import asyncio
+import datetime as _dt
 import logging
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ class Peer:
     authenticated: bool  # AUTH succeeded (submission)
     account_id: int | None = None  # the account the session acts as (a unit, after SASL authzid)
     actor_id: int | None = None  # the account whose password was checked (SASL authcid)
+    actor_password_changed_at: _dt.datetime | None = None  # as it was then (checks.login_current)
     outbound: bool = False  # an outbound queue takes remote recipients (issue 7)
 
 

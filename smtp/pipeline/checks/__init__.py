@@ -8,6 +8,7 @@ from smtp.pipeline.checks import (
     declared_size,
     from_header,
     group_expand,
+    login_current,
     message_size,
     recipient_exists,
     recipient_limit,
@@ -18,7 +19,11 @@ from smtp.pipeline.checks import (
 )
 
 REGISTRY = {
-    "MAIL": {"declared_size": declared_size.check, "sender_authorised": sender_authorised.check},
+    "MAIL": {
+        "declared_size": declared_size.check,
+        "login_current": login_current.check,
+        "sender_authorised": sender_authorised.check,
+    },
     "RCPT": {
         "recipient_limit": recipient_limit.check,
         "relay": relay.check,
@@ -35,7 +40,7 @@ REGISTRY = {
     },
 }
 
-#: Inbound (MX) defaults; submission (smtp/submission.py) adds "sender_authorised" at MAIL and
+#: Inbound (MX) defaults; submission (smtp/submission.py) adds "login_current" and "sender_authorised" at MAIL and
 #: "from_header" at DATA, and has no "authentication_results".
 DEFAULTS = {
     "MAIL": ("declared_size",),
