@@ -30,6 +30,7 @@ from pathlib import Path
 
 import aiosmtplib
 import yaml
+from fanout import Profiler  # bench/ is on sys.path when a benchmark runs as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN = "example.gov.vn"
@@ -199,6 +200,8 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=20, help="local recipients (default 20)")
     parser.add_argument("--size", type=int, default=10 * 1024, help="message size in bytes (default 10240)")
     parser.add_argument("--database-url", help="PostgreSQL server URL: the run creates a database there and drops it")
+    parser.add_argument("--py-spy", metavar="FILE", help="profile our server while it ingests (.svg, or .txt for raw stacks)")
+    parser.add_argument("--py-spy-args", default="", help='extra py-spy record options, e.g. "--gil --rate 500"')
     args = parser.parse_args()
     rng = random.Random(2026)
     with pg_database(args.database_url) as database_url:
@@ -233,12 +236,14 @@ def run(args: argparse.Namespace, rng: random.Random, database_url: str | None) 
             accounts = add_accounts(config_path, args.accounts)
             jobs = [(r, make_message(i, r, args.size, rng)) for i, r in enumerate(rng.choice(accounts) for _ in range(args.n))]
             done: dict = {}
+            profiler = Profiler(proc.pid, args.py_spy, args.py_spy_args)
             cpu0 = cpu_seconds(proc.pid)
             start_all = time.perf_counter()
             start, last, refused = asyncio.run(blast(ports["smtp"], jobs, args.c))
             poller = threading.Thread(target=poll_imap, args=(ports["imap"], accounts, args.n - refused, done))
             poller.start()
             poller.join(timeout=600)
+            profiler.stop()
             cpu = cpu_seconds(proc.pid) - cpu0  # includes serving the IMAP STATUS polls
             peak = rss_peak_kib(proc.pid)
         finally:

@@ -40,6 +40,12 @@ _HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
 # the email package's header parser: a message from another server carries dozens of Received and
 # signature fields that would otherwise be parsed at every delivery for nothing.
 _CONTENT_FIELD = re.compile(r"^content-[!-9;-~]*[ \t]*:.*(?:\r?\n[ \t].*)*", re.I | re.M)
+_CONTENT_FIELD_BYTES = re.compile(_CONTENT_FIELD.pattern.encode(), re.I | re.M)
+#: a Content-Type value that is a text type with at most a charset: a letter, not an attachment
+_PLAIN_TEXT_TYPE = re.compile(
+    rb'[ \t]*text/[a-z0-9.+-]+[ \t]*(?:;[ \t]*charset[ \t]*=[ \t]*(?:"[a-z0-9_.:-]+"|[a-z0-9_.:-]+)[ \t]*)?;?[ \t]*\r?',
+    re.I,
+)
 
 Term = tuple[bytes, bool] | None  # (boundary, is_close) that ended a body, or None at EOF
 
@@ -306,9 +312,27 @@ def letter_without_attachments(head: bytes) -> bool:
     walker = _Walker(io.BytesIO(head))
     try:
         header, end = walker._header([])
+        if end is not _BODY or len(header) > _MAX_HEADER_BYTES:
+            return False
+        if _plain_text_fields(header):
+            return True
         info = _PartInfo.parse(header)
     except Exception:  # noqa: BLE001 - unusual header: let the full measurement decide
         return False
-    return end is _BODY and len(header) <= _MAX_HEADER_BYTES and not (
-        info.is_attachment or info.content_type.startswith("multipart/")
-    )
+    return not (info.is_attachment or info.content_type.startswith("multipart/"))
+
+
+def _plain_text_fields(header: bytes) -> bool:
+    """True when the Content-* fields alone show a text letter: no Content-Disposition, and no
+    Content-Type or one unfolded ``text/...`` with at most a charset. The email package's
+    parse costs ~0.1 ms per message, a tenth of SMTP ingest's time on the event loop; False
+    means only "ask the parser" (``_PartInfo.parse``)."""
+    content_type = None
+    for field in _CONTENT_FIELD_BYTES.findall(header):
+        name, _, value = field.partition(b":")
+        name = name.rstrip(b" \t").lower()
+        if name == b"content-disposition" or (name == b"content-type" and content_type is not None):
+            return False
+        if name == b"content-type":
+            content_type = value
+    return content_type is None or _PLAIN_TEXT_TYPE.fullmatch(content_type) is not None

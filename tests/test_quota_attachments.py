@@ -382,3 +382,32 @@ def test_letter_without_attachments_agrees_with_the_full_measurement(head: bytes
         assert measure_attachments(head + body).total_decoded_bytes == 0
     else:
         assert measure_attachments(head + body).total_decoded_bytes > 0 or b"multipart" in head
+
+
+def test_plain_text_shortcut_never_says_letter_where_the_parser_would_not() -> None:
+    """``_plain_text_fields`` skips the email parser; on 3,000 generated header sections it may
+    only say "letter" where ``_PartInfo.parse`` says one text part that is not an attachment, and
+    it does say so for the common forms."""
+    from quota.attachments import _PartInfo, _plain_text_fields
+
+    rng = random.Random(6909)
+    types = [b"text/plain", b"TEXT/HTML", b"text/plain; charset=utf-8", b'text/plain; charset="UTF-8"', b"text/plain;",
+             b"text/plain; name=a.txt", b"text/plain; charset*=utf-8''x", b"application/pdf", b"multipart/mixed; boundary=x",
+             b"text/plain;\r\n charset=utf-8", b"text/plain; format=flowed", b"image/png; name=\"a.png\"", b"text/calendar"]
+    others = [b"Subject: x", b"Content-Transfer-Encoding: base64", b"Content-Disposition: inline",
+              b"Content-Disposition: attachment; filename=a.pdf", b"Content-Language: vi", b"X-Content-Type: text/plain",
+              b"Content-ID: <a@b>"]
+    said_letter = 0
+    for _ in range(3000):
+        fields = rng.sample(others, rng.randint(0, 3))
+        for _ in range(rng.choice((0, 1, 1, 1, 2))):
+            name = rng.choice((b"Content-Type", b"content-type", b"Content-Type "))
+            fields.insert(rng.randint(0, len(fields)), name + b":" + rng.choice((b" ", b"")) + rng.choice(types))
+        header = b"".join(f + b"\r\n" for f in fields) + b"\r\n"
+        if _plain_text_fields(header):
+            said_letter += 1
+            info = _PartInfo.parse(header)
+            assert not info.is_attachment and not info.content_type.startswith("multipart/"), header
+    assert said_letter > 300
+    assert _plain_text_fields(b"Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
+    assert not _plain_text_fields(b"Content-Type: text/plain; name=\"a.txt\"\r\n\r\n")
