@@ -114,7 +114,15 @@ async def blast(port: int, jobs: list[tuple[str, bytes]], concurrency: int) -> t
 
 
 def poll_imap(port: int, accounts: list[str], expected: int, done: dict) -> None:
-    """Log in to every account and poll STATUS INBOX (MESSAGES) until ``expected`` are counted."""
+    """Log in to every account and poll STATUS INBOX (MESSAGES) until ``expected`` are counted;
+    what went wrong, if anything, is kept in ``done["error"]`` for the report."""
+    try:
+        _poll_imap(port, accounts, expected, done)
+    except Exception as e:  # noqa: BLE001 - reported with the figures
+        done["error"] = f"{type(e).__name__}: {e}"
+
+
+def _poll_imap(port: int, accounts: list[str], expected: int, done: dict) -> None:
     conns = []
     for address in accounts:
         c = imaplib.IMAP4("127.0.0.1", port)
@@ -268,7 +276,7 @@ def run(args: argparse.Namespace, rng: random.Random, database_url: str | None) 
         readable = done["n"] / (done["t"] - start_all)
         print(f"ours     readable over IMAP (STATUS counted): {readable:8.0f} msg/s  ({done['t'] - start_all:.2f} s)")
     else:
-        print("ours     readable over IMAP: not all messages counted within 600 s")
+        print("ours     readable over IMAP: not all messages counted within 600 s", done.get("error", ""))
     bare_rate = args.n / (blast_ - bstart)
     print(f"ceiling  bare aiosmtpd, discarding handler:   {bare_rate:8.0f} msg/s  ({blast_ - bstart:.2f} s, refused {brefused})")
     print(f"ours / ceiling: {accepted / bare_rate:.0%}" + (f"; server peak RSS {peak / 1024:.0f} MiB" if peak else ""))

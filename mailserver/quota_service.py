@@ -70,6 +70,14 @@ class QuotaService:
         usage as last committed; the commit checks again (``quota_limit``), so races are safe."""
         return decide_delivery(account.used_bytes, account.used_messages, self.limits_for(account), size, count)
 
+    def check_delivery_now(self, account: Account, size: int) -> Decision | None:
+        """``check_delivery`` on the caller's thread when the limits need no database (no
+        ``quota.classes`` configured, the common case), else None. SMTP RCPT uses it to save a
+        thread hand-off per recipient."""
+        if self.settings.quota.classes:
+            return None
+        return self.check_delivery(account, size)
+
     def check_attachments(self, account: Account, total_decoded: int) -> Decision:
         """After DATA: ``quota.measure_attachments(spooled file).total_decoded_bytes`` against the
         recipient's attachment limit."""

@@ -127,6 +127,9 @@ class FakeQuota:
         used = self.used.get(account.id, account.used_bytes)
         return decide_delivery(used, account.used_messages, self.limits_for(account), size, count)
 
+    def check_delivery_now(self, account: Account, size: int) -> Decision | None:
+        return self.check_delivery(account, size)
+
     def check_attachments(self, account: Account, total_decoded: int) -> Decision:
         return decide_attachments(total_decoded, self.limits_for(account))
 

@@ -183,6 +183,20 @@ def test_full_mailbox_is_452_at_rcpt_and_the_other_recipients_still_get_the_mess
         set_limit(srv, DUNG, None)
 
 
+def test_full_mailbox_is_452_at_rcpt_without_quota_classes_too(make_server):
+    """Without ``quota.classes`` the RCPT check decides on the loop (``check_delivery_now``);
+    with them (the module's server) it asks the store in a thread: the same reply either way."""
+    server = make_server({"quota": {"thresholds": []}})
+    for address in (DUNG, BINH):
+        server.add_account(address, PASSWORD)
+    send(server, "x@other.gov.vn", [DUNG], b"Subject: first\r\n\r\n" + b"d" * 4000 + b"\r\n")
+    set_limit(server, DUNG, account(server, DUNG).used_bytes)
+    refused, code, _ = send(server, "x@other.gov.vn", [DUNG, BINH], b"Subject: full\r\n\r\nhello\r\n")
+    ((rcode, rtext),) = refused.values()
+    assert rcode == S452 and rtext.startswith(QUOTA_RCPT) and b"Mailbox <dungpv@example.gov.vn> is full" in rtext
+    assert code == S250 and len(inbox(server, BINH)) == 1
+
+
 def test_mailbox_one_byte_below_its_limit(srv):
     used = account(srv, DUNG).used_bytes
     set_limit(srv, DUNG, used + 1)

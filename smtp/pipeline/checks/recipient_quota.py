@@ -15,7 +15,9 @@ async def check(ctx: RcptContext) -> Verdict:
     if ctx.quota is None or account is None or account.kind == AccountKind.GROUP and ctx.groups is not None:
         return PASS
     size = max(ctx.declared_size or 0, 1)
-    decision = await ctx.call(ctx.quota.check_delivery, account, size)
+    decision = ctx.quota.check_delivery_now(account, size)
+    if decision is None:  # per-class limits: read from the store, off the loop
+        decision = await ctx.call(ctx.quota.check_delivery, account, size)
     if decision.ok:
         return PASS
     reason = f"{account.address} {decision.reason}: used {decision.used} of {decision.limit}, needs {decision.requested}"
