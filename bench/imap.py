@@ -198,7 +198,7 @@ def main() -> None:
             raw.run(f'LOGIN "{ADDRESS}" "{PASSWORD}"')
             m = imaplib.IMAP4(srv.host, srv.port("imap"))
             m.login(ADDRESS, PASSWORD)
-            rss_before = proc_status(pid, "VmRSS")
+            rss_before, anon_before = proc_status(pid, "VmRSS"), proc_status(pid, "RssAnon")
             n = args.messages
             bodies = ",".join(map(str, random.Random(1).sample(range(1, n + 1), min(100, n))))
             cases = [  # (label, key into DOVECOT/TARGET, command)
@@ -230,7 +230,8 @@ def main() -> None:
                 print(f"{label:<27} {statistics.median(times):>7.1f} {min(times):>6.1f} {times[0]:>6.1f} {cpu:>7.0f} "
                       f"{slow:>7} {dove} {target}", flush=True)
             print(f"server RSS: {rss_before:.0f} MB after login, {proc_status(pid, 'VmRSS'):.0f} MB after the runs "
-                  f"(peak {proc_status(pid, 'VmHWM'):.0f} MB)")
+                  f"(peak {proc_status(pid, 'VmHWM'):.0f} MB); not file-backed: {anon_before:.0f} MB after login, "
+                  f"{proc_status(pid, 'RssAnon'):.0f} MB after the runs")
             m.logout()
             errors = [ln for ln in srv.log().splitlines() if "Error" in ln or "error" in ln]
             if errors:

@@ -1,11 +1,14 @@
 """FETCH, served from the metadata cached at delivery and byte ranges of the stored message.
 
 Responses are rendered in a worker thread batch by batch (``store.fetch_rows``, plain tuples;
-imap/fetchrender.py) and written on the reactor through ``blockingCallFromThread`` in chunks of
-``CHUNK`` bytes; while the transport's buffer is full the worker waits (a streaming producer),
-so a FETCH over 100,000 messages or of a 40 MB body never sits in memory whole. Small bodies
-are read a few megabytes at a time in one query (``read_blobs``); large sections are streamed
-from the blob file in chunks.
+imap/fetchrender.py) and handed to the reactor in chunks of ``CHUNK`` bytes without waiting for
+them to be written; the worker waits only while the reactor holds MAX_AHEAD bytes it has not
+written or the transport's buffer is full (a streaming producer), so a FETCH over 100,000
+messages or of a 40 MB body never sits in memory whole. The last chunk comes back as the
+worker's result and goes out with the tagged line (a response of up to CHUNK bytes costs one
+thread hop each way). Small bodies are read in one query per group (``read_blobs``), the first
+group small so the client receives while the rest is read; large sections are streamed from
+the blob file in chunks.
 """
 
 from __future__ import annotations
@@ -31,6 +34,11 @@ STREAM_ABOVE = 256 * 1024
 CHUNK = 1024 * 1024
 #: Bodies of at most STREAM_ABOVE bytes are read this many bytes' worth at a time, in one query.
 PRELOAD_BYTES = 4 * 1024 * 1024
+FIRST_PRELOAD = 128 * 1024
+#: Between preload groups, what is waiting is handed to the reactor once it is this large.
+FLUSH_AT = 64 * 1024
+#: The worker goes on while the reactor has not yet written at most this much of what it handed over.
+MAX_AHEAD = 2 * CHUNK
 
 
 def sets_seen(item: FetchItem) -> bool:
@@ -67,12 +75,15 @@ def parse_fetch_modifiers(mods, uid: bool, qresync: bool) -> tuple[int | None, b
 
 
 class _Flow:
-    """Streaming producer registered on the transport for the duration of a FETCH."""
+    """Streaming producer registered on the transport for the duration of a FETCH, and the count
+    of bytes the worker handed to the reactor that it has not written yet."""
 
     def __init__(self) -> None:
         self.paused = False
         self.stopped = False
         self.waiter: defer.Deferred | None = None
+        self.queued = 0  # bytes handed over; only the worker adds
+        self.written = 0  # of those, bytes given to the transport; only the reactor adds
 
     def pauseProducing(self) -> None:
         self.paused = True
@@ -127,7 +138,11 @@ class FetchCommand:
         flow = _Flow()
         self.transport.registerProducer(flow, True)
         try:
-            await deferToThread(self._fetch_worker, list(sv.uids), set(sv.recent), sv.folder_id, uids, items, flow, changedsince)
+            tail = await deferToThread(
+                self._fetch_worker, list(sv.uids), set(sv.recent), sv.folder_id, uids, items, flow, changedsince
+            )
+            if not self._closed and tail:
+                self._write_now(tail)
         except FetchAborted:
             return None
         finally:
@@ -138,24 +153,43 @@ class FetchCommand:
     select_FETCH = (do_FETCH, A.arg_seqset, A.arg_fetchatt, A.opt_list)
 
     # -- worker thread -------------------------------------------------------------------------
-    def _send(self, flow: _Flow, data: bytes):
-        """Runs on the reactor: write, and hold the worker while the transport is full."""
+    def _write_now(self, data: bytes) -> None:
+        """On the reactor: straight to the socket when nothing is queued before it, else queued."""
+        if not self._send_now(data):
+            self.transport.write(data)
+
+    def _send(self, flow: _Flow, data: bytes) -> None:
+        """On the reactor, in the order the worker handed the data over."""
+        flow.written += len(data)
+        if not (self._closed or flow.stopped):
+            self._write_now(data)
+
+    def _until_writable(self, flow: _Flow):
+        """On the reactor: hold the worker while the transport is full."""
         if self._closed or flow.stopped:
             raise FetchAborted()
-        self.transport.write(data)
         if flow.paused:
             flow.waiter = defer.Deferred()
             return flow.waiter
         return None
 
-    def _fetch_worker(self, view_uids, recent, folder_id, uids, items, flow, changedsince=None) -> None:
+    def _fetch_worker(self, view_uids, recent, folder_id, uids, items, flow, changedsince=None) -> bytes:
+        """Writes the response but its last part, which it returns: the reactor writes that with
+        the tagged line, one thread hop for a response of at most CHUNK bytes. Larger ones are
+        handed over CHUNK by CHUNK without waiting, while the reactor has taken all but
+        MAX_AHEAD bytes and the transport is not full, so reading goes on while the socket sends."""
         store = self.sc.store
         reactor = self.sc.reactor
 
         def send(data: bytes) -> None:
-            if flow.stopped or self._closed:
-                raise FetchAborted()
-            blockingCallFromThread(reactor, self._send, flow, data)
+            while True:
+                if flow.stopped or self._closed:
+                    raise FetchAborted()
+                if not flow.paused and flow.queued - flow.written < MAX_AHEAD:
+                    break
+                blockingCallFromThread(reactor, self._until_writable, flow)
+            flow.queued += len(data)
+            reactor.callFromThread(self._send, flow, data)
 
         flag_text = FlagText(recent)
         pieces = [simple_piece(i, flag_text) for i in items]
@@ -180,9 +214,9 @@ class FetchCommand:
             if len(pending_keep) >= KEEP_AT_LEAST or (kept and pending_keep):
                 kept += self._keep(pending_keep)
                 pending_keep = []
-        out.flush()
         if pending_keep and (kept or len(pending_keep) >= KEEP_AT_LEAST):
             self._keep(pending_keep)
+        return out.take()
 
     def _keep(self, items: list) -> int:
         """Hand renderings to the store for the next FETCH (written in the background)."""
@@ -220,6 +254,8 @@ class FetchCommand:
                         self._stream_blob(msg.blob, start, end, out.send)
                 out.add(b")\r\n")
             del bodies
+            if out.size >= FLUSH_AT:
+                out.flush()
 
     def _stream_blob(self, sha, start, end, send) -> None:
         with self.sc.store.open_blob(sha) as f:
@@ -291,9 +327,13 @@ class _Out:
 
     def flush(self) -> None:
         if self.parts:
-            data = b"".join(self.parts)
-            self.parts, self.size = [], 0
-            self.send(data)
+            self.send(self.take())
+
+    def take(self) -> bytes:
+        """What is waiting, joined; the buffer is empty afterwards."""
+        data = b"".join(self.parts)
+        self.parts, self.size = [], 0
+        return data
 
 
 class _Msg:
@@ -319,12 +359,14 @@ def _label(item: FetchItem) -> tuple[FetchItem, bytes]:
 
 
 def _preload_groups(rows):
-    """Consecutive rows whose small bodies together stay under PRELOAD_BYTES."""
-    group, size = [], 0
+    """Consecutive rows whose small bodies together stay under a limit that starts at
+    FIRST_PRELOAD and doubles up to PRELOAD_BYTES: the first bodies are on their way to the
+    client while the next are read."""
+    group, size, limit = [], 0, FIRST_PRELOAD
     for row in rows:
-        if group and size + row[ROW_SIZE] > PRELOAD_BYTES:
+        if group and size + row[ROW_SIZE] > limit:
             yield group
-            group, size = [], 0
+            group, size, limit = [], 0, min(2 * limit, PRELOAD_BYTES)
         group.append(row)
         if row[ROW_SIZE] <= STREAM_ABOVE:
             size += row[ROW_SIZE]

@@ -208,3 +208,40 @@ def test_fetch_without_peek_sets_seen_and_reports_flags(server, folder):
     assert resp.startswith(b"* 5 FETCH (UID 5 BODY[HEADER.FIELDS (SUBJECT)] {")
     assert re.search(rb"FLAGS \([^)]*\\Seen[^)]*\)\)$", resp)
     c.close()
+
+
+def test_many_bodies_to_a_slow_reader_arrive_whole_and_in_order(server):
+    """Bodies read a group at a time and handed to the event loop without waiting (imap/fetch.py
+    MAX_AHEAD): several megabytes more than the socket holds, a reader that starts late and
+    reads in small pieces, and a FETCH on the same connection right after."""
+    address = f"slow-bodies@{server.domain}"
+    server.add_account(address, PASSWORD, name="Đọc chậm")
+    messages = [
+        (f"Subject: thư {i}\r\nMessage-ID: <{i}@slow>\r\n\r\n".encode() + (b"%03d " % i) * (25_000 + 997 * i))
+        + b"\r\n"
+        for i in range(40)
+    ]  # 100-140 KB each, all under STREAM_ABOVE: read from the store in groups, not streamed
+    c = Client(server, address)
+    for raw in messages:
+        c.sock.sendall(b"a APPEND INBOX {%d+}\r\n" % len(raw) + raw + b"\r\n")
+        c._until(b"\r\n")
+        line, c.buf = c.buf.split(b"\r\n", 1)
+        assert line.startswith(b"a OK"), line
+    c.ok(b"EXAMINE INBOX")
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+    c.n += 1
+    c.sock.sendall(b"f%d FETCH 1:* (BODY.PEEK[] RFC822.SIZE)\r\n" % c.n)
+    time.sleep(1)  # the server fills the socket and waits
+    got = bytearray(c.buf)
+    while not got.endswith(b"f%d OK FETCH completed\r\n" % c.n):
+        chunk = c.sock.recv(4096)
+        assert chunk, bytes(got[-200:])
+        got += chunk
+    expected = b"".join(
+        b"* %d FETCH (BODY[] {%d}\r\n%s RFC822.SIZE %d)\r\n" % (n, len(raw), raw, len(raw)) for n, raw in enumerate(messages, 1)
+    )
+    assert bytes(got) == expected + b"f%d OK FETCH completed\r\n" % c.n
+    c.buf = b""
+    (resp,) = c.ok(b"FETCH 40 (BODY.PEEK[]<7.20>)")
+    assert resp == b"* 40 FETCH (BODY[]<7> {20}\r\n" + messages[-1][7:27] + b")"
+    c.close()
