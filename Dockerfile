@@ -23,6 +23,6 @@ USER mailserver
 WORKDIR /data
 VOLUME /data
 # Unprivileged ports inside the container; map them to 25/587/465/143/993/110/995 with -p.
-EXPOSE 2525 2587 2465 1143 1993 1110 1995
+EXPOSE 2525 2587 2465 1143 1993 1110 1995 8443
 
 CMD ["sh", "-c", "[ -f \"$MAILSERVER_CONFIG\" ] || mailserver init --data-dir /data --listen 0.0.0.0 $MAILSERVER_INIT_ARGS; exec mailserver serve"]

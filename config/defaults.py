@@ -16,11 +16,11 @@ import yaml
 # Unprivileged ports so the server runs as a normal user; the standard ports are listed beside.
 DEFAULT_PORTS = {
     "smtp": 2525, "submission": 2587, "submissions": 2465,
-    "imap": 1143, "imaps": 1993, "pop3": 1110, "pop3s": 1995,
+    "imap": 1143, "imaps": 1993, "pop3": 1110, "pop3s": 1995, "web": 8443,
 }
 STANDARD_PORTS = {
     "smtp": 25, "submission": 587, "submissions": 465,
-    "imap": 143, "imaps": 993, "pop3": 110, "pop3s": 995,
+    "imap": 143, "imaps": 993, "pop3": 110, "pop3s": 995, "web": 443,
 }
 
 _TEMPLATE = Template("""\
@@ -63,8 +63,7 @@ listeners:
   imaps:       {address: $listen, port: $imaps}   # IMAP4 over implicit TLS (standard 993)
   pop3:        {address: $listen, port: $pop3}   # POP3 with STLS (standard 110)
   pop3s:       {address: $listen, port: $pop3s}   # POP3 over implicit TLS (standard 995)
-  # Self-service web portal, health and metrics.
-#  web:         {address: 127.0.0.1, port: 8080}
+  web:         {address: $listen, port: $web}   # self-service portal, HTTPS: /password, /healthz (see web:)
 
 tls:
   # PEM files. init created a self-signed pair; replace them with your CA-issued certificate.
@@ -200,6 +199,14 @@ tls:
 #search:
   # Match Vietnamese text with or without diacritics (tiếng = tieng).
 #  fold_diacritics: true
+
+# The portal on listeners.web: users change their password there (R-PASS-1..4).
+#web:
+  # HTTPS with the certificate above; false only behind a TLS-terminating proxy on loopback.
+#  tls: true
+  # R-DIR-1: also serve the e-mail directory of every active address at /danh-ba.
+#  publish_directory: false
+#  directory_title: "Danh bạ thư điện tử"
 """)
 
 

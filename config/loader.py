@@ -279,6 +279,8 @@ def _describe(err: dict, loc: Key) -> str:
         return f"expected a number, got {got}"
     if kind.startswith("path_"):
         return f"expected a file or directory path, got {got}"
+    if kind == "value_error" and isinstance(ctx.get("error"), ValueError):
+        return str(ctx["error"])  # our own validators' text, without pydantic's "Value error, "
     return err["msg"]
 
 

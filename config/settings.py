@@ -8,11 +8,12 @@ the key path instead of being silently ignored.
 from __future__ import annotations
 
 import re
+import ipaddress
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 # R-QUOTA-1: sizes are counted as mail systems count them, so GB and GiB both mean 1024³ bytes.
@@ -210,6 +211,16 @@ class Search(_Frozen):
     fold_diacritics: bool = True
 
 
+class Web(_Frozen):
+    """The self-service portal on ``listeners.web`` (mailserver/web/portal.py)."""
+
+    # HTTPS with tls.cert/key. Off only behind a TLS-terminating proxy, and then the listener must
+    # be on a loopback address (passwords never cross the network in clear).
+    tls: bool = True
+    publish_directory: bool = False  # R-DIR-1: /danh-ba serves the directory of every active address
+    directory_title: str = "Danh bạ thư điện tử"
+
+
 class QueueDomain(_Frozen):
     """Per destination domain options of the outbound queue (``queue.domains``)."""
 
@@ -255,6 +266,15 @@ class Dns(_Frozen):
     timeout: float = Field(default=5.0, gt=0)
 
 
+def _is_loopback(address: str) -> bool:
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
 class Settings(_Frozen):
     profile: Literal["molisa", "lamdong", "most", "moj", "hcm-q4", "none"] = "none"
     # How `account add` derives a personal address from a name when --address is not given
@@ -277,3 +297,12 @@ class Settings(_Frozen):
     queue: Queue = Queue()
     dkim: Dkim = Dkim()
     dns: Dns = Dns()
+    web: Web = Web()
+
+    @model_validator(mode="after")
+    def _web_plaintext_only_on_loopback(self) -> Settings:
+        web = self.listeners.web
+        if web is not None and not self.web.tls and not _is_loopback(web.address):
+            raise ValueError(f"web.tls: false needs listeners.web on a loopback address, not {web.address!r} "
+                             "(put a TLS-terminating proxy in front, or keep web.tls on)")
+        return self

@@ -74,7 +74,10 @@ def twisted_tls_options(settings: Settings):
 def _listening_lines(settings: Settings) -> list[str]:
     lines = []
     for name, listener in settings.listeners:
-        if listener is not None and name != "web":
+        if listener is not None and name == "web":
+            scheme = "https" if settings.web.tls else "http"
+            lines.append(f"  {name:<12} {scheme}://{listener.address}:{listener.port}/password")
+        elif listener is not None:
             lines.append(f"  {name:<12} {listener.address}:{listener.port}")
     return lines
 
@@ -161,6 +164,9 @@ async def _start(settings: Settings, running: _Running) -> None:
     guard.start()
     running.ports = list(start_imap(reactor, settings, store, auth, tls, quota=running.quota, org=organisation, guard=guard))
     running.ports += list(start_pop3(reactor, settings, store, auth, tls, guard=guard))
+    from mailserver.web.portal import start_web
+
+    running.ports += start_web(reactor, settings, store, auth, organisation, tls)  # password change, health (R-PASS-1)
     print(f"mailserver {settings.hostname} serving {', '.join(settings.domains)}", flush=True)
     print("\n".join(_listening_lines(settings)), flush=True)
     print(f"  data         {settings.data_dir}", flush=True)
