@@ -207,6 +207,8 @@ tls:
   # R-DIR-1: also serve the e-mail directory of every active address at /danh-ba.
 #  publish_directory: false
 #  directory_title: "Danh bạ thư điện tử"
+  # The portal as users reach it behind a proxy (IMAP alerts point there); default https://hostname:port.
+#  public_url: null
 """)
 
 

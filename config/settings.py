@@ -219,6 +219,9 @@ class Web(_Frozen):
     tls: bool = True
     publish_directory: bool = False  # R-DIR-1: /danh-ba serves the directory of every active address
     directory_title: str = "Danh bạ thư điện tử"
+    # How users reach the portal when it is behind a proxy (https://mail.example.gov.vn); default:
+    # https://<hostname>:<listeners.web port>. Shown in IMAP alerts to change an initial password.
+    public_url: str | None = None
 
 
 class QueueDomain(_Frozen):
@@ -298,6 +301,16 @@ class Settings(_Frozen):
     dkim: Dkim = Dkim()
     dns: Dns = Dns()
     web: Web = Web()
+
+    def password_url(self) -> str | None:
+        """The portal's password page as users reach it; None without a portal."""
+        if self.web.public_url:
+            return self.web.public_url.rstrip("/") + "/password"
+        web = self.listeners.web
+        if web is None:
+            return None
+        scheme, default = ("https", 443) if self.web.tls else ("http", 80)
+        return f"{scheme}://{self.hostname}{'' if web.port == default else f':{web.port}'}/password"
 
     @model_validator(mode="after")
     def _web_plaintext_only_on_loopback(self) -> Settings:

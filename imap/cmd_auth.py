@@ -18,6 +18,7 @@ from twisted.internet.threads import deferToThread
 from imap.args import ArgParsers as A
 from imap.revalidate import Login
 from imap.wire import Atom, ParseError, String
+from storage.api import AccountState
 from storage.errors import NoPerm
 
 OK, NO, BAD = b"OK", b"NO", b"BAD"
@@ -168,6 +169,10 @@ class AuthCommands:
             self.sc.guard.register(self, *logins)
         self.state = "auth"
         self.autologout = self.sc.settings.limits.imap_autologout
+        url = self.sc.settings.password_url()
+        if actor.state is AccountState.MUST_CHANGE_PASSWORD and url:  # R-PASS-1: clients show ALERTs
+            self.untagged(b"OK [ALERT] Mat khau ban dau phai duoc doi tai " + url.encode("ascii", "replace")
+                          + b" / Please change your initial password at " + url.encode("ascii", "replace"))
         return OK, b"[CAPABILITY " + b" ".join(self.listCapabilities()) + b"] Logged in"
 
     async def authenticate(self, username: str, secret: str):

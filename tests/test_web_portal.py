@@ -101,8 +101,11 @@ def test_weak_or_mismatched_new_password_is_refused_with_the_reason(portal, new,
 
 
 def test_initial_password_changed_then_used_over_imap_and_smtp(portal):
+    url = f"https://mail.example.gov.vn:{portal.settings.listeners.web.port}/password"
     with imaplib.IMAP4(portal.host, portal.port("imap")) as before:
-        before.login(ADDRESS, INITIAL)
+        before.login(ADDRESS, INITIAL)  # R-PASS-1: the client is told where (RFC 3501 ALERT)
+        alert = [line for line in before.untagged_responses.get("OK", []) if b"[ALERT]" in line]
+        assert alert and url.encode() in alert[0] and b"Mat khau ban dau phai duoc doi" in alert[0]
     status, body = change(portal, ADDRESS, INITIAL, NEW)
     assert status == 200 and "Đã đổi mật khẩu" in body and "Password changed" in body
     assert "active" in state(portal) and "must_change" not in state(portal)
@@ -110,6 +113,7 @@ def test_initial_password_changed_then_used_over_imap_and_smtp(portal):
         imaplib.IMAP4(portal.host, portal.port("imap")).login(ADDRESS, INITIAL)
     c = imaplib.IMAP4(portal.host, portal.port("imap"))
     assert c.login(ADDRESS, NEW)[0] == "OK"
+    assert not [line for line in c.untagged_responses.get("OK", []) if b"[ALERT]" in line]
     c.logout()
     with smtplib.SMTP(portal.host, portal.port("submission")) as s:
         s.login(ADDRESS, NEW)
