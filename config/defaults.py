@@ -209,6 +209,8 @@ tls:
 #  directory_title: "Danh bạ thư điện tử"
   # The portal as users reach it behind a proxy (IMAP alerts point there); default https://hostname:port.
 #  public_url: null
+  # Networks that may read /metrics (account and queue figures for monitoring).
+#  metrics_from: [127.0.0.0/8, "::1/128"]
 """)
 
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyNetwork, model_validator
 from pydantic_core import PydanticCustomError
 
 # R-QUOTA-1: sizes are counted as mail systems count them, so GB and GiB both mean 1024³ bytes.
@@ -222,6 +222,8 @@ class Web(_Frozen):
     # How users reach the portal when it is behind a proxy (https://mail.example.gov.vn); default:
     # https://<hostname>:<listeners.web port>. Shown in IMAP alerts to change an initial password.
     public_url: str | None = None
+    # Who may read /metrics (account and queue figures): these networks only.
+    metrics_from: tuple[IPvAnyNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 
 class QueueDomain(_Frozen):

@@ -77,6 +77,8 @@ class POP3Server(AuthorizationCommands, TransactionCommands, pop3.POP3):
     """One POP3 session. Handlers are ``cmd_<VERB>(args: bytes)``; a Deferred result keeps the
     session busy (no other command runs) until it fires."""
 
+    protocol_name = "pop3"  # imap/revalidate.py counts sessions by it
+
     def __init__(self, ctx: Pop3Context) -> None:
         self.ctx = ctx
         self.state = AUTHORIZATION

@@ -83,6 +83,14 @@ class SessionGuard:
     def unregister(self, session: Ending) -> None:
         self._sessions.pop(session, None)
 
+    def count_by_protocol(self) -> dict[str, int]:
+        """Logged-in sessions by ``session.protocol_name`` (imap, pop3), for /metrics."""
+        counts: dict[str, int] = {}
+        for session in self._sessions:
+            name = getattr(session, "protocol_name", "other")
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
     def check(self):
         """One pass: a thread reads the accounts of every registered session; the reactor ends
         the sessions that fail. A pass still running when the next is due is not doubled."""

@@ -50,6 +50,7 @@ class IMAPServer(
     CompressCommand, AccessControl, ArgParsers, IMAP4Server,
 ):
     IDENT = b"IMAP4rev1 ready"
+    protocol_name = "imap"  # imap/revalidate.py counts sessions by it
 
     def __init__(self, ctx) -> None:
         """``ctx`` is the ServerContext (imap/service.py) shared by all connections."""

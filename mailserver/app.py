@@ -166,7 +166,7 @@ async def _start(settings: Settings, running: _Running) -> None:
     running.ports += list(start_pop3(reactor, settings, store, auth, tls, guard=guard))
     from mailserver.web.portal import start_web
 
-    running.ports += start_web(reactor, settings, store, auth, organisation, tls)  # password change, health (R-PASS-1)
+    running.ports += start_web(reactor, settings, store, auth, organisation, tls, guard)  # password change, health (R-PASS-1)
     print(f"mailserver {settings.hostname} serving {', '.join(settings.domains)}", flush=True)
     print("\n".join(_listening_lines(settings)), flush=True)
     print(f"  data         {settings.data_dir}", flush=True)

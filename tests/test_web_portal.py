@@ -150,3 +150,26 @@ def test_plain_http_portal_only_on_loopback(make_server):
     result = server.cli("--set", "listeners.web.address=10.0.0.1", "--set", "listeners.web.port=8080",
                         "--set", "web.tls=false", "config", "check", check=False)
     assert result.returncode != 0 and "web.tls" in (result.stderr + result.stdout)
+
+
+def test_metrics_for_monitoring_from_allowed_networks_only(portal):
+    c = imaplib.IMAP4(portal.host, portal.port("imap"))
+    c.login(ADDRESS, INITIAL)
+    with smtplib.SMTP(portal.host, portal.port("smtp")) as s:
+        s.sendmail("x@other.gov.vn", [ADDRESS], b"Subject: do\r\n\r\nthu\r\n")
+    status, headers, text = get(portal, "/metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    lines = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    assert lines["mailserver_up"] == "1"
+    assert lines['mailserver_accounts{kind="personal",state="must_change_password"}'] == "1"
+    assert lines["mailserver_messages"] == "1" and int(lines["mailserver_mailbox_used_bytes"]) > 0
+    assert lines['mailserver_sessions{protocol="imap"}'] == "1" and lines['mailserver_sessions{protocol="pop3"}'] == "0"
+    assert int(lines["mailserver_resident_memory_bytes"]) > 10_000_000
+    c.logout()
+
+
+def test_metrics_hidden_from_other_networks(make_server):
+    server = make_server({"listeners": {"web": {"address": "127.0.0.1", "port": free_port()}},
+                          "web": {"metrics_from": ["10.0.0.0/8"]}})
+    assert get(server, "/metrics")[0] == 404
+    assert get(server, "/healthz")[0] == 200

@@ -12,6 +12,8 @@ mail clients cannot do that over IMAP or SMTP, so without a page of our own only
   the same whether the address exists or not.
 - ``/healthz``: ``ok`` once a store read succeeded (503 otherwise), for the agency's monitoring.
 - ``/danh-ba``: the e-mail directory page (R-DIR-1) when ``web.publish_directory`` is on.
+- ``/metrics``: Prometheus text (accounts by state, usage, queue, sessions, memory), only to
+  ``web.metrics_from`` networks (loopback by default); 404 to anyone else.
 
 Every page: Vietnamese first, English below; no cookies, no scripts, no third-party resources;
 ``Cache-Control: no-store`` and a strict Content-Security-Policy. There is no session to hijack:
@@ -21,6 +23,7 @@ each form carries its own proof (the current password).
 from __future__ import annotations
 
 import html
+import ipaddress
 import logging
 import unicodedata
 from typing import Any
@@ -33,6 +36,7 @@ from config.settings import Settings
 from mailserver.auth import hash_password
 from mailserver.policy.passwords import check_password
 from storage.api import AccountState
+from storage.stats import store_stats
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +235,71 @@ class Directory(_Async):
         return self._answer(request, deferToThread(build))
 
 
+class Metrics(_Async):
+    """Prometheus text format (Zabbix reads it too), from ``web.metrics_from`` networks only."""
+
+    def __init__(self, settings: Settings, store: Any, guard: Any, started: float, reactor: Any) -> None:
+        super().__init__()
+        self.allowed = settings.web.metrics_from
+        self.store = store
+        self.guard = guard
+        self.started = started
+        self.reactor = reactor
+
+    def render_GET(self, request: server.Request) -> bytes | int:
+        peer = request.getClientAddress()
+        try:
+            address = ipaddress.ip_address(getattr(peer, "host", ""))
+        except ValueError:
+            address = None
+        if address is None or not any(address in net for net in self.allowed):
+            return NotFound().render(request)
+        sessions = self.guard.count_by_protocol() if self.guard is not None else {}
+        uptime = self.reactor.seconds() - self.started
+        d = deferToThread(store_stats, self.store)
+        d.addCallback(lambda stats: (200, b"text/plain; version=0.0.4; charset=utf-8",
+                                     metrics_text(stats, sessions, uptime, _rss_bytes()).encode()))
+        return self._answer(request, d)
+
+
+def metrics_text(stats, sessions: dict[str, int], uptime: float, rss: int | None) -> str:
+    """The exposition text: one HELP/TYPE pair per metric, labels sorted (stable for diffing)."""
+    out: list[str] = []
+
+    def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
+        out.append(f"# HELP mailserver_{name} {help_text}")
+        out.append(f"# TYPE mailserver_{name} {kind}")
+        out.extend(f"mailserver_{name}{labels} {value if isinstance(value, int) else repr(float(value))}"
+                   for labels, value in samples)
+
+    metric("up", "gauge", "1 while the server answers.", [("", 1)])
+    metric("uptime_seconds", "gauge", "Seconds since the server started.", [("", round(uptime, 1))])
+    metric("accounts", "gauge", "Accounts by kind and state.",
+           [(f'{{kind="{k}",state="{s}"}}', n) for (k, s), n in sorted(stats.accounts.items())])
+    metric("mailbox_used_bytes", "gauge", "Quota usage of every mailbox together.", [("", stats.used_bytes)])
+    metric("messages", "gauge", "Messages in every mailbox together.", [("", stats.messages)])
+    metric("stored_bodies", "gauge", "Distinct message bodies stored (single-instance).", [("", stats.stored_bodies)])
+    metric("outbound_recipients", "gauge", "Outbound queue recipients by state.",
+           [(f'{{state="{s}"}}', n) for s, n in sorted(stats.outbound.items())])
+    metric("search_index_backlog", "gauge", "Bodies the search index has not reached yet.", [("", stats.index_backlog)])
+    metric("sessions", "gauge", "Logged-in IMAP and POP3 sessions.",
+           [(f'{{protocol="{p}"}}', sessions.get(p, 0)) for p in ("imap", "pop3")])
+    if rss is not None:
+        metric("resident_memory_bytes", "gauge", "Resident memory of the server process.", [("", rss)])
+    return "\n".join(out) + "\n"
+
+
+def _rss_bytes() -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
 class Index(resource.Resource):
     isLeaf = True
 
@@ -265,11 +334,12 @@ class Root(resource.Resource):
         return self.pages.get(path, NotFound())
 
 
-def build_site(settings: Settings, store: Any, auth: Any, org: Any, reactor: Any) -> server.Site:
+def build_site(settings: Settings, store: Any, auth: Any, org: Any, reactor: Any, guard: Any = None) -> server.Site:
     pages: dict[bytes, resource.Resource] = {
         b"": Index(settings.web.publish_directory),
         b"password": PasswordPage(settings, store, auth, reactor),
         b"healthz": Health(store),
+        b"metrics": Metrics(settings, store, guard, reactor.seconds(), reactor),
     }
     if settings.web.publish_directory and org is not None:
         pages[b"danh-ba"] = Directory(org, settings.web.directory_title)
@@ -280,13 +350,13 @@ def build_site(settings: Settings, store: Any, auth: Any, org: Any, reactor: Any
     return site
 
 
-def start_web(reactor: Any, settings: Settings, store: Any, auth: Any, org: Any, tls: Any) -> list:
+def start_web(reactor: Any, settings: Settings, store: Any, auth: Any, org: Any, tls: Any, guard: Any = None) -> list:
     """Listen on ``listeners.web`` (HTTPS with ``tls``, or plain HTTP on loopback when
     ``web.tls`` is off); returns the listening ports (app.py stops them)."""
     listener = settings.listeners.web
     if listener is None:
         return []
-    site = build_site(settings, store, auth, org, reactor)
+    site = build_site(settings, store, auth, org, reactor, guard)
     if settings.web.tls:
         return [reactor.listenSSL(listener.port, site, tls, interface=listener.address)]
     return [reactor.listenTCP(listener.port, site, interface=listener.address)]
