@@ -225,6 +225,22 @@ def db_upgrade(obj: _Context) -> None:
     click.echo(f"database ready: {_safe_url(obj.settings.database.url)}")
 
 
+@db.command("backup")
+@click.argument("target", type=click.Path(path_type=Path, file_okay=False))
+@pass_ctx
+def db_backup(obj: _Context, target: Path) -> None:
+    """Copy the data directory (SQLite snapshot, bodies, config, keys) to TARGET, while serving."""
+    from mailserver.backup import BackupError, backup
+
+    try:
+        report = backup(obj.settings, target)
+    except BackupError as e:
+        raise Refused(str(e)) from None
+    click.echo(f"backup in {target}: database {report.database_bytes:,} bytes, {report.files} other files "
+               f"({report.file_bytes:,} bytes), {report.seconds:.1f} s")
+    click.echo("restore: stop the server and put this directory in place of the data directory")
+
+
 @db.command("status")
 @pass_ctx
 def db_status(obj: _Context) -> None:
