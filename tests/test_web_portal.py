@@ -173,3 +173,22 @@ def test_metrics_hidden_from_other_networks(make_server):
                           "web": {"metrics_from": ["10.0.0.0/8"]}})
     assert get(server, "/metrics")[0] == 404
     assert get(server, "/healthz")[0] == 200
+
+
+def test_a_client_that_keeps_guessing_is_stopped(portal):
+    """After MAX_FAILURES refused passwords in ten minutes the client's address gets 429, even with
+    the right password; the account itself is untouched (an attacker cannot lock its owner out
+    of IMAP)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mailserver.web.portal import MAX_FAILURES
+
+    with ThreadPoolExecutor(MAX_FAILURES) as pool:
+        codes = list(pool.map(lambda i: change(portal, ADDRESS, f"Doan-sai-{i}-2026!", NEW)[0], range(MAX_FAILURES)))
+    assert codes == [403] * MAX_FAILURES
+    status, body = change(portal, ADDRESS, INITIAL, NEW)
+    assert status == 429 and "Quá nhiều lần thử" in body and "Too many attempts" in body
+    assert "must_change_password" in state(portal)
+    c = imaplib.IMAP4(portal.host, portal.port("imap"))
+    assert c.login(ADDRESS, INITIAL)[0] == "OK"
+    c.logout()

@@ -9,7 +9,8 @@ mail clients cannot do that over IMAP or SMTP, so without a page of our own only
   profile's rules (R-PASS-2/3) and must differ from the current one. Success makes the account
   active (R-PASS-1 done) and ends its open IMAP/POP3 sessions at the next session check
   (imap/revalidate.py). A refusal comes no sooner than a second after the form was sent, and says
-  the same whether the address exists or not.
+  the same whether the address exists or not; after MAX_FAILURES refusals in ten minutes a client
+  address gets 429 until the window passes.
 - ``/healthz``: ``ok`` once a store read succeeded (503 otherwise), for the agency's monitoring.
 - ``/danh-ba``: the e-mail directory page (R-DIR-1) when ``web.publish_directory`` is on.
 - ``/metrics``: Prometheus text (accounts by state, usage, queue, sessions, memory), only to
@@ -44,6 +45,9 @@ log = logging.getLogger(__name__)
 MAX_FORM_BYTES = 8 * 1024
 #: seconds from a refused password to the reply (guessing is slow; timing says nothing)
 FAILURE_DELAY = 1.0
+#: refused passwords from one client address within FAILURE_WINDOW seconds before it gets 429
+MAX_FAILURES = 10
+FAILURE_WINDOW = 600.0
 
 _HEADERS = {
     b"content-security-policy": b"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
@@ -161,10 +165,19 @@ class PasswordPage(_Async):
         self.auth = auth
         self.reactor = reactor
         self.failure_delay = FAILURE_DELAY
+        self._failures: dict[str, list[float]] = {}  # client address → times of refused passwords
 
     def render_GET(self, request: server.Request) -> bytes:
         _prepare(request)
         return self._form()
+
+    def _recent_failures(self, client: str) -> list[float]:
+        now = self.reactor.seconds()
+        if len(self._failures) > 10_000:  # forget the quiet ones rather than grow without end
+            self._failures = {k: v for k, v in self._failures.items() if v and v[-1] > now - FAILURE_WINDOW}
+        times = [t for t in self._failures.get(client, ()) if t > now - FAILURE_WINDOW]
+        self._failures[client] = times
+        return times
 
     def _form(self, address: str = "", notes: str = "") -> bytes:
         intro = _message("", "Đổi mật khẩu hộp thư. Mật khẩu ban đầu phải được đổi ở lần đăng nhập đầu tiên.",
@@ -174,9 +187,16 @@ class PasswordPage(_Async):
     def render_POST(self, request: server.Request) -> bytes | int:
         form = {k.decode("utf-8", "replace"): v[0].decode("utf-8", "replace") for k, v in request.args.items() if v}
         fields = {name: unicodedata.normalize("NFC", form.get(name, "")) for name in ("address", "current", "new", "confirm")}
-        return self._answer(request, defer.ensureDeferred(self._change(**fields)))
+        client = str(getattr(request.getClientAddress(), "host", ""))
+        if len(self._recent_failures(client)) >= MAX_FAILURES:
+            _prepare(request, 429)
+            request.setHeader(b"retry-after", str(int(FAILURE_WINDOW)).encode())
+            log.info("web: password changes from %s refused: too many failures", client)
+            return page("Quá nhiều lần thử", "Too many attempts", _message(
+                "err", "Đã nhập sai quá nhiều lần; xin thử lại sau 10 phút.", "Too many wrong attempts; try again in 10 minutes."))
+        return self._answer(request, defer.ensureDeferred(self._change(client=client, **fields)))
 
-    async def _change(self, address: str, current: str, new: str, confirm: str) -> tuple[int, bytes, bytes]:
+    async def _change(self, address: str, current: str, new: str, confirm: str, client: str = "") -> tuple[int, bytes, bytes]:
         html_type = b"text/html; charset=utf-8"
         started = self.reactor.seconds()
         address = address.strip()
@@ -194,7 +214,8 @@ class PasswordPage(_Async):
             return 400, html_type, self._form(address, notes)
         account = await deferToThread(self.auth.authenticate, address, current) if "@" in address else None
         if account is None:
-            log.info("web: password change refused for %r", address)
+            log.info("web: password change refused for %r from %s", address, client)
+            self._recent_failures(client).append(self.reactor.seconds())
             await task.deferLater(self.reactor, max(0.0, started + self.failure_delay - self.reactor.seconds()), lambda: None)
             notes = _message("err", "Địa chỉ hoặc mật khẩu hiện tại không đúng, hoặc hộp thư đang bị khoá.",
                              "Wrong address or current password, or the mailbox is locked.")
