@@ -127,7 +127,7 @@ def test_serve_with_an_explicit_missing_config_does_not_initialise(tmp_path):
 
 
 def test_first_serve_without_config_initialises_then_serves(tmp_path):
-    any_port = [arg for name in ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s")
+    any_port = [arg for name in ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "web")
                 for arg in ("--set", f"listeners.{name}.port=0")]
     env = {k: v for k, v in os.environ.items() if k not in ("MAILSERVER_CONFIG", "MAILSERVER_DEBUG")}
     env["PYTHONPATH"] = str(ROOT)
