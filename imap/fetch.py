@@ -32,11 +32,14 @@ from storage.org import Right
 OK = b"OK"
 STREAM_ABOVE = 256 * 1024
 CHUNK = 1024 * 1024
-#: Bodies of at most STREAM_ABOVE bytes are read this many bytes' worth at a time, in one query.
+#: Bodies of at most STREAM_ABOVE bytes are read in one query per group: GROUP_BYTES' worth at
+#: first, groups doubling up to PRELOAD_BYTES once STEADY_AFTER bytes were read (see _preload_groups).
+GROUP_BYTES = 128 * 1024
+STEADY_AFTER = 1024 * 1024
 PRELOAD_BYTES = 4 * 1024 * 1024
-FIRST_PRELOAD = 128 * 1024
-#: Between preload groups, what is waiting is handed to the reactor once it is this large.
-FLUSH_AT = 64 * 1024
+#: After a batch of rows or a group of bodies, what is waiting is handed to the reactor once it
+#: is this large (the client reads it while the next is prepared).
+FLUSH_AT = 32 * 1024
 #: The worker goes on while the reactor has not yet written at most this much of what it handed over.
 MAX_AHEAD = 2 * CHUNK
 
@@ -203,12 +206,15 @@ class FetchCommand:
         kept = 0
         out = _Out(send)
         rendered = RENDER_VERSION if needed else None
-        for rows in store.fetch_rows(folder_id, uids, date=need_date, rendered=rendered, kinds=rendered_kinds(needed)):
+        rows_of = store.fetch_rows(folder_id, uids, date=need_date, rendered=rendered, kinds=rendered_kinds(needed), blob=not simple)
+        for rows in rows_of:
             if needed:
                 rows, keep = fill_renderings(store, rows, needed)
                 pending_keep += keep
             if simple:
                 out.add(render_simple(rows, fmt, getters, numbering, changedsince))
+                if out.size >= FLUSH_AT:  # on its way while the next batch is read
+                    out.flush()
             else:
                 self._render_sections(rows, items, pieces, numbering, changedsince, out)
             if len(pending_keep) >= KEEP_AT_LEAST or (kept and pending_keep):
@@ -359,14 +365,19 @@ def _label(item: FetchItem) -> tuple[FetchItem, bytes]:
 
 
 def _preload_groups(rows):
-    """Consecutive rows whose small bodies together stay under a limit that starts at
-    FIRST_PRELOAD and doubles up to PRELOAD_BYTES: the first bodies are on their way to the
-    client while the next are read."""
-    group, size, limit = [], 0, FIRST_PRELOAD
+    """Consecutive rows whose small bodies together stay under a limit: small groups while the
+    first STEADY_AFTER bytes are read, so the client receives one while the next is read and
+    the last one, which nothing overlaps, is short (groups doubling from the start made the
+    last one the largest, and the slowest to arrive); then doubling groups, fewer queries for a
+    whole-folder FETCH."""
+    group, size, limit, done = [], 0, GROUP_BYTES, 0
     for row in rows:
         if group and size + row[ROW_SIZE] > limit:
             yield group
-            group, size, limit = [], 0, min(2 * limit, PRELOAD_BYTES)
+            done += size
+            if done >= STEADY_AFTER:
+                limit = min(2 * limit, PRELOAD_BYTES)
+            group, size = [], 0
         group.append(row)
         if row[ROW_SIZE] <= STREAM_ABOVE:
             size += row[ROW_SIZE]

@@ -275,7 +275,7 @@ class Store(Protocol):
 
     def fetch_rows(
         self, folder_id: int, uids: Sequence[int], *, date: bool = False, rendered: int | None = None,
-        kinds: Collection[str] = RENDERED_KINDS, batch: int = 2000,
+        kinds: Collection[str] = RENDERED_KINDS, batch: int = 2000, blob: bool = True,
     ) -> Iterator[list[tuple]]:
         """FETCH over whole folders: like ``iter_fetch`` (ascending, missing uids skipped, in
         batches) but each message is a plain tuple, laid out as the ``ROW_*`` positions say,
@@ -283,7 +283,9 @@ class Store(Protocol):
         shared frozenset; ``internaldate`` is None unless ``date``; ``ref`` names the message for
         ``put_rendered``; the renderings of ``kinds`` are what ``put_rendered`` stored with version
         ``rendered`` for this very body (None when absent, stale, not in ``kinds``, or
-        ``rendered`` is None)."""
+        ``rendered`` is None). ``blob=False``: the body's hash and ``ref`` only where a rendering
+        of ``kinds`` is missing (what rendering and keeping it needs), else None — a 64-character
+        string per message was a sixth of a FETCH 1:* (BODYSTRUCTURE)."""
 
     def body_meta(self, shas: Sequence[str], fields: frozenset[str]) -> dict[str, tuple[dict | None, dict | None]]:
         """(envelope, structure) cached at delivery, by body, each None unless in ``fields``
@@ -297,6 +299,11 @@ class Store(Protocol):
         another body or version are replaced; messages gone meanwhile are skipped. A cache, not
         mail: queued and written in the background through the writer (never on the delivery
         path; dropped when too much waits) unless ``wait``; deleted with the message."""
+
+    def unrendered(self, version: int, after: int, limit: int = 500) -> tuple[list[tuple[int, str, dict | None, dict | None]], int]:
+        """Messages keyed above ``after`` with no renderings of ``version`` kept, ascending by
+        key: ``[(ref, blob, envelope, structure)]`` (shared dicts: read-only), and the key to
+        continue after (the highest looked at). For rendering ahead of the first FETCH."""
 
     def open_blob(self, sha256: str) -> BinaryIO:
         """A readable, seekable file of the stored bytes (byte for byte as received)."""

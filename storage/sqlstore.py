@@ -226,13 +226,13 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
                 yield found
 
     _ROWS_SQL = (
-        "SELECT m.uid, m.modseq, m.flags, m.keywords, {date}, m.size, m.blob_sha, m.id, {cache} "
+        "SELECT m.uid, m.modseq, m.flags, m.keywords, {date}, m.size, {blob}, {cache} "
         "FROM messages m{join} WHERE m.folder_id = ? AND {where} ORDER BY m.uid"
     )
 
     def fetch_rows(
         self, folder_id: int, uids: Sequence[int], *, date: bool = False, rendered: int | None = None,
-        kinds: Collection[str] = api.RENDERED_KINDS, batch: int = 2000,
+        kinds: Collection[str] = api.RENDERED_KINDS, batch: int = 2000, blob: bool = True,
     ) -> Iterator[list[tuple]]:
         """One query per batch on a raw cursor; the renderings come from fetch_cache, a narrow
         table joined on the message's integer key (see migration 0008). Only the kinds asked
@@ -244,7 +244,16 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
             cache = ", ".join(f"c.{k}" if k in kinds else "NULL" for k in api.RENDERED_KINDS)
             join = " LEFT JOIN fetch_cache c ON c.message_id = m.id AND c.sha256 = m.blob_sha AND c.version = ?"
             lead = (rendered,)
-        base = self._ROWS_SQL.format(date="m.internaldate" if date else "NULL", cache=cache, join=join, where="{where}")
+        if blob:
+            ident = "m.blob_sha, m.id"
+        elif rendered is None or not kinds:
+            ident = "NULL, NULL"
+        else:
+            missing = " OR ".join(f"c.{k} IS NULL" for k in api.RENDERED_KINDS if k in kinds)
+            ident = f"CASE WHEN {missing} THEN m.blob_sha END, CASE WHEN {missing} THEN m.id END"
+        base = self._ROWS_SQL.format(
+            date="m.internaldate" if date else "NULL", blob=ident, cache=cache, join=join, where="{where}"
+        )
         F, W = _flags, self._when
         for part in _chunks(ordered, batch):
             dense = part[-1] - part[0] + 1 == len(part)
@@ -281,6 +290,33 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
             for sha, envelope, structure in rows:
                 result[sha] = (_cached_json(sha, "e", envelope), _cached_json(sha, "s", structure))
         return result
+
+    def unrendered(self, version: int, after: int, limit: int = 500) -> tuple[list[tuple[int, str, dict | None, dict | None]], int]:
+        """The highest key is read first and bounds the scan: a message committed meanwhile is
+        left for the next call, never skipped by it."""
+        mark = "?" if self._sqlite else "%s"
+        with self._raw_read() as cur:
+            cur.execute("SELECT max(id) FROM messages")
+            top = cur.fetchone()[0] or 0
+            if top <= after:
+                return [], after
+            cur.execute(
+                "SELECT m.id, m.blob_sha, b.envelope, b.structure FROM messages m "
+                "JOIN blob_meta b ON b.sha256 = m.blob_sha "
+                f"LEFT JOIN fetch_cache c ON c.message_id = m.id AND c.sha256 = m.blob_sha AND c.version = {mark} "
+                f"WHERE m.id > {mark} AND m.id <= {mark} AND (c.envelope IS NULL OR c.body IS NULL OR c.bodystructure IS NULL) "
+                f"ORDER BY m.id LIMIT {mark}",
+                (version, after, top, limit),
+            )
+            rows = cur.fetchall()
+        parsed: dict[str, tuple] = {}  # a fan-out's copies share one body: parsed once
+        found = []
+        for ref, sha, env, struct in rows:
+            meta = parsed.get(sha)
+            if meta is None:
+                meta = parsed[sha] = (json.loads(env) if env else None, json.loads(struct) if struct else None)
+            found.append((ref, sha, *meta))
+        return found, (rows[-1][0] if len(rows) == limit else top)
 
     _PUT_RENDERED = (
         "INSERT INTO fetch_cache (message_id, sha256, version, envelope, body, bodystructure) "

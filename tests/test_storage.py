@@ -398,6 +398,47 @@ def test_renderings_are_kept_per_message_version_and_body_and_go_with_the_messag
     assert kept(2)[2] == (b"(queued)", None, None)
 
 
+def test_fetch_rows_without_blob_name_the_body_only_where_a_rendering_is_missing(store):
+    from storage.api import ROW_BLOB, ROW_REF
+
+    acc = _account(store)
+    first, second = _deliver(store, acc), _deliver(store, acc, MSG + b"other\r\n")
+    fid = first.folder_id
+    full = {r[0]: r for part in store.fetch_rows(fid, [1, 2], rendered=1) for r in part}
+    store.put_rendered(1, [(full[1][ROW_REF], full[1][ROW_BLOB], b"(env)", None, b"(bs)")], wait=True)
+
+    def idents(**kw):
+        return {r[0]: (r[ROW_BLOB], r[ROW_REF], r[7:]) for part in store.fetch_rows(fid, [1, 2], blob=False, **kw) for r in part}
+
+    assert idents(rendered=1, kinds=("envelope",)) == {
+        1: (None, None, (b"(env)", None, None)), 2: (full[2][ROW_BLOB], full[2][ROW_REF], (None, None, None))}
+    assert idents(rendered=1, kinds=("envelope", "body")) == {  # body missing: named for rendering and keeping
+        1: (full[1][ROW_BLOB], full[1][ROW_REF], (b"(env)", None, None)),
+        2: (full[2][ROW_BLOB], full[2][ROW_REF], (None, None, None))}
+    assert idents() == {1: (None, None, (None, None, None)), 2: (None, None, (None, None, None))}
+
+
+def test_unrendered_lists_messages_lacking_renderings_in_key_order_and_resumes(store):
+    from storage.api import ROW_BLOB, ROW_REF
+
+    acc = _account(store)
+    outs = [_deliver(store, acc, MSG + b"%d\r\n" % i) for i in range(5)]
+    fid = outs[0].folder_id
+    rows = [r for part in store.fetch_rows(fid, range(1, 6)) for r in part]
+    refs = [r[ROW_REF] for r in rows]
+    store.put_rendered(1, [(rows[1][ROW_REF], rows[1][ROW_BLOB], b"(e)", b"(b)", b"(bs)")], wait=True)  # complete
+    store.put_rendered(1, [(rows[2][ROW_REF], rows[2][ROW_BLOB], b"(e)", None, None)], wait=True)  # partial: listed
+    found, after = store.unrendered(1, 0, limit=2)
+    assert [f[0] for f in found] == [refs[0], refs[2]] and after == refs[2]
+    assert found[0][1] == rows[0][ROW_BLOB] and found[0][2]["subject"] is not None and found[0][3]["type"]
+    found, after = store.unrendered(1, after, limit=2)
+    assert [f[0] for f in found] == [refs[3], refs[4]]
+    found, after = store.unrendered(1, after, limit=2)
+    assert found == [] and after == refs[4]
+    assert [f[0] for f in store.unrendered(2, 0)[0]] == refs  # another version: all of them
+    assert store.unrendered(1, refs[4]) == ([], refs[4])
+
+
 def test_fetch_returns_timezone_aware_dates_and_flags(store):
     acc = _account(store)
     o = _deliver(store, acc)
