@@ -8,7 +8,10 @@ loopback socket: with a raw client that reads the response at C speed (what the 
 and again with imaplib (what a Python client sees). Prints per command the median, min and
 first-run milliseconds, the server's CPU per run, Dovecot's figure and the target from the
 issue, and the server's resident memory before and after. ``--cold`` drops the ENVELOPE/
-BODYSTRUCTURE renderings kept by earlier FETCHes, so the first run shows what rendering costs.
+BODYSTRUCTURE renderings kept earlier: the server renders them ahead once the store is quiet
+(imap/prerender.py; the time it took is printed) and the first FETCH finds them kept; with
+``--no-prerender`` as well, the first FETCH renders them and its run shows what that costs.
+Timing starts once the server has gone idle (no CPU for half a second).
 """
 
 from __future__ import annotations
@@ -84,6 +87,19 @@ def proc_status(pid: int, key: str) -> float:
         if line.startswith(key + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def wait_idle(pid: int, quiet: float = 0.5, limit: float = 300) -> float:
+    """Seconds until the process used no CPU for ``quiet`` seconds."""
+    started = time.monotonic()
+    last = cpu_seconds(pid)
+    while time.monotonic() - started < limit:
+        time.sleep(quiet)
+        now = cpu_seconds(pid)
+        if now - last < 0.01:
+            break
+        last = now
+    return time.monotonic() - started - quiet
 
 
 def cpu_seconds(pid: int) -> float:
@@ -176,12 +192,13 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--keep", type=Path, help="load once into this directory and reuse it on later runs")
     ap.add_argument("--cold", action="store_true", help="drop the renderings kept by earlier FETCHes first")
+    ap.add_argument("--no-prerender", action="store_true", help="the server does not render ahead of the first FETCH")
     ap.add_argument("--no-imaplib", action="store_true", help="skip the second timing through imaplib")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="imap-bench-") as tmp:
         root = args.keep or Path(tmp)
         loaded = (root / "loaded").exists()
-        srv = Server(root, "sqlite")
+        srv = Server(root, "sqlite", {"limits": {"imap_prerender_quiet": 0}} if args.no_prerender else None)
         if not loaded:
             print(f"loading {args.messages} messages ...", flush=True)
             secs = load(srv, args.messages)
@@ -193,6 +210,8 @@ def main() -> None:
             store.close()
         srv.start()
         pid = srv.proc.pid
+        idle = wait_idle(pid)
+        print(f"server idle {idle:.1f} s after start (rendering ahead, if anything was left to render)")
         try:
             raw = RawClient(srv.host, srv.port("imap"))
             raw.run(f'LOGIN "{ADDRESS}" "{PASSWORD}"')

@@ -111,6 +111,9 @@ tls:
   # Idle seconds before a connection is closed: IMAP before and after login, SMTP.
 #  imap_autologout_unauth: 60
 #  imap_autologout: 1800
+  # Seconds without a new commit before IMAP renders ENVELOPE/BODYSTRUCTURE of new mail ahead of
+  # the first FETCH (0: never; the first FETCH then renders them).
+#  imap_prerender_quiet: 5
 #  pop3_autologout: 600           # POP3 idle seconds before the session is closed (RFC 1939: >= 600)
 #  smtp_timeout: 300
   # Seconds between checks that logged-in IMAP/POP3 sessions may stay: a session whose account

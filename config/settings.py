@@ -87,6 +87,9 @@ class Limits(_Frozen):
     imap_max_line: ByteSize = 64 * 1024
     imap_autologout_unauth: int = 60  # seconds, before LOGIN
     imap_autologout: int = 30 * 60  # seconds, after LOGIN (RFC 3501: at least 30 minutes)
+    # seconds without a commit before IMAP renders ENVELOPE/BODYSTRUCTURE of new mail ahead of
+    # the first FETCH (imap/prerender.py); 0: never ahead, the first FETCH renders
+    imap_prerender_quiet: float = Field(default=5.0, ge=0)
     smtp_timeout: int = 300
     pop3_autologout: int = Field(default=600, ge=600)  # seconds; RFC 1939 requires at least 10 minutes
     # seconds between checks that logged-in IMAP/POP3 sessions' accounts may still log in

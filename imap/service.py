@@ -12,6 +12,7 @@ from twisted.internet import protocol
 
 from imap.deps import OrgProvider, QuotaProvider
 from imap.notify import ChangeHub
+from imap.prerender import Prerenderer
 from imap.revalidate import SessionGuard
 
 #: Listen backlog (the kernel caps it at net.core.somaxconn, 4096 by default). Twisted's default
@@ -42,6 +43,8 @@ class ServerContext:
     quota_names: dict = field(default_factory=dict)
     #: re-checks the accounts of logged-in sessions (imap/revalidate.py); None: never
     guard: SessionGuard | None = None
+    #: renders new mail's ENVELOPE/BODYSTRUCTURE while the store is quiet; None: not running
+    prerender: Prerenderer | None = None
 
 
 class IMAPFactory(protocol.ServerFactory):
@@ -66,6 +69,10 @@ def start_imap(reactor, settings, store, auth, tls, *, quota: QuotaProvider, org
     if listeners.imap is None and listeners.imaps is None:
         return []
     ctx = ServerContext(reactor, settings, store, auth, tls, ChangeHub(reactor, store), quota, org, guard=guard)
+    if settings.limits.imap_prerender_quiet > 0:
+        ctx.prerender = Prerenderer(store, quiet=settings.limits.imap_prerender_quiet)
+        ctx.prerender.start()
+        reactor.addSystemEventTrigger("before", "shutdown", ctx.prerender.stop)  # before the store closes
     factory = IMAPFactory(ctx)
     ports = []
     if listeners.imap is not None:

@@ -20,6 +20,8 @@ from imap.bodystructure import render_body
 from imap.envelope import render_envelope
 from imap.fetchrender import KEEP_AT_LEAST, RENDER_VERSION
 from storage.mime import parse as mime_parse
+from tests.conftest import BACKENDS, Server
+from tests.test_imap_e2e import deliver
 
 PASSWORD = "Fetch-pass-2024"
 CORPUS = sorted((Path(__file__).parent / "corpus").glob("*.eml"))
@@ -98,6 +100,18 @@ def bulky(i: int) -> bytes:
         'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="zz"\r\n\r\n--zz\r\n'
         "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + body + "--zz--\r\n"
     ).encode()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(request, tmp_path_factory):
+    """Renders only when a FETCH asks (never ahead): the tests below tell renderings kept by a
+    FETCH from fresh ones. Rendering ahead has its own test, on its own server."""
+    srv = Server(tmp_path_factory.mktemp(f"fetch-{request.param}"), request.param, {"limits": {"imap_prerender_quiet": 0}})
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.destroy()
 
 
 @pytest.fixture(scope="module")
@@ -244,4 +258,44 @@ def test_many_bodies_to_a_slow_reader_arrive_whole_and_in_order(server):
     c.buf = b""
     (resp,) = c.ok(b"FETCH 40 (BODY.PEEK[]<7.20>)")
     assert resp == b"* 40 FETCH (BODY[]<7> {20}\r\n" + messages[-1][7:27] + b")"
+    c.close()
+
+
+def test_delivered_mail_is_rendered_ahead_once_the_store_is_quiet(make_server):
+    """imap/prerender.py: after delivery and a quiet spell, ENVELOPE/BODY/BODYSTRUCTURE are kept
+    without any FETCH, exactly as a FETCH renders them; mail delivered later is rendered too."""
+    srv = make_server({"limits": {"imap_prerender_quiet": 0.3}})
+    address = f"ahead@{srv.domain}"
+    srv.add_account(address, PASSWORD, name="Trước")
+    sent = [deliver(srv, address, subject=f"Công văn số {i}", body=f"Nội dung {i}\r\n") for i in range(3)]
+
+    def kept_all(n: int) -> bool:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            store = srv.open_store()
+            try:
+                with store.reading() as conn:
+                    done = conn.exec_driver_sql(
+                        "SELECT count(*) FROM fetch_cache WHERE envelope IS NOT NULL AND body IS NOT NULL"
+                        " AND bodystructure IS NOT NULL").scalar()
+            finally:
+                store.close()
+            if done >= n:
+                return done == n
+            time.sleep(0.1)
+        return False
+
+    assert kept_all(3)
+    sent.append(deliver(srv, address, subject="Thư đến sau"))
+    assert kept_all(4)
+    c = Client(srv, address)
+    c.ok(b"EXAMINE INBOX")
+    resp = _by_msn(c.ok(b"FETCH 1:* (ENVELOPE BODY BODYSTRUCTURE)"))
+    for msn, raw in enumerate(sent, 1):  # a delivered copy starts with our trace header: render what was stored
+        (stored,) = c.ok(b"FETCH %d (BODY.PEEK[])" % msn)
+        stored = stored.split(b"}\r\n", 1)[1][:-1]
+        assert stored.endswith(raw)
+        meta = mime_parse(stored)
+        assert resp[msn] == b"* %d FETCH (ENVELOPE %s BODY %s BODYSTRUCTURE %s)" % (
+            msn, render_envelope(meta["envelope"]), render_body(meta["structure"], False), render_body(meta["structure"], True))
     c.close()
