@@ -65,6 +65,14 @@ class Client:
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
 
+    def append_all(self, messages: list[bytes]) -> None:
+        """APPEND each message to INBOX with a LITERAL+ literal, in order."""
+        for raw in messages:
+            self.sock.sendall(b"a APPEND INBOX {%d+}\r\n" % len(raw) + raw + b"\r\n")
+            self._until(b"\r\n")
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            assert line.startswith(b"a OK"), line
+
     def run(self, command: bytes) -> tuple[list[bytes], bytes]:
         """(untagged responses, each with its literals inline; tagged status)."""
         self.n += 1
@@ -122,11 +130,7 @@ def folder(server):
     messages = [p.read_bytes() for p in CORPUS] + [bulky(1)]
     assert len(messages) >= KEEP_AT_LEAST  # so a whole-folder FETCH keeps its renderings
     c = Client(server, address)
-    for raw in messages:
-        c.sock.sendall(b"a APPEND INBOX {%d+}\r\n" % len(raw) + raw + b"\r\n")
-        c._until(b"\r\n")
-        line, c.buf = c.buf.split(b"\r\n", 1)
-        assert line.startswith(b"a OK"), line
+    c.append_all(messages)
     c.close()
     return address, messages
 
@@ -236,11 +240,7 @@ def test_many_bodies_to_a_slow_reader_arrive_whole_and_in_order(server):
         for i in range(40)
     ]  # 100-140 KB each, all under STREAM_ABOVE: read from the store in groups, not streamed
     c = Client(server, address)
-    for raw in messages:
-        c.sock.sendall(b"a APPEND INBOX {%d+}\r\n" % len(raw) + raw + b"\r\n")
-        c._until(b"\r\n")
-        line, c.buf = c.buf.split(b"\r\n", 1)
-        assert line.startswith(b"a OK"), line
+    c.append_all(messages)
     c.ok(b"EXAMINE INBOX")
     c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
     c.n += 1

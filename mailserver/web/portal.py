@@ -279,11 +279,11 @@ class Metrics(_Async):
         uptime = self.reactor.seconds() - self.started
         d = deferToThread(store_stats, self.store)
         d.addCallback(lambda stats: (200, b"text/plain; version=0.0.4; charset=utf-8",
-                                     metrics_text(stats, sessions, uptime, _rss_bytes()).encode()))
+                                     metrics_text(stats, sessions, uptime, _memory()).encode()))
         return self._answer(request, d)
 
 
-def metrics_text(stats, sessions: dict[str, int], uptime: float, rss: int | None) -> str:
+def metrics_text(stats, sessions: dict[str, int], uptime: float, memory: dict[str, int]) -> str:
     """The exposition text: one HELP/TYPE pair per metric, labels sorted (stable for diffing)."""
     out: list[str] = []
 
@@ -305,20 +305,26 @@ def metrics_text(stats, sessions: dict[str, int], uptime: float, rss: int | None
     metric("search_index_backlog", "gauge", "Bodies the search index has not reached yet.", [("", stats.index_backlog)])
     metric("sessions", "gauge", "Logged-in IMAP and POP3 sessions.",
            [(f'{{protocol="{p}"}}', sessions.get(p, 0)) for p in ("imap", "pop3")])
-    if rss is not None:
-        metric("resident_memory_bytes", "gauge", "Resident memory of the server process.", [("", rss)])
+    if "VmRSS" in memory:
+        metric("resident_memory_bytes", "gauge", "Resident memory of the server process.", [("", memory["VmRSS"])])
+    if "RssAnon" in memory:  # the rest of RSS is mostly the mapped database file: page cache, reclaimable
+        metric("anonymous_memory_bytes", "gauge", "Resident memory not backed by a file (the process's own).",
+               [("", memory["RssAnon"])])
     return "\n".join(out) + "\n"
 
 
-def _rss_bytes() -> int | None:
+def _memory() -> dict[str, int]:
+    """VmRSS and RssAnon of this process in bytes (Linux; empty elsewhere)."""
+    found: dict[str, int] = {}
     try:
         with open("/proc/self/status", encoding="ascii") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
+                name, _, value = line.partition(":")
+                if name in ("VmRSS", "RssAnon"):
+                    found[name] = int(value.split()[0]) * 1024
     except OSError:
-        return None
-    return None
+        pass
+    return found
 
 
 class Index(resource.Resource):
