@@ -142,7 +142,7 @@ class FetchCommand:
         self.transport.registerProducer(flow, True)
         try:
             tail = await deferToThread(
-                self._fetch_worker, list(sv.uids), set(sv.recent), sv.folder_id, uids, items, flow, changedsince
+                self._fetch_worker, sv.uids[:], set(sv.recent), sv.folder_id, uids, items, flow, changedsince
             )
             if not self._closed and tail:
                 self._write_now(tail)

@@ -9,6 +9,7 @@ number, new messages are appended, and flag changes made by others wait as untag
 from __future__ import annotations
 
 import bisect
+from array import array
 
 from storage.api import Changes, FolderView
 from storage.search import UidSet
@@ -67,7 +68,10 @@ class SelectedView:
         self.folder_id = view.folder.id
         self.readonly = readonly
         self.target = None  # imap.access.Target: whose folder, reached under which name
-        self.uids: list[int] = list(view.uids)
+        # 8 bytes per message in one block, not a list of int objects (~36 bytes each): a
+        # session on a folder of 100,000 messages holds 0.8 MB for its numbering, and a FETCH
+        # copies it (for its worker thread) with one memcpy.
+        self.uids: array = array("q", view.uids)
         self.recent: set[int] = set(view.recent_uids)
         self.highestmodseq = view.folder.highestmodseq
         self.uidnext = view.folder.uidnext
@@ -164,7 +168,7 @@ class SelectedView:
                 msns = sorted(self.msn_of(u) for u in gone)
                 # Ascending order: each report shifts the later numbers down by one.
                 out.extend(b"* %d EXPUNGE" % (m - i) for i, m in enumerate(msns))
-            self.uids = [u for u in self.uids if u not in gone]
+            self.uids = array("q", (u for u in self.uids if u not in gone))
             self.recent -= gone
             for u in gone:
                 self.reported_modseq.pop(u, None)
