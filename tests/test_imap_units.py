@@ -121,7 +121,7 @@ def test_expunge_held_back_until_allowed_then_reported_in_order():
     assert v.flush(allow_expunge=False) == [b"* 5 EXISTS", b"* 1 RECENT"]
     assert v.msn_of(3) == 3  # numbers unchanged while the expunges wait
     assert v.flush(allow_expunge=True) == [b"* 2 EXPUNGE", b"* 3 EXPUNGE"]
-    assert v.uids == [1, 3, 5] and v.msn_of(5) == 3
+    assert list(v.uids) == [1, 3, 5] and v.msn_of(5) == 3
 
 
 def test_flag_changes_of_others_become_untagged_fetch_but_own_are_not_echoed():
