@@ -11,8 +11,10 @@ the sessions whose login failed the check are ended (IMAP ``* BYE``, RFC 3501 §
 unsolicited reply, so the connection is closed, and RFC 1939 says a session that does not reach
 UPDATE deletes nothing).
 
-Delegated rights are not this module's business: they are asked again at every command
-(imap/access.py).
+Delegated rights are asked again at every command (imap/access.py); a session idling in a unit
+mailbox sends none, so the same pass also asks ``rights_for`` for each session that has another
+account's folder selected, and ends it once the read right is gone (an undelegation, a handover):
+otherwise it would go on hearing of that mailbox's new mail.
 """
 
 from __future__ import annotations
@@ -51,6 +53,12 @@ class Ending(Protocol):
     def end_session(self, reason: str) -> None: ...
 
 
+def _shared(session) -> tuple[int, int] | None:
+    """(reader, owner) when the session has another account's folder selected, else None."""
+    reading = getattr(session, "shared_selection", None)
+    return reading() if reading is not None else None
+
+
 def why_invalid(login: Login, now: Account | None) -> str | None:
     """Why ``login`` no longer holds, or None if it still does (storage.logins.why_lapsed)."""
     return why_lapsed(now, login.password_changed_at, check_password=login.check_password)
@@ -59,10 +67,13 @@ def why_invalid(login: Login, now: Account | None) -> str | None:
 class SessionGuard:
     """The logged-in sessions of this process and the periodic check of their accounts."""
 
-    def __init__(self, reactor, store: Store, interval: float) -> None:
+    def __init__(self, reactor, store: Store, interval: float, *, rights_for=None) -> None:
+        """``rights_for(account_id, mailbox_account_id) -> set of storage.org.Right`` (the
+        organisation model), or None when there are no shared mailboxes."""
         self.reactor = reactor
         self.store = store
         self.interval = interval
+        self.rights_for = rights_for
         self._sessions: dict[Ending, tuple[Login, ...]] = {}
         self._loop: task.LoopingCall | None = None
         self._checking = False
@@ -97,9 +108,10 @@ class SessionGuard:
         if self._checking or not self._sessions:
             return None
         ids = {login.account_id for logins in self._sessions.values() for login in logins}
+        shared = {s: pair for s in self._sessions if (pair := _shared(s)) is not None} if self.rights_for else {}
         self._checking = True
-        d = deferToThread(self.store.get_accounts_by_ids, sorted(ids))
-        d.addCallback(self._judge)
+        d = deferToThread(self._read, sorted(ids), set(shared.values()))
+        d.addCallback(lambda found: self._judge(found[0], found[1], shared))
         d.addErrback(lambda f: log.error("session check failed: %s", f.getErrorMessage()))
         d.addBoth(self._done)
         return d
@@ -107,15 +119,25 @@ class SessionGuard:
     def _done(self, _result) -> None:
         self._checking = False
 
-    def _judge(self, accounts: dict[int, Account]) -> None:
+    def _read(self, ids: list[int], pairs: set[tuple[int, int]]):
+        """In a thread: the accounts, and which (reader, owner) pairs may still read."""
+        from storage.org import Right
+
+        readable = {pair for pair in pairs if Right.READ in self.rights_for(*pair)}
+        return self.store.get_accounts_by_ids(ids), readable
+
+    def _judge(self, accounts: dict[int, Account], readable=frozenset(), shared=None) -> None:
+        shared = shared or {}
         for session, logins in list(self._sessions.items()):
-            for login in logins:
-                reason = why_invalid(login, accounts.get(login.account_id))
-                if reason is not None:
-                    log.info("ending session of account %d: %s", login.account_id, reason)
-                    self._sessions.pop(session, None)
-                    try:
-                        session.end_session(reason)
-                    except Exception:  # noqa: BLE001 (the other sessions must still be checked)
-                        log.exception("could not end a session")
-                    break
+            reasons = (why_invalid(login, accounts.get(login.account_id)) for login in logins)
+            reason = next((r for r in reasons if r is not None), None)
+            if reason is None and session in shared and shared[session] not in readable:
+                # still the same selection as when asked: the answer is about it
+                reason = "access to the shared mailbox withdrawn" if _shared(session) == shared[session] else None
+            if reason is not None:
+                log.info("ending session of account %d: %s", logins[0].account_id, reason)
+                self._sessions.pop(session, None)
+                try:
+                    session.end_session(reason)
+                except Exception:  # noqa: BLE001 (the other sessions must still be checked)
+                    log.exception("could not end a session")

@@ -107,6 +107,15 @@ class IMAPServer(
         self.write_lines([b"* BYE Autologout; idle for too long"])
         self.transport.loseConnection()
 
+    def shared_selection(self) -> tuple[int, int] | None:
+        """(who reads, whose folder) while another account's folder is selected (a unit mailbox):
+        imap/revalidate.py asks whether the read right still holds."""
+        sv, actor = self.selected, self.actor
+        target = getattr(sv, "target", None)
+        if sv is None or actor is None or target is None or target.owner_id == actor.id:
+            return None
+        return actor.id, target.owner_id
+
     def end_session(self, reason: str) -> None:
         """The login no longer holds (imap/revalidate.py): say so and close (RFC 3501 7.1.5)."""
         self.write_lines([b"* BYE [UNAVAILABLE] Session ended: " + reason.encode("ascii", "replace")])

@@ -160,7 +160,8 @@ async def _start(settings: Settings, running: _Running) -> None:
     )  # fmt: skip
     tls = twisted_tls_options(settings)
     # revoked, locked, deleted or password reset since login: the session is ended (imap/revalidate.py)
-    guard = running.guard = SessionGuard(reactor, store, settings.limits.session_recheck)
+    guard = running.guard = SessionGuard(reactor, store, settings.limits.session_recheck,
+                                         rights_for=organisation.rights_for)
     guard.start()
     running.ports = list(start_imap(reactor, settings, store, auth, tls, quota=running.quota, org=organisation, guard=guard))
     running.ports += list(start_pop3(reactor, settings, store, auth, tls, guard=guard))

@@ -154,8 +154,11 @@ def test_handover_keeps_every_message_visible_to_the_new_head(server, org):
     old.ok("STORE 2 +FLAGS (\\Answered)")
     old.ok("STORE 1 +FLAGS (\\Flagged)")  # its own flags: xdist may run it without the tests above
     server.cli("unit", "handover", "vp-sh", "--to", org["newhead"])
-    _, status = old.run("FETCH 1 (FLAGS)")  # rights are checked again at every command
-    assert status.startswith(b"NO [NOPERM]"), status
+    try:
+        _, status = old.run("FETCH 1 (FLAGS)")  # rights are checked again at every command
+        assert status.startswith(b"NO [NOPERM]"), status
+    except ConnectionError:
+        pass  # or the session check ended it first (tests/test_session_revalidate.py): no read either
     old.close()
     assert not [n for n in listed(Session(server, org["head"])) if n.startswith("Đơn vị")]
     s = Session(server, org["newhead"])

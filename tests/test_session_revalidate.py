@@ -144,3 +144,36 @@ def test_submission_refuses_the_next_message_once_the_login_lapsed(srv):
     subjects = [c.fetch(n, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")[1][0][1].strip() for n in data[0].split()]
     assert subjects == [b"Subject: thu", b"Subject: mot", b"Subject: ba"]
     c.logout()
+
+
+def test_withdrawn_delegation_ends_a_session_idling_in_the_unit_mailbox(make_server):
+    """A delegate idling in the unit INBOX sends no command, so nothing would ask its rights
+    again: the session check does, and ends the session once the read right is gone; the head's
+    session in the same mailbox and the delegate's other session (its own INBOX) go on."""
+    from imap import mutf7
+
+    server = make_server({"limits": {"session_recheck": 0.3}})
+    for user in ("truongphong", "vanthu"):
+        server.add_account(f"{user}@{DOMAIN}", PASSWORD)
+    server.cli("unit", "add", "Văn phòng", "--code", "vp-rv", "--address", f"vanphong@{DOMAIN}",
+               "--head", f"truongphong@{DOMAIN}", "--password", "Unit-pass-2026!")
+    server.cli("unit", "delegate", "vp-rv", f"vanthu@{DOMAIN}", "--rights", "read")
+    unit_inbox = '"' + mutf7.encode("Đơn vị/Văn phòng/INBOX").decode() + '"'
+    delegate, head, own = _imap_unit(server, "vanthu", unit_inbox), _imap_unit(server, "truongphong", unit_inbox), _imap(server, "vanthu")
+    delegate.send(b"t1 IDLE\r\n")
+    assert delegate.readline().startswith(b"+")
+    time.sleep(1)  # checks with the right still there end nothing
+    server.cli("unit", "undelegate", "vp-rv", f"vanthu@{DOMAIN}")
+    assert b"* BYE [UNAVAILABLE] Session ended: access to the shared mailbox withdrawn" in _ended(delegate)
+    time.sleep(1)
+    assert head.noop()[0] == "OK" and own.noop()[0] == "OK"
+    head.logout()
+    own.logout()
+
+
+def _imap_unit(server, user: str, folder: str) -> imaplib.IMAP4:
+    c = imaplib.IMAP4(server.host, server.port("imap"))
+    c.login(f"{user}@{DOMAIN}", PASSWORD)
+    typ, data = c.select(folder)
+    assert typ == "OK", data
+    return c
