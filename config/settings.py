@@ -315,7 +315,9 @@ class Settings(_Frozen):
         if web is None:
             return None
         scheme, default = ("https", 443) if self.web.tls else ("http", 80)
-        return f"{scheme}://{self.hostname}{'' if web.port == default else f':{web.port}'}/password"
+        # a portal listening on loopback only (the default install) is reached there, not by name
+        host = self.hostname if not _is_loopback(web.address) else (f"[{web.address}]" if ":" in web.address else web.address)
+        return f"{scheme}://{host}{'' if web.port == default else f':{web.port}'}/password"
 
     @model_validator(mode="after")
     def _web_plaintext_only_on_loopback(self) -> Settings:
