@@ -107,11 +107,14 @@ class SessionGuard:
         the sessions that fail. A pass still running when the next is due is not doubled."""
         if self._checking or not self._sessions:
             return None
-        ids = {login.account_id for logins in self._sessions.values() for login in logins}
-        shared = {s: pair for s in self._sessions if (pair := _shared(s)) is not None} if self.rights_for else {}
+        # Only the sessions registered now are judged on what the thread reads: one that logs in
+        # meanwhile has accounts the read did not ask for (it would look deleted).
+        asked = dict(self._sessions)
+        ids = {login.account_id for logins in asked.values() for login in logins}
+        shared = {s: pair for s in asked if (pair := _shared(s)) is not None} if self.rights_for else {}
         self._checking = True
         d = deferToThread(self._read, sorted(ids), set(shared.values()))
-        d.addCallback(lambda found: self._judge(found[0], found[1], shared))
+        d.addCallback(lambda found: self._judge(found[0], found[1], shared, asked))
         d.addErrback(lambda f: log.error("session check failed: %s", f.getErrorMessage()))
         d.addBoth(self._done)
         return d
@@ -126,9 +129,12 @@ class SessionGuard:
         readable = {pair for pair in pairs if Right.READ in self.rights_for(*pair)}
         return self.store.get_accounts_by_ids(ids), readable
 
-    def _judge(self, accounts: dict[int, Account], readable=frozenset(), shared=None) -> None:
+    def _judge(self, accounts: dict[int, Account], readable=frozenset(), shared=None, asked=None) -> None:
         shared = shared or {}
-        for session, logins in list(self._sessions.items()):
+        asked = self._sessions if asked is None else asked
+        for session, logins in list(asked.items()):
+            if self._sessions.get(session) is not logins:
+                continue  # logged out (or in again) since the read
             reasons = (why_invalid(login, accounts.get(login.account_id)) for login in logins)
             reason = next((r for r in reasons if r is not None), None)
             if reason is None and session in shared and shared[session] not in readable:

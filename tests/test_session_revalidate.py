@@ -101,6 +101,29 @@ def test_revoke_lock_and_password_reset_end_imap_sessions_others_go_on(srv):
     assert b"account locked" in _ended(bystander)
 
 
+def test_a_session_that_logs_in_while_a_check_reads_is_not_judged_on_that_read():
+    """The check reads the accounts of the sessions registered when it began; a session that logs
+    in while the read runs was not asked about and must not look deleted (seen once in CI)."""
+    from imap.revalidate import SessionGuard
+
+    class Ended:
+        reason = None
+
+        def end_session(self, reason):
+            self.reason = reason
+
+    guard = SessionGuard(reactor=None, store=None, interval=1)
+    early, late = Ended(), Ended()
+    account = _account()
+    guard.register(early, Login.of(account))
+    asked = dict(guard._sessions)  # what check() snapshots before its thread reads
+    guard.register(late, Login(8, account.password_changed_at))  # logs in during the read
+    guard._judge({account.id: account}, frozenset(), {}, asked)
+    assert early.reason is None and late.reason is None
+    guard._judge({}, frozenset(), {}, dict(guard._sessions))  # the next check asks about both
+    assert early.reason == late.reason == "account deleted"
+
+
 def test_pop3_session_of_a_locked_account_is_closed_and_deletes_nothing(srv):
     p = poplib.POP3(srv.host, srv.port("pop3"))
     p.user(f"annv@{DOMAIN}")
