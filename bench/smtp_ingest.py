@@ -148,6 +148,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of each thread of a process (tid -> user + system; -1 -> system of all)."""
+    out = {-1: 0.0}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[int(tid)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            out[-1] += int(fields[12]) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def by_thread(pid: int, before: dict[int, float], after: dict[int, float], n: int) -> str:
+    """Where the server's CPU went during the blast, per message: the event loop's thread, the
+    busiest other thread (the store writer) and all the rest (workers)."""
+    spent = {tid: t - before.get(tid, 0.0) for tid, t in after.items()}
+    system = spent.pop(-1)
+    loop = spent.pop(pid, 0.0)
+    busiest = max(spent.values(), default=0.0)
+    rest = sum(spent.values()) - busiest
+    return f"event loop {loop / n * 1000:.2f} ms, busiest other thread {busiest / n * 1000:.2f} ms, other threads {rest / n * 1000:.2f} ms (of all: in the kernel {system / n * 1000:.2f} ms)"
+
+
 def rss_peak_kib(pid: int) -> int | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -246,8 +268,10 @@ def run(args: argparse.Namespace, rng: random.Random, database_url: str | None) 
             done: dict = {}
             profiler = Profiler(proc.pid, args.py_spy, args.py_spy_args)
             cpu0 = cpu_seconds(proc.pid)
+            threads0 = thread_cpu(proc.pid)
             start_all = time.perf_counter()
             start, last, refused = asyncio.run(blast(ports["smtp"], jobs, args.c))
+            threads = by_thread(proc.pid, threads0, thread_cpu(proc.pid), args.n)
             poller = threading.Thread(target=poll_imap, args=(ports["imap"], accounts, args.n - refused, done))
             poller.start()
             poller.join(timeout=600)
@@ -282,6 +306,7 @@ def run(args: argparse.Namespace, rng: random.Random, database_url: str | None) 
     print(f"ours / ceiling: {accepted / bare_rate:.0%}" + (f"; server peak RSS {peak / 1024:.0f} MiB" if peak else ""))
     print(f"server CPU per message: ours {cpu / args.n * 1000:.2f} ms, bare aiosmtpd {bcpu / args.n * 1000:.2f} ms; "
           f"load average {os.getloadavg()[0]:.1f} (figures above are wall-clock, shared machine)")  # fmt: skip
+    print(f"our CPU per message while accepting, by thread: {threads}")
 
 
 if __name__ == "__main__":

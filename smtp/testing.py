@@ -6,6 +6,7 @@ real sockets against this, without a database. Thread-safe like the real store.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as _dt
 import hashlib
 import threading
@@ -60,6 +61,19 @@ class FakeStore:
     def put_blob(self, source: bytes | BinaryIO, *, prefix: bytes = b"") -> BlobRef:
         body = prefix + (source if isinstance(source, bytes) else source.read())
         return BlobRef(hashlib.sha256(body).hexdigest(), len(body), body, None, {})
+
+    def blob_on_disk(self, size: int) -> bool:
+        return False
+
+    def deliver_soon(
+        self, blob: BlobRef, targets: Sequence[DeliveryTarget], *, internaldate: _dt.datetime | None = None
+    ) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            future.set_result(self.deliver(blob, targets, internaldate=internaldate))
+        except BaseException as e:  # noqa: BLE001 - the caller gets it from the future
+            future.set_exception(e)
+        return future
 
     def deliver(
         self, blob: BlobRef, targets: Sequence[DeliveryTarget], *, internaldate: _dt.datetime | None = None

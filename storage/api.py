@@ -3,6 +3,7 @@
 Contract (see DESIGN.md "Storage"):
 - Synchronous and framework-free. Every method is thread-safe; front ends call it off the event
   loop (``await loop.run_in_executor(None, store.method, ...)`` or Twisted's ``deferToThread``).
+  The one exception is ``deliver_soon``, which never blocks and returns a future.
 - Values in and out are frozen dataclasses, never ORM rows.
 - Writes go through one writer thread per process that batches concurrent write jobs into one
   transaction (group commit). A write method returns only after its transaction is durably
@@ -19,6 +20,7 @@ Folder names are NFC Unicode with ``/`` as the hierarchy delimiter; INBOX is alw
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as _dt
 import enum
 from dataclasses import dataclass, field
@@ -325,10 +327,19 @@ class Store(Protocol):
         """Hash, parse and (for large bodies) write and fsync ``prefix + source``. Runs in the
         caller's thread; nothing is visible until a delivery or append that uses it commits."""
 
+    def blob_on_disk(self, size: int) -> bool:
+        """Whether ``put_blob`` of ``size`` bytes writes and fsyncs a file (else it only hashes
+        and parses: CPU work an event loop may do itself for a small message)."""
+
     def deliver(self, blob: BlobRef, targets: Sequence[DeliveryTarget], *, internaldate: _dt.datetime | None = None) -> list[DeliveryOutcome]:
         """One transaction: one body, many message rows (group fan-out is many targets). Each
         target is checked against its quota_limit inside the commit; a target that fails
         (NOQUOTA, NOTFOUND) does not stop the others. Returns after the durable commit."""
+
+    def deliver_soon(self, blob: BlobRef, targets: Sequence[DeliveryTarget], *, internaldate: _dt.datetime | None = None) -> concurrent.futures.Future:
+        """``deliver`` without waiting: queued for the next group commit, the future gets the
+        outcomes once it is durable. Never blocks: an event loop awaits the future instead of
+        parking a worker thread on every commit in flight."""
 
     def append(self, folder_id: int, blob: BlobRef, *, flags: frozenset[str] = frozenset(), internaldate: _dt.datetime | None = None, quota_limit: int | None = None) -> tuple[int, int]:
         """Store into one folder; returns (uidvalidity, uid). ``NoQuota`` when over the limit."""

@@ -7,6 +7,7 @@ for the contract each method keeps.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as _dt
 import contextlib
 import functools
@@ -504,9 +505,17 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
         self._charge(conn, folder.account_id, size, 1)
         return uid, modseq
 
+    def blob_on_disk(self, size: int) -> bool:
+        return self._blobs.inline_limit is not None and size > self._blobs.inline_limit
+
     def deliver(
         self, blob: api.BlobRef, targets: Sequence[api.DeliveryTarget], *, internaldate: _dt.datetime | None = None
     ) -> list[api.DeliveryOutcome]:
+        return self.deliver_soon(blob, targets, internaldate=internaldate).result()
+
+    def deliver_soon(
+        self, blob: api.BlobRef, targets: Sequence[api.DeliveryTarget], *, internaldate: _dt.datetime | None = None
+    ) -> concurrent.futures.Future:
         when = _to_db(internaldate)
         prepared = [(t, *split_flags(t.flags)) for t in targets]
 
@@ -534,7 +543,7 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
             finally:
                 cur.close()
 
-        return self._writer.run(job)
+        return self._writer.submit(job)
 
     def _deliver_many(self, cur, blob, prepared, when, arrived, changes: list) -> list[api.DeliveryOutcome]:
         """A fan-out (R-BOX-4): every target in a few statements (HotPath.deliver_many)."""

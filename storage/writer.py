@@ -52,13 +52,19 @@ class Writer:
         """Run ``job(conn, changes)`` in the next group commit; return its result once durable.
         ``background``: upkeep (the search indexer) that does not count as activity in
         ``last_foreground``, by which such upkeep waits for a quiet moment."""
+        return self.submit(job, background=background).result()
+
+    def submit(self, job: Job, *, background: bool = False) -> concurrent.futures.Future:
+        """``run`` without waiting: the future holds the job's result (or error) once its batch
+        is durably committed. Never blocks, so an event loop may call it and await the future
+        (``asyncio.wrap_future``) instead of parking a thread on each pending commit."""
         if self._closed:
             raise Temp("store is closed")
         if not background:
             self.last_foreground = time.monotonic()
         future: concurrent.futures.Future = concurrent.futures.Future()
         self._queue.put((job, future))
-        return future.result()
+        return future
 
     def close(self) -> None:
         if not self._closed:
