@@ -56,7 +56,7 @@ def searchable(folded: str) -> str:
 
 
 def index_columns(meta: dict, fold: Callable[[str], str]) -> dict:
-    fold = _searchable_fold(fold)
+    raw_fold, fold = fold, _searchable_fold(fold)
     search = meta.get("search") or {}
     envelope = meta.get("envelope") or {}
     subject = search.get("subject") or ""
@@ -75,5 +75,10 @@ def index_columns(meta: dict, fold: Callable[[str], str]) -> dict:
         "envelope": json.dumps(envelope, ensure_ascii=False),
         "structure": json.dumps(meta.get("structure") or {}, ensure_ascii=False),
         "headers": fold(search.get("headers") or ""),
-        "body": fold(search.get("body") or ""),
+        "body": body_column(meta, raw_fold),
     }
+
+
+def body_column(meta: dict, fold: Callable[[str], str]) -> str:
+    """``blob_meta.body``: the folded text of the message's text parts."""
+    return _searchable_fold(fold)((meta.get("search") or {}).get("body") or "")

@@ -213,3 +213,17 @@ def needs_meta(query: q.Query, fts: bool = False) -> bool:
         case q.And(items=items):
             return any(needs_meta(item, fts) for item in items)
     return False
+
+
+def needs_body(query: q.Query) -> bool:
+    """Whether the condition reads body text (BODY, TEXT), anywhere in the tree."""
+    match query:
+        case q.BodyContains() | q.TextContains():
+            return True
+        case q.Not(query=inner):
+            return needs_body(inner)
+        case q.Or(left=left, right=right):
+            return needs_body(left) or needs_body(right)
+        case q.And(items=items):
+            return any(needs_body(item) for item in items)
+    return False

@@ -13,6 +13,8 @@ from sqlalchemy import Connection, func, literal_column, select
 from storage import models as m
 from storage import querysql
 from storage.errors import Invalid
+from storage.indexing import body_column
+from storage.mime import parse as parse_message
 from storage.search import Query, SortKey
 
 log = logging.getLogger("storage.sqlstore")
@@ -27,18 +29,72 @@ class SearchMixin:
     # -- search index (SQLite FTS5) ---------------------------------------------------------------
     _FTS_COLUMNS = '"subject", "from", "to", "cc", "bcc", "headers", "body"'
 
-    def index_pending(self, limit: int = 200) -> int:
-        """Add up to ``limit`` delivered bodies to each search index (FTS5 trigrams, FTS5 words
-        and their reversed words); returns how many were added to the one furthest behind."""
+    def fill_bodies(self, limit: int | None = None) -> int:
+        """Fill ``blob_meta.body`` (the folded text of the text parts) of up to ``limit`` bodies
+        (None: all) delivered since the last fill; returns how many.
+
+        Why later: decoding and folding the text was a third of the event loop's CPU per
+        delivered message, and nothing reads the column but SEARCH and the FTS5 indexes. The
+        indexer fills it in quiet moments (or when much waits) before it indexes those rows;
+        ``search``/``sort`` fill what still waits before a query on body text, as Dovecot's FTS
+        indexes the mail it has not reached before it answers. The work (parse and fold) is
+        done outside the writer; the writer job only stores it, if no delete moved the mark."""
         if not self._sqlite:
             return 0
+        with self._fill_lock:  # one filler at a time: the indexer, or a SEARCH that cannot wait
+            with self._raw_read() as cur:
+                cur.execute("SELECT body_rowid FROM fts_state")
+                (start,) = cur.fetchone()
+                cur.execute(
+                    "SELECT m.rowid, m.sha256, b.data FROM blob_meta m JOIN blobs b ON b.sha256 = m.sha256 "
+                    "WHERE m.rowid > ? ORDER BY m.rowid LIMIT ?",
+                    (start, -1 if limit is None else limit),
+                )
+                rows = cur.fetchall()
+            if not rows:
+                return 0
+            filled = [(self._body_text(sha, data), rowid) for rowid, sha, data in rows]
+            seen = [(rowid, sha) for rowid, sha, _data in rows]
+
+            def job(conn: Connection, _changes: list) -> int:
+                now = conn.exec_driver_sql(
+                    "SELECT rowid, sha256 FROM blob_meta WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+                    (start, seen[-1][0]),
+                ).all()
+                mark = conn.exec_driver_sql("SELECT body_rowid FROM fts_state").scalar_one()
+                if mark != start or [tuple(r) for r in now] != seen:
+                    return 0  # a delete (and a reused rowid) came between: read again next time
+                conn.exec_driver_sql("UPDATE blob_meta SET body = ? WHERE rowid = ?", filled)
+                conn.exec_driver_sql("UPDATE fts_state SET body_rowid = ?", (seen[-1][0],))
+                return len(filled)
+
+            return self._writer.run(job, background=True)
+
+    def _body_text(self, sha256: str, inline: bytes | None) -> str:
+        if inline is not None:
+            return body_column(parse_message(inline), self.fold)
+        try:
+            with self._blobs.open(sha256) as f:
+                return body_column(parse_message(f), self.fold)
+        except OSError:  # a body file gone missing: nothing to search, the rest goes on
+            log.exception("body %s unreadable for search", sha256)
+            return ""
+
+    def index_pending(self, limit: int = 200) -> int:
+        """Fill up to ``limit`` bodies' search text, then add up to ``limit`` filled bodies to
+        each search index (FTS5 trigrams, FTS5 words and their reversed words); returns how many
+        were filled or added to the index furthest behind."""
+        if not self._sqlite:
+            return 0
+        filled = self.fill_bodies(limit)
         words = self._words_batch(limit)
 
         def job(conn: Connection, _changes: list) -> int:
             last, words_last = conn.exec_driver_sql("SELECT last_rowid, words_rowid FROM fts_state").one()
-            added = 0
+            added = filled
             top = conn.exec_driver_sql(
-                "SELECT max(rowid), count(*) FROM (SELECT rowid FROM blob_meta WHERE rowid > ? ORDER BY rowid LIMIT ?)",
+                "SELECT max(rowid), count(*) FROM (SELECT rowid FROM blob_meta WHERE rowid > ? "
+                "AND rowid <= (SELECT body_rowid FROM fts_state) ORDER BY rowid LIMIT ?)",
                 (last, limit),
             ).one()
             if top[1]:
@@ -48,7 +104,7 @@ class SearchMixin:
                     (last, top[0]),
                 )
                 conn.exec_driver_sql("UPDATE fts_state SET last_rowid = ?", (top[0],))
-                added = top[1]
+                added = max(added, top[1])
             if words is not None and words[0] != words_last:
                 return max(added, words[2])  # another indexer moved on meanwhile: read again
             if words is not None:
@@ -79,9 +135,10 @@ class SearchMixin:
         """(from rowid, to rowid, rows, reversed words) of the next rows for the word index, read
         on a reader connection so the Python work stays off the writer thread."""
         with self._reading() as conn:
-            lo = conn.exec_driver_sql("SELECT words_rowid FROM fts_state").scalar_one()
+            lo, filled = conn.exec_driver_sql("SELECT words_rowid, body_rowid FROM fts_state").one()
             rows = conn.exec_driver_sql(
-                f"SELECT rowid, {self._FTS_COLUMNS} FROM blob_meta WHERE rowid > ? ORDER BY rowid LIMIT ?", (lo, limit)
+                f"SELECT rowid, {self._FTS_COLUMNS} FROM blob_meta WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?",
+                (lo, filled, limit),
             ).all()
         if not rows:
             return None
@@ -96,13 +153,14 @@ class SearchMixin:
         return time.monotonic() - self._writer.last_foreground >= self._index_quiet_s
 
     def _index_loop(self) -> None:
-        """Index in quiet moments, in small jobs, or when the backlog grows too long.
+        """Fill body text and index in quiet moments, in small jobs, or when the backlog grows
+        too long.
 
-        Why wait: indexing costs about as much CPU as storing (~0.5 ms per 10 KB body, in the
-        writer's connection); done during a burst it slows the burst, and just after a group
-        message it competes with telling the members' IDLE clients. SEARCH stays exact while the
-        index lags (rows above the index's mark are scanned), so only its speed depends on the
-        backlog, which _INDEX_BACKLOG bounds under sustained load."""
+        Why wait: filling and indexing cost more CPU than storing (~0.5 ms per 10 KB body);
+        done during a burst they slow the burst, and just after a group message they compete
+        with telling the members' IDLE clients. SEARCH stays exact while they lag (a query on
+        body text fills what waits first; rows above the index's mark are scanned), so only its
+        speed depends on the backlog, which _INDEX_BACKLOG bounds under sustained load."""
         while not self._closing.wait(min(self._index_quiet_s / 2, 0.5)):
             try:
                 if not self._quiet() and self.index_backlog() < _INDEX_BACKLOG:
@@ -149,6 +207,8 @@ class SearchMixin:
             conn.exec_driver_sql(f"PRAGMA mmap_size={1 << 40}")
 
     def search(self, folder_id: int, query: Query) -> list[int]:
+        if querysql.needs_body(query):
+            self.fill_bodies()
         with self._reading() as conn:
             self._search_conn(conn)
             return self._uids(conn, self._search_stmt(conn, folder_id, query).order_by(m.Message.uid))
@@ -181,6 +241,8 @@ class SearchMixin:
                 raise Invalid(f"unknown sort key {key.key}")
             order.append(column.desc() if key.reverse else column.asc())
         order.append(m.Message.uid)
+        if querysql.needs_body(query):
+            self.fill_bodies()
         with self._reading() as conn:
             self._search_conn(conn)
             return self._uids(conn, self._search_stmt(conn, folder_id, query, keys).order_by(*order))

@@ -70,6 +70,7 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
             before_commit=self._notifier.send if self._notifier else None,
         )
         self._hot = HotPath(self._sqlite)
+        self._fill_lock = threading.Lock()
         self._closing = threading.Event()
         self._indexer: threading.Thread | None = None
         if self._sqlite:
@@ -447,11 +448,13 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
     # -- writing messages -----------------------------------------------------------------------
     def put_blob(self, source: bytes | BinaryIO, *, prefix: bytes = b"") -> api.BlobRef:
         sha, size, inline, path = self._blobs.write(source, prefix)
+        # SQLite: the body's search text is left to the indexer (fill_bodies, sql_search.py).
+        body_text = not self._sqlite
         if inline is not None:
-            meta = parse_message(inline)
+            meta = parse_message(inline, body_text=body_text)
         else:
             with open(path, "rb") as f:
-                meta = parse_message(f)
+                meta = parse_message(f, body_text=body_text)
         return api.BlobRef(
             sha256=sha, size=size, inline=inline, path=str(path) if path else None, meta=meta,
             index=index_columns(meta, self.fold),

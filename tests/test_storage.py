@@ -99,6 +99,23 @@ def test_quota_is_checked_inside_the_commit_per_target(store):
         store.append(store.get_folder(full.id, "INBOX").id, blob, quota_limit=limit)
 
 
+def test_one_target_refused_at_the_commit_writes_nothing(store):
+    """The single-target path (storage/hotpath.py: the charge carries the state and quota checks)
+    refuses a revoked account and a full mailbox with the right reason and leaves no trace."""
+    revoked, full = _account(store, "revoked"), _account(store, "full")
+    store.set_state(revoked.id, AccountState.REVOKED)
+    _deliver(store, full)
+    blob = store.put_blob(MSG + b"one")
+    assert [(o.ok, o.error) for o in store.deliver(blob, [DeliveryTarget(revoked.id)])] == [(False, "NOTFOUND")]
+    limit = len(MSG) + 10
+    assert [(o.ok, o.error) for o in store.deliver(blob, [DeliveryTarget(full.id, quota_limit=limit)])] == [(False, "NOQUOTA")]
+    assert (store.get_account_by_id(revoked.id).used_bytes, store.get_account_by_id(revoked.id).used_messages) == (0, 0)
+    assert (store.get_account_by_id(full.id).used_bytes, store.get_account_by_id(full.id).used_messages) == (len(MSG), 1)
+    assert store.get_folder(full.id, "INBOX").uidnext == 2
+    (ok,) = store.deliver(blob, [DeliveryTarget(full.id, quota_limit=limit + len(blob.inline or b""))])
+    assert ok.ok and ok.uid == 2
+
+
 def test_concurrent_deliveries_never_exceed_the_quota(store):
     acc = _account(store)
     blob = store.put_blob(MSG)

@@ -62,7 +62,8 @@ def _boundary_kind(line: bytes, boundary: bytes) -> bool | None:
 
 
 class _Scanner:
-    def __init__(self) -> None:
+    def __init__(self, body_text: bool = True) -> None:
+        self.body_text = body_text
         self.offset = 0  # of the chunk being handled
         self.nl = 0  # newlines before it
         self.tail = b""  # last bytes before it (line-ending checks at a boundary)
@@ -203,7 +204,7 @@ class _Scanner:
             entity.nested = _Entity(body_start, entity)
             if not closing:
                 self.stack.append(entity.nested)
-        if part["type"] == "text" and part["subtype"] in ("plain", "html") and self.body.wants_more():
+        if part["type"] == "text" and part["subtype"] in ("plain", "html") and self.body_text and self.body.wants_more():
             entity.collect = bytearray()
 
     def _close(self, entity: _Entity, *, at_boundary: bool) -> None:
@@ -260,9 +261,11 @@ def _original_bytes(value: str, block: bytes) -> bytes:
     return value.encode("utf-8", errors="replace")
 
 
-def parse(source: bytes | BinaryIO) -> dict:
+def parse(source: bytes | BinaryIO, *, body_text: bool = True) -> dict:
     """Metadata of a message (schema in docs/CONTRACTS.md). Offsets count from where ``source``
-    starts (for a file: its current position). Reads the source once; never raises on content."""
+    starts (for a file: its current position). Reads the source once; never raises on content.
+    ``body_text=False`` leaves ``search["body"]`` empty: the text parts are not decoded (the
+    SQLite store extracts that text later, off the delivery path; storage/sql_search.py)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(source)
-    return _Scanner().run(source)
+    return _Scanner(body_text).run(source)
