@@ -101,6 +101,9 @@ class MailSMTP(SMTP):
     async def peer_name(self) -> str | None:
         if self._peer_name is None:
             return None
+        if self._peer_name.done() and not self._peer_name.cancelled():
+            # Known since the first message of the session: no timer and no shield per message.
+            return None if self._peer_name.exception() is not None else self._peer_name.result()
         try:
             return await asyncio.wait_for(asyncio.shield(self._peer_name), RDNS_TIMEOUT)
         except (asyncio.TimeoutError, OSError):

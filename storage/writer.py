@@ -44,6 +44,7 @@ class Writer:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._closed = False
+        self._closing = threading.Lock()  # no job may be queued behind the stop marker
         #: time.monotonic() of the last job that was not background upkeep
         self.last_foreground = 0.0
         self._thread.start()
@@ -58,19 +59,22 @@ class Writer:
         """``run`` without waiting: the future holds the job's result (or error) once its batch
         is durably committed. Never blocks, so an event loop may call it and await the future
         (``asyncio.wrap_future``) instead of parking a thread on each pending commit."""
-        if self._closed:
-            raise Temp("store is closed")
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        with self._closing:
+            if self._closed:
+                raise Temp("store is closed")
+            self._queue.put((job, future))
         if not background:
             self.last_foreground = time.monotonic()
-        future: concurrent.futures.Future = concurrent.futures.Future()
-        self._queue.put((job, future))
         return future
 
     def close(self) -> None:
-        if not self._closed:
+        with self._closing:
+            if self._closed:
+                return
             self._closed = True
             self._queue.put(None)
-            self._thread.join(timeout=10)
+        self._thread.join(timeout=10)
 
     def _take_batch(self) -> list | None:
         first = self._queue.get()
@@ -92,6 +96,7 @@ class Writer:
         while True:
             batch = self._take_batch()
             if batch is None:
+                self._fail_queued()
                 return
             try:
                 self._commit_batch(batch)
@@ -100,6 +105,17 @@ class Writer:
                 for _job, fut in batch:
                     if not fut.done():
                         fut.set_exception(Temp("storage unavailable"))
+
+    def _fail_queued(self) -> None:
+        """Jobs still queued at the stop marker (none, since submit and close share a lock) get
+        an error rather than a caller blocked for ever on their future."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                item[1].set_exception(Temp("store is closed"))
 
     def _commit_batch(self, batch: list) -> None:
         """Optimistic first: the whole batch in one transaction without savepoints (they cost more

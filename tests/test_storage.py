@@ -501,3 +501,42 @@ def test_many_accounts_read_at_once_equal_one_by_one(store):
         assert found[account_id] == store.get_account_by_id(account_id)
     assert found[ids[1]].used_messages == 1
     assert store.get_accounts_by_ids([]) == {}
+
+
+def test_a_write_racing_the_close_fails_or_commits_and_never_hangs(tmp_path):
+    """Writer.submit and Writer.close share a lock: a job queued behind the stop marker would
+    leave its caller (a worker thread of the event loop's executor) blocked for ever."""
+    from sqlalchemy import create_engine, text
+
+    from storage.errors import Temp
+    from storage.writer import Writer
+
+    for attempt in range(20):
+        engine = create_engine(f"sqlite:///{tmp_path / f'w{attempt}.db'}")
+        writer = Writer(engine, max_batch=8, on_commit=lambda changes: None)
+        futures, refused = [], []
+        stop = threading.Event()
+
+        def submit_until_refused() -> None:
+            while not stop.is_set():
+                try:
+                    futures.append(writer.submit(lambda conn, changes: conn.execute(text("SELECT 1")).scalar()))
+                except Temp:
+                    refused.append(1)
+                    return
+
+        threads = [threading.Thread(target=submit_until_refused) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.01)
+        writer.close()
+        stop.set()
+        for t in threads:
+            t.join()
+        for future in futures:  # each was committed, or failed as closed: none is left waiting
+            try:
+                assert future.result(timeout=5) == 1
+            except Temp:
+                pass
+        assert refused
+        engine.dispose()
