@@ -74,11 +74,13 @@ def index_columns(meta: dict, fold: Callable[[str], str]) -> dict:
         "message_id": (search.get("message_id") or "").strip().lower(),
         "envelope": json.dumps(envelope, ensure_ascii=False),
         "structure": json.dumps(meta.get("structure") or {}, ensure_ascii=False),
-        "headers": fold(search.get("headers") or ""),
-        "body": body_column(meta, raw_fold),
+        **text_columns(meta, raw_fold),
     }
 
 
-def body_column(meta: dict, fold: Callable[[str], str]) -> str:
-    """``blob_meta.body``: the folded text of the message's text parts."""
-    return _searchable_fold(fold)((meta.get("search") or {}).get("body") or "")
+def text_columns(meta: dict, fold: Callable[[str], str]) -> dict:
+    """``blob_meta.headers`` and ``body``: the folded text of every header field and of the
+    message's text parts (the SQLite store fills them after delivery, storage/sql_search.py)."""
+    fold = _searchable_fold(fold)
+    search = meta.get("search") or {}
+    return {"headers": fold(search.get("headers") or ""), "body": fold(search.get("body") or "")}

@@ -215,15 +215,18 @@ def needs_meta(query: q.Query, fts: bool = False) -> bool:
     return False
 
 
-def needs_body(query: q.Query) -> bool:
-    """Whether the condition reads body text (BODY, TEXT), anywhere in the tree."""
+def needs_text(query: q.Query) -> bool:
+    """Whether the condition reads ``blob_meta.body`` or ``headers`` (BODY, TEXT, a header
+    field without a column of its own), anywhere in the tree."""
     match query:
         case q.BodyContains() | q.TextContains():
             return True
+        case q.HeaderContains(name=name):
+            return name.lower() not in _HEADER_COLUMNS
         case q.Not(query=inner):
-            return needs_body(inner)
+            return needs_text(inner)
         case q.Or(left=left, right=right):
-            return needs_body(left) or needs_body(right)
+            return needs_text(left) or needs_text(right)
         case q.And(items=items):
-            return any(needs_body(item) for item in items)
+            return any(needs_text(item) for item in items)
     return False

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, func, literal_column, select
 from storage import models as m
 from storage import querysql
 from storage.errors import Invalid
-from storage.indexing import body_column
+from storage.indexing import text_columns
 from storage.mime import parse as parse_message
 from storage.search import Query, SortKey
 
@@ -30,14 +30,16 @@ class SearchMixin:
     _FTS_COLUMNS = '"subject", "from", "to", "cc", "bcc", "headers", "body"'
 
     def fill_bodies(self, limit: int | None = None) -> int:
-        """Fill ``blob_meta.body`` (the folded text of the text parts) of up to ``limit`` bodies
-        (None: all) delivered since the last fill; returns how many.
+        """Fill ``blob_meta.headers`` and ``body`` (the folded text of every header field and of
+        the text parts) of up to ``limit`` bodies (None: all) delivered since the last fill;
+        returns how many.
 
-        Why later: decoding and folding the text was a third of the event loop's CPU per
-        delivered message, and nothing reads the column but SEARCH and the FTS5 indexes. The
-        indexer fills it in quiet moments (or when much waits) before it indexes those rows;
-        ``search``/``sort`` fill what still waits before a query on body text, as Dovecot's FTS
-        indexes the mail it has not reached before it answers. The work (parse and fold) is
+        Why later: decoding and folding that text was a third of the event loop's CPU per
+        delivered message, and nothing reads those columns but SEARCH and the FTS5 indexes. The
+        indexer fills them in quiet moments (or when much waits) before it indexes those rows;
+        ``search``/``sort`` fill what still waits before a query on that text (BODY, TEXT, a
+        header without a column of its own), as Dovecot's FTS indexes the mail it has not
+        reached before it answers. The work (parse and fold) is
         done outside the writer; the writer job only stores it, if no delete moved the mark."""
         if not self._sqlite:
             return 0
@@ -53,7 +55,7 @@ class SearchMixin:
                 rows = cur.fetchall()
             if not rows:
                 return 0
-            filled = [(self._body_text(sha, data), rowid) for rowid, sha, data in rows]
+            filled = [(*self._search_text(sha, data), rowid) for rowid, sha, data in rows]
             seen = [(rowid, sha) for rowid, sha, _data in rows]
 
             def job(conn: Connection, _changes: list) -> int:
@@ -64,21 +66,24 @@ class SearchMixin:
                 mark = conn.exec_driver_sql("SELECT body_rowid FROM fts_state").scalar_one()
                 if mark != start or [tuple(r) for r in now] != seen:
                     return 0  # a delete (and a reused rowid) came between: read again next time
-                conn.exec_driver_sql("UPDATE blob_meta SET body = ? WHERE rowid = ?", filled)
+                conn.exec_driver_sql("UPDATE blob_meta SET headers = ?, body = ? WHERE rowid = ?", filled)
                 conn.exec_driver_sql("UPDATE fts_state SET body_rowid = ?", (seen[-1][0],))
                 return len(filled)
 
             return self._writer.run(job, background=True)
 
-    def _body_text(self, sha256: str, inline: bytes | None) -> str:
-        if inline is not None:
-            return body_column(parse_message(inline), self.fold)
+    def _search_text(self, sha256: str, inline: bytes | None) -> tuple[str, str]:
+        """(headers, body) columns of one stored message."""
         try:
-            with self._blobs.open(sha256) as f:
-                return body_column(parse_message(f), self.fold)
+            if inline is not None:
+                columns = text_columns(parse_message(inline), self.fold)
+            else:
+                with self._blobs.open(sha256) as f:
+                    columns = text_columns(parse_message(f), self.fold)
         except OSError:  # a body file gone missing: nothing to search, the rest goes on
             log.exception("body %s unreadable for search", sha256)
-            return ""
+            return "", ""
+        return columns["headers"], columns["body"]
 
     def index_pending(self, limit: int = 200) -> int:
         """Fill up to ``limit`` bodies' search text, then add up to ``limit`` filled bodies to
@@ -207,7 +212,7 @@ class SearchMixin:
             conn.exec_driver_sql(f"PRAGMA mmap_size={1 << 40}")
 
     def search(self, folder_id: int, query: Query) -> list[int]:
-        if querysql.needs_body(query):
+        if querysql.needs_text(query):
             self.fill_bodies()
         with self._reading() as conn:
             self._search_conn(conn)
@@ -241,7 +246,7 @@ class SearchMixin:
                 raise Invalid(f"unknown sort key {key.key}")
             order.append(column.desc() if key.reverse else column.asc())
         order.append(m.Message.uid)
-        if querysql.needs_body(query):
+        if querysql.needs_text(query):
             self.fill_bodies()
         with self._reading() as conn:
             self._search_conn(conn)

@@ -448,13 +448,14 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
     # -- writing messages -----------------------------------------------------------------------
     def put_blob(self, source: bytes | BinaryIO, *, prefix: bytes = b"") -> api.BlobRef:
         sha, size, inline, path = self._blobs.write(source, prefix)
-        # SQLite: the body's search text is left to the indexer (fill_bodies, sql_search.py).
-        body_text = not self._sqlite
+        # SQLite: the search text of the body and of all header fields is left to the indexer
+        # (fill_bodies, sql_search.py).
+        search_text = not self._sqlite
         if inline is not None:
-            meta = parse_message(inline, body_text=body_text)
+            meta = parse_message(inline, search_text=search_text)
         else:
             with open(path, "rb") as f:
-                meta = parse_message(f, body_text=body_text)
+                meta = parse_message(f, search_text=search_text)
         return api.BlobRef(
             sha256=sha, size=size, inline=inline, path=str(path) if path else None, meta=meta,
             index=index_columns(meta, self.fold),

@@ -88,15 +88,16 @@ def _is_utf8(value: bytes) -> bool:
     return True
 
 
-def build_search(fields: list[tuple[str, bytes]], body: str, envelope: dict) -> dict:
-    """Decoded NFC text the store indexes (the store folds it)."""
+def build_search(fields: list[tuple[str, bytes]], body: str, envelope: dict, *, headers: bool = True) -> dict:
+    """Decoded NFC text the store indexes (the store folds it). ``headers=False`` leaves out the
+    text of every field ("headers"), which the SQLite store fills later with the body's."""
     def addresses(name: str) -> str:
         value = _first(fields, name)
         return "" if value is None else readable_addresses(value, envelope[name])
 
     lines: list[str] = []
     size = 0
-    for name, value in fields:
+    for name, value in fields if headers else ():
         line = f"{name}: {decode_header(value)}"
         size += len(line) + 1
         if size > _HEADERS_TEXT_CAP:

@@ -62,8 +62,8 @@ def _boundary_kind(line: bytes, boundary: bytes) -> bool | None:
 
 
 class _Scanner:
-    def __init__(self, body_text: bool = True) -> None:
-        self.body_text = body_text
+    def __init__(self, search_text: bool = True) -> None:
+        self.search_text = search_text
         self.offset = 0  # of the chunk being handled
         self.nl = 0  # newlines before it
         self.tail = b""  # last bytes before it (line-ending checks at a boundary)
@@ -107,7 +107,7 @@ class _Scanner:
             "size": self.offset,
             "envelope": envelope,
             "structure": self.root.part,
-            "search": build_search(self.root.fields, self.body.text(), envelope),
+            "search": build_search(self.root.fields, self.body.text(), envelope, headers=self.search_text),
         }
 
     def _delimiters(self) -> "tuple[tuple[bytes, ...], re.Pattern[bytes], int] | None":
@@ -204,7 +204,7 @@ class _Scanner:
             entity.nested = _Entity(body_start, entity)
             if not closing:
                 self.stack.append(entity.nested)
-        if part["type"] == "text" and part["subtype"] in ("plain", "html") and self.body_text and self.body.wants_more():
+        if part["type"] == "text" and part["subtype"] in ("plain", "html") and self.search_text and self.body.wants_more():
             entity.collect = bytearray()
 
     def _close(self, entity: _Entity, *, at_boundary: bool) -> None:
@@ -261,11 +261,12 @@ def _original_bytes(value: str, block: bytes) -> bytes:
     return value.encode("utf-8", errors="replace")
 
 
-def parse(source: bytes | BinaryIO, *, body_text: bool = True) -> dict:
+def parse(source: bytes | BinaryIO, *, search_text: bool = True) -> dict:
     """Metadata of a message (schema in docs/CONTRACTS.md). Offsets count from where ``source``
     starts (for a file: its current position). Reads the source once; never raises on content.
-    ``body_text=False`` leaves ``search["body"]`` empty: the text parts are not decoded (the
-    SQLite store extracts that text later, off the delivery path; storage/sql_search.py)."""
+    ``search_text=False`` leaves ``search["body"]`` and ``search["headers"]`` empty: the text
+    parts and the header fields are not decoded (the SQLite store extracts that text later, off
+    the delivery path; storage/sql_search.py)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(source)
-    return _Scanner(body_text).run(source)
+    return _Scanner(search_text).run(source)

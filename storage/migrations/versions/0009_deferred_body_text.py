@@ -1,10 +1,12 @@
-"""Body search text extracted after delivery (SQLite; issue 2)
+"""Search text of bodies and header fields extracted after delivery (SQLite; issue 2)
 
-Why: decoding a message's text parts and folding them for search (R-TEXT-1) was a third of the
-CPU the single event loop spent per delivered message. On SQLite the store now leaves
-``blob_meta.body`` empty at delivery and the background indexer fills it, in quiet moments or
-when much waits, before it adds the rows to the FTS5 indexes; a SEARCH that needs body text
-first fills whatever is still waiting, so answers stay exact (storage/sql_search.py).
+Why: decoding a message's text parts and header fields and folding them for search (R-TEXT-1)
+was a third of the CPU the single event loop spent per delivered message. On SQLite the store
+now leaves ``blob_meta.body`` and ``headers`` empty at delivery and the background indexer
+fills them, in quiet moments or when much waits, before it adds the rows to the FTS5 indexes; a
+SEARCH that needs that text first fills whatever is still waiting, so answers stay exact
+(storage/sql_search.py). Subject, addresses, Message-ID, dates and sort keys, which have columns
+of their own, are still filled at delivery.
 ``fts_state.body_rowid`` marks how far bodies are filled. Every body stored before this
 revision was filled at delivery, so the mark starts at the newest row. The delete trigger keeps
 it at or below the largest rowid, like the index marks, so a rowid SQLite reuses after deleting
