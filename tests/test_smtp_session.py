@@ -407,6 +407,21 @@ async def test_idle_connection_gets_421_then_is_closed(mx_factory):
     await d.close()
 
 
+async def test_each_command_moves_the_idle_deadline_and_idleness_still_ends_the_session(mx_factory):
+    """One timer per connection whose deadline each command moves (smtp/protocol.py)."""
+    mx = await mx_factory(smtp_timeout=1)
+    d = await Dialogue.open(mx)
+    loop = asyncio.get_running_loop()
+    for _ in range(6):  # 2.4 s in all, never idle for 1 s
+        assert (await d.cmd("NOOP")).startswith(S250)
+        await asyncio.sleep(0.4)
+    quiet = loop.time()
+    assert (await d.reply()).startswith(S421)
+    assert 0.2 < loop.time() - quiet < 2.5  # due 0.6 s after the last sleep
+    assert await asyncio.wait_for(d.reader.read(), 5) == b""
+    await d.close()
+
+
 async def test_slow_but_steady_sender_is_not_cut_off_during_data(mx_factory):
     mx = await mx_factory(smtp_timeout=1)
     d = await Dialogue.open(mx)
