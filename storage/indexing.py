@@ -11,6 +11,8 @@ import json
 import re
 from typing import Callable
 
+import orjson
+
 _SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|fwd?|tr|trl|aw|sv|vs)\s*(?:\[\d+\])?\s*:\s*|\[[^\]]*\]\s*)+", re.I)
 _SUBJECT_TRAILER = re.compile(r"\s*\(fwd\)\s*$", re.I)
 
@@ -72,10 +74,19 @@ def index_columns(meta: dict, fold: Callable[[str], str]) -> dict:
         "cc": fold(search.get("cc") or ""),
         "bcc": fold(search.get("bcc") or ""),
         "message_id": (search.get("message_id") or "").strip().lower(),
-        "envelope": json.dumps(envelope, ensure_ascii=False),
-        "structure": json.dumps(meta.get("structure") or {}, ensure_ascii=False),
+        "envelope": dumps(envelope),
+        "structure": dumps(meta.get("structure") or {}),
         **text_columns(meta, raw_fold),
     }
+
+
+def dumps(value: dict) -> str:
+    """JSON text of cached metadata, with orjson (it runs at every delivery); text orjson refuses
+    (a lone surrogate from an undecodable header) goes through the standard library as before."""
+    try:
+        return orjson.dumps(value).decode("utf-8")
+    except (orjson.JSONEncodeError, UnicodeDecodeError):
+        return json.dumps(value, ensure_ascii=False)
 
 
 def text_columns(meta: dict, fold: Callable[[str], str]) -> dict:

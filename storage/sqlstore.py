@@ -13,13 +13,13 @@ import contextlib
 import functools
 import io
 from dataclasses import replace
-import json
 import logging
 import queue
 import threading
 from pathlib import Path
 from typing import BinaryIO, Callable, Collection, Iterable, Iterator, Sequence
 
+import orjson
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from storage import api, models as m
@@ -185,8 +185,8 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
             internaldate=_from_db(row.internaldate),
             size=row.size,
             blob=row.blob_sha,
-            envelope=json.loads(row.envelope) if "envelope" in fields else None,
-            structure=json.loads(row.structure) if "structure" in fields else None,
+            envelope=orjson.loads(row.envelope) if "envelope" in fields else None,
+            structure=orjson.loads(row.structure) if "structure" in fields else None,
         )
 
     def fetch(self, folder_id: int, uids: Iterable[int], *, fields: frozenset[str] = frozenset()) -> list[api.MessageInfo]:
@@ -316,7 +316,7 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
         for ref, sha, env, struct in rows:
             meta = parsed.get(sha)
             if meta is None:
-                meta = parsed[sha] = (json.loads(env) if env else None, json.loads(struct) if struct else None)
+                meta = parsed[sha] = (orjson.loads(env) if env else None, orjson.loads(struct) if struct else None)
             found.append((ref, sha, *meta))
         return found, (rows[-1][0] if len(rows) == limit else top)
 
@@ -776,7 +776,7 @@ def _cached_json(sha: str, kind: str, text: str | None) -> dict | None:
     key = (sha, kind)
     value = _JSON_CACHE.get(key)
     if value is None:
-        value = json.loads(text)
+        value = orjson.loads(text)
         with _JSON_CACHE_LOCK:
             if len(_JSON_CACHE) >= _JSON_CACHE_MAX:
                 _JSON_CACHE.clear()
