@@ -77,10 +77,13 @@ def _verify(message: bytes, count: int, keys: dict[bytes, bytes | None]) -> list
 _DKIM_FIELD = re.compile(rb"(?:^|\n)dkim-signature[ \t]*:", re.I)
 
 
+def _head(message: bytes) -> bytes:
+    return message.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+
+
 async def check_dkim(message: bytes, resolver: Resolver) -> list[DkimResult]:
     loop = asyncio.get_running_loop()
-    head = message.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    if not _DKIM_FIELD.search(head):
+    if not _DKIM_FIELD.search(_head(message)):
         return []  # unsigned (most mail): no thread hand-off, no dkimpy parse of the message
     sigs = await loop.run_in_executor(None, _signatures, message)
     keys: dict[bytes, bytes | None] = {}
@@ -161,6 +164,8 @@ async def authentication_results(
             return data
 
         message = await loop.run_in_executor(None, read)
+    if not _DKIM_FIELD.search(_head(message)):  # unsigned (most mail): SPF alone, no task
+        return format_header(authserv_id, [], await check_spf(client_ip, mail_from, helo, resolver), mail_from, helo)
     spf_task = asyncio.ensure_future(check_spf(client_ip, mail_from, helo, resolver))
     try:
         dkim_results = await check_dkim(message, resolver)
