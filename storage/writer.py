@@ -44,6 +44,7 @@ class Writer:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._closed = False
+        self._conn: Connection | None = None  # kept from batch to batch (writer thread only)
         self._closing = threading.Lock()  # no job may be queued behind the stop marker
         #: time.monotonic() of the last job that was not background upkeep
         self.last_foreground = 0.0
@@ -97,6 +98,7 @@ class Writer:
             batch = self._take_batch()
             if batch is None:
                 self._fail_queued()
+                self._drop_connection()
                 return
             try:
                 self._commit_batch(batch)
@@ -105,6 +107,14 @@ class Writer:
                 for _job, fut in batch:
                     if not fut.done():
                         fut.set_exception(Temp("storage unavailable"))
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - already broken; the next batch connects anew
+                log.debug("closing the writer's connection failed", exc_info=True)
 
     def _fail_queued(self) -> None:
         """Jobs still queued at the stop marker (none, since submit and close share a lock) get
@@ -143,7 +153,13 @@ class Writer:
     def _run_jobs(self, batch: list, *, savepoints: bool):
         outcomes: list[tuple[concurrent.futures.Future, Any, BaseException | None]] = []
         changes: list[FolderChange] = []
-        with self._engine.connect() as conn:
+        # One connection for the writer's life: checking it out of the pool and back for every
+        # batch was a sixth of the writer's Python time. Dropped after any failure but a retry,
+        # so a broken connection (a PostgreSQL restart) is replaced by the next batch.
+        conn = self._conn
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._conn = self._engine.connect()
+        try:
             with conn.begin() as transaction:
                 for job, fut in batch:
                     job_changes: list[FolderChange] = []
@@ -165,6 +181,11 @@ class Writer:
                         outcomes.append((fut, result, None))
                 if changes and self._before_commit is not None:
                     self._before_commit(conn, changes)
+        except _Retry:
+            raise
+        except BaseException:
+            self._drop_connection()
+            raise
         return outcomes, changes
 
 

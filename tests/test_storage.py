@@ -540,3 +540,28 @@ def test_a_write_racing_the_close_fails_or_commits_and_never_hangs(tmp_path):
                 pass
         assert refused
         engine.dispose()
+
+
+def test_the_writer_replaces_a_connection_the_database_dropped(store, store_url):
+    """The writer keeps one connection from batch to batch; when PostgreSQL drops it (a restart,
+    an operator's pg_terminate_backend) the batch in flight fails as Temp, the sender retries,
+    and the next batch connects anew."""
+    if store.is_sqlite:
+        pytest.skip("a PostgreSQL server connection")
+    import psycopg
+
+    from storage.errors import Temp
+
+    account = _account(store)
+    _deliver(store, account)
+    name = store_url.rsplit("/", 1)[1]
+    with psycopg.connect(store_url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+    outcomes = []
+    for _ in range(2):
+        try:
+            outcomes.append(_deliver(store, account, MSG + str(len(outcomes)).encode()).ok)
+        except Temp:
+            outcomes.append("temp")
+    assert outcomes[-1] is True and set(outcomes) <= {True, "temp"}
+    assert store.get_account_by_id(account.id).used_messages == 1 + outcomes.count(True)
