@@ -16,15 +16,16 @@ _HEADERS_TEXT_CAP = 256 * 1024
 _ADDRESS_FIELDS = ("from", "sender", "reply_to", "to", "cc", "bcc")
 
 
-def _first(fields: list[tuple[str, bytes]], name: str) -> bytes | None:
-    for field, value in fields:
-        if field == name:
-            return value
-    return None
+def _firsts(fields: list[tuple[str, bytes]]) -> dict[str, bytes]:
+    """Each field name's first value: one pass instead of one scan per field looked up."""
+    first: dict[str, bytes] = {}
+    for name, value in fields:
+        first.setdefault(name, value)
+    return first
 
 
-def _raw(fields: list[tuple[str, bytes]], name: str) -> str | None:
-    value = _first(fields, name)
+def _raw(first: dict[str, bytes], name: str) -> str | None:
+    value = first.get(name)
     return None if value is None else raw_text(value).strip()
 
 
@@ -35,14 +36,15 @@ def empty_envelope() -> dict:
 
 def build_envelope(fields: list[tuple[str, bytes]]) -> dict:
     """RFC 3501 ENVELOPE data; sender and reply_to default to from."""
+    first = _firsts(fields)
     envelope = {
-        "date": _raw(fields, "date"),
-        "subject": _raw(fields, "subject"),
-        "in_reply_to": _raw(fields, "in-reply-to"),
-        "message_id": _raw(fields, "message-id"),
+        "date": _raw(first, "date"),
+        "subject": _raw(first, "subject"),
+        "in_reply_to": _raw(first, "in-reply-to"),
+        "message_id": _raw(first, "message-id"),
     }
     for name in _ADDRESS_FIELDS:
-        envelope[name] = parse_addresses(_raw(fields, name.replace("_", "-")))
+        envelope[name] = parse_addresses(_raw(first, name.replace("_", "-")))
     for name in ("sender", "reply_to"):
         if not envelope[name]:
             envelope[name] = [dict(address) for address in envelope["from"]]
@@ -91,8 +93,10 @@ def _is_utf8(value: bytes) -> bool:
 def build_search(fields: list[tuple[str, bytes]], body: str, envelope: dict, *, headers: bool = True) -> dict:
     """Decoded NFC text the store indexes (the store folds it). ``headers=False`` leaves out the
     text of every field ("headers"), which the SQLite store fills later with the body's."""
+    first = _firsts(fields)
+
     def addresses(name: str) -> str:
-        value = _first(fields, name)
+        value = first.get(name)
         return "" if value is None else readable_addresses(value, envelope[name])
 
     lines: list[str] = []
@@ -103,15 +107,15 @@ def build_search(fields: list[tuple[str, bytes]], body: str, envelope: dict, *, 
         if size > _HEADERS_TEXT_CAP:
             break
         lines.append(line)
-    subject = _first(fields, "subject")
+    subject = first.get("subject")
     return {
         "subject": decode_header(subject).strip() if subject is not None else "",
         "from": addresses("from"),
         "to": addresses("to"),
         "cc": addresses("cc"),
         "bcc": addresses("bcc"),
-        "message_id": _raw(fields, "message-id") or "",
+        "message_id": _raw(first, "message-id") or "",
         "headers": "\n".join(lines),
         "body": body,
-        "date": parse_date(_raw(fields, "date")),
+        "date": parse_date(_raw(first, "date")),
     }
