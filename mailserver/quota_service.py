@@ -70,11 +70,15 @@ class QuotaService:
         usage as last committed; the commit checks again (``quota_limit``), so races are safe."""
         return decide_delivery(account.used_bytes, account.used_messages, self.limits_for(account), size, count)
 
+    def limits_need_store(self) -> bool:
+        """Whether ``limits_for`` reads the database: only with ``quota.classes`` configured."""
+        return bool(self.settings.quota.classes)
+
     def check_delivery_now(self, account: Account, size: int) -> Decision | None:
         """``check_delivery`` on the caller's thread when the limits need no database (no
         ``quota.classes`` configured, the common case), else None. SMTP RCPT uses it to save a
         thread hand-off per recipient."""
-        if self.settings.quota.classes:
+        if self.limits_need_store():
             return None
         return self.check_delivery(account, size)
 

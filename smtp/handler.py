@@ -142,7 +142,8 @@ class InboundHandler:
         message = delivery.Message(result.spool, prefix, result.size, tx.accounts, tx.remote, ctx.extra.get("refused", {}))
         reply = await delivery.deliver(
             self.store, message, tx_id=tx.id, sender=tx.mail_from or "", hostname=self.settings.hostname,
-            executor=self.executor, limit_for=self.quota.delivery_limit if self.quota else None, outbound=self.outbound,
+            executor=self.executor, limit_for=self.quota.delivery_limit if self.quota else None,
+            limit_blocks=self.quota.limits_need_store() if self.quota else False, outbound=self.outbound,
         )  # fmt: skip
         send_as = tx.send_as | ctx.extra.get("send_as", set())
         if reply.startswith("250") and send_as and self.org is not None:

@@ -149,5 +149,8 @@ class FakeQuota:
 
     measure_attachments = staticmethod(measure_attachments)
 
+    def limits_need_store(self) -> bool:
+        return False
+
     def delivery_limit(self, account: Account) -> int | None:
         return self.limits_for(account).mailbox_bytes
