@@ -31,7 +31,7 @@ class SearchMixin:
 
     def fill_bodies(self, limit: int | None = None) -> int:
         """Fill ``blob_meta.headers`` and ``body`` (the folded text of every header field and of
-        the text parts) of up to ``limit`` bodies (None: all) delivered since the last fill;
+        the text parts; R-TEXT-1) of up to ``limit`` bodies (None: all) delivered since the last fill;
         returns how many.
 
         Why later: decoding and folding that text was a third of the event loop's CPU per
