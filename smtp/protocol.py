@@ -120,9 +120,10 @@ class MailSMTP(SMTP):
         if self._peer_name.done() and not self._peer_name.cancelled():
             # Known since the first message of the session: no timer and no shield per message.
             return None if self._peer_name.exception() is not None else self._peer_name.result()
-        try:
-            return await asyncio.wait_for(asyncio.shield(self._peer_name), RDNS_TIMEOUT)
-        except (asyncio.TimeoutError, OSError):
+        try:  # asyncio.timeout: 3.11's wait_for can swallow the session's cancellation
+            async with asyncio.timeout(RDNS_TIMEOUT):
+                return await asyncio.shield(self._peer_name)
+        except (TimeoutError, OSError):
             return None
 
     def peer(self) -> Peer:

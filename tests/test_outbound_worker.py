@@ -300,6 +300,17 @@ async def test_a_claim_left_by_a_dead_process_is_taken_again_after_its_lease(sto
     assert [c.domain for c in queue.claim(10, owner="other:2", lease=600, now=clock.now)] == ["other.gov.vn"]
 
 
+async def test_stop_returns_when_a_wake_up_lands_with_it(store, tmp_path):
+    """A wake-up in the same tick as stop() (a run finishing, a bounce recorded) must not keep the
+    loop alive: Python 3.11's wait_for swallowed that cancel and stop() hung (CI, 300 s)."""
+    service = await start_service(settings_for(tmp_path, {}, poll=60), store)
+    await asyncio.sleep(0.2)  # the loop is asleep, waiting to be woken
+    service.wake()
+    async with asyncio.timeout(5):
+        await service.stop()
+    assert service._main.done()
+
+
 async def test_operator_retry_and_delete(store, tmp_path):
     queue = OutboundQueue(store)
     clock = Clock()

@@ -144,7 +144,7 @@ class OutboundService:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping:
             try:
                 await self._send_owed_dsns()
                 room = min(self._claim_room, 256)
@@ -169,9 +169,12 @@ class OutboundService:
                 log.exception("outbound loop failed; retrying in %ss", self.q.poll)
                 delay = float(self.q.poll)
             if delay > 0:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
+                # lands as the event is set, and stop() then waited for this loop for ever.
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
-                except asyncio.TimeoutError:
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
+                except TimeoutError:
                     pass
             self._wake.clear()
 
