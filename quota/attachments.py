@@ -36,6 +36,9 @@ _MAX_HEADER_LINE = 64 * 1024
 _MAX_HEADER_BYTES = 256 * 1024
 _MAX_DEPTH = 32
 _HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
+#: a header section of fields and continuations ending with its blank line (``_Walker._header``
+#: reads such a section to its end)
+_WELL_FORMED_HEAD = re.compile(rb"[!-9;-~]+[ \t]*:[^\n]*\n(?:(?:[!-9;-~]+[ \t]*:|[ \t])[^\n]*\n)*\r?\n")
 # The fields that decide what a part is, with their continuation lines. Only these are handed to
 # the email package's header parser: a message from another server carries dozens of Received and
 # signature fields that would otherwise be parsed at every delivery for nothing.
@@ -309,6 +312,9 @@ def letter_without_attachments(head: bytes) -> bool:
     """True when a message with this header section (ending with its blank line) is one part
     that is not an attachment: ``measure_attachments`` gives 0 for it whatever its body, so SMTP
     need not read the spooled body (most mail is such a letter)."""
+    if head.endswith(b"\r\n\r\n") and len(head) - 2 <= _MAX_HEADER_BYTES and _WELL_FORMED_HEAD.fullmatch(head) \
+            and _plain_text_fields(head[:-2]):
+        return True  # what the walker below finds, without reading the section line by line
     walker = _Walker(io.BytesIO(head))
     try:
         header, end = walker._header([])

@@ -69,6 +69,7 @@ class MailSMTP(SMTP):
         self._last_rx = 0.0
         self._deadline = 0.0  # loop time at which the idle timeout fires
         self._timer_armed = False
+        self._peer_memo: tuple[tuple, Peer] | None = None
 
     def _create_envelope(self) -> Transaction:
         return Transaction()
@@ -127,20 +128,30 @@ class MailSMTP(SMTP):
             return None
 
     def peer(self) -> Peer:
-        assert self.session is not None
-        login = self.session.auth_data if self.session.authenticated else None
+        """What the checks know of the client; built again only when HELO, TLS or AUTH changed
+        (it is asked for at every MAIL, RCPT and DATA)."""
+        session = self.session
+        assert session is not None
+        tls = self._implicit_tls or self._tls_protocol is not None
+        key = (session.host_name, tls, session.authenticated, session.auth_data, session.peer)
+        memo = self._peer_memo
+        if memo is not None and memo[0] == key:
+            return memo[1]
+        login = session.auth_data if session.authenticated else None
         account = login.account if isinstance(login, Login) else login
         actor = login.actor if isinstance(login, Login) else login
-        return Peer(
-            ip=str(self.session.peer[0]) if self.session.peer else "unknown",
-            helo=self.session.host_name or "",
-            tls=self._implicit_tls or self._tls_protocol is not None,
-            authenticated=bool(self.session.authenticated),
+        peer = Peer(
+            ip=str(session.peer[0]) if session.peer else "unknown",
+            helo=session.host_name or "",
+            tls=tls,
+            authenticated=bool(session.authenticated),
             account_id=getattr(account, "id", None),
             actor_id=getattr(actor, "id", None),
             actor_password_changed_at=getattr(actor, "password_changed_at", None),
             outbound=getattr(self.event_handler, "outbound", None) is not None,
         )
+        self._peer_memo = (key, peer)
+        return peer
 
     # -- replies -----------------------------------------------------------------------------
     async def push(self, status: AnyStr) -> None:

@@ -43,6 +43,19 @@ class Trace:
     when: _dt.datetime  # timezone-aware
 
 
+_last_date: tuple[_dt.datetime | None, str] = (None, "")
+
+
+def _date(when: _dt.datetime) -> str:
+    """RFC 5322 date of ``when`` to the second; the last one is reused (a busy MX formats the
+    same second hundreds of times, and email.utils takes 10 µs each)."""
+    global _last_date
+    second = when.replace(microsecond=0)
+    if _last_date[0] != second:
+        _last_date = (second, format_datetime(second))
+    return _last_date[1]
+
+
 def trace_headers(t: Trace) -> bytes:
     """``Return-Path`` and ``Received`` as they go in front of the stored message."""
     rdns = clean(t.peer_name) if t.peer_name else "unknown"
@@ -56,5 +69,5 @@ def trace_headers(t: Trace) -> bytes:
         lines.append(f"\tfor <{t.recipients[0]}>;")
     else:
         lines[-1] += ";"
-    lines.append(f"\t{format_datetime(t.when)}")
+    lines.append(f"\t{_date(t.when)}")
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")

@@ -8,6 +8,7 @@ ptr, ip4, ip6, exists; redirect=; macros (section 7) with transformers; the 10-l
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -42,11 +43,18 @@ def _valid_domain(domain: str) -> bool:
     return len(labels) >= 2 and all(_LABEL.match(label) for label in labels) and len(domain) <= 253
 
 
+@functools.lru_cache(maxsize=4096)
+def _client_ip(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The client's address (IPv4-mapped IPv6 as IPv4); parsed once per address, not per message."""
+    parsed = ipaddress.ip_address(ip)
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped:
+        return parsed.ipv4_mapped
+    return parsed
+
+
 class _Check:
     def __init__(self, ip: str, sender: str, helo: str, resolver: Resolver) -> None:
-        self.ip = ipaddress.ip_address(ip)
-        if isinstance(self.ip, ipaddress.IPv6Address) and self.ip.ipv4_mapped:
-            self.ip = self.ip.ipv4_mapped
+        self.ip = _client_ip(ip)
         self.sender = sender
         self.helo = helo
         self.resolver = resolver

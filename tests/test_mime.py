@@ -525,3 +525,67 @@ def test_delimiter_right_after_the_header_without_blank_line() -> None:
     structure = parse(data)["structure"]
     assert structure["body_start"] == data.index(b"--b")
     assert [body(data, p) for p in structure["parts"]] == [b"only part"]
+
+
+def test_header_lines_matched_at_once_give_what_line_by_line_scanning_gives(monkeypatch) -> None:
+    """The scanner takes runs of header lines in one regex match; the structured fuzz inputs
+    (odd fields, continuations, delimiters in headers, LF-only, 8-bit) must parse exactly as
+    they do one line at a time."""
+    import re
+
+    from storage.mime import parser
+
+    rng = random.Random(2047)
+    samples = []
+    for _ in range(1500):
+        lines = [rng.choice(_FUZZ_HEADERS if rng.random() < 0.7 else _FUZZ_BODY) if rng.random() < 0.95 else b""
+                 for _ in range(rng.randint(0, 25))]  # fmt: skip
+        samples.append(rng.choice([b"\r\n", b"\n"]).join(lines))
+    samples.append(b"From sender Mon Dec 7\r\nSubject: mbox\r\n\r\nbody")
+    samples.append(b"Subject: " + b"x" * 300_000 + b"\r\nTo: a@b\r\n\r\nbody")  # past the header cap
+    fast = [parse(data) for data in samples]
+    monkeypatch.setattr(parser, "_HEADER_LINES", re.compile(rb"(?!)"))
+    for data, meta in zip(samples, fast):
+        assert parse(data) == meta, data[:200]
+
+
+def test_simple_address_forms_parse_as_the_tokenizer_parses_them() -> None:
+    from storage.mime import address
+
+    rng = random.Random(5322)
+    word = ["a", "b", "Nguyễn", "x.y", "gov.vn", "-", "_", "\xa0", "\u2003", "\\", "]", "=?UTF-8?B?QQ==?="]
+    other = [" ", "\t", "@", "<", ">", ",", ";", ":", '"', "(", ")", "["]
+    simple = 0
+    for i in range(20000):
+        if i % 3 == 0:
+            text = "".join(rng.choice(word + other) for _ in range(rng.randint(1, 12)))
+        else:
+            w = lambda: "".join(rng.choice(word) for _ in range(rng.randint(1, 3)))  # noqa: E731
+            phrase = " ".join(w() for _ in range(rng.randint(0, 3)))
+            text = rng.choice(["", " ", "\t"]) + rng.choice(
+                [f"{w()}@{w()}", f"<{w()}@{w()}>", f"{phrase} <{w()}@{w()}>", f"{phrase}<{w()}@{w()}>", f"{phrase} {w()}@{w()}"]
+            ) + rng.choice(["", " ", "\t  "])
+        simple += bool(address._BARE.fullmatch(text) or address._ANGLE.fullmatch(text))
+        assert address.parse_addresses(text) == address._parse_addresses(text), repr(text)
+    assert simple > 4000  # the fast forms were exercised, not only the fallback
+
+
+def test_split_fields_equals_unfolding_then_matching_each_line() -> None:
+    """split_fields takes each field with its continuations in one match; the definition is:
+    unfold the block, split it into lines, keep the lines that start with a field name."""
+    import re
+
+    from storage.mime.headers import split_fields
+
+    unfold, name = re.compile(rb"\r?\n(?=[ \t])"), re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
+
+    def reference(block: bytes) -> list:
+        found = ((name.match(line), line) for line in unfold.sub(b"", block).split(b"\n"))
+        return [(m.group(1).decode().lower(), line[m.end():].strip(b" \t\r")) for m, line in found if m]
+
+    rng = random.Random(822)
+    pieces = [b"Subject", b"X-A", b":", b" ", b"\t", b"\r\n", b"\n", b"\r", b"v", b"\xc3\xa1", b"a:b", b"  :",
+              b"From ", b"\x00", b"\x7f", b"=?x?=", b";"]  # fmt: skip
+    for _ in range(30000):
+        block = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 20)))
+        assert split_fields(block) == reference(block), block

@@ -411,3 +411,23 @@ def test_plain_text_shortcut_never_says_letter_where_the_parser_would_not() -> N
     assert said_letter > 300
     assert _plain_text_fields(b"Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
     assert not _plain_text_fields(b"Content-Type: text/plain; name=\"a.txt\"\r\n\r\n")
+
+
+def test_letter_check_of_a_well_formed_section_answers_as_the_line_walker(monkeypatch) -> None:
+    """A well-formed header section is judged by one regex; the line-by-line walker must give
+    the same answer for any section, odd ones included."""
+    import re
+
+    from quota import attachments
+
+    rng = random.Random(2045)
+    lines = [b"Subject: x", b"Content-Type: text/plain; charset=utf-8", b"Content-Type: text/html",
+             b"Content-Type: application/pdf", b"Content-Type: text/plain; name=a.txt", b" continued",
+             b"\tcharset=utf-8", b"Content-Disposition: inline", b"content-type : TEXT/PLAIN", b"not a field",
+             b"X-\xff: 8bit", b"Content-Type: multipart/mixed; boundary=b", b"--b", b"From x"]  # fmt: skip
+    heads = [b"".join(rng.choice(lines) + rng.choice([b"\r\n", b"\n"]) for _ in range(rng.randint(0, 8))) + b"\r\n"
+             for _ in range(4000)]  # fmt: skip
+    fast = [letter_without_attachments(head) for head in heads]
+    assert any(fast) and not all(fast)
+    monkeypatch.setattr(attachments, "_WELL_FORMED_HEAD", re.compile(rb"(?!)"))
+    assert [letter_without_attachments(head) for head in heads] == fast

@@ -7,9 +7,17 @@ stay encoded: ENVELOPE carries them raw). It never raises.
 
 from __future__ import annotations
 
+import re
+
 from storage.mime.headers import comment_end
 
 _SPECIALS = "<>@,;:"
+# One mailbox in the forms nearly all mail carries: ``local@host``, ``<local@host>`` and
+# ``Plain Words <local@host>``. No quotes, comments, groups or domain literals: those take the
+# tokenizer. Matches give exactly what the tokenizer gives (tests/test_mime.py checks it).
+_WORD = r'[^ \t\r\n<>@,;:"()\[\]\\]+'
+_BARE = re.compile(rf"[ \t]*({_WORD})@({_WORD})[ \t]*")
+_ANGLE = re.compile(rf"[ \t]*((?:{_WORD}[ \t]+)*{_WORD})?[ \t]*<({_WORD})@({_WORD})>[ \t]*")
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -102,6 +110,17 @@ def parse_addresses(text: str | None) -> list[dict]:
     """ENVELOPE address list of a header value (raw str), groups as start/end markers."""
     if not text:
         return []
+    simple = _BARE.fullmatch(text)
+    if simple is not None:
+        return [_addr(None, simple[1], simple[2])]
+    simple = _ANGLE.fullmatch(text)
+    if simple is not None:
+        return [_addr(" ".join(simple[1].split()) if simple[1] else None, simple[2], simple[3])]
+    return _parse_addresses(text)
+
+
+def _parse_addresses(text: str) -> list[dict]:
+    """The general case: a token stream with groups, quotes, comments and routes."""
     result: list[dict] = []
     current: list[tuple[str, str]] = []
     in_group = in_angle = False

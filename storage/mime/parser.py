@@ -26,6 +26,8 @@ _MAX_PARTS = 5000  # later delimiters count as content: the metadata stays small
 _DELIMITERS: dict[tuple, tuple] = {}  # boundaries → what _Scanner._delimiters returns, reused
 _MESSAGE_ENCODINGS = ("7bit", "8bit", "binary")  # a base64 message/rfc822 is not scanned inside
 _MESSAGE_SUBTYPES = ("rfc822", "global")  # RFC 6532 message/global nests like message/rfc822
+# A run of whole header lines, each a field or a continuation (what _chunk keeps line by line).
+_HEADER_LINES = re.compile(rb"(?:(?:[\x21-\x39\x3b-\x7e]+[ \t]*:|[ \t])[^\n]*\n)+")
 
 
 class _Entity:
@@ -93,6 +95,17 @@ class _Scanner:
                     stop = found.start() + 1 if found else max(pos + 1, len(buf) - keep)
                     self._advance(buf, pos, stop, top)
                     pos = stop
+                    continue
+            if self.bol and top.in_headers and (top.chunks or buf[pos:pos + 1] not in b" \t") \
+                    and self._delimiters() is None:
+                # Header lines in one regex match, not one _chunk each: a tenth of a small
+                # message's parse. With no delimiter open no line can end the part; the cap on kept
+                # header bytes falls back to the line-by-line path.
+                lines = _HEADER_LINES.match(buf, pos)
+                if lines is not None and top.kept + (lines.end() - pos) <= _HEADER_CAP:
+                    self._keep(top, lines.group())
+                    self._advance(buf, pos, lines.end(), None)
+                    pos = lines.end()
                     continue
             newline = buf.find(b"\n", pos, pos + _READ_LIMIT)
             stop = newline + 1 if newline >= 0 else min(len(buf), pos + _READ_LIMIT)
