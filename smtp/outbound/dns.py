@@ -81,6 +81,9 @@ class Resolver:
             if self._nameservers:
                 self._resolver.nameservers = self._nameservers
             self._resolver.lifetime = self._timeout
+            # Answers are kept for their TTL: every inbound message asks for its sender's SPF
+            # record, and a busy MX sees the same few domains all day.
+            self._resolver.cache = dns.resolver.Cache()
         return self._resolver
 
     async def _query(self, name: str, rtype: str) -> list:
