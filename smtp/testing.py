@@ -50,6 +50,9 @@ class FakeStore:
             raise self.raise_on_lookup
         return name.lower() in self.domains
 
+    def peek_account(self, address: str) -> Account | None:
+        return None  # no cache: every RCPT asks get_account
+
     def get_account(self, address: str) -> Account | None:
         if self.raise_on_lookup is not None:
             raise self.raise_on_lookup

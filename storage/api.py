@@ -234,6 +234,11 @@ class Store(Protocol):
     def get_account(self, address: str) -> Account | None:
         """Look up by any of the account's addresses (case-insensitive)."""
 
+    def peek_account(self, address: str) -> Account | None:
+        """``get_account`` from memory only, callable on the event loop: the account when this
+        address was looked up lately and nothing committed since could have changed it, else
+        None (then ask ``get_account``). storage/recipients.py says when entries go."""
+
     def get_account_by_id(self, account_id: int) -> Account | None: ...
     def get_accounts_by_ids(self, account_ids: Sequence[int]) -> dict[int, Account]:
         """Many accounts in a few queries (the quota watcher after a group delivery); ids that

@@ -138,7 +138,20 @@ class AccountsMixin:
             address = self._normalise_address(address)
         except Invalid:
             return None
-        return self._account_query("addresses d JOIN accounts a ON a.id = d.account_id WHERE d.address = ?", address)
+        cache = self._recipients
+        generation = cache.generation if cache is not None else 0
+        account = self._account_query("addresses d JOIN accounts a ON a.id = d.account_id WHERE d.address = ?", address)
+        if account is not None and cache is not None:
+            cache.put(address, account, generation)
+        return account
+
+    def peek_account(self, address: str) -> api.Account | None:
+        if self._recipients is None:
+            return None
+        try:
+            return self._cached_account(self._normalise_address(address))
+        except Invalid:
+            return None
 
     def get_account_by_id(self, account_id: int) -> api.Account | None:
         return self._account_query("accounts a WHERE a.id = ?", account_id)

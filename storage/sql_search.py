@@ -70,6 +70,7 @@ class SearchMixin:
                 conn.exec_driver_sql("UPDATE fts_state SET body_rowid = ?", (seen[-1][0],))
                 return len(filled)
 
+            job.directory = "neutral"  # type: ignore[attr-defined]  # no account changes
             return self._writer.run(job, background=True)
 
     def _search_text(self, sha256: str, inline: bytes | None) -> tuple[str, str]:
@@ -126,6 +127,7 @@ class SearchMixin:
                 added = max(added, count)
             return added
 
+        job.directory = "neutral"  # type: ignore[attr-defined]  # no account changes
         return self._writer.run(job, background=True)
 
     def index_backlog(self) -> int:

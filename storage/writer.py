@@ -34,11 +34,20 @@ class Writer:
         max_batch: int,
         on_commit: Callable[[list[FolderChange]], None],
         before_commit: Callable[[Connection, list[FolderChange]], None] | None = None,
+        settle: Callable[[Connection, list[tuple[Job, Any, BaseException | None]]], None] | None = None,
+        idle: Callable[[Connection], None] | None = None,
+        idle_every: float = 0.05,
     ) -> None:
         """``before_commit(conn, changes)`` runs inside the transaction just before COMMIT (the
-        PostgreSQL store sends NOTIFY there, which PostgreSQL delivers only if the commit succeeds)."""
+        PostgreSQL store sends NOTIFY there, which PostgreSQL delivers only if the commit succeeds).
+        ``settle(conn, [(job, result, error)])`` runs after the COMMIT and before any caller is
+        released, ``idle(conn)`` every ``idle_every`` seconds without work (storage/recipients.py:
+        the store's cache must not outlive what was committed)."""
         self._engine = engine
         self._before_commit = before_commit
+        self._settle = settle
+        self._idle = idle
+        self._idle_every = idle_every
         self._max_batch = max_batch
         self._on_commit = on_commit
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -78,7 +87,15 @@ class Writer:
         self._thread.join(timeout=10)
 
     def _take_batch(self) -> list | None:
-        first = self._queue.get()
+        if self._idle is None:
+            first = self._queue.get()
+        else:
+            while True:
+                try:
+                    first = self._queue.get(timeout=self._idle_every)
+                    break
+                except queue.Empty:
+                    self._run_idle()
         if first is None:
             return None
         batch = [first]
@@ -107,6 +124,14 @@ class Writer:
                 for _job, fut in batch:
                     if not fut.done():
                         fut.set_exception(Temp("storage unavailable"))
+
+    def _run_idle(self) -> None:
+        try:
+            if self._conn is None or self._conn.closed or self._conn.invalidated:
+                self._conn = self._engine.connect()
+            self._idle(self._conn)
+        except Exception:  # noqa: BLE001 - upkeep; the next batch replaces a broken connection
+            log.exception("writer idle task failed")
 
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
@@ -137,6 +162,11 @@ class Writer:
         except _Retry:
             outcomes, changes = self._run_jobs(batch, savepoints=True)
         # Committed (the context manager raised otherwise): release the callers.
+        if self._settle is not None:
+            try:
+                self._settle(self._conn, [(job, result, exc) for (job, _f), (_f2, result, exc) in zip(batch, outcomes)])
+            except Exception:
+                log.exception("writer settle hook failed")
         for fut, result, exc in outcomes:
             if exc is None:
                 fut.set_result(result)
