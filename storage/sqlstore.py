@@ -136,9 +136,14 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
 
     def _cached_account(self, address: str) -> api.Account | None:
         account = self._recipients.get(address)
-        if account is None or self._watched_version() != self._valid_at:
-            return None  # a commit the writer has not accounted for yet: ask the database
-        return account
+        if account is None or self._closing.is_set():
+            return None
+        try:
+            current = self._watched_version()
+        except Exception:  # noqa: BLE001 - the look-up in a thread will say what is wrong
+            log.warning("data_version unreadable; asking the database", exc_info=True)
+            return None
+        return account if current == self._valid_at else None  # else a commit not yet accounted for
 
     def _settle(self, conn: Connection, ran: list) -> None:
         """Writer thread, after a commit and before its callers hear of it: deliveries add to

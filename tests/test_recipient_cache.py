@@ -159,3 +159,16 @@ def test_only_the_sqlite_store_keeps_a_cache(store_url, tmp_path):
         assert (store.peek_account("annv@example.gov.vn") is not None) == store.is_sqlite
     finally:
         store.close()
+
+
+def test_a_closed_store_peeks_nothing(tmp_path):
+    from storage.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade(url)
+    store = SqlStore(url, blob_dir=tmp_path / "blobs")
+    store.add_domain("example.gov.vn")
+    store.create_account("annv@example.gov.vn", "An", None, state=AccountState.ACTIVE)
+    store.get_account("annv@example.gov.vn")
+    store.close()
+    assert store.peek_account("annv@example.gov.vn") is None  # no error from the closed connection
