@@ -225,6 +225,8 @@ def main() -> None:
                 ("UID FETCH 1:* (FLAGS)", "flags", "UID FETCH 1:* (FLAGS)"),
                 ("FETCH 1:* (ENVELOPE)", "envelope", "FETCH 1:* (ENVELOPE)"),
                 ("FETCH 1:* (BODYSTRUCTURE)", "bodystructure", "FETCH 1:* (BODYSTRUCTURE)"),
+                # A mail client listing a folder by header fields (no target in the issue).
+                ("FETCH 1:* (HEADER.FIELDS)", None, "FETCH 1:* (BODY.PEEK[HEADER.FIELDS (From Subject Date)])"),
                 ("UID SEARCH SUBJECT zebra", "subject", "UID SEARCH SUBJECT zebra"),
                 ("SEARCH TEXT quokka", "text", "SEARCH TEXT quokka"),
                 ("FETCH 100 x BODY.PEEK[]", "bodies", f"FETCH {bodies} (BODY.PEEK[])"),

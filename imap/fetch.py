@@ -237,9 +237,21 @@ class FetchCommand:
         if any(needs_structure(i) for i in items):
             meta = store.body_meta([r[ROW_BLOB] for r in rows], frozenset({"structure"}))
         labels = [_label(i) for i in items]
-        for group in _preload_groups(rows):
-            small = [r[ROW_BLOB] for r in group if r[ROW_SIZE] <= STREAM_ABOVE]
-            bodies = store.read_blobs(small) if small else {}
+        # Header sections only (a client listing a folder: BODY.PEEK[HEADER.FIELDS (From Subject
+        # Date …)]): read each message up to its body, not whole (structure["body_start"]).
+        heads = bool(meta) and all(_header_only(label[0]) for label in labels)
+
+        def head_size(row) -> int:
+            structure = meta.get(row[ROW_BLOB], (None, None))[1]
+            return structure["body_start"] if structure else row[ROW_SIZE]
+
+        for group in _preload_groups(rows, head_size if heads else _whole_size):
+            if heads:
+                lengths = {r[ROW_BLOB]: head_size(r) for r in group if head_size(r) <= STREAM_ABOVE}
+                bodies = store.read_heads(lengths) if lengths else {}
+            else:
+                small = [r[ROW_BLOB] for r in group if r[ROW_SIZE] <= STREAM_ABOVE]
+                bodies = store.read_blobs(small) if small else {}
             for row in group:
                 msn = numbering.msn(row[ROW_UID])
                 if not msn:
@@ -364,7 +376,16 @@ def _label(item: FetchItem) -> tuple[FetchItem, bytes]:
     return item, item.label()
 
 
-def _preload_groups(rows):
+def _header_only(item: FetchItem) -> bool:
+    """The item reads only the message's own header section (bytes before its body)."""
+    return not item.part and item.text in (b"HEADER", b"HEADER.FIELDS", b"HEADER.FIELDS.NOT")
+
+
+def _whole_size(row) -> int:
+    return row[ROW_SIZE]
+
+
+def _preload_groups(rows, size_of=_whole_size):
     """Consecutive rows whose small bodies together stay under a limit: small groups while the
     first STEADY_AFTER bytes are read, so the client receives one while the next is read and
     the last one, which nothing overlaps, is short (groups doubling from the start made the
@@ -372,14 +393,14 @@ def _preload_groups(rows):
     whole-folder FETCH."""
     group, size, limit, done = [], 0, GROUP_BYTES, 0
     for row in rows:
-        if group and size + row[ROW_SIZE] > limit:
+        if group and size + size_of(row) > limit:
             yield group
             done += size
             if done >= STEADY_AFTER:
                 limit = min(2 * limit, PRELOAD_BYTES)
             group, size = [], 0
         group.append(row)
-        if row[ROW_SIZE] <= STREAM_ABOVE:
-            size += row[ROW_SIZE]
+        if size_of(row) <= STREAM_ABOVE:
+            size += size_of(row)
     if group:
         yield group

@@ -24,7 +24,7 @@ import concurrent.futures
 import datetime as _dt
 import enum
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable, Collection, Iterable, Iterator, Protocol, Sequence
+from typing import BinaryIO, Callable, Collection, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from storage.search import Query, SortKey
 
@@ -319,6 +319,10 @@ class Store(Protocol):
 
     def read_blobs(self, shas: Sequence[str]) -> dict[str, bytes]:
         """Whole bodies of several blobs in one round trip (FETCH of many bodies)."""
+
+    def read_heads(self, lengths: Mapping[str, int]) -> dict[str, bytes]:
+        """The first ``lengths[sha]`` bytes of each blob, in one round trip: the header sections
+        a client's FETCH of header fields over a folder needs, without reading the bodies."""
 
     def changes(self, folder_id: int, since_modseq: int, known_uidnext: int) -> Changes: ...
 

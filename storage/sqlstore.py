@@ -17,7 +17,7 @@ import logging
 import queue
 import threading
 from pathlib import Path
-from typing import BinaryIO, Callable, Collection, Iterable, Iterator, Sequence
+from typing import BinaryIO, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 
 import orjson
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -502,6 +502,31 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
                 else:
                     with self._blobs.open(sha) as f:
                         result[sha] = f.read()
+        missing = [sha for sha in wanted if sha not in result]
+        if missing:
+            raise NotFound(f"blob {missing[0]}")
+        return result
+
+    def read_heads(self, lengths: Mapping[str, int]) -> dict[str, bytes]:
+        wanted = list(lengths)
+        result: dict[str, bytes] = {}
+        mark = "?" if self._sqlite else "%s"
+        cut = "substr(data, 1, ?)" if self._sqlite else "substring(data from 1 for %s)"
+        for start in range(0, len(wanted), CHUNK):
+            part = wanted[start : start + CHUNK]
+            longest = max(lengths[sha] for sha in part)
+            with self._raw_read() as cur:
+                cur.execute(
+                    f"SELECT sha256, {cut}, data IS NULL FROM blobs WHERE sha256 IN ({', '.join([mark] * len(part))})",
+                    [longest, *part],
+                )
+                rows = cur.fetchall()
+            for sha, head, on_disk in rows:
+                if on_disk:
+                    with self._blobs.open(sha) as f:
+                        result[sha] = f.read(lengths[sha])
+                else:
+                    result[sha] = bytes(head[: lengths[sha]])
         missing = [sha for sha in wanted if sha not in result]
         if missing:
             raise NotFound(f"blob {missing[0]}")

@@ -299,3 +299,26 @@ def test_delivered_mail_is_rendered_ahead_once_the_store_is_quiet(make_server):
         assert resp[msn] == b"* %d FETCH (ENVELOPE %s BODY %s BODYSTRUCTURE %s)" % (
             msn, render_envelope(meta["envelope"]), render_body(meta["structure"], False), render_body(meta["structure"], True))
     c.close()
+
+
+def _literal(response: bytes, label: bytes) -> bytes:
+    size, rest = response.split(label + b" {", 1)[1].split(b"}\r\n", 1)
+    return rest[: int(size)]
+
+
+def test_header_sections_read_without_bodies_are_those_read_with_them(server, folder):
+    """A FETCH of header sections only reads each message up to its body; the same sections
+    fetched beside a body item (which reads whole messages) must come out byte for byte."""
+    address, messages = folder
+    c = Client(server, address)
+    c.ok(b"EXAMINE INBOX")
+    heads = b"BODY.PEEK[HEADER] RFC822.HEADER BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)] BODY.PEEK[HEADER.FIELDS.NOT (RECEIVED)]"
+    alone = _by_msn(c.ok(b"FETCH 1:* (%s)" % heads))
+    beside = _by_msn(c.ok(b"FETCH 1:* (%s BODY.PEEK[TEXT]<0.1>)" % heads))
+    labels = (b"BODY[HEADER]", b"RFC822.HEADER", b"BODY[HEADER.FIELDS (SUBJECT FROM)]", b"BODY[HEADER.FIELDS.NOT (RECEIVED)]")
+    for msn, raw in enumerate(messages, 1):
+        head = raw[: mime_parse(raw)["structure"]["body_start"]]
+        assert _literal(alone[msn], b"BODY[HEADER]") == _literal(alone[msn], b"RFC822.HEADER") == head
+        for label in labels:
+            assert _literal(alone[msn], label) == _literal(beside[msn], label), (msn, label)
+    c.close()

@@ -359,6 +359,19 @@ def test_read_blobs_returns_every_body_in_one_call(store):
         store.read_blobs(["0" * 64])
 
 
+def test_read_heads_returns_the_first_bytes_of_each_body_inline_or_on_disk(store):
+    acc = _account(store)
+    small = _deliver(store, acc)
+    large = _deliver(store, acc, MSG + b"y" * 50_000 + b"\r\n")  # over inline_blob_limit: a file
+    infos = store.fetch(small.folder_id, [small.uid, large.uid])
+    lengths = {infos[0].blob: 40, infos[1].blob: 300}
+    heads = store.read_heads(lengths)
+    assert heads == {sha: store.read_blob(sha)[:n] for sha, n in lengths.items()}
+    assert store.read_heads({infos[0].blob: 10**9})[infos[0].blob] == store.read_blob(infos[0].blob)
+    with pytest.raises(NotFound):
+        store.read_heads({"0" * 64: 10})
+
+
 def test_fetch_rows_are_plain_tuples_in_uid_order_and_skip_missing_uids(store):
     from storage.api import ROW_BLOB, ROW_DATE, ROW_ENVELOPE, ROW_FLAGS, ROW_MODSEQ, ROW_SIZE, ROW_UID
 
