@@ -1,6 +1,6 @@
 """IMAP benchmark (issue 3): a folder of N ~10 KB messages, medians of the usual client commands.
 
-    .venv/bin/python bench/imap.py [--messages 10000] [--runs 5]
+    .venv/bin/python bench/imap.py [--messages 10000] [--runs 5] [--size 9500]
 
 Loads the folder through the Store API in-process (many threads, so the writer's group commit
 applies), then starts the real server (``mailserver serve``) and times each command over a
@@ -39,12 +39,12 @@ WORDS = ("công văn báo cáo kế hoạch thông báo quyết định tờ tr�
          "ngân sách nhân sự đào tạo hội nghị kiểm tra thanh tra tổng kết").split()
 
 
-def make_message(i: int, rng: random.Random) -> bytes:
+def make_message(i: int, rng: random.Random, size: int = 9500) -> bytes:
     subject = " ".join(rng.choice(WORDS) for _ in range(5))
     if i % 100 == 0:
         subject += " zebra"  # the SUBJECT search word: 1 % of messages
     lines = []
-    while sum(len(x) for x in lines) < 9500:
+    while sum(len(x) for x in lines) < size:
         lines.append(" ".join(rng.choice(WORDS) for _ in range(12)))
     if i % 50 == 0:
         lines[len(lines) // 2] += " quokka"  # the TEXT search word: 2 % of messages, mid-body
@@ -61,14 +61,14 @@ def make_message(i: int, rng: random.Random) -> bytes:
     return (head + "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + body).encode()
 
 
-def load(srv: Server, count: int) -> float:
+def load(srv: Server, count: int, size: int = 9500) -> float:
     from mailserver.auth import hash_password
     from storage.api import AccountState, DeliveryTarget
 
     store = srv.open_store()
     account = store.create_account(ADDRESS, "Bench", hash_password(srv.settings.passwords, PASSWORD), state=AccountState.ACTIVE)
     rng = random.Random(7)
-    messages = [make_message(i, rng) for i in range(count)]
+    messages = [make_message(i, rng, size) for i in range(count)]
     started = time.monotonic()
 
     def one(msg: bytes) -> None:
@@ -190,6 +190,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=10000)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--size", type=int, default=9500, help="bytes of text per message body (default ~10 KB messages)")
     ap.add_argument("--keep", type=Path, help="load once into this directory and reuse it on later runs")
     ap.add_argument("--cold", action="store_true", help="drop the renderings kept by earlier FETCHes first")
     ap.add_argument("--no-prerender", action="store_true", help="the server does not render ahead of the first FETCH")
@@ -201,7 +202,7 @@ def main() -> None:
         srv = Server(root, "sqlite", {"limits": {"imap_prerender_quiet": 0}} if args.no_prerender else None)
         if not loaded:
             print(f"loading {args.messages} messages ...", flush=True)
-            secs = load(srv, args.messages)
+            secs = load(srv, args.messages, args.size)
             print(f"loaded in {secs:.1f} s ({args.messages / secs:.0f} msg/s through the Store API)")
             (root / "loaded").write_text(str(args.messages))
         if args.cold:
