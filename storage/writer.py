@@ -130,8 +130,9 @@ class Writer:
             if self._conn is None or self._conn.closed or self._conn.invalidated:
                 self._conn = self._engine.connect()
             self._idle(self._conn)
-        except Exception:  # noqa: BLE001 - upkeep; the next batch replaces a broken connection
-            log.exception("writer idle task failed")
+        except Exception:  # noqa: BLE001 - upkeep: a broken connection is replaced before the next batch
+            log.warning("writer idle task failed; reconnecting", exc_info=True)
+            self._drop_connection()
 
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None

@@ -556,20 +556,21 @@ def test_a_write_racing_the_close_fails_or_commits_and_never_hangs(tmp_path):
 
 
 def test_the_writer_replaces_a_connection_the_database_dropped(store, store_url):
-    """The writer keeps one connection from batch to batch; when PostgreSQL drops it (a restart,
-    an operator's pg_terminate_backend) the batch in flight fails as Temp, the sender retries,
-    and the next batch connects anew."""
-    if store.is_sqlite:
-        pytest.skip("a PostgreSQL server connection")
-    import psycopg
-
+    """The writer keeps one connection from batch to batch; when it breaks (PostgreSQL: a restart,
+    an operator's pg_terminate_backend; SQLite: the DB-API connection closed under it) at most
+    the batch in flight fails as Temp, the sender retries, and the next batch connects anew."""
     from storage.errors import Temp
 
     account = _account(store)
     _deliver(store, account)
-    name = store_url.rsplit("/", 1)[1]
-    with psycopg.connect(store_url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+    if store.is_sqlite:
+        store._writer._conn.connection.dbapi_connection.close()
+    else:
+        import psycopg
+
+        name = store_url.rsplit("/", 1)[1]
+        with psycopg.connect(store_url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
     outcomes = []
     for _ in range(2):
         try:
