@@ -1,0 +1,324 @@
+"""Normalisation of IMAP responses, limited to what legitimately differs between two correct
+servers:
+
+* human-readable text of tagged responses, untagged OK/NO/BAD/BYE/PREAUTH and continuation
+  requests (response codes are kept), and the greeting (not compared at all);
+* capability lists: ``* CAPABILITY`` becomes a placeholder (and is dropped from the replies to
+  other commands than CAPABILITY, where it is optional), the optional ``[CAPABILITY ...]``
+  response code is dropped; the lists are collected and compared separately (a report);
+* UIDVALIDITY values (each distinct value becomes <uvN>, numbered by first appearance, so "same
+  mailbox, same UIDVALIDITY" is still compared);
+* MODSEQ values: replaced by their rank among all mod-sequences of the transcript (<M1> < <M2>
+  ...), so orderings are compared but not absolute values;
+* INTERNALDATE within two days of now (the script did not set it);
+* the ID response's parameters (server identity);
+* the order of things RFC 3501 leaves free: FETCH data items within one FETCH response, flags
+  within a flag list, attributes of a LIST response, STATUS items, ESEARCH return items, SEARCH
+  numbers (ascending), untagged responses of SELECT/EXAMINE, LIST/LSUB responses of one command;
+* a string's form: quoted and literal strings are rendered alike (a literal8 keeps its "~").
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+
+NUMBER = re.compile(rb"^\d+$")
+
+
+class Atom(bytes):
+    pass
+
+
+class Str(bytes):
+    binary = False
+
+
+class List(list):
+    pass
+
+
+def tokenize(data: bytes, pos: int = 0, close: bytes | None = None) -> tuple[list, int]:
+    out: list = []
+    n = len(data)
+    while pos < n:
+        c = data[pos:pos + 1]
+        if c == b" ":
+            pos += 1
+            continue
+        if close is not None and c == close:
+            return out, pos + 1
+        if c == b"(":
+            items, pos = tokenize(data, pos + 1, b")")
+            out.append(List(items))
+            continue
+        if c == b'"':
+            pos += 1
+            buf = b""
+            while pos < n and data[pos:pos + 1] != b'"':
+                if data[pos:pos + 1] == b"\\":
+                    pos += 1
+                buf += data[pos:pos + 1]
+                pos += 1
+            out.append(Str(buf))
+            pos += 1
+            continue
+        m = re.compile(rb"(~?)\{(\d+)\+?\}\r\n").match(data, pos)
+        if m:
+            length = int(m.group(2))
+            s = Str(data[m.end():m.end() + length])
+            s.binary = bool(m.group(1))
+            out.append(s)
+            pos = m.end() + length
+            continue
+        # an atom, possibly with [section] parts (which may hold spaces, parens, quotes)
+        start = pos
+        depth = 0
+        while pos < n:
+            ch = data[pos:pos + 1]
+            if ch == b"[":
+                depth += 1
+            elif ch == b"]":
+                depth -= 1
+            elif ch == b'"' and depth:
+                pos += 1
+                while pos < n and data[pos:pos + 1] != b'"':
+                    pos += 2 if data[pos:pos + 1] == b"\\" else 1
+            elif depth <= 0 and ch in (b" ", b"(", b")"):
+                break
+            pos += 1
+        out.append(Atom(data[start:pos]))
+    return out, pos
+
+
+def render_str(s: bytes) -> str:
+    out = []
+    for ch in s.decode("utf-8", errors="surrogateescape"):
+        o = ord(ch)
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\n":
+            out.append("\\n")
+        elif 0xDC80 <= o <= 0xDCFF:
+            out.append("\\x%02x" % (o - 0xDC00))
+        elif o < 0x20 or o == 0x7F:
+            out.append("\\x%02x" % o)
+        else:
+            out.append(ch)
+    return ('~"' if getattr(s, "binary", False) else '"') + "".join(out) + '"'
+
+
+def render(tok) -> str:
+    if isinstance(tok, List):
+        return "(" + " ".join(render(t) for t in tok) + ")"
+    if isinstance(tok, Str):
+        return render_str(tok)
+    if isinstance(tok, Atom):
+        return tok.decode("utf-8", errors="replace")
+    return str(tok)
+
+
+def _sorted_flags(lst: List) -> List:
+    return List(sorted(lst, key=lambda t: bytes(t).lower()))
+
+
+class Normaliser:
+    """Per server and script: keeps the UIDVALIDITY numbering, MODSEQ values and capabilities."""
+
+    def __init__(self) -> None:
+        self.uv: dict[bytes, str] = {}
+        self.modseqs: set[int] = set()
+        self.capabilities: set[str] = set()
+        self.now = _dt.datetime.now(_dt.timezone.utc)
+        self.last_highestmodseq = "0"
+        self.last_modseq = "0"
+
+    # -- placeholders --------------------------------------------------------------------
+    def uidvalidity(self, value: bytes) -> Atom:
+        if value not in self.uv:
+            self.uv[value] = f"<uv{len(self.uv) + 1}>"
+        return Atom(self.uv[value].encode())
+
+    def modseq(self, value: bytes, highest: bool = False) -> Atom:
+        if not NUMBER.match(value):
+            return Atom(value)
+        self.modseqs.add(int(value))
+        if highest:
+            self.last_highestmodseq = value.decode()
+        else:
+            self.last_modseq = value.decode()
+        return Atom(b"<M:%s>" % value)
+
+    def finish(self, lines: list[str]) -> list[str]:
+        ranks = {v: i + 1 for i, v in enumerate(sorted(self.modseqs))}
+        return [re.sub(r"<M:(\d+)>", lambda m: f"<M{ranks[int(m.group(1))]}>", ln) for ln in lines]
+
+    def internaldate(self, tok):
+        try:
+            when = _dt.datetime.strptime(bytes(tok).decode().strip(), "%d-%b-%Y %H:%M:%S %z")
+        except ValueError:
+            return tok
+        if abs((when - self.now).total_seconds()) < 2 * 86400:
+            return Atom(b"<now>")
+        return tok
+
+    # -- response codes ------------------------------------------------------------------
+    def code(self, code: bytes) -> str | None:
+        toks, _ = tokenize(code)
+        if not toks:
+            return "[]"
+        name = bytes(toks[0]).upper()
+        if name == b"CAPABILITY":
+            self.capabilities.update(bytes(t).decode() for t in toks[1:])
+            return None
+        if name == b"UIDVALIDITY" and len(toks) > 1:
+            toks[1] = self.uidvalidity(toks[1])
+        elif name in (b"APPENDUID", b"COPYUID") and len(toks) > 1:
+            toks[1] = self.uidvalidity(toks[1])
+        elif name == b"HIGHESTMODSEQ" and len(toks) > 1:
+            toks[1] = self.modseq(toks[1], highest=True)
+        elif name == b"PERMANENTFLAGS" and len(toks) > 1 and isinstance(toks[1], List):
+            toks[1] = _sorted_flags(toks[1])
+        return "[" + " ".join(render(t) for t in toks) + "]"
+
+    # -- one response ----------------------------------------------------------------------
+    def response(self, r: bytes) -> str:
+        if r.startswith(b"<"):
+            return r.decode()
+        if r.startswith(b"+"):
+            return "+"
+        first, _, rest = r.partition(b" ")
+        status, _, after = rest.partition(b" ")
+        if status.upper() in (b"OK", b"NO", b"BAD", b"BYE", b"PREAUTH"):
+            out = (first + b" " + status).decode()
+            if after.startswith(b"["):
+                end = _code_end(after)
+                code = self.code(after[1:end])
+                if code is not None:
+                    out += " " + code
+            return out
+        if first != b"*":
+            return r.decode("utf-8", errors="replace")
+        toks, _ = tokenize(rest)
+        return "* " + " ".join(render(t) for t in self.data(toks))
+
+    def data(self, toks: list) -> list:
+        if not toks:
+            return toks
+        head = bytes(toks[0]).upper() if isinstance(toks[0], Atom) else b""
+        if NUMBER.match(head) and len(toks) > 2 and bytes(toks[1]).upper() == b"FETCH" and isinstance(toks[2], List):
+            items = toks[2]
+            pairs = [(items[i], items[i + 1] if i + 1 < len(items) else Atom(b"")) for i in range(0, len(items), 2)]
+            norm = []
+            for key, value in pairs:
+                k = bytes(key).upper()
+                if k == b"FLAGS" and isinstance(value, List):
+                    value = _sorted_flags(value)
+                elif k == b"INTERNALDATE":
+                    value = self.internaldate(value)
+                elif k == b"MODSEQ" and isinstance(value, List) and value:
+                    value = List([self.modseq(value[0])])
+                norm.append((key, value))
+            norm.sort(key=lambda kv: bytes(kv[0]).upper())
+            return toks[:2] + [List([x for kv in norm for x in kv])]
+        if head == b"CAPABILITY":
+            self.capabilities.update(bytes(t).decode() for t in toks[1:])
+            return [toks[0], Atom(b"<capabilities>")]
+        if head == b"FLAGS" and len(toks) > 1 and isinstance(toks[1], List):
+            return [toks[0], _sorted_flags(toks[1])]
+        if head in (b"LIST", b"LSUB") and len(toks) > 1 and isinstance(toks[1], List):
+            return [toks[0], _sorted_flags(toks[1])] + toks[2:]
+        if head == b"STATUS" and len(toks) > 2 and isinstance(toks[2], List):
+            items = toks[2]
+            pairs = []
+            for i in range(0, len(items) - 1, 2):
+                k, v = items[i], items[i + 1]
+                if bytes(k).upper() == b"UIDVALIDITY":
+                    v = self.uidvalidity(v)
+                elif bytes(k).upper() == b"HIGHESTMODSEQ":
+                    v = self.modseq(v, highest=True)
+                pairs.append((k, v))
+            pairs.sort(key=lambda kv: bytes(kv[0]).upper())
+            return toks[:2] + [List([x for kv in pairs for x in kv])]
+        if head == b"SEARCH":
+            nums = [t for t in toks[1:] if isinstance(t, Atom) and NUMBER.match(t)]
+            rest = [t for t in toks[1:] if not (isinstance(t, Atom) and NUMBER.match(t))]
+            for t in rest:
+                if isinstance(t, List) and len(t) == 2 and bytes(t[0]).upper() == b"MODSEQ":
+                    t[1] = self.modseq(t[1])
+            return [toks[0]] + sorted(nums, key=int) + rest
+        if head == b"ESEARCH":
+            out = [toks[0]]
+            i = 1
+            if i < len(toks) and isinstance(toks[i], List):
+                out.append(toks[i])
+                i += 1
+            if i < len(toks) and bytes(toks[i]).upper() == b"UID":
+                out.append(toks[i])
+                i += 1
+            pairs = []
+            while i + 1 < len(toks):
+                k, v = toks[i], toks[i + 1]
+                if bytes(k).upper() == b"MODSEQ":
+                    v = self.modseq(v)
+                pairs.append((k, v))
+                i += 2
+            pairs.sort(key=lambda kv: bytes(kv[0]).upper())
+            return out + [x for kv in pairs for x in kv] + toks[i:]
+        if head == b"ID" and len(toks) > 1 and isinstance(toks[1], List):
+            return [toks[0], Atom(b"<server-id>")]
+        return toks
+
+
+def _code_end(after: bytes) -> int:
+    depth = 0
+    i = 0
+    while i < len(after):
+        ch = after[i:i + 1]
+        if ch == b'"':
+            i += 1
+            while i < len(after) and after[i:i + 1] != b'"':
+                i += 2 if after[i:i + 1] == b"\\" else 1
+        elif ch == b"[":
+            depth += 1
+        elif ch == b"]":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return len(after)
+
+
+def verb(text: str) -> str:
+    parts = text.split()
+    if len(parts) < 2:
+        return parts[0].upper() if parts else ""
+    v = parts[1].upper()
+    if v == "UID" and len(parts) > 2:
+        return "UID " + parts[2].upper()
+    return v
+
+
+def order_untagged(cmd_verb: str, lines: list[str]) -> list[str]:
+    """Reorder untagged responses where the RFC leaves the order free (tagged stays last)."""
+    if cmd_verb not in ("CAPABILITY",):
+        # RFC 3501 §7.2.1: a server MAY send an updated CAPABILITY list unasked (Dovecot does after
+        # LOGIN when the client asked for capabilities before); the lists are compared separately.
+        lines = [ln for ln in lines if ln != "* CAPABILITY <capabilities>"]
+    untagged = [ln for ln in lines if ln.startswith("* ")]
+    others = [ln for ln in lines if not ln.startswith("* ")]
+    if cmd_verb in ("SELECT", "EXAMINE"):
+        return sorted(untagged) + others
+    if cmd_verb in ("LIST", "LSUB"):
+        groups: list[list[str]] = []
+        for ln in untagged:
+            if ln.startswith("* LIST ") or ln.startswith("* LSUB ") or not groups:
+                groups.append([ln])
+            else:
+                groups[-1].append(ln)
+        return [ln for g in sorted(groups) for ln in g] + others
+    return lines

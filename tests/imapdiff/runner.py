@@ -1,0 +1,114 @@
+"""Runs a script against one server and compares two transcripts."""
+
+from __future__ import annotations
+
+import difflib
+
+import pytest
+from dataclasses import dataclass, field
+
+from tests.imapdiff.client import RawClient, Timeout
+from tests.imapdiff.normalise import Normaliser, order_untagged, verb
+from tests.imapdiff.script import Command, Script
+
+
+@dataclass
+class Transcript:
+    entries: list[tuple[Command, list[str]]] = field(default_factory=list)
+    normaliser: Normaliser = field(default_factory=Normaliser)
+
+
+def run(script: Script, host: str, port: int, user: str, password: str) -> Transcript:
+    t = Transcript()
+    norm = t.normaliser
+    sessions: dict[str, RawClient] = {}
+    pending_idle: dict[str, bytes] = {}
+    raw_entries: list[tuple[Command, list[bytes]]] = []
+    try:
+        for cmd in script.commands:
+            if cmd.session not in sessions:
+                sessions[cmd.session] = RawClient(host, port)
+            client = sessions[cmd.session]
+            if client.closed:
+                raw_entries.append((cmd, [b"<connection closed>"]))
+                continue
+            try:
+                if cmd.done:
+                    tag = pending_idle.pop(cmd.session, b"")
+                    client.send_raw(b"DONE\r\n")
+                    got = client.read_until_tag(tag)
+                else:
+                    env = {"USER": user, "PASS": password,
+                           "HIGHESTMODSEQ": norm.last_highestmodseq, "MODSEQ": norm.last_modseq}
+                    got = client.command(cmd.tag, cmd.chunks(script.blobs, env), wait_continuation=cmd.idle)
+                    if cmd.idle and got and got[-1].startswith(b"+"):
+                        pending_idle[cmd.session] = cmd.tag
+            except Timeout:
+                raw_entries.append((cmd, [b"<timeout>"]))
+                break
+            except (ConnectionError, OSError) as exc:
+                raw_entries.append((cmd, [b"<connection error %s>" % type(exc).__name__.encode()]))
+                break
+            raw_entries.append((cmd, got))
+            # normalise now, so ${HIGHESTMODSEQ} sees this reply
+            t.entries.append((cmd, [norm.response(r) for r in got]))
+            del raw_entries[-1]
+    finally:
+        for c in sessions.values():
+            c.close()
+    for cmd, got in raw_entries:
+        t.entries.append((cmd, [norm.response(r) for r in got]))
+    lines_flat = norm.finish([ln for _, lines in t.entries for ln in lines])
+    it = iter(lines_flat)
+    t.entries = [(cmd, order_untagged(verb(cmd.text), [next(it) for _ in lines])) for cmd, lines in t.entries]
+    return t
+
+
+class KnownBug(AssertionError):
+    """Our server still shows the differences a script records as ``! bug``."""
+
+
+def compare(script: Script, ours: Transcript, dove: Transcript) -> None:
+    problems: list[str] = []
+    bugs: list[str] = []
+    left: list[str] = []
+    right: list[str] = []
+    o_map = {id(c): lines for c, lines in ours.entries}
+    d_map = {id(c): lines for c, lines in dove.entries}
+    for cmd in script.commands:
+        o = o_map.get(id(cmd), ["<not run>"])
+        d = d_map.get(id(cmd), ["<not run>"])
+        head = f"C: {cmd.session} {cmd.text}    (line {cmd.lineno})"
+        a = cmd.annotation
+        if a is not None:
+            where = f"{script.path.name}:{cmd.lineno} {cmd.text}"
+            if a.kind == "bug" and o == d:
+                pass  # fixed: the strict xfail turns into a failure, asking to remove the annotation
+            elif o != a.ours or d != a.dove:
+                problems.append(
+                    f"{where}: annotated ({a.kind}) difference does not match exactly\n"
+                    + "".join(f"  expected ours: {x}\n" for x in a.ours)
+                    + "".join(f"  actual ours:   {x}\n" for x in o)
+                    + "".join(f"  expected dove: {x}\n" for x in a.dove)
+                    + "".join(f"  actual dove:   {x}\n" for x in d)
+                )
+            elif a.kind == "bug":
+                bugs.append(f"{where}: {a.reason}")
+            o = d = [f"<annotated {a.kind}>"]
+        left += [head] + o
+        right += [head] + d
+    if left != right:
+        diff = "\n".join(difflib.unified_diff(left, right, "ours", "dovecot", n=4, lineterm=""))
+        problems.append(f"{script.path.name}: unannotated differences (- ours, + Dovecot):\n{diff}")
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
+    if bugs:
+        raise KnownBug("our server still differs from Dovecot where the script records a bug:\n" + "\n".join(bugs))
+
+
+def render(t: Transcript) -> str:
+    out = []
+    for cmd, lines in t.entries:
+        out.append(f"C: {cmd.session} {cmd.text}")
+        out.extend("   " + ln for ln in lines)
+    return "\n".join(out)
