@@ -31,7 +31,8 @@ SPECIAL_FOLDERS = (("Sent", "\\Sent"), ("Drafts", "\\Drafts"), ("Trash", "\\Tras
 
 
 def _mailboxes() -> str:
-    return "\n".join(
+    # ours subscribes INBOX too
+    return "  mailbox INBOX {\n    auto = subscribe\n  }\n" + "\n".join(
         f"  mailbox {name} {{\n    special_use = {use}\n    auto = subscribe\n  }}" for name, use in SPECIAL_FOLDERS
     )
 

@@ -12,10 +12,12 @@ servers:
   ...), so orderings are compared but not absolute values;
 * INTERNALDATE within two days of now (the script did not set it);
 * the ID response's parameters (server identity);
+* LIST/LSUB mailbox attributes a server MAY send unasked (see optional_list_attributes);
 * the order of things RFC 3501 leaves free: FETCH data items within one FETCH response, flags
   within a flag list, attributes of a LIST response, STATUS items, ESEARCH return items, SEARCH
   numbers (ascending), untagged responses of SELECT/EXAMINE, LIST/LSUB responses of one command;
-* a string's form: quoted and literal strings are rendered alike (a literal8 keeps its "~").
+* a string's form: quoted and literal strings are rendered alike (a literal8 keeps its "~"), and
+  a mailbox name (an astring) sent as an atom is rendered as a string.
 """
 
 from __future__ import annotations
@@ -120,6 +122,11 @@ def render(tok) -> str:
     if isinstance(tok, Atom):
         return tok.decode("utf-8", errors="replace")
     return str(tok)
+
+
+def _astring(tok):
+    """A mailbox name is an astring: atom and string forms are the same name."""
+    return Str(tok) if isinstance(tok, Atom) else tok
 
 
 def _sorted_flags(lst: List) -> List:
@@ -230,8 +237,12 @@ class Normaliser:
             return [toks[0], Atom(b"<capabilities>")]
         if head == b"FLAGS" and len(toks) > 1 and isinstance(toks[1], List):
             return [toks[0], _sorted_flags(toks[1])]
-        if head in (b"LIST", b"LSUB") and len(toks) > 1 and isinstance(toks[1], List):
-            return [toks[0], _sorted_flags(toks[1])] + toks[2:]
+        if head in (b"LIST", b"LSUB") and len(toks) > 3 and isinstance(toks[1], List):
+            ext = toks[4:]
+            if ext and isinstance(ext[0], List):
+                # RFC 5258 §9: mbox-list-extended-item-tag is an astring
+                ext[0] = List(Atom(t) if i % 2 == 0 and isinstance(t, Str) else t for i, t in enumerate(ext[0]))
+            return [toks[0], _sorted_flags(toks[1]), toks[2], _astring(toks[3])] + ext
         if head == b"STATUS" and len(toks) > 2 and isinstance(toks[2], List):
             items = toks[2]
             pairs = []
@@ -243,7 +254,7 @@ class Normaliser:
                     v = self.modseq(v, highest=True)
                 pairs.append((k, v))
             pairs.sort(key=lambda kv: bytes(kv[0]).upper())
-            return toks[:2] + [List([x for kv in pairs for x in kv])]
+            return [toks[0], _astring(toks[1]), List([x for kv in pairs for x in kv])]
         if head == b"SEARCH":
             nums = [t for t in toks[1:] if isinstance(t, Atom) and NUMBER.match(t)]
             rest = [t for t in toks[1:] if not (isinstance(t, Atom) and NUMBER.match(t))]
@@ -301,6 +312,41 @@ def verb(text: str) -> str:
     if v == "UID" and len(parts) > 2:
         return "UID " + parts[2].upper()
     return v
+
+
+SPECIAL_USE = {"\\all", "\\archive", "\\drafts", "\\flagged", "\\junk", "\\sent", "\\trash"}
+OPTIONAL_CHILD = {"\\haschildren", "\\hasnochildren"}
+MARKS = {"\\marked", "\\unmarked"}
+LIST_LINE = re.compile(r"^\* (LIST|LSUB) \(([^)]*)\)(.*)$")
+
+
+def optional_list_attributes(cmd_text: str, lines: list[str]) -> list[str]:
+    """Drop mailbox attributes a server MAY return unasked: \\Marked/\\Unmarked (RFC 3501
+    §7.2.2), \\HasChildren/\\HasNoChildren unless RETURN (CHILDREN) was given (RFC 5258 §4: "a
+    server MAY provide it even if the option is not specified"), and special-use attributes in
+    LSUB and in extended LIST without a SPECIAL-USE option (RFC 6154 §2 defines them for LIST)."""
+    upper = cmd_text.upper()
+    extended = "RETURN" in upper or re.search(r"\bLIST\s+(\(|(\"[^\"]*\"|\S+)\s+\()", upper) is not None
+    drop = set(MARKS)
+    if "CHILDREN" not in upper:
+        drop |= OPTIONAL_CHILD
+    if verb(cmd_text) == "LSUB" or (extended and "SPECIAL-USE" not in upper):
+        drop |= SPECIAL_USE
+    out = []
+    for ln in lines:
+        m = LIST_LINE.match(ln)
+        if m:
+            attrs = [a for a in m.group(2).split() if a.lower() not in drop]
+            ln = f"* {m.group(1)} ({' '.join(attrs)}){m.group(3)}"
+        out.append(ln)
+    return out
+
+
+def postprocess(cmd_text: str, lines: list[str]) -> list[str]:
+    cmd_verb = verb(cmd_text)
+    if cmd_verb in ("LIST", "LSUB"):
+        lines = optional_list_attributes(cmd_text, lines)
+    return order_untagged(cmd_verb, lines)
 
 
 def order_untagged(cmd_verb: str, lines: list[str]) -> list[str]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import difflib
+import os
 
 import pytest
 from dataclasses import dataclass, field
 
 from tests.imapdiff.client import RawClient, Timeout
-from tests.imapdiff.normalise import Normaliser, order_untagged, verb
+from tests.imapdiff.normalise import Normaliser, postprocess
 from tests.imapdiff.script import Command, Script
 
 
@@ -60,7 +61,7 @@ def run(script: Script, host: str, port: int, user: str, password: str) -> Trans
         t.entries.append((cmd, [norm.response(r) for r in got]))
     lines_flat = norm.finish([ln for _, lines in t.entries for ln in lines])
     it = iter(lines_flat)
-    t.entries = [(cmd, order_untagged(verb(cmd.text), [next(it) for _ in lines])) for cmd, lines in t.entries]
+    t.entries = [(cmd, postprocess(cmd.text, [next(it) for _ in lines])) for cmd, lines in t.entries]
     return t
 
 
@@ -71,6 +72,7 @@ class KnownBug(AssertionError):
 def compare(script: Script, ours: Transcript, dove: Transcript) -> None:
     problems: list[str] = []
     bugs: list[str] = []
+    record: list[tuple[int, list[str], list[str]]] = []
     left: list[str] = []
     right: list[str] = []
     o_map = {id(c): lines for c, lines in ours.entries}
@@ -82,7 +84,9 @@ def compare(script: Script, ours: Transcript, dove: Transcript) -> None:
         a = cmd.annotation
         if a is not None:
             where = f"{script.path.name}:{cmd.lineno} {cmd.text}"
-            if a.kind == "bug" and o == d:
+            if not a.ours and not a.dove and os.environ.get("IMAPDIFF_RECORD"):
+                record.append((a.lineno, o, d))  # filled in below, for the author to review
+            elif a.kind == "bug" and o == d:
                 pass  # fixed: the strict xfail turns into a failure, asking to remove the annotation
             elif o != a.ours or d != a.dove:
                 problems.append(
@@ -97,6 +101,8 @@ def compare(script: Script, ours: Transcript, dove: Transcript) -> None:
             o = d = [f"<annotated {a.kind}>"]
         left += [head] + o
         right += [head] + d
+    if record:
+        _record(script, record)
     if left != right:
         diff = "\n".join(difflib.unified_diff(left, right, "ours", "dovecot", n=4, lineterm=""))
         problems.append(f"{script.path.name}: unannotated differences (- ours, + Dovecot):\n{diff}")
@@ -104,6 +110,14 @@ def compare(script: Script, ours: Transcript, dove: Transcript) -> None:
         pytest.fail("\n\n".join(problems), pytrace=False)
     if bugs:
         raise KnownBug("our server still differs from Dovecot where the script records a bug:\n" + "\n".join(bugs))
+
+
+def _record(script: Script, record) -> None:
+    """IMAPDIFF_RECORD=1: write the actual replies under annotations that have none yet."""
+    lines = script.path.read_text(encoding="utf-8").split("\n")
+    for lineno, o, d in sorted(record, reverse=True):
+        lines[lineno:lineno] = [f"!ours {x}" for x in o] + [f"!dove {x}" for x in d]
+    script.path.write_text("\n".join(lines), encoding="utf-8")
 
 
 def render(t: Transcript) -> str:

@@ -54,6 +54,7 @@ def unescape(text: str) -> bytes:
 class Annotation:
     kind: str
     reason: str
+    lineno: int = 0
     ours: list[str] = field(default_factory=list)
     dove: list[str] = field(default_factory=list)
 
@@ -157,7 +158,7 @@ def parse(path: Path) -> Script:
             m = re.match(r"!\s+(" + "|".join(KINDS) + r"):\s*(.+)$", line)
             if not m or cmd.annotation is not None:
                 raise ValueError(f"{path.name}:{lineno}: bad annotation {line!r}")
-            cmd.annotation = Annotation(m.group(1), m.group(2).strip())
+            cmd.annotation = Annotation(m.group(1), m.group(2).strip(), lineno=lineno)
             continue
         if line == "DONE":
             commands.append(Command(lineno, session, line, b"", done=True))
@@ -165,8 +166,4 @@ def parse(path: Path) -> Script:
         tag, _, rest = line.partition(" ")
         idle = rest.strip().upper() in ("IDLE",)
         commands.append(Command(lineno, session, line, tag.encode(), idle=idle))
-    for cmd in commands:
-        a = cmd.annotation
-        if a and not (a.ours and a.dove):
-            raise ValueError(f"{path.name}:{cmd.lineno}: annotation needs both !ours and !dove lines")
     return Script(path.stem, path, blobs, commands)
