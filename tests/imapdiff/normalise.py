@@ -11,6 +11,10 @@ servers:
 * MODSEQ values: replaced by their rank among all mod-sequences of the transcript (<M1> < <M2>
   ...), so orderings are compared but not absolute values;
 * INTERNALDATE within two days of now (the script did not set it);
+* ``* OK [HIGHESTMODSEQ n]`` at SELECT/EXAMINE before the script used any CONDSTORE feature
+  (ours sends it always, Dovecot after CONDSTORE is enabled, RFC 7162 §3.1);
+* [CLIENTBUG] on an OK reply (Dovecot's hint that the command was needless; the command
+  succeeded, so the code is only commentary);
 * the ID response's parameters (server identity);
 * LIST/LSUB mailbox attributes a server MAY send unasked (see optional_list_attributes);
 * the order of things RFC 3501 leaves free: FETCH data items within one FETCH response, flags
@@ -205,6 +209,8 @@ class Normaliser:
             if after.startswith(b"["):
                 end = _code_end(after)
                 code = self.code(after[1:end])
+                if code == "[CLIENTBUG]" and status.upper() == b"OK":
+                    code = None  # Dovecot's informational hint on an OK (RFC 5530 §3), text-like
                 if code is not None:
                     out += " " + code
             return out
@@ -342,8 +348,15 @@ def optional_list_attributes(cmd_text: str, lines: list[str]) -> list[str]:
     return out
 
 
-def postprocess(cmd_text: str, lines: list[str]) -> list[str]:
+CONDSTORE_WORDS = re.compile(r"CONDSTORE|MODSEQ|CHANGEDSINCE|QRESYNC", re.I)
+
+
+def postprocess(cmd_text: str, lines: list[str], condstore: bool = True) -> list[str]:
     cmd_verb = verb(cmd_text)
+    if cmd_verb in ("SELECT", "EXAMINE") and not condstore:
+        # RFC 7162 §3.1.2.1 / §3.1: ours reports HIGHESTMODSEQ at every SELECT, Dovecot only once
+        # the client used CONDSTORE; before that the client does not look at it.
+        lines = [ln for ln in lines if not ln.startswith("* OK [HIGHESTMODSEQ ")]
     if cmd_verb in ("LIST", "LSUB"):
         lines = optional_list_attributes(cmd_text, lines)
     return order_untagged(cmd_verb, lines)

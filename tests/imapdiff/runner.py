@@ -9,7 +9,7 @@ import pytest
 from dataclasses import dataclass, field
 
 from tests.imapdiff.client import RawClient, Timeout
-from tests.imapdiff.normalise import Normaliser, postprocess
+from tests.imapdiff.normalise import CONDSTORE_WORDS, Normaliser, postprocess
 from tests.imapdiff.script import Command, Script
 
 
@@ -21,17 +21,17 @@ class Transcript:
 
 def run(script: Script, host: str, port: int, user: str, password: str) -> Transcript:
     t = Transcript()
-    norm = t.normaliser
+    capture = Normaliser()  # only feeds ${HIGHESTMODSEQ} and ${MODSEQ} during the run
     sessions: dict[str, RawClient] = {}
     pending_idle: dict[str, bytes] = {}
-    raw_entries: list[tuple[Command, list[bytes]]] = []
+    raw: list[tuple[Command, list[bytes]]] = []
     try:
         for cmd in script.commands:
             if cmd.session not in sessions:
                 sessions[cmd.session] = RawClient(host, port)
             client = sessions[cmd.session]
             if client.closed:
-                raw_entries.append((cmd, [b"<connection closed>"]))
+                raw.append((cmd, [b"<connection closed>"]))
                 continue
             try:
                 if cmd.done:
@@ -40,28 +40,36 @@ def run(script: Script, host: str, port: int, user: str, password: str) -> Trans
                     got = client.read_until_tag(tag)
                 else:
                     env = {"USER": user, "PASS": password,
-                           "HIGHESTMODSEQ": norm.last_highestmodseq, "MODSEQ": norm.last_modseq}
+                           "HIGHESTMODSEQ": capture.last_highestmodseq, "MODSEQ": capture.last_modseq}
                     got = client.command(cmd.tag, cmd.chunks(script.blobs, env), wait_continuation=cmd.idle)
                     if cmd.idle and got and got[-1].startswith(b"+"):
                         pending_idle[cmd.session] = cmd.tag
             except Timeout:
-                raw_entries.append((cmd, [b"<timeout>"]))
+                raw.append((cmd, [b"<timeout>"]))
                 break
             except (ConnectionError, OSError) as exc:
-                raw_entries.append((cmd, [b"<connection error %s>" % type(exc).__name__.encode()]))
+                raw.append((cmd, [b"<connection error %s>" % type(exc).__name__.encode()]))
                 break
-            raw_entries.append((cmd, got))
-            # normalise now, so ${HIGHESTMODSEQ} sees this reply
-            t.entries.append((cmd, [norm.response(r) for r in got]))
-            del raw_entries[-1]
+            raw.append((cmd, got))
+            for r in got:
+                capture.response(r)
     finally:
         for c in sessions.values():
             c.close()
-    for cmd, got in raw_entries:
-        t.entries.append((cmd, [norm.response(r) for r in got]))
-    lines_flat = norm.finish([ln for _, lines in t.entries for ln in lines])
+    # Placeholders (<uvN>) are numbered by first appearance: the commands without annotation
+    # first, so that a difference recorded in an annotation does not renumber the rest.
+    norm = t.normaliser
+    done: dict[int, list[str]] = {}
+    for annotated in (False, True):
+        for i, (cmd, got) in enumerate(raw):
+            if (cmd.annotation is not None) == annotated:
+                done[i] = [norm.response(r) for r in got]
+    lines_flat = norm.finish([ln for i in range(len(raw)) for ln in done[i]])
     it = iter(lines_flat)
-    t.entries = [(cmd, postprocess(cmd.text, [next(it) for _ in lines])) for cmd, lines in t.entries]
+    condstore = False
+    for i, (cmd, _) in enumerate(raw):
+        condstore = condstore or bool(CONDSTORE_WORDS.search(cmd.text))
+        t.entries.append((cmd, postprocess(cmd.text, [next(it) for _ in done[i]], condstore)))
     return t
 
 
