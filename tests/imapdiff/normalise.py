@@ -20,6 +20,8 @@ servers:
 * the order of things RFC 3501 leaves free: FETCH data items within one FETCH response, flags
   within a flag list, attributes of a LIST response, STATUS items, ESEARCH return items, SEARCH
   numbers (ascending), untagged responses of SELECT/EXAMINE, LIST/LSUB responses of one command;
+* the case of MIME type, subtype, encoding, disposition and parameter names in BODY and
+  BODYSTRUCTURE (case-insensitive per RFC 2045/2183);
 * a string's form: quoted and literal strings are rendered alike (a literal8 keeps its "~"), and
   a mailbox name (an astring) sent as an atom is rendered as a string.
 """
@@ -233,6 +235,8 @@ class Normaliser:
                     value = _sorted_flags(value)
                 elif k == b"INTERNALDATE":
                     value = self.internaldate(value)
+                elif k in (b"BODY", b"BODYSTRUCTURE") and isinstance(value, List):
+                    value = canon_body(value)
                 elif k == b"MODSEQ" and isinstance(value, List) and value:
                     value = List([self.modseq(value[0])])
                 norm.append((key, value))
@@ -289,6 +293,53 @@ class Normaliser:
         if head == b"ID" and len(toks) > 1 and isinstance(toks[1], List):
             return [toks[0], Atom(b"<server-id>")]
         return toks
+
+
+def _upper(tok):
+    return Str(bytes(tok).upper()) if isinstance(tok, Str) else tok
+
+
+def _params(tok):
+    if isinstance(tok, List):
+        return List(_upper(t) if i % 2 == 0 else t for i, t in enumerate(tok))
+    return tok
+
+
+def _disposition(tok):
+    if isinstance(tok, List) and len(tok) == 2:
+        return List([_upper(tok[0]), _params(tok[1])])
+    return tok
+
+
+def canon_body(b: List) -> List:
+    """MIME type, subtype, encoding, disposition type and parameter names are case-insensitive
+    (RFC 2045 §5.1, §6.1; RFC 2183 §2): upper-case them; values keep their case."""
+    b = List(b)
+    if b and isinstance(b[0], List):  # multipart: parts, subtype, [params, disposition, ...]
+        i = 0
+        while i < len(b) and isinstance(b[i], List):
+            b[i] = canon_body(b[i])
+            i += 1
+        if i < len(b):
+            b[i] = _upper(b[i])
+        if i + 1 < len(b):
+            b[i + 1] = _params(b[i + 1])
+        if i + 2 < len(b):
+            b[i + 2] = _disposition(b[i + 2])
+        return b
+    if len(b) < 7:
+        return b
+    b[0], b[1], b[2], b[5] = _upper(b[0]), _upper(b[1]), _params(b[2]), _upper(b[5])
+    t = (bytes(b[0]).upper(), bytes(b[1]).upper())
+    ext = 7
+    if t[0] == b"TEXT":
+        ext = 8
+    elif t == (b"MESSAGE", b"RFC822") and len(b) > 8 and isinstance(b[8], List):
+        b[8] = canon_body(b[8])
+        ext = 10
+    if ext + 1 < len(b):
+        b[ext + 1] = _disposition(b[ext + 1])
+    return b
 
 
 def _code_end(after: bytes) -> int:
