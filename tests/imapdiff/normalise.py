@@ -16,6 +16,8 @@ servers:
 * [CLIENTBUG] on an OK reply (Dovecot's hint that the command was needless; the command
   succeeded, so the code is only commentary);
 * the ID response's parameters (server identity);
+* an exact repeat of an untagged FETCH response within one reply (kept once);
+* the order of a run of EXPUNGE responses (same messages removed, see canonical_expunges);
 * LIST/LSUB mailbox attributes a server MAY send unasked (see optional_list_attributes);
 * the order of things RFC 3501 leaves free: FETCH data items within one FETCH response, flags
   within a flag list, attributes of a LIST response, STATUS items, ESEARCH return items, SEARCH
@@ -402,8 +404,45 @@ def optional_list_attributes(cmd_text: str, lines: list[str]) -> list[str]:
 CONDSTORE_WORDS = re.compile(r"CONDSTORE|MODSEQ|CHANGEDSINCE|QRESYNC", re.I)
 
 
+FETCH_LINE = re.compile(r"^\* \d+ FETCH ")
+EXPUNGE_LINE = re.compile(r"^\* (\d+) EXPUNGE$")
+
+
+def canonical_expunges(lines: list[str]) -> list[str]:
+    """A run of EXPUNGE responses names messages by their numbers at that moment (RFC 3501
+    §7.4.1): "2, 2" and "3, 2" remove the same messages. Each run is rewritten in the one
+    canonical order, highest original number first."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        if not EXPUNGE_LINE.match(lines[i]):
+            out.append(lines[i])
+            i += 1
+            continue
+        run = []
+        while i < len(lines) and EXPUNGE_LINE.match(lines[i]):
+            run.append(int(EXPUNGE_LINE.match(lines[i]).group(1)))
+            i += 1
+        survivors = list(range(1, max(run) + len(run) + 1))
+        originals = [survivors.pop(n - 1) for n in run]
+        out.extend(f"* {n} EXPUNGE" for n in sorted(originals, reverse=True))
+    return out
+
+
 def postprocess(cmd_text: str, lines: list[str], condstore: bool = True) -> list[str]:
     cmd_verb = verb(cmd_text)
+    lines = canonical_expunges(lines)
+    # An exact repeat of an untagged FETCH in one reply carries nothing new (ours sometimes
+    # repeats an unsolicited flag update next to the solicited FETCH); keep one.
+    seen_fetch: set[str] = set()
+    deduped = []
+    for ln in lines:
+        if FETCH_LINE.match(ln):
+            if ln in seen_fetch:
+                continue
+            seen_fetch.add(ln)
+        deduped.append(ln)
+    lines = deduped
     if cmd_verb in ("SELECT", "EXAMINE") and not condstore:
         # RFC 7162 §3.1.2.1 / §3.1: ours reports HIGHESTMODSEQ at every SELECT, Dovecot only once
         # the client used CONDSTORE; before that the client does not look at it.
