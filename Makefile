@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 # Real mail clients the end-to-end tests drive, and the Debian packages that provide them.
 CLIENT_BINARIES := swaks mbsync fetchmail mutt getmail offlineimap
 CLIENT_PACKAGES := swaks isync fetchmail mutt getmail6 offlineimap3
+# The reference IMAP server of the differential tests (tests/test_imap_differential.py): the tests
+# start a private instance of their own; a system Dovecot the package may start is not used.
+ORACLE_BINARIES := dovecot
+ORACLE_PACKAGES := dovecot-imapd
 
 .PHONY: run test clients
 
@@ -23,12 +27,12 @@ test: $(BIN)/python clients
 	$(BIN)/pytest -q -n 4
 
 clients:
-	@missing=""; \
-	for b in $(CLIENT_BINARIES); do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
+	@missing=""; PATH="$$PATH:/usr/sbin:/sbin"; \
+	for b in $(CLIENT_BINARIES) $(ORACLE_BINARIES); do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing mail clients for the tests (missing:$$missing)"; \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(CLIENT_PACKAGES); \
+		echo "installing mail clients and Dovecot for the tests (missing:$$missing)"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(CLIENT_PACKAGES) $(ORACLE_PACKAGES); \
 	else \
-		echo "warning: mail clients missing:$$missing; run as root on Debian/Ubuntu to install $(CLIENT_PACKAGES)" >&2; \
+		echo "warning: test tools missing:$$missing; run as root on Debian/Ubuntu to install $(CLIENT_PACKAGES) $(ORACLE_PACKAGES)" >&2; \
 	fi

@@ -24,7 +24,14 @@ import tempfile
 import time
 from pathlib import Path
 
-DOVECOT = shutil.which("dovecot") or ("/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None)
+def _find_dovecot() -> str | None:
+    override = os.environ.get("IMAPDIFF_DOVECOT")  # a path; a missing one counts as not installed
+    if override:
+        return override if os.access(override, os.X_OK) else None
+    return shutil.which("dovecot") or shutil.which("dovecot", path="/usr/sbin:/sbin")
+
+
+DOVECOT = _find_dovecot()
 
 #: Ours creates these for every account, subscribed (storage/api.py DEFAULT_FOLDERS).
 SPECIAL_FOLDERS = (("Sent", "\\Sent"), ("Drafts", "\\Drafts"), ("Trash", "\\Trash"), ("Junk", "\\Junk"))
