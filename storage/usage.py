@@ -132,10 +132,13 @@ class Usage:
         ids = list(levels)
         with self.store.reading() as conn:
             for start in range(0, len(ids), 500):
-                levels.update(conn.execute(
+                # Pairs, not the result itself: a Result has ``keys()`` (its column names), so
+                # ``dict.update`` would take it for a mapping and index it by column name.
+                rows = conn.execute(
                     select(quota_state.c.account_id, quota_state.c.notified_percent)
                     .where(quota_state.c.account_id.in_(ids[start:start + 500]), quota_state.c.notified_percent != 0)
-                ).tuples())
+                ).all()
+                levels.update((account_id, percent) for account_id, percent in rows)
         return levels
 
     def claim_notified(self, account_id: int, expected: int, new: int) -> bool:

@@ -190,3 +190,34 @@ def test_the_watcher_hands_commits_to_its_own_thread(store):
     finally:
         service.close()
     assert watcher._thread.is_alive() is False
+
+
+def test_a_group_delivery_reads_the_notified_levels_in_one_query_without_error(store, caplog):
+    """The watcher's pass after a delivery to several accounts reads their warning levels in
+    one query (Usage.notified_many), with no ERROR logged and no fallback to one each."""
+    import logging
+
+    from sqlalchemy import event
+
+    service = QuotaService(settings(mailbox=LIMIT), store)
+    members = [store.create_account(f"m{i}@{DOMAIN}", f"M{i}", None) for i in range(5)]
+    watcher = service.start_watcher()
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, _params, _context, _many):
+        if "quota_state" in statement:
+            statements.append(statement)
+
+    engine = store._read
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with caplog.at_level(logging.ERROR):
+            blob = store.put_blob(f"From: a@{DOMAIN}\r\nSubject: group\r\n\r\nhello\r\n".encode())
+            outcomes = store.deliver(blob, [api.DeliveryTarget(m.id) for m in members])
+            assert all(o.ok for o in outcomes)
+            assert watcher.wait_idle()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+        service.close()
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert len(statements) == 1, statements

@@ -181,3 +181,13 @@ def test_retention_removes_a_large_backlog_in_batches(store, monkeypatch):
     assert sorted(e.uid for e in removed) == list(range(1, 8))
     assert len(seen) == 3  # 3 + 3 + 1: one commit (and one change) per batch
     assert store.get_account_by_id(a.id).used_messages == 0
+
+
+def test_notified_many_returns_each_accounts_level_and_zero_for_the_rest(store):
+    """notified_many agrees with notified for each account, zero where nothing was sent."""
+    a = store.create_account(f"a@{DOMAIN}", "A", None)
+    b = store.create_account(f"b@{DOMAIN}", "B", None)
+    c = store.create_account(f"c@{DOMAIN}", "C", None)
+    usage = Usage(store)
+    assert usage.claim_notified(a.id, 0, 80) and usage.claim_notified(c.id, 0, 100)
+    assert usage.notified_many([a.id, b.id, c.id]) == {a.id: 80, b.id: 0, c.id: 100}
