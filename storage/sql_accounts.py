@@ -102,7 +102,7 @@ class AccountsMixin:
         return account
 
     # Account look-ups run at every RCPT, every quota check and every login: plain SQL on a pooled
-    # DB-API cursor, as hotpath.py does for delivery (the SQLAlchemy statement path cost ~0.4 ms
+    # DB-API cursor, as storage/sql/place.py does for delivery (the SQLAlchemy statement path cost ~0.4 ms
     # of GIL time per call under the SMTP ingest benchmark; this costs ~40 us).
     _ACCOUNT_COLUMNS = (
         "a.id, a.address, a.display_name, a.kind, a.state, a.password_hash, a.created_at, "

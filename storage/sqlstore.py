@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 
 import orjson
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from storage import api, models as m
 from storage.blobs import BlobFiles
@@ -32,7 +32,7 @@ from storage.mime import fold as _fold, parse as parse_message
 from storage.writer import Writer
 from storage.pgnotify import Notifier
 from storage.recipients import RecipientCache
-from storage.hotpath import HotPath
+from storage.sql.place import Placement, placer
 from storage.sql_accounts import AccountsMixin
 from storage.sql_folders import FoldersMixin
 from storage.sql_search import _INDEX_QUIET_S, SearchMixin
@@ -81,7 +81,7 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
             settle=self._settle if self._recipients is not None else None,
             idle=self._idle if self._recipients is not None else None,
         )
-        self._hot = HotPath(self._sqlite)
+        self._placer = placer(self._sqlite)
         self._fill_lock = threading.Lock()
         self._closing = threading.Event()
         self._indexer: threading.Thread | None = None
@@ -577,21 +577,13 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
         )
 
     def _ensure_blob(self, conn: Connection, blob: api.BlobRef) -> None:
-        if conn.scalar(select(m.Blob.size).where(m.Blob.sha256 == blob.sha256)) is not None:
-            return
-        conn.execute(insert(m.Blob).values(sha256=blob.sha256, size=blob.size, data=blob.inline, created_at=_utcnow()))
+        """The body's rows, for a job that works through SQLAlchemy (the outbound queue)."""
         columns = blob.index if blob.index is not None else index_columns(blob.meta, self.fold)
-        conn.execute(insert(m.BlobMeta).values(sha256=blob.sha256, **columns))
-
-    def _reserve(self, conn: Connection, folder_id: int, count: int) -> tuple[int, int]:
-        """Take ``count`` UIDs and one new MODSEQ; returns (first uid, modseq)."""
-        row = conn.execute(
-            update(m.Folder)
-            .where(m.Folder.id == folder_id)
-            .values(uidnext=m.Folder.uidnext + count, highestmodseq=m.Folder.highestmodseq + 1)
-            .returning(m.Folder.uidnext, m.Folder.highestmodseq)
-        ).one()
-        return row.uidnext - count, row.highestmodseq
+        cur = conn.connection.cursor()
+        try:
+            self._placer.ensure_blob(cur, blob, columns, _utcnow())
+        finally:
+            cur.close()
 
     def _bump(self, conn: Connection, folder_id: int) -> int:
         return conn.execute(
@@ -601,28 +593,13 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
             .returning(m.Folder.highestmodseq)
         ).scalar_one()
 
-    def _check_quota(self, conn: Connection, account_id: int, size: int, limit: int | None) -> None:
-        stmt = select(m.Account.used_bytes).where(m.Account.id == account_id)
-        if not self._sqlite:
-            stmt = stmt.with_for_update()
-        used = conn.scalar(stmt)
-        if used is None:
-            raise NotFound(f"account {account_id}")
-        if limit is not None and used + size > limit:
-            raise NoQuota(f"account {account_id}: {used} + {size} > {limit}")
-
-    def _add_message(
-        self, conn: Connection, folder: api.Folder, blob_sha: str, size: int, mask: int, keywords: str, when: _dt.datetime
-    ) -> tuple[int, int]:
-        uid, modseq = self._reserve(conn, folder.id, 1)
-        conn.execute(
-            insert(m.Message).values(
-                folder_id=folder.id, uid=uid, modseq=modseq, blob_sha=blob_sha, size=size,
-                internaldate=when, flags=mask, keywords=keywords,
-            )
-        )
-        self._charge(conn, folder.account_id, size, 1)
-        return uid, modseq
+    def _place(self, conn: Connection, placements: Sequence[Placement]) -> list:
+        """storage/sql/place.py on this job's connection: every path that adds messages."""
+        cur = conn.connection.cursor()
+        try:
+            return self._placer.place(cur, placements)
+        finally:
+            cur.close()
 
     def blob_on_disk(self, size: int) -> bool:
         return self._blobs.inline_limit is not None and size > self._blobs.inline_limit
@@ -643,39 +620,30 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
 
         arrived = _from_db(when)  # for FolderChange.new: what a reader of the row would get
 
+        placements = [
+            Placement(t.account_id, t.folder, ((blob.sha256, blob.size, when, mask, keywords),), t.quota_limit, receiving=True)
+            for t, mask, keywords in prepared
+        ]
+
         def job(conn: Connection, changes: list) -> list[api.DeliveryOutcome]:
             cur = conn.connection.cursor()
             try:
-                self._hot.ensure_blob(cur, blob, columns, _utcnow())
-                if len(prepared) > 1 and len({t.account_id for t, _m, _k in prepared}) == len(prepared):
-                    return self._deliver_many(cur, blob, prepared, when, arrived, changes)
-                outcomes = []
-                for target, mask, keywords in prepared:
-                    try:
-                        account_id, folder_id, uid, modseq = self._hot.deliver_one(cur, blob, target, mask, keywords, when)
-                    except (NotFound, NoQuota) as exc:
-                        outcomes.append(api.DeliveryOutcome(target.account_id, False, error=str(exc.kind)))
-                        continue
-                    changes.append(_delivered(account_id, folder_id, uid, modseq, mask, keywords, blob, arrived))
-                    outcomes.append(api.DeliveryOutcome(account_id, True, folder_id, uid))
-                return outcomes
+                self._placer.ensure_blob(cur, blob, columns, _utcnow())
+                placed = self._placer.place(cur, placements)
             finally:
                 cur.close()
+            outcomes = []
+            for (target, mask, keywords), got in zip(prepared, placed):
+                if isinstance(got, (NotFound, NoQuota)):
+                    outcomes.append(api.DeliveryOutcome(target.account_id, False, error=str(got.kind)))
+                    continue
+                folder_id, uid, modseq = got
+                changes.append(_delivered(target.account_id, folder_id, uid, modseq, mask, keywords, blob, arrived))
+                outcomes.append(api.DeliveryOutcome(target.account_id, True, folder_id, uid))
+            return outcomes
 
         job.directory, job.size = "delivery", blob.size  # type: ignore[attr-defined]  # for _settle
         return self._writer.submit(job)
-
-    def _deliver_many(self, cur, blob, prepared, when, arrived, changes: list) -> list[api.DeliveryOutcome]:
-        """A fan-out (R-BOX-4): every target in a few statements (HotPath.deliver_many)."""
-        outcomes = []
-        for (target, mask, keywords), got in zip(prepared, self._hot.deliver_many(cur, blob, prepared, when)):
-            if isinstance(got, (NotFound, NoQuota)):
-                outcomes.append(api.DeliveryOutcome(target.account_id, False, error=str(got.kind)))
-                continue
-            folder_id, uid, modseq = got
-            changes.append(_delivered(target.account_id, folder_id, uid, modseq, mask, keywords, blob, arrived))
-            outcomes.append(api.DeliveryOutcome(target.account_id, True, folder_id, uid))
-        return outcomes
 
     def append(
         self,
@@ -691,9 +659,12 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
 
         def job(conn: Connection, changes: list) -> tuple[int, int]:
             folder = self._folder_by_id(conn, folder_id)
-            self._check_quota(conn, folder.account_id, blob.size, quota_limit)
             self._ensure_blob(conn, blob)
-            uid, modseq = self._add_message(conn, folder, blob.sha256, blob.size, mask, pack_keywords(keywords), when)
+            row = (blob.sha256, blob.size, when, mask, pack_keywords(keywords))
+            (got,) = self._place(conn, [Placement(folder.account_id, folder.id, (row,), quota_limit)])
+            if isinstance(got, Exception):
+                raise got
+            _folder_id, uid, modseq = got
             changes.append(api.FolderChange(folder.account_id, folder.id, modseq))
             return folder.uidvalidity, uid
 
@@ -797,23 +768,16 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
                 )
             if not rows:
                 return api.CopyResult(dst.uidvalidity, [])
-            size = sum(r.size for r in rows)
-            same_account = src.account_id == dst.account_id
-            if not (move and same_account):
-                self._check_quota(conn, dst.account_id, size, quota_limit)
-            first, modseq = self._reserve(conn, dst.id, len(rows))
-            mapping = [(r.uid, first + i) for i, r in enumerate(rows)]
-            conn.execute(
-                insert(m.Message),
-                [
-                    {
-                        "folder_id": dst.id, "uid": new_uid, "modseq": modseq, "blob_sha": r.blob_sha, "size": r.size,
-                        "internaldate": r.internaldate, "flags": r.flags, "keywords": r.keywords,
-                    }
-                    for r, (_old, new_uid) in zip(rows, mapping)
-                ],
+            # A move within one account adds nothing to its usage: no quota check.
+            limit = None if move and src.account_id == dst.account_id else quota_limit
+            placement = Placement(
+                dst.account_id, dst.id, [(r.blob_sha, r.size, r.internaldate, r.flags, r.keywords) for r in rows], limit
             )
-            self._charge(conn, dst.account_id, size, len(rows))
+            (got,) = self._place(conn, [placement])
+            if isinstance(got, Exception):
+                raise got
+            _folder_id, first, modseq = got
+            mapping = [(r.uid, first + i) for i, r in enumerate(rows)]
             changes.append(api.FolderChange(dst.account_id, dst.id, modseq))
             if move:
                 src_modseq = self._bump(conn, src.id)

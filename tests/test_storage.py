@@ -100,7 +100,7 @@ def test_quota_is_checked_inside_the_commit_per_target(store):
 
 
 def test_one_target_refused_at_the_commit_writes_nothing(store):
-    """The single-target path (storage/hotpath.py: the charge carries the state and quota checks)
+    """The single-target path (storage/sql/place.py: the charge carries the state and quota checks)
     refuses a revoked account and a full mailbox with the right reason and leaves no trace."""
     revoked, full = _account(store, "revoked"), _account(store, "full")
     store.set_state(revoked.id, AccountState.REVOKED)
@@ -177,6 +177,37 @@ def test_copy_and_move_keep_bodies_and_assign_new_uids(store):
     assert moved.mapping == [(1, 2)]
     assert store.open_view(inbox.id, claim_recent=False).uids == []
     assert store.get_account_by_id(acc.id).used_messages == 2
+
+
+def test_append_copy_and_move_decide_quota_like_delivery(store):
+    """APPEND, COPY and MOVE add messages through the same primitive as delivery: the limit is
+    checked inside the commit, a refusal writes nothing, reaching the limit exactly is accepted,
+    and a move within one account needs no room."""
+    acc = _account(store)
+    size = store.put_blob(MSG).size
+    inbox, trash = store.get_folder(acc.id, "INBOX"), store.get_folder(acc.id, "Trash")
+    uidvalidity, uid = store.append(inbox.id, store.put_blob(MSG), flags=frozenset({"\\Seen", "$Work"}), quota_limit=size)
+    assert (uidvalidity, uid) == (inbox.uidvalidity, 1)
+    (info,) = store.fetch(inbox.id, [uid])
+    assert info.flags == frozenset({"\\Seen", "$Work"}) and info.size == size
+    with pytest.raises(NoQuota):
+        store.append(inbox.id, store.put_blob(MSG), quota_limit=2 * size - 1)
+    with pytest.raises(NoQuota):
+        store.copy(inbox.id, [uid], trash.id, quota_limit=2 * size - 1)
+    account = store.get_account_by_id(acc.id)
+    assert (account.used_bytes, account.used_messages) == (size, 1)
+    assert store.open_view(trash.id, claim_recent=False).uids == []
+    moved = store.copy(inbox.id, [uid], trash.id, move=True, quota_limit=size)
+    assert moved.mapping == [(1, 1)]
+    (info,) = store.fetch(trash.id, [1])
+    assert info.flags == frozenset({"\\Seen", "$Work"})
+    account = store.get_account_by_id(acc.id)
+    assert (account.used_bytes, account.used_messages) == (size, 1)
+    copied = store.copy(trash.id, [1], inbox.id, quota_limit=2 * size)
+    assert copied.mapping == [(1, 2)]
+    assert store.get_account_by_id(acc.id).used_messages == 2
+    with pytest.raises(NotFound):
+        store.append(10**6, store.put_blob(MSG))
 
 
 def test_uids_never_repeat_after_expunge(store):
@@ -480,7 +511,7 @@ def test_fetch_returns_timezone_aware_dates_and_flags(store):
 
 
 def test_fan_out_to_many_accounts_gives_each_its_uid_usage_and_refusal(store):
-    """A delivery to several accounts takes the batched path (storage/hotpath.py deliver_many):
+    """A delivery to several accounts takes the batched path (storage/sql/place.py, Placer.place):
     each copy gets the next UID of its own folder and its own quota charge; a revoked account
     and a full mailbox are refused alone, exactly as one by one."""
     ok = [_account(store, f"member{i}") for i in range(5)]
