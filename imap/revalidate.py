@@ -28,7 +28,7 @@ from twisted.internet import task
 from twisted.internet.threads import deferToThread
 
 from storage.api import Account, Store
-from storage.logins import why_lapsed
+from storage.api import why_lapsed
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def _shared(session) -> tuple[int, int] | None:
 
 
 def why_invalid(login: Login, now: Account | None) -> str | None:
-    """Why ``login`` no longer holds, or None if it still does (storage.logins.why_lapsed)."""
+    """Why ``login`` no longer holds, or None if it still does (storage.api.why_lapsed)."""
     return why_lapsed(now, login.password_changed_at, check_password=login.check_password)
 
 

@@ -27,35 +27,10 @@ from sqlalchemy import insert, select, update
 from mailserver.policy.lifecycle import AccountFacts
 from storage import api, models as m
 from storage.errors import NotFound
-from storage.org_models import AccountProfile, OrgAudit, OrgUnit
+from storage.models import AccountProfile, OrgAudit, OrgUnit, account_lifecycle
 from storage.sqlstore import SqlStore
 
-account_lifecycle = Table(
-    "account_lifecycle",
-    m.Base.metadata,
-    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
-    Column("state", String(32), nullable=True),
-    Column("state_changed_at", DateTime, nullable=True),
-    Column("state_reason", String(255), nullable=True),
-    Column("reactivated_at", DateTime, nullable=True),
-    Column("notice_at", DateTime, nullable=True),
-    Column("left_at", DateTime, nullable=True),
-    Column("keep_after_leaving", Boolean, nullable=False, server_default=false()),
-    Column("exempt_from_inactivity", Boolean, nullable=False, server_default=false()),
-)
-
-OPERATOR = "operator"
-JOB = "lifecycle"
-PASSWORD_EXPIRED = "password_expired"  # mailserver.policy.lifecycle's reason for an expired password
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One account with what the lifecycle knows about it."""
-
-    account: api.Account
-    facts: AccountFacts
-    state_reason: str | None  # why the account is in its current state, when recorded here
+from storage.api.lifecycle import JOB, OPERATOR, PASSWORD_EXPIRED, Record
 
 
 def _db(when: _dt.datetime | None) -> _dt.datetime | None:

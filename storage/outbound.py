@@ -18,93 +18,14 @@ ran out (its process died) is claimed again. On PostgreSQL several processes cla
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, delete, func, insert, select, update
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import delete, func, insert, select, update
 
 from storage.api import BlobRef
 from storage.errors import Invalid, NotFound
-from storage.models import Base, Blob
-
-QUEUED, BOUNCE, FAILED = "queued", "bounce", "failed"
-
-
-class OutboundMessage(Base):
-    __tablename__ = "outbound_messages"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    blob_sha: Mapped[str] = mapped_column(String(64), ForeignKey("blobs.sha256"))
-    sender: Mapped[str] = mapped_column(String(320))  # "" = null reverse-path
-    size: Mapped[int] = mapped_column(BigInteger)
-    created_at: Mapped[_dt.datetime] = mapped_column(DateTime)
-    tx_id: Mapped[str | None] = mapped_column(String(64))
-
-
-class OutboundRecipient(Base):
-    __tablename__ = "outbound_recipients"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    message_id: Mapped[int] = mapped_column(Integer, ForeignKey("outbound_messages.id", ondelete="CASCADE"))
-    address: Mapped[str] = mapped_column(String(320))
-    domain: Mapped[str] = mapped_column(String(255))
-    state: Mapped[str] = mapped_column(String(16))
-    attempts: Mapped[int] = mapped_column(Integer)
-    next_attempt_at: Mapped[_dt.datetime] = mapped_column(DateTime)
-    last_attempt_at: Mapped[_dt.datetime | None] = mapped_column(DateTime)
-    last_code: Mapped[int | None] = mapped_column(Integer)
-    last_reply: Mapped[str | None] = mapped_column(Text)
-    remote: Mapped[str | None] = mapped_column(String(255))
-    warned: Mapped[bool] = mapped_column(Boolean)  # the "delayed" DSN was sent
-    locked_until: Mapped[_dt.datetime | None] = mapped_column(DateTime)
-    locked_by: Mapped[str | None] = mapped_column(String(128))
-
-
-@dataclass(frozen=True, slots=True)
-class QueuedRecipient:
-    id: int
-    address: str
-    domain: str
-    state: str
-    attempts: int
-    next_attempt_at: _dt.datetime  # timezone-aware UTC
-    last_attempt_at: _dt.datetime | None
-    last_code: int | None
-    last_reply: str | None  # the remote server's reply, or our own reason ("connection refused")
-    remote: str | None  # host[:port] that gave it
-    warned: bool
-
-
-@dataclass(frozen=True, slots=True)
-class QueuedMessage:
-    id: int
-    blob_sha: str
-    sender: str
-    size: int
-    created_at: _dt.datetime
-    tx_id: str | None
-    recipients: tuple[QueuedRecipient, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """Recipients of one message at one domain: one SMTP transaction."""
-
-    message: QueuedMessage  # ``recipients`` holds the claimed ones only
-    domain: str
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What happened to one recipient; ``state`` is QUEUED (retry at ``next_attempt_at``),
-    BOUNCE (permanent, DSN owed) or None (delivered: the row is removed)."""
-
-    recipient_id: int
-    state: str | None
-    code: int | None = None
-    reply: str | None = None
-    remote: str | None = None
-    next_attempt_at: _dt.datetime | None = None
-    warned: bool | None = None  # set when a "delayed" DSN went out with this attempt
+from storage.models import Blob, OutboundMessage, OutboundRecipient
+from storage.api.queue import BOUNCE, FAILED, QUEUED, Claim, Outcome, QueuedMessage, QueuedRecipient
 
 
 def _db(when: _dt.datetime | None) -> _dt.datetime:

@@ -5,22 +5,11 @@ thousands of rows): meant to be read every 15-60 s by Prometheus or Zabbix, not 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from storage.api.stats import StoreStats
 
 from sqlalchemy import func, select
 
 from storage import models as m
-from storage.outbound import OutboundRecipient
-
-
-@dataclass(frozen=True, slots=True)
-class StoreStats:
-    accounts: dict[tuple[str, str], int]  # (kind, state) → count
-    used_bytes: int  # every mailbox's quota usage together
-    messages: int
-    stored_bodies: int  # distinct bodies (single-instance storage: fewer than messages)
-    outbound: dict[str, int]  # outbound recipients by state (queued, deferred, ...)
-    index_backlog: int  # bodies the SQLite search index has not reached yet (0 on PostgreSQL)
 
 
 def store_stats(store) -> StoreStats:
@@ -32,5 +21,5 @@ def store_stats(store) -> StoreStats:
         ).one()
         bodies = conn.scalar(select(func.count()).select_from(m.Blob)) or 0
         outbound = dict(conn.execute(
-            select(OutboundRecipient.state, func.count()).group_by(OutboundRecipient.state)).all())
+            select(m.OutboundRecipient.state, func.count()).group_by(m.OutboundRecipient.state)).all())
     return StoreStats(accounts, int(used), int(messages), int(bodies), outbound, store.index_backlog())

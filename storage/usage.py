@@ -22,43 +22,12 @@ from sqlalchemy import Column, Connection, ForeignKey, Integer, String, Table, f
 from quota.retention import RetentionRule, cutoffs
 from storage import api, models as m
 from storage.errors import Invalid, NotFound
-from storage.org_models import AccountProfile, OrgUnit
+from storage.api.usage import Drift, Expired
+from storage.models import AccountProfile, OrgUnit, quota_state
 from storage.sqlstore import SqlStore
-
-quota_state = Table(
-    "quota_state",
-    m.Base.metadata,
-    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
-    Column("class_name", String(64), nullable=True),
-    Column("notified_percent", Integer, nullable=False, server_default="0"),
-)
 
 #: Messages removed per write job by ``expire``: a big backlog never holds the writer for long.
 EXPIRE_BATCH = 2000
-
-
-@dataclass(frozen=True, slots=True)
-class Drift:
-    """One account whose stored usage differed from its messages (``recalc``)."""
-
-    account_id: int
-    address: str
-    stored_bytes: int
-    stored_messages: int
-    actual_bytes: int
-    actual_messages: int
-
-
-@dataclass(frozen=True, slots=True)
-class Expired:
-    """A message a retention rule expires (listed by a dry run, removed by a real one)."""
-
-    account_id: int
-    address: str
-    folder: str
-    uid: int
-    size: int
-    internaldate: _dt.datetime  # timezone-aware UTC
 
 
 def _naive_utc(when: _dt.datetime) -> _dt.datetime:

@@ -3,11 +3,11 @@
 AUTH happens once per connection and a client may send many messages on it; an account revoked
 or locked since (R-LIFE-*, R-ACC-2), deleted, or whose password was reset (R-PASS-4; a unit
 mailbox's at handover, R-BOX-3) sends nothing more. A delegate acting as a unit mailbox is
-judged on its own password and on the unit's state (storage.logins.why_lapsed)."""
+judged on its own password and on the unit's state (storage.api.why_lapsed)."""
 
 from smtp import replies
 from smtp.pipeline import PASS, MailContext, Verdict, refuse
-from storage.logins import why_lapsed
+from storage.api import why_lapsed
 
 
 async def check(ctx: MailContext) -> Verdict:

@@ -21,7 +21,7 @@ import datetime as _dt
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models import Base
+from storage.models.core import Base
 
 
 class OrgUnit(Base):
