@@ -101,4 +101,14 @@ from storage.api.sessions import (  # noqa: E402
 from storage.api.stats import (  # noqa: E402
     StoreStats,
 )
-from storage.api.roles import Store  # noqa: E402
+from storage.api.roles import (  # noqa: E402
+    Accounts,
+    Folders,
+    Lifecycle,
+    Messages,
+    Organisation,
+    OutboundQueue,
+    Search,
+    Store,
+    Usage,
+)

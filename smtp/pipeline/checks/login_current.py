@@ -14,10 +14,10 @@ async def check(ctx: MailContext) -> Verdict:
     peer = ctx.peer
     if not peer.authenticated or peer.actor_id is None:
         return PASS  # the MX listener; submission refuses MAIL before AUTH (530 5.7.0)
-    actor = await ctx.call(ctx.store.get_account_by_id, peer.actor_id)
+    actor = await ctx.call(ctx.store.accounts.get_account_by_id, peer.actor_id)
     reason = why_lapsed(actor, peer.actor_password_changed_at)
     if reason is None and peer.account_id is not None and peer.account_id != peer.actor_id:
-        reason = why_lapsed(await ctx.call(ctx.store.get_account_by_id, peer.account_id), None, check_password=False)
+        reason = why_lapsed(await ctx.call(ctx.store.accounts.get_account_by_id, peer.account_id), None, check_password=False)
     if reason is not None:
         return refuse(replies.S530_LOGIN_LAPSED, f"account {peer.actor_id}: {reason}")
     return PASS

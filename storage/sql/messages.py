@@ -1,220 +1,40 @@
-"""SqlStore: the storage API (storage/api.py) on SQLAlchemy, for SQLite and PostgreSQL.
+"""The messages role (storage.api.Messages): reading (SELECT views, FETCH rows, bodies, the
+change log), the FETCH renderings cache, and writing (delivery, APPEND, flags, EXPUNGE, COPY and
+MOVE, every message added through storage/sql/place.py).
 
-Reads run on the caller's thread with their own pooled connection; every write is a job for the
-one writer thread (storage/writer.py), which commits concurrent jobs together. See storage/api.py
-for the contract each method keeps.
+Longer than the other role modules: reading and writing share the row formats and caches here
+(``_flags``, ``_cached_json``), and splitting them would take a mixin or a second object per role.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import datetime as _dt
-import contextlib
 import functools
 import io
-from dataclasses import replace
 import logging
 import queue
 import threading
-from pathlib import Path
-from typing import BinaryIO, Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from typing import BinaryIO, Collection, Iterable, Iterator, Mapping, Sequence
 
 import orjson
 from sqlalchemy import Connection, bindparam, select, update
 
 from storage import api, models as m
-from storage.blobs import BlobFiles
-from storage.engine import is_sqlite, make_engine, normalise_url
 from storage.errors import Invalid, NoQuota, NotFound
 from storage.flags import join as join_flags, pack_keywords, split as split_flags
 from storage.indexing import index_columns
-from storage.mime import fold as _fold, parse as parse_message
-from storage.writer import Writer
-from storage.pgnotify import Notifier
-from storage.recipients import RecipientCache
-from storage.sql.place import Placement, placer
-from storage.sql_accounts import AccountsMixin
-from storage.sql_folders import FoldersMixin
-from storage.sql_search import _INDEX_QUIET_S, SearchMixin
+from storage.mime import parse as parse_message
+from storage.sql.place import Placement
+from storage.sql.role import Role
 from storage.sqlrows import CHUNK, DELETED, SEEN, _canonical, _chunks, _from_db, _to_db, _utcnow
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("storage.sqlstore")
 
 
-class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
-    """The storage API. Accounts and domains (storage/sql_accounts.py), folders
-    (storage/sql_folders.py) and SEARCH/SORT with the search indexes (storage/sql_search.py) are
-    mixed in from their own modules; messages (reading, writing, blobs) are here."""
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        blob_dir: Path,
-        inline_blob_limit: int = 256 * 1024,
-        max_batch: int = 256,
-        fold_diacritics: bool = True,
-        index_quiet_s: float = _INDEX_QUIET_S,
-        recipient_cache_ttl: float = 10.0,
-    ) -> None:
-        self.url = normalise_url(url)
-        self._index_quiet_s = index_quiet_s
-        self._sqlite = is_sqlite(self.url)
-        self._read = make_engine(self.url, writer=False)
-        self._write_engine = make_engine(self.url, writer=True)
-        self._blobs = BlobFiles(blob_dir, inline_limit=inline_blob_limit if self._sqlite else None)
-        self._fold_diacritics = fold_diacritics
-        self._listeners: list[Callable[[list[api.FolderChange]], None]] = []
-        self._listeners_lock = threading.Lock()
-        self._notifier = None if self._sqlite else Notifier(self.url, self._notify)
-        # SQLite only: one process, whose writer sees every commit (storage/recipients.py).
-        self._recipients = RecipientCache(recipient_cache_ttl) if self._sqlite else None
-        self._data_version: int | None = None  # the writer connection's, when last looked at
-        # A reader connection kept to watch for commits (peek_account), and its data_version
-        # when the cache was last known to hold nothing older than the database.
-        self._watch = self._read.raw_connection() if self._recipients is not None else None
-        self._watch_lock = threading.Lock()
-        self._valid_at: int | None = None
-        self._writer = Writer(
-            self._write_engine, max_batch=max_batch, on_commit=self._notify,
-            before_commit=self._notifier.send if self._notifier else None,
-            settle=self._settle if self._recipients is not None else None,
-            idle=self._idle if self._recipients is not None else None,
-        )
-        self._placer = placer(self._sqlite)
-        self._fill_lock = threading.Lock()
-        self._closing = threading.Event()
-        self._indexer: threading.Thread | None = None
-        if self._sqlite:
-            self._indexer = threading.Thread(target=self._index_loop, name="store-indexer", daemon=True)
-            self._indexer.start()
-
-    # -- lifecycle ------------------------------------------------------------------------------
-    def close(self) -> None:
-        self._closing.set()
-        if self._indexer is not None:
-            self._indexer.join(timeout=10)
-        self._writer.close()
-        if self._notifier is not None:
-            self._notifier.close()
-        if self._watch is not None:
-            self._watch.close()
-        self._read.dispose()
-        self._write_engine.dispose()
-
-    def subscribe(self, listener: Callable[[list[api.FolderChange]], None]) -> Callable[[], None]:
-        with self._listeners_lock:
-            self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._listeners_lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
-
-    def _notify(self, changes: list[api.FolderChange]) -> None:
-        with self._listeners_lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            try:
-                listener(changes)
-            except Exception:
-                log.exception("store listener failed")
-
-    # -- the recipient cache (SQLite; storage/recipients.py) -----------------------------------
-    def _watched_version(self) -> int:
-        """SQLite's data_version on the watching connection: it moves at every commit of any
-        other connection (ours included). A read of SQLite's shared memory (two fcntl calls,
-        ~4 µs, no disk): the one database call made on the event loop, by ``peek_account``."""
-        with self._watch_lock:
-            cur = self._watch.dbapi_connection.cursor()
-            try:
-                return cur.execute("PRAGMA data_version").fetchone()[0]
-            finally:
-                cur.close()
-
-    def _cached_account(self, address: str) -> api.Account | None:
-        account = self._recipients.get(address)
-        if account is None or self._closing.is_set():
-            return None
-        try:
-            current = self._watched_version()
-        except Exception:  # noqa: BLE001 - the look-up in a thread will say what is wrong
-            log.warning("data_version unreadable; asking the database", exc_info=True)
-            return None
-        return account if current == self._valid_at else None  # else a commit not yet accounted for
-
-    def _settle(self, conn: Connection, ran: list) -> None:
-        """Writer thread, after a commit and before its callers hear of it: deliveries add to
-        the cached usage; anything else, or a commit by another process, clears the cache."""
-        charges: dict[int, tuple[int, int]] = {}
-        only_deliveries = True
-        for job, result, error in ran:
-            kind = getattr(job, "directory", None)
-            if error is not None or kind == "neutral":  # rolled back, or search upkeep
-                continue
-            if kind == "delivery":
-                for outcome in result:
-                    if outcome.ok:
-                        size, count = charges.get(outcome.account_id, (0, 0))
-                        charges[outcome.account_id] = (size + job.size, count + 1)
-                continue
-            only_deliveries = False
-        self._revalidate(conn, clear=not only_deliveries, charges=charges)
-
-    def _idle(self, conn: Connection) -> None:
-        self._revalidate(conn, clear=False, charges={})
-
-    def _revalidate(self, conn: Connection, *, clear: bool, charges: dict[int, tuple[int, int]]) -> None:
-        """Account for every commit up to now: ``clear`` for a change of ours other than
-        deliveries, and the cache is cleared as well after a commit by another connection."""
-        cache = self._recipients
-        self._valid_at = None  # peeks ask the database until this pass is done
-        try:
-            # First the version that will vouch for the cache, then the look for commits by
-            # others: one landing between the two is seen by the look, one after it moves the
-            # version again, so no commit can hide behind the new mark.
-            version = self._watched_version()
-            theirs = not self._others_committed_nothing(conn)
-            if clear or theirs:
-                cache.clear()
-            elif charges:
-                cache.charge(charges)
-        except Exception:
-            cache.clear()
-            raise
-        self._valid_at = version
-
-    def _others_committed_nothing(self, conn: Connection) -> bool:
-        """SQLite's data_version on the writer's own connection moves only when another
-        connection (another process: the operator's CLI) committed since the last look."""
-        cur = conn.connection.dbapi_connection.cursor()
-        try:
-            (version,) = cur.execute("PRAGMA data_version").fetchone()
-        finally:
-            cur.close()
-        unchanged = version == self._data_version
-        self._data_version = version
-        return unchanged
-
-    def fold(self, text: str) -> str:
-        return _fold(text, diacritics=self._fold_diacritics)
-
-    # -- for extension modules inside storage/ (outbound queue, organisation, …) -----------------
-    def reading(self):
-        """A read transaction on a pooled connection (``with store.reading() as conn``)."""
-        return self._read.begin()
-
-    def run_write(self, job: Callable[[Connection, list[api.FolderChange]], object]):
-        """Run ``job(conn, changes)`` in the next group commit; returns once durable."""
-        return self._writer.run(job)
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self._sqlite
-
-    _reading = reading
+class SqlMessages(Role):
+    """See storage.api.Messages."""
 
     # -- reading messages -----------------------------------------------------------------------
     def open_view(self, folder_id: int, *, claim_recent: bool) -> api.FolderView:
@@ -452,24 +272,6 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
 
             self._writer.run(job)
 
-    @contextlib.contextmanager
-    def _raw_read(self):
-        """A DB-API cursor on a pooled reader connection (the pool rolls back on return)."""
-        conn = self._read.raw_connection()
-        try:
-            cur = conn.cursor()
-            try:
-                yield cur
-            finally:
-                cur.close()
-        finally:
-            conn.close()
-
-    def _when(self, value) -> _dt.datetime:
-        if isinstance(value, str):  # SQLite stores DateTime as text
-            value = _dt.datetime.fromisoformat(value)
-        return value.replace(tzinfo=_dt.UTC)
-
     def open_blob(self, sha256: str) -> BinaryIO:
         sql = "SELECT data FROM blobs WHERE sha256 = ?" if self._sqlite else "SELECT data FROM blobs WHERE sha256 = %s"
         with self._raw_read() as cur:
@@ -575,31 +377,6 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
             sha256=sha, size=size, inline=inline, path=str(path) if path else None, meta=meta,
             index=index_columns(meta, self.fold),
         )
-
-    def _ensure_blob(self, conn: Connection, blob: api.BlobRef) -> None:
-        """The body's rows, for a job that works through SQLAlchemy (the outbound queue)."""
-        columns = blob.index if blob.index is not None else index_columns(blob.meta, self.fold)
-        cur = conn.connection.cursor()
-        try:
-            self._placer.ensure_blob(cur, blob, columns, _utcnow())
-        finally:
-            cur.close()
-
-    def _bump(self, conn: Connection, folder_id: int) -> int:
-        return conn.execute(
-            update(m.Folder)
-            .where(m.Folder.id == folder_id)
-            .values(highestmodseq=m.Folder.highestmodseq + 1)
-            .returning(m.Folder.highestmodseq)
-        ).scalar_one()
-
-    def _place(self, conn: Connection, placements: Sequence[Placement]) -> list:
-        """storage/sql/place.py on this job's connection: every path that adds messages."""
-        cur = conn.connection.cursor()
-        try:
-            return self._placer.place(cur, placements)
-        finally:
-            cur.close()
 
     def blob_on_disk(self, size: int) -> bool:
         return self._blobs.inline_limit is not None and size > self._blobs.inline_limit
@@ -807,7 +584,7 @@ class _Keeper:
     """The background writer of FETCH renderings: one thread per store while there is work,
     at most _KEEP_PENDING rows waiting (what does not fit is dropped)."""
 
-    def __init__(self, store: SqlStore) -> None:
+    def __init__(self, store: "SqlMessages") -> None:
         self._store = store
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()

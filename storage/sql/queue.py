@@ -1,4 +1,4 @@
-"""The outbound queue in the mail store (issue 7): durable, shared by every server process.
+"""The queue role (storage.api.OutboundQueue): durable, shared by every server process.
 
 One ``outbound_messages`` row per queued message (its body is a blob of the store, so the bytes
 sent are the bytes submitted — signed S/MIME stays valid, R-SEC-2) and one ``outbound_recipients``
@@ -8,8 +8,8 @@ Recipient states: ``queued`` (waiting or being tried), ``bounce`` (failed for go
 sender is owed), ``failed`` (DSN done). Delivered recipients are removed; a message row goes when
 none of its recipients is queued or owed a DSN.
 
-Contract (same as storage/api.py): synchronous, thread-safe, frozen dataclasses out; writes go
-through ``SqlStore.run_write`` and return after the durable commit, so ``enqueue`` returning means
+Contract (storage/api/roles.py): synchronous, thread-safe, frozen dataclasses out; writes go
+through the core's ``run_write`` and return after the durable commit, so ``enqueue`` returning means
 the client may be told 250. Claiming: a claim sets a lease (``locked_until``); an item whose lease
 ran out (its process died) is claimed again. On PostgreSQL several processes claim with
 ``SELECT … FOR UPDATE SKIP LOCKED``; on SQLite the one writer thread serialises claims.
@@ -24,6 +24,8 @@ from sqlalchemy import delete, func, insert, select, update
 
 from storage.api import BlobRef
 from storage.errors import Invalid, NotFound
+from storage.sql.core import StoreCore
+from storage.sql.role import Role
 from storage.models import Blob, OutboundMessage, OutboundRecipient
 from storage.api.queue import BOUNCE, FAILED, QUEUED, Claim, Outcome, QueuedMessage, QueuedRecipient
 
@@ -65,11 +67,11 @@ def _message(row, recipients: Iterable) -> QueuedMessage:
     )  # fmt: skip
 
 
-class OutboundQueue:
-    """The queue over a ``storage.sqlstore.SqlStore`` (uses its ``reading``/``run_write`` hooks)."""
+class OutboundQueue(Role):
+    """See storage.api.OutboundQueue (and the module docstring)."""
 
-    def __init__(self, store) -> None:
-        self.store = store
+    def __init__(self, core: StoreCore) -> None:
+        super().__init__(core)
 
     # -- producers (submission) -------------------------------------------------------------------
     def enqueue(
@@ -87,7 +89,7 @@ class OutboundQueue:
             raise Invalid("no recipients")
         rows = [(address, _domain_of(address)) for address in dict.fromkeys(recipients)]
         when = _db(now)
-        store = self.store
+        store = self
 
         def job(conn, _changes) -> int:
             if isinstance(blob, BlobRef):
@@ -120,7 +122,7 @@ class OutboundQueue:
         """Take up to ``limit`` due (message, domain) groups for ``lease`` seconds."""
         when = _db(now)
         until = when + _dt.timedelta(seconds=lease)
-        sqlite = self.store.is_sqlite
+        sqlite = self.is_sqlite
 
         def job(conn, _changes) -> list[Claim]:
             due = (
@@ -149,7 +151,7 @@ class OutboundQueue:
                 )
             return self._load_claims(conn, groups)
 
-        return self.store.run_write(job)
+        return self.run_write(job)
 
     @staticmethod
     def _load_claims(conn, groups: dict[tuple[int, str], list[int]]) -> list[Claim]:
@@ -194,11 +196,11 @@ class OutboundQueue:
                 conn.execute(update(OutboundRecipient).where(OutboundRecipient.id == o.recipient_id).values(**values))
             _drop_finished(conn, touched)
 
-        self.store.run_write(job)
+        self.run_write(job)
 
     def owed_dsns(self, limit: int = 100) -> list[QueuedMessage]:
         """Messages with recipients in state BOUNCE (their DSN is still to be delivered)."""
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             rows = conn.execute(
                 select(OutboundRecipient).where(OutboundRecipient.state == BOUNCE).order_by(OutboundRecipient.id).limit(limit)
             ).all()
@@ -218,7 +220,7 @@ class OutboundQueue:
                 conn.execute(update(OutboundRecipient).where(OutboundRecipient.id.in_(part)).values(state=FAILED))
             _drop_finished(conn, touched)
 
-        self.store.run_write(job)
+        self.run_write(job)
 
     def release(self, owner: str | None = None) -> int:
         """Clear leases (all, or ``owner``'s): at start-up of the only process on SQLite."""
@@ -229,13 +231,13 @@ class OutboundQueue:
                 stmt = stmt.where(OutboundRecipient.locked_by == owner)
             return conn.execute(stmt.values(locked_until=None, locked_by=None)).rowcount
 
-        return self.store.run_write(job)
+        return self.run_write(job)
 
     def next_due(self, now: _dt.datetime | None = None) -> _dt.datetime | None:
         """When the earliest claimable queued recipient is due, or None (claimed ones excluded:
         their lease ending is what makes them due again)."""
         when = _db(now)
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             due = conn.scalar(
                 select(func.min(OutboundRecipient.next_attempt_at)).where(
                     OutboundRecipient.state == QUEUED,
@@ -246,7 +248,7 @@ class OutboundQueue:
 
     # -- operators (mailserver queue …) -----------------------------------------------------------
     def list(self) -> list[QueuedMessage]:
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             messages = conn.execute(select(OutboundMessage).order_by(OutboundMessage.id)).all()
             recipients: dict[int, list] = {}
             for row in conn.execute(select(OutboundRecipient).order_by(OutboundRecipient.id)):
@@ -254,7 +256,7 @@ class OutboundQueue:
         return [_message(m, recipients.get(m.id, [])) for m in messages]
 
     def show(self, message_id: int) -> QueuedMessage:
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             row = conn.execute(select(OutboundMessage).where(OutboundMessage.id == message_id)).first()
             if row is None:
                 raise NotFound(f"queued message {message_id}")
@@ -275,7 +277,7 @@ class OutboundQueue:
                 stmt = stmt.where(OutboundRecipient.message_id == message_id)
             return conn.execute(stmt.values(next_attempt_at=when)).rowcount
 
-        return self.store.run_write(job)
+        return self.run_write(job)
 
     def delete(self, message_id: int) -> None:
         """Remove a message from the queue without a DSN (operator's decision)."""
@@ -285,7 +287,7 @@ class OutboundQueue:
             if conn.execute(delete(OutboundMessage).where(OutboundMessage.id == message_id)).rowcount == 0:
                 raise NotFound(f"queued message {message_id}")
 
-        self.store.run_write(job)
+        self.run_write(job)
 
 
 def _drop_finished(conn, message_ids: Iterable[int]) -> None:
