@@ -9,7 +9,7 @@ per role into the store: ``store.accounts``, ``store.folders``, ``store.messages
 
 Contract (see DESIGN.md "Storage"):
 - Synchronous and framework-free. Every method is thread-safe; front ends call it off the event
-  loop (``await loop.run_in_executor(None, store.method, ...)`` or Twisted's ``deferToThread``).
+  loop (``await loop.run_in_executor(None, store.messages.deliver, ...)`` or ``deferToThread``).
   The one exception is ``deliver_soon``, which never blocks and returns a future.
 - Values in and out are frozen dataclasses, never ORM rows.
 - Writes go through one writer thread per process that batches concurrent write jobs into one
@@ -18,16 +18,14 @@ Contract (see DESIGN.md "Storage"):
   what lets SMTP say 250 and IMAP say OK (DEVELOPERS.md "Durability").
 - Every change to a folder bumps its HIGHESTMODSEQ. New messages have ``uid >= old uidnext``,
   flag changes carry their ``modseq``, expunges are logged with the modseq that removed them.
-  ``Store.changes()`` reads exactly that, and ``Store.subscribe()`` tells listeners after each
+  ``Messages.changes()`` reads exactly that, and ``Store.subscribe()`` tells listeners after each
   commit which folders changed (IDLE, other sessions' updates).
 - Quota usage per account is updated in the same transaction as the messages it counts.
 
 Folder names are NFC Unicode with ``/`` as the hierarchy delimiter; INBOX is always "INBOX".
-
-Folder names are NFC Unicode with ``/`` as the hierarchy delimiter; INBOX is always "INBOX".
 """
 
-from storage.api.types import (  # noqa: E402
+from storage.api.types import (
     AccountKind,
     AccountState,
     LOGIN_STATES,
@@ -59,7 +57,7 @@ from storage.api.types import (  # noqa: E402
     StoreResult,
     CopyResult,
 )
-from storage.api.org import (  # noqa: E402
+from storage.api.org import (
     SHARED_PREFIX,
     OPERATOR,
     Right,
@@ -77,7 +75,7 @@ from storage.api.org import (  # noqa: E402
     DirectoryRow,
     person_key,
 )
-from storage.api.queue import (  # noqa: E402
+from storage.api.queue import (
     QUEUED,
     BOUNCE,
     FAILED,
@@ -86,22 +84,22 @@ from storage.api.queue import (  # noqa: E402
     Claim,
     Outcome,
 )
-from storage.api.usage import (  # noqa: E402
+from storage.api.usage import (
     Drift,
     Expired,
 )
-from storage.api.lifecycle import (  # noqa: E402
+from storage.api.lifecycle import (
     JOB,
     PASSWORD_EXPIRED,
     Record,
 )
-from storage.api.sessions import (  # noqa: E402
+from storage.api.sessions import (
     why_lapsed,
 )
-from storage.api.stats import (  # noqa: E402
+from storage.api.stats import (
     StoreStats,
 )
-from storage.api.roles import (  # noqa: E402
+from storage.api.roles import (
     Accounts,
     Folders,
     Lifecycle,

@@ -32,7 +32,7 @@ _RECEIVE = tuple(str(s) for s in api.RECEIVE_STATES)
 Row = tuple[str, int, _dt.datetime, int, str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a fan-out builds one per member, and frozen init costs 2x
 class Placement:
     """Messages for one folder of one account, added together (one MODSEQ, consecutive UIDs).
 
@@ -240,13 +240,15 @@ class Placer:
             found.setdefault(row[0], []).append(row)
         results: list = []
         chosen: list[tuple[int, Placement]] = []  # (folder_id, placement)
+        bounds: dict[tuple[int | None, int], int | None] = {}  # a fan-out: one limit and size for most
         for p in items:
             rows = [r for r in found.get(p.account_id, ()) if r[4] in (p.folder, "INBOX")]
             if (not rows) or (p.receiving and rows[0][1] not in _RECEIVE):
                 results.append(NotFound(f"account {p.account_id} cannot receive"))
                 continue
             row = next((r for r in rows if r[4] == p.folder), rows[0])
-            bound = p.bound()
+            key = (p.limit, p.rows[0][1])
+            bound = bounds[key] if key in bounds else bounds.setdefault(key, p.bound())
             if bound is not None and row[2] > bound:
                 results.append(NoQuota(f"account {p.account_id}: {row[2]} + {p.size} > {p.limit}"))
                 continue
@@ -270,7 +272,7 @@ class Placer:
             ],
         )
         # One size for the whole chunk when all are the same message (a fan-out); else per account.
-        sizes = {p.size for _f, p in chosen}
+        sizes = {p.rows[0][1] for _f, p in chosen}
         if len(sizes) == 1:
             accounts = [p.account_id for _f, p in chosen]
             cur.execute(
@@ -279,7 +281,7 @@ class Placer:
                 (sizes.pop(), *accounts),
             )
         else:
-            cur.executemany(self.sql["uncharge"], [(-p.size, -1, p.account_id) for _f, p in chosen])
+            cur.executemany(self.sql["uncharge"], [(-p.rows[0][1], -1, p.account_id) for _f, p in chosen])
         return [r if not isinstance(r, int) else (chosen[r][0], *taken[chosen[r][0]]) for r in results]
 
 
