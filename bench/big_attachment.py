@@ -139,7 +139,7 @@ def main() -> None:
                   f"({measured.total_decoded_bytes:,} decoded bytes), which SMTP will add after DATA")
             store = srv.open_store()
             try:
-                account = store.get_account(rcpt)
+                account = store.accounts.get_account(rcpt)
                 print(f"stored: {account.used_messages} message(s), {account.used_bytes:,} bytes")
             finally:
                 store.close()

@@ -66,13 +66,13 @@ def load(srv: Server, count: int, size: int = 9500) -> float:
     from storage.api import AccountState, DeliveryTarget
 
     store = srv.open_store()
-    account = store.create_account(ADDRESS, "Bench", hash_password(srv.settings.passwords, PASSWORD), state=AccountState.ACTIVE)
+    account = store.accounts.create_account(ADDRESS, "Bench", hash_password(srv.settings.passwords, PASSWORD), state=AccountState.ACTIVE)
     rng = random.Random(7)
     messages = [make_message(i, rng, size) for i in range(count)]
     started = time.monotonic()
 
     def one(msg: bytes) -> None:
-        store.deliver(store.put_blob(msg), [DeliveryTarget(account.id)])
+        store.messages.deliver(store.messages.put_blob(msg), [DeliveryTarget(account.id)])
 
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         list(pool.map(one, messages))
@@ -207,7 +207,7 @@ def main() -> None:
             (root / "loaded").write_text(str(args.messages))
         if args.cold:
             store = srv.open_store()
-            store.run_write(lambda conn, _changes: conn.exec_driver_sql("DELETE FROM fetch_cache"))
+            store.core.run_write(lambda conn, _changes: conn.exec_driver_sql("DELETE FROM fetch_cache"))
             store.close()
         srv.start()
         pid = srv.proc.pid

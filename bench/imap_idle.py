@@ -123,7 +123,7 @@ def main() -> None:
         pw = hash_password(srv.settings.passwords, PASSWORD)
         users = [f"idle{i}@{srv.domain}" for i in range(args.accounts)]
         for u in users:
-            store.create_account(u, u, pw, state=AccountState.ACTIVE)
+            store.accounts.create_account(u, u, pw, state=AccountState.ACTIVE)
         store.close()
         srv.start()
         try:

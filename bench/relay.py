@@ -41,8 +41,8 @@ def body(i: int, size: int) -> bytes:
 
 
 def inbox_count(store) -> int:
-    account = store.get_account(RCPT)
-    return store.folder_status(store.get_folder(account.id, "INBOX").id).messages
+    account = store.accounts.get_account(RCPT)
+    return store.folders.folder_status(store.folders.get_folder(account.id, "INBOX").id).messages
 
 
 def wait_delivered(b: Server, total: int, start: float, timeout: float) -> float:
@@ -93,7 +93,7 @@ async def in_process(a: Server, b: Server, messages: int, connections: int, size
 
     async def producer(n: int) -> None:
         for i in range(per):
-            blob = await loop.run_in_executor(None, store.put_blob, body(n * per + i, size))
+            blob = await loop.run_in_executor(None, store.messages.put_blob, body(n * per + i, size))
             await service.enqueue(blob, SENDER, [RCPT])
 
     start = time.monotonic()

@@ -67,15 +67,15 @@ def make_message(rng: random.Random, n: int) -> bytes:
 def load(server: Server, count: int) -> float:
     store = server.open_store()
     try:
-        account = store.get_account("annv@example.gov.vn")
+        account = store.accounts.get_account("annv@example.gov.vn")
         if account is None:
-            account = store.create_account("annv@example.gov.vn", "Nguyễn Văn An", None, state=AccountState.ACTIVE)
+            account = store.accounts.create_account("annv@example.gov.vn", "Nguyễn Văn An", None, state=AccountState.ACTIVE)
         rng = random.Random(7)
         messages = (make_message(rng, n) for n in range(count))
         started = time.perf_counter()
 
         def deliver(raw: bytes) -> None:
-            store.deliver(store.put_blob(raw), [DeliveryTarget(account.id)])
+            store.messages.deliver(store.messages.put_blob(raw), [DeliveryTarget(account.id)])
 
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             for i, _ in enumerate(pool.map(deliver, messages, chunksize=64)):
@@ -92,10 +92,10 @@ def catch_up(server: Server) -> None:
     test cluster runs without it)."""
     store = server.open_store()
     try:
-        while store.index_pending(5000):
+        while store.search.index_pending(5000):
             pass
         if not store.is_sqlite:
-            with store.reading() as conn:
+            with store.core.reading() as conn:
                 conn.exec_driver_sql("ANALYZE")
     finally:
         store.close()

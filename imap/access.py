@@ -1,7 +1,7 @@
 """Which account a folder name belongs to, and whether this session may do what it asks there.
 
 Names in the personal namespace (``""``) are the session's own folders. Names under the shared
-namespace ``Đơn vị/`` (storage.org.SHARED_PREFIX, RFC 2342) are folders of the unit mailboxes the
+namespace ``Đơn vị/`` (storage.api.SHARED_PREFIX, RFC 2342) are folders of the unit mailboxes the
 user heads or is delegated: ``Đơn vị/Văn phòng/INBOX`` is INBOX of the unit whose shared path is
 ``Đơn vị/Văn phòng``. Rights are never cached: every command on a folder that is not the
 authenticated user's own asks ``org.rights_for`` again and records the access in the audit log
@@ -19,7 +19,7 @@ from twisted.internet.threads import deferToThread
 
 from imap.args import normalize_mailbox
 from storage.errors import NoPerm, NotFound
-from storage.org import ALL_RIGHTS, SHARED_PREFIX, Right
+from storage.api import ALL_RIGHTS, SHARED_PREFIX, Right
 
 SHARED_ROOT = SHARED_PREFIX + "/"
 #: what each kind of access needs (RFC 4314 in spirit: r, w, t/e)
@@ -112,6 +112,6 @@ class AccessControl:
         return rights
 
     def _is_head_sync(self, owner_id: int) -> bool:
-        owner = self.sc.store.get_account_by_id(owner_id)
+        owner = self.sc.store.accounts.get_account_by_id(owner_id)
         unit = self.sc.org.get_unit(owner.address) if owner is not None else None
         return unit is not None and unit.head is not None and unit.head.id == self.actor.id

@@ -32,7 +32,7 @@ class FolderCommands:
         """(target, folder, rights) for a client folder name, the access checked and recorded."""
         target = await self.resolve(name)
         rights = await self.authorize(target, need, action or need)
-        folder = await deferToThread(self.sc.store.get_folder, target.owner_id, target.name)
+        folder = await deferToThread(self.sc.store.folders.get_folder, target.owner_id, target.name)
         return target, folder, rights
 
     async def quota_limit(self, owner_id: int) -> int | None:
@@ -53,7 +53,7 @@ class FolderCommands:
                 return NO, b"[USEATTR] Only one of \\Archive \\Drafts \\Junk \\Sent \\Trash"
             use = uses[0]
         await self.authorize(target, "head", "create")
-        await deferToThread(self.sc.store.create_folder, target.owner_id, target.name, special_use=use)
+        await deferToThread(self.sc.store.folders.create_folder, target.owner_id, target.name, special_use=use)
         return OK, b"CREATE completed"
 
     async def do_DELETE(self, tag, name):
@@ -63,7 +63,7 @@ class FolderCommands:
         if sv is not None and sv.target.owner_id == target.owner_id and sv.folder.name == target.name:
             self.deselect()
             self.state = "auth"
-        await deferToThread(self.sc.store.delete_folder, target.owner_id, target.name)
+        await deferToThread(self.sc.store.folders.delete_folder, target.owner_id, target.name)
         return OK, b"DELETE completed"
 
     async def do_RENAME(self, tag, old, new):
@@ -72,14 +72,14 @@ class FolderCommands:
         if src.owner_id != dst.owner_id:
             return NO, b"[CANNOT] Folders cannot be renamed into another mailbox"
         await self.authorize(src, "head", "rename-folder")
-        await deferToThread(self.sc.store.rename_folder, src.owner_id, src.name, dst.name)
+        await deferToThread(self.sc.store.folders.rename_folder, src.owner_id, src.name, dst.name)
         return OK, b"RENAME completed"
 
     async def _subscribe(self, name: str, on: bool):
         target = await self.resolve(name)
         if target.owner_id != self.account.id:
             return NO, b"[CANNOT] Shared folders are always listed; subscriptions are personal"
-        await deferToThread(self.sc.store.set_subscribed, self.account.id, name, on)
+        await deferToThread(self.sc.store.folders.set_subscribed, self.account.id, name, on)
         return OK, (b"SUBSCRIBE" if on else b"UNSUBSCRIBE") + b" completed"
 
     def do_SUBSCRIBE(self, tag, name):
@@ -105,7 +105,7 @@ class FolderCommands:
             if key == b"HIGHESTMODSEQ":
                 self.enable_condstore()
         _target, folder, _rights = await self.get_folder(name, "read", "status")
-        st = await deferToThread(self.sc.store.folder_status, folder.id)
+        st = await deferToThread(self.sc.store.folders.folder_status, folder.id)
         self.write_lines([self.status_line(st, wanted, name)])
         return OK, b"STATUS completed"
 
@@ -138,9 +138,9 @@ class FolderCommands:
         limit = await self.quota_limit(target.owner_id)
         source = message.file if isinstance(message, FileLiteral) else bytes(message)
         store = self.sc.store
-        blob = await deferToThread(store.put_blob, source)
+        blob = await deferToThread(store.messages.put_blob, source)
         uidvalidity, uid = await deferToThread(
-            store.append, folder.id, blob, flags=flags, internaldate=when, quota_limit=limit
+            store.messages.append, folder.id, blob, flags=flags, internaldate=when, quota_limit=limit
         )
         if self.selected is not None and self.selected.folder_id == folder.id:
             await self.poll_changes()

@@ -10,7 +10,7 @@ from twisted.internet.threads import deferToThread
 
 from imap.args import ArgParsers as A, decode_mailbox, normalize_mailbox
 from imap.wire import Atom, ParseError, String
-from storage.org import Right
+from storage.api import Right
 
 OK = b"OK"
 DELIM = "/"
@@ -87,10 +87,10 @@ class ListCommands:
 
         def load():
             store = self.sc.store
-            own = {f.name: f for f in store.list_folders(self.account.id)}
+            own = {f.name: f for f in store.folders.list_folders(self.account.id)}
             shared = {}
             for sm in visible:
-                for f in store.list_folders(sm.account.id):
+                for f in store.folders.list_folders(sm.account.id):
                     shared[f"{sm.path}{DELIM}{f.name}"] = f
             return own, shared
 
@@ -138,7 +138,7 @@ class ListCommands:
             if status_items and exists:
                 listed.append((len(lines), name, info[name]))
         for offset, (pos, name, folder) in enumerate(listed):
-            st = await deferToThread(self.sc.store.folder_status, folder.id)
+            st = await deferToThread(self.sc.store.folders.folder_status, folder.id)
             lines.insert(pos + offset, self.status_line(st, status_items, name))
         self.write_lines(lines)
         return OK, b"LIST completed"
@@ -147,7 +147,7 @@ class ListCommands:
         if not pattern:
             self.untagged(b'LSUB (\\Noselect) "/" ""')
             return OK, b"LSUB completed"
-        folders = await deferToThread(self.sc.store.list_folders, self.account.id)
+        folders = await deferToThread(self.sc.store.folders.list_folders, self.account.id)
         subscribed = {f.name for f in folders if f.subscribed}
         rx = pattern_regex(normalize_mailbox(pattern if not ref or pattern.startswith(DELIM) else ref + pattern))
         lines = []

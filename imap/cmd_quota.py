@@ -28,14 +28,14 @@ class QuotaCommands:
         return caps
 
     def _resources_sync(self, account_id: int) -> list[tuple[str, int, int]]:
-        account = self.sc.store.get_account_by_id(account_id)
+        account = self.sc.store.accounts.get_account_by_id(account_id)
         if account is None:
             raise NotFound(f"account {account_id}")
         return self.sc.quota.imap_quota(account)
 
     def limit_sync(self, account_id: int) -> int | None:
         """The ``quota_limit`` for storing into ``account_id``'s folders (call in a thread)."""
-        account = self.sc.store.get_account_by_id(account_id)
+        account = self.sc.store.accounts.get_account_by_id(account_id)
         if account is None:
             raise NotFound(f"account {account_id}")
         return self.sc.quota.delivery_limit(account)
@@ -48,7 +48,7 @@ class QuotaCommands:
     async def do_GETQUOTAROOT(self, tag, name):
         target = await self.resolve(name)
         await self.authorize(target, "read", "getquotaroot")
-        await deferToThread(self.sc.store.get_folder, target.owner_id, target.name)
+        await deferToThread(self.sc.store.folders.get_folder, target.owner_id, target.name)
         resources = await deferToThread(self._resources_sync, target.owner_id)
         line = b"* QUOTAROOT " + self.wire_name(name)
         if not resources:

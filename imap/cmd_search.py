@@ -1,6 +1,6 @@
 """SEARCH (RFC 3501, ESEARCH RFC 4731 result options, CONDSTORE MODSEQ) and SORT (RFC 5256).
 
-Both run on the indexes the store keeps at delivery (``store.search`` / ``store.sort``); the
+Both run on the indexes the store keeps at delivery (``store.search.search`` / ``store.search.sort``); the
 session only turns sequence numbers into UIDs and back, and resolves \\Recent.
 """
 
@@ -61,7 +61,7 @@ class SearchCommands:
         return SearchParser(lambda r: sv.uid_set(r, uid=False), lambda r: sv.uid_set(r, uid=True))
 
     async def _modseq_of(self, uids) -> int:
-        infos = await deferToThread(self.sc.store.fetch, self.selected.folder_id, uids)
+        infos = await deferToThread(self.sc.store.messages.fetch, self.selected.folder_id, uids)
         return max((m.modseq for m in infos), default=0)
 
     async def do_SEARCH(self, tag, rest, uid=False):
@@ -80,7 +80,7 @@ class SearchCommands:
         await self.authorize(sv.target, "read", "search")
         if parser.uses_modseq:
             self.enable_condstore()
-        uids = await deferToThread(self.sc.store.search, sv.folder_id, query)
+        uids = await deferToThread(self.sc.store.search.search, sv.folder_id, query)
         nums = uids if uid else [n for n in map(sv.msn_of, uids) if n is not None]
         modseq = await self._modseq_of(uids) if parser.uses_modseq and uids else None
         if options is None:
@@ -115,7 +115,7 @@ class SearchCommands:
         parser = self._search_parser()
         query = resolve_recent(parser.parse(rest[2:]), sv.recent)
         await self.authorize(sv.target, "read", "sort")
-        uids = await deferToThread(self.sc.store.sort, sv.folder_id, keys, query)
+        uids = await deferToThread(self.sc.store.search.sort, sv.folder_id, keys, query)
         nums = uids if uid else [n for n in map(sv.msn_of, uids) if n is not None]
         self.write_lines([b"* SORT" + b"".join(b" %d" % n for n in nums)])
         return OK, b"SORT completed"

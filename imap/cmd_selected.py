@@ -11,7 +11,7 @@ from imap.qresync import parse_select_params, resync_lines
 from imap.session import SelectedView, format_flags, format_set, parse_seqset
 from imap.wire import Atom, ParseError
 from storage.errors import NotFound
-from storage.org import Right
+from storage.api import Right
 
 OK, NO, BAD = b"OK", b"NO", b"BAD"
 READ_ONLY = (NO, b"[READ-ONLY] Mailbox is read-only")
@@ -57,7 +57,7 @@ class SelectedCommands:
             self.enable_condstore()
         target, folder, rights = await self.get_folder(name, "read", "examine" if readonly else "select")
         store = self.sc.store
-        view = await deferToThread(store.open_view, folder.id, claim_recent=not readonly)
+        view = await deferToThread(store.messages.open_view, folder.id, claim_recent=not readonly)
         if self._closed:
             return None
         sv = SelectedView(view, readonly)
@@ -77,7 +77,7 @@ class SelectedCommands:
         lines.append(b"* OK [UIDNEXT %d] Predicted next UID" % sv.uidnext)
         lines.append(b"* OK [HIGHESTMODSEQ %d] Highest" % sv.highestmodseq)
         if opts.qresync is not None and opts.qresync[0] == view.folder.uidvalidity:
-            changes = await deferToThread(store.changes, sv.folder_id, opts.qresync[1], sv.uidnext)
+            changes = await deferToThread(store.messages.changes, sv.folder_id, opts.qresync[1], sv.uidnext)
             lines.extend(resync_lines(sv, changes, opts.qresync[2]))
         self.write_lines(lines)
         verb = b"EXAMINE" if readonly else b"SELECT"
@@ -97,7 +97,7 @@ class SelectedCommands:
         sv = self.selected
         if sv is None:
             return
-        ch = await deferToThread(self.sc.store.changes, sv.folder_id, sv.highestmodseq, sv.uidnext)
+        ch = await deferToThread(self.sc.store.messages.changes, sv.folder_id, sv.highestmodseq, sv.uidnext)
         if self.selected is sv:
             sv.apply(ch)
 
@@ -116,7 +116,7 @@ class SelectedCommands:
     async def do_CLOSE(self, tag):
         sv = self.selected
         if not sv.readonly and await self.may(sv.target, "delete", "close-expunge"):
-            await deferToThread(self.sc.store.expunge, sv.folder_id, None)
+            await deferToThread(self.sc.store.messages.expunge, sv.folder_id, None)
         self.deselect()
         return OK, b"CLOSE completed"
 
@@ -142,7 +142,7 @@ class SelectedCommands:
         await self.authorize(sv.target, "delete", "expunge")
         if uids == []:
             return OK, b"EXPUNGE completed"
-        removed = await deferToThread(self.sc.store.expunge, sv.folder_id, uids)
+        removed = await deferToThread(self.sc.store.messages.expunge, sv.folder_id, uids)
         sv.expunged_now(removed)
         return OK, b"EXPUNGE completed"
 
@@ -170,7 +170,7 @@ class SelectedCommands:
         if not uids:
             return OK, b"STORE completed"
         store = self.sc.store
-        res = await deferToThread(store.store_flags, sv.folder_id, uids, modes[base], flags, unchanged_since=unchanged_since)
+        res = await deferToThread(store.messages.store_flags, sv.folder_id, uids, modes[base], flags, unchanged_since=unchanged_since)
         current = {}
         for fu in res.updated:
             sv.note_own_flags(fu.uid, fu.modseq)
@@ -179,7 +179,7 @@ class SelectedCommands:
         if not silent or self.condstore:
             missing = [u for u in uids if u not in current and u not in failed] if not silent else []
             if missing:
-                for m in await deferToThread(store.fetch, sv.folder_id, missing):
+                for m in await deferToThread(store.messages.fetch, sv.folder_id, missing):
                     current[m.uid] = (m.flags, m.modseq)
             lines = []
             for u in sorted(current):
@@ -216,7 +216,7 @@ class SelectedCommands:
         if not uids:
             return OK, verb + b" completed"
         limit = await self.quota_limit(target.owner_id)
-        res = await deferToThread(self.sc.store.copy, sv.folder_id, uids, dst.id, move=move, quota_limit=limit)
+        res = await deferToThread(self.sc.store.messages.copy, sv.folder_id, uids, dst.id, move=move, quota_limit=limit)
         code = b"[COPYUID %d %s %s]" % (
             res.uidvalidity, format_set([s for s, _ in res.mapping]), format_set([d for _, d in res.mapping])
         ) if res.mapping else b""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from storage.api import Account
-from storage.org import Right, SharedMailbox, Unit
+from storage.api import Right, SharedMailbox, Unit
 
 
 class QuotaProvider(Protocol):
@@ -23,7 +23,7 @@ class QuotaProvider(Protocol):
 
 
 class OrgProvider(Protocol):
-    """storage.org.Organisation, as far as IMAP uses it."""
+    """storage.api.Organisation, as far as IMAP uses it."""
 
     def mailboxes_visible_to(self, account_id: int) -> list[SharedMailbox]: ...
 

@@ -1,6 +1,6 @@
 """FETCH, served from the metadata cached at delivery and byte ranges of the stored message.
 
-Responses are rendered in a worker thread batch by batch (``store.fetch_rows``, plain tuples;
+Responses are rendered in a worker thread batch by batch (``store.messages.fetch_rows``, plain tuples;
 imap/fetchrender.py) and handed to the reactor in chunks of ``CHUNK`` bytes without waiting for
 them to be written; the worker waits only while the reactor holds MAX_AHEAD bytes it has not
 written or the transport's buffer is full (a streaming producer), so a FETCH over 100,000
@@ -27,7 +27,7 @@ from imap.qresync import in_ranges
 from imap.session import format_set
 from imap.wire import Atom, ParseError
 from storage.api import ROW_BLOB, ROW_MODSEQ, ROW_SIZE, ROW_UID
-from storage.org import Right
+from storage.api import Right
 
 OK = b"OK"
 STREAM_ABOVE = 256 * 1024
@@ -121,7 +121,7 @@ class FetchCommand:
             items = [FetchItem(b"UID")] + items
         store = self.sc.store
         if vanished:
-            changes = await deferToThread(store.changes, sv.folder_id, changedsince, sv.uidnext)
+            changes = await deferToThread(store.messages.changes, sv.folder_id, changedsince, sv.uidnext)
             top = max(sv.uidnext - 1, 1)
             gone = [u for u in changes.expunged if in_ranges(u, seqset, top)]
             if gone:
@@ -131,7 +131,7 @@ class FetchCommand:
         if not uids:
             return OK, b"FETCH completed"
         if not sv.readonly and Right.WRITE_FLAGS in rights and any(sets_seen(i) for i in items):
-            res = await deferToThread(store.store_flags, sv.folder_id, uids, "add", frozenset({"\\Seen"}))
+            res = await deferToThread(store.messages.store_flags, sv.folder_id, uids, "add", frozenset({"\\Seen"}))
             for fu in res.updated:
                 sv.note_own_flags(fu.uid, fu.modseq)
             if not any(i.name == b"FLAGS" for i in items):
@@ -206,7 +206,7 @@ class FetchCommand:
         kept = 0
         out = _Out(send)
         rendered = RENDER_VERSION if needed else None
-        rows_of = store.fetch_rows(folder_id, uids, date=need_date, rendered=rendered, kinds=rendered_kinds(needed), blob=not simple)
+        rows_of = store.messages.fetch_rows(folder_id, uids, date=need_date, rendered=rendered, kinds=rendered_kinds(needed), blob=not simple)
         for rows in rows_of:
             if needed:
                 rows, keep = fill_renderings(store, rows, needed)
@@ -226,7 +226,7 @@ class FetchCommand:
 
     def _keep(self, items: list) -> int:
         """Hand renderings to the store for the next FETCH (written in the background)."""
-        self.sc.store.put_rendered(RENDER_VERSION, items)
+        self.sc.store.messages.put_rendered(RENDER_VERSION, items)
         return len(items)
 
     def _render_sections(self, rows, items, pieces, numbering, changedsince, out: "_Out") -> None:
@@ -235,7 +235,7 @@ class FetchCommand:
         rows = [r for r in rows if changedsince is None or r[ROW_MODSEQ] > changedsince]
         meta = {}
         if any(needs_structure(i) for i in items):
-            meta = store.body_meta([r[ROW_BLOB] for r in rows], frozenset({"structure"}))
+            meta = store.messages.body_meta([r[ROW_BLOB] for r in rows], frozenset({"structure"}))
         labels = [_label(i) for i in items]
         # Header sections only (a client listing a folder: BODY.PEEK[HEADER.FIELDS (From Subject
         # Date …)]): read each message up to its body, not whole (structure["body_start"]).
@@ -248,10 +248,10 @@ class FetchCommand:
         for group in _preload_groups(rows, head_size if heads else _whole_size):
             if heads:
                 lengths = {r[ROW_BLOB]: head_size(r) for r in group if head_size(r) <= STREAM_ABOVE}
-                bodies = store.read_heads(lengths) if lengths else {}
+                bodies = store.messages.read_heads(lengths) if lengths else {}
             else:
                 small = [r[ROW_BLOB] for r in group if r[ROW_SIZE] <= STREAM_ABOVE]
-                bodies = store.read_blobs(small) if small else {}
+                bodies = store.messages.read_blobs(small) if small else {}
             for row in group:
                 msn = numbering.msn(row[ROW_UID])
                 if not msn:
@@ -276,7 +276,7 @@ class FetchCommand:
                 out.flush()
 
     def _stream_blob(self, sha, start, end, send) -> None:
-        with self.sc.store.open_blob(sha) as f:
+        with self.sc.store.messages.open_blob(sha) as f:
             f.seek(start)
             left = end - start
             while left > 0:
@@ -315,7 +315,7 @@ class FetchCommand:
     def _read(self, m: "_Msg", start: int, end: int) -> bytes:
         if m.data is not None:
             return m.data[start:end]
-        return self.sc.store.read_blob(m.blob, start, end - start)
+        return self.sc.store.messages.read_blob(m.blob, start, end - start)
 
     def _structure(self, m: "_Msg") -> dict:
         if m.structure:

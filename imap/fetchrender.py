@@ -96,7 +96,7 @@ def rendered_kinds(needed: dict[int, tuple[str, object]]) -> frozenset[str]:
 
 
 def fill_renderings(store, rows: list[tuple], needed: dict[int, tuple[str, object]]) -> tuple[list[tuple], list[tuple]]:
-    """Render what the store had not kept: (rows completed, items for ``store.put_rendered``)."""
+    """Render what the store had not kept: (rows completed, items for ``store.messages.put_rendered``)."""
     if len(needed) == 1:
         (pos,) = needed
         missing = [i for i, row in enumerate(rows) if row[pos] is None]
@@ -105,7 +105,7 @@ def fill_renderings(store, rows: list[tuple], needed: dict[int, tuple[str, objec
     if not missing:
         return rows, []
     fields = frozenset(field for field, _ in needed.values())
-    meta = store.body_meta([rows[i][ROW_BLOB] for i in missing], fields)
+    meta = store.messages.body_meta([rows[i][ROW_BLOB] for i in missing], fields)
     rows = list(rows)
     keep = []
     for i in missing:

@@ -2,7 +2,7 @@
 
 One ``store.subscribe`` per process. The store calls the listener from its writer (or
 notification) thread; it only hands the list to the reactor. There, the sessions watching the
-folder are grouped by what they already know (HIGHESTMODSEQ, UIDNEXT): one ``store.changes``
+folder are grouped by what they already know (HIGHESTMODSEQ, UIDNEXT): one ``store.messages.changes``
 call per group, in a thread, serves every session of the group, so a thousand clients idling
 on one folder cost one query per commit, not a thousand. A delivery needs no query at all: its
 FolderChange carries the new message (``since``/``new``), which is all a session that was up to
@@ -110,11 +110,11 @@ class ChangeHub:
             d.addBoth(self._loaded, jobs)
 
     def _load(self, keys) -> list:
-        """In a thread: ``store.changes`` for each (folder, since, uidnext); an error stays with its folder."""
+        """In a thread: ``store.messages.changes`` for each (folder, since, uidnext); an error stays with its folder."""
         out = []
         for folder_id, since, uidnext in keys:
             try:
-                out.append(self.store.changes(folder_id, since, uidnext))
+                out.append(self.store.messages.changes(folder_id, since, uidnext))
             except Exception as e:  # noqa: BLE001 (one folder's failure must not starve the others)
                 out.append(e)
         return out

@@ -43,10 +43,10 @@ class Maildrop:
     @classmethod
     def load(cls, store: Store, account_id: int) -> Maildrop:
         """Blocking: snapshot the account's INBOX (sizes and blob ids, in UID order)."""
-        folder = store.get_folder(account_id, INBOX)
-        view = store.open_view(folder.id, claim_recent=False)
+        folder = store.folders.get_folder(account_id, INBOX)
+        view = store.messages.open_view(folder.id, claim_recent=False)
         messages: list[DropMessage] = []
-        for batch in store.iter_fetch(folder.id, view.uids):
+        for batch in store.messages.iter_fetch(folder.id, view.uids):
             messages.extend(DropMessage(m.uid, m.size, m.blob) for m in batch)
         return cls(folder.id, view.folder.uidvalidity, messages)
 
@@ -103,8 +103,8 @@ class Maildrop:
         uids = sorted(self._messages[n - 1].uid for n in self._deleted)
         if not uids:
             return 0
-        store.store_flags(self.folder_id, uids, "add", DELETED)
-        return len(store.expunge(self.folder_id, uids))
+        store.messages.store_flags(self.folder_id, uids, "add", DELETED)
+        return len(store.messages.expunge(self.folder_id, uids))
 
 
 class MaildropLocks:

@@ -115,7 +115,7 @@ class TransactionCommands:
         return number, message
 
     def _send_message(self, message: DropMessage, status: bytes, top_lines: int | None) -> defer.Deferred:
-        d = self.ctx.run_in_thread(self.ctx.store.open_blob, message.blob)
+        d = self.ctx.run_in_thread(self.ctx.store.messages.open_blob, message.blob)
         d.addCallbacks(self._stream_blob, self._blob_failed, callbackArgs=(status, top_lines))
         return d
 

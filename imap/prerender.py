@@ -80,7 +80,7 @@ class Prerenderer:
 
     def render_some(self) -> bool:
         """Render and keep one batch; True when there may be more."""
-        found, after = self.store.unrendered(RENDER_VERSION, self.after, self.batch)
+        found, after = self.store.messages.unrendered(RENDER_VERSION, self.after, self.batch)
         done: dict[str, tuple] = {}  # a fan-out's copies share one body
         items = []
         for ref, sha, envelope, structure in found:
@@ -89,6 +89,6 @@ class Prerenderer:
                 r = done[sha] = (render_envelope(envelope), render_body(structure, False), render_body(structure, True))
             items.append((ref, sha, *r))
         if items:
-            self.store.put_rendered(RENDER_VERSION, items, wait=True)
+            self.store.messages.put_rendered(RENDER_VERSION, items, wait=True)
         self.after = after
         return len(found) == self.batch

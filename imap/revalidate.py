@@ -28,7 +28,7 @@ from twisted.internet import task
 from twisted.internet.threads import deferToThread
 
 from storage.api import Account, Store
-from storage.logins import why_lapsed
+from storage.api import why_lapsed
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def _shared(session) -> tuple[int, int] | None:
 
 
 def why_invalid(login: Login, now: Account | None) -> str | None:
-    """Why ``login`` no longer holds, or None if it still does (storage.logins.why_lapsed)."""
+    """Why ``login`` no longer holds, or None if it still does (storage.api.why_lapsed)."""
     return why_lapsed(now, login.password_changed_at, check_password=login.check_password)
 
 
@@ -68,7 +68,7 @@ class SessionGuard:
     """The logged-in sessions of this process and the periodic check of their accounts."""
 
     def __init__(self, reactor, store: Store, interval: float, *, rights_for=None) -> None:
-        """``rights_for(account_id, mailbox_account_id) -> set of storage.org.Right`` (the
+        """``rights_for(account_id, mailbox_account_id) -> set of storage.api.Right`` (the
         organisation model), or None when there are no shared mailboxes."""
         self.reactor = reactor
         self.store = store
@@ -124,10 +124,10 @@ class SessionGuard:
 
     def _read(self, ids: list[int], pairs: set[tuple[int, int]]):
         """In a thread: the accounts, and which (reader, owner) pairs may still read."""
-        from storage.org import Right
+        from storage.api import Right
 
         readable = {pair for pair in pairs if Right.READ in self.rights_for(*pair)}
-        return self.store.get_accounts_by_ids(ids), readable
+        return self.store.accounts.get_accounts_by_ids(ids), readable
 
     def _judge(self, accounts: dict[int, Account], readable=frozenset(), shared=None, asked=None) -> None:
         shared = shared or {}

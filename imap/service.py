@@ -34,7 +34,7 @@ class ServerContext:
     tls: object  # twisted CertificateOptions for STARTTLS, or None
     hub: ChangeHub
     quota: QuotaProvider  # limits and RFC 9208 figures (mailserver.quota_service.QuotaService)
-    org: OrgProvider | None = None  # units and delegation (storage.org.Organisation); None: no shared namespace
+    org: OrgProvider | None = None  # units and delegation (storage.api.Organisation); None: no shared namespace
     connections: set = field(default_factory=set)
     #: LOGINs being verified, by (username, keyed hash of the password) → Deferreds waiting on it
     logins_in_flight: dict = field(default_factory=dict)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from config.settings import Settings
 from storage import migrate as _migrate
-from storage.sqlstore import SqlStore
+from storage.sql import SqlStore
 
 log = logging.getLogger("mailserver")
 
@@ -141,7 +141,7 @@ async def _start(settings: Settings, running: _Running) -> None:
     auth = Authenticator(store, settings.passwords)
     loop = asyncio.get_running_loop()
     for domain in settings.domains:
-        await loop.run_in_executor(None, store.add_domain, domain)
+        await loop.run_in_executor(None, store.accounts.add_domain, domain)
     from mailserver.quota_service import start_quota
     from mailserver.retention import start_retention
 
@@ -150,9 +150,8 @@ async def _start(settings: Settings, running: _Running) -> None:
     from mailserver.lifecycle import start_lifecycle
 
     running.lifecycle = start_lifecycle(loop, settings, store)  # daily deadlines (R-LIFE-*, lifecycle.run_at)
-    from storage.org import Organisation
 
-    organisation = Organisation(store)
+    organisation = store.org
     running.outbound = await start_outbound(loop, settings, store)  # issue 7: queue worker, DKIM
     running.servers = await start_smtp(
         settings, store, auth, server_ssl_context(settings),

@@ -85,7 +85,7 @@ class Authenticator:
     def authenticate(self, username: str, password: str) -> Account | None:
         """The account if ``password`` is right and the account may log in, else None."""
         password = _normalise(password)
-        account = self._store.get_account(username.strip()) if "@" in username else None
+        account = self._store.accounts.get_account(username.strip()) if "@" in username else None
         if account is None or not account.password_hash:
             self._verify(self._dummy, password)
             return None
@@ -100,7 +100,7 @@ class Authenticator:
         try:
             # Inactivity rules (R-LIFE-3..5) count in months: one write per few minutes is enough.
             if account.last_login_at is None or now - account.last_login_at > LOGIN_RECORD_INTERVAL:
-                self._store.record_login(account.id, now)
+                self._store.accounts.record_login(account.id, now)
         except Exception:  # a login must not fail because the timestamp could not be written
             log.exception("could not record login of %s", account.address)
         return account
@@ -115,6 +115,6 @@ class Authenticator:
         """Parameters changed in config: upgrade the stored hash on the next good login."""
         try:
             if self._hasher.check_needs_rehash(account.password_hash or ""):
-                self._store.set_password(account.id, self._hasher.hash(password), rehash=True)
+                self._store.accounts.set_password(account.id, self._hasher.hash(password), rehash=True)
         except Exception:
             log.exception("rehash of %s failed", account.address)

@@ -177,8 +177,8 @@ def _initialise(obj: _Context, *, profile: str = "none", domains: list[str] | No
         store = open_store(settings)
         try:
             for domain in settings.domains:
-                if not store.is_local_domain(domain):
-                    store.add_domain(domain)
+                if not store.accounts.is_local_domain(domain):
+                    store.accounts.add_domain(domain)
         finally:
             store.close()
         if config.exists():
@@ -306,19 +306,19 @@ def account_add(obj: _Context, name: str, address: str | None, password: str | N
     with obj.store() as store:
         if address is None:
             domain = settings.domains[0]
-            taken = [a.address.partition("@")[0] for a in store.list_accounts() if a.address.endswith("@" + domain)]
+            taken = [a.address.partition("@")[0] for a in store.accounts.list_accounts() if a.address.endswith("@" + domain)]
             try:
                 address = f"{derive_local_part(display_name, taken, settings.address_rule)}@{domain}"
             except AddressPolicyError as exc:
                 raise Refused(f"{exc} (give the address with --address)") from None
         else:
             address = _address(address)
-        if not store.is_local_domain(address.rpartition("@")[2]):
+        if not store.accounts.is_local_domain(address.rpartition("@")[2]):
             raise Refused(f"{address.rpartition('@')[2]} is not a local domain (add it to domains: in the config)")
         plain = _new_password(settings, address, password)
         state = AccountState.ACTIVE if active else AccountState.MUST_CHANGE_PASSWORD  # R-PASS-1
         try:
-            created = store.create_account(address, display_name, hash_password(settings.passwords, plain), state=state)
+            created = store.accounts.create_account(address, display_name, hash_password(settings.passwords, plain), state=state)
         except Exists:
             raise Refused(f"{address} already exists") from None
     click.echo(f"address: {created.address}")
@@ -332,7 +332,7 @@ def account_add(obj: _Context, name: str, address: str | None, password: str | N
 def account_list(obj: _Context) -> None:
     """List all accounts."""
     with obj.store() as store:
-        accounts = store.list_accounts()
+        accounts = store.accounts.list_accounts()
     table = Table(box=box.SIMPLE_HEAD)
     for column in ("address", "name", "kind", "state", "used", "quota", "last login"):
         table.add_column(column, no_wrap=column in ("address", "state"))
@@ -351,7 +351,7 @@ def account_show(obj: _Context, address: str) -> None:
     """Show one account and its folders."""
     with obj.store() as store:
         a = _account(store, address)
-        folders = [store.folder_status(f.id) for f in store.list_folders(a.id)]
+        folders = [store.folders.folder_status(f.id) for f in store.folders.list_folders(a.id)]
     quota = a.quota_bytes if a.quota_bytes is not None else obj.settings.quota.mailbox
     for key, value in (
         ("address", a.address), ("name", a.display_name), ("kind", a.kind.value), ("state", a.state.value),
@@ -384,8 +384,8 @@ def account_passwd(obj: _Context, address: str, password: str | None, active: bo
         state = None
         if a.state in LOGIN_STATES:
             state = AccountState.ACTIVE if active else AccountState.MUST_CHANGE_PASSWORD  # R-PASS-1
-        store.set_password(a.id, hash_password(obj.settings.passwords, plain), state=state)
-        after = store.get_account_by_id(a.id)
+        store.accounts.set_password(a.id, hash_password(obj.settings.passwords, plain), state=state)
+        after = store.accounts.get_account_by_id(a.id)
     click.echo(f"address: {a.address}")
     if password is None:
         click.echo(f"password: {plain}")
@@ -403,10 +403,9 @@ def account_lock(obj: _Context, address: str) -> None:
             raise Refused(f"{a.address} is {a.state.value}; only an active account can be locked")
         import datetime as _dt
 
-        from storage.lifecycle import Lifecycle
 
         # Through the lifecycle record, so the lock's reason and time are known and audited.
-        if not Lifecycle(store).change_state(a.id, a.state, AccountState.LOCKED, "operator", action="lock",
+        if not store.lifecycle.change_state(a.id, a.state, AccountState.LOCKED, "operator", action="lock",
                                              now=_dt.datetime.now(_dt.UTC), detail="locked by the operator"):
             raise Refused(f"{a.address} changed state meanwhile; try again")
     click.echo(f"{a.address}: locked")
@@ -422,7 +421,6 @@ def account_unlock(obj: _Context, address: str, active: bool) -> None:
     import datetime as _dt
 
     from mailserver.lifecycle import unlock_refusal
-    from storage.lifecycle import Lifecycle
 
     with obj.store() as store:
         a = _account(store, address)
@@ -433,7 +431,7 @@ def account_unlock(obj: _Context, address: str, active: bool) -> None:
             raise Refused(f"{a.address} is {why}")
         state = AccountState.ACTIVE if active else AccountState.MUST_CHANGE_PASSWORD
         # Recorded as a re-activation: the inactivity clock restarts (R-LIFE-4/5), audited.
-        if not Lifecycle(store).change_state(a.id, AccountState.LOCKED, state, "unlocked", now=now,
+        if not store.lifecycle.change_state(a.id, AccountState.LOCKED, state, "unlocked", now=now,
                                              action="unlock", reactivate=True):
             raise Refused(f"{a.address} changed state meanwhile; try again")
     click.echo(f"{a.address}: {state.value}")
@@ -446,14 +444,14 @@ def account_delete(obj: _Context, address: str) -> None:
     """Delete an account with all its folders and messages."""
     with obj.store() as store:
         a = _account(store, address)
-        store.delete_account(a.id)
+        store.accounts.delete_account(a.id)
     click.echo(f"{a.address}: deleted")
 
 
 # -- helpers --------------------------------------------------------------------------------------
 
 def _account(store: Store, address: str) -> Account:
-    a = store.get_account(_address(address))
+    a = store.accounts.get_account(_address(address))
     if a is None:
         raise Refused(f"no account {address.strip()}")
     return a

@@ -1,5 +1,5 @@
 """Account lifecycle commands (R-LIFE-1..5, R-PASS-1/3): ``account revoke|reissue|leave|exempt``
-and ``lifecycle run``. Arguments only; the work is storage.lifecycle and mailserver.lifecycle.
+and ``lifecycle run``. Arguments only; the work is the store's lifecycle role (storage.api.Lifecycle) and mailserver.lifecycle.
 
 Revoking keeps the mailbox and its mail: the account cannot log in (IMAP, POP3, submission) and
 mail to it is refused at RCPT with 550 5.2.1 (storage.api LOGIN_STATES / RECEIVE_STATES). It is
@@ -52,14 +52,13 @@ def require_schema(obj: _Context) -> None:
 def account_revoke(obj: _Context, address: str, reason: str) -> None:
     """Revoke an account (R-LIFE-1): no logins, mail to it refused, its mail kept."""
     require_schema(obj)
-    from storage.lifecycle import Lifecycle
 
     reason = " ".join(reason.split())
     with obj.store() as store:
         a = _account(store, address)
         if a.state not in _REVOCABLE:
             raise Refused(f"{a.address} is already {a.state.value}")
-        if not Lifecycle(store).change_state(a.id, a.state, AccountState.REVOKED, f"operator: {reason}".rstrip(": "),
+        if not store.lifecycle.change_state(a.id, a.state, AccountState.REVOKED, f"operator: {reason}".rstrip(": "),
                                              now=_now(), action="revoke", detail=reason or "revoked by the operator"):
             raise Refused(f"{a.address} changed state meanwhile; try again")
         headed = _units_headed(store, a.id)
@@ -69,9 +68,8 @@ def account_revoke(obj: _Context, address: str, reason: str) -> None:
 
 
 def _units_headed(store, account_id: int) -> list[str]:
-    from storage.org import Organisation
 
-    return [u.code for u in Organisation(store).list_units() if u.head is not None and u.head.id == account_id]
+    return [u.code for u in store.org.list_units() if u.head is not None and u.head.id == account_id]
 
 
 @click.command("reissue")
@@ -84,7 +82,6 @@ def account_reissue(obj: _Context, address: str, password: str | None, active: b
     leaving notice forgotten, the inactivity clock restarted."""
     require_schema(obj)
     from mailserver.auth import hash_password
-    from storage.lifecycle import Lifecycle
 
     with obj.store() as store:
         a = _account(store, address)
@@ -96,7 +93,7 @@ def account_reissue(obj: _Context, address: str, password: str | None, active: b
             plain = _new_password(obj.settings, a.address, password)
             pw_hash = hash_password(obj.settings.passwords, plain)
             state = AccountState.ACTIVE if active else AccountState.MUST_CHANGE_PASSWORD  # R-PASS-1
-        if not Lifecycle(store).change_state(a.id, AccountState.REVOKED, state, "reissued", now=_now(),
+        if not store.lifecycle.change_state(a.id, AccountState.REVOKED, state, "reissued", now=_now(),
                                              action="reissue", password_hash=pw_hash, reactivate=True,
                                              clear_leaving=True):
             raise Refused(f"{a.address} changed state meanwhile; try again")
@@ -120,7 +117,6 @@ def account_leave(obj: _Context, address: str, notice: str | None, left: str | N
     require_schema(obj)
     from mailserver.lifecycle import rules_from
     from mailserver.policy.lifecycle import add_months
-    from storage.lifecycle import Lifecycle
 
     if cancel and (notice or left or keep):
         raise click.UsageError("--cancel takes no other option")
@@ -132,7 +128,7 @@ def account_leave(obj: _Context, address: str, notice: str | None, left: str | N
         a = _account(store, address)
         if a.state is AccountState.DELETED:
             raise Refused(f"{a.address} is deleted")
-        Lifecycle(store).set_leaving(a.id, notice_at=notice_at, left_at=left_at, keep=keep)
+        store.lifecycle.set_leaving(a.id, notice_at=notice_at, left_at=left_at, keep=keep)
     if cancel:
         click.echo(f"{a.address}: leaving notice cancelled")
         return
@@ -162,11 +158,10 @@ def _iso(when: _dt.datetime | None) -> str:
 def account_exempt(obj: _Context, address: str, off: bool) -> None:
     """Keep an account out of the inactivity rules (a service account, a mailbox kept on request)."""
     require_schema(obj)
-    from storage.lifecycle import Lifecycle
 
     with obj.store() as store:
         a = _account(store, address)
-        Lifecycle(store).set_exempt(a.id, not off)
+        store.lifecycle.set_exempt(a.id, not off)
     click.echo(f"{a.address}: {'subject to' if off else 'exempt from'} the inactivity rules")
 
 

@@ -1,5 +1,5 @@
 """Operator commands for the organisation model (issue 4): ``unit``, ``group``, ``account import``
-and ``directory export``. Arguments in, ``storage.org`` / ``mailserver.provisioning`` /
+and ``directory export``. Arguments in, ``store.org`` / ``mailserver.provisioning`` /
 ``mailserver.directory`` calls out, one-line errors (exit 1 refused, 2 usage; never a traceback:
 mailserver.cli's group turns store errors into one line).
 
@@ -15,7 +15,7 @@ from typing import Iterator
 
 import click
 
-from storage.org import Organisation, SendPolicy, Unit, format_rights, parse_rights
+from storage.api import Organisation, SendPolicy, Unit, format_rights, parse_rights
 
 # mailserver.cli imports this module to register it, so its helpers are looked up when a command
 # runs, never at import time: either module may be imported first. The root group of
@@ -38,7 +38,7 @@ def _base():
 @contextlib.contextmanager
 def _org(obj) -> Iterator[Organisation]:
     with obj.store() as store:
-        yield Organisation(store)
+        yield store.org
 
 
 def _unit(org: Organisation, key: str) -> Unit:
@@ -49,7 +49,7 @@ def _unit(org: Organisation, key: str) -> Unit:
 
 
 def _local_account(org: Organisation, address: str):
-    return _base()._account(org.store, address)
+    return _base()._account(org, address)  # the organisation's ``accounts`` role answers
 
 
 # -- unit -----------------------------------------------------------------------------------------
@@ -266,7 +266,7 @@ def group_remove(obj, address: str) -> None:
     """Delete a group mailbox (its members keep their mail)."""
     with _org(obj) as org:
         g = _group(org, address)
-        org.store.delete_account(g.account.id)
+        org.accounts.delete_account(g.account.id)
     click.echo(f"{g.account.address}: removed")
 
 

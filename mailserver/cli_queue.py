@@ -53,10 +53,9 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def queue_list(obj) -> None:
         """One line per queued recipient: id, age, sender, recipient, state, attempts, next try."""
-        from storage.outbound import OutboundQueue
 
         with obj.store() as store:
-            messages = OutboundQueue(store).list()
+            messages = store.queue.list()
         if not messages:
             click.echo("queue is empty")
             return
@@ -74,11 +73,10 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def queue_show(obj, message_id: int) -> None:
         """Everything about one queued message, and its header."""
-        from storage.outbound import OutboundQueue
 
         with obj.store() as store:
-            m = OutboundQueue(store).show(message_id)
-            head = store.read_blob(m.blob_sha, 0, 16 * 1024)
+            m = store.queue.show(message_id)
+            head = store.messages.read_blob(m.blob_sha, 0, 16 * 1024)
         click.echo(f"id: {m.id}\nsender: <{m.sender}>\nqueued: {_when(m.created_at)} ({_age(m.created_at)} ago)")
         click.echo(f"size: {m.size}\nbody: {m.blob_sha}" + (f"\nsmtp id: {m.tx_id}" if m.tx_id else ""))
         for r in m.recipients:
@@ -96,12 +94,11 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def queue_retry(obj, message_id: int | None, all_: bool) -> None:
         """Try a message (or --all) again at the next pass of the worker."""
-        from storage.outbound import OutboundQueue
 
         if (message_id is None) == (not all_):
             raise click.UsageError("give a MESSAGE_ID or --all")
         with obj.store() as store:
-            count = OutboundQueue(store).retry(None if all_ else message_id)
+            count = store.queue.retry(None if all_ else message_id)
         click.echo(f"{count} recipient(s) due now")
 
     @queue.command("delete")
@@ -109,10 +106,9 @@ def register(cli: click.Group) -> None:
     @click.pass_obj
     def queue_delete(obj, message_id: int) -> None:
         """Remove a message from the queue; no notice goes to its sender."""
-        from storage.outbound import OutboundQueue
 
         with obj.store() as store:
-            OutboundQueue(store).delete(message_id)
+            store.queue.delete(message_id)
         click.echo(f"deleted {message_id}")
 
     @cli.group(cls=group_cls)

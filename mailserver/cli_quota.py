@@ -77,7 +77,6 @@ def quota_set(obj: _Context, address: str, size) -> None:
     """Give ADDRESS its own mailbox limit: SIZE such as 5GB, 1.5GiB, 500MB, a byte count, or
     'default' (back to the profile's or class's)."""
     from mailserver.quota_service import QuotaService
-    from storage.usage import Usage
 
     if size in _UNLIMITED:
         raise Refused("an account override cannot be unlimited; give a size, or put the account in a "
@@ -85,8 +84,8 @@ def quota_set(obj: _Context, address: str, size) -> None:
     value = None if size in _RESET else size
     with obj.store() as store:
         a = _account(store, address)
-        Usage(store).set_quota(a.id, value)
-        after = store.get_account_by_id(a.id)
+        store.usage.set_quota(a.id, value)
+        after = store.accounts.get_account_by_id(a.id)
         limits = QuotaService(obj.settings, store).limits_for(after)
     click.echo(f"{a.address}: mailbox limit {_size(limits.mailbox_bytes)}"
                + (" (profile/class default)" if value is None else "")
@@ -100,14 +99,13 @@ def quota_set(obj: _Context, address: str, size) -> None:
 def quota_class(obj: _Context, address: str, name: str) -> None:
     """Put an account or a unit mailbox (and so the unit's staff) in the quota class NAME from
     quota.classes in the config; NAME 'none' removes it."""
-    from storage.usage import Usage
 
     known = obj.settings.quota.classes
     if name.lower() != "none" and name not in known:
         raise Refused(f"no quota class {name!r} in quota.classes (configured: {', '.join(sorted(known)) or 'none'})")
     with obj.store() as store:
         a = _account(store, address)
-        Usage(store).set_class(a.id, None if name.lower() == "none" else name)
+        store.usage.set_class(a.id, None if name.lower() == "none" else name)
     click.echo(f"{a.address}: quota class {name}")
 
 
@@ -141,11 +139,10 @@ def quota_report(obj: _Context, over: int | None) -> None:
 @pass_ctx
 def quota_recalc(obj: _Context, address: str | None) -> None:
     """Rebuild usage from the messages (one account, or all) and print any drift found."""
-    from storage.usage import Usage
 
     with obj.store() as store:
         account_id = _account(store, address).id if address else None
-        drift = Usage(store).recalc(account_id)
+        drift = store.usage.recalc(account_id)
     for d in drift:
         click.echo(f"{d.address}: stored {d.stored_bytes} bytes / {d.stored_messages} message(s), "
                    f"actual {d.actual_bytes} bytes / {d.actual_messages} message(s): fixed")

@@ -90,7 +90,7 @@ class Entry:
 
 
 def entries(rows) -> list[Entry]:
-    """``storage.org.DirectoryRow`` values → sorted entries: units, then groups, then persons."""
+    """``storage.api.DirectoryRow`` values → sorted entries: units, then groups, then persons."""
     result = [Entry(r.account.kind, r.account.display_name, r.account.address, tuple(r.addresses[1:]),
                     " / ".join(r.unit_path), r.title, r.phone) for r in rows]
 

@@ -3,7 +3,7 @@
 Run daily inside the server at ``lifecycle.run_at`` (server local time; app.py calls
 ``start_lifecycle``) and on demand by ``mailserver lifecycle run [--dry-run] [--now ISO8601]``.
 What is due is decided by the pure ``mailserver.policy.lifecycle.decide_account_state``; the facts
-and the compare-and-set state changes are ``storage.lifecycle.Lifecycle``. Idempotent: a change
+and the compare-and-set state changes are ``storage.api.Lifecycle``. Idempotent: a change
 moves an account to a more restricted state, which the next run finds already done.
 
 "deleted" (hcm-q4 art. 8.1) is a state: no login, mail refused, the address kept reserved; the
@@ -23,8 +23,8 @@ from config.settings import Settings
 from mailserver.policy.lifecycle import LifecycleRules, decide_account_state, earliest_unlock_at
 from mailserver.daily import DailyJob
 from storage.api import AccountState, DeliveryTarget
-from storage.lifecycle import JOB, Lifecycle, Record
-from storage.sqlstore import SqlStore
+from storage.api import JOB, Lifecycle, Record
+from storage.sql import SqlStore
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def run_lifecycle(
     """Decide and apply every account's due transition once; blocking (run it in a thread)."""
     now = now or _dt.datetime.now(_dt.UTC)
     rules = rules_from(settings)
-    lifecycle = Lifecycle(store)
+    lifecycle = store.lifecycle
     changes = []
     for record in lifecycle.records():
         transition = decide_account_state(record.facts, rules, now)
@@ -104,7 +104,7 @@ def _notify(store: SqlStore, settings: Settings, lifecycle: Lifecycle, record: R
                 last_activity=last, to=person.address, to_name=person.display_name, domains=settings.domains,
                 hostname=settings.hostname, now=_dt.datetime.now(_dt.UTC),
             )
-            outcome = store.deliver(store.put_blob(raw), [DeliveryTarget(person.id, "INBOX", quota_limit=None)])[0]
+            outcome = store.messages.deliver(store.messages.put_blob(raw), [DeliveryTarget(person.id, "INBOX", quota_limit=None)])[0]
             if not outcome.ok:
                 log.warning("lifecycle: notice for %s to %s not delivered: %s",
                             record.account.address, person.address, outcome.error)
@@ -116,7 +116,7 @@ def _notify(store: SqlStore, settings: Settings, lifecycle: Lifecycle, record: R
 def unlock_refusal(store: SqlStore, settings: Settings, account_id: int, now: _dt.datetime) -> str | None:
     """Why an unlock request may not be handled yet (R-PASS-3: 5 days after a lock for an
     unchanged initial password), or None."""
-    record = Lifecycle(store).record(account_id)
+    record = store.lifecycle.record(account_id)
     until = earliest_unlock_at(record.facts, rules_from(settings)) if record else None
     if until is not None and now < until:
         return (f"locked for an unchanged initial password; an unlock request is handled from "

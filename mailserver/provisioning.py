@@ -32,7 +32,7 @@ from pathlib import Path
 
 from config.settings import Settings
 from mailserver.policy.addresses import AddressPolicyError, ascii_fold_name, derive_local_part, split_name
-from storage.org import NewPerson, Organisation, Unit, person_key
+from storage.api import NewPerson, Organisation, Unit, person_key
 
 BOM = "\ufeff"
 DELIMITERS = (";", ",", "\t")

@@ -5,7 +5,7 @@ Limits are resolved in layers (``quota.resolve_limits``), lowest first:
 1. the profile's default: ``settings.quota.mailbox`` / ``attachment`` (the profile file and the
    operator's YAML are already merged into them by config.loader);
 2. the account's class, else its unit's, else the nearest parent unit's: a ``quota.classes``
-   entry named by ``mailserver quota class`` (storage.usage.Usage.class_for);
+   entry named by ``mailserver quota class`` (storage.api.Usage.class_for);
 3. the account's own override ``accounts.quota_bytes`` (``mailserver quota set ADDRESS 5GB``).
 
 Front ends (smtp/, imap/) may not import this module (DESIGN.md import rules): app.py builds one
@@ -26,8 +26,7 @@ from config.settings import Settings
 from quota import Decision, QuotaLimits, decide_attachments, decide_delivery, measure_attachments, resolve_limits
 from quota.decide import smtp_size_limit
 from storage.api import RECEIVE_STATES, Account, AccountKind, DeliveryTarget, FolderChange
-from storage.sqlstore import SqlStore
-from storage.usage import Usage
+from storage.sql import SqlStore
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ class QuotaService:
     def __init__(self, settings: Settings, store: SqlStore) -> None:
         self.settings = settings
         self.store = store
-        self.usage = Usage(store)
+        self.usage = store.usage
         self._watcher: ThresholdWatcher | None = None
 
     # -- limits ---------------------------------------------------------------------------------
@@ -142,7 +141,7 @@ class ThresholdWatcher:
     the highest (one notice per crossing event).
 
     Notices go to the owner's INBOX with ``quota_limit=None``, so a full mailbox still gets one;
-    for a unit mailbox (R-BOX-2) its head and delegates get a copy too (storage.org).
+    for a unit mailbox (R-BOX-2) its head and delegates get a copy too (store.org).
     """
 
     def __init__(self, service: QuotaService, *, clock: Callable[[], _dt.datetime] | None = None) -> None:
@@ -214,7 +213,7 @@ class ThresholdWatcher:
             # reactor tells a group's IDLE members; a query per member kept taking the GIL from
             # it at each of its socket writes (bench/fanout.py).
             try:
-                found = self.store.get_accounts_by_ids(accounts) if len(accounts) > 1 else None
+                found = self.store.accounts.get_accounts_by_ids(accounts) if len(accounts) > 1 else None
             except Exception:
                 log.exception("quota watcher: accounts")
                 found = None
@@ -237,7 +236,7 @@ class ThresholdWatcher:
         notified level, and ``account`` the account, if the caller just read them
         (``Usage.notified_many``, ``Store.get_accounts_by_ids``)."""
         if account is None:
-            account = self.store.get_account_by_id(account_id)
+            account = self.store.accounts.get_account_by_id(account_id)
         if account is None:
             return None
         thresholds = self.service.settings.quota.thresholds
@@ -259,11 +258,7 @@ class ThresholdWatcher:
     def _recipients(self, account: Account) -> list[Account]:
         people = [account]
         if account.kind is AccountKind.UNIT:
-            try:
-                from storage.org import Organisation
-            except ImportError:  # organisation model not installed: the unit mailbox alone
-                return people
-            org = Organisation(self.store)
+            org = self.store.org
             unit = org.get_unit(account.address)
             if unit is not None and unit.head is not None:
                 people.append(unit.head)
@@ -281,8 +276,8 @@ class ThresholdWatcher:
                 to=person.address, to_name=person.display_name, domains=settings.domains,
                 hostname=settings.hostname, now=self.clock(),
             )
-            blob = self.store.put_blob(raw)
-            outcome = self.store.deliver(blob, [DeliveryTarget(person.id, "INBOX", quota_limit=None)])[0]
+            blob = self.store.messages.put_blob(raw)
+            outcome = self.store.messages.deliver(blob, [DeliveryTarget(person.id, "INBOX", quota_limit=None)])[0]
             if outcome.ok:
                 log.info("quota: %s at %d%% of %d bytes, notice to %s", account.address, threshold, limit, person.address)
             else:

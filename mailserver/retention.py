@@ -3,7 +3,7 @@
 Run daily inside the server at ``retention.run_at`` (server local time; app.py calls
 ``start_retention``) and on demand by ``mailserver retention run [--dry-run]``. The rule
 arithmetic (which rule covers a folder, the cutoff) is ``quota.retention``; the removal is
-``storage.usage.Usage.expire`` (change log written, quota released, IDLE sessions told).
+``storage.api.Usage.expire`` (change log written, quota released, IDLE sessions told).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Callable
 from config.settings import Settings
 from mailserver.daily import DailyJob
 from quota.retention import RetentionRule
-from storage.sqlstore import SqlStore
-from storage.usage import Expired, Usage
+from storage.sql import SqlStore
+from storage.api import Expired
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def run_retention(
 ) -> list[Expired]:
     """Apply every rule to every account once; blocking (run it in a thread)."""
     now = now or _dt.datetime.now(_dt.UTC)
-    expired = Usage(store).expire(rules_from(settings), now, dry_run=dry_run)
+    expired = store.usage.expire(rules_from(settings), now, dry_run=dry_run)
     if not dry_run and expired:
         log.info("retention: expunged %d message(s), %d bytes released", len(expired), sum(e.size for e in expired))
     return expired

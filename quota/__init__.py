@@ -2,7 +2,8 @@
 
 - ``quota.sizes``: ``parse_size`` / ``format_size`` (``2GB`` = ``2GiB`` = 2 × 1024³ bytes).
 - ``quota.decide``: ``QuotaLimits``, ``resolve_limits`` (profile → unit class → account),
-  ``decide_delivery``, ``decide_attachments``, ``thresholds_crossed``, ``smtp_size_limit``.
+  ``decide_delivery`` (and ``highest_usage_accepted``, its bound for a check made in SQL),
+  ``decide_attachments``, ``thresholds_crossed``, ``smtp_size_limit``.
 - ``quota.attachments``: ``measure_attachments`` — decoded attachment bytes of a message, streamed.
 - ``quota.retention``: per-folder expiry cutoffs (R-QUOTA-2); ``quota.notices``: warning texts.
 """
@@ -14,6 +15,7 @@ from quota.decide import (
     QuotaLimits,
     decide_attachments,
     decide_delivery,
+    highest_usage_accepted,
     resolve_limits,
     smtp_size_limit,
     thresholds_crossed,
@@ -27,6 +29,7 @@ __all__ = [
     "QuotaLimits",
     "decide_attachments",
     "decide_delivery",
+    "highest_usage_accepted",
     "format_size",
     "measure_attachments",
     "parse_size",

@@ -21,6 +21,7 @@ __all__ = [
     "base64_encoded_size",
     "decide_attachments",
     "decide_delivery",
+    "highest_usage_accepted",
     "resolve_limits",
     "smtp_size_limit",
     "thresholds_crossed",
@@ -119,6 +120,19 @@ def decide_delivery(
             limit=most, requested=count, permanent=count > most,
         )
     return OK
+
+
+def highest_usage_accepted(limits: QuotaLimits, size: int, count: int = 1) -> tuple[int | None, int | None]:
+    """``decide_delivery`` turned inside out for a check made by a database: the highest
+    (used_bytes, used_messages) at which ``count`` messages of ``size`` bytes are accepted, None
+    where any usage is. The store puts these bounds in the WHERE of the statement that charges
+    the usage, so the check and the charge are one atomic step while the rule stays here:
+    ``decide_delivery(u, n, limits, size, count).ok`` exactly when ``u <= bytes_bound`` and
+    ``n <= messages_bound``. A negative bound accepts nothing (usage is never negative)."""
+    if size < 0 or count < 0:
+        raise ValueError("sizes and counts are not negative")
+    cap, most = limits.mailbox_bytes, limits.messages
+    return (None if cap is None else cap - size), (None if most is None else most - count)
 
 
 def decide_attachments(total_decoded: int, limits: QuotaLimits) -> Decision:

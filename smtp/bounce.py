@@ -66,11 +66,11 @@ async def send(
     loop = asyncio.get_running_loop()
 
     def local() -> Any:
-        owner = store.get_account(sender)
+        owner = store.accounts.get_account(sender)
         if owner is None:
-            return store.put_blob(raw)
-        blob = store.put_blob(raw)
-        outcome = store.deliver(blob, [DeliveryTarget(owner.id, "INBOX", quota_limit=None)], internaldate=arrival)[0]
+            return store.messages.put_blob(raw)
+        blob = store.messages.put_blob(raw)
+        outcome = store.messages.deliver(blob, [DeliveryTarget(owner.id, "INBOX", quota_limit=None)], internaldate=arrival)[0]
         return outcome
 
     result = await loop.run_in_executor(executor, local)

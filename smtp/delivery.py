@@ -74,16 +74,16 @@ async def deliver(
     now = _dt.datetime.now(_dt.timezone.utc)
 
     def prepare() -> tuple[list[DeliveryTarget], BlobRef]:
-        return targets_for(wanted, limit_for), store.put_blob(message.spool, prefix=message.prefix)
+        return targets_for(wanted, limit_for), store.messages.put_blob(message.spool, prefix=message.prefix)
 
     loop = asyncio.get_running_loop()
     try:
-        if message.size <= PARSE_ON_LOOP and not limit_blocks and not store.blob_on_disk(message.size + len(message.prefix)):
+        if message.size <= PARSE_ON_LOOP and not limit_blocks and not store.messages.blob_on_disk(message.size + len(message.prefix)):
             targets, blob = prepare()  # ~0.3 ms of CPU for 10 KB: cheaper here than two thread hand-offs
         else:  # a large message, a file to fsync, or quota classes read from the store
             targets, blob = await loop.run_in_executor(executor, prepare)
         # The commit is awaited, not waited for in a thread: no worker is parked per message.
-        outcomes = await asyncio.wrap_future(store.deliver_soon(blob, targets, internaldate=now)) if targets else []
+        outcomes = await asyncio.wrap_future(store.messages.deliver_soon(blob, targets, internaldate=now)) if targets else []
         if message.remote:
             if outbound is None:  # the relay check lets no remote recipient through without a queue
                 raise Temp("remote recipients and no outbound queue")

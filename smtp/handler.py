@@ -105,7 +105,7 @@ class InboundHandler:
     async def data(self, peer: Peer, tx: Transaction, result: DataResult, peer_name: str | None, esmtp: bool) -> str:
         sender_account = None
         if peer.authenticated and peer.account_id is not None and self.quota is not None:
-            sender_account = await self._call(self.store.get_account_by_id, peer.account_id)
+            sender_account = await self._call(self.store.accounts.get_account_by_id, peer.account_id)
         ctx = DataContext(
             self.store, self.settings.limits, peer, self.executor,
             sender=tx.mail_from or "", recipients=tuple(tx.rcpt_tos), accounts=tuple(tx.accounts),

@@ -76,7 +76,7 @@ async def start_smtp(
     mailserver.* nor storage internals; each is typed by a Protocol here):
 
     - ``auth``: ``mailserver.auth.Authenticator`` (submission);
-    - ``groups``: group fan-out at RCPT (R-BOX-4), ``storage.org.Organisation`` fits;
+    - ``groups``: group fan-out at RCPT (R-BOX-4), ``storage.api.Organisation`` fits;
     - ``quota``: ``mailserver.quota_service.QuotaService`` (R-QUOTA-1, smtp/quota.py); None: no
       quota checks, SIZE is ``limits.max_message_size``;
     - ``org``: send-as and SASL authorization identities (issue 4), ``Organisation`` fits; None:

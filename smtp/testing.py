@@ -29,20 +29,29 @@ class Delivered:
 @dataclass
 class FakeStore:
     domains: set[str] = field(default_factory=lambda: {"example.gov.vn"})
-    accounts: dict[str, Account] = field(default_factory=dict)
+    by_address: dict[str, Account] = field(default_factory=dict)
     delivered: list[Delivered] = field(default_factory=list)
     fail_targets: dict[int, ErrorKind] = field(default_factory=dict)  # account id → outcome error
     raise_on_deliver: StoreError | Exception | None = None
     raise_on_lookup: StoreError | Exception | None = None  # get_account / is_local_domain
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    # The roles of the store SMTP reaches (storage.api.Accounts, Messages): this fake plays both.
+    @property
+    def accounts(self) -> "FakeStore":
+        return self
+
+    @property
+    def messages(self) -> "FakeStore":
+        return self
+
     def add(self, address: str, state: AccountState = AccountState.ACTIVE, kind: AccountKind = AccountKind.PERSONAL) -> Account:
         account = Account(
-            id=len(self.accounts) + 1, address=address.lower(), display_name=address, kind=kind,
+            id=len(self.by_address) + 1, address=address.lower(), display_name=address, kind=kind,
             state=state, password_hash=None, created_at=_dt.datetime.now(_dt.timezone.utc),
             password_changed_at=None, last_login_at=None, quota_bytes=None, used_bytes=0, used_messages=0,
         )  # fmt: skip
-        self.accounts[account.address] = account
+        self.by_address[account.address] = account
         return account
 
     def is_local_domain(self, name: str) -> bool:
@@ -56,10 +65,10 @@ class FakeStore:
     def get_account(self, address: str) -> Account | None:
         if self.raise_on_lookup is not None:
             raise self.raise_on_lookup
-        return self.accounts.get(address.lower())
+        return self.by_address.get(address.lower())
 
     def get_account_by_id(self, account_id: int) -> Account | None:
-        return next((a for a in self.accounts.values() if a.id == account_id), None)
+        return next((a for a in self.by_address.values() if a.id == account_id), None)
 
     def put_blob(self, source: bytes | BinaryIO, *, prefix: bytes = b"") -> BlobRef:
         body = prefix + (source if isinstance(source, bytes) else source.read())
@@ -103,7 +112,7 @@ class FakeAuth:
     passwords: dict[str, str] = field(default_factory=dict)
 
     def authenticate(self, username: str, password: str) -> Account | None:
-        account = self.store.get_account(username)
+        account = self.store.accounts.get_account(username)
         if account is None or self.passwords.get(account.address) != password:
             return None
         return account
@@ -111,7 +120,7 @@ class FakeAuth:
 
 @dataclass
 class FakeGroups:
-    """Stands in for storage.org's group expansion: group id → members, and who may post."""
+    """Stands in for the organisation role's group expansion: group id → members, and who may post."""
 
     members: dict[int, list[Account]] = field(default_factory=dict)
     allowed_senders: dict[int, set[str]] = field(default_factory=dict)  # absent: anyone

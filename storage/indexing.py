@@ -91,7 +91,7 @@ def dumps(value: dict) -> str:
 
 def text_columns(meta: dict, fold: Callable[[str], str]) -> dict:
     """``blob_meta.headers`` and ``body``: the folded text of every header field and of the
-    message's text parts (the SQLite store fills them after delivery, storage/sql_search.py)."""
+    message's text parts (the SQLite store fills them after delivery, storage/sql/search.py)."""
     fold = _searchable_fold(fold)
     search = meta.get("search") or {}
     return {"headers": fold(search.get("headers") or ""), "body": fold(search.get("body") or "")}

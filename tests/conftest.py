@@ -121,7 +121,7 @@ class Server:
         store = self.open_store()
         try:
             for domain in self.settings.domains:
-                store.add_domain(domain)
+                store.accounts.add_domain(domain)
         finally:
             store.close()
         self.proc: subprocess.Popen | None = None

@@ -120,12 +120,12 @@ def settings_for(data_dir: Path, routes: dict[str, str], **queue) -> Settings:
 
 
 def make_store(url: str, blob_dir: Path):
-    from storage.sqlstore import SqlStore
+    from storage.sql import SqlStore
 
     store = SqlStore(url, blob_dir=blob_dir)
-    store.add_domain(DOMAIN)
-    if store.get_account(SENDER) is None:
-        store.create_account(SENDER, "Nguyễn Văn An", None, state=AccountState.ACTIVE)
+    store.accounts.add_domain(DOMAIN)
+    if store.accounts.get_account(SENDER) is None:
+        store.accounts.create_account(SENDER, "Nguyễn Văn An", None, state=AccountState.ACTIVE)
     return store
 
 
@@ -161,7 +161,7 @@ def message(subject: str = "Báo cáo tháng 11", to: str = "bob@other.gov.vn", 
 
 
 def inbox_messages(store, address: str) -> list[bytes]:
-    account = store.get_account(address)
-    folder = store.get_folder(account.id, "INBOX")
-    view = store.open_view(folder.id, claim_recent=False)
-    return [store.read_blob(m.blob) for m in store.fetch(folder.id, view.uids)]
+    account = store.accounts.get_account(address)
+    folder = store.folders.get_folder(account.id, "INBOX")
+    view = store.messages.open_view(folder.id, claim_recent=False)
+    return [store.messages.read_blob(m.blob) for m in store.messages.fetch(folder.id, view.uids)]

@@ -14,8 +14,7 @@ import pytest
 
 from mailserver.directory import Entry, collation_key, entries, person_sort_key, render
 from storage.api import AccountKind, AccountState
-from storage.org import Organisation
-from storage.sqlstore import SqlStore
+from storage.sql import SqlStore
 
 D = "example.gov.vn"
 
@@ -134,23 +133,28 @@ def test_unknown_format_is_refused():
 
 
 @pytest.fixture
-def org(store_url, tmp_path):
+def store(store_url, tmp_path):
     store = SqlStore(store_url, blob_dir=tmp_path / "blobs")
-    store.add_domain(D)
+    store.accounts.add_domain(D)
     try:
-        yield Organisation(store)
+        yield store
     finally:
         store.close()
 
 
-def test_directory_lists_receiving_units_groups_persons_in_order(org):
-    s = org.store
-    head = s.create_account(f"an@{D}", "Nguyễn Văn An", "h", state=AccountState.ACTIVE)
-    s.create_account(f"duc@{D}", "Đặng Văn Đức", "h")
-    gone = s.create_account(f"gone@{D}", "Lê Thị Đã Nghỉ", "h")
-    s.set_state(gone.id, AccountState.REVOKED)
-    locked = s.create_account(f"khoa@{D}", "Phạm Văn Khóa", "h")
-    s.set_state(locked.id, AccountState.LOCKED)
+@pytest.fixture
+def org(store):
+    return store.org
+
+
+def test_directory_lists_receiving_units_groups_persons_in_order(org, store):
+    s = store
+    head = s.accounts.create_account(f"an@{D}", "Nguyễn Văn An", "h", state=AccountState.ACTIVE)
+    s.accounts.create_account(f"duc@{D}", "Đặng Văn Đức", "h")
+    gone = s.accounts.create_account(f"gone@{D}", "Lê Thị Đã Nghỉ", "h")
+    s.accounts.set_state(gone.id, AccountState.REVOKED)
+    locked = s.accounts.create_account(f"khoa@{D}", "Phạm Văn Khóa", "h")
+    s.accounts.set_state(locked.id, AccountState.LOCKED)
     org.add_unit("Bộ Tư pháp", "btp", f"btp@{D}", "h")
     vp = org.add_unit("Văn phòng", "vp", f"vanphong@{D}", "h", parent="btp", head_account_id=head.id)
     org.add_address(vp.account.id, f"vp@{D}")

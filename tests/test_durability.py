@@ -57,14 +57,14 @@ def test_kill_9_during_concurrent_delivery_loses_no_acknowledged_message(make_se
     server.start()
     store = server.open_store()
     try:
-        account = store.get_account("annv@example.gov.vn")
-        inbox = store.get_folder(account.id, "INBOX")
-        view = store.open_view(inbox.id, claim_recent=False)
+        account = store.accounts.get_account("annv@example.gov.vn")
+        inbox = store.folders.get_folder(account.id, "INBOX")
+        view = store.messages.open_view(inbox.id, claim_recent=False)
         sent = {hashlib.sha256(_message(n)).hexdigest(): n for n in range(0, 8 + 1000 * (len(acked) + 20))
                 if n % 1000 < 8}
         found: set[int] = set()
-        for info in store.fetch(inbox.id, view.uids):
-            raw = store.read_blob(info.blob)
+        for info in store.messages.fetch(inbox.id, view.uids):
+            raw = store.messages.read_blob(info.blob)
             assert len(raw) == info.size
             body = raw.split(b"\r\n\r\n", 1)
             # Our trace headers come first; the client's message follows byte for byte.
@@ -74,6 +74,6 @@ def test_kill_9_during_concurrent_delivery_loses_no_acknowledged_message(make_se
             found.add(n)
         missing = acked_now - found
         assert not missing, f"{len(missing)} acknowledged messages lost after kill -9"
-        assert account.used_messages == len(view.uids) or store.get_account_by_id(account.id).used_messages == len(view.uids)
+        assert account.used_messages == len(view.uids) or store.accounts.get_account_by_id(account.id).used_messages == len(view.uids)
     finally:
         store.close()

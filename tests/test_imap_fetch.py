@@ -142,7 +142,7 @@ def _by_msn(responses: list[bytes]) -> dict[int, bytes]:
 def kept_renderings(server) -> int:
     store = server.open_store()
     try:
-        with store.reading() as conn:
+        with store.core.reading() as conn:
             return conn.exec_driver_sql("SELECT count(*) FROM fetch_cache WHERE envelope IS NOT NULL").scalar()
     finally:
         store.close()
@@ -274,7 +274,7 @@ def test_delivered_mail_is_rendered_ahead_once_the_store_is_quiet(make_server):
         while time.monotonic() < deadline:
             store = srv.open_store()
             try:
-                with store.reading() as conn:
+                with store.core.reading() as conn:
                     done = conn.exec_driver_sql(
                         "SELECT count(*) FROM fetch_cache WHERE envelope IS NOT NULL AND body IS NOT NULL"
                         " AND bodystructure IS NOT NULL").scalar()

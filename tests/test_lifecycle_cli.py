@@ -27,7 +27,7 @@ S550_DISABLED = (550, b"5.2.1")
 def created_at(srv, address: str) -> dt.datetime:
     store = srv.open_store()
     try:
-        return store.get_account(address).created_at
+        return store.accounts.get_account(address).created_at
     finally:
         store.close()
 
@@ -35,7 +35,7 @@ def created_at(srv, address: str) -> dt.datetime:
 def state(srv, address: str) -> str:
     store = srv.open_store()
     try:
-        return store.get_account(address).state.value
+        return store.accounts.get_account(address).state.value
     finally:
         store.close()
 
@@ -69,12 +69,11 @@ def addr(srv, local: str) -> str:
 
 
 def put_in_unit(srv, address: str, unit_code: str) -> None:
-    from storage.org import Organisation
 
     store = srv.open_store()
     try:
-        org = Organisation(store)
-        org.set_profile(store.get_account(address).id, unit_id=org.get_unit(unit_code).id)
+        org = store.org
+        org.set_profile(store.accounts.get_account(address).id, unit_id=org.get_unit(unit_code).id)
     finally:
         store.close()
 
@@ -82,9 +81,9 @@ def put_in_unit(srv, address: str, unit_code: str) -> None:
 def inbox_messages(srv, address: str) -> list[bytes]:
     store = srv.open_store()
     try:
-        folder = store.get_folder(store.get_account(address).id, "INBOX")
-        view = store.open_view(folder.id, claim_recent=False)
-        return [store.read_blob(m.blob) for m in store.fetch(folder.id, view.uids)]
+        folder = store.folders.get_folder(store.accounts.get_account(address).id, "INBOX")
+        view = store.messages.open_view(folder.id, claim_recent=False)
+        return [store.messages.read_blob(m.blob) for m in store.messages.fetch(folder.id, view.uids)]
     finally:
         store.close()
 
@@ -195,7 +194,7 @@ def test_hcm_q4_locks_at_3_months_deletes_at_6_and_waits_5_days_to_unlock(make_s
     store = srv.open_store()
     try:  # the newcomer logs in a day later and keeps the initial password
         first_login = created_at(srv, newcomer) + dt.timedelta(days=1)
-        store.record_login(store.get_account(newcomer).id, first_login)
+        store.accounts.record_login(store.accounts.get_account(newcomer).id, first_login)
     finally:
         store.close()
 
@@ -205,7 +204,7 @@ def test_hcm_q4_locks_at_3_months_deletes_at_6_and_waits_5_days_to_unlock(make_s
     refused_with_one_line(srv.cli("account", "unlock", newcomer, check=False), "R-PASS-3")
     store = srv.open_store()
     try:
-        settings, account_id = load_settings(srv.config_path), store.get_account(newcomer).id
+        settings, account_id = load_settings(srv.config_path), store.accounts.get_account(newcomer).id
         assert unlock_refusal(store, settings, account_id, grace + dt.timedelta(days=5) - SECOND) is not None
         assert unlock_refusal(store, settings, account_id, grace + dt.timedelta(days=5)) is None
     finally:
@@ -234,7 +233,6 @@ def _client_tls() -> ssl.SSLContext:
 
 
 def test_a_revoked_account_cannot_log_in_or_receive_and_keeps_its_mail(make_server):
-    from storage.org import Organisation
 
     srv = make_server()
     person = addr(srv, "annv")
@@ -267,9 +265,9 @@ def test_a_revoked_account_cannot_log_in_or_receive_and_keeps_its_mail(make_serv
 
     store = srv.open_store()
     try:
-        account = store.get_account(person)
+        account = store.accounts.get_account(person)
         assert account.state.value == "revoked" and account.used_messages == 1  # mail kept
-        [entry] = [e for e in Organisation(store).audit_log(account.id) if e.action == "revoke"]
+        [entry] = [e for e in store.org.audit_log(account.id) if e.action == "revoke"]
         assert entry.actor == "operator" and entry.detail == "Nghỉ hưu từ 01/12/2026"
     finally:
         store.close()

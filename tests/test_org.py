@@ -1,4 +1,4 @@
-"""Organisation model (storage/org.py) on every backend: units, delegation, login as a unit,
+"""Organisation model (storage/sql/org.py) on every backend: units, delegation, login as a unit,
 shared namespace, audit, groups (R-BOX-2, R-BOX-4, R-ACC-1)."""
 
 from __future__ import annotations
@@ -7,26 +7,31 @@ import pytest
 
 from storage.api import AccountKind, AccountState, DeliveryTarget
 from storage.errors import Exists, Invalid, NoPerm, NotFound
-from storage.org import ALL_RIGHTS, SHARED_PREFIX, Organisation, Right, SendPolicy, parse_rights
-from storage.sqlstore import SqlStore
+from storage.api import ALL_RIGHTS, SHARED_PREFIX, Organisation, Right, SendPolicy, parse_rights
+from storage.sql import SqlStore
 
 D = "example.gov.vn"
 MSG = b"From: a@example.gov.vn\r\nTo: g@example.gov.vn\r\nSubject: hop\r\n\r\nbody\r\n"
 
 
 @pytest.fixture
-def org(store_url, tmp_path):
+def store(store_url, tmp_path):
     store = SqlStore(store_url, blob_dir=tmp_path / "blobs")
-    store.add_domain(D)
-    store.add_domain("other.gov.vn")
+    store.accounts.add_domain(D)
+    store.accounts.add_domain("other.gov.vn")
     try:
-        yield Organisation(store)
+        yield store
     finally:
         store.close()
 
 
+@pytest.fixture
+def org(store):
+    return store.org
+
+
 def person(org: Organisation, local: str, name: str = "Nguyễn Văn An"):
-    return org.store.create_account(f"{local}@{D}", name, "hash", state=AccountState.ACTIVE)
+    return org.accounts.create_account(f"{local}@{D}", name, "hash", state=AccountState.ACTIVE)
 
 
 def tree(org: Organisation):
@@ -36,20 +41,20 @@ def tree(org: Organisation):
     return head, vp
 
 
-def test_unit_tree_has_a_unit_mailbox_with_default_folders_and_a_path(org):
+def test_unit_tree_has_a_unit_mailbox_with_default_folders_and_a_path(org, store):
     head, vp = tree(org)
     assert vp.account.kind is AccountKind.UNIT and vp.account.address == f"vanphong@{D}"
     assert vp.path == ("Bộ Khoa học và Công nghệ", "Văn phòng")
     assert vp.shared_name == f"{SHARED_PREFIX}/Bộ Khoa học và Công nghệ/Văn phòng"
     assert vp.head.id == head.id
-    assert [f.name for f in org.store.list_folders(vp.account.id)][0] == "INBOX"
+    assert [f.name for f in store.folders.list_folders(vp.account.id)][0] == "INBOX"
     assert [u.code for u in org.list_units()] == ["bkhcn", "vp"]
     assert org.get_unit("VP").id == vp.id and org.get_unit(f"vanphong@{D}").id == vp.id
 
 
 def test_unit_code_and_address_collisions_create_nothing(org):
     tree(org)
-    before = len(org.store.list_accounts())
+    before = len(org.accounts.list_accounts())
     with pytest.raises(Exists):
         org.add_unit("Khác", "vp", f"khac@{D}", "h")
     with pytest.raises(Exists):
@@ -58,13 +63,13 @@ def test_unit_code_and_address_collisions_create_nothing(org):
         org.add_unit("Khác", "khac", f"khac@{D}", "h", parent="nope")
     with pytest.raises(Invalid):
         org.add_unit("Khác", "khac", "khac@nowhere.example", "h")
-    assert len(org.store.list_accounts()) == before
+    assert len(org.accounts.list_accounts()) == before
 
 
 def test_unit_may_have_several_addresses_that_all_deliver_to_it(org):
     _, vp = tree(org)
     org.add_address(vp.account.id, f"vp@{D}")
-    assert org.store.get_account(f"VP@{D}").id == vp.account.id
+    assert org.accounts.get_account(f"VP@{D}").id == vp.account.id
     assert org.get_unit("vp").addresses == (f"vanphong@{D}", f"vp@{D}")
     with pytest.raises(Exists):
         org.add_address(vp.account.id, f"head@{D}")
@@ -137,7 +142,7 @@ def test_locked_unit_mailbox_cannot_be_entered_by_delegates(org):
     _, vp = tree(org)
     clerk = person(org, "clerk")
     org.delegate(vp.account.id, clerk.id, ALL_RIGHTS)
-    org.store.set_state(vp.account.id, AccountState.LOCKED)
+    org.accounts.set_state(vp.account.id, AccountState.LOCKED)
     with pytest.raises(NoPerm):
         org.resolve_login(clerk, f"vanphong@{D}")
     assert org.mailboxes_visible_to(clerk.id) == []
@@ -174,7 +179,7 @@ def test_record_access_keeps_who_when_what_and_outlives_the_account(org):
     _, vp = tree(org)
     clerk = person(org, "clerk")
     org.record_access(clerk.id, vp.account.id, "SELECT", "INBOX")
-    org.store.delete_account(clerk.id)
+    org.accounts.delete_account(clerk.id)
     entry = org.audit_log(vp.account.id)[0]
     assert (entry.actor, entry.action, entry.detail) == (f"clerk@{D}", "select", "INBOX")
     assert entry.at.tzinfo is not None
@@ -182,12 +187,12 @@ def test_record_access_keeps_who_when_what_and_outlives_the_account(org):
         org.record_access(None, vp.account.id, " ")
 
 
-def test_insert_account_matches_store_create_account(org):
+def test_insert_account_matches_store_create_account(org, store):
     """Units and imports create accounts inside their own transaction; same result as the Store."""
-    a = org.store.create_account(f"p@{D}", "P", "h")
+    a = org.accounts.create_account(f"p@{D}", "P", "h")
     u = org.add_unit("P", "p", f"u@{D}", "h").account
-    assert [(f.name, f.special_use, f.subscribed) for f in org.store.list_folders(a.id)] == \
-        [(f.name, f.special_use, f.subscribed) for f in org.store.list_folders(u.id)]
+    assert [(f.name, f.special_use, f.subscribed) for f in store.folders.list_folders(a.id)] == \
+        [(f.name, f.special_use, f.subscribed) for f in store.folders.list_folders(u.id)]
     for field in ("display_name", "password_hash", "used_bytes", "used_messages", "quota_bytes", "last_login_at"):
         assert getattr(a, field) == getattr(u, field)
     assert u.password_changed_at is not None and u.state is AccountState.MUST_CHANGE_PASSWORD
@@ -226,7 +231,7 @@ def test_empty_group_and_revoked_members_expand_to_nothing(org):
     assert org.expand_recipients(f"empty@{D}") == []
     a = person(org, "a")
     org.add_member(g.account.id, a.id)
-    org.store.set_state(a.id, AccountState.REVOKED)
+    org.accounts.set_state(a.id, AccountState.REVOKED)
     assert org.expand_recipients(f"empty@{D}") == []
     assert org.expand_recipients(f"a@{D}") == []  # not a group
 
@@ -272,22 +277,22 @@ def test_send_policy_can_change(org):
     assert org.may_send_to_group(g.account.id, "x@gmail.com")
 
 
-def test_group_fanout_shares_one_body_and_charges_each_member(org):
+def test_group_fanout_shares_one_body_and_charges_each_member(org, store):
     """R-BOX-4 through the store: one blob, a row per member with its own uid and quota charge."""
     g = org.add_group(f"g@{D}", "G")
     members = [person(org, f"m{i}") for i in range(50)]
     for x in members:
         org.add_member(g.account.id, x.id)
-    blob = org.store.put_blob(MSG)
-    outcomes = org.store.deliver(blob, [DeliveryTarget(i) for i in org.expand_recipients(f"g@{D}")])
+    blob = store.messages.put_blob(MSG)
+    outcomes = store.messages.deliver(blob, [DeliveryTarget(i) for i in org.expand_recipients(f"g@{D}")])
     assert len(outcomes) == 50 and all(o.ok for o in outcomes)
     for x in members:
-        acc = org.store.get_account_by_id(x.id)
+        acc = org.accounts.get_account_by_id(x.id)
         assert (acc.used_messages, acc.used_bytes) == (1, len(MSG))
-        info = org.store.fetch(org.store.get_folder(x.id, "INBOX").id, [1])[0]
+        info = store.messages.fetch(store.folders.get_folder(x.id, "INBOX").id, [1])[0]
         assert info.blob == blob.sha256
     from sqlalchemy import text
-    with org.store.reading() as conn:
+    with store.core.reading() as conn:
         assert conn.scalar(text("select count(*) from blobs")) == 1
 
 

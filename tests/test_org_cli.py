@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from argon2 import PasswordHasher
 
-from storage.org import Organisation, Right
+from storage.api import Right
 
 PW = "Mk!12345678x"
 
@@ -48,7 +48,7 @@ def test_unit_lifecycle_add_delegate_handover(srv):
     assert f"clerk@{d} read,send-as" in handed.stdout
     store = srv.open_store()
     try:
-        org = Organisation(store)
+        org = store.org
         unit = org.get_unit("vp")
         assert PasswordHasher().verify(unit.account.password_hash, password)
         assert unit.head.address == f"new@{d}"

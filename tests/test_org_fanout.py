@@ -2,7 +2,7 @@
 stored body and one copy per member; an empty group and a refused sender are refused at RCPT.
 
 The SMTP side calls ``Groups.expand_accounts`` / ``may_send_to_group`` at RCPT (smtp/pipeline/
-checks/group_expand.py); mailserver/app.py gives start_smtp ``groups=Organisation(store)``.
+checks/group_expand.py); mailserver/app.py gives start_smtp ``groups=store.org``.
 Store-level fan-out: test_org.py.
 """
 
@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from storage import models as m
 from storage.api import AccountState
-from storage.org import NewPerson, Organisation, SendPolicy
+from storage.api import NewPerson, SendPolicy
 from tests.conftest import BACKENDS, Server
 
 MEMBERS = 1000
@@ -27,7 +27,7 @@ def server(request, tmp_path_factory):
     try:
         store = s.open_store()
         try:
-            org = Organisation(store)
+            org = store.org
             people = [NewPerson(f"tv{i:04d}@{s.domain}", f"Thành viên {i}", "x", None, state=AccountState.ACTIVE)
                       for i in range(MEMBERS)]
             members = org.create_people(people)
@@ -53,12 +53,12 @@ def test_message_to_a_1000_member_group_reaches_every_member_once_with_one_body(
     _send(server, f"toan-co-quan@{server.domain}")
     store = server.open_store()
     try:
-        org = Organisation(store)
+        org = store.org
         ids = org.expand_recipients(f"toan-co-quan@{server.domain}")
         assert len(ids) == MEMBERS
-        assert all(store.get_account_by_id(i).used_messages == 1 for i in ids)
-        assert store.get_account(f"toan-co-quan@{server.domain}").used_messages == 0
-        with store.reading() as conn:
+        assert all(store.accounts.get_account_by_id(i).used_messages == 1 for i in ids)
+        assert store.accounts.get_account(f"toan-co-quan@{server.domain}").used_messages == 0
+        with store.core.reading() as conn:
             shas = set(conn.scalars(select(m.Message.blob_sha)))
             assert len(shas) == 1 and conn.scalar(select(func.count()).select_from(m.Message)) == MEMBERS
     finally:

@@ -25,7 +25,6 @@ from cryptography.x509.oid import NameOID
 from smtp.authresults import authentication_results
 from smtp.dkim import generate_key
 from smtp.outbound.dns import Resolver
-from storage.outbound import OutboundQueue
 from tests.outbound_helpers import eventually, inbox_messages, start_service
 
 SENDER = "an@example.gov.vn"
@@ -112,14 +111,14 @@ async def test_signed_smime_message_relayed_to_a_second_server_verifies_dkim_and
     store_a = a.open_store()
     service = await start_service(a.settings, store_a, resolver=Resolver.from_settings(a.settings.dns))
     try:
-        blob = store_a.put_blob(original)
+        blob = store_a.messages.put_blob(original)
         await service.enqueue(blob, SENDER, [RCPT])
         store_b = b.open_store()
         try:
             (stored,) = await eventually(lambda: inbox_messages(store_b, RCPT), timeout=30)
         finally:
             store_b.close()
-        await eventually(lambda: not OutboundQueue(store_a).list())
+        await eventually(lambda: not store_a.queue.list())
     finally:
         await service.stop()
         store_a.close()
@@ -144,8 +143,8 @@ async def test_queue_cli_lists_retries_shows_and_deletes(pair):
     a.stop()  # no worker of A's own may deliver (or bounce) what this test queues
     store = a.open_store()
     try:
-        queue = OutboundQueue(store)
-        first = queue.enqueue(store.put_blob(b"From: <an@example.gov.vn>\r\nSubject: q\r\n\r\nx\r\n"), SENDER, ["z@nowhere.vn"])
+        queue = store.queue
+        first = queue.enqueue(store.messages.put_blob(b"From: <an@example.gov.vn>\r\nSubject: q\r\n\r\nx\r\n"), SENDER, ["z@nowhere.vn"])
     finally:
         store.close()
     listed = run_cli(a.config_path, "queue", "list")

@@ -14,7 +14,7 @@ from config.settings import QueueDomain
 from mailserver.tls import ensure_certificate
 from smtp.dkim import generate_key
 from smtp.outbound.dns import Resolver
-from storage.outbound import BOUNCE, QUEUED, OutboundQueue
+from storage.api import BOUNCE, QUEUED
 from tests.outbound_helpers import (
     SENDER, Clock, Script, eventually, inbox_messages, make_store, message, port_of, raw_remote,
     scripted_remote, settings_for, start_service,
@@ -33,7 +33,7 @@ def store(store_url, tmp_path):
 
 
 def queue_rows(store):
-    return [(r.address, r.state, r.attempts) for m in OutboundQueue(store).list() for r in m.recipients]
+    return [(r.address, r.state, r.attempts) for m in store.queue.list() for r in m.recipients]
 
 
 async def test_message_is_delivered_without_return_path_and_dkim_verifies(store, tmp_path):
@@ -43,9 +43,9 @@ async def test_message_is_delivered_without_return_path_and_dkim_verifies(store,
     settings = settings_for(tmp_path, {"other.gov.vn": f"127.0.0.1:{port_of(remote)}"})
     service = await start_service(settings, store)
     try:
-        blob = store.put_blob(message())
+        blob = store.messages.put_blob(message())
         await service.enqueue(blob, SENDER, ["bob@other.gov.vn", "carol@other.gov.vn"])
-        await eventually(lambda: script.received and not OutboundQueue(store).list())
+        await eventually(lambda: script.received and not store.queue.list())
     finally:
         await service.stop()
         remote.close()
@@ -65,9 +65,9 @@ async def test_temporary_failure_is_retried_after_the_back_off_then_delivered(st
     settings = settings_for(tmp_path, {"other.gov.vn": f"127.0.0.1:{port_of(remote)}"}, retry_first=300)
     service = await start_service(settings, store, clock=clock)
     try:
-        await service.enqueue(store.put_blob(message()), SENDER, ["bob@other.gov.vn"])
+        await service.enqueue(store.messages.put_blob(message()), SENDER, ["bob@other.gov.vn"])
         await eventually(lambda: queue_rows(store) == [("bob@other.gov.vn", QUEUED, 1)])
-        (rcpt,) = OutboundQueue(store).list()[0].recipients
+        (rcpt,) = store.queue.list()[0].recipients
         assert rcpt.last_code == 451 and (rcpt.next_attempt_at - clock.now).total_seconds() == pytest.approx(300, abs=1)
         await asyncio.sleep(0.5)
         assert not script.received  # not before the back-off
@@ -86,7 +86,7 @@ async def test_permanent_failure_puts_a_bilingual_dsn_in_the_senders_inbox(store
     settings = settings_for(tmp_path, {"other.gov.vn": f"127.0.0.1:{port_of(remote)}"})
     service = await start_service(settings, store)
     try:
-        await service.enqueue(store.put_blob(message()), SENDER, ["nobody@other.gov.vn"])
+        await service.enqueue(store.messages.put_blob(message()), SENDER, ["nobody@other.gov.vn"])
         (dsn,) = await eventually(lambda: inbox_messages(store, SENDER))
         await eventually(lambda: not queue_rows(store))
     finally:
@@ -108,7 +108,7 @@ async def test_delay_warning_after_4_hours_and_failure_dsn_after_giving_up(store
                             retry_first=300, retry_max=4 * 3600, delay_warning_after=4 * 3600, give_up_after=5 * 86400)  # fmt: skip
     service = await start_service(settings, store, clock=clock)
     try:
-        await service.enqueue(store.put_blob(message()), SENDER, ["slow@other.gov.vn"])
+        await service.enqueue(store.messages.put_blob(message()), SENDER, ["slow@other.gov.vn"])
         await eventually(lambda: queue_rows(store) == [("slow@other.gov.vn", QUEUED, 1)])
         assert inbox_messages(store, SENDER) == []
         clock.advance(4 * 3600 + 1)
@@ -139,7 +139,7 @@ async def test_a_broken_remote_defers_without_stopping_the_worker(store, tmp_pat
     settings = settings_for(tmp_path, routes, connect_timeout=1, command_timeout=1)
     service = await start_service(settings, store)
     try:
-        blob = store.put_blob(message())
+        blob = store.messages.put_blob(message())
         await service.enqueue(blob, SENDER, ["x@broken.vn"])
         await eventually(lambda: queue_rows(store) == [("x@broken.vn", QUEUED, 1)])
         await service.enqueue(blob, SENDER, ["bob@other.gov.vn"])
@@ -158,7 +158,7 @@ async def test_internationalised_address_needs_smtputf8_at_the_remote(store, tmp
     routes = {"old.vn": f"127.0.0.1:{port_of(ascii_only)}", "new.vn": f"127.0.0.1:{port_of(modern)}"}
     service = await start_service(settings_for(tmp_path, routes), store)
     try:
-        blob = store.put_blob(message())
+        blob = store.messages.put_blob(message())
         await service.enqueue(blob, SENDER, ["bình@old.vn"])
         await service.enqueue(blob, SENDER, ["bình@new.vn"])
         (dsn,) = await eventually(lambda: inbox_messages(store, SENDER))
@@ -184,7 +184,7 @@ async def test_require_tls_defers_a_plaintext_only_remote_and_uses_starttls_when
                                                        "tls.vn": QueueDomain(require_tls=True)})  # fmt: skip
     service = await start_service(settings, store)
     try:
-        blob = store.put_blob(message())
+        blob = store.messages.put_blob(message())
         await service.enqueue(blob, SENDER, ["a@plain.vn"])
         await service.enqueue(blob, SENDER, ["b@tls.vn"])
         await eventually(lambda: tls_script.received and queue_rows(store) == [("a@plain.vn", QUEUED, 1)])
@@ -194,7 +194,7 @@ async def test_require_tls_defers_a_plaintext_only_remote_and_uses_starttls_when
         with_tls.close()
     assert plain_script.received == []
     assert tls_script.received[0][3] is True  # delivered inside STARTTLS
-    (rcpt,) = OutboundQueue(store).list()[0].recipients
+    (rcpt,) = store.queue.list()[0].recipients
     assert "STARTTLS" in rcpt.last_reply
 
 
@@ -205,7 +205,7 @@ async def test_per_domain_connection_limit_is_kept(store, tmp_path):
     service = await start_service(settings, store)
     try:
         for i in range(6):
-            await service.enqueue(store.put_blob(message(subject=f"số {i}")), SENDER, [f"u{i}@other.gov.vn"])
+            await service.enqueue(store.messages.put_blob(message(subject=f"số {i}")), SENDER, [f"u{i}@other.gov.vn"])
         await eventually(lambda: len(script.received) == 6)
     finally:
         await service.stop()
@@ -217,9 +217,9 @@ async def test_one_connection_carries_many_messages_even_after_a_refused_recipie
     script = Script(rcpt=["250 2.1.5 OK", S550_USER, "250 2.1.5 OK"])
     remote = await scripted_remote(script)
     settings = settings_for(tmp_path, {"other.gov.vn": f"127.0.0.1:{port_of(remote)}"}, per_domain=1)
-    queue = OutboundQueue(store)
+    queue = store.queue
     for i in range(5):  # queued before the worker starts: claimed together
-        queue.enqueue(store.put_blob(message(subject=f"số {i}")), SENDER, [f"u{i}@other.gov.vn"])
+        queue.enqueue(store.messages.put_blob(message(subject=f"số {i}")), SENDER, [f"u{i}@other.gov.vn"])
     service = await start_service(settings, store)
     try:
         await eventually(lambda: len(script.received) == 4 and not queue_rows(store))
@@ -248,7 +248,7 @@ async def test_mx_hosts_are_tried_in_preference_order_with_a_fallback(store, tmp
     settings = settings_for(tmp_path, {})
     service = await start_service(settings, store, resolver=resolver, mx_port=port)
     try:
-        blob = store.put_blob(message())
+        blob = store.messages.put_blob(message())
         await service.enqueue(blob, SENDER, ["a@mx.vn", "b@nomx.vn", "c@nullmx.vn", "d@nxdomain.vn"])
         await eventually(lambda: len(script.received) == 2 and not queue_rows(store))
     finally:
@@ -270,7 +270,7 @@ async def test_restart_in_the_middle_of_the_retry_schedule_loses_nothing(store_u
     settings = settings_for(tmp_path, {"other.gov.vn": f"127.0.0.1:{port}"}, retry_first=300)
     store = make_store(store_url, tmp_path / "blobs")
     service = await start_service(settings, store, clock=clock)
-    blob = store.put_blob(message())
+    blob = store.messages.put_blob(message())
     for i in range(3):
         await service.enqueue(blob, SENDER, [f"u{i}@other.gov.vn"])
     await eventually(lambda: sorted(queue_rows(store)) == [(f"u{i}@other.gov.vn", QUEUED, 1) for i in range(3)])
@@ -291,8 +291,8 @@ async def test_restart_in_the_middle_of_the_retry_schedule_loses_nothing(store_u
 
 
 async def test_a_claim_left_by_a_dead_process_is_taken_again_after_its_lease(store, tmp_path):
-    queue = OutboundQueue(store)
-    queue.enqueue(store.put_blob(message()), SENDER, ["bob@other.gov.vn"])
+    queue = store.queue
+    queue.enqueue(store.messages.put_blob(message()), SENDER, ["bob@other.gov.vn"])
     clock = Clock()
     assert len(queue.claim(10, owner="dead:1", lease=600, now=clock.now)) == 1
     assert queue.claim(10, owner="other:2", lease=600, now=clock.now) == []
@@ -312,12 +312,12 @@ async def test_stop_returns_when_a_wake_up_lands_with_it(store, tmp_path):
 
 
 async def test_operator_retry_and_delete(store, tmp_path):
-    queue = OutboundQueue(store)
+    queue = store.queue
     clock = Clock()
-    first = queue.enqueue(store.put_blob(message()), SENDER, ["a@x.vn"], now=clock.now)
-    second = queue.enqueue(store.put_blob(message(subject="2")), SENDER, ["b@y.vn"], now=clock.now)
+    first = queue.enqueue(store.messages.put_blob(message()), SENDER, ["a@x.vn"], now=clock.now)
+    second = queue.enqueue(store.messages.put_blob(message(subject="2")), SENDER, ["b@y.vn"], now=clock.now)
     (claim_a, claim_b) = queue.claim(10, owner="me", lease=60, now=clock.now)
-    from storage.outbound import Outcome
+    from storage.api import Outcome
 
     later = clock.now + __import__("datetime").timedelta(hours=1)
     queue.record([Outcome(claim_a.message.recipients[0].id, QUEUED, 451, "busy", "h", later),
@@ -350,7 +350,7 @@ async def test_utf8_header_is_downgraded_for_a_remote_without_smtputf8_and_signe
     subject = unicodedata.normalize("NFD", "Tờ trình số 06 về chuyển đổi số")  # as some clients send it
     raw = message(subject=subject).replace(b"To: <bob@other.gov.vn>", "To: Trần Thị Bình <binh@bộ-tài-chính.vn>".encode())
     try:
-        blob = store.put_blob(raw)
+        blob = store.messages.put_blob(raw)
         await service.enqueue(blob, SENDER, ["binh@old.vn"])
         await service.enqueue(blob, SENDER, ["binh@new.vn"])
         await eventually(lambda: old.received and new.received and not queue_rows(store))
@@ -376,7 +376,7 @@ async def test_utf8_local_part_in_the_header_still_bounces_5_6_7_at_a_remote_wit
     ascii_only = await scripted_remote(old, utf8=False)
     service = await start_service(settings_for(tmp_path, {"old.vn": f"127.0.0.1:{port_of(ascii_only)}"}), store)
     try:
-        await service.enqueue(store.put_blob(message(to="bình@old.vn")), SENDER, ["binh@old.vn"])
+        await service.enqueue(store.messages.put_blob(message(to="bình@old.vn")), SENDER, ["binh@old.vn"])
         (dsn,) = await eventually(lambda: inbox_messages(store, SENDER))
         await eventually(lambda: not queue_rows(store))
     finally:

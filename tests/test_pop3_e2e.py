@@ -67,8 +67,8 @@ def send_smtp(server, rcpt: str, message: bytes) -> None:
 def deliver_direct(server, rcpt: str, message: bytes) -> None:
     store = server.open_store()
     try:
-        account = store.get_account(rcpt)
-        [outcome] = store.deliver(store.put_blob(message), [DeliveryTarget(account.id)])
+        account = store.accounts.get_account(rcpt)
+        [outcome] = store.messages.deliver(store.messages.put_blob(message), [DeliveryTarget(account.id)])
         assert outcome.ok, outcome
     finally:
         store.close()

@@ -43,6 +43,15 @@ class FakeStore:
         self.fail_expunge = False
         self.fail_open_blob: Exception | None = None
 
+    # The roles of the store POP3 reaches (storage.api.Folders, Messages): this fake plays both.
+    @property
+    def folders(self):
+        return self
+
+    @property
+    def messages(self):
+        return self
+
     def get_folder(self, account_id, name):
         assert (account_id, name) == (1, "INBOX")
         return self.folder

@@ -15,8 +15,8 @@ from mailserver import provisioning as prov
 from mailserver.policy.passwords import check_password
 from storage.api import AccountKind, AccountState
 from storage.errors import Exists
-from storage.org import NewPerson, Organisation
-from storage.sqlstore import SqlStore
+from storage.api import NewPerson
+from storage.sql import SqlStore
 
 D = "example.gov.vn"
 FORM = (
@@ -97,8 +97,8 @@ def test_phone_numbers(text, mobile, expected):
 @pytest.fixture
 def org(store_url, tmp_path):
     store = SqlStore(store_url, blob_dir=tmp_path / "blobs")
-    store.add_domain(D)
-    o = Organisation(store)
+    store.accounts.add_domain(D)
+    o = store.org
     o.add_unit("Bộ Khoa học và Công nghệ", "bkhcn", f"bkhcn@{D}", "h")
     o.add_unit("Văn phòng", "vp", f"vanphong@{D}", "h", parent="bkhcn")
     o.add_unit("Phòng Kế toán", "kt", f"ketoan@{D}", "h", parent="bkhcn")
@@ -113,7 +113,7 @@ SETTINGS = Settings(domains=(D,), address_rule="molisa",
 
 
 def test_plan_derives_addresses_in_sheet_order(org):
-    org.store.create_account(f"annv@{D}", "Nguyễn Văn An", "h")
+    org.accounts.create_account(f"annv@{D}", "Nguyễn Văn An", "h")
     planned = prov.plan(prov.read_sheet(FORM.encode()), org, SETTINGS)
     assert [(p.row.line, p.unit.code, p.address, p.phone, p.mobile) for p in planned] == [
         (5, "vp", f"anngva@{D}", "02439439060", "0912345678"),
@@ -133,14 +133,14 @@ def test_bad_rows_are_reported_with_line_numbers_and_nothing_created(org):
         "6,Lê Dũng,kt,,0212345678\n"         # line 7: malformed mobile
         "7,Phạm Em,,,\n"                     # line 8: no unit
     )
-    before = len(org.store.list_accounts())
+    before = len(org.accounts.list_accounts())
     with pytest.raises(prov.ImportRefused) as err:
         prov.plan(prov.read_sheet(sheet.encode()), org, SETTINGS)
     lines = {line: message for line, message in err.value.errors}
     assert sorted(lines) == [3, 4, 5, 6, 7, 8]
     assert "empty name" in lines[3] and "unknown unit" in lines[4] and "line 2" in lines[5]
     assert "phone" in lines[6] and "mobile" in lines[7] and "no unit" in lines[8]
-    assert len(org.store.list_accounts()) == before
+    assert len(org.accounts.list_accounts()) == before
 
 
 def test_ambiguous_unit_name_asks_for_the_code(org):
@@ -169,11 +169,11 @@ def test_execute_creates_accounts_profiles_and_private_result_sheets(org, tmp_pa
     assert rows[0][:6] == ["TT", "Họ và tên", "Phòng ban/Đơn vị", "Chức vụ", "Địa chỉ thư điện tử", "Mật khẩu ban đầu"]
     assert [r[4] for r in rows[1:]] == [f"annv@{D}", f"anngva@{D}"]
     for row in rows[1:]:
-        account = org.store.get_account(row[4])
+        account = org.accounts.get_account(row[4])
         assert account.kind is AccountKind.PERSONAL and account.state is AccountState.MUST_CHANGE_PASSWORD
         assert PasswordHasher().verify(account.password_hash, row[5])  # R-PASS-1: the printed one works
         assert check_password(row[5], account_name=row[4], min_length=8, min_classes=4) == []  # R-PASS-3
-    profile = org.get_profile(org.store.get_account(f"annv@{D}").id)
+    profile = org.get_profile(org.accounts.get_account(f"annv@{D}").id)
     assert (profile.title, profile.phone, profile.mobile) == ("Chuyên viên", "02439439060", "0912345678")
     assert profile.unit_id == org.get_unit("vp").id
     with pytest.raises(prov.ImportRefused):  # never overwrites a sheet of initial passwords
@@ -181,13 +181,13 @@ def test_execute_creates_accounts_profiles_and_private_result_sheets(org, tmp_pa
 
 
 def test_create_people_is_all_or_nothing(org):
-    before = len(org.store.list_accounts())
+    before = len(org.accounts.list_accounts())
     people = [NewPerson(f"p{i}@{D}", f"Người {i}", "h", None) for i in range(20)]
     people.insert(10, NewPerson(f"vanphong@{D}", "Trùng Địa Chỉ", "h", None))
     with pytest.raises(Exists):
         org.create_people(people)
-    assert len(org.store.list_accounts()) == before
-    assert org.store.get_account(f"p0@{D}") is None
+    assert len(org.accounts.list_accounts()) == before
+    assert org.accounts.get_account(f"p0@{D}") is None
 
 
 # -- CLI ------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from quota.decide import (
     base64_encoded_size,
     decide_attachments,
     decide_delivery,
+    highest_usage_accepted,
     resolve_limits,
     smtp_size_limit,
     thresholds_crossed,
@@ -192,3 +193,39 @@ def test_r_quota_1_defaults_match_the_shipped_yaml_profile(profile: str, tmp_pat
     config.write_text(f"profile: {profile}\n")
     quota = load_settings(config).quota
     assert QuotaLimits(quota.mailbox, quota.attachment) == PROFILE_DEFAULTS[profile]
+
+
+@pytest.mark.parametrize(
+    ("limits", "size", "count", "expected"),
+    [
+        (QuotaLimits(100, None), 30, 1, (70, None)),
+        (QuotaLimits(100, None), 100, 1, (0, None)),  # an empty mailbox takes exactly its limit
+        (QuotaLimits(100, None), 101, 1, (-1, None)),  # never fits: nothing accepts it
+        (QuotaLimits(None, None), 10**12, 1, (None, None)),
+        (QuotaLimits(100, None, 5), 0, 2, (100, 3)),
+        (QuotaLimits(None, None, 5), 7, 6, (None, -1)),
+    ],
+)
+def test_r_quota_1_highest_usage_accepted_table(limits, size, count, expected) -> None:
+    """The bounds a database applies for decide_delivery, case by case."""
+    assert highest_usage_accepted(limits, size, count) == expected
+
+
+def test_r_quota_1_highest_usage_accepted_agrees_with_decide_delivery() -> None:
+    """For every usage, size and limit of a small grid, the bound accepts exactly what
+    decide_delivery accepts."""
+    for cap in (None, 0, 1, 5, 10):
+        for most in (None, 0, 1, 3):
+            limits = QuotaLimits(cap, None, most)
+            for size in range(0, 12):
+                for count in range(0, 4):
+                    top_bytes, top_messages = highest_usage_accepted(limits, size, count)
+                    for used in range(0, 12):
+                        for n in range(0, 5):
+                            inside = (top_bytes is None or used <= top_bytes) and (top_messages is None or n <= top_messages)
+                            assert decide_delivery(used, n, limits, size, count).ok == inside, (limits, size, count, used, n)
+
+
+def test_r_quota_1_highest_usage_accepted_refuses_negative_input() -> None:
+    with pytest.raises(ValueError):
+        highest_usage_accepted(QuotaLimits(1, None), -1)

@@ -14,9 +14,8 @@ from config.settings import Settings
 from mailserver.quota_service import QuotaService, ThresholdWatcher, level
 from quota import QuotaLimits, smtp_size_limit
 from storage import api
-from storage.org import Organisation, Right
-from storage.sqlstore import SqlStore
-from storage.usage import Usage
+from storage.api import Right
+from storage.sql import SqlStore
 
 DOMAIN = "example.gov.vn"
 KiB, MiB, GiB = 1024, 1024**2, 1024**3
@@ -30,7 +29,7 @@ def settings(**quota) -> Settings:
 @pytest.fixture
 def store(store_url, tmp_path):
     s = SqlStore(store_url, blob_dir=tmp_path / "blobs")
-    s.add_domain(DOMAIN)
+    s.accounts.add_domain(DOMAIN)
     yield s
     s.close()
 
@@ -38,15 +37,15 @@ def store(store_url, tmp_path):
 def test_limits_come_from_profile_then_unit_class_then_account(store):
     service = QuotaService(settings(mailbox="2GB", attachment="20MB",
                                     classes={"lanh-dao": {"mailbox": "10GB"}, "kho": {"attachment": None}}), store)
-    org = Organisation(store)
+    org = store.org
     unit = org.add_unit("Văn phòng", "vp", f"vp@{DOMAIN}", None)
-    person = store.create_account(f"an@{DOMAIN}", "An", None)
+    person = store.accounts.create_account(f"an@{DOMAIN}", "An", None)
     org.set_profile(person.id, unit_id=unit.id)
     assert service.limits_for(person) == QuotaLimits(2 * GiB, 20 * MiB)
     service.usage.set_class(unit.account.id, "lanh-dao")
     assert service.limits_for(person) == QuotaLimits(10 * GiB, 20 * MiB)
     service.usage.set_quota(person.id, 5 * GiB)
-    person = store.get_account_by_id(person.id)
+    person = store.accounts.get_account_by_id(person.id)
     assert service.limits_for(person) == QuotaLimits(5 * GiB, 20 * MiB)
     assert service.delivery_limit(person) == 5 * GiB
     service.usage.set_class(person.id, "kho")
@@ -55,7 +54,7 @@ def test_limits_come_from_profile_then_unit_class_then_account(store):
 
 def test_a_class_missing_from_the_config_falls_back_to_the_profile(store):
     service = QuotaService(settings(mailbox="1GB"), store)
-    a = store.create_account(f"a@{DOMAIN}", "A", None)
+    a = store.accounts.create_account(f"a@{DOMAIN}", "A", None)
     service.usage.set_class(a.id, "removed-from-yaml")
     assert service.limits_for(a).mailbox_bytes == GiB
 
@@ -71,9 +70,9 @@ def test_smtp_size_follows_the_largest_attachment_limit_capped_by_max_message_si
 
 def test_check_delivery_and_imap_resources(store):
     service = QuotaService(settings(mailbox=LIMIT), store)
-    a = store.create_account(f"a@{DOMAIN}", "A", None)
-    store.deliver(store.put_blob(b"Subject: x\r\n\r\n" + b"y" * 1000), [api.DeliveryTarget(a.id)])
-    a = store.get_account_by_id(a.id)
+    a = store.accounts.create_account(f"a@{DOMAIN}", "A", None)
+    store.messages.deliver(store.messages.put_blob(b"Subject: x\r\n\r\n" + b"y" * 1000), [api.DeliveryTarget(a.id)])
+    a = store.accounts.get_account_by_id(a.id)
     assert service.check_delivery(a, LIMIT - a.used_bytes).ok
     refused = service.check_delivery(a, LIMIT - a.used_bytes + 1)
     assert not refused.ok and refused.resource == "storage" and not refused.permanent
@@ -90,18 +89,18 @@ def test_level_is_the_highest_threshold_reached(used, expected):
 
 def fill(store, account, to_bytes: int, n: int) -> None:
     """Deliver one message that brings the account's usage to exactly ``to_bytes``."""
-    current = store.get_account_by_id(account.id).used_bytes
+    current = store.accounts.get_account_by_id(account.id).used_bytes
     head = f"From: x@{DOMAIN}\r\nSubject: fill {n}\r\n\r\n".encode()
-    blob = store.put_blob(head + b"z" * (to_bytes - current - len(head)))
+    blob = store.messages.put_blob(head + b"z" * (to_bytes - current - len(head)))
     assert blob.size == to_bytes - current
-    assert store.deliver(blob, [api.DeliveryTarget(account.id)])[0].ok
+    assert store.messages.deliver(blob, [api.DeliveryTarget(account.id)])[0].ok
 
 
 def notices(store, account) -> list[email.message.EmailMessage]:
-    inbox = store.get_folder(account.id, "INBOX")
+    inbox = store.folders.get_folder(account.id, "INBOX")
     result = []
-    for info in store.fetch(inbox.id, store.open_view(inbox.id, claim_recent=False).uids):
-        msg = email.message_from_bytes(store.read_blob(info.blob), policy=email.policy.default)
+    for info in store.messages.fetch(inbox.id, store.messages.open_view(inbox.id, claim_recent=False).uids):
+        msg = email.message_from_bytes(store.messages.read_blob(info.blob), policy=email.policy.default)
         if msg["Auto-Submitted"] == "auto-generated":
             result.append(msg)
     return result
@@ -109,7 +108,7 @@ def notices(store, account) -> list[email.message.EmailMessage]:
 
 def test_warnings_arrive_once_per_threshold_and_again_only_after_dropping_below(store):
     service = QuotaService(settings(mailbox=LIMIT), store)
-    a = store.create_account(f"a@{DOMAIN}", "Nguyễn Văn An", None)
+    a = store.accounts.create_account(f"a@{DOMAIN}", "Nguyễn Văn An", None)
     watcher = service.start_watcher()
     try:
         fill(store, a, 70 * KiB, 1)
@@ -128,12 +127,12 @@ def test_warnings_arrive_once_per_threshold_and_again_only_after_dropping_below(
         assert watcher.wait_idle()
         got = notices(store, a)
         assert [m["Subject"] for m in got][-1] == "Hộp thư đã đầy / Mailbox full"
-        assert store.get_account_by_id(a.id).used_bytes > LIMIT
+        assert store.accounts.get_account_by_id(a.id).used_bytes > LIMIT
         # Dropping below 80 % re-arms every threshold; crossing 80 % again warns again.
-        inbox = store.get_folder(a.id, "INBOX")
-        uids = store.open_view(inbox.id, claim_recent=False).uids
-        store.store_flags(inbox.id, uids, "add", frozenset({"\\Deleted"}))
-        store.expunge(inbox.id)
+        inbox = store.folders.get_folder(a.id, "INBOX")
+        uids = store.messages.open_view(inbox.id, claim_recent=False).uids
+        store.messages.store_flags(inbox.id, uids, "add", frozenset({"\\Deleted"}))
+        store.messages.expunge(inbox.id)
         assert watcher.wait_idle() and service.usage.notified(a.id) == 0
         fill(store, a, 81 * KiB, 6)
         assert watcher.wait_idle()
@@ -145,7 +144,7 @@ def test_warnings_arrive_once_per_threshold_and_again_only_after_dropping_below(
 
 def test_a_jump_over_several_thresholds_sends_one_notice_for_the_highest(store):
     service = QuotaService(settings(mailbox=LIMIT), store)
-    a = store.create_account(f"a@{DOMAIN}", "A", None)
+    a = store.accounts.create_account(f"a@{DOMAIN}", "A", None)
     watcher = ThresholdWatcher(service)
     fill(store, a, 95 * KiB, 1)
     assert watcher.check(a.id) == 90
@@ -155,7 +154,7 @@ def test_a_jump_over_several_thresholds_sends_one_notice_for_the_highest(store):
 
 def test_two_watchers_on_one_database_send_one_notice(store):
     service = QuotaService(settings(mailbox=LIMIT), store)
-    a = store.create_account(f"a@{DOMAIN}", "A", None)
+    a = store.accounts.create_account(f"a@{DOMAIN}", "A", None)
     fill(store, a, 80 * KiB, 1)
     first, second = ThresholdWatcher(service), ThresholdWatcher(QuotaService(service.settings, store))
     assert [first.check(a.id), second.check(a.id)].count(80) == 1
@@ -164,10 +163,10 @@ def test_two_watchers_on_one_database_send_one_notice(store):
 
 def test_unit_mailbox_warning_goes_to_the_unit_its_head_and_delegates(store):
     service = QuotaService(settings(mailbox=LIMIT), store)
-    head = store.create_account(f"truong@{DOMAIN}", "Trưởng phòng", None)
-    clerk = store.create_account(f"vanthu@{DOMAIN}", "Văn thư", None)
-    other = store.create_account(f"khac@{DOMAIN}", "Khác", None)
-    org = Organisation(store)
+    head = store.accounts.create_account(f"truong@{DOMAIN}", "Trưởng phòng", None)
+    clerk = store.accounts.create_account(f"vanthu@{DOMAIN}", "Văn thư", None)
+    other = store.accounts.create_account(f"khac@{DOMAIN}", "Khác", None)
+    org = store.org
     unit = org.add_unit("Văn phòng", "vp", f"vp@{DOMAIN}", None, head_account_id=head.id)
     org.delegate(unit.account.id, clerk.id, [Right.READ])
     fill(store, unit.account, 91 * KiB, 1)
@@ -181,7 +180,7 @@ def test_unit_mailbox_warning_goes_to_the_unit_its_head_and_delegates(store):
 
 def test_the_watcher_hands_commits_to_its_own_thread(store):
     service = QuotaService(settings(mailbox=LIMIT), store)
-    a = store.create_account(f"a@{DOMAIN}", "A", None)
+    a = store.accounts.create_account(f"a@{DOMAIN}", "A", None)
     watcher = service.start_watcher()
     try:
         fill(store, a, 92 * KiB, 1)
@@ -190,3 +189,34 @@ def test_the_watcher_hands_commits_to_its_own_thread(store):
     finally:
         service.close()
     assert watcher._thread.is_alive() is False
+
+
+def test_a_group_delivery_reads_the_notified_levels_in_one_query_without_error(store, caplog):
+    """The watcher's pass after a delivery to several accounts reads their warning levels in
+    one query (Usage.notified_many), with no ERROR logged and no fallback to one each."""
+    import logging
+
+    from sqlalchemy import event
+
+    service = QuotaService(settings(mailbox=LIMIT), store)
+    members = [store.accounts.create_account(f"m{i}@{DOMAIN}", f"M{i}", None) for i in range(5)]
+    watcher = service.start_watcher()
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, _params, _context, _many):
+        if "quota_state" in statement:
+            statements.append(statement)
+
+    engine = store.core._read
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with caplog.at_level(logging.ERROR):
+            blob = store.messages.put_blob(f"From: a@{DOMAIN}\r\nSubject: group\r\n\r\nhello\r\n".encode())
+            outcomes = store.messages.deliver(blob, [api.DeliveryTarget(m.id) for m in members])
+            assert all(o.ok for o in outcomes)
+            assert watcher.wait_idle()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+        service.close()
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert len(statements) == 1, statements

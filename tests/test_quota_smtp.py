@@ -15,7 +15,6 @@ import time
 import pytest
 
 from quota.decide import smtp_size_limit
-from storage.usage import Usage
 from tests.conftest import BACKENDS, Server
 
 MiB = 1024**2
@@ -41,7 +40,7 @@ def srv(request, tmp_path_factory):
         for address in (ANNV, BINH, CHI, DUNG):
             server.add_account(address, PASSWORD)
         with _store(server) as store:
-            Usage(store).set_class(store.get_account(CHI).id, "small")
+            store.usage.set_class(store.accounts.get_account(CHI).id, "small")
         send(server, "x@other.gov.vn", [DUNG], b"Subject: first\r\n\r\n" + b"d" * 4000 + b"\r\n")
         yield server
     finally:
@@ -61,19 +60,19 @@ class _store:
 
 def account(server: Server, address: str):
     with _store(server) as store:
-        return store.get_account(address)
+        return store.accounts.get_account(address)
 
 
 def set_limit(server: Server, address: str, limit: int | None) -> None:
     with _store(server) as store:
-        Usage(store).set_quota(store.get_account(address).id, limit)
+        store.usage.set_quota(store.accounts.get_account(address).id, limit)
 
 
 def inbox(server: Server, address: str) -> list[bytes]:
     with _store(server) as store:
-        folder = store.get_folder(store.get_account(address).id, "INBOX")
-        uids = store.open_view(folder.id, claim_recent=False).uids
-        return [store.read_blob(m.blob) for m in store.fetch(folder.id, uids)]
+        folder = store.folders.get_folder(store.accounts.get_account(address).id, "INBOX")
+        uids = store.messages.open_view(folder.id, claim_recent=False).uids
+        return [store.messages.read_blob(m.blob) for m in store.messages.fetch(folder.id, uids)]
 
 
 def with_attachments(*parts: tuple[bytes, str]) -> bytes:

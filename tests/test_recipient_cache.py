@@ -11,7 +11,7 @@ import pytest
 
 from storage.api import AccountState, DeliveryTarget
 from storage.recipients import MAX_ENTRIES, RecipientCache
-from storage.sqlstore import SqlStore
+from storage.sql import SqlStore
 
 MSG = b"From: a@other.gov.vn\r\nSubject: x\r\n\r\nbody\r\n"
 
@@ -86,7 +86,7 @@ def sqlite_store(tmp_path):
     url = f"sqlite:///{tmp_path / 'store.db'}"
     upgrade(url)
     store = SqlStore(url, blob_dir=tmp_path / "blobs")
-    store.add_domain("example.gov.vn")
+    store.accounts.add_domain("example.gov.vn")
     yield store
     store.close()
 
@@ -100,63 +100,63 @@ def _wait_for(predicate, timeout: float = 5.0) -> float:
 
 
 def test_a_looked_up_recipient_is_known_without_the_database(sqlite_store):
-    created = sqlite_store.create_account("annv@example.gov.vn", "An", None, state=AccountState.ACTIVE)
-    assert sqlite_store.peek_account("annv@example.gov.vn") is None  # not looked up yet
-    assert sqlite_store.peek_account("nobody@example.gov.vn") is None
-    assert sqlite_store.get_account("AnNV@Example.gov.vn").id == created.id
-    assert sqlite_store.peek_account("annv@example.gov.vn").id == created.id
-    assert sqlite_store.peek_account("ANNV@example.gov.vn.").id == created.id
-    assert sqlite_store.peek_account("not an address") is None
+    created = sqlite_store.accounts.create_account("annv@example.gov.vn", "An", None, state=AccountState.ACTIVE)
+    assert sqlite_store.accounts.peek_account("annv@example.gov.vn") is None  # not looked up yet
+    assert sqlite_store.accounts.peek_account("nobody@example.gov.vn") is None
+    assert sqlite_store.accounts.get_account("AnNV@Example.gov.vn").id == created.id
+    assert sqlite_store.accounts.peek_account("annv@example.gov.vn").id == created.id
+    assert sqlite_store.accounts.peek_account("ANNV@example.gov.vn.").id == created.id
+    assert sqlite_store.accounts.peek_account("not an address") is None
 
 
 def test_a_change_committed_here_clears_it_before_the_caller_returns(sqlite_store):
-    account = sqlite_store.create_account("annv@example.gov.vn", "An", None, state=AccountState.ACTIVE)
-    sqlite_store.get_account("annv@example.gov.vn")
-    sqlite_store.set_state(account.id, AccountState.REVOKED)
-    assert sqlite_store.peek_account("annv@example.gov.vn") is None
-    assert sqlite_store.get_account("annv@example.gov.vn").state == AccountState.REVOKED
+    account = sqlite_store.accounts.create_account("annv@example.gov.vn", "An", None, state=AccountState.ACTIVE)
+    sqlite_store.accounts.get_account("annv@example.gov.vn")
+    sqlite_store.accounts.set_state(account.id, AccountState.REVOKED)
+    assert sqlite_store.accounts.peek_account("annv@example.gov.vn") is None
+    assert sqlite_store.accounts.get_account("annv@example.gov.vn").state == AccountState.REVOKED
 
 
 def test_a_delivery_here_updates_the_cached_usage(sqlite_store):
-    account = sqlite_store.create_account("annv@example.gov.vn", "An", None, state=AccountState.ACTIVE)
-    sqlite_store.get_account("annv@example.gov.vn")
-    blob = sqlite_store.put_blob(MSG)
-    sqlite_store.deliver(blob, [DeliveryTarget(account.id)])
-    cached = sqlite_store.peek_account("annv@example.gov.vn")
+    account = sqlite_store.accounts.create_account("annv@example.gov.vn", "An", None, state=AccountState.ACTIVE)
+    sqlite_store.accounts.get_account("annv@example.gov.vn")
+    blob = sqlite_store.messages.put_blob(MSG)
+    sqlite_store.messages.deliver(blob, [DeliveryTarget(account.id)])
+    cached = sqlite_store.accounts.peek_account("annv@example.gov.vn")
     assert (cached.used_bytes, cached.used_messages) == (len(MSG), 1)
-    assert cached == sqlite_store.get_account("annv@example.gov.vn")
-    sqlite_store.index_pending()  # search upkeep changes no account: the entry stays
-    assert sqlite_store.peek_account("annv@example.gov.vn") == cached
+    assert cached == sqlite_store.accounts.get_account("annv@example.gov.vn")
+    sqlite_store.search.index_pending()  # search upkeep changes no account: the entry stays
+    assert sqlite_store.accounts.peek_account("annv@example.gov.vn") == cached
 
 
 def test_a_change_committed_by_another_process_clears_it(sqlite_store, tmp_path):
     """An operator's command in another process: the next peek sees SQLite's data_version move
     and asks the database; the idle writer clears the cache within 50 ms and vouches anew."""
-    sqlite_store.create_account("annv@example.gov.vn", "An", None, state=AccountState.ACTIVE)
-    sqlite_store.get_account("annv@example.gov.vn")
+    sqlite_store.accounts.create_account("annv@example.gov.vn", "An", None, state=AccountState.ACTIVE)
+    sqlite_store.accounts.get_account("annv@example.gov.vn")
     time.sleep(0.2)  # the writer has looked at data_version since
-    assert sqlite_store.peek_account("annv@example.gov.vn") is not None
+    assert sqlite_store.accounts.peek_account("annv@example.gov.vn") is not None
     script = (
-        "import sys; from storage.sqlstore import SqlStore; from storage.api import AccountState;"
+        "import sys; from storage.sql import SqlStore; from storage.api import AccountState;"
         f"s = SqlStore({sqlite_store.url!r}, blob_dir=sys.argv[1]);"
-        "a = s.get_account('annv@example.gov.vn'); s.set_state(a.id, AccountState.LOCKED); s.close()"
+        "a = s.accounts.get_account('annv@example.gov.vn'); s.accounts.set_state(a.id, AccountState.LOCKED); s.close()"
     )
     subprocess.run([sys.executable, "-c", script, str(tmp_path / "blobs")], check=True, timeout=60)
-    assert sqlite_store.peek_account("annv@example.gov.vn") is None  # at once: data_version moved
-    assert _wait_for(lambda: len(sqlite_store._recipients) == 0) < 0.5  # the idle writer cleared it
-    assert sqlite_store.get_account("annv@example.gov.vn").state == AccountState.LOCKED
+    assert sqlite_store.accounts.peek_account("annv@example.gov.vn") is None  # at once: data_version moved
+    assert _wait_for(lambda: len(sqlite_store.core._recipients) == 0) < 0.5  # the idle writer cleared it
+    assert sqlite_store.accounts.get_account("annv@example.gov.vn").state == AccountState.LOCKED
     time.sleep(0.2)
-    assert sqlite_store.peek_account("annv@example.gov.vn").state == AccountState.LOCKED
+    assert sqlite_store.accounts.peek_account("annv@example.gov.vn").state == AccountState.LOCKED
 
 
 def test_only_the_sqlite_store_keeps_a_cache(store_url, tmp_path):
     """PostgreSQL serves several processes whose commits this writer does not see: no cache."""
     store = SqlStore(store_url, blob_dir=tmp_path / "blobs")
     try:
-        store.add_domain("example.gov.vn")
-        store.create_account("annv@example.gov.vn", "An", None, state=AccountState.ACTIVE)
-        assert store.get_account("annv@example.gov.vn") is not None
-        assert (store.peek_account("annv@example.gov.vn") is not None) == store.is_sqlite
+        store.accounts.add_domain("example.gov.vn")
+        store.accounts.create_account("annv@example.gov.vn", "An", None, state=AccountState.ACTIVE)
+        assert store.accounts.get_account("annv@example.gov.vn") is not None
+        assert (store.accounts.peek_account("annv@example.gov.vn") is not None) == store.is_sqlite
     finally:
         store.close()
 
@@ -167,8 +167,8 @@ def test_a_closed_store_peeks_nothing(tmp_path):
     url = f"sqlite:///{tmp_path / 'store.db'}"
     upgrade(url)
     store = SqlStore(url, blob_dir=tmp_path / "blobs")
-    store.add_domain("example.gov.vn")
-    store.create_account("annv@example.gov.vn", "An", None, state=AccountState.ACTIVE)
-    store.get_account("annv@example.gov.vn")
+    store.accounts.add_domain("example.gov.vn")
+    store.accounts.create_account("annv@example.gov.vn", "An", None, state=AccountState.ACTIVE)
+    store.accounts.get_account("annv@example.gov.vn")
     store.close()
-    assert store.peek_account("annv@example.gov.vn") is None  # no error from the closed connection
+    assert store.accounts.peek_account("annv@example.gov.vn") is None  # no error from the closed connection

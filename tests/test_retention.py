@@ -14,7 +14,7 @@ from mailserver.daily import next_run
 from mailserver.retention import RetentionJob, rules_from
 from quota.retention import RetentionRule
 from storage import api
-from storage.sqlstore import SqlStore
+from storage.sql import SqlStore
 
 DOMAIN = "example.gov.vn"
 ICT = dt.timezone(dt.timedelta(hours=7))
@@ -51,11 +51,11 @@ def test_next_run_is_the_next_local_time_of_day():
 def test_the_daily_job_runs_at_run_at_and_expunges(store_url, tmp_path):
     store = SqlStore(store_url, blob_dir=tmp_path / "blobs")
     try:
-        store.add_domain(DOMAIN)
-        a = store.create_account(f"a@{DOMAIN}", "A", None)
+        store.accounts.add_domain(DOMAIN)
+        a = store.accounts.create_account(f"a@{DOMAIN}", "A", None)
         old = dt.datetime.now(dt.UTC) - dt.timedelta(days=40)
-        blob = store.put_blob(b"Subject: spam\r\n\r\nbuy\r\n")
-        store.deliver(blob, [api.DeliveryTarget(a.id, "Junk")], internaldate=old)
+        blob = store.messages.put_blob(b"Subject: spam\r\n\r\nbuy\r\n")
+        store.messages.deliver(blob, [api.DeliveryTarget(a.id, "Junk")], internaldate=old)
         settings = Settings.model_validate({"retention": {"run_at": "02:30"}})
         # The clock says 02:29:59.8: the job sleeps 0.2 s, runs, then waits for the next day.
         fake_now = dt.datetime(2026, 11, 23, 2, 29, 59, 800000, tzinfo=ICT)
@@ -70,7 +70,7 @@ def test_the_daily_job_runs_at_run_at_and_expunges(store_url, tmp_path):
             return job.runs
 
         assert asyncio.run(main()) == 1
-        assert store.get_account_by_id(a.id).used_messages == 0
+        assert store.accounts.get_account_by_id(a.id).used_messages == 0
     finally:
         store.close()
 
@@ -89,12 +89,12 @@ def test_retention_run_cli_dry_run_lists_then_real_run_expunges(make_server):
     srv.add_account(f"an@{DOMAIN}", "Secret-pass1")
     store = srv.open_store()
     try:
-        a = store.get_account(f"an@{DOMAIN}")
+        a = store.accounts.get_account(f"an@{DOMAIN}")
         now = dt.datetime.now(dt.UTC)
         for n, days, folder in ((1, 45, "Trash"), (2, 5, "Trash"), (3, 90, "INBOX")):
-            blob = store.put_blob(f"Subject: m{n}\r\n\r\nbody {n}\r\n".encode())
-            store.deliver(blob, [api.DeliveryTarget(a.id, folder)], internaldate=now - dt.timedelta(days=days))
-        before = store.get_account_by_id(a.id)
+            blob = store.messages.put_blob(f"Subject: m{n}\r\n\r\nbody {n}\r\n".encode())
+            store.messages.deliver(blob, [api.DeliveryTarget(a.id, folder)], internaldate=now - dt.timedelta(days=days))
+        before = store.accounts.get_account_by_id(a.id)
     finally:
         store.close()
 
@@ -107,9 +107,9 @@ def test_retention_run_cli_dry_run_lists_then_real_run_expunges(make_server):
     assert "expunged 0 message(s)" in again.stdout
     store = srv.open_store()
     try:
-        after = store.get_account_by_id(a.id)
+        after = store.accounts.get_account_by_id(a.id)
         assert after.used_messages == before.used_messages - 1 == 2
-        trash = store.get_folder(a.id, "Trash")
-        assert store.open_view(trash.id, claim_recent=False).uids == [2]
+        trash = store.folders.get_folder(a.id, "Trash")
+        assert store.messages.open_view(trash.id, claim_recent=False).uids == [2]
     finally:
         store.close()

@@ -15,7 +15,7 @@ from storage import search as q
 from storage.api import AccountState, DeliveryTarget
 from storage.indexing import index_columns, searchable
 from storage.mime import fold, parse
-from storage.sqlstore import SqlStore
+from storage.sql import SqlStore
 
 BODIES = [
     "Đề nghị chuyển đổi số hành chính công",
@@ -41,14 +41,14 @@ def _message(n: int, body: str) -> bytes:
 
 
 def _load(store) -> tuple[int, dict[int, dict]]:
-    account = store.create_account("annv@example.gov.vn", "An", "x", state=AccountState.ACTIVE)
-    folder = store.get_folder(account.id, "INBOX")
+    account = store.accounts.create_account("annv@example.gov.vn", "An", "x", state=AccountState.ACTIVE)
+    folder = store.folders.get_folder(account.id, "INBOX")
     indexed = {}
     for n, body in enumerate(BODIES):
-        blob = store.put_blob(_message(n, body))
-        (outcome,) = store.deliver(blob, [DeliveryTarget(account.id)])
+        blob = store.messages.put_blob(_message(n, body))
+        (outcome,) = store.messages.deliver(blob, [DeliveryTarget(account.id)])
         # What the columns hold once complete (SQLite fills blob_meta.body after delivery).
-        indexed[outcome.uid] = index_columns(parse(_message(n, body)), store.fold)
+        indexed[outcome.uid] = index_columns(parse(_message(n, body)), store.core.fold)
     return folder.id, indexed
 
 
@@ -58,17 +58,17 @@ def _check(store, folder_id: int, indexed: dict[int, dict]) -> None:
         want_body = sorted(uid for uid, cols in indexed.items() if folded in cols["body"])
         want_text = sorted(uid for uid, cols in indexed.items() if folded in cols["body"] or folded in cols["headers"])
         want_subject = sorted(uid for uid, cols in indexed.items() if folded in cols["subject"])
-        assert store.search(folder_id, q.BodyContains(needle)) == want_body, needle
-        assert store.search(folder_id, q.TextContains(needle)) == want_text, needle
-        assert store.search(folder_id, q.HeaderContains("subject", needle)) == want_subject, needle
+        assert store.search.search(folder_id, q.BodyContains(needle)) == want_body, needle
+        assert store.search.search(folder_id, q.TextContains(needle)) == want_text, needle
+        assert store.search.search(folder_id, q.HeaderContains("subject", needle)) == want_subject, needle
         unseen = q.And((q.HasFlag("\\Seen", False), q.TextContains(needle)))
-        assert store.search(folder_id, unseen) == want_text, needle
+        assert store.search.search(folder_id, unseen) == want_text, needle
 
 
 @pytest.fixture
 def store(store_url, tmp_path):
     s = SqlStore(store_url, blob_dir=tmp_path / "blobs")
-    s.add_domain("example.gov.vn")
+    s.accounts.add_domain("example.gov.vn")
     yield s
     s.close()
 
@@ -77,7 +77,7 @@ def test_search_equals_substring_semantics_before_and_after_indexing(store):
     folder_id, indexed = _load(store)
     assert any("x69an" in cols["body"] for cols in indexed.values())
     _check(store, folder_id, indexed)  # the indexer may or may not have run yet
-    while store.index_pending(2):
+    while store.search.index_pending(2):
         pass
     _check(store, folder_id, indexed)
 
@@ -87,7 +87,7 @@ def test_a_deleted_newest_body_does_not_hide_the_next_one_from_search(store, sto
     if not store.is_sqlite:
         pytest.skip("rowids and watermarks are SQLite's")
     folder_id, indexed = _load(store)
-    while store.index_pending():
+    while store.search.index_pending():
         pass
     path = store_url.removeprefix("sqlite:///")
     with sqlite3.connect(path) as db:
@@ -95,13 +95,13 @@ def test_a_deleted_newest_body_does_not_hide_the_next_one_from_search(store, sto
         db.execute("PRAGMA foreign_keys=OFF")
         db.execute("DELETE FROM blob_meta WHERE rowid = ?", (top,))
         assert db.execute("SELECT last_rowid, words_rowid, body_rowid FROM fts_state").fetchone() == (top - 1,) * 3
-    account = store.get_account("annv@example.gov.vn")
-    blob = store.put_blob(_message(99, "chuyen doi so moi nhat"))
-    (outcome,) = store.deliver(blob, [DeliveryTarget(account.id)])
-    assert outcome.uid in store.search(folder_id, q.BodyContains("doi so moi"))
-    while store.index_pending():
+    account = store.accounts.get_account("annv@example.gov.vn")
+    blob = store.messages.put_blob(_message(99, "chuyen doi so moi nhat"))
+    (outcome,) = store.messages.deliver(blob, [DeliveryTarget(account.id)])
+    assert outcome.uid in store.search.search(folder_id, q.BodyContains("doi so moi"))
+    while store.search.index_pending():
         pass
-    assert store.search(folder_id, q.BodyContains("doi so moi")) == [outcome.uid]
+    assert store.search.search(folder_id, q.BodyContains("doi so moi")) == [outcome.uid]
 
 
 def test_upgrade_adds_the_word_index_and_the_indexer_fills_it(tmp_path):
@@ -128,9 +128,9 @@ def test_upgrade_adds_the_word_index_and_the_indexer_fills_it(tmp_path):
     engine.dispose()
     store = SqlStore(url, blob_dir=tmp_path / "blobs")
     try:
-        store.add_domain("example.gov.vn")
-        store._closing.set()  # no background indexer: the old schema has no word index yet
-        store._indexer.join()
+        store.accounts.add_domain("example.gov.vn")
+        store.core._closing.set()  # no background indexer: the old schema has no word index yet
+        store.search._indexer.join()
         folder_id, indexed = _load(store)
     finally:
         store.close()
@@ -138,7 +138,7 @@ def test_upgrade_adds_the_word_index_and_the_indexer_fills_it(tmp_path):
         # The code of that schema filled the body text at delivery; today's leaves it to the
         # indexer (0009), so the old store is completed here as the old code would have.
         for n, body in enumerate(BODIES):
-            columns = index_columns(parse(_message(n, body)), store.fold)
+            columns = index_columns(parse(_message(n, body)), store.core.fold)
             db.execute("UPDATE blob_meta SET headers = ?, body = ? WHERE sha256 = ?",
                        (columns["headers"], columns["body"], hashlib.sha256(_message(n, body)).hexdigest()))
         cols = '"subject", "from", "to", "cc", "bcc", "headers", "body"'
@@ -151,7 +151,7 @@ def test_upgrade_adds_the_word_index_and_the_indexer_fills_it(tmp_path):
     store = SqlStore(url, blob_dir=tmp_path / "blobs")
     try:
         _check(store, folder_id, indexed)
-        while store.index_pending(3):
+        while store.search.index_pending(3):
             pass
         with sqlite3.connect(tmp_path / "old.db") as db:
             assert db.execute("SELECT count(*) FROM blob_words WHERE blob_words MATCH 'doi'").fetchone()[0] > 0
@@ -168,7 +168,7 @@ def test_search_text_is_filled_after_delivery_and_before_a_search_needing_it(sto
     try:
         if not busy.is_sqlite:
             pytest.skip("PostgreSQL fills the column at delivery (its trigram indexes follow each write)")
-        busy.add_domain("example.gov.vn")
+        busy.accounts.add_domain("example.gov.vn")
         folder_id, indexed = _load(busy)
         path = store_url.removeprefix("sqlite:///")
 
@@ -179,12 +179,12 @@ def test_search_text_is_filled_after_delivery_and_before_a_search_needing_it(sto
 
         assert state() == (0, 0)
         in_subject = sorted(uid for uid, cols in indexed.items() if "chuyen doi" in cols["subject"])
-        assert len(in_subject) == 2 and busy.search(folder_id, q.HeaderContains("subject", "chuyển đổi")) == in_subject
+        assert len(in_subject) == 2 and busy.search.search(folder_id, q.HeaderContains("subject", "chuyển đổi")) == in_subject
         assert state() == (0, 0)
-        assert busy.search(folder_id, q.HeaderContains("content-type", "UTF-8")) == sorted(indexed)
+        assert busy.search.search(folder_id, q.HeaderContains("content-type", "UTF-8")) == sorted(indexed)
         assert state() == (len(BODIES), len(BODIES))
         not_in_body = sorted(uid for uid, cols in indexed.items() if "chuyen doi so" not in cols["body"])
-        assert len(not_in_body) == 5 and busy.search(folder_id, q.Not(q.BodyContains("chuyển đổi số"))) == not_in_body
+        assert len(not_in_body) == 5 and busy.search.search(folder_id, q.Not(q.BodyContains("chuyển đổi số"))) == not_in_body
         _check(busy, folder_id, indexed)
     finally:
         busy.close()
@@ -195,10 +195,10 @@ def test_background_indexer_waits_for_a_quiet_moment_then_catches_up(store_url, 
     writes stop for a moment (``index_quiet_s``)."""
     busy = SqlStore(store_url, blob_dir=tmp_path / "busy", index_quiet_s=3600)  # never quiet
     try:
-        busy.add_domain("example.gov.vn")
+        busy.accounts.add_domain("example.gov.vn")
         folder_id, indexed = _load(busy)
         time.sleep(0.3)
-        assert busy.index_backlog() == (len(BODIES) if busy.is_sqlite else 0)
+        assert busy.search.index_backlog() == (len(BODIES) if busy.is_sqlite else 0)
         _check(busy, folder_id, indexed)
     finally:
         busy.close()
@@ -207,10 +207,10 @@ def test_background_indexer_waits_for_a_quiet_moment_then_catches_up(store_url, 
     quiet = SqlStore(store_url, blob_dir=tmp_path / "busy", index_quiet_s=0.2)
     try:
         for _ in range(100):
-            if quiet.index_backlog() == 0:
+            if quiet.search.index_backlog() == 0:
                 break
             time.sleep(0.1)
-        assert quiet.index_backlog() == 0
+        assert quiet.search.index_backlog() == 0
         _check(quiet, folder_id, indexed)
     finally:
         quiet.close()

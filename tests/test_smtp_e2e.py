@@ -26,10 +26,10 @@ def inbox(server, address: str) -> list[bytes]:
     """Stored bytes of every message in the account's INBOX, in UID order."""
     store = server.open_store()
     try:
-        account = store.get_account(address)
-        folder = store.get_folder(account.id, "INBOX")
-        view = store.open_view(folder.id, claim_recent=False)
-        return [store.read_blob(m.blob) for m in store.fetch(folder.id, view.uids)]
+        account = store.accounts.get_account(address)
+        folder = store.folders.get_folder(account.id, "INBOX")
+        view = store.messages.open_view(folder.id, claim_recent=False)
+        return [store.messages.read_blob(m.blob) for m in store.messages.fetch(folder.id, view.uids)]
     finally:
         store.close()
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from storage.org import Organisation, Right
+from storage.api import Right
 from tests.conftest import BACKENDS, Server
 
 PASSWORD = "Mat-khau-2026!"
@@ -39,10 +39,10 @@ def srv(request, tmp_path_factory):
             server.add_account(address, PASSWORD)
         store = server.open_store()
         try:
-            org = Organisation(store)
-            unit = org.add_unit("Văn phòng", "vp", UNIT, None, head_account_id=store.get_account(HEAD).id)
-            org.delegate(unit.account.id, store.get_account(DELEGATE).id, {Right.READ, Right.SEND_AS})
-            org.delegate(unit.account.id, store.get_account(READER).id, {Right.READ})
+            org = store.org
+            unit = org.add_unit("Văn phòng", "vp", UNIT, None, head_account_id=store.accounts.get_account(HEAD).id)
+            org.delegate(unit.account.id, store.accounts.get_account(DELEGATE).id, {Right.READ, Right.SEND_AS})
+            org.delegate(unit.account.id, store.accounts.get_account(READER).id, {Right.READ})
         finally:
             store.close()
         yield server
@@ -68,9 +68,9 @@ def letter(sender: str, extra: str = "") -> bytes:
 def inbox(srv: Server, address: str) -> list[bytes]:
     store = srv.open_store()
     try:
-        folder = store.get_folder(store.get_account(address).id, "INBOX")
-        uids = store.open_view(folder.id, claim_recent=False).uids
-        return [store.read_blob(m.blob) for m in store.fetch(folder.id, uids)]
+        folder = store.folders.get_folder(store.accounts.get_account(address).id, "INBOX")
+        uids = store.messages.open_view(folder.id, claim_recent=False).uids
+        return [store.messages.read_blob(m.blob) for m in store.messages.fetch(folder.id, uids)]
     finally:
         store.close()
 
@@ -78,7 +78,7 @@ def inbox(srv: Server, address: str) -> list[bytes]:
 def audit(srv: Server) -> list:
     store = srv.open_store()
     try:
-        return Organisation(store).audit_log(store.get_account(UNIT).id)
+        return store.org.audit_log(store.accounts.get_account(UNIT).id)
     finally:
         store.close()
 

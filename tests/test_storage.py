@@ -12,7 +12,7 @@ import pytest
 from storage import search as q
 from storage.api import AccountState, DeliveryTarget
 from storage.errors import Exists, Invalid, NoPerm, NoQuota, NotFound
-from storage.sqlstore import SqlStore
+from storage.sql import SqlStore
 
 MSG = (
     "From: =?utf-8?b?Tmd1eeG7hW4gVsSDbiBBbg==?= <annv@example.gov.vn>\r\n"
@@ -28,102 +28,102 @@ MSG = (
 @pytest.fixture
 def store(store_url, tmp_path):
     s = SqlStore(store_url, blob_dir=tmp_path / "blobs", inline_blob_limit=4096)
-    s.add_domain("example.gov.vn")
+    s.accounts.add_domain("example.gov.vn")
     yield s
     s.close()
 
 
 def _account(store, local="annv"):
-    return store.create_account(f"{local}@example.gov.vn", "Nguyễn Văn An", "x", state=AccountState.ACTIVE)
+    return store.accounts.create_account(f"{local}@example.gov.vn", "Nguyễn Văn An", "x", state=AccountState.ACTIVE)
 
 
 def _deliver(store, account, raw=MSG, **target):
-    blob = store.put_blob(raw)
-    (outcome,) = store.deliver(blob, [DeliveryTarget(account.id, **target)])
+    blob = store.messages.put_blob(raw)
+    (outcome,) = store.messages.deliver(blob, [DeliveryTarget(account.id, **target)])
     return outcome
 
 
 def test_new_account_has_default_folders_with_special_use(store):
     acc = _account(store)
-    folders = {f.name: f.special_use for f in store.list_folders(acc.id)}
+    folders = {f.name: f.special_use for f in store.folders.list_folders(acc.id)}
     assert folders == {"INBOX": None, "Sent": "\\Sent", "Drafts": "\\Drafts", "Trash": "\\Trash", "Junk": "\\Junk"}
 
 
 def test_duplicate_address_is_refused_case_insensitively(store):
     _account(store)
     with pytest.raises(Exists):
-        store.create_account("AnNV@Example.gov.vn", "x", None)
+        store.accounts.create_account("AnNV@Example.gov.vn", "x", None)
 
 
 def test_delivered_message_is_stored_byte_for_byte_with_metadata(store):
     acc = _account(store)
     outcome = _deliver(store, acc)
     assert outcome.ok and outcome.uid == 1
-    inbox = store.get_folder(acc.id, "inbox")
-    (info,) = store.fetch(inbox.id, [1], fields=frozenset({"envelope", "structure"}))
-    assert store.read_blob(info.blob) == MSG
+    inbox = store.folders.get_folder(acc.id, "inbox")
+    (info,) = store.messages.fetch(inbox.id, [1], fields=frozenset({"envelope", "structure"}))
+    assert store.messages.read_blob(info.blob) == MSG
     assert info.size == len(MSG)
     assert info.envelope["message_id"] == "<m1@example.gov.vn>"
     assert info.structure["type"] == "text"
-    assert store.get_account_by_id(acc.id).used_bytes == len(MSG)
+    assert store.accounts.get_account_by_id(acc.id).used_bytes == len(MSG)
 
 
 def test_large_body_is_a_file_and_reads_back_with_ranges(store):
     acc = _account(store)
     raw = MSG + b"x" * 100_000 + b"\r\n"
     outcome = _deliver(store, acc, raw)
-    (info,) = store.fetch(outcome.folder_id, [outcome.uid])
-    assert store.read_blob(info.blob) == raw
-    assert store.read_blob(info.blob, 10, 5) == raw[10:15]
+    (info,) = store.messages.fetch(outcome.folder_id, [outcome.uid])
+    assert store.messages.read_blob(info.blob) == raw
+    assert store.messages.read_blob(info.blob, 10, 5) == raw[10:15]
 
 
 def test_fan_out_shares_one_body_and_charges_each_member(store):
     members = [_account(store, f"u{i}") for i in range(5)]
-    blob = store.put_blob(MSG)
-    outcomes = store.deliver(blob, [DeliveryTarget(a.id) for a in members])
+    blob = store.messages.put_blob(MSG)
+    outcomes = store.messages.deliver(blob, [DeliveryTarget(a.id) for a in members])
     assert all(o.ok for o in outcomes)
-    shas = {store.fetch(o.folder_id, [o.uid])[0].blob for o in outcomes}
+    shas = {store.messages.fetch(o.folder_id, [o.uid])[0].blob for o in outcomes}
     assert len(shas) == 1
-    assert all(store.get_account_by_id(a.id).used_bytes == len(MSG) for a in members)
+    assert all(store.accounts.get_account_by_id(a.id).used_bytes == len(MSG) for a in members)
 
 
 def test_quota_is_checked_inside_the_commit_per_target(store):
     full, empty = _account(store, "full"), _account(store, "empty")
     _deliver(store, full)
-    blob = store.put_blob(MSG + b"again")
+    blob = store.messages.put_blob(MSG + b"again")
     limit = len(MSG) + len(MSG) // 2
-    outcomes = store.deliver(blob, [DeliveryTarget(full.id, quota_limit=limit), DeliveryTarget(empty.id, quota_limit=limit)])
+    outcomes = store.messages.deliver(blob, [DeliveryTarget(full.id, quota_limit=limit), DeliveryTarget(empty.id, quota_limit=limit)])
     assert [o.ok for o in outcomes] == [False, True]
     assert outcomes[0].error == "NOQUOTA"
     with pytest.raises(NoQuota):
-        store.append(store.get_folder(full.id, "INBOX").id, blob, quota_limit=limit)
+        store.messages.append(store.folders.get_folder(full.id, "INBOX").id, blob, quota_limit=limit)
 
 
 def test_one_target_refused_at_the_commit_writes_nothing(store):
-    """The single-target path (storage/hotpath.py: the charge carries the state and quota checks)
+    """The single-target path (storage/sql/place.py: the charge carries the state and quota checks)
     refuses a revoked account and a full mailbox with the right reason and leaves no trace."""
     revoked, full = _account(store, "revoked"), _account(store, "full")
-    store.set_state(revoked.id, AccountState.REVOKED)
+    store.accounts.set_state(revoked.id, AccountState.REVOKED)
     _deliver(store, full)
-    blob = store.put_blob(MSG + b"one")
-    assert [(o.ok, o.error) for o in store.deliver(blob, [DeliveryTarget(revoked.id)])] == [(False, "NOTFOUND")]
+    blob = store.messages.put_blob(MSG + b"one")
+    assert [(o.ok, o.error) for o in store.messages.deliver(blob, [DeliveryTarget(revoked.id)])] == [(False, "NOTFOUND")]
     limit = len(MSG) + 10
-    assert [(o.ok, o.error) for o in store.deliver(blob, [DeliveryTarget(full.id, quota_limit=limit)])] == [(False, "NOQUOTA")]
-    assert (store.get_account_by_id(revoked.id).used_bytes, store.get_account_by_id(revoked.id).used_messages) == (0, 0)
-    assert (store.get_account_by_id(full.id).used_bytes, store.get_account_by_id(full.id).used_messages) == (len(MSG), 1)
-    assert store.get_folder(full.id, "INBOX").uidnext == 2
-    (ok,) = store.deliver(blob, [DeliveryTarget(full.id, quota_limit=limit + len(blob.inline or b""))])
+    assert [(o.ok, o.error) for o in store.messages.deliver(blob, [DeliveryTarget(full.id, quota_limit=limit)])] == [(False, "NOQUOTA")]
+    assert (store.accounts.get_account_by_id(revoked.id).used_bytes, store.accounts.get_account_by_id(revoked.id).used_messages) == (0, 0)
+    assert (store.accounts.get_account_by_id(full.id).used_bytes, store.accounts.get_account_by_id(full.id).used_messages) == (len(MSG), 1)
+    assert store.folders.get_folder(full.id, "INBOX").uidnext == 2
+    (ok,) = store.messages.deliver(blob, [DeliveryTarget(full.id, quota_limit=limit + len(blob.inline or b""))])
     assert ok.ok and ok.uid == 2
 
 
 def test_concurrent_deliveries_never_exceed_the_quota(store):
     acc = _account(store)
-    blob = store.put_blob(MSG)
+    blob = store.messages.put_blob(MSG)
     limit = len(MSG) * 5
     with concurrent.futures.ThreadPoolExecutor(20) as pool:
-        results = list(pool.map(lambda _: store.deliver(blob, [DeliveryTarget(acc.id, quota_limit=limit)])[0].ok, range(20)))
+        results = list(pool.map(lambda _: store.messages.deliver(blob, [DeliveryTarget(acc.id, quota_limit=limit)])[0].ok, range(20)))
     assert results.count(True) == 5
-    assert store.get_account_by_id(acc.id).used_bytes == limit
+    assert store.accounts.get_account_by_id(acc.id).used_bytes == limit
 
 
 def test_concurrent_deliveries_get_distinct_uids(store):
@@ -136,15 +136,15 @@ def test_concurrent_deliveries_get_distinct_uids(store):
 def test_flags_store_bumps_modseq_and_shows_in_changes(store):
     acc = _account(store)
     o = _deliver(store, acc)
-    inbox = store.get_folder(acc.id, "INBOX")
-    result = store.store_flags(inbox.id, [o.uid], "add", frozenset({"\\Seen", "$Forwarded"}))
+    inbox = store.folders.get_folder(acc.id, "INBOX")
+    result = store.messages.store_flags(inbox.id, [o.uid], "add", frozenset({"\\Seen", "$Forwarded"}))
     assert result.updated[0].flags == {"\\Seen", "$Forwarded"}
-    changes = store.changes(inbox.id, inbox.highestmodseq, inbox.uidnext)
+    changes = store.messages.changes(inbox.id, inbox.highestmodseq, inbox.uidnext)
     assert [m.uid for m in changes.updated] == [o.uid]
     assert changes.highestmodseq == result.updated[0].modseq
-    unchanged = store.store_flags(inbox.id, [o.uid], "add", frozenset({"\\Seen"}))
+    unchanged = store.messages.store_flags(inbox.id, [o.uid], "add", frozenset({"\\Seen"}))
     assert unchanged.updated == []
-    cond = store.store_flags(inbox.id, [o.uid], "remove", frozenset({"\\Seen"}), unchanged_since=1)
+    cond = store.messages.store_flags(inbox.id, [o.uid], "remove", frozenset({"\\Seen"}), unchanged_since=1)
     assert cond.failed_unchanged_since == [o.uid]
 
 
@@ -152,77 +152,108 @@ def test_unknown_system_flag_is_refused(store):
     acc = _account(store)
     o = _deliver(store, acc)
     with pytest.raises(Invalid):
-        store.store_flags(o.folder_id, [o.uid], "add", frozenset({"\\Bogus"}))
+        store.messages.store_flags(o.folder_id, [o.uid], "add", frozenset({"\\Bogus"}))
 
 
 def test_expunge_logs_uids_and_releases_quota(store):
     acc = _account(store)
     a, b = _deliver(store, acc), _deliver(store, acc, MSG + b"2")
-    inbox = store.get_folder(acc.id, "INBOX")
-    store.store_flags(inbox.id, [a.uid], "add", frozenset({"\\Deleted"}))
-    assert store.expunge(inbox.id) == [a.uid]
-    changes = store.changes(inbox.id, inbox.highestmodseq, inbox.uidnext)
+    inbox = store.folders.get_folder(acc.id, "INBOX")
+    store.messages.store_flags(inbox.id, [a.uid], "add", frozenset({"\\Deleted"}))
+    assert store.messages.expunge(inbox.id) == [a.uid]
+    changes = store.messages.changes(inbox.id, inbox.highestmodseq, inbox.uidnext)
     assert changes.expunged == [a.uid]
-    assert store.get_account_by_id(acc.id).used_messages == 1
-    assert store.fetch(inbox.id, [a.uid, b.uid])[0].uid == b.uid
+    assert store.accounts.get_account_by_id(acc.id).used_messages == 1
+    assert store.messages.fetch(inbox.id, [a.uid, b.uid])[0].uid == b.uid
 
 
 def test_copy_and_move_keep_bodies_and_assign_new_uids(store):
     acc = _account(store)
     o = _deliver(store, acc)
-    inbox, trash = store.get_folder(acc.id, "INBOX"), store.get_folder(acc.id, "Trash")
-    copied = store.copy(inbox.id, [o.uid], trash.id)
+    inbox, trash = store.folders.get_folder(acc.id, "INBOX"), store.folders.get_folder(acc.id, "Trash")
+    copied = store.messages.copy(inbox.id, [o.uid], trash.id)
     assert copied.mapping == [(1, 1)] and copied.uidvalidity == trash.uidvalidity
-    moved = store.copy(inbox.id, [o.uid], trash.id, move=True)
+    moved = store.messages.copy(inbox.id, [o.uid], trash.id, move=True)
     assert moved.mapping == [(1, 2)]
-    assert store.open_view(inbox.id, claim_recent=False).uids == []
-    assert store.get_account_by_id(acc.id).used_messages == 2
+    assert store.messages.open_view(inbox.id, claim_recent=False).uids == []
+    assert store.accounts.get_account_by_id(acc.id).used_messages == 2
+
+
+def test_append_copy_and_move_decide_quota_like_delivery(store):
+    """APPEND, COPY and MOVE add messages through the same primitive as delivery: the limit is
+    checked inside the commit, a refusal writes nothing, reaching the limit exactly is accepted,
+    and a move within one account needs no room."""
+    acc = _account(store)
+    size = store.messages.put_blob(MSG).size
+    inbox, trash = store.folders.get_folder(acc.id, "INBOX"), store.folders.get_folder(acc.id, "Trash")
+    uidvalidity, uid = store.messages.append(inbox.id, store.messages.put_blob(MSG), flags=frozenset({"\\Seen", "$Work"}), quota_limit=size)
+    assert (uidvalidity, uid) == (inbox.uidvalidity, 1)
+    (info,) = store.messages.fetch(inbox.id, [uid])
+    assert info.flags == frozenset({"\\Seen", "$Work"}) and info.size == size
+    with pytest.raises(NoQuota):
+        store.messages.append(inbox.id, store.messages.put_blob(MSG), quota_limit=2 * size - 1)
+    with pytest.raises(NoQuota):
+        store.messages.copy(inbox.id, [uid], trash.id, quota_limit=2 * size - 1)
+    account = store.accounts.get_account_by_id(acc.id)
+    assert (account.used_bytes, account.used_messages) == (size, 1)
+    assert store.messages.open_view(trash.id, claim_recent=False).uids == []
+    moved = store.messages.copy(inbox.id, [uid], trash.id, move=True, quota_limit=size)
+    assert moved.mapping == [(1, 1)]
+    (info,) = store.messages.fetch(trash.id, [1])
+    assert info.flags == frozenset({"\\Seen", "$Work"})
+    account = store.accounts.get_account_by_id(acc.id)
+    assert (account.used_bytes, account.used_messages) == (size, 1)
+    copied = store.messages.copy(trash.id, [1], inbox.id, quota_limit=2 * size)
+    assert copied.mapping == [(1, 2)]
+    assert store.accounts.get_account_by_id(acc.id).used_messages == 2
+    with pytest.raises(NotFound):
+        store.messages.append(10**6, store.messages.put_blob(MSG))
 
 
 def test_uids_never_repeat_after_expunge(store):
     acc = _account(store)
     o = _deliver(store, acc)
-    store.store_flags(o.folder_id, [o.uid], "add", frozenset({"\\Deleted"}))
-    store.expunge(o.folder_id)
+    store.messages.store_flags(o.folder_id, [o.uid], "add", frozenset({"\\Deleted"}))
+    store.messages.expunge(o.folder_id)
     assert _deliver(store, acc).uid == o.uid + 1
 
 
 def test_folders_create_rename_delete(store):
     acc = _account(store)
-    store.create_folder(acc.id, "Công văn đến")
-    store.create_folder(acc.id, "Công văn đến/2026")
+    store.folders.create_folder(acc.id, "Công văn đến")
+    store.folders.create_folder(acc.id, "Công văn đến/2026")
     with pytest.raises(Exists):
-        store.create_folder(acc.id, "Công văn đến")
-    store.rename_folder(acc.id, "Công văn đến", "Văn bản đến")
-    names = {f.name for f in store.list_folders(acc.id)}
+        store.folders.create_folder(acc.id, "Công văn đến")
+    store.folders.rename_folder(acc.id, "Công văn đến", "Văn bản đến")
+    names = {f.name for f in store.folders.list_folders(acc.id)}
     assert {"Văn bản đến", "Văn bản đến/2026"} <= names
     with pytest.raises(NoPerm):
-        store.delete_folder(acc.id, "INBOX")
-    store.delete_folder(acc.id, "Văn bản đến/2026")
+        store.folders.delete_folder(acc.id, "INBOX")
+    store.folders.delete_folder(acc.id, "Văn bản đến/2026")
     with pytest.raises(NotFound):
-        store.get_folder(acc.id, "Văn bản đến/2026")
+        store.folders.get_folder(acc.id, "Văn bản đến/2026")
 
 
 def test_recreated_folder_gets_a_new_uidvalidity(store):
     acc = _account(store)
-    first = store.create_folder(acc.id, "X")
-    store.delete_folder(acc.id, "X")
-    assert store.create_folder(acc.id, "X").uidvalidity > first.uidvalidity
+    first = store.folders.create_folder(acc.id, "X")
+    store.folders.delete_folder(acc.id, "X")
+    assert store.folders.create_folder(acc.id, "X").uidvalidity > first.uidvalidity
 
 
 def test_rename_inbox_moves_messages(store):
     acc = _account(store)
     _deliver(store, acc)
-    store.rename_folder(acc.id, "INBOX", "Cũ")
-    assert store.open_view(store.get_folder(acc.id, "INBOX").id, claim_recent=False).uids == []
-    assert store.open_view(store.get_folder(acc.id, "Cũ").id, claim_recent=False).uids == [1]
+    store.folders.rename_folder(acc.id, "INBOX", "Cũ")
+    assert store.messages.open_view(store.folders.get_folder(acc.id, "INBOX").id, claim_recent=False).uids == []
+    assert store.messages.open_view(store.folders.get_folder(acc.id, "Cũ").id, claim_recent=False).uids == [1]
 
 
 def test_recent_is_claimed_by_one_session(store):
     acc = _account(store)
     o = _deliver(store, acc)
-    first = store.open_view(o.folder_id, claim_recent=True)
-    second = store.open_view(o.folder_id, claim_recent=True)
+    first = store.messages.open_view(o.folder_id, claim_recent=True)
+    second = store.messages.open_view(o.folder_id, claim_recent=True)
     assert first.recent_uids == {o.uid} and second.recent_uids == frozenset()
 
 
@@ -230,21 +261,21 @@ def test_search_folds_vietnamese_tones_and_case(store):
     acc = _account(store)
     o = _deliver(store, acc)
     fid = o.folder_id
-    assert store.search(fid, q.HeaderContains("subject", "cong van so 12")) == [o.uid]
-    assert store.search(fid, q.HeaderContains("subject", "CÔNG VĂN")) == [o.uid]
-    assert store.search(fid, q.BodyContains("de nghi")) == [o.uid]
-    assert store.search(fid, q.TextContains("binhtt")) == [o.uid]
-    assert store.search(fid, q.HeaderContains("subject", "khong co")) == []
-    assert store.search(fid, q.And((q.HasFlag("\\Seen", False), q.UidSet(((1, None),))))) == [o.uid]
-    assert store.search(fid, q.Not(q.HasFlag("\\Seen", False))) == []
-    assert store.search(fid, q.DateCompare("sent", "on", dt.date(2026, 11, 23))) == [o.uid]
-    assert store.search(fid, q.SizeCompare("larger", 10_000)) == []
+    assert store.search.search(fid, q.HeaderContains("subject", "cong van so 12")) == [o.uid]
+    assert store.search.search(fid, q.HeaderContains("subject", "CÔNG VĂN")) == [o.uid]
+    assert store.search.search(fid, q.BodyContains("de nghi")) == [o.uid]
+    assert store.search.search(fid, q.TextContains("binhtt")) == [o.uid]
+    assert store.search.search(fid, q.HeaderContains("subject", "khong co")) == []
+    assert store.search.search(fid, q.And((q.HasFlag("\\Seen", False), q.UidSet(((1, None),))))) == [o.uid]
+    assert store.search.search(fid, q.Not(q.HasFlag("\\Seen", False))) == []
+    assert store.search.search(fid, q.DateCompare("sent", "on", dt.date(2026, 11, 23))) == [o.uid]
+    assert store.search.search(fid, q.SizeCompare("larger", 10_000)) == []
     if store.is_sqlite:  # the same answers once the background FTS5 indexer has caught up
-        store.index_pending()  # the background indexer may have been first
-        assert store.index_pending() == 0
-        assert store.search(fid, q.HeaderContains("subject", "cong van so 12")) == [o.uid]
-        assert store.search(fid, q.TextContains("binhtt")) == [o.uid]
-        assert store.search(fid, q.HeaderContains("subject", "khong co")) == []
+        store.search.index_pending()  # the background indexer may have been first
+        assert store.search.index_pending() == 0
+        assert store.search.search(fid, q.HeaderContains("subject", "cong van so 12")) == [o.uid]
+        assert store.search.search(fid, q.TextContains("binhtt")) == [o.uid]
+        assert store.search.search(fid, q.HeaderContains("subject", "khong co")) == []
 
 
 def test_sort_by_subject_and_size(store):
@@ -252,9 +283,9 @@ def test_sort_by_subject_and_size(store):
     for subject in ("Re: b", "a", "c"):
         raw = f"Subject: {subject}\r\nFrom: x@y.vn\r\n\r\n{'x' * len(subject)}\r\n".encode()
         _deliver(store, acc, raw)
-    fid = store.get_folder(acc.id, "INBOX").id
-    assert store.sort(fid, [q.SortKey("subject")], q.All()) == [2, 1, 3]
-    assert store.sort(fid, [q.SortKey("size", reverse=True)], q.All())[0] == 1
+    fid = store.folders.get_folder(acc.id, "INBOX").id
+    assert store.search.sort(fid, [q.SortKey("subject")], q.All()) == [2, 1, 3]
+    assert store.search.sort(fid, [q.SortKey("size", reverse=True)], q.All())[0] == 1
 
 
 def test_listener_hears_each_commit(store):
@@ -286,10 +317,10 @@ def test_a_deliverys_change_says_in_full_what_it_added(store):
             lock.notify_all()
 
     store.subscribe(listener)
-    inbox = store.get_folder(acc.id, "INBOX")
+    inbox = store.folders.get_folder(acc.id, "INBOX")
     _deliver(store, acc)
-    blob = store.put_blob(MSG + b"x")
-    store.deliver(blob, [DeliveryTarget(acc.id, flags=frozenset({"\\Flagged", "$Work"})), DeliveryTarget(other.id)])
+    blob = store.messages.put_blob(MSG + b"x")
+    store.messages.deliver(blob, [DeliveryTarget(acc.id, flags=frozenset({"\\Flagged", "$Work"})), DeliveryTarget(other.id)])
     with lock:
         assert lock.wait_for(lambda: len(heard) >= 3, 5)
     mine = [c for c in heard if c.folder_id == inbox.id]
@@ -297,7 +328,7 @@ def test_a_deliverys_change_says_in_full_what_it_added(store):
     uidnext = inbox.uidnext
     for change in mine:
         assert change.highestmodseq == change.since + 1 and len(change.new) == 1
-        full = store.changes(inbox.id, change.since, uidnext)
+        full = store.messages.changes(inbox.id, change.since, uidnext)
         assert full.updated == [] and full.expunged == []
         assert full.new[0] == change.new[0]
         uidnext = change.new[0].uid + 1
@@ -307,10 +338,10 @@ def test_a_deliverys_change_says_in_full_what_it_added(store):
 def test_delete_account_removes_everything(store):
     acc = _account(store)
     _deliver(store, acc)
-    store.delete_account(acc.id)
-    assert store.get_account("annv@example.gov.vn") is None
+    store.accounts.delete_account(acc.id)
+    assert store.accounts.get_account("annv@example.gov.vn") is None
     with pytest.raises(NotFound):
-        store.delete_account(acc.id)
+        store.accounts.delete_account(acc.id)
 
 
 def test_other_processes_commits_reach_listeners_on_postgresql(store_url, tmp_path):
@@ -320,7 +351,7 @@ def test_other_processes_commits_reach_listeners_on_postgresql(store_url, tmp_pa
     first = SqlStore(store_url, blob_dir=tmp_path / "a")
     second = SqlStore(store_url, blob_dir=tmp_path / "b")
     try:
-        first.add_domain("example.gov.vn")
+        first.accounts.add_domain("example.gov.vn")
         acc = _account(first)
         heard = threading.Event()
         folders = []
@@ -342,34 +373,34 @@ def test_search_by_message_id_and_special_characters(store):
     acc = _account(store)
     o = _deliver(store, acc)
     fid = o.folder_id
-    assert store.search(fid, q.HeaderContains("message-id", "m1@example")) == [o.uid]
-    assert store.search(fid, q.And((q.HeaderContains("subject", "so 12"), q.BodyContains("de nghi")))) == [o.uid]
-    assert store.search(fid, q.TextContains("100%")) == []
-    assert store.search(fid, q.Or(q.BodyContains("khong"), q.HeaderContains("x-unknown", ""))) == []
+    assert store.search.search(fid, q.HeaderContains("message-id", "m1@example")) == [o.uid]
+    assert store.search.search(fid, q.And((q.HeaderContains("subject", "so 12"), q.BodyContains("de nghi")))) == [o.uid]
+    assert store.search.search(fid, q.TextContains("100%")) == []
+    assert store.search.search(fid, q.Or(q.BodyContains("khong"), q.HeaderContains("x-unknown", ""))) == []
 
 
 def test_read_blobs_returns_every_body_in_one_call(store):
     acc = _account(store)
     small = _deliver(store, acc)
     large = _deliver(store, acc, MSG + b"y" * 50_000 + b"\r\n")
-    infos = store.fetch(small.folder_id, [small.uid, large.uid])
-    bodies = store.read_blobs([i.blob for i in infos])
-    assert [bodies[i.blob] for i in infos] == [store.read_blob(i.blob) for i in infos]
+    infos = store.messages.fetch(small.folder_id, [small.uid, large.uid])
+    bodies = store.messages.read_blobs([i.blob for i in infos])
+    assert [bodies[i.blob] for i in infos] == [store.messages.read_blob(i.blob) for i in infos]
     with pytest.raises(NotFound):
-        store.read_blobs(["0" * 64])
+        store.messages.read_blobs(["0" * 64])
 
 
 def test_read_heads_returns_the_first_bytes_of_each_body_inline_or_on_disk(store):
     acc = _account(store)
     small = _deliver(store, acc)
     large = _deliver(store, acc, MSG + b"y" * 50_000 + b"\r\n")  # over inline_blob_limit: a file
-    infos = store.fetch(small.folder_id, [small.uid, large.uid])
+    infos = store.messages.fetch(small.folder_id, [small.uid, large.uid])
     lengths = {infos[0].blob: 40, infos[1].blob: 300}
-    heads = store.read_heads(lengths)
-    assert heads == {sha: store.read_blob(sha)[:n] for sha, n in lengths.items()}
-    assert store.read_heads({infos[0].blob: 10**9})[infos[0].blob] == store.read_blob(infos[0].blob)
+    heads = store.messages.read_heads(lengths)
+    assert heads == {sha: store.messages.read_blob(sha)[:n] for sha, n in lengths.items()}
+    assert store.messages.read_heads({infos[0].blob: 10**9})[infos[0].blob] == store.messages.read_blob(infos[0].blob)
     with pytest.raises(NotFound):
-        store.read_heads({"0" * 64: 10})
+        store.messages.read_heads({"0" * 64: 10})
 
 
 def test_fetch_rows_are_plain_tuples_in_uid_order_and_skip_missing_uids(store):
@@ -378,19 +409,19 @@ def test_fetch_rows_are_plain_tuples_in_uid_order_and_skip_missing_uids(store):
     acc = _account(store)
     outs = [_deliver(store, acc) for _ in range(5)]
     fid = outs[0].folder_id
-    store.store_flags(fid, [2], "add", frozenset({"\\Seen", "$Work"}))
-    infos = {i.uid: i for i in store.fetch(fid, range(1, 6), fields=frozenset({"envelope"}))}
+    store.messages.store_flags(fid, [2], "add", frozenset({"\\Seen", "$Work"}))
+    infos = {i.uid: i for i in store.messages.fetch(fid, range(1, 6), fields=frozenset({"envelope"}))}
     for uids, batch in (([5, 1, 2, 3, 4, 99], 2), ([1, 5], 1000), ([4, 2], 1)):  # dense, sparse, one per batch
-        rows = [r for part in store.fetch_rows(fid, uids, date=True, batch=batch) for r in part]
+        rows = [r for part in store.messages.fetch_rows(fid, uids, date=True, batch=batch) for r in part]
         assert [r[ROW_UID] for r in rows] == sorted(u for u in set(uids) if u in infos)
         for r in rows:
             info = infos[r[ROW_UID]]
             assert (r[ROW_MODSEQ], r[ROW_FLAGS], r[ROW_DATE], r[ROW_SIZE], r[ROW_BLOB]) == (
                 info.modseq, info.flags, info.internaldate, info.size, info.blob)
             assert r[ROW_ENVELOPE:] == (None, None, None)
-    (row,) = next(store.fetch_rows(fid, [2]))
+    (row,) = next(store.messages.fetch_rows(fid, [2]))
     assert row[ROW_DATE] is None and row[ROW_FLAGS] == {"\\Seen", "$Work"}
-    assert store.body_meta([row[ROW_BLOB]], frozenset({"envelope"})) == {row[ROW_BLOB]: (infos[2].envelope, None)}
+    assert store.messages.body_meta([row[ROW_BLOB]], frozenset({"envelope"})) == {row[ROW_BLOB]: (infos[2].envelope, None)}
 
 
 def test_renderings_are_kept_per_message_version_and_body_and_go_with_the_message(store):
@@ -401,27 +432,27 @@ def test_renderings_are_kept_per_message_version_and_body_and_go_with_the_messag
     fid = first.folder_id
 
     def kept(version):
-        return {r[0]: r[7:] for part in store.fetch_rows(fid, [1, 2], rendered=version) for r in part}
+        return {r[0]: r[7:] for part in store.messages.fetch_rows(fid, [1, 2], rendered=version) for r in part}
 
-    rows = {r[0]: r for part in store.fetch_rows(fid, [1, 2], rendered=1) for r in part}
+    rows = {r[0]: r for part in store.messages.fetch_rows(fid, [1, 2], rendered=1) for r in part}
     assert kept(1) == {1: (None, None, None), 2: (None, None, None)}
-    store.put_rendered(1, [(rows[1][ROW_REF], rows[1][ROW_BLOB], b"(env)", None, None)], wait=True)
-    store.put_rendered(1, [(rows[1][ROW_REF], rows[1][ROW_BLOB], None, b"(body)", b"(bs)")], wait=True)  # completes, keeps env
+    store.messages.put_rendered(1, [(rows[1][ROW_REF], rows[1][ROW_BLOB], b"(env)", None, None)], wait=True)
+    store.messages.put_rendered(1, [(rows[1][ROW_REF], rows[1][ROW_BLOB], None, b"(body)", b"(bs)")], wait=True)  # completes, keeps env
     assert kept(1) == {1: (b"(env)", b"(body)", b"(bs)"), 2: (None, None, None)}
     assert kept(2) == {1: (None, None, None), 2: (None, None, None)}  # another renderer version: not used
     # A rendering claimed for another body is never stored against this message.
-    store.put_rendered(1, [(rows[2][ROW_REF], rows[1][ROW_BLOB], b"(wrong)", None, None)], wait=True)
+    store.messages.put_rendered(1, [(rows[2][ROW_REF], rows[1][ROW_BLOB], b"(wrong)", None, None)], wait=True)
     assert kept(1)[2] == (None, None, None)
-    store.put_rendered(2, [(rows[1][ROW_REF], rows[1][ROW_BLOB], b"(env2)", None, None)], wait=True)  # a new version replaces all
+    store.messages.put_rendered(2, [(rows[1][ROW_REF], rows[1][ROW_BLOB], b"(env2)", None, None)], wait=True)  # a new version replaces all
     assert kept(2)[1] == (b"(env2)", None, None) and kept(1)[1] == (None, None, None)
-    store.store_flags(fid, [1], "add", frozenset({"\\Deleted"}))
-    assert store.expunge(fid) == [1]
-    store.put_rendered(2, [(rows[1][ROW_REF], rows[1][ROW_BLOB], b"(late)", None, None)], wait=True)  # message gone: skipped
-    copied = store.copy(fid, [2], store.get_folder(acc.id, "Trash").id)
+    store.messages.store_flags(fid, [1], "add", frozenset({"\\Deleted"}))
+    assert store.messages.expunge(fid) == [1]
+    store.messages.put_rendered(2, [(rows[1][ROW_REF], rows[1][ROW_BLOB], b"(late)", None, None)], wait=True)  # message gone: skipped
+    copied = store.messages.copy(fid, [2], store.folders.get_folder(acc.id, "Trash").id)
     assert copied.mapping and kept(2) == {2: (None, None, None)}
-    with store.reading() as conn:
+    with store.core.reading() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM fetch_cache").scalar() == 0
-    store.put_rendered(2, [(rows[2][ROW_REF], rows[2][ROW_BLOB], b"(queued)", None, None)])  # in the background
+    store.messages.put_rendered(2, [(rows[2][ROW_REF], rows[2][ROW_BLOB], b"(queued)", None, None)])  # in the background
     deadline = time.monotonic() + 10
     while kept(2)[2] != (b"(queued)", None, None) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -434,11 +465,11 @@ def test_fetch_rows_without_blob_name_the_body_only_where_a_rendering_is_missing
     acc = _account(store)
     first, second = _deliver(store, acc), _deliver(store, acc, MSG + b"other\r\n")
     fid = first.folder_id
-    full = {r[0]: r for part in store.fetch_rows(fid, [1, 2], rendered=1) for r in part}
-    store.put_rendered(1, [(full[1][ROW_REF], full[1][ROW_BLOB], b"(env)", None, b"(bs)")], wait=True)
+    full = {r[0]: r for part in store.messages.fetch_rows(fid, [1, 2], rendered=1) for r in part}
+    store.messages.put_rendered(1, [(full[1][ROW_REF], full[1][ROW_BLOB], b"(env)", None, b"(bs)")], wait=True)
 
     def idents(**kw):
-        return {r[0]: (r[ROW_BLOB], r[ROW_REF], r[7:]) for part in store.fetch_rows(fid, [1, 2], blob=False, **kw) for r in part}
+        return {r[0]: (r[ROW_BLOB], r[ROW_REF], r[7:]) for part in store.messages.fetch_rows(fid, [1, 2], blob=False, **kw) for r in part}
 
     assert idents(rendered=1, kinds=("envelope",)) == {
         1: (None, None, (b"(env)", None, None)), 2: (full[2][ROW_BLOB], full[2][ROW_REF], (None, None, None))}
@@ -454,52 +485,52 @@ def test_unrendered_lists_messages_lacking_renderings_in_key_order_and_resumes(s
     acc = _account(store)
     outs = [_deliver(store, acc, MSG + b"%d\r\n" % i) for i in range(5)]
     fid = outs[0].folder_id
-    rows = [r for part in store.fetch_rows(fid, range(1, 6)) for r in part]
+    rows = [r for part in store.messages.fetch_rows(fid, range(1, 6)) for r in part]
     refs = [r[ROW_REF] for r in rows]
-    store.put_rendered(1, [(rows[1][ROW_REF], rows[1][ROW_BLOB], b"(e)", b"(b)", b"(bs)")], wait=True)  # complete
-    store.put_rendered(1, [(rows[2][ROW_REF], rows[2][ROW_BLOB], b"(e)", None, None)], wait=True)  # partial: listed
-    found, after = store.unrendered(1, 0, limit=2)
+    store.messages.put_rendered(1, [(rows[1][ROW_REF], rows[1][ROW_BLOB], b"(e)", b"(b)", b"(bs)")], wait=True)  # complete
+    store.messages.put_rendered(1, [(rows[2][ROW_REF], rows[2][ROW_BLOB], b"(e)", None, None)], wait=True)  # partial: listed
+    found, after = store.messages.unrendered(1, 0, limit=2)
     assert [f[0] for f in found] == [refs[0], refs[2]] and after == refs[2]
     assert found[0][1] == rows[0][ROW_BLOB] and found[0][2]["subject"] is not None and found[0][3]["type"]
-    found, after = store.unrendered(1, after, limit=2)
+    found, after = store.messages.unrendered(1, after, limit=2)
     assert [f[0] for f in found] == [refs[3], refs[4]]
-    found, after = store.unrendered(1, after, limit=2)
+    found, after = store.messages.unrendered(1, after, limit=2)
     assert found == [] and after == refs[4]
-    assert [f[0] for f in store.unrendered(2, 0)[0]] == refs  # another version: all of them
-    assert store.unrendered(1, refs[4]) == ([], refs[4])
+    assert [f[0] for f in store.messages.unrendered(2, 0)[0]] == refs  # another version: all of them
+    assert store.messages.unrendered(1, refs[4]) == ([], refs[4])
 
 
 def test_fetch_returns_timezone_aware_dates_and_flags(store):
     acc = _account(store)
     o = _deliver(store, acc)
-    store.store_flags(o.folder_id, [o.uid], "add", frozenset({"\\Flagged", "$Label1"}))
-    (info,) = store.fetch(o.folder_id, [o.uid], fields=frozenset({"envelope"}))
+    store.messages.store_flags(o.folder_id, [o.uid], "add", frozenset({"\\Flagged", "$Label1"}))
+    (info,) = store.messages.fetch(o.folder_id, [o.uid], fields=frozenset({"envelope"}))
     assert info.internaldate.tzinfo is not None
     assert info.flags == {"\\Flagged", "$Label1"}
     assert info.structure is None and info.envelope["subject"]
 
 
 def test_fan_out_to_many_accounts_gives_each_its_uid_usage_and_refusal(store):
-    """A delivery to several accounts takes the batched path (storage/hotpath.py deliver_many):
+    """A delivery to several accounts takes the batched path (storage/sql/place.py, Placer.place):
     each copy gets the next UID of its own folder and its own quota charge; a revoked account
     and a full mailbox are refused alone, exactly as one by one."""
     ok = [_account(store, f"member{i}") for i in range(5)]
     revoked, full = _account(store, "revoked"), _account(store, "full")
-    store.set_state(revoked.id, AccountState.REVOKED)
+    store.accounts.set_state(revoked.id, AccountState.REVOKED)
     _deliver(store, ok[0])  # member0 already has UID 1
-    store.create_folder(ok[1].id, "Công văn đến")
-    blob = store.put_blob(MSG + b"fan-out")
+    store.folders.create_folder(ok[1].id, "Công văn đến")
+    blob = store.messages.put_blob(MSG + b"fan-out")
     targets = [DeliveryTarget(a.id) for a in ok] + [DeliveryTarget(revoked.id), DeliveryTarget(full.id, quota_limit=10)]
     targets[1] = DeliveryTarget(ok[1].id, "Công văn đến")
-    outcomes = store.deliver(blob, targets)
+    outcomes = store.messages.deliver(blob, targets)
     assert [o.ok for o in outcomes] == [True] * 5 + [False, False]
     assert [o.error for o in outcomes[5:]] == ["NOTFOUND", "NOQUOTA"]
     assert [o.uid for o in outcomes[:5]] == [2, 1, 1, 1, 1]
-    assert outcomes[1].folder_id == store.get_folder(ok[1].id, "Công văn đến").id
+    assert outcomes[1].folder_id == store.folders.get_folder(ok[1].id, "Công văn đến").id
     for account in ok:
-        assert store.get_account_by_id(account.id).used_messages == (2 if account is ok[0] else 1)
-    assert store.get_account_by_id(full.id).used_bytes == 0
-    assert store.get_folder(ok[0].id, "INBOX").uidnext == 3
+        assert store.accounts.get_account_by_id(account.id).used_messages == (2 if account is ok[0] else 1)
+    assert store.accounts.get_account_by_id(full.id).used_bytes == 0
+    assert store.folders.get_folder(ok[0].id, "INBOX").uidnext == 3
 
 
 def test_many_accounts_read_at_once_equal_one_by_one(store):
@@ -508,12 +539,12 @@ def test_many_accounts_read_at_once_equal_one_by_one(store):
     accounts = [_account(store, f"batch{i}") for i in range(3)]
     _deliver(store, accounts[1])
     ids = [a.id for a in accounts]
-    found = store.get_accounts_by_ids([*ids, ids[0], 987654])
+    found = store.accounts.get_accounts_by_ids([*ids, ids[0], 987654])
     assert sorted(found) == sorted(ids)
     for account_id in ids:
-        assert found[account_id] == store.get_account_by_id(account_id)
+        assert found[account_id] == store.accounts.get_account_by_id(account_id)
     assert found[ids[1]].used_messages == 1
-    assert store.get_accounts_by_ids([]) == {}
+    assert store.accounts.get_accounts_by_ids([]) == {}
 
 
 def test_a_write_racing_the_close_fails_or_commits_and_never_hangs(tmp_path):
@@ -564,7 +595,7 @@ def test_the_writer_replaces_a_connection_the_database_dropped(store, store_url)
     account = _account(store)
     _deliver(store, account)
     if store.is_sqlite:
-        store._writer._conn.connection.dbapi_connection.close()
+        store.core._writer._conn.connection.dbapi_connection.close()
     else:
         import psycopg
 
@@ -578,4 +609,4 @@ def test_the_writer_replaces_a_connection_the_database_dropped(store, store_url)
         except Temp:
             outcomes.append("temp")
     assert outcomes[-1] is True and set(outcomes) <= {True, "temp"}
-    assert store.get_account_by_id(account.id).used_messages == 1 + outcomes.count(True)
+    assert store.accounts.get_account_by_id(account.id).used_messages == 1 + outcomes.count(True)

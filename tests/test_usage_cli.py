@@ -53,8 +53,8 @@ def test_class_sets_the_limit_and_report_lists_fullest_first(srv):
     assert "mailbox limit: 10 GiB (class lanh-dao)" in srv.cli("quota", "show", f"binh@{DOMAIN}").stdout
     store = srv.open_store()
     try:
-        a = store.get_account(f"an@{DOMAIN}")
-        store.deliver(store.put_blob(b"Subject: x\r\n\r\n" + b"y" * 5000), [api.DeliveryTarget(a.id)])
+        a = store.accounts.get_account(f"an@{DOMAIN}")
+        store.messages.deliver(store.messages.put_blob(b"Subject: x\r\n\r\n" + b"y" * 5000), [api.DeliveryTarget(a.id)])
     finally:
         store.close()
     report = srv.cli("quota", "report").stdout
@@ -69,14 +69,14 @@ def test_class_sets_the_limit_and_report_lists_fullest_first(srv):
 def test_recalc_reports_drift_then_none(srv):
     store = srv.open_store()
     try:
-        a = store.get_account(f"an@{DOMAIN}")
-        store.deliver(store.put_blob(b"Subject: x\r\n\r\nhello\r\n"), [api.DeliveryTarget(a.id)])
-        true_bytes = store.get_account_by_id(a.id).used_bytes
+        a = store.accounts.get_account(f"an@{DOMAIN}")
+        store.messages.deliver(store.messages.put_blob(b"Subject: x\r\n\r\nhello\r\n"), [api.DeliveryTarget(a.id)])
+        true_bytes = store.accounts.get_account_by_id(a.id).used_bytes
 
         def inject(conn, _changes):
             conn.execute(update(m.Account).where(m.Account.id == a.id).values(used_bytes=777, used_messages=9))
 
-        store.run_write(inject)
+        store.core.run_write(inject)
     finally:
         store.close()
     first = srv.cli("quota", "recalc").stdout

@@ -37,7 +37,6 @@ from config.settings import Settings
 from mailserver.auth import hash_password
 from mailserver.policy.passwords import check_password
 from storage.api import AccountState
-from storage.stats import store_stats
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +220,7 @@ class PasswordPage(_Async):
                              "Wrong address or current password, or the mailbox is locked.")
             return 403, html_type, self._form(address, notes)
         pw_hash = await deferToThread(hash_password, rules, new)
-        await deferToThread(self.store.set_password, account.id, pw_hash, state=AccountState.ACTIVE)
+        await deferToThread(self.store.accounts.set_password, account.id, pw_hash, state=AccountState.ACTIVE)
         log.info("web: password changed for %s", account.address)
         done = _message("ok", "Đã đổi mật khẩu. Các chương trình thư sẽ hỏi mật khẩu mới.",
                         "Password changed. Your mail programs will ask for the new password.")
@@ -234,7 +233,7 @@ class Health(_Async):
         self.store = store
 
     def render_GET(self, request: server.Request) -> int:
-        d = deferToThread(self.store.list_domains)
+        d = deferToThread(self.store.accounts.list_domains)
         d.addCallbacks(lambda _domains: (200, b"text/plain; charset=utf-8", b"ok\n"),
                        lambda f: (503, b"text/plain; charset=utf-8", b"store unavailable\n"))
         return self._answer(request, d)
@@ -277,7 +276,7 @@ class Metrics(_Async):
             return NotFound().render(request)
         sessions = self.guard.count_by_protocol() if self.guard is not None else {}
         uptime = self.reactor.seconds() - self.started
-        d = deferToThread(store_stats, self.store)
+        d = deferToThread(self.store.usage.stats)
         d.addCallback(lambda stats: (200, b"text/plain; version=0.0.4; charset=utf-8",
                                      metrics_text(stats, sessions, uptime, _memory()).encode()))
         return self._answer(request, d)

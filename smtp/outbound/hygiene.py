@@ -3,7 +3,7 @@ when missing (RFC 6409 8.1-8.3), and change nothing else — the remaining bytes
 client sent them, so a signed S/MIME or OpenPGP message still verifies (R-SEC-2).
 
 For the submission handler: ``head, body_at = read_header(spool)``; if ``clean_header(head, …)``
-differs, store ``new_head`` + the spool from ``body_at`` (``store.put_blob(spool, prefix=…)``
+differs, store ``new_head`` + the spool from ``body_at`` (``store.messages.put_blob(spool, prefix=…)``
 after ``spool.seek(body_at)``), else store the spool as it is.
 """
 

@@ -3,7 +3,7 @@
 Loop: deliver owed DSNs → claim due (message, domain) groups up to the free connection slots →
 one task per claim (bounded per domain) → sleep until woken by ``enqueue``, a finished task, the
 next due time or ``queue.poll``. Everything blocking (the store, DKIM signing) runs in worker
-threads. State lives in the store (storage/outbound.py), so a restart loses nothing: claims of a
+threads. State lives in the store (storage/sql/queue.py), so a restart loses nothing: claims of a
 dead process are taken again when their lease runs out (at once on SQLite, the single process).
 
 Retry schedule: a temporary failure waits ``retry_first`` seconds, doubling up to ``retry_max``;
@@ -33,7 +33,7 @@ from smtp.outbound.dns import DnsTempError, Resolver
 from smtp.outbound.route import NoRoute, next_hops
 from storage.api import BlobRef, DeliveryTarget
 from storage.mime.downgrade import downgrade, needs_utf8
-from storage.outbound import BOUNCE, QUEUED, Claim, OutboundQueue, Outcome, QueuedRecipient
+from storage.api import BOUNCE, QUEUED, Claim, Outcome, QueuedRecipient
 
 log = logging.getLogger("smtp.outbound")
 
@@ -74,7 +74,7 @@ class OutboundService:
         self.settings = settings
         self.q = settings.queue
         self.store = store
-        self.queue = OutboundQueue(store)
+        self.queue = store.queue
         self.resolver = resolver or Resolver.from_settings(settings.dns)
         self.signer = signer or DkimSigner.from_settings(settings)
         self.clock = clock
@@ -300,7 +300,7 @@ class OutboundService:
         """The bytes to send: the stored body, without Return-Path, DKIM-signed (thread). A UTF-8
         header also gets its ASCII form for a hop without SMTPUTF8, made and signed only when
         such a hop answers: the signature covers the bytes actually sent."""
-        raw = strip_return_path(self.store.read_blob(sha))
+        raw = strip_return_path(self.store.messages.read_blob(sha))
         if not needs_utf8(raw):
             return client.Outgoing(self.signer.sign(raw))
         return client.Outgoing(self.signer.sign(raw), True, functools.partial(self._ascii_form, raw))
@@ -364,19 +364,19 @@ class OutboundService:
 
     async def _deliver_dsn(self, sender, sha, arrival, action, reports, until) -> None:
         loop = asyncio.get_running_loop()
-        account = await loop.run_in_executor(self._executor, self.store.get_account, sender) if sender else None
+        account = await loop.run_in_executor(self._executor, self.store.accounts.get_account, sender) if sender else None
         if account is None:
             log.warning("no local mailbox for <%s>: %s DSN for %s dropped", sender, action,
                         ", ".join(r.address for r in reports))  # fmt: skip
             return
 
         def build_and_deliver() -> None:
-            with self.store.open_blob(sha) as f:
+            with self.store.messages.open_blob(sha) as f:
                 headers = dsn.header_block(f.read(64 * 1024))
             body = dsn.build_dsn(hostname=self.settings.hostname, sender=sender, action=action, reports=reports,
                                  original_headers=headers, arrival=arrival, retry_until=until, now=self.clock())  # fmt: skip
-            blob = self.store.put_blob(body)
-            outcomes = self.store.deliver(blob, [DeliveryTarget(account.id, "INBOX")], internaldate=self.clock())
+            blob = self.store.messages.put_blob(body)
+            outcomes = self.store.messages.deliver(blob, [DeliveryTarget(account.id, "INBOX")], internaldate=self.clock())
             if not all(o.ok for o in outcomes):
                 log.error("%s DSN for <%s> not stored: %s", action, sender, [o.error for o in outcomes])
 

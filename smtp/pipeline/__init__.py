@@ -25,7 +25,7 @@ log = logging.getLogger("smtp.pipeline")
 
 
 class Groups(Protocol):
-    """Group mailboxes (R-BOX-4), given to the handler by the composition root (storage.org's
+    """Group mailboxes (R-BOX-4), given to the handler by the composition root (storage.api.Organisation's
     ``Organisation`` fits; smtp/ does not import storage internals). Blocking: call via ``ctx.call``."""
 
     def expand_accounts(self, group: str | int) -> list[Account]: ...
@@ -33,7 +33,7 @@ class Groups(Protocol):
 
 
 class Org(Protocol):
-    """Delegation (issue 4, R-BOX-2, R-ACC-1) for submission; ``storage.org.Organisation`` fits.
+    """Delegation (issue 4, R-BOX-2, R-ACC-1) for submission; ``storage.api.Organisation`` fits.
     Blocking: call via ``ctx.call``."""
 
     def may_send_as(self, account_id: int, address: str) -> bool: ...

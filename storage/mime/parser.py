@@ -279,7 +279,7 @@ def parse(source: bytes | BinaryIO, *, search_text: bool = True) -> dict:
     starts (for a file: its current position). Reads the source once; never raises on content.
     ``search_text=False`` leaves ``search["body"]`` and ``search["headers"]`` empty: the text
     parts and the header fields are not decoded (the SQLite store extracts that text later, off
-    the delivery path; storage/sql_search.py)."""
+    the delivery path; storage/sql/search.py)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(source)
     return _Scanner(search_text).run(source)

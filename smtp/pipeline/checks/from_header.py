@@ -36,7 +36,7 @@ async def check(ctx: DataContext) -> Verdict:
         return refuse(replies.S553_FROM_NOT_OWNED, "From: header without a usable address")
     actor = ctx.peer.actor_id if ctx.peer.actor_id is not None else ctx.peer.account_id
     for address in dict.fromkeys(a.lower() for a in addresses):
-        account = await ctx.call(ctx.store.get_account, address)
+        account = await ctx.call(ctx.store.accounts.get_account, address)
         if account is None:
             allowed = False
         elif account.id == actor or (ctx.org is None and account.id == ctx.peer.account_id):

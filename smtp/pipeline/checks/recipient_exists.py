@@ -9,7 +9,7 @@ async def check(ctx: RcptContext) -> Verdict:
     if not ctx.local:
         return PASS
     # A recipient looked up lately is known without a thread hand-off (storage/recipients.py).
-    ctx.account = ctx.store.peek_account(ctx.address) or await ctx.call(ctx.store.get_account, ctx.address)
+    ctx.account = ctx.store.accounts.peek_account(ctx.address) or await ctx.call(ctx.store.accounts.get_account, ctx.address)
     if ctx.account is None:
         return refuse(replies.S550_NO_SUCH_USER, f"no account {ctx.address}")
     ctx.deliver_to = [ctx.account]

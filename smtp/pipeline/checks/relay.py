@@ -9,7 +9,7 @@ from smtp.pipeline import PASS, RcptContext, Verdict, refuse
 async def check(ctx: RcptContext) -> Verdict:
     # app.py adds settings.domains to the store at start and domains are never removed, so those
     # skip the store; domains added later with the CLI are found by the look-up.
-    ctx.local = ctx.domain in ctx.configured_domains or await ctx.call(ctx.store.is_local_domain, ctx.domain)
+    ctx.local = ctx.domain in ctx.configured_domains or await ctx.call(ctx.store.accounts.is_local_domain, ctx.domain)
     if ctx.local or (ctx.peer.authenticated and ctx.peer.outbound):
         return PASS
     return refuse(replies.S550_RELAY_DENIED, f"relay to {ctx.domain} from {ctx.peer.ip}")

@@ -13,7 +13,7 @@ from smtp.pipeline import PASS, MailContext, Verdict, refuse
 async def check(ctx: MailContext) -> Verdict:
     if not ctx.peer.authenticated:
         return PASS  # the MX listener; submission refuses MAIL before AUTH (530 5.7.0)
-    account = await ctx.call(ctx.store.get_account, ctx.sender) if ctx.sender else None
+    account = await ctx.call(ctx.store.accounts.get_account, ctx.sender) if ctx.sender else None
     actor = ctx.peer.actor_id if ctx.peer.actor_id is not None else ctx.peer.account_id
     if account is None:
         allowed = False

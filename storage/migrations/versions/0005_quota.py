@@ -6,7 +6,7 @@ Create Date: 2026-11-23
 
 Own Alembic branch ("quota"): ``mailserver db upgrade`` applies every head. Usage itself
 (``accounts.used_bytes`` / ``used_messages``) and the per-account override (``accounts.quota_bytes``)
-are in 0001; this table only holds what the quota service adds. Only storage/usage.py uses it.
+are in 0001; this table only holds what the quota service adds. Only storage/sql/usage.py uses it.
 """
 from alembic import op
 import sqlalchemy as sa

@@ -6,7 +6,7 @@ Create Date: 2026-12-06
 
 Own Alembic branch ("lifecycle"): ``mailserver db upgrade`` applies every head. Creation, last
 login and password age are in ``accounts`` (0001); this table holds what only the lifecycle adds,
-one row per account that has any of it. Only storage/lifecycle.py uses it.
+one row per account that has any of it. Only storage/sql/lifecycle.py uses it.
 """
 from alembic import op
 import sqlalchemy as sa

@@ -11,7 +11,7 @@ one narrow row per message, found by the message's integer key (blob_meta's rows
 keyed by a 64-character hash; joining them cost more than rendering). ``sha256`` and
 ``version`` make a stale row harmless: it is used only while it belongs to the same body and
 the renderer's version, and is overwritten otherwise. Rows go with their message (CASCADE).
-Only storage/sqlstore.py's read path uses it (plain SQL), through ``Store.fetch_rows`` and
+Only storage/sql/messages.py's read path uses it (plain SQL), through ``Store.fetch_rows`` and
 ``Store.put_rendered``.
 """
 from alembic import op

@@ -5,7 +5,7 @@ was a third of the CPU the single event loop spent per delivered message. On SQL
 now leaves ``blob_meta.body`` and ``headers`` empty at delivery and the background indexer
 fills them, in quiet moments or when much waits, before it adds the rows to the FTS5 indexes; a
 SEARCH that needs that text first fills whatever is still waiting, so answers stay exact
-(storage/sql_search.py). Subject, addresses, Message-ID, dates and sort keys, which have columns
+(storage/sql/search.py). Subject, addresses, Message-ID, dates and sort keys, which have columns
 of their own, are still filled at delivery.
 ``fts_state.body_rowid`` marks how far bodies are filled. Every body stored before this
 revision was filled at delivery, so the mark starts at the newest row. The delete trigger keeps

@@ -1,13 +1,16 @@
-"""The organisation model (issue 4): units, delegations, handover, groups, profiles, audit.
+"""The organisation role (storage.api.Organisation): units, delegations, handover, groups,
+profiles, audit. Longer than the other role modules because the role is: its value types moved to
+storage/api/org.py; splitting units from groups would cut through the rights and the handover,
+which read both.
 
 R-BOX-2 a unit (đơn vị) has a unit mailbox (an account of kind "unit") owned by its head, who may
 delegate it to staff with rights; R-BOX-3 a handover passes address, password and all content to
 the new head; R-BOX-4 a group mailbox delivers into every member's mailbox; R-ACC-1 nobody else
-reaches a mailbox; R-DIR-1 profiles feed the directory. Tables: storage/org_models.py.
+reaches a mailbox; R-DIR-1 profiles feed the directory. Tables: storage/models/org.py.
 
-Contract (as storage/api.py): synchronous, thread-safe, frozen dataclasses in and out; reads on
-the caller's thread (``store.reading()``), writes as one job each in the store's group commit
-(``store.run_write``), returning once durable. Front ends call it off their event loop, like the
+Contract (storage/api/roles.py): synchronous, thread-safe, frozen dataclasses in and out; reads
+on the caller's thread (the core's ``reading()``), writes as one job each in the store's group
+commit (``run_write``), returning once durable. Front ends call it off their event loop, like the
 Store. Errors are storage.errors kinds: ``NotFound``, ``Exists``, ``NoPerm``, ``Invalid``.
 
 Rights are derived, never cached: an account has every right on its own mailbox and on the unit
@@ -18,156 +21,34 @@ changes the head in the same transaction as the password, so the old head's righ
 from __future__ import annotations
 
 import datetime as _dt
-import enum
 import unicodedata
-from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from sqlalchemy import Connection, delete, insert, select, update
 
 from storage import api, models as m
 from storage.errors import Exists, Invalid, NoPerm, NotFound
-from storage.mime import fold
-from storage.org_models import AccountProfile, OrgAudit, OrgDelegation, OrgGroup, OrgGroupMember, OrgUnit
-from storage.sqlstore import SqlStore
-
-#: Name of the IMAP shared namespace holding unit mailboxes (RFC 2342), e.g. "Đơn vị/Văn phòng".
-SHARED_PREFIX = "Đơn vị"
-OPERATOR = "operator"
-
-
-class Right(enum.StrEnum):
-    READ = "read"  # SELECT/EXAMINE, FETCH, SEARCH; also needed to log in through authzid
-    WRITE_FLAGS = "write-flags"  # STORE of flags other than \Deleted
-    DELETE = "delete"  # STORE \Deleted, EXPUNGE, MOVE out
-    SEND_AS = "send-as"  # submission with the unit address as sender
-
-
-ALL_RIGHTS = frozenset(Right)
-
-
-class SendPolicy(enum.StrEnum):
-    """Who may send to a group (R-BOX-4 setting)."""
-
-    ANYONE = "anyone"
-    DOMAINS = "domains"  # senders in the agency's own (local) domains
-    MEMBERS = "members"  # senders who are members after expansion
-
-
-def parse_rights(text: str | Iterable[str]) -> frozenset[Right]:
-    """"read,send-as" (or an iterable of names; "all" for every right) → rights; Invalid else."""
-    items = text.replace(" ", ",").split(",") if isinstance(text, str) else list(text)
-    rights: set[Right] = set()
-    for item in (i.strip().lower() for i in items):
-        if not item:
-            continue
-        if item == "all":
-            rights |= ALL_RIGHTS
-            continue
-        try:
-            rights.add(Right(item))
-        except ValueError:
-            known = ", ".join(r.value for r in Right)
-            raise Invalid(f"unknown right {item!r}; known: {known}, all") from None
-    if not rights:
-        raise Invalid("no rights given")
-    return frozenset(rights)
-
-
-def format_rights(rights: Iterable[Right]) -> str:
-    return ",".join(r.value for r in Right if r in set(rights))
-
-
-@dataclass(frozen=True, slots=True)
-class Unit:
-    id: int
-    code: str
-    name: str
-    parent_id: int | None
-    account: api.Account  # the unit mailbox
-    addresses: tuple[str, ...]  # primary first
-    head: api.Account | None
-    path: tuple[str, ...]  # names from the root unit down to this one
-
-    @property
-    def shared_name(self) -> str:
-        """The folder prefix delegates see: "Đơn vị/Bộ KH&CN/Văn phòng" (no "/" inside names)."""
-        return "/".join((SHARED_PREFIX, *(n.replace("/", "-") for n in self.path)))
-
-
-@dataclass(frozen=True, slots=True)
-class Delegation:
-    unit_account_id: int
-    delegate: api.Account
-    rights: frozenset[Right]
-    granted_by: int | None  # None: the operator, on the head's written request
-    granted_at: _dt.datetime
-
-
-@dataclass(frozen=True, slots=True)
-class SharedMailbox:
-    account: api.Account  # the unit mailbox; its folders are store.list_folders(account.id)
-    path: str  # Unit.shared_name
-    rights: frozenset[Right]
-
-
-@dataclass(frozen=True, slots=True)
-class Group:
-    account: api.Account
-    send_policy: SendPolicy
-    members: tuple[api.Account, ...]  # direct members, by address
-
-
-@dataclass(frozen=True, slots=True)
-class Profile:
-    account_id: int
-    unit_id: int | None
-    title: str
-    phone: str
-    mobile: str
-
-
-@dataclass(frozen=True, slots=True)
-class NewPerson:
-    """One account to create in ``Organisation.create_people`` (bulk provisioning)."""
-
-    address: str
-    display_name: str
-    password_hash: str
-    unit_id: int | None
-    title: str = ""
-    phone: str = ""
-    mobile: str = ""
-    state: api.AccountState = api.AccountState.MUST_CHANGE_PASSWORD  # R-PASS-1 for a person
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    at: _dt.datetime
-    actor: str
-    actor_account_id: int | None
-    mailbox: str
-    mailbox_account_id: int | None
-    action: str
-    detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class DirectoryRow:
-    account: api.Account
-    addresses: tuple[str, ...]  # primary first
-    unit_path: tuple[str, ...]  # the unit itself for a unit mailbox, the person's unit otherwise
-    title: str
-    phone: str
-
-
-def person_key(name: str, unit_id: int | None, phone: str) -> str:
-    """How a person registered twice is recognised: same folded name, same unit, same phone.
-
-    Two namesakes in one unit stay possible (the address rules number them, R-ADDR-1/2) as long
-    as the form gives them different phone numbers."""
-    return f"{fold(' '.join(name.split()))}|{unit_id or ''}|{phone}"
-
+from storage.api.org import (
+    ALL_RIGHTS,
+    OPERATOR,
+    AuditEntry,
+    Delegation,
+    DirectoryRow,
+    Group,
+    NewPerson,
+    Profile,
+    Right,
+    SendPolicy,
+    SharedMailbox,
+    Unit,
+    format_rights,
+    parse_rights,
+    person_key,
+)
+from storage.models import AccountProfile, OrgAudit, OrgDelegation, OrgGroup, OrgGroupMember, OrgUnit
+from storage.sql.accounts import SqlAccounts
+from storage.sql.core import StoreCore
+from storage.sql.role import Role
 
 def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC).replace(tzinfo=None)
@@ -177,28 +58,29 @@ def _nfc(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 
-class Organisation:
-    """The organisation API over a SqlStore (see the module docstring for the contract)."""
+class Organisation(Role):
+    """See storage.api.Organisation (and the module docstring)."""
 
-    def __init__(self, store: SqlStore) -> None:
-        self.store = store
+    def __init__(self, core: StoreCore, accounts: SqlAccounts) -> None:
+        super().__init__(core)
+        self.accounts = accounts
 
     # -- helpers ------------------------------------------------------------------------------
     def _acct(self, conn: Connection, account_id: int | None) -> api.Account | None:
         if account_id is None:
             return None
         row = conn.execute(select(m.Account).where(m.Account.id == account_id)).first()
-        return self.store._account(row) if row else None
+        return self._account(row) if row else None
 
     def _acct_by_address(self, conn: Connection, address: str) -> api.Account | None:
         try:
-            address = self.store._normalise_address(address)
+            address = self._normalise_address(address)
         except Invalid:
             return None
         row = conn.execute(
             select(m.Account).join(m.Address, m.Address.account_id == m.Account.id).where(m.Address.address == address)
         ).first()
-        return self.store._account(row) if row else None
+        return self._account(row) if row else None
 
     def _insert_account(
         self, conn: Connection, address: str, display_name: str, password_hash: str | None,
@@ -206,7 +88,7 @@ class Organisation:
     ) -> int:
         """SqlStore.create_account's job inside a larger transaction (test_org_accounts checks
         both give the same account), so a unit or a whole import commits in one piece."""
-        address = self.store._normalise_address(address)
+        address = self._normalise_address(address)
         if conn.scalar(select(m.Address.account_id).where(m.Address.address == address)) is not None:
             raise Exists(f"address {address} is taken")
         now = _now()
@@ -219,11 +101,11 @@ class Organisation:
         ).scalar_one()
         conn.execute(insert(m.Address).values(address=address, account_id=account_id))
         for name, special_use in api.DEFAULT_FOLDERS:
-            self.store._insert_folder(conn, account_id, name, special_use)
+            self._insert_folder(conn, account_id, name, special_use)
         return account_id
 
     def _check_local(self, conn: Connection, address: str) -> str:
-        address = self.store._normalise_address(address)
+        address = self._normalise_address(address)
         domain = address.rpartition("@")[2]
         if conn.scalar(select(m.Domain.id).where(m.Domain.name == domain)) is None:
             raise Invalid(f"{domain} is not a local domain")
@@ -272,8 +154,8 @@ class Organisation:
                         f"code={code} head={head.address if head else '-'}")
             return unit_id
 
-        unit_id = self.store.run_write(job)
-        with self.store.reading() as conn:
+        unit_id = self.run_write(job)
+        with self.reading() as conn:
             return self._unit(conn, conn.execute(select(OrgUnit).where(OrgUnit.id == unit_id)).one())
 
     def _check_head(self, conn: Connection, account_id: int) -> api.Account:
@@ -303,7 +185,7 @@ class Organisation:
     def get_unit(self, code_or_address: str) -> Unit | None:
         """By code (any case) or by any address of the unit mailbox."""
         key = code_or_address.strip()
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             row = conn.execute(select(OrgUnit).where(OrgUnit.code == key.lower())).first()
             if row is None and "@" in key:
                 account = self._acct_by_address(conn, key)
@@ -312,13 +194,13 @@ class Organisation:
             return self._unit(conn, row) if row else None
 
     def unit_by_id(self, unit_id: int) -> Unit | None:
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             row = conn.execute(select(OrgUnit).where(OrgUnit.id == unit_id)).first()
             return self._unit(conn, row) if row else None
 
     def list_units(self) -> list[Unit]:
         """Every unit, parents before their children, siblings by code."""
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             units = [self._unit(conn, r) for r in conn.execute(select(OrgUnit).order_by(OrgUnit.code))]
         by_parent: dict[int | None, list[Unit]] = {}
         ids = {u.id for u in units}
@@ -347,7 +229,7 @@ class Organisation:
             conn.execute(insert(m.Address).values(address=address_, account_id=account_id))
             self._audit(conn, None, account, "address-add", address_)
 
-        self.store.run_write(job)
+        self.run_write(job)
 
     # -- delegation (R-BOX-2, R-ACC-1) --------------------------------------------------------
     def _unit_row_for_account(self, conn: Connection, account_id: int):
@@ -385,7 +267,7 @@ class Organisation:
             self._audit(conn, self._acct(conn, granted_by), self._acct(conn, unit_account_id), "delegate",
                         f"{delegate.address} {format_rights(rights)}")
 
-        self.store.run_write(job)
+        self.run_write(job)
         return next(d for d in self.delegations(unit_account_id) if d.delegate.id == delegate_account_id)
 
     def undelegate(self, unit_account_id: int, delegate_account_id: int, *, revoked_by: int | None = None) -> None:
@@ -402,10 +284,10 @@ class Organisation:
             self._audit(conn, self._acct(conn, revoked_by), self._acct(conn, unit_account_id), "undelegate",
                         delegate.address if delegate else str(delegate_account_id))
 
-        self.store.run_write(job)
+        self.run_write(job)
 
     def delegations(self, unit_account_id: int) -> list[Delegation]:
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             rows = conn.execute(select(OrgDelegation).where(OrgDelegation.unit_account_id == unit_account_id)).all()
             result = [Delegation(r.unit_account_id, self._acct(conn, r.delegate_account_id),
                                  parse_rights(r.rights), r.granted_by, r.granted_at.replace(tzinfo=_dt.UTC))
@@ -424,7 +306,7 @@ class Organisation:
 
     def rights_for(self, account_id: int, mailbox_account_id: int) -> frozenset[Right]:
         """What ``account_id`` may do in ``mailbox_account_id`` (empty: nothing, R-ACC-1)."""
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             return self._rights(conn, account_id, mailbox_account_id)
 
     def check_right(self, account_id: int, mailbox_account_id: int, right: Right) -> None:
@@ -443,7 +325,7 @@ class Organisation:
         ``NoPerm``, the same for each so the answer reveals nothing."""
         if not authzid_address:
             return authcid_account, ALL_RIGHTS
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             target = self._acct_by_address(conn, authzid_address)
             if target is not None and target.id == authcid_account.id:
                 return authcid_account, ALL_RIGHTS
@@ -458,7 +340,7 @@ class Organisation:
         """The unit mailboxes ``account_id`` heads or is delegated, for the IMAP shared namespace
         (RFC 2342): each unit's folders appear under ``path`` + "/" + folder name."""
         result = []
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             headed = conn.execute(select(OrgUnit).where(OrgUnit.head_account_id == account_id))
             grants = [(r, ALL_RIGHTS) for r in headed]
             for unit_id, text in conn.execute(
@@ -477,7 +359,7 @@ class Organisation:
     def may_send_as(self, account_id: int, address: str) -> bool:
         """Submission: may ``account_id`` use ``address`` as its sender? Its own addresses, and
         the addresses of unit mailboxes it heads or holds SEND_AS on (R-BOX-2, R-ACC-1)."""
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             target = self._acct_by_address(conn, address)
             if target is None:
                 return False
@@ -499,14 +381,14 @@ class Organisation:
         def job(conn: Connection, _changes: list) -> None:
             self._audit(conn, self._acct(conn, actor_account_id), self._acct(conn, mailbox_account_id), action, detail)
 
-        self.store.run_write(job)
+        self.run_write(job)
 
     def audit_log(self, mailbox_account_id: int | None = None, *, limit: int = 100) -> list[AuditEntry]:
         """Newest first; all mailboxes when ``mailbox_account_id`` is None."""
         stmt = select(OrgAudit).order_by(OrgAudit.id.desc()).limit(limit)
         if mailbox_account_id is not None:
             stmt = stmt.where(OrgAudit.mailbox_account_id == mailbox_account_id)
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             return [AuditEntry(r.at.replace(tzinfo=_dt.UTC), r.actor, r.actor_account_id, r.mailbox,
                                r.mailbox_account_id, r.action, r.detail) for r in conn.execute(stmt)]
 
@@ -544,7 +426,7 @@ class Organisation:
                         + ("; delegations revoked" if revoke_delegations else ""))
             return row.id
 
-        unit_id = self.store.run_write(job)
+        unit_id = self.run_write(job)
         unit = self.unit_by_id(unit_id)
         assert unit is not None
         return unit
@@ -563,7 +445,7 @@ class Organisation:
             self._audit(conn, None, self._acct(conn, account_id), "group-add", f"policy={send_policy}")
             return account_id
 
-        account_id = self.store.run_write(job)
+        account_id = self.run_write(job)
         group = self.get_group(str(account_id))
         assert group is not None
         return group
@@ -575,18 +457,18 @@ class Organisation:
 
     def get_group(self, group: str | int) -> Group | None:
         """By address (any of the group's) or account id."""
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             account = self._group_account(conn, group)
             if account is None:
                 return None
             policy = conn.scalar(select(OrgGroup.send_policy).where(OrgGroup.account_id == account.id))
-            members = [self.store._account(r) for r in conn.execute(
+            members = [self._account(r) for r in conn.execute(
                 select(m.Account).join(OrgGroupMember, OrgGroupMember.member_account_id == m.Account.id)
                 .where(OrgGroupMember.group_account_id == account.id).order_by(m.Account.address))]
         return Group(account, SendPolicy(policy or SendPolicy.DOMAINS), tuple(members))
 
     def list_groups(self) -> list[Group]:
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             ids = list(conn.scalars(select(m.Account.id).where(m.Account.kind == str(api.AccountKind.GROUP))
                                     .order_by(m.Account.address)))
         return [g for g in (self.get_group(i) for i in ids) if g is not None]
@@ -600,7 +482,7 @@ class Organisation:
             conn.execute(delete(OrgGroup).where(OrgGroup.account_id == group_account_id))
             conn.execute(insert(OrgGroup).values(account_id=group_account_id, send_policy=str(policy)))
 
-        self.store.run_write(job)
+        self.run_write(job)
 
     @staticmethod
     def _children(conn: Connection, group_ids: Sequence[int]) -> list[tuple[int, int, str, str]]:
@@ -671,7 +553,7 @@ class Organisation:
                 conn.execute(insert(OrgGroupMember),
                              [{"group_account_id": group.id, "member_account_id": i} for i in added])
 
-        self.store.run_write(job)
+        self.run_write(job)
 
     def remove_member(self, group_account_id: int, member_account_id: int) -> None:
         def job(conn: Connection, _changes: list) -> None:
@@ -685,7 +567,7 @@ class Organisation:
             member = self._acct(conn, member_account_id)
             self._audit(conn, None, group, "member-remove", member.address if member else str(member_account_id))
 
-        self.store.run_write(job)
+        self.run_write(job)
 
     def expand_recipients(self, group: str | int) -> list[int]:
         """Account ids that receive a message sent to the group (R-BOX-4): nested groups expanded
@@ -693,7 +575,7 @@ class Organisation:
         deleted) left out. Empty list: the group has no one to deliver to (or is not a group, or
         cannot receive) → the caller refuses the recipient. A loop (which ``add_member`` refuses)
         is cut rather than followed."""
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             top = self._group_account(conn, group)
             if top is None or top.state not in api.RECEIVE_STATES:
                 return []
@@ -718,14 +600,14 @@ class Organisation:
     def expand_accounts(self, group: str | int) -> list[api.Account]:
         """``expand_recipients`` as Account values (what smtp.delivery.targets_for takes)."""
         ids = self.expand_recipients(group)
-        found = self.store.get_accounts_by_ids(ids)  # a few queries for a 1,000-member group
+        found = self.accounts.get_accounts_by_ids(ids)  # a few queries for a 1,000-member group
         return [found[i] for i in ids if i in found]
 
     def may_send_to_group(self, group: str | int, sender_address: str) -> bool:
         """The group's send policy applied to an envelope sender (R-BOX-4). The null sender
         ``<>`` passes only "anyone". On the MX listener the sender is unauthenticated: "domains"
         and "members" there are as strong as the sender checks (SPF/DKIM) in front of them."""
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             account = self._group_account(conn, group)
             if account is None:
                 return False
@@ -745,12 +627,12 @@ class Organisation:
     def taken_local_parts(self, domain: str) -> set[str]:
         """Local parts used in ``domain`` by any account, revoked ones included (R-ADDR-*)."""
         suffix = "@" + domain.lower().rstrip(".")
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             rows = conn.scalars(select(m.Address.address).where(m.Address.address.endswith(suffix)))
             return {a[: -len(suffix)] for a in rows}
 
     def person_keys(self) -> set[str]:
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             return set(conn.scalars(select(AccountProfile.person_key)))
 
     def create_people(self, people: Sequence[NewPerson]) -> list[api.Account]:
@@ -770,8 +652,8 @@ class Organisation:
                 ids.append(account_id)
             return ids
 
-        ids = self.store.run_write(job)
-        with self.store.reading() as conn:
+        ids = self.run_write(job)
+        with self.reading() as conn:
             return [self._acct(conn, i) for i in ids]
 
     def set_profile(self, account_id: int, *, unit_id: int | None = None, title: str = "", phone: str = "",
@@ -785,10 +667,10 @@ class Organisation:
                 account_id=account_id, unit_id=unit_id, title=_nfc(title), phone=phone, mobile=mobile,
                 person_key=person_key(account.display_name, unit_id, mobile or phone)))
 
-        self.store.run_write(job)
+        self.run_write(job)
 
     def get_profile(self, account_id: int) -> Profile | None:
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             r = conn.execute(select(AccountProfile).where(AccountProfile.account_id == account_id)).first()
         return Profile(r.account_id, r.unit_id, r.title, r.phone, r.mobile) if r else None
 
@@ -797,8 +679,8 @@ class Organisation:
         units = {u.id: u for u in self.list_units()}
         unit_by_account = {u.account.id: u for u in units.values()}
         receive = [str(s) for s in api.RECEIVE_STATES]
-        with self.store.reading() as conn:
-            accounts = [self.store._account(r) for r in conn.execute(
+        with self.reading() as conn:
+            accounts = [self._account(r) for r in conn.execute(
                 select(m.Account).where(m.Account.state.in_(receive)))]
             addresses: dict[int, list[str]] = {}
             for address, account_id in conn.execute(select(m.Address.address, m.Address.account_id)):

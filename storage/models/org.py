@@ -1,7 +1,7 @@
 """Tables of the organisation model (issue 4): units, delegations, groups, profiles, audit.
 
 They live on the ``org`` Alembic branch (storage/migrations/versions/0003_organisation.py) and on
-the same ``Base`` as storage/models.py so foreign keys to ``accounts`` resolve. Only storage/org.py
+the same ``Base`` as storage/models/core.py so foreign keys to ``accounts`` resolve. Only storage/sql/org.py
 reads or writes them.
 
 - ``org_units``: the unit tree (R-BOX-2). The unit mailbox is an account of kind "unit"; its head
@@ -21,7 +21,7 @@ import datetime as _dt
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models import Base
+from storage.models.core import Base
 
 
 class OrgUnit(Base):

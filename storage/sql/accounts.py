@@ -1,5 +1,4 @@
-"""SqlStore, part: domains and accounts (storage/api.py contract). Mixed into
-storage.sqlstore.SqlStore, which provides the engines, the writer and ``_raw_read``."""
+"""The accounts role (storage.api.Accounts): domains and accounts."""
 
 from __future__ import annotations
 
@@ -10,10 +9,13 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from storage import api, models as m
 from storage.errors import Exists, Invalid, NotFound
-from storage.sqlrows import _from_db, _to_db, _utcnow
+from storage.sql.role import Role
+from storage.sqlrows import _to_db, _utcnow
 
 
-class AccountsMixin:
+class SqlAccounts(Role):
+    """See storage.api.Accounts."""
+
     # -- domains --------------------------------------------------------------------------------
     def add_domain(self, name: str) -> None:
         name = name.strip().lower().rstrip(".")
@@ -33,32 +35,6 @@ class AccountsMixin:
     def is_local_domain(self, name: str) -> bool:
         with self._reading() as conn:
             return conn.scalar(select(m.Domain.id).where(m.Domain.name == name.lower().rstrip("."))) is not None
-
-    # -- accounts -------------------------------------------------------------------------------
-    @staticmethod
-    def _account(row) -> api.Account:
-        return api.Account(
-            id=row.id,
-            address=row.address,
-            display_name=row.display_name,
-            kind=api.AccountKind(row.kind),
-            state=api.AccountState(row.state),
-            password_hash=row.password_hash,
-            created_at=_from_db(row.created_at),
-            password_changed_at=_from_db(row.password_changed_at),
-            last_login_at=_from_db(row.last_login_at),
-            quota_bytes=row.quota_bytes,
-            used_bytes=row.used_bytes,
-            used_messages=row.used_messages,
-        )
-
-    @staticmethod
-    def _normalise_address(address: str) -> str:
-        address = address.strip()
-        local, sep, domain = address.rpartition("@")
-        if not sep or not local or not domain:
-            raise Invalid(f"invalid address {address!r}")
-        return f"{local.lower()}@{domain.lower().rstrip('.')}"
 
     def create_account(
         self,
@@ -102,7 +78,7 @@ class AccountsMixin:
         return account
 
     # Account look-ups run at every RCPT, every quota check and every login: plain SQL on a pooled
-    # DB-API cursor, as hotpath.py does for delivery (the SQLAlchemy statement path cost ~0.4 ms
+    # DB-API cursor, as storage/sql/place.py does for delivery (the SQLAlchemy statement path cost ~0.4 ms
     # of GIL time per call under the SMTP ingest benchmark; this costs ~40 us).
     _ACCOUNT_COLUMNS = (
         "a.id, a.address, a.display_name, a.kind, a.state, a.password_hash, a.created_at, "

@@ -1,220 +1,40 @@
-"""SqlStore: the storage API (storage/api.py) on SQLAlchemy, for SQLite and PostgreSQL.
+"""The messages role (storage.api.Messages): reading (SELECT views, FETCH rows, bodies, the
+change log), the FETCH renderings cache, and writing (delivery, APPEND, flags, EXPUNGE, COPY and
+MOVE, every message added through storage/sql/place.py).
 
-Reads run on the caller's thread with their own pooled connection; every write is a job for the
-one writer thread (storage/writer.py), which commits concurrent jobs together. See storage/api.py
-for the contract each method keeps.
+Longer than the other role modules: reading and writing share the row formats and caches here
+(``_flags``, ``_cached_json``), and splitting them would take a mixin or a second object per role.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import datetime as _dt
-import contextlib
 import functools
 import io
-from dataclasses import replace
 import logging
 import queue
 import threading
-from pathlib import Path
-from typing import BinaryIO, Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from typing import BinaryIO, Collection, Iterable, Iterator, Mapping, Sequence
 
 import orjson
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from storage import api, models as m
-from storage.blobs import BlobFiles
-from storage.engine import is_sqlite, make_engine, normalise_url
 from storage.errors import Invalid, NoQuota, NotFound
 from storage.flags import join as join_flags, pack_keywords, split as split_flags
 from storage.indexing import index_columns
-from storage.mime import fold as _fold, parse as parse_message
-from storage.writer import Writer
-from storage.pgnotify import Notifier
-from storage.recipients import RecipientCache
-from storage.hotpath import HotPath
-from storage.sql_accounts import AccountsMixin
-from storage.sql_folders import FoldersMixin
-from storage.sql_search import _INDEX_QUIET_S, SearchMixin
+from storage.mime import parse as parse_message
+from storage.sql.place import Placement
+from storage.sql.role import Role
 from storage.sqlrows import CHUNK, DELETED, SEEN, _canonical, _chunks, _from_db, _to_db, _utcnow
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("storage.sqlstore")
 
 
-class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
-    """The storage API. Accounts and domains (storage/sql_accounts.py), folders
-    (storage/sql_folders.py) and SEARCH/SORT with the search indexes (storage/sql_search.py) are
-    mixed in from their own modules; messages (reading, writing, blobs) are here."""
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        blob_dir: Path,
-        inline_blob_limit: int = 256 * 1024,
-        max_batch: int = 256,
-        fold_diacritics: bool = True,
-        index_quiet_s: float = _INDEX_QUIET_S,
-        recipient_cache_ttl: float = 10.0,
-    ) -> None:
-        self.url = normalise_url(url)
-        self._index_quiet_s = index_quiet_s
-        self._sqlite = is_sqlite(self.url)
-        self._read = make_engine(self.url, writer=False)
-        self._write_engine = make_engine(self.url, writer=True)
-        self._blobs = BlobFiles(blob_dir, inline_limit=inline_blob_limit if self._sqlite else None)
-        self._fold_diacritics = fold_diacritics
-        self._listeners: list[Callable[[list[api.FolderChange]], None]] = []
-        self._listeners_lock = threading.Lock()
-        self._notifier = None if self._sqlite else Notifier(self.url, self._notify)
-        # SQLite only: one process, whose writer sees every commit (storage/recipients.py).
-        self._recipients = RecipientCache(recipient_cache_ttl) if self._sqlite else None
-        self._data_version: int | None = None  # the writer connection's, when last looked at
-        # A reader connection kept to watch for commits (peek_account), and its data_version
-        # when the cache was last known to hold nothing older than the database.
-        self._watch = self._read.raw_connection() if self._recipients is not None else None
-        self._watch_lock = threading.Lock()
-        self._valid_at: int | None = None
-        self._writer = Writer(
-            self._write_engine, max_batch=max_batch, on_commit=self._notify,
-            before_commit=self._notifier.send if self._notifier else None,
-            settle=self._settle if self._recipients is not None else None,
-            idle=self._idle if self._recipients is not None else None,
-        )
-        self._hot = HotPath(self._sqlite)
-        self._fill_lock = threading.Lock()
-        self._closing = threading.Event()
-        self._indexer: threading.Thread | None = None
-        if self._sqlite:
-            self._indexer = threading.Thread(target=self._index_loop, name="store-indexer", daemon=True)
-            self._indexer.start()
-
-    # -- lifecycle ------------------------------------------------------------------------------
-    def close(self) -> None:
-        self._closing.set()
-        if self._indexer is not None:
-            self._indexer.join(timeout=10)
-        self._writer.close()
-        if self._notifier is not None:
-            self._notifier.close()
-        if self._watch is not None:
-            self._watch.close()
-        self._read.dispose()
-        self._write_engine.dispose()
-
-    def subscribe(self, listener: Callable[[list[api.FolderChange]], None]) -> Callable[[], None]:
-        with self._listeners_lock:
-            self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._listeners_lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
-
-    def _notify(self, changes: list[api.FolderChange]) -> None:
-        with self._listeners_lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            try:
-                listener(changes)
-            except Exception:
-                log.exception("store listener failed")
-
-    # -- the recipient cache (SQLite; storage/recipients.py) -----------------------------------
-    def _watched_version(self) -> int:
-        """SQLite's data_version on the watching connection: it moves at every commit of any
-        other connection (ours included). A read of SQLite's shared memory (two fcntl calls,
-        ~4 µs, no disk): the one database call made on the event loop, by ``peek_account``."""
-        with self._watch_lock:
-            cur = self._watch.dbapi_connection.cursor()
-            try:
-                return cur.execute("PRAGMA data_version").fetchone()[0]
-            finally:
-                cur.close()
-
-    def _cached_account(self, address: str) -> api.Account | None:
-        account = self._recipients.get(address)
-        if account is None or self._closing.is_set():
-            return None
-        try:
-            current = self._watched_version()
-        except Exception:  # noqa: BLE001 - the look-up in a thread will say what is wrong
-            log.warning("data_version unreadable; asking the database", exc_info=True)
-            return None
-        return account if current == self._valid_at else None  # else a commit not yet accounted for
-
-    def _settle(self, conn: Connection, ran: list) -> None:
-        """Writer thread, after a commit and before its callers hear of it: deliveries add to
-        the cached usage; anything else, or a commit by another process, clears the cache."""
-        charges: dict[int, tuple[int, int]] = {}
-        only_deliveries = True
-        for job, result, error in ran:
-            kind = getattr(job, "directory", None)
-            if error is not None or kind == "neutral":  # rolled back, or search upkeep
-                continue
-            if kind == "delivery":
-                for outcome in result:
-                    if outcome.ok:
-                        size, count = charges.get(outcome.account_id, (0, 0))
-                        charges[outcome.account_id] = (size + job.size, count + 1)
-                continue
-            only_deliveries = False
-        self._revalidate(conn, clear=not only_deliveries, charges=charges)
-
-    def _idle(self, conn: Connection) -> None:
-        self._revalidate(conn, clear=False, charges={})
-
-    def _revalidate(self, conn: Connection, *, clear: bool, charges: dict[int, tuple[int, int]]) -> None:
-        """Account for every commit up to now: ``clear`` for a change of ours other than
-        deliveries, and the cache is cleared as well after a commit by another connection."""
-        cache = self._recipients
-        self._valid_at = None  # peeks ask the database until this pass is done
-        try:
-            # First the version that will vouch for the cache, then the look for commits by
-            # others: one landing between the two is seen by the look, one after it moves the
-            # version again, so no commit can hide behind the new mark.
-            version = self._watched_version()
-            theirs = not self._others_committed_nothing(conn)
-            if clear or theirs:
-                cache.clear()
-            elif charges:
-                cache.charge(charges)
-        except Exception:
-            cache.clear()
-            raise
-        self._valid_at = version
-
-    def _others_committed_nothing(self, conn: Connection) -> bool:
-        """SQLite's data_version on the writer's own connection moves only when another
-        connection (another process: the operator's CLI) committed since the last look."""
-        cur = conn.connection.dbapi_connection.cursor()
-        try:
-            (version,) = cur.execute("PRAGMA data_version").fetchone()
-        finally:
-            cur.close()
-        unchanged = version == self._data_version
-        self._data_version = version
-        return unchanged
-
-    def fold(self, text: str) -> str:
-        return _fold(text, diacritics=self._fold_diacritics)
-
-    # -- for extension modules inside storage/ (outbound queue, organisation, …) -----------------
-    def reading(self):
-        """A read transaction on a pooled connection (``with store.reading() as conn``)."""
-        return self._read.begin()
-
-    def run_write(self, job: Callable[[Connection, list[api.FolderChange]], object]):
-        """Run ``job(conn, changes)`` in the next group commit; returns once durable."""
-        return self._writer.run(job)
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self._sqlite
-
-    _reading = reading
+class SqlMessages(Role):
+    """See storage.api.Messages."""
 
     # -- reading messages -----------------------------------------------------------------------
     def open_view(self, folder_id: int, *, claim_recent: bool) -> api.FolderView:
@@ -452,24 +272,6 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
 
             self._writer.run(job)
 
-    @contextlib.contextmanager
-    def _raw_read(self):
-        """A DB-API cursor on a pooled reader connection (the pool rolls back on return)."""
-        conn = self._read.raw_connection()
-        try:
-            cur = conn.cursor()
-            try:
-                yield cur
-            finally:
-                cur.close()
-        finally:
-            conn.close()
-
-    def _when(self, value) -> _dt.datetime:
-        if isinstance(value, str):  # SQLite stores DateTime as text
-            value = _dt.datetime.fromisoformat(value)
-        return value.replace(tzinfo=_dt.UTC)
-
     def open_blob(self, sha256: str) -> BinaryIO:
         sql = "SELECT data FROM blobs WHERE sha256 = ?" if self._sqlite else "SELECT data FROM blobs WHERE sha256 = %s"
         with self._raw_read() as cur:
@@ -576,54 +378,6 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
             index=index_columns(meta, self.fold),
         )
 
-    def _ensure_blob(self, conn: Connection, blob: api.BlobRef) -> None:
-        if conn.scalar(select(m.Blob.size).where(m.Blob.sha256 == blob.sha256)) is not None:
-            return
-        conn.execute(insert(m.Blob).values(sha256=blob.sha256, size=blob.size, data=blob.inline, created_at=_utcnow()))
-        columns = blob.index if blob.index is not None else index_columns(blob.meta, self.fold)
-        conn.execute(insert(m.BlobMeta).values(sha256=blob.sha256, **columns))
-
-    def _reserve(self, conn: Connection, folder_id: int, count: int) -> tuple[int, int]:
-        """Take ``count`` UIDs and one new MODSEQ; returns (first uid, modseq)."""
-        row = conn.execute(
-            update(m.Folder)
-            .where(m.Folder.id == folder_id)
-            .values(uidnext=m.Folder.uidnext + count, highestmodseq=m.Folder.highestmodseq + 1)
-            .returning(m.Folder.uidnext, m.Folder.highestmodseq)
-        ).one()
-        return row.uidnext - count, row.highestmodseq
-
-    def _bump(self, conn: Connection, folder_id: int) -> int:
-        return conn.execute(
-            update(m.Folder)
-            .where(m.Folder.id == folder_id)
-            .values(highestmodseq=m.Folder.highestmodseq + 1)
-            .returning(m.Folder.highestmodseq)
-        ).scalar_one()
-
-    def _check_quota(self, conn: Connection, account_id: int, size: int, limit: int | None) -> None:
-        stmt = select(m.Account.used_bytes).where(m.Account.id == account_id)
-        if not self._sqlite:
-            stmt = stmt.with_for_update()
-        used = conn.scalar(stmt)
-        if used is None:
-            raise NotFound(f"account {account_id}")
-        if limit is not None and used + size > limit:
-            raise NoQuota(f"account {account_id}: {used} + {size} > {limit}")
-
-    def _add_message(
-        self, conn: Connection, folder: api.Folder, blob_sha: str, size: int, mask: int, keywords: str, when: _dt.datetime
-    ) -> tuple[int, int]:
-        uid, modseq = self._reserve(conn, folder.id, 1)
-        conn.execute(
-            insert(m.Message).values(
-                folder_id=folder.id, uid=uid, modseq=modseq, blob_sha=blob_sha, size=size,
-                internaldate=when, flags=mask, keywords=keywords,
-            )
-        )
-        self._charge(conn, folder.account_id, size, 1)
-        return uid, modseq
-
     def blob_on_disk(self, size: int) -> bool:
         return self._blobs.inline_limit is not None and size > self._blobs.inline_limit
 
@@ -643,39 +397,30 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
 
         arrived = _from_db(when)  # for FolderChange.new: what a reader of the row would get
 
+        placements = [
+            Placement(t.account_id, t.folder, ((blob.sha256, blob.size, when, mask, keywords),), t.quota_limit, receiving=True)
+            for t, mask, keywords in prepared
+        ]
+
         def job(conn: Connection, changes: list) -> list[api.DeliveryOutcome]:
             cur = conn.connection.cursor()
             try:
-                self._hot.ensure_blob(cur, blob, columns, _utcnow())
-                if len(prepared) > 1 and len({t.account_id for t, _m, _k in prepared}) == len(prepared):
-                    return self._deliver_many(cur, blob, prepared, when, arrived, changes)
-                outcomes = []
-                for target, mask, keywords in prepared:
-                    try:
-                        account_id, folder_id, uid, modseq = self._hot.deliver_one(cur, blob, target, mask, keywords, when)
-                    except (NotFound, NoQuota) as exc:
-                        outcomes.append(api.DeliveryOutcome(target.account_id, False, error=str(exc.kind)))
-                        continue
-                    changes.append(_delivered(account_id, folder_id, uid, modseq, mask, keywords, blob, arrived))
-                    outcomes.append(api.DeliveryOutcome(account_id, True, folder_id, uid))
-                return outcomes
+                self._placer.ensure_blob(cur, blob, columns, _utcnow())
+                placed = self._placer.place(cur, placements)
             finally:
                 cur.close()
+            outcomes = []
+            for (target, mask, keywords), got in zip(prepared, placed):
+                if isinstance(got, (NotFound, NoQuota)):
+                    outcomes.append(api.DeliveryOutcome(target.account_id, False, error=str(got.kind)))
+                    continue
+                folder_id, uid, modseq = got
+                changes.append(_delivered(target.account_id, folder_id, uid, modseq, mask, keywords, blob, arrived))
+                outcomes.append(api.DeliveryOutcome(target.account_id, True, folder_id, uid))
+            return outcomes
 
         job.directory, job.size = "delivery", blob.size  # type: ignore[attr-defined]  # for _settle
         return self._writer.submit(job)
-
-    def _deliver_many(self, cur, blob, prepared, when, arrived, changes: list) -> list[api.DeliveryOutcome]:
-        """A fan-out (R-BOX-4): every target in a few statements (HotPath.deliver_many)."""
-        outcomes = []
-        for (target, mask, keywords), got in zip(prepared, self._hot.deliver_many(cur, blob, prepared, when)):
-            if isinstance(got, (NotFound, NoQuota)):
-                outcomes.append(api.DeliveryOutcome(target.account_id, False, error=str(got.kind)))
-                continue
-            folder_id, uid, modseq = got
-            changes.append(_delivered(target.account_id, folder_id, uid, modseq, mask, keywords, blob, arrived))
-            outcomes.append(api.DeliveryOutcome(target.account_id, True, folder_id, uid))
-        return outcomes
 
     def append(
         self,
@@ -691,9 +436,12 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
 
         def job(conn: Connection, changes: list) -> tuple[int, int]:
             folder = self._folder_by_id(conn, folder_id)
-            self._check_quota(conn, folder.account_id, blob.size, quota_limit)
             self._ensure_blob(conn, blob)
-            uid, modseq = self._add_message(conn, folder, blob.sha256, blob.size, mask, pack_keywords(keywords), when)
+            row = (blob.sha256, blob.size, when, mask, pack_keywords(keywords))
+            (got,) = self._place(conn, [Placement(folder.account_id, folder.id, (row,), quota_limit)])
+            if isinstance(got, Exception):
+                raise got
+            _folder_id, uid, modseq = got
             changes.append(api.FolderChange(folder.account_id, folder.id, modseq))
             return folder.uidvalidity, uid
 
@@ -797,23 +545,16 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
                 )
             if not rows:
                 return api.CopyResult(dst.uidvalidity, [])
-            size = sum(r.size for r in rows)
-            same_account = src.account_id == dst.account_id
-            if not (move and same_account):
-                self._check_quota(conn, dst.account_id, size, quota_limit)
-            first, modseq = self._reserve(conn, dst.id, len(rows))
-            mapping = [(r.uid, first + i) for i, r in enumerate(rows)]
-            conn.execute(
-                insert(m.Message),
-                [
-                    {
-                        "folder_id": dst.id, "uid": new_uid, "modseq": modseq, "blob_sha": r.blob_sha, "size": r.size,
-                        "internaldate": r.internaldate, "flags": r.flags, "keywords": r.keywords,
-                    }
-                    for r, (_old, new_uid) in zip(rows, mapping)
-                ],
+            # A move within one account adds nothing to its usage: no quota check.
+            limit = None if move and src.account_id == dst.account_id else quota_limit
+            placement = Placement(
+                dst.account_id, dst.id, [(r.blob_sha, r.size, r.internaldate, r.flags, r.keywords) for r in rows], limit
             )
-            self._charge(conn, dst.account_id, size, len(rows))
+            (got,) = self._place(conn, [placement])
+            if isinstance(got, Exception):
+                raise got
+            _folder_id, first, modseq = got
+            mapping = [(r.uid, first + i) for i, r in enumerate(rows)]
             changes.append(api.FolderChange(dst.account_id, dst.id, modseq))
             if move:
                 src_modseq = self._bump(conn, src.id)
@@ -843,7 +584,7 @@ class _Keeper:
     """The background writer of FETCH renderings: one thread per store while there is work,
     at most _KEEP_PENDING rows waiting (what does not fit is dropped)."""
 
-    def __init__(self, store: SqlStore) -> None:
+    def __init__(self, store: "SqlMessages") -> None:
         self._store = store
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()

@@ -1,51 +1,17 @@
-"""SqlStore, part: folders (storage/api.py contract). Mixed into storage.sqlstore.SqlStore."""
+"""The folders role (storage.api.Folders): an account's folders and their status."""
 
 from __future__ import annotations
-
-import datetime as _dt
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from storage import api, models as m
 from storage.errors import Exists, Invalid, NoPerm, NotFound
-from storage.sqlrows import SEEN, _canonical, _chunks
+from storage.sql.role import Role
+from storage.sqlrows import SEEN, _canonical
 
 
-class FoldersMixin:
-    # -- folders --------------------------------------------------------------------------------
-    @staticmethod
-    def _folder(row) -> api.Folder:
-        return api.Folder(
-            id=row.id,
-            account_id=row.account_id,
-            name=row.name,
-            special_use=row.special_use,
-            subscribed=bool(row.subscribed),
-            uidvalidity=row.uidvalidity,
-            uidnext=row.uidnext,
-            highestmodseq=row.highestmodseq,
-        )
-
-    @staticmethod
-    def _insert_folder(conn: Connection, account_id: int, name: str, special_use: str | None) -> int:
-        # UIDVALIDITY must never repeat for a name, even after DELETE and CREATE (RFC 3501 2.3.1.1).
-        latest = conn.scalar(select(m.Account.last_uidvalidity).where(m.Account.id == account_id)) or 0
-        uidvalidity = max(int(_dt.datetime.now(_dt.UTC).timestamp()), latest + 1)
-        conn.execute(update(m.Account).where(m.Account.id == account_id).values(last_uidvalidity=uidvalidity))
-        return conn.execute(
-            insert(m.Folder)
-            .values(
-                account_id=account_id,
-                name=name,
-                special_use=special_use,
-                subscribed=True,
-                uidvalidity=uidvalidity,
-                uidnext=1,
-                highestmodseq=1,
-                recent_floor=1,
-            )
-            .returning(m.Folder.id)
-        ).scalar_one()
+class SqlFolders(Role):
+    """See storage.api.Folders."""
 
     def list_folders(self, account_id: int) -> list[api.Folder]:
         with self._reading() as conn:
@@ -57,20 +23,6 @@ class FoldersMixin:
     def get_folder(self, account_id: int, name: str) -> api.Folder:
         with self._reading() as conn:
             return self._get_folder(conn, account_id, name)
-
-    def _get_folder(self, conn: Connection, account_id: int, name: str) -> api.Folder:
-        row = conn.execute(
-            select(m.Folder).where(m.Folder.account_id == account_id, m.Folder.name == _canonical(name))
-        ).first()
-        if row is None:
-            raise NotFound(f"folder {name!r}")
-        return self._folder(row)
-
-    def _folder_by_id(self, conn: Connection, folder_id: int) -> api.Folder:
-        row = conn.execute(select(m.Folder).where(m.Folder.id == folder_id)).first()
-        if row is None:
-            raise NotFound(f"folder {folder_id}")
-        return self._folder(row)
 
     @staticmethod
     def _check_name(name: str) -> str:
@@ -93,23 +45,6 @@ class FoldersMixin:
         folder_id = self._writer.run(job)
         with self._reading() as conn:
             return self._folder_by_id(conn, folder_id)
-
-    def _remove_messages(self, conn: Connection, folder: api.Folder, rows: list, modseq: int) -> None:
-        """Delete message rows, log them as expunged and release their quota, in this transaction."""
-        uids = [r.uid for r in rows]
-        for part in _chunks(uids):
-            conn.execute(delete(m.Message).where(m.Message.folder_id == folder.id, m.Message.uid.in_(part)))
-        if uids:
-            conn.execute(insert(m.Expunged), [{"folder_id": folder.id, "uid": u, "modseq": modseq} for u in uids])
-            self._charge(conn, folder.account_id, -sum(r.size for r in rows), -len(rows))
-
-    @staticmethod
-    def _charge(conn: Connection, account_id: int, size: int, count: int) -> None:
-        conn.execute(
-            update(m.Account)
-            .where(m.Account.id == account_id)
-            .values(used_bytes=m.Account.used_bytes + size, used_messages=m.Account.used_messages + count)
-        )
 
     def delete_folder(self, account_id: int, name: str) -> None:
         name = _canonical(name)

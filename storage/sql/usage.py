@@ -1,10 +1,10 @@
-"""Quota and retention operations over the store (issue 5, R-QUOTA-1/2), for the operator CLI,
-the quota service (mailserver/quota_service.py) and the retention job (mailserver/retention.py).
+"""The usage role (storage.api.Usage): quota and retention operations (R-QUOTA-1/2) for the
+operator CLI, the quota service (mailserver/quota_service.py) and the retention job
+(mailserver/retention.py), and store-wide figures for monitoring.
 
-An extension of ``SqlStore`` like storage/org.py: reads through ``store.reading()``, every write as
-one job of the writer (``store.run_write``), so each operation is one transaction in the group
-commit. Message removal reuses the store's own helpers (``_bump``, ``_remove_messages``,
-``_folder_by_id``) so the change log (modseq, ``expunged`` rows) and the usage columns stay exactly
+Reads through the core's ``reading()``, every write as one job of the writer (``run_write``), so
+each operation is one transaction in the group commit. Message removal reuses the core's row
+helpers (``_bump``, ``_remove_messages``, ``_folder_by_id``) so the change log (modseq, ``expunged`` rows) and the usage columns stay exactly
 as an IMAP EXPUNGE leaves them, and subscribers (IDLE sessions, the threshold watcher) are told.
 
 Table ``quota_state`` (migration 0005_quota, branch "quota"): the account's quota class and the
@@ -15,50 +15,22 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
-from sqlalchemy import Column, Connection, ForeignKey, Integer, String, Table, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from quota.retention import RetentionRule, cutoffs
 from storage import api, models as m
 from storage.errors import Invalid, NotFound
-from storage.org_models import AccountProfile, OrgUnit
-from storage.sqlstore import SqlStore
-
-quota_state = Table(
-    "quota_state",
-    m.Base.metadata,
-    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
-    Column("class_name", String(64), nullable=True),
-    Column("notified_percent", Integer, nullable=False, server_default="0"),
-)
+from storage.api.usage import Drift, Expired
+from storage.models import AccountProfile, OrgUnit, quota_state
+from storage.api.stats import StoreStats
+from storage.sql.accounts import SqlAccounts
+from storage.sql.core import StoreCore
+from storage.sql.role import Role
+from storage.sql.search import SqlSearch
 
 #: Messages removed per write job by ``expire``: a big backlog never holds the writer for long.
 EXPIRE_BATCH = 2000
-
-
-@dataclass(frozen=True, slots=True)
-class Drift:
-    """One account whose stored usage differed from its messages (``recalc``)."""
-
-    account_id: int
-    address: str
-    stored_bytes: int
-    stored_messages: int
-    actual_bytes: int
-    actual_messages: int
-
-
-@dataclass(frozen=True, slots=True)
-class Expired:
-    """A message a retention rule expires (listed by a dry run, removed by a real one)."""
-
-    account_id: int
-    address: str
-    folder: str
-    uid: int
-    size: int
-    internaldate: _dt.datetime  # timezone-aware UTC
 
 
 def _naive_utc(when: _dt.datetime) -> _dt.datetime:
@@ -67,11 +39,13 @@ def _naive_utc(when: _dt.datetime) -> _dt.datetime:
     return when.astimezone(_dt.UTC).replace(tzinfo=None)
 
 
-class Usage:
+class Usage(Role):
     """Thread-safe like the store it wraps; every method may block (call it off the event loop)."""
 
-    def __init__(self, store: SqlStore) -> None:
-        self.store = store
+    def __init__(self, core: StoreCore, accounts: SqlAccounts, search: SqlSearch) -> None:
+        super().__init__(core)
+        self.accounts = accounts
+        self.search = search
 
     # -- limits ---------------------------------------------------------------------------------
     def set_quota(self, account_id: int, quota_bytes: int | None) -> None:
@@ -83,7 +57,7 @@ class Usage:
             if conn.execute(update(m.Account).where(m.Account.id == account_id).values(quota_bytes=quota_bytes)).rowcount == 0:
                 raise NotFound(f"account {account_id}")
 
-        self.store.run_write(job)
+        self.run_write(job)
 
     def set_class(self, account_id: int, class_name: str | None) -> None:
         """Name the ``quota.classes`` entry of an account; on a unit mailbox it is the unit's class."""
@@ -94,12 +68,12 @@ class Usage:
             self._ensure_state(conn, account_id)
             conn.execute(update(quota_state).where(quota_state.c.account_id == account_id).values(class_name=class_name))
 
-        self.store.run_write(job)
+        self.run_write(job)
 
     def class_for(self, account_id: int) -> str | None:
         """The account's own class, else its unit's (from the registration profile), else the
         nearest parent unit's. None when nothing names one."""
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             own = conn.scalar(select(quota_state.c.class_name).where(quota_state.c.account_id == account_id))
             if own is not None:
                 return own
@@ -123,19 +97,22 @@ class Usage:
     # -- warnings -------------------------------------------------------------------------------
     def notified(self, account_id: int) -> int:
         """Highest warning threshold (percent) already sent to this account; 0 = none."""
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             return conn.scalar(select(quota_state.c.notified_percent).where(quota_state.c.account_id == account_id)) or 0
 
     def notified_many(self, account_ids: Sequence[int]) -> dict[int, int]:
         """``notified`` for many accounts in a few queries (a group delivery commits a thousand)."""
         levels = dict.fromkeys(account_ids, 0)
         ids = list(levels)
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             for start in range(0, len(ids), 500):
-                levels.update(conn.execute(
+                # Pairs, not the result itself: a Result has ``keys()`` (its column names), so
+                # ``dict.update`` would take it for a mapping and index it by column name.
+                rows = conn.execute(
                     select(quota_state.c.account_id, quota_state.c.notified_percent)
                     .where(quota_state.c.account_id.in_(ids[start:start + 500]), quota_state.c.notified_percent != 0)
-                ).tuples())
+                ).all()
+                levels.update((account_id, percent) for account_id, percent in rows)
         return levels
 
     def claim_notified(self, account_id: int, expected: int, new: int) -> bool:
@@ -152,7 +129,7 @@ class Usage:
                 .values(notified_percent=new)
             ).rowcount == 1
 
-        return self.store.run_write(job)
+        return self.run_write(job)
 
     @staticmethod
     def _ensure_state(conn: Connection, account_id: int) -> None:
@@ -162,7 +139,7 @@ class Usage:
     # -- usage ----------------------------------------------------------------------------------
     def report(self) -> list[api.Account]:
         """Every account with its usage, largest first (``quota report``)."""
-        return sorted(self.store.list_accounts(), key=lambda a: (-a.used_bytes, a.address))
+        return sorted(self.accounts.list_accounts(), key=lambda a: (-a.used_bytes, a.address))
 
     def recalc(self, account_id: int | None = None) -> list[Drift]:
         """Rebuild ``used_bytes``/``used_messages`` of one account (or all) from its messages, in
@@ -172,7 +149,7 @@ class Usage:
             accounts = select(m.Account.id, m.Account.address, m.Account.used_bytes, m.Account.used_messages)
             if account_id is not None:
                 accounts = accounts.where(m.Account.id == account_id)
-            if not self.store.is_sqlite:
+            if not self.is_sqlite:
                 # Deliveries in other processes charge these rows: hold them while counting.
                 accounts = accounts.with_for_update()
             rows = conn.execute(accounts.order_by(m.Account.id)).all()
@@ -196,7 +173,22 @@ class Usage:
                     )
             return drift
 
-        return self.store.run_write(job)
+        return self.run_write(job)
+
+    # -- monitoring -----------------------------------------------------------------------------
+    def stats(self) -> StoreStats:
+        """Figures about the whole store for monitoring (the portal's ``/metrics``): a few aggregate
+        queries, cheap with the existing indexes, meant to be read every 15-60 s, not per message."""
+        with self.reading() as conn:
+            accounts = {(kind, state): n for kind, state, n in conn.execute(
+                select(m.Account.kind, m.Account.state, func.count()).group_by(m.Account.kind, m.Account.state))}
+            used, messages = conn.execute(
+                select(func.coalesce(func.sum(m.Account.used_bytes), 0), func.coalesce(func.sum(m.Account.used_messages), 0))
+            ).one()
+            bodies = conn.scalar(select(func.count()).select_from(m.Blob)) or 0
+            outbound = dict(conn.execute(
+                select(m.OutboundRecipient.state, func.count()).group_by(m.OutboundRecipient.state)).all())
+        return StoreStats(accounts, int(used), int(messages), int(bodies), outbound, self.search.index_backlog())
 
     # -- retention (R-QUOTA-2) ------------------------------------------------------------------
     def expire(
@@ -211,7 +203,7 @@ class Usage:
         A dry run lists them; a real run expunges them (change log written, quota released),
         at most ``EXPIRE_BATCH`` per write job, and lists what it removed."""
         rules = tuple(rules)
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             stmt = select(m.Folder.id, m.Folder.name, m.Folder.special_use, m.Account.id.label("account_id"),
                           m.Account.address).join(m.Account, m.Account.id == m.Folder.account_id)
             if account_ids is not None:
@@ -224,12 +216,12 @@ class Usage:
                 continue
             limit = _naive_utc(cutoff)
             if dry_run:
-                with self.store.reading() as conn:
+                with self.reading() as conn:
                     rows = conn.execute(self._expired_rows(f.id, limit, None)).all()
                 result.extend(self._listed(f, rows))
                 continue
             while True:
-                removed = self.store.run_write(self._expunge_job(f.id, limit))
+                removed = self.run_write(self._expunge_job(f.id, limit))
                 result.extend(self._listed(f, removed))
                 if len(removed) < EXPIRE_BATCH:
                     break
@@ -245,7 +237,7 @@ class Usage:
         return stmt if batch is None else stmt.limit(batch)
 
     def _expunge_job(self, folder_id: int, limit: _dt.datetime):
-        store = self.store
+        store = self
 
         def job(conn: Connection, changes: list) -> list:
             try:

@@ -1,9 +1,11 @@
-"""SqlStore, part: SEARCH and SORT (storage/querysql.py builds the statements) and, on SQLite,
-the background upkeep of the FTS5 search indexes. Mixed into storage.sqlstore.SqlStore."""
+"""The search role (storage.api.Search): SEARCH and SORT (storage/querysql.py builds the
+statements) and, on SQLite, the background upkeep of the FTS5 search indexes (its own thread,
+started with the role and stopped by ``close``)."""
 
 from __future__ import annotations
 
 import functools
+import threading
 import logging
 import time
 from typing import Sequence
@@ -16,16 +18,30 @@ from storage.errors import Invalid
 from storage.indexing import text_columns
 from storage.mime import parse as parse_message
 from storage.search import Query, SortKey
+from storage.sql.role import Role
 
 log = logging.getLogger("storage.sqlstore")
 
-#: the search indexer works once no write has come for this long (seconds) ...
-_INDEX_QUIET_S = 0.3
-#: ... or when this many delivered bodies wait for it (SEARCH scans those directly)
+#: the indexer works in quiet moments (StoreCore's index_quiet_s) or when this many delivered bodies wait for it (SEARCH scans those directly)
 _INDEX_BACKLOG = 5_000
 
 
-class SearchMixin:
+class SqlSearch(Role):
+    """See storage.api.Search."""
+
+    def __init__(self, core) -> None:
+        super().__init__(core)
+        self._fill_lock = threading.Lock()
+        self._indexer: threading.Thread | None = None
+        if self._sqlite:
+            self._indexer = threading.Thread(target=self._index_loop, name="store-indexer", daemon=True)
+            self._indexer.start()
+
+    def close(self) -> None:
+        """Stop the indexer (the core's closing flag is set first by the store)."""
+        if self._indexer is not None:
+            self._indexer.join(timeout=10)
+
     # -- search index (SQLite FTS5) ---------------------------------------------------------------
     _FTS_COLUMNS = '"subject", "from", "to", "cc", "bcc", "headers", "body"'
 

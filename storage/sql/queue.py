@@ -1,4 +1,4 @@
-"""The outbound queue in the mail store (issue 7): durable, shared by every server process.
+"""The queue role (storage.api.OutboundQueue): durable, shared by every server process.
 
 One ``outbound_messages`` row per queued message (its body is a blob of the store, so the bytes
 sent are the bytes submitted — signed S/MIME stays valid, R-SEC-2) and one ``outbound_recipients``
@@ -8,8 +8,8 @@ Recipient states: ``queued`` (waiting or being tried), ``bounce`` (failed for go
 sender is owed), ``failed`` (DSN done). Delivered recipients are removed; a message row goes when
 none of its recipients is queued or owed a DSN.
 
-Contract (same as storage/api.py): synchronous, thread-safe, frozen dataclasses out; writes go
-through ``SqlStore.run_write`` and return after the durable commit, so ``enqueue`` returning means
+Contract (storage/api/roles.py): synchronous, thread-safe, frozen dataclasses out; writes go
+through the core's ``run_write`` and return after the durable commit, so ``enqueue`` returning means
 the client may be told 250. Claiming: a claim sets a lease (``locked_until``); an item whose lease
 ran out (its process died) is claimed again. On PostgreSQL several processes claim with
 ``SELECT … FOR UPDATE SKIP LOCKED``; on SQLite the one writer thread serialises claims.
@@ -18,93 +18,16 @@ ran out (its process died) is claimed again. On PostgreSQL several processes cla
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, delete, func, insert, select, update
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import delete, func, insert, select, update
 
 from storage.api import BlobRef
 from storage.errors import Invalid, NotFound
-from storage.models import Base, Blob
-
-QUEUED, BOUNCE, FAILED = "queued", "bounce", "failed"
-
-
-class OutboundMessage(Base):
-    __tablename__ = "outbound_messages"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    blob_sha: Mapped[str] = mapped_column(String(64), ForeignKey("blobs.sha256"))
-    sender: Mapped[str] = mapped_column(String(320))  # "" = null reverse-path
-    size: Mapped[int] = mapped_column(BigInteger)
-    created_at: Mapped[_dt.datetime] = mapped_column(DateTime)
-    tx_id: Mapped[str | None] = mapped_column(String(64))
-
-
-class OutboundRecipient(Base):
-    __tablename__ = "outbound_recipients"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    message_id: Mapped[int] = mapped_column(Integer, ForeignKey("outbound_messages.id", ondelete="CASCADE"))
-    address: Mapped[str] = mapped_column(String(320))
-    domain: Mapped[str] = mapped_column(String(255))
-    state: Mapped[str] = mapped_column(String(16))
-    attempts: Mapped[int] = mapped_column(Integer)
-    next_attempt_at: Mapped[_dt.datetime] = mapped_column(DateTime)
-    last_attempt_at: Mapped[_dt.datetime | None] = mapped_column(DateTime)
-    last_code: Mapped[int | None] = mapped_column(Integer)
-    last_reply: Mapped[str | None] = mapped_column(Text)
-    remote: Mapped[str | None] = mapped_column(String(255))
-    warned: Mapped[bool] = mapped_column(Boolean)  # the "delayed" DSN was sent
-    locked_until: Mapped[_dt.datetime | None] = mapped_column(DateTime)
-    locked_by: Mapped[str | None] = mapped_column(String(128))
-
-
-@dataclass(frozen=True, slots=True)
-class QueuedRecipient:
-    id: int
-    address: str
-    domain: str
-    state: str
-    attempts: int
-    next_attempt_at: _dt.datetime  # timezone-aware UTC
-    last_attempt_at: _dt.datetime | None
-    last_code: int | None
-    last_reply: str | None  # the remote server's reply, or our own reason ("connection refused")
-    remote: str | None  # host[:port] that gave it
-    warned: bool
-
-
-@dataclass(frozen=True, slots=True)
-class QueuedMessage:
-    id: int
-    blob_sha: str
-    sender: str
-    size: int
-    created_at: _dt.datetime
-    tx_id: str | None
-    recipients: tuple[QueuedRecipient, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """Recipients of one message at one domain: one SMTP transaction."""
-
-    message: QueuedMessage  # ``recipients`` holds the claimed ones only
-    domain: str
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What happened to one recipient; ``state`` is QUEUED (retry at ``next_attempt_at``),
-    BOUNCE (permanent, DSN owed) or None (delivered: the row is removed)."""
-
-    recipient_id: int
-    state: str | None
-    code: int | None = None
-    reply: str | None = None
-    remote: str | None = None
-    next_attempt_at: _dt.datetime | None = None
-    warned: bool | None = None  # set when a "delayed" DSN went out with this attempt
+from storage.sql.core import StoreCore
+from storage.sql.role import Role
+from storage.models import Blob, OutboundMessage, OutboundRecipient
+from storage.api.queue import BOUNCE, FAILED, QUEUED, Claim, Outcome, QueuedMessage, QueuedRecipient
 
 
 def _db(when: _dt.datetime | None) -> _dt.datetime:
@@ -144,11 +67,11 @@ def _message(row, recipients: Iterable) -> QueuedMessage:
     )  # fmt: skip
 
 
-class OutboundQueue:
-    """The queue over a ``storage.sqlstore.SqlStore`` (uses its ``reading``/``run_write`` hooks)."""
+class OutboundQueue(Role):
+    """See storage.api.OutboundQueue (and the module docstring)."""
 
-    def __init__(self, store) -> None:
-        self.store = store
+    def __init__(self, core: StoreCore) -> None:
+        super().__init__(core)
 
     # -- producers (submission) -------------------------------------------------------------------
     def enqueue(
@@ -166,7 +89,7 @@ class OutboundQueue:
             raise Invalid("no recipients")
         rows = [(address, _domain_of(address)) for address in dict.fromkeys(recipients)]
         when = _db(now)
-        store = self.store
+        store = self
 
         def job(conn, _changes) -> int:
             if isinstance(blob, BlobRef):
@@ -199,7 +122,7 @@ class OutboundQueue:
         """Take up to ``limit`` due (message, domain) groups for ``lease`` seconds."""
         when = _db(now)
         until = when + _dt.timedelta(seconds=lease)
-        sqlite = self.store.is_sqlite
+        sqlite = self.is_sqlite
 
         def job(conn, _changes) -> list[Claim]:
             due = (
@@ -228,7 +151,7 @@ class OutboundQueue:
                 )
             return self._load_claims(conn, groups)
 
-        return self.store.run_write(job)
+        return self.run_write(job)
 
     @staticmethod
     def _load_claims(conn, groups: dict[tuple[int, str], list[int]]) -> list[Claim]:
@@ -273,11 +196,11 @@ class OutboundQueue:
                 conn.execute(update(OutboundRecipient).where(OutboundRecipient.id == o.recipient_id).values(**values))
             _drop_finished(conn, touched)
 
-        self.store.run_write(job)
+        self.run_write(job)
 
     def owed_dsns(self, limit: int = 100) -> list[QueuedMessage]:
         """Messages with recipients in state BOUNCE (their DSN is still to be delivered)."""
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             rows = conn.execute(
                 select(OutboundRecipient).where(OutboundRecipient.state == BOUNCE).order_by(OutboundRecipient.id).limit(limit)
             ).all()
@@ -297,7 +220,7 @@ class OutboundQueue:
                 conn.execute(update(OutboundRecipient).where(OutboundRecipient.id.in_(part)).values(state=FAILED))
             _drop_finished(conn, touched)
 
-        self.store.run_write(job)
+        self.run_write(job)
 
     def release(self, owner: str | None = None) -> int:
         """Clear leases (all, or ``owner``'s): at start-up of the only process on SQLite."""
@@ -308,13 +231,13 @@ class OutboundQueue:
                 stmt = stmt.where(OutboundRecipient.locked_by == owner)
             return conn.execute(stmt.values(locked_until=None, locked_by=None)).rowcount
 
-        return self.store.run_write(job)
+        return self.run_write(job)
 
     def next_due(self, now: _dt.datetime | None = None) -> _dt.datetime | None:
         """When the earliest claimable queued recipient is due, or None (claimed ones excluded:
         their lease ending is what makes them due again)."""
         when = _db(now)
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             due = conn.scalar(
                 select(func.min(OutboundRecipient.next_attempt_at)).where(
                     OutboundRecipient.state == QUEUED,
@@ -325,7 +248,7 @@ class OutboundQueue:
 
     # -- operators (mailserver queue …) -----------------------------------------------------------
     def list(self) -> list[QueuedMessage]:
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             messages = conn.execute(select(OutboundMessage).order_by(OutboundMessage.id)).all()
             recipients: dict[int, list] = {}
             for row in conn.execute(select(OutboundRecipient).order_by(OutboundRecipient.id)):
@@ -333,7 +256,7 @@ class OutboundQueue:
         return [_message(m, recipients.get(m.id, [])) for m in messages]
 
     def show(self, message_id: int) -> QueuedMessage:
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             row = conn.execute(select(OutboundMessage).where(OutboundMessage.id == message_id)).first()
             if row is None:
                 raise NotFound(f"queued message {message_id}")
@@ -354,7 +277,7 @@ class OutboundQueue:
                 stmt = stmt.where(OutboundRecipient.message_id == message_id)
             return conn.execute(stmt.values(next_attempt_at=when)).rowcount
 
-        return self.store.run_write(job)
+        return self.run_write(job)
 
     def delete(self, message_id: int) -> None:
         """Remove a message from the queue without a DSN (operator's decision)."""
@@ -364,7 +287,7 @@ class OutboundQueue:
             if conn.execute(delete(OutboundMessage).where(OutboundMessage.id == message_id)).rowcount == 0:
                 raise NotFound(f"queued message {message_id}")
 
-        self.store.run_write(job)
+        self.run_write(job)
 
 
 def _drop_finished(conn, message_ids: Iterable[int]) -> None:

@@ -1,8 +1,8 @@
 """Account lifecycle over the store (R-LIFE-1..5, R-PASS-1/3, R-ACC-2): the facts the policy
 (``mailserver.policy.lifecycle``) decides on, and the state changes it and the operator make.
 
-An extension of ``SqlStore`` like storage/org.py and storage/usage.py: reads through
-``store.reading()``, every write one job of the writer (``store.run_write``), so a state change,
+The lifecycle role (storage.api.Lifecycle): reads through the core's ``reading()``, every write
+one job of the writer (``run_write``), so a state change,
 its lifecycle row and its audit entry commit together. State changes are compare-and-set on the
 state the caller saw: two server processes running the daily job on one PostgreSQL database, or
 the job racing an operator, change an account once, and only the winner sends the unit's notice.
@@ -13,49 +13,25 @@ Its ``state`` column names the state the reason belongs to, so a change made els
 lock``, a handover) simply makes the old reason stale instead of wrong.
 
 Audit: every change is a row of ``org_audit`` (actor ``operator`` for the CLI, ``lifecycle`` for
-the job) next to the delegate accesses storage/org.py records.
+the job) next to the delegate accesses storage/sql/org.py records.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
 
-from sqlalchemy import Boolean, Column, Connection, DateTime, ForeignKey, Integer, String, Table, false, func
+from sqlalchemy import Connection, func
 from sqlalchemy import insert, select, update
 
 from mailserver.policy.lifecycle import AccountFacts
 from storage import api, models as m
 from storage.errors import NotFound
-from storage.org_models import AccountProfile, OrgAudit, OrgUnit
-from storage.sqlstore import SqlStore
+from storage.models import AccountProfile, OrgAudit, OrgUnit, account_lifecycle
+from storage.sql.accounts import SqlAccounts
+from storage.sql.core import StoreCore
+from storage.sql.role import Role
 
-account_lifecycle = Table(
-    "account_lifecycle",
-    m.Base.metadata,
-    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
-    Column("state", String(32), nullable=True),
-    Column("state_changed_at", DateTime, nullable=True),
-    Column("state_reason", String(255), nullable=True),
-    Column("reactivated_at", DateTime, nullable=True),
-    Column("notice_at", DateTime, nullable=True),
-    Column("left_at", DateTime, nullable=True),
-    Column("keep_after_leaving", Boolean, nullable=False, server_default=false()),
-    Column("exempt_from_inactivity", Boolean, nullable=False, server_default=false()),
-)
-
-OPERATOR = "operator"
-JOB = "lifecycle"
-PASSWORD_EXPIRED = "password_expired"  # mailserver.policy.lifecycle's reason for an expired password
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One account with what the lifecycle knows about it."""
-
-    account: api.Account
-    facts: AccountFacts
-    state_reason: str | None  # why the account is in its current state, when recorded here
+from storage.api.lifecycle import OPERATOR, PASSWORD_EXPIRED, Record
 
 
 def _db(when: _dt.datetime | None) -> _dt.datetime | None:
@@ -77,11 +53,12 @@ def _latest(*values: _dt.datetime | None) -> _dt.datetime | None:
     return max(present) if present else None
 
 
-class Lifecycle:
-    """Lifecycle reads and writes over a SqlStore (see the module docstring for the contract)."""
+class Lifecycle(Role):
+    """See storage.api.Lifecycle (and the module docstring)."""
 
-    def __init__(self, store: SqlStore) -> None:
-        self.store = store
+    def __init__(self, core: StoreCore, accounts: SqlAccounts) -> None:
+        super().__init__(core)
+        self.accounts = accounts
 
     # -- reading ------------------------------------------------------------------------------
     def records(self, account_id: int | None = None) -> list[Record]:
@@ -95,7 +72,7 @@ class Lifecycle:
             .outerjoin(account_lifecycle, lc.account_id == m.Account.id)
             .order_by(m.Account.address)
         )
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             rows = conn.execute(stmt if account_id is None else stmt.where(m.Account.id == account_id)).all()
             delegate_access = dict(conn.execute(
                 select(OrgAudit.mailbox_account_id, func.max(OrgAudit.at))
@@ -104,9 +81,9 @@ class Lifecycle:
                 .group_by(OrgAudit.mailbox_account_id)
             ).all())
             heads = dict(conn.execute(select(OrgUnit.account_id, OrgUnit.head_account_id)).all())
-        accounts = {r.id: self.store._account(r) for r in rows}
+        accounts = {r.id: self._account(r) for r in rows}
         if account_id is not None and rows and rows[0].kind == api.AccountKind.UNIT.value:
-            head = self.store.get_account_by_id(heads.get(account_id) or 0)
+            head = self.accounts.get_account_by_id(heads.get(account_id) or 0)
             if head is not None:
                 accounts[head.id] = head
         records = []
@@ -144,7 +121,7 @@ class Lifecycle:
         """(unit name, who is told of a change to ``account_id``): the mailbox of the account's
         unit (else of the unit it heads) and the unit's head (for a unit mailbox: its head), able
         to receive, without the account itself (R-LIFE-3 "the operator notifies the unit by mail")."""
-        with self.store.reading() as conn:
+        with self.reading() as conn:
             unit = conn.execute(select(OrgUnit).where(OrgUnit.account_id == account_id)).first()
             if unit is None:
                 unit_id = conn.scalar(select(AccountProfile.unit_id).where(AccountProfile.account_id == account_id))
@@ -155,7 +132,7 @@ class Lifecycle:
             if unit is None:
                 return None, []
             ids = [i for i in (unit.account_id, unit.head_account_id) if i is not None and i != account_id]
-        people = [self.store.get_account_by_id(i) for i in dict.fromkeys(ids)]
+        people = [self.accounts.get_account_by_id(i) for i in dict.fromkeys(ids)]
         return unit.name, [p for p in people if p is not None and p.state in api.RECEIVE_STATES]
 
     # -- writing ------------------------------------------------------------------------------
@@ -190,7 +167,7 @@ class Lifecycle:
             self._audit(conn, account_id, actor, action or str(state), detail or reason)
             return True
 
-        return self.store.run_write(job)
+        return self.run_write(job)
 
     def set_leaving(
         self, account_id: int, *, notice_at: _dt.datetime | None, left_at: _dt.datetime | None,
@@ -208,7 +185,7 @@ class Lifecycle:
                                              "keep_after_leaving": keep})
             self._audit(conn, account_id, OPERATOR, "leave", detail)
 
-        self.store.run_write(job)
+        self.run_write(job)
 
     def set_exempt(self, account_id: int, exempt: bool) -> None:
         """Keep (or stop keeping) the account out of the inactivity rules: service accounts,
@@ -220,7 +197,7 @@ class Lifecycle:
             self._upsert(conn, account_id, {"exempt_from_inactivity": exempt})
             self._audit(conn, account_id, OPERATOR, "exempt" if exempt else "unexempt", "")
 
-        self.store.run_write(job)
+        self.run_write(job)
 
     @staticmethod
     def _upsert(conn: Connection, account_id: int, values: dict) -> None:

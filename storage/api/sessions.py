@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 
-from storage.api import LOGIN_STATES, Account
+from storage.api.types import LOGIN_STATES, Account
 
 
 def why_lapsed(now: Account | None, password_changed_at: _dt.datetime | None, *, check_password: bool = True) -> str | None:

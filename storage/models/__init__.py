@@ -1,0 +1,18 @@
+"""Every table of the mail store, in one package on one ``Base`` (so foreign keys resolve and
+Alembic sees the whole schema). Internal to storage/: front ends never see these rows.
+
+- ``core``: domains, accounts, addresses, folders, blobs, blob_meta, messages, expunged (the
+  tables the search index and FETCH cache use are created by their migrations, 0004 and 0008);
+- ``org``: units, delegations, groups, profiles, audit (branch "org", 0003_organisation);
+- ``queue``: the outbound queue (branch "outbound", 0002_outbound);
+- ``usage``: ``quota_state`` (branch "quota", 0005_quota);
+- ``lifecycle``: ``account_lifecycle`` (branch "lifecycle", 0007_lifecycle).
+
+``from storage import models as m`` then ``m.Account``, ``m.OrgUnit``, ``m.quota_state``.
+"""
+
+from storage.models.core import NAMING, Account, Address, Base, Blob, BlobMeta, Domain, Expunged, Folder, Message  # noqa: F401
+from storage.models.lifecycle import account_lifecycle  # noqa: F401
+from storage.models.org import AccountProfile, OrgAudit, OrgDelegation, OrgGroup, OrgGroupMember, OrgUnit  # noqa: F401
+from storage.models.queue import OutboundMessage, OutboundRecipient  # noqa: F401
+from storage.models.usage import quota_state  # noqa: F401

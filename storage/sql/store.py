@@ -1,0 +1,67 @@
+"""The SQL store (SQLite and PostgreSQL): one core (engines, writer thread, change notifier,
+storage/sql/core.py) and one object per role of the storage API, composed here. The roles are
+the store's only surface: ``store.accounts``, ``store.folders``, ``store.messages``,
+``store.search``, ``store.org``, ``store.queue``, ``store.usage``, ``store.lifecycle``
+(interfaces and contracts: storage/api/roles.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from storage import api
+from storage.sql.accounts import SqlAccounts
+from storage.sql.core import INDEX_QUIET_S, StoreCore
+from storage.sql.folders import SqlFolders
+from storage.sql.lifecycle import Lifecycle
+from storage.sql.messages import SqlMessages
+from storage.sql.org import Organisation
+from storage.sql.queue import OutboundQueue
+from storage.sql.search import SqlSearch
+from storage.sql.usage import Usage
+
+
+class SqlStore:
+    """See storage.api.Store. Built once per process by the composition root (mailserver/app.py)
+    or the CLI; ``close`` stops the threads and the engines."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        blob_dir: Path,
+        inline_blob_limit: int = 256 * 1024,
+        max_batch: int = 256,
+        fold_diacritics: bool = True,
+        index_quiet_s: float = INDEX_QUIET_S,
+        recipient_cache_ttl: float = 10.0,
+    ) -> None:
+        self.core = StoreCore(
+            url, blob_dir=blob_dir, inline_blob_limit=inline_blob_limit, max_batch=max_batch,
+            fold_diacritics=fold_diacritics, index_quiet_s=index_quiet_s, recipient_cache_ttl=recipient_cache_ttl,
+        )  # fmt: skip
+        self.accounts = SqlAccounts(self.core)
+        self.folders = SqlFolders(self.core)
+        self.messages = SqlMessages(self.core)
+        self.search = SqlSearch(self.core)
+        self.org = Organisation(self.core, self.accounts)
+        self.queue = OutboundQueue(self.core)
+        self.usage = Usage(self.core, self.accounts, self.search)
+        self.lifecycle = Lifecycle(self.core, self.accounts)
+
+    @property
+    def url(self) -> str:
+        return self.core.url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.core.is_sqlite
+
+    def subscribe(self, listener: Callable[[list[api.FolderChange]], None]) -> Callable[[], None]:
+        return self.core.subscribe(listener)
+
+    def close(self) -> None:
+        self.core._closing.set()  # the indexer stops at once rather than after its next pass
+        self.search.close()
+        self.core.close()
