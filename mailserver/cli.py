@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from config.loader import PROFILES, ConfigError, load_settings
+from config.sizes import format_limit
 from config.settings import Settings
 from storage.api import LOGIN_STATES, Account, AccountState, Store
 from storage.errors import Exists, NotFound, StoreError
@@ -498,14 +499,7 @@ def _console() -> Console:
     return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
-def _size(n: int | None) -> str:
-    if n is None:
-        return "unlimited"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}".replace(".0 ", " ")
-        n /= 1024
-    return str(n)
+_size = format_limit  # the one size formatter (config/sizes.py); None: unlimited
 
 
 def _when(value) -> str:

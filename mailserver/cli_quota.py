@@ -13,7 +13,7 @@ from rich import box
 from rich.table import Table
 
 from mailserver.cli import Refused, _account, _console, _Context, _Group, _size, pass_ctx
-from quota.sizes import ACCEPTED_FORMS, parse_size
+from config.sizes import ACCEPTED_FORMS, parse_size
 
 _RESET = ("default", "profile")
 _UNLIMITED = ("unlimited", "none")
