@@ -52,7 +52,7 @@ def account() -> None:
 @pass_ctx
 def account_add(obj: Context, name: str, address: str | None, password: str | None, active: bool) -> None:
     """Create a personal account. NAME is the display name, e.g. "Nguyễn Văn An"."""
-    from mailserver.auth import hash_password
+    from mailserver.accounts.auth import hash_password
     from mailserver.policy.addresses import AddressPolicyError, derive_local_part
 
     display_name = parse_name(name)
@@ -129,7 +129,7 @@ def account_show(obj: Context, address: str) -> None:
 @pass_ctx
 def account_passwd(obj: Context, address: str, password: str | None, active: bool) -> None:
     """Reset a password (R-PASS-4); the user must change it at next login unless --active."""
-    from mailserver.auth import hash_password
+    from mailserver.accounts.auth import hash_password
 
     with obj.store() as store:
         a = find_account(store, address)
@@ -175,7 +175,7 @@ def account_unlock(obj: Context, address: str, active: bool) -> None:
     a lock follows a security problem (R-ACC-2) or an unchanged initial password (R-PASS-3)."""
     import datetime as _dt
 
-    from mailserver.lifecycle import unlock_refusal
+    from mailserver.accounts.lifecycle import unlock_refusal
     from storage.lifecycle import Lifecycle
 
     with obj.store() as store:
@@ -215,7 +215,7 @@ def account_delete(obj: Context, address: str) -> None:
 @pass_ctx
 def account_import(obj: Context, file: Path, dry_run: bool, out_dir: Path | None, default_unit: str | None) -> None:
     """Create the accounts of a registration form (CSV), all or nothing (R-LIFE-1)."""
-    from mailserver import provisioning as prov
+    from mailserver.accounts import provisioning as prov
 
     settings = obj.settings
     try:
@@ -282,7 +282,7 @@ def account_reissue(obj: Context, address: str, password: str | None, active: bo
     """Give a revoked account back, with its mail (lamdong art. 7.2d): a new password, the
     leaving notice forgotten, the inactivity clock restarted."""
     require_schema(obj)
-    from mailserver.auth import hash_password
+    from mailserver.accounts.auth import hash_password
     from storage.lifecycle import Lifecycle
 
     with obj.store() as store:
@@ -317,7 +317,7 @@ def account_leave(obj: Context, address: str, notice: str | None, left: str | No
     """Record that the owner leaves (R-LIFE-2/4): `lifecycle run` revokes the account when the
     profile's deadline after the notice (or the leaving date) has passed."""
     require_schema(obj)
-    from mailserver.lifecycle import rules_from
+    from mailserver.accounts.lifecycle import rules_from
     from mailserver.policy.lifecycle import add_months
     from storage.lifecycle import Lifecycle
 

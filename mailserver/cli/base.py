@@ -144,7 +144,7 @@ def new_password(settings: Settings, address: str, given: str | None) -> str:
     rules = settings.passwords
     if given is None:
         return generate_password(max(12, rules.min_length))
-    given = unicodedata.normalize("NFC", given)  # checked as stored (mailserver.auth hashes NFC)
+    given = unicodedata.normalize("NFC", given)  # checked as stored (mailserver.accounts.auth hashes NFC)
     reasons = check_password(given, account_name=address if rules.reject_account_name else "",
                              min_length=rules.min_length, min_classes=rules.min_classes)
     if reasons:

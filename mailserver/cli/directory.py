@@ -23,7 +23,7 @@ def directory() -> None:
 @pass_ctx
 def directory_export(obj: Context, fmt: str, output: Path | None, title: str) -> None:
     """Every receiving unit, group and personal address, in Vietnamese order."""
-    from mailserver import directory as d
+    from mailserver.accounts import directory as d
 
     with organisation(obj) as org:
         items = d.entries(org.directory_rows())

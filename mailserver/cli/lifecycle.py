@@ -26,7 +26,7 @@ def lifecycle_run(obj: Context, dry_run: bool, now_text: str | None) -> None:
     """Lock, revoke or delete the accounts whose deadline has passed; one line per change
     (address, from -> to, rule, deadline). The server also runs it daily at lifecycle.run_at."""
     require_schema(obj)
-    from mailserver.lifecycle import run_lifecycle
+    from mailserver.accounts.lifecycle import run_lifecycle
 
     now = parse_when(now_text, "--now") if now_text else _now()
     with obj.store() as store:
@@ -47,7 +47,7 @@ def retention() -> None:
 @pass_ctx
 def retention_run(obj: Context, dry_run: bool) -> None:
     """Apply the retention rules now (the server also runs them daily at retention.run_at)."""
-    from mailserver.retention import run_retention
+    from mailserver.mailboxes.retention import run_retention
 
     rules = obj.settings.retention.rules
     if not rules:

@@ -32,7 +32,7 @@ def quota() -> None:
 @pass_ctx
 def quota_show(obj: Context, address: str) -> None:
     """Usage and effective limits of one account, and where each limit comes from."""
-    from mailserver.quota_service import QuotaService
+    from mailserver.mailboxes.quota import QuotaService
 
     with obj.store() as store:
         service = QuotaService(obj.settings, store)
@@ -75,7 +75,7 @@ class _SizeArg(click.ParamType):
 def quota_set(obj: Context, address: str, size) -> None:
     """Give ADDRESS its own mailbox limit: SIZE such as 5GB, 1.5GiB, 500MB, a byte count, or
     'default' (back to the profile's or class's)."""
-    from mailserver.quota_service import QuotaService
+    from mailserver.mailboxes.quota import QuotaService
     from storage.usage import Usage
 
     if size in _UNLIMITED:
@@ -116,7 +116,7 @@ def quota_class(obj: Context, address: str, name: str) -> None:
 @pass_ctx
 def quota_report(obj: Context, over: int | None) -> None:
     """Usage of every account, fullest first by bytes."""
-    from mailserver.quota_service import QuotaService
+    from mailserver.mailboxes.quota import QuotaService
 
     rows = []
     with obj.store() as store:

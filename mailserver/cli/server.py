@@ -33,7 +33,7 @@ def _initialise(obj: Context, *, profile: str = "none", domains: list[str] | Non
                 data_dir: Path | None = None, hostname: str | None = None, listen: str = "127.0.0.1") -> None:
     from config.defaults import render_config
     from config.loader import PROFILE_DIR
-    from mailserver.tls import ensure_certificate
+    from mailserver.maintenance.tls import ensure_certificate
 
     if data_dir is not None and not obj.explicit:
         obj.config_path = data_dir / CONFIG_NAME
@@ -122,7 +122,7 @@ def db_upgrade(obj: Context) -> None:
 @pass_ctx
 def db_backup(obj: Context, target: Path) -> None:
     """Copy the data directory (SQLite snapshot, bodies, config, keys) to TARGET, while serving."""
-    from mailserver.backup import BackupError, backup
+    from mailserver.maintenance.backup import BackupError, backup
 
     try:
         report = backup(obj.settings, target)

@@ -47,7 +47,7 @@ def unit() -> None:
 def unit_add(obj: Context, name: str, code: str, parent: str | None, address: str | None, head: str | None,
              password: str | None) -> None:
     """Create a unit and its mailbox; the head receives the printed password."""
-    from mailserver.auth import hash_password
+    from mailserver.accounts.auth import hash_password
     from mailserver.policy.addresses import AddressPolicyError, OperatorChoiceRequired, unit_local_part
 
     settings = obj.settings
@@ -156,7 +156,7 @@ def unit_undelegate(obj: Context, unit_key: str, delegate: str) -> None:
 @pass_ctx
 def unit_handover(obj: Context, unit_key: str, new_head: str, revoke_delegations: bool) -> None:
     """Hand the unit mailbox to a new head (R-BOX-3): new password, all content kept."""
-    from mailserver.auth import hash_password
+    from mailserver.accounts.auth import hash_password
 
     settings = obj.settings
     with organisation(obj) as org:
