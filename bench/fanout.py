@@ -81,8 +81,8 @@ def setup(args, data_dir: Path):
 
     from config.loader import load_settings
     from mailserver.app import migrate, open_store
-    from mailserver.auth import hash_password
-    from mailserver.tls import ensure_certificate
+    from mailserver.accounts.auth import hash_password
+    from mailserver.maintenance.tls import ensure_certificate
     from storage.api import AccountState
     from storage.api import NewPerson, SendPolicy
 

@@ -62,7 +62,7 @@ def make_message(i: int, rng: random.Random, size: int = 9500) -> bytes:
 
 
 def load(srv: Server, count: int, size: int = 9500) -> float:
-    from mailserver.auth import hash_password
+    from mailserver.accounts.auth import hash_password
     from storage.api import AccountState, DeliveryTarget
 
     store = srv.open_store()

@@ -116,7 +116,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="imap-idle-") as tmp:
         srv = Server(Path(tmp), "sqlite")
-        from mailserver.auth import hash_password
+        from mailserver.accounts.auth import hash_password
         from storage.api import AccountState
 
         store = srv.open_store()

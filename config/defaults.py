@@ -77,8 +77,8 @@ tls:
 #  other.gov.vn: 10.1.2.3:25
 #  "*": relay.example.gov.vn:25
 
-# Sizes accept a byte count (20000000) or 512KB, 20MB, 20MiB, 2GB, 1.5GiB; KB/MB/GB are
-# binary units, as mail systems count them (R-QUOTA-1).
+# Sizes accept a byte count (20000000) or 512KB, 20M, 20 MB, 20MiB, 2GB, 1.5GiB; K/KB/KiB,
+# M/MB/MiB and G/GB/GiB are the same binary units, as mail systems count them (R-QUOTA-1).
 #quota:
   # Capacity of a mailbox; null = unlimited. An account's own quota overrides it.
 #  mailbox: 2GiB

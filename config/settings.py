@@ -9,37 +9,27 @@ from __future__ import annotations
 
 import re
 import ipaddress
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyNetwork, model_validator
 from pydantic_core import PydanticCustomError
 
-# R-QUOTA-1: sizes are counted as mail systems count them, so GB and GiB both mean 1024³ bytes.
-_UNITS = {"B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-_SIZE_RE = re.compile(r"^\s*(?:(\d+)\s?B?|(\d+(?:\.\d+)?)\s?([KMGT])i?B)\s*$", re.IGNORECASE)
-SIZE_FORMS = "a byte count (20000000) or a size such as 512KB, 20MB, 20MiB, 2GB, 1.5GiB"
+from config.sizes import parse_size
 
 
-def parse_size(value: object) -> object:
-    """Turn ``20MB``/``20MiB``/``1.5GiB``/``20000000`` into bytes (R-QUOTA-1: binary units).
-
-    Fractions of a byte are rounded down. Negative values, booleans and other words are refused
-    with the list of accepted forms, so ``2 gigs`` is an error rather than a guess."""
+def _byte_size(value: object) -> object:
+    """A size in the one grammar of ``config/sizes.py``; null stays null (unlimited)."""
     if value is None:
         return None
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    if isinstance(value, str) and (m := _SIZE_RE.match(value)):
-        if m.group(1) is not None:
-            return int(m.group(1))
-        return int(Decimal(m.group(2)) * _UNITS[m.group(3).upper()])
-    raise PydanticCustomError("byte_size", "expected {forms}, got {got}", {"forms": SIZE_FORMS, "got": repr(value)})
+    try:
+        return parse_size(value)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise PydanticCustomError("byte_size", "{reason}", {"reason": str(exc)}) from None
 
 
-#: A byte count; YAML may give it as ``20MB``, ``20MiB``, ``2GB``, ``1.5GiB`` or ``20000000``.
-ByteSize = Annotated[int, BeforeValidator(parse_size), Field(ge=0)]
+#: A byte count; YAML may give it as ``20MB``, ``20M``, ``2 GiB``, ``1.5GiB`` or ``20000000``.
+ByteSize = Annotated[int, BeforeValidator(_byte_size), Field(ge=0)]
 
 
 class _Frozen(BaseModel):

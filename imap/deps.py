@@ -13,7 +13,7 @@ from storage.api import Right, SharedMailbox, Unit
 
 
 class QuotaProvider(Protocol):
-    """mailserver.quota_service.QuotaService, as far as IMAP uses it."""
+    """mailserver.mailboxes.quota.QuotaService, as far as IMAP uses it."""
 
     def imap_quota(self, account: Account) -> list[tuple[str, int, int]]:
         """RFC 9208 resources of the account's quota root: (name, usage, limit)."""

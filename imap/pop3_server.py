@@ -63,7 +63,7 @@ class Pop3Context:
     """What every POP3 session of one listener shares; built by ``pop3_service.start_pop3``."""
 
     store: Store
-    auth: Any  # mailserver.auth.Authenticator: authenticate(user, password) -> Account | None
+    auth: Any  # mailserver.accounts.auth.Authenticator: authenticate(user, password) -> Account | None
     locks: MaildropLocks
     tls: Any | None  # twisted.internet.ssl.CertificateOptions for STLS; None: no STLS
     implicit_tls: bool  # pop3s: the connection is TLS from the first byte

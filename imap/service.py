@@ -33,7 +33,7 @@ class ServerContext:
     auth: object
     tls: object  # twisted CertificateOptions for STARTTLS, or None
     hub: ChangeHub
-    quota: QuotaProvider  # limits and RFC 9208 figures (mailserver.quota_service.QuotaService)
+    quota: QuotaProvider  # limits and RFC 9208 figures (mailserver.mailboxes.quota.QuotaService)
     org: OrgProvider | None = None  # units and delegation (storage.api.Organisation); None: no shared namespace
     connections: set = field(default_factory=set)
     #: LOGINs being verified, by (username, keyed hash of the password) → Deferreds waiting on it

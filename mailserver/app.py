@@ -133,7 +133,7 @@ async def _start(settings: Settings, running: _Running) -> None:
     from imap.pop3_service import start_pop3
     from imap.revalidate import SessionGuard
     from imap.service import start_imap
-    from mailserver.auth import Authenticator
+    from mailserver.accounts.auth import Authenticator
     from smtp.outbound import start_outbound
     from smtp.service import start_smtp
 
@@ -142,12 +142,12 @@ async def _start(settings: Settings, running: _Running) -> None:
     loop = asyncio.get_running_loop()
     for domain in settings.domains:
         await loop.run_in_executor(None, store.accounts.add_domain, domain)
-    from mailserver.quota_service import start_quota
-    from mailserver.retention import start_retention
+    from mailserver.mailboxes.quota import start_quota
+    from mailserver.mailboxes.retention import start_retention
 
     running.quota = start_quota(settings, store)  # threshold warnings (R-QUOTA-1)
     running.retention = start_retention(loop, settings, store)  # nightly clean-up (R-QUOTA-2)
-    from mailserver.lifecycle import start_lifecycle
+    from mailserver.accounts.lifecycle import start_lifecycle
 
     running.lifecycle = start_lifecycle(loop, settings, store)  # daily deadlines (R-LIFE-*, lifecycle.run_at)
 

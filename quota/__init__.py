@@ -1,6 +1,7 @@
 """Quota arithmetic and decisions (R-QUOTA-1/2), pure: no I/O, no framework, no storage.
 
-- ``quota.sizes``: ``parse_size`` / ``format_size`` (``2GB`` = ``2GiB`` = 2 × 1024³ bytes).
+- ``parse_size`` / ``format_size``: re-exported from ``config.sizes``, the one size grammar
+  (``2GB`` = ``2GiB`` = ``2G`` = 2 × 1024³ bytes).
 - ``quota.decide``: ``QuotaLimits``, ``resolve_limits`` (profile → unit class → account),
   ``decide_delivery`` (and ``highest_usage_accepted``, its bound for a check made in SQL),
   ``decide_attachments``, ``thresholds_crossed``, ``smtp_size_limit``.
@@ -8,6 +9,7 @@
 - ``quota.retention``: per-folder expiry cutoffs (R-QUOTA-2); ``quota.notices``: warning texts.
 """
 
+from config.sizes import format_size, parse_size
 from quota.attachments import AttachmentMeasure, measure_attachments
 from quota.decide import (
     PROFILE_DEFAULTS,
@@ -20,7 +22,6 @@ from quota.decide import (
     smtp_size_limit,
     thresholds_crossed,
 )
-from quota.sizes import format_size, parse_size
 
 __all__ = [
     "PROFILE_DEFAULTS",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
-from quota.sizes import format_size, parse_size
+from config.sizes import format_size, parse_size
 
 __all__ = [
     "HEADERS_BODY_ALLOWANCE",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from quota.sizes import format_size
+from config.sizes import format_size
 
 __all__ = ["Notice", "quota_warning"]
 

@@ -1,7 +1,7 @@
 """Quota on the SMTP path (issue 5, R-QUOTA-1): what the front end needs from the quota service,
 and the bilingual replies it gives.
 
-``start_smtp(..., quota=...)`` receives ``mailserver.quota_service.QuotaService`` from the
+``start_smtp(..., quota=...)`` receives ``mailserver.mailboxes.quota.QuotaService`` from the
 composition root (smtp/ may not import mailserver.*); anything with these methods fits. Every
 method but ``smtp_size`` may read the database: call them off the event loop (``ctx.call``).
 

@@ -75,9 +75,9 @@ async def start_smtp(
     """Start the configured SMTP listeners. What the composition root injects (smtp/ imports no
     mailserver.* nor storage internals; each is typed by a Protocol here):
 
-    - ``auth``: ``mailserver.auth.Authenticator`` (submission);
+    - ``auth``: ``mailserver.accounts.auth.Authenticator`` (submission);
     - ``groups``: group fan-out at RCPT (R-BOX-4), ``storage.api.Organisation`` fits;
-    - ``quota``: ``mailserver.quota_service.QuotaService`` (R-QUOTA-1, smtp/quota.py); None: no
+    - ``quota``: ``mailserver.mailboxes.quota.QuotaService`` (R-QUOTA-1, smtp/quota.py); None: no
       quota checks, SIZE is ``limits.max_message_size``;
     - ``org``: send-as and SASL authorization identities (issue 4), ``Organisation`` fits; None:
       users send only as their own addresses;

@@ -106,7 +106,7 @@ class FakeStore:
 
 @dataclass
 class FakeAuth:
-    """Stands in for ``mailserver.auth.Authenticator``: address → password."""
+    """Stands in for ``mailserver.accounts.auth.Authenticator``: address → password."""
 
     store: FakeStore
     passwords: dict[str, str] = field(default_factory=dict)
@@ -135,7 +135,7 @@ class FakeGroups:
 
 @dataclass
 class FakeQuota:
-    """Stands in for ``mailserver.quota_service.QuotaService`` (smtp.quota.QuotaPolicy) with the
+    """Stands in for ``mailserver.mailboxes.quota.QuotaService`` (smtp.quota.QuotaPolicy) with the
     real pure decisions: account id → limits (``default`` for the others)."""
 
     default: QuotaLimits = field(default_factory=lambda: QuotaLimits(2 * 1024**3, 20 * 1024**2))

@@ -113,7 +113,7 @@ class Server:
         self.config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
         from config.loader import load_settings
         from mailserver.app import migrate
-        from mailserver.tls import ensure_certificate
+        from mailserver.maintenance.tls import ensure_certificate
 
         self.settings = load_settings(self.config_path)
         ensure_certificate(self.settings.tls.cert, self.settings.tls.key, self.settings.hostname)

@@ -1,4 +1,4 @@
-"""``mailserver db backup`` (mailserver/backup.py) while mail is being delivered: the copy is a
+"""``mailserver db backup`` (mailserver/maintenance/backup.py) while mail is being delivered: the copy is a
 complete data directory; put in place of the original, it serves every message acknowledged
 before the backup began, byte for byte, bodies kept as files included. Refusals name the reason.
 SQLite only (PostgreSQL is backed up with pg_dump: the command says so)."""

@@ -296,7 +296,7 @@ def test_strict_profile_derives_its_address_and_generates_a_four_class_password(
 
 def authenticate(data: Path, address: str, password: str) -> bool:
     from mailserver.app import open_store
-    from mailserver.auth import Authenticator
+    from mailserver.accounts.auth import Authenticator
 
     settings = load_settings(data / "mailserver.yaml")
     store = open_store(settings)

@@ -106,14 +106,14 @@ def test_override_errors_name_the_overrides(tmp_path):
 @pytest.mark.parametrize("text, expected", [
     ("2GB", 2 * GiB), ("2GiB", 2 * GiB), ("1.5GiB", 3 * GiB // 2), ("20MB", 20 * MiB),
     ("20MiB", 20 * MiB), ("15 MiB", 15 * MiB), ("512KB", 512 * 1024), ("20000000", 20_000_000),
-    ("0", 0), ("null", None),
+    ("0", 0), ("null", None), ("2G", 2 * GiB), ("20 MB", 20 * MiB),
 ])
 def test_sizes_are_binary_units_or_exact_byte_counts(tmp_path, text, expected):
     settings = load_settings(write(tmp_path, f"quota:\n  mailbox: {text}\n"))
     assert settings.quota.mailbox == expected
 
 
-@pytest.mark.parametrize("text", ["2 gigs", "-1", "'-1'", "1.5", "2G", "GB", "true", "[1]"])
+@pytest.mark.parametrize("text", ["2 gigs", "-1", "'-1'", "1.5", "2 PB", "GB", "true", "[1]"])
 def test_bad_sizes_are_refused_listing_accepted_forms(tmp_path, text):
     path = write(tmp_path, f"hostname: a\nquota:\n  attachment: {text}\n")
     err = error_of(path)

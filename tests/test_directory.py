@@ -12,7 +12,7 @@ import unicodedata
 
 import pytest
 
-from mailserver.directory import Entry, collation_key, entries, person_sort_key, render
+from mailserver.accounts.directory import Entry, collation_key, entries, person_sort_key, render
 from storage.api import AccountKind, AccountState
 from storage.sql import SqlStore
 

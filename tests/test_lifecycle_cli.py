@@ -185,7 +185,7 @@ def test_molisa_revokes_2_days_after_notice_and_locks_an_unchanged_initial_passw
 
 def test_hcm_q4_locks_at_3_months_deletes_at_6_and_waits_5_days_to_unlock(make_server):
     from config.loader import load_settings
-    from mailserver.lifecycle import unlock_refusal
+    from mailserver.accounts.lifecycle import unlock_refusal
 
     srv = make_server({"profile": "hcm-q4"}, start=False)
     idle, newcomer = addr(srv, "annv"), addr(srv, "binhtt")
@@ -311,7 +311,7 @@ def test_the_daily_job_runs_only_when_run_at_is_set(tmp_path):
 
     from config.loader import load_settings
     from config.settings import Settings
-    from mailserver.lifecycle import LifecycleJob
+    from mailserver.accounts.lifecycle import LifecycleJob
 
     path = tmp_path / "mailserver.yaml"
     path.write_text("lifecycle: {run_at: null}\n")

@@ -1,4 +1,4 @@
-"""mailserver.notices: quota warnings as proper RFC 5322 messages, Vietnamese first, English below."""
+"""mailserver.mailboxes.notices: quota warnings as proper RFC 5322 messages, Vietnamese first, English below."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import email.policy
 import email.utils
 import re
 
-from mailserver.notices import SENDER_NAME, quota_notice
+from mailserver.mailboxes.notices import SENDER_NAME, quota_notice
 from storage.mime import parse
 
 MiB, GiB = 1024**2, 1024**3

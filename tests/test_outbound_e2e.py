@@ -36,10 +36,7 @@ INBOUND_AR = "authentication_results" in (ROOT / "smtp" / "pipeline" / "checks" 
 
 def run_cli(config: Path, *args: str):
     from mailserver.cli import cli
-    from mailserver.cli_queue import register
 
-    if "queue" not in cli.commands:
-        register(cli)
     return CliRunner().invoke(cli, ["--config", str(config), *args], catch_exceptions=False)
 
 

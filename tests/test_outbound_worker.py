@@ -11,7 +11,7 @@ import dkim
 import pytest
 
 from config.settings import QueueDomain
-from mailserver.tls import ensure_certificate
+from mailserver.maintenance.tls import ensure_certificate
 from smtp.dkim import generate_key
 from smtp.outbound.dns import Resolver
 from storage.api import BOUNCE, QUEUED

@@ -11,7 +11,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from config.settings import Passwords, Settings
-from mailserver import provisioning as prov
+from mailserver.accounts import provisioning as prov
 from mailserver.policy.passwords import check_password
 from storage.api import AccountKind, AccountState
 from storage.errors import Exists

@@ -1,4 +1,4 @@
-"""mailserver.quota_service on SQLite and PostgreSQL: limits in layers (profile → unit class →
+"""mailserver.mailboxes.quota on SQLite and PostgreSQL: limits in layers (profile → unit class →
 account), figures for SMTP and IMAP, and threshold warnings once per crossing (issue 5)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import email.policy
 import pytest
 
 from config.settings import Settings
-from mailserver.quota_service import QuotaService, ThresholdWatcher, level
+from mailserver.mailboxes.quota import QuotaService, ThresholdWatcher, level
 from quota import QuotaLimits, smtp_size_limit
 from storage import api
 from storage.api import Right

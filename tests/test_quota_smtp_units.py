@@ -10,7 +10,7 @@ import ssl
 import pytest
 
 from config.settings import Dns, Listener, Listeners, Settings
-from mailserver.tls import ensure_certificate
+from mailserver.maintenance.tls import ensure_certificate
 from quota import Decision, QuotaLimits
 from smtp import quota as q
 from smtp import replies

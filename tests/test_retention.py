@@ -10,8 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from config.settings import Settings
-from mailserver.daily import next_run
-from mailserver.retention import RetentionJob, rules_from
+from mailserver.maintenance.daily import next_run
+from mailserver.mailboxes.retention import RetentionJob, rules_from
 from quota.retention import RetentionRule
 from storage import api
 from storage.sql import SqlStore

@@ -13,7 +13,7 @@ import aiosmtplib
 import pytest
 
 from config.settings import Dns, Limits, Listener, Listeners, Settings
-from mailserver.tls import ensure_certificate
+from mailserver.maintenance.tls import ensure_certificate
 from smtp import replies
 from smtp.service import start_smtp
 from smtp.testing import FakeStore

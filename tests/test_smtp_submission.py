@@ -12,7 +12,7 @@ import aiosmtplib
 import pytest
 
 from config.settings import Listener, Listeners, Settings, TLS
-from mailserver.tls import ensure_certificate
+from mailserver.maintenance.tls import ensure_certificate
 from smtp import replies
 from smtp.service import start_smtp
 from smtp.testing import FakeAuth, FakeStore

@@ -34,7 +34,7 @@ from twisted.internet.threads import deferToThread
 from twisted.web import resource, server
 
 from config.settings import Settings
-from mailserver.auth import hash_password
+from mailserver.accounts.auth import hash_password
 from mailserver.policy.passwords import check_password
 from storage.api import AccountState
 
@@ -246,7 +246,7 @@ class Directory(_Async):
         self.title = title
 
     def render_GET(self, request: server.Request) -> int:
-        from mailserver import directory
+        from mailserver.accounts import directory
 
         def build() -> tuple[int, bytes, bytes]:
             body = directory.render(directory.entries(self.org.directory_rows()), "html", title=self.title)

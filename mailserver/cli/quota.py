@@ -1,9 +1,8 @@
-"""Operator commands for quotas and retention (issue 5, R-QUOTA-1/2):
-``quota show|set|class|report|recalc`` and ``retention run [--dry-run]``.
+"""``quota show|set|class|report|recalc``: mailbox limits and usage (R-QUOTA-1).
 
-Exit status as everywhere in the CLI: 0 done, 1 refused (one line on stderr), 2 bad usage — a
-size such as ``2 gigs`` or ``-1`` is bad usage and the message lists the accepted forms.
-``register(cli)`` adds the groups to the main command group (called once from mailserver/cli.py).
+A size such as ``2 gigs`` or ``-1`` is bad usage (exit 2) and the message lists the accepted
+forms: the grammar of the YAML file (config/sizes.py), plus ``default`` to go back to the
+profile's or class's limit.
 """
 
 from __future__ import annotations
@@ -12,8 +11,8 @@ import click
 from rich import box
 from rich.table import Table
 
-from mailserver.cli import Refused, _account, _console, _Context, _Group, _size, pass_ctx
-from quota.sizes import ACCEPTED_FORMS, parse_size
+from config.sizes import ACCEPTED_FORMS, format_limit, parse_size
+from mailserver.cli.base import Context, Group, Refused, console, find_account, pass_ctx
 
 _RESET = ("default", "profile")
 _UNLIMITED = ("unlimited", "none")
@@ -23,7 +22,7 @@ def _percent(used: int, limit: int | None) -> str:
     return "-" if not limit else f"{used * 100 / limit:.1f}%"
 
 
-@click.group(cls=_Group)
+@click.group(cls=Group)
 def quota() -> None:
     """Mailbox limits and usage (R-QUOTA-1)."""
 
@@ -31,13 +30,13 @@ def quota() -> None:
 @quota.command("show")
 @click.argument("address")
 @pass_ctx
-def quota_show(obj: _Context, address: str) -> None:
+def quota_show(obj: Context, address: str) -> None:
     """Usage and effective limits of one account, and where each limit comes from."""
-    from mailserver.quota_service import QuotaService
+    from mailserver.mailboxes.quota import QuotaService
 
     with obj.store() as store:
         service = QuotaService(obj.settings, store)
-        a = _account(store, address)
+        a = find_account(store, address)
         limits = service.limits_for(a)
         class_name = service.usage.class_for(a.id)
         notified = service.usage.notified(a.id)
@@ -45,10 +44,10 @@ def quota_show(obj: _Context, address: str) -> None:
                                                                    f"profile {obj.settings.profile}")
     for key, value in (
         ("address", a.address),
-        ("used", f"{_size(a.used_bytes)} ({a.used_bytes} bytes) in {a.used_messages} message(s)"),
-        ("mailbox limit", f"{_size(limits.mailbox_bytes)} ({source})"),
+        ("used", f"{format_limit(a.used_bytes)} ({a.used_bytes} bytes) in {a.used_messages} message(s)"),
+        ("mailbox limit", f"{format_limit(limits.mailbox_bytes)} ({source})"),
         ("usage", _percent(a.used_bytes, limits.mailbox_bytes)),
-        ("attachments", f"{_size(limits.attachment_bytes)} per message"),
+        ("attachments", f"{format_limit(limits.attachment_bytes)} per message"),
         ("class", class_name or "none"),
         ("warned at", f"{notified}%" if notified else "not yet"),
     ):
@@ -73,30 +72,30 @@ class _SizeArg(click.ParamType):
 @click.argument("address")
 @click.argument("size", type=_SizeArg())
 @pass_ctx
-def quota_set(obj: _Context, address: str, size) -> None:
+def quota_set(obj: Context, address: str, size) -> None:
     """Give ADDRESS its own mailbox limit: SIZE such as 5GB, 1.5GiB, 500MB, a byte count, or
     'default' (back to the profile's or class's)."""
-    from mailserver.quota_service import QuotaService
+    from mailserver.mailboxes.quota import QuotaService
 
     if size in _UNLIMITED:
         raise Refused("an account override cannot be unlimited; give a size, or put the account in a "
                       "quota class with mailbox: null (`mailserver quota class`)")
     value = None if size in _RESET else size
     with obj.store() as store:
-        a = _account(store, address)
+        a = find_account(store, address)
         store.usage.set_quota(a.id, value)
         after = store.accounts.get_account_by_id(a.id)
         limits = QuotaService(obj.settings, store).limits_for(after)
-    click.echo(f"{a.address}: mailbox limit {_size(limits.mailbox_bytes)}"
+    click.echo(f"{a.address}: mailbox limit {format_limit(limits.mailbox_bytes)}"
                + (" (profile/class default)" if value is None else "")
-               + f", used {_size(after.used_bytes)} ({_percent(after.used_bytes, limits.mailbox_bytes)})")
+               + f", used {format_limit(after.used_bytes)} ({_percent(after.used_bytes, limits.mailbox_bytes)})")
 
 
 @quota.command("class")
 @click.argument("address")
 @click.argument("name")
 @pass_ctx
-def quota_class(obj: _Context, address: str, name: str) -> None:
+def quota_class(obj: Context, address: str, name: str) -> None:
     """Put an account or a unit mailbox (and so the unit's staff) in the quota class NAME from
     quota.classes in the config; NAME 'none' removes it."""
 
@@ -104,7 +103,7 @@ def quota_class(obj: _Context, address: str, name: str) -> None:
     if name.lower() != "none" and name not in known:
         raise Refused(f"no quota class {name!r} in quota.classes (configured: {', '.join(sorted(known)) or 'none'})")
     with obj.store() as store:
-        a = _account(store, address)
+        a = find_account(store, address)
         store.usage.set_class(a.id, None if name.lower() == "none" else name)
     click.echo(f"{a.address}: quota class {name}")
 
@@ -113,9 +112,9 @@ def quota_class(obj: _Context, address: str, name: str) -> None:
 @click.option("--over", type=click.IntRange(0, 1000), default=None, metavar="PERCENT",
               help="Only accounts using at least PERCENT of their limit.")
 @pass_ctx
-def quota_report(obj: _Context, over: int | None) -> None:
+def quota_report(obj: Context, over: int | None) -> None:
     """Usage of every account, fullest first by bytes."""
-    from mailserver.quota_service import QuotaService
+    from mailserver.mailboxes.quota import QuotaService
 
     rows = []
     with obj.store() as store:
@@ -129,52 +128,21 @@ def quota_report(obj: _Context, over: int | None) -> None:
     for column in ("address", "used", "limit", "usage", "messages"):
         table.add_column(column, no_wrap=True, justify="left" if column == "address" else "right")
     for a, limit in rows:
-        table.add_row(a.address, _size(a.used_bytes), _size(limit), _percent(a.used_bytes, limit), str(a.used_messages))
-    _console().print(table)
-    click.echo(f"{len(rows)} account(s), {_size(sum(a.used_bytes for a, _ in rows))} used")
+        table.add_row(a.address, format_limit(a.used_bytes), format_limit(limit), _percent(a.used_bytes, limit), str(a.used_messages))
+    console().print(table)
+    click.echo(f"{len(rows)} account(s), {format_limit(sum(a.used_bytes for a, _ in rows))} used")
 
 
 @quota.command("recalc")
 @click.argument("address", required=False)
 @pass_ctx
-def quota_recalc(obj: _Context, address: str | None) -> None:
+def quota_recalc(obj: Context, address: str | None) -> None:
     """Rebuild usage from the messages (one account, or all) and print any drift found."""
 
     with obj.store() as store:
-        account_id = _account(store, address).id if address else None
+        account_id = find_account(store, address).id if address else None
         drift = store.usage.recalc(account_id)
     for d in drift:
         click.echo(f"{d.address}: stored {d.stored_bytes} bytes / {d.stored_messages} message(s), "
                    f"actual {d.actual_bytes} bytes / {d.actual_messages} message(s): fixed")
     click.echo(f"{len(drift)} account(s) with drift" if drift else "no drift")
-
-
-@click.group(cls=_Group)
-def retention() -> None:
-    """Expiry of old mail by the rules of retention.rules (R-QUOTA-2)."""
-
-
-@retention.command("run")
-@click.option("--dry-run", is_flag=True, help="List what would be expunged; change nothing.")
-@pass_ctx
-def retention_run(obj: _Context, dry_run: bool) -> None:
-    """Apply the retention rules now (the server also runs them daily at retention.run_at)."""
-    from mailserver.retention import run_retention
-
-    rules = obj.settings.retention.rules
-    if not rules:
-        click.echo("no retention rules configured (retention.rules)")
-        return
-    with obj.store() as store:
-        expired = run_retention(store, obj.settings, dry_run=dry_run)
-    for e in expired:
-        click.echo(f"{e.address}\t{e.folder}\tuid {e.uid}\t{e.internaldate:%Y-%m-%d %H:%M}\t{e.size}")
-    verb = "would expunge" if dry_run else "expunged"
-    click.echo(f"{verb} {len(expired)} message(s), {_size(sum(e.size for e in expired))}")
-
-
-def register(cli_group: click.Group) -> None:
-    """Add ``quota`` and ``retention`` to the main group (idempotent)."""
-    for cmd in (quota, retention):
-        if cmd.name not in cli_group.commands:
-            cli_group.add_command(cmd)

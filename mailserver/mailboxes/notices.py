@@ -1,4 +1,4 @@
-"""Messages the server writes to its own users (quota warnings, issue 5; account lifecycle changes,
+"""Messages the server writes to its own users (quota warnings; account lifecycle changes,
 R-LIFE-3), as RFC 5322 bytes.
 
 Text: Vietnamese first, English below (R-TEXT-1), from ``quota.notices``. Headers in RFC 2047

@@ -14,7 +14,7 @@ import logging
 from typing import Callable
 
 from config.settings import Settings
-from mailserver.daily import DailyJob
+from mailserver.maintenance.daily import DailyJob
 from quota.retention import RetentionRule
 from storage.sql import SqlStore
 from storage.api import Expired

@@ -21,7 +21,7 @@ from typing import Callable
 
 from config.settings import Settings
 from mailserver.policy.lifecycle import LifecycleRules, decide_account_state, earliest_unlock_at
-from mailserver.daily import DailyJob
+from mailserver.maintenance.daily import DailyJob
 from storage.api import AccountState, DeliveryTarget
 from storage.api import JOB, Lifecycle, Record
 from storage.sql import SqlStore
@@ -86,7 +86,7 @@ def _notify(store: SqlStore, settings: Settings, lifecycle: Lifecycle, record: R
     """Tell the unit (R-LIFE-3): its mailbox and its head, each a notice in its INBOX."""
     from dataclasses import replace
 
-    from mailserver.notices import lifecycle_notice
+    from mailserver.mailboxes.notices import lifecycle_notice
 
     unit_name, people = lifecycle.unit_contacts(record.account.id)
     if not people:

@@ -253,7 +253,7 @@ def execute(planned: list[Planned], org: Organisation, settings: Settings, out_d
             delimiter: str = ",") -> list[Path]:
     """Create the accounts in one transaction and write one result sheet per unit; returns the
     sheets. Refuses (``ImportRefused``) before creating anything if a sheet would overwrite one."""
-    from mailserver.auth import hash_password
+    from mailserver.accounts.auth import hash_password
     from mailserver.policy.passwords import generate_password
 
     by_unit: dict[int, list[int]] = {}

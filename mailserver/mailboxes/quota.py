@@ -1,4 +1,4 @@
-"""Quota for the running server (issue 5, R-QUOTA-1): each account's limits, the figures front
+"""Quota for the running server (R-QUOTA-1): each account's limits, the figures front
 ends need, and the threshold watcher that warns owners as their mailbox fills.
 
 Limits are resolved in layers (``quota.resolve_limits``), lowest first:
@@ -267,7 +267,7 @@ class ThresholdWatcher:
         return [p for p in people if not (p.id in seen or seen.add(p.id)) and p.state in RECEIVE_STATES]
 
     def _send(self, account: Account, threshold: int, limit: int) -> None:
-        from mailserver.notices import quota_notice
+        from mailserver.mailboxes.notices import quota_notice
 
         settings = self.service.settings
         for person in self._recipients(account):

@@ -1,0 +1,175 @@
+"""Setting up and running the server: ``init``, ``serve``, ``config check`` and ``db
+upgrade|backup|status``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from config.loader import PROFILES, load_settings
+from config.settings import Settings
+from config.sizes import format_limit
+from mailserver.cli.base import CONFIG_NAME, Context, Group, Refused, pass_ctx, safe_url, short_path
+
+
+@click.command()
+@click.option("--profile", type=click.Choice(PROFILES), default="none", show_default=True,
+              help="Regulation preset (quotas, password rules, lifecycle, address rule).")
+@click.option("--domain", "domains", multiple=True, help="Local mail domain (repeatable; default: the profile's).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for the config, database and certificates (default ./data).")
+@click.option("--hostname", help="Server name for greetings and the certificate (default mail.<first domain>).")
+@click.option("--listen", default="127.0.0.1", show_default=True, help="Address every listener binds to.")
+@pass_ctx
+def init(obj: Context, profile: str, domains: tuple[str, ...], data_dir: Path | None,
+         hostname: str | None, listen: str) -> None:
+    """Write a commented config, a self-signed certificate and an empty, migrated database."""
+    _initialise(obj, profile=profile, domains=list(domains), data_dir=data_dir, hostname=hostname, listen=listen)
+
+
+def _initialise(obj: Context, *, profile: str = "none", domains: list[str] | None = None,
+                data_dir: Path | None = None, hostname: str | None = None, listen: str = "127.0.0.1") -> None:
+    from config.defaults import render_config
+    from config.loader import PROFILE_DIR
+    from mailserver.maintenance.tls import ensure_certificate
+
+    if data_dir is not None and not obj.explicit:
+        obj.config_path = data_dir / CONFIG_NAME
+    config = obj.config_path
+    data_dir = data_dir if data_dir is not None else config.parent
+    if config.exists():
+        raise Refused(f"{config} already exists; not overwriting it (edit it, or move it away to start again)")
+    if not domains:
+        import yaml
+
+        domains = list(yaml.safe_load((PROFILE_DIR / f"{profile}.yaml").read_text("utf-8")).get("domains")
+                       or Settings.model_fields["domains"].default)
+    domains = [d.strip().lower().rstrip(".") for d in domains]
+    hostname = hostname or f"mail.{domains[0]}"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    relative_data_dir = os.path.relpath(data_dir.resolve(), config.parent.resolve())
+    text = render_config(profile=profile, hostname=hostname, domains=domains,
+                         data_dir=relative_data_dir, listen=listen)
+    # Everything is prepared against a temporary name; the real file appears last, so a failed
+    # init can simply be run again.
+    pending = config.with_name(f".{config.name}.new")
+    fd = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    try:
+        settings = load_settings(pending)
+        if ensure_certificate(settings.tls.cert, settings.tls.key, settings.hostname):
+            click.echo(f"created a self-signed certificate for {settings.hostname}: {short_path(settings.tls.cert)}")
+        from mailserver.app import migrate, open_store
+
+        migrate(settings)
+        store = open_store(settings)
+        try:
+            for domain in settings.domains:
+                if not store.accounts.is_local_domain(domain):
+                    store.accounts.add_domain(domain)
+        finally:
+            store.close()
+        if config.exists():
+            raise Refused(f"{config} appeared while initialising; not overwriting it")
+        os.replace(pending, config)
+    finally:
+        pending.unlink(missing_ok=True)
+    obj.forget_settings()
+    click.echo(f"wrote {short_path(config)} (profile {profile}, domains {', '.join(domains)})")
+    click.echo(f"database ready: {safe_url(settings.database.url)}")
+    click.echo(f'next: mailserver account add "Nguyễn Văn An" --address annv@{domains[0]}')
+
+
+@click.command()
+@pass_ctx
+def serve(obj: Context) -> None:
+    """Run SMTP, IMAP4 and POP3 (first start without --config: init ./data with defaults)."""
+    if not obj.explicit and not obj.config_path.exists():
+        click.echo(f"{short_path(obj.config_path)} not found: initialising with defaults", err=True)
+        _initialise(obj)
+    settings = obj.settings
+    from mailserver.app import NotMigrated, serve as run
+
+    try:
+        raise SystemExit(run(settings) or 0)
+    except NotMigrated as exc:
+        raise Refused(str(exc)) from None
+
+
+# -- database -------------------------------------------------------------------------------------
+
+@click.group(cls=Group)
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@pass_ctx
+def db_upgrade(obj: Context) -> None:
+    """Create the database or migrate its schema to this version (serve refuses an old schema)."""
+    from mailserver.app import migrate
+
+    migrate(obj.settings)
+    click.echo(f"database ready: {safe_url(obj.settings.database.url)}")
+
+
+@db.command("backup")
+@click.argument("target", type=click.Path(path_type=Path, file_okay=False))
+@pass_ctx
+def db_backup(obj: Context, target: Path) -> None:
+    """Copy the data directory (SQLite snapshot, bodies, config, keys) to TARGET, while serving."""
+    from mailserver.maintenance.backup import BackupError, backup
+
+    try:
+        report = backup(obj.settings, target)
+    except BackupError as e:
+        raise Refused(str(e)) from None
+    click.echo(f"backup in {target}: database {report.database_bytes:,} bytes, {report.files} other files "
+               f"({report.file_bytes:,} bytes), {report.seconds:.1f} s")
+    click.echo("restore: stop the server and put this directory in place of the data directory")
+
+
+@db.command("status")
+@pass_ctx
+def db_status(obj: Context) -> None:
+    """Print the schema revision; exit 1 when an upgrade is needed."""
+    from storage.migrate import pending
+
+    current, head = pending(obj.settings.database.url)
+    click.echo(f"database: {safe_url(obj.settings.database.url)}")
+    click.echo(f"schema: {current or 'empty'} (this version: {head})")
+    if current != head:
+        raise Refused("the database needs `mailserver db upgrade`")
+
+
+# -- config ---------------------------------------------------------------------------------------
+
+@click.group(cls=Group)
+def config() -> None:
+    """Inspect the configuration."""
+
+
+@config.command("check")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@pass_ctx
+def config_check(obj: Context, file: Path | None) -> None:
+    """Load FILE (default: the --config file) with its profile; print a summary or the errors."""
+    path = file or obj.config_path
+    s = load_settings(path, obj.overrides)
+    click.echo(f"OK: {path}")
+    listeners = [f"{name} {l.address}:{l.port}" for name, l in s.listeners if l is not None]
+    rows = [
+        ("profile", s.profile), ("hostname", s.hostname), ("domains", ", ".join(s.domains)),
+        ("data_dir", str(s.data_dir)), ("database", safe_url(s.database.url)),
+        ("listeners", ", ".join(listeners) or "none (nothing will be served)"),
+        ("tls", f"{s.tls.cert} {'(missing)' if not s.tls.cert.exists() else ''}".rstrip()),
+        ("quota", f"mailbox {format_limit(s.quota.mailbox)}, attachment {format_limit(s.quota.attachment)}"),
+        ("passwords", f"min {s.passwords.min_length} chars, {s.passwords.min_classes} of 4 classes"),
+        ("address_rule", s.address_rule),
+    ]
+    for key, value in rows:
+        click.echo(f"  {key + ':':<13} {value}")
