@@ -16,7 +16,7 @@ from twisted.internet import interfaces
 from twisted.internet.threads import deferToThread
 
 from imap.args import ArgParsers as A
-from imap.revalidate import Login
+from mailserver.policy.logins import Login
 from imap.wire import Atom, ParseError, String
 from storage.api import AccountState
 from storage.errors import NoPerm

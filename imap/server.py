@@ -50,7 +50,7 @@ class IMAPServer(
     CompressCommand, AccessControl, ArgParsers, IMAP4Server,
 ):
     IDENT = b"IMAP4rev1 ready"
-    protocol_name = "imap"  # imap/revalidate.py counts sessions by it
+    protocol_name = "imap"  # mailserver/sessions.py counts sessions by it
 
     def __init__(self, ctx) -> None:
         """``ctx`` is the ServerContext (imap/service.py) shared by all connections."""
@@ -109,7 +109,7 @@ class IMAPServer(
 
     def shared_selection(self) -> tuple[int, int] | None:
         """(who reads, whose folder) while another account's folder is selected (a unit mailbox):
-        imap/revalidate.py asks whether the read right still holds."""
+        mailserver/sessions.py asks whether the read right still holds."""
         sv, actor = self.selected, self.actor
         target = getattr(sv, "target", None)
         if sv is None or actor is None or target is None or target.owner_id == actor.id:
@@ -117,7 +117,7 @@ class IMAPServer(
         return actor.id, target.owner_id
 
     def end_session(self, reason: str) -> None:
-        """The login no longer holds (imap/revalidate.py): say so and close (RFC 3501 7.1.5)."""
+        """The login no longer holds (mailserver/sessions.py): say so and close (RFC 3501 7.1.5)."""
         self.write_lines([b"* BYE [UNAVAILABLE] Session ended: " + reason.encode("ascii", "replace")])
         self.transport.loseConnection()
 

@@ -9,8 +9,8 @@ import pytest
 from twisted.internet import defer
 from twisted.internet.error import ConnectionDone
 
-from imap.pop3_encoder import MessageEncoder
-from imap.pop3_stream import BlobSource, Streamer, batches
+from pop3.encoder import MessageEncoder
+from pop3.stream import BlobSource, Streamer, batches
 
 
 def reference(message: bytes, top: int | None = None) -> bytes:

@@ -14,8 +14,8 @@ from twisted.internet import defer, task
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 
-from imap.pop3_maildrop import MaildropLocks, unique_id
-from imap.pop3_server import POP3Server, Pop3Context
+from pop3.maildrop import MaildropLocks, unique_id
+from pop3.server import POP3Server, Pop3Context
 from storage.api import Account, AccountKind, AccountState, Folder, FolderView, MessageInfo
 from storage.errors import Temp
 

@@ -16,7 +16,7 @@ from twisted.internet.interfaces import IConsumer, IPushProducer
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from imap.pop3_encoder import MessageEncoder
+from pop3.encoder import MessageEncoder
 
 CHUNK_SIZE = 64 * 1024
 #: Runs a blocking callable off the loop: ``threads.deferToThread`` in production.

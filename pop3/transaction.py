@@ -14,10 +14,10 @@ import logging
 from twisted.internet import defer
 from twisted.internet.error import ConnectionDone, ConnectionLost
 
-from imap import pop3_replies as R
-from imap.pop3_encoder import MessageEncoder
-from imap.pop3_maildrop import DropMessage
-from imap.pop3_stream import BlobSource, Streamer, batches
+from pop3 import replies as R
+from pop3.encoder import MessageEncoder
+from pop3.maildrop import DropMessage
+from pop3.stream import BlobSource, Streamer, batches
 
 log = logging.getLogger(__name__)
 

@@ -25,11 +25,11 @@ from typing import Any
 from twisted.internet import defer, threads
 from twisted.mail import pop3
 
-from imap import pop3_replies as R
-from imap.pop3_auth import AuthorizationCommands
-from imap.pop3_maildrop import Maildrop, MaildropLocks
-from imap.pop3_stream import RunInThread
-from imap.pop3_transaction import TransactionCommands
+from pop3 import replies as R
+from pop3.auth import AuthorizationCommands
+from pop3.maildrop import Maildrop, MaildropLocks
+from pop3.stream import RunInThread
+from pop3.transaction import TransactionCommands
 from storage.api import Store
 
 log = logging.getLogger(__name__)
@@ -70,14 +70,14 @@ class Pop3Context:
     allow_plaintext_auth_on_loopback: bool
     autologout: int  # seconds of inactivity before the session is closed (RFC 1939: >= 600)
     run_in_thread: RunInThread = threads.deferToThread
-    guard: Any | None = None  # imap.revalidate.SessionGuard: ends sessions whose login no longer holds
+    guard: Any | None = None  # mailserver.sessions.SessionGuard: ends sessions whose login no longer holds
 
 
 class POP3Server(AuthorizationCommands, TransactionCommands, pop3.POP3):
     """One POP3 session. Handlers are ``cmd_<VERB>(args: bytes)``; a Deferred result keeps the
     session busy (no other command runs) until it fires."""
 
-    protocol_name = "pop3"  # imap/revalidate.py counts sessions by it
+    protocol_name = "pop3"  # mailserver/sessions.py counts sessions by it
 
     def __init__(self, ctx: Pop3Context) -> None:
         self.ctx = ctx
@@ -126,7 +126,7 @@ class POP3Server(AuthorizationCommands, TransactionCommands, pop3.POP3):
         self.transport.loseConnection()
 
     def end_session(self, reason: str) -> None:
-        """The login no longer holds (imap/revalidate.py). POP3 has no unsolicited reply: close;
+        """The login no longer holds (mailserver/sessions.py). POP3 has no unsolicited reply: close;
         not having reached UPDATE, the session deletes nothing (RFC 1939 section 6)."""
         log.info("pop3 session ended account=%s: %s", self.account_id, reason)
         self.close()
