@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from twisted.internet.threads import deferToThread
 
 from imap.args import normalize_mailbox
+from imap.state import Session
 from storage.errors import NoPerm, NotFound
 from storage.org import ALL_RIGHTS, SHARED_PREFIX, Right
 
@@ -58,13 +59,13 @@ def split_shared(name: str, visible) -> tuple[object, str] | None:
     return None
 
 
-async def visible_shared(s) -> list:
+async def visible_shared(s: Session) -> list:
     if s.ctx.org is None:
         return []
     return await deferToThread(s.ctx.org.mailboxes_visible_to, s.account.id)
 
 
-async def resolve(s, name: str) -> Target:
+async def resolve(s: Session, name: str) -> Target:
     """The folder a client name stands for. ``NotFound`` for shared names nobody gave us."""
     if s.ctx.org is None or not is_shared_name(name):
         return Target(s.account.id, name)
@@ -75,7 +76,7 @@ async def resolve(s, name: str) -> Target:
     return Target(sm.account.id, inner, sm.path)
 
 
-async def quota_root_owner(s, root: str) -> int | None:
+async def quota_root_owner(s: Session, root: str) -> int | None:
     if root == "":
         return s.account.id
     for sm in await visible_shared(s):
@@ -84,7 +85,7 @@ async def quota_root_owner(s, root: str) -> int | None:
     return None
 
 
-async def authorize(s, target: Target, need: str, action: str) -> frozenset[Right]:
+async def authorize(s: Session, target: Target, need: str, action: str) -> frozenset[Right]:
     """The actor's rights on ``target`` if they cover ``need`` (a NEEDS key), else ``NoPerm``.
     Access to a mailbox other than the actor's own is recorded."""
     if target.owner_id == s.actor.id:
@@ -92,7 +93,7 @@ async def authorize(s, target: Target, need: str, action: str) -> frozenset[Righ
     return await deferToThread(_authorize_sync, s, target, need, action)
 
 
-async def get_folder(s, name: str, need: str = "read", action: str = ""):
+async def get_folder(s: Session, name: str, need: str = "read", action: str = ""):
     """(target, folder, rights) for a client folder name, the access checked and recorded."""
     target = await resolve(s, name)
     rights = await authorize(s, target, need, action or need)
@@ -100,7 +101,7 @@ async def get_folder(s, name: str, need: str = "read", action: str = ""):
     return target, folder, rights
 
 
-async def may(s, target: Target, need: str, action: str) -> bool:
+async def may(s: Session, target: Target, need: str, action: str) -> bool:
     try:
         await authorize(s, target, need, action)
     except NoPerm:
@@ -108,7 +109,7 @@ async def may(s, target: Target, need: str, action: str) -> bool:
     return True
 
 
-def _authorize_sync(s, target: Target, need: str, action: str) -> frozenset[Right]:
+def _authorize_sync(s: Session, target: Target, need: str, action: str) -> frozenset[Right]:
     org = s.ctx.org
     if org is None:
         raise NoPerm("no organisation service")
@@ -121,7 +122,7 @@ def _authorize_sync(s, target: Target, need: str, action: str) -> frozenset[Righ
     return rights
 
 
-def _is_head_sync(s, owner_id: int) -> bool:
+def _is_head_sync(s: Session, owner_id: int) -> bool:
     owner = s.ctx.store.get_account_by_id(owner_id)
     unit = s.ctx.org.get_unit(owner.address) if owner is not None else None
     return unit is not None and unit.head is not None and unit.head.id == s.actor.id

@@ -14,6 +14,7 @@ import unicodedata
 from imap import mutf7
 from imap.fetchparse import parse_fetch_atts
 from imap.session import parse_seqset
+from imap.state import Session
 from imap.wire import Atom, FileLiteral, LiteralString, ParseError, String
 
 _MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
@@ -79,69 +80,69 @@ def parse_datetime(raw: bytes) -> _dt.datetime:
 # -- the parsers -----------------------------------------------------------------------------------
 
 
-def arg_astring(s, tokens):
+def arg_astring(s: Session, tokens: list):
     tok, rest = _first(tokens, "argument")
     if not isinstance(tok, (Atom, String)):
         raise ParseError("Expected a string")
     return bytes(tok), rest
 
 
-def arg_mailbox(s, tokens):
+def arg_mailbox(s: Session, tokens: list):
     raw, rest = arg_astring(s, tokens)
     return normalize_mailbox(decode_mailbox(raw, b"UTF8=ACCEPT" in s.enabled)), rest
 
 
-def arg_pattern(s, tokens):
+def arg_pattern(s: Session, tokens: list):
     """list-mailbox: like a mailbox name, but % and * are wildcards."""
     return arg_mailbox(s, tokens)
 
 
-def arg_atom(s, tokens):
+def arg_atom(s: Session, tokens: list):
     tok, rest = _first(tokens, "argument")
     if not isinstance(tok, Atom):
         raise ParseError("Expected an atom")
     return bytes(tok), rest
 
 
-def arg_seqset(s, tokens):
+def arg_seqset(s: Session, tokens: list):
     tok, rest = _first(tokens, "sequence set")
     if not isinstance(tok, Atom):
         raise ParseError("Invalid sequence set")
     return parse_seqset(bytes(tok)), rest
 
 
-def arg_flaglist(s, tokens):
+def arg_flaglist(s: Session, tokens: list):
     tok, rest = _first(tokens, "flag list")
     items = tok if isinstance(tok, list) else [tok]
     return frozenset(parse_flag(t) for t in items), rest
 
 
-def arg_plist(s, tokens):
+def arg_plist(s: Session, tokens: list):
     tok, rest = _first(tokens, "list")
     if not isinstance(tok, list):
         raise ParseError("Expected a parenthesised list")
     return tok, rest
 
 
-def opt_plist(s, tokens):
+def opt_plist(s: Session, tokens: list):
     if tokens and isinstance(tokens[0], list):
         return tokens[0], tokens[1:]
     return None, tokens
 
 
-def opt_flaglist(s, tokens):
+def opt_flaglist(s: Session, tokens: list):
     if tokens and isinstance(tokens[0], list):
         return frozenset(parse_flag(t) for t in tokens[0]), tokens[1:]
     return frozenset(), tokens
 
 
-def opt_datetime(s, tokens):
+def opt_datetime(s: Session, tokens: list):
     if tokens and isinstance(tokens[0], String) and not isinstance(tokens[0], LiteralString):
         return parse_datetime(bytes(tokens[0])), tokens[1:]
     return None, tokens
 
 
-def arg_literal(s, tokens):
+def arg_literal(s: Session, tokens: list):
     """The APPEND message: a literal, or RFC 6855's ``UTF8 (~{n}...)`` (literal8)."""
     tok, rest = _first(tokens, "message literal")
     if isinstance(tok, Atom) and tok.upper() == b"UTF8":
@@ -154,17 +155,17 @@ def arg_literal(s, tokens):
     return tok, rest
 
 
-def arg_fetchatt(s, tokens):
+def arg_fetchatt(s: Session, tokens: list):
     tok, rest = _first(tokens, "fetch attributes")
     return parse_fetch_atts(tok), rest
 
 
-def opt_list(s, tokens):
+def opt_list(s: Session, tokens: list):
     """An optional trailing parenthesised list (FETCH/SELECT modifiers)."""
     if tokens and isinstance(tokens[0], list):
         return tokens[0], tokens[1:]
     return None, tokens
 
 
-def arg_rest(s, tokens):
+def arg_rest(s: Session, tokens: list):
     return list(tokens), []

@@ -15,7 +15,7 @@ from typing import Callable
 
 from imap import args as a
 from imap.op import auth, compress, fetch, folders, listing, quota, search, selected
-from imap.state import AUTH, SELECTED, UNAUTH
+from imap.state import AUTH, SELECTED, UNAUTH, Session
 from imap.wire import Atom, ParseError
 
 ANY = frozenset({UNAUTH, AUTH, SELECTED})
@@ -31,7 +31,7 @@ class Spec:
     states: frozenset[str]
 
 
-def uid(s, tag, rest):
+def uid(s: Session, tag: bytes, rest):
     """``UID FETCH|STORE|SEARCH|COPY|MOVE|EXPUNGE|SORT …``: the command, run on UIDs."""
     if not rest or not isinstance(rest[0], Atom):
         raise ParseError("UID needs a command")

@@ -17,14 +17,13 @@ from __future__ import annotations
 import io
 import logging
 import tempfile
-import zlib
 
 from twisted.internet import defer, interfaces, tcp
 from twisted.mail.imap4 import IMAP4Server
 from twisted.python import failure
 
 from imap.commands import COMMANDS
-from imap.compress import INFLATE_CHUNK, DeflateTransport
+from imap.compress import DeflateTransport, Inflater
 from imap.errors import SERVER_BUG, response_for
 from imap.op.auth import greeting
 from imap.searchparse import BadCharset
@@ -70,8 +69,7 @@ class IMAPServer(IMAP4Server):
         self.closed = False
         self._paused = False
         self._secure: bool | None = None  # fixed when COMPRESS wraps the transport (hiding ISSLTransport)
-        self._inflate = None  # zlib decompressor once COMPRESS is active
-        self._zin = b""  # compressed input not inflated yet
+        self._inflater: Inflater | None = None  # once COMPRESS is active
 
     # -- connection ----------------------------------------------------------------------------
     def connectionMade(self) -> None:
@@ -155,37 +153,28 @@ class IMAPServer(IMAP4Server):
 
     @property
     def compressing(self) -> bool:
-        return self._inflate is not None
+        return self._inflater is not None
 
     def start_compress(self) -> None:
         """After the tagged OK to COMPRESS DEFLATE (RFC 4978)."""
         self._secure = self.is_secure()
         self.transport = DeflateTransport(self.transport)
-        self._inflate = zlib.decompressobj(-15)
+        self._inflater = Inflater()
         # Whatever followed the command is already compressed (clients may not pipeline it).
-        self._zin, self._buf[:] = bytes(self._buf), b""
+        self._inflater.pending, self._buf[:] = bytes(self._buf), b""
 
-    def inflate_more(self) -> None:
-        """Inflate buffered input while less than a line limit's worth waits to be parsed: a
-        small compressed packet cannot expand into unbounded memory."""
-        while self._zin and len(self._buf) < 2 * self.max_line:
-            try:
-                out = self._inflate.decompress(self._zin, INFLATE_CHUNK)
-            except zlib.error:
-                self._zin = b""
-                self.write_lines([b"* BYE Corrupt compressed data"])
-                self.transport.loseConnection()
-                return
-            self._zin = self._inflate.unconsumed_tail
-            self._buf += out
-            if not out:
-                break
+    def _inflate_more(self) -> None:
+        """Inflate while less than a line limit's worth waits to be parsed: a small compressed
+        packet cannot expand into unbounded memory."""
+        if not self._inflater.inflate_into(self._buf, 2 * self.max_line):
+            self.write_lines([b"* BYE Corrupt compressed data"])
+            self.transport.loseConnection()
 
     # -- framing -------------------------------------------------------------------------------
     def dataReceived(self, data: bytes) -> None:
         self.resetTimeout()
-        if self._inflate is not None:
-            self._zin += data
+        if self._inflater is not None:
+            self._inflater.pending += data
         else:
             self._buf += data
         if self._busy and self._line_waiter is None and len(self._buf) > self.max_line and not self._paused:
@@ -199,8 +188,8 @@ class IMAPServer(IMAP4Server):
         self._processing = True
         try:
             while not self.closed and (not self._busy or self._line_waiter is not None or self._lit_need):
-                if self._inflate is not None:
-                    self.inflate_more()
+                if self._inflater is not None:
+                    self._inflate_more()
                 if self._lit_need:
                     if not self._feed_literal():
                         return

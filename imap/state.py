@@ -53,6 +53,9 @@ class Connection(Protocol):
     def start_tls(self) -> None:
         """Drop anything pipelined after STARTTLS and begin the handshake."""
 
+    @property
+    def compressing(self) -> bool: ...
+
     def start_compress(self) -> None:
         """From now on both directions are deflated (RFC 4978)."""
 

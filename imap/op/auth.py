@@ -17,7 +17,7 @@ from twisted.internet.threads import deferToThread
 from imap.args import arg_plist
 from imap.op.quota import quota_capabilities
 from imap.op.selected import poll_changes
-from imap.state import AUTH, LOGOUT, UNAUTH
+from imap.state import AUTH, LOGOUT, UNAUTH, Session
 from imap.wire import Atom, ParseError, String
 from mailserver.policy.logins import Login
 from storage.api import AccountState
@@ -41,7 +41,7 @@ ENABLEABLE = {b"CONDSTORE", b"QRESYNC", b"UTF8=ACCEPT"}
 
 
 # -- state helpers -------------------------------------------------------------------------
-def plaintext_ok(s) -> bool:
+def plaintext_ok(s: Session) -> bool:
     if s.conn.is_secure():
         return True
     host = getattr(s.conn.transport.getPeer(), "host", "")
@@ -49,7 +49,7 @@ def plaintext_ok(s) -> bool:
     return loopback and s.ctx.settings.tls.allow_plaintext_auth_on_loopback
 
 
-def capabilities(s) -> list[bytes]:
+def capabilities(s: Session) -> list[bytes]:
     caps = [b"IMAP4rev1"]
     if s.state == UNAUTH:
         if s.ctx.tls is not None and not s.conn.is_secure():
@@ -64,23 +64,23 @@ def capabilities(s) -> list[bytes]:
     return caps
 
 
-def greeting(s, ident: bytes) -> None:
+def greeting(s: Session, ident: bytes) -> None:
     s.write_lines([b"* OK [CAPABILITY " + b" ".join(capabilities(s)) + b"] " + ident])
 
 
 # -- any state -----------------------------------------------------------------------------
-def capability(s, tag):
+def capability(s: Session, tag: bytes):
     s.untagged(b"CAPABILITY " + b" ".join(capabilities(s)))
     return OK, b"CAPABILITY completed"
 
 
-async def noop(s, tag):
+async def noop(s: Session, tag: bytes):
     if s.selected is not None:
         await poll_changes(s)
     return OK, b"NOOP completed"
 
 
-def logout(s, tag):
+def logout(s: Session, tag: bytes):
     s.untagged(b"BYE Logging out")
     s.conn.respond(OK, tag, b"LOGOUT completed")
     s.state = LOGOUT
@@ -88,7 +88,7 @@ def logout(s, tag):
     s.conn.transport.loseConnection()
 
 
-def id_(s, tag, params):
+def id_(s: Session, tag: bytes, params):
     """RFC 2971: the client's list is only validated; we name ourselves."""
     if params is not None and not isinstance(params, list):
         raise ParseError("ID expects a list or NIL")
@@ -98,13 +98,13 @@ def id_(s, tag, params):
     return OK, b"ID completed"
 
 
-def arg_id(s, tokens):
+def arg_id(s: Session, tokens: list):
     if tokens and isinstance(tokens[0], Atom) and tokens[0].upper() == b"NIL":
         return None, tokens[1:]
     return arg_plist(s, tokens)
 
 
-def enable(s, tag, names):
+def enable(s: Session, tag: bytes, names):
     """RFC 5161: only extensions that change server behaviour are enableable."""
     if not names:
         raise ParseError("ENABLE needs capability names")
@@ -121,7 +121,7 @@ def enable(s, tag, names):
 
 
 # -- not authenticated ---------------------------------------------------------------------
-def starttls(s, tag):
+def starttls(s: Session, tag: bytes):
     if s.conn.is_secure():
         return BAD, b"TLS is already active"
     if s.ctx.tls is None:
@@ -131,13 +131,13 @@ def starttls(s, tag):
     return None
 
 
-async def login(s, tag, user, password):
+async def login(s: Session, tag: bytes, user, password):
     if not plaintext_ok(s):
         return PRIVACY
     return await log_in(s, user, password)
 
 
-async def log_in(s, user: bytes, password: bytes, authzid: bytes = b""):
+async def log_in(s: Session, user: bytes, password: bytes, authzid: bytes = b""):
     try:
         username, secret, authz = user.decode("utf-8"), password.decode("utf-8"), authzid.decode("utf-8")
     except UnicodeDecodeError:
@@ -163,7 +163,7 @@ async def log_in(s, user: bytes, password: bytes, authzid: bytes = b""):
     return OK, b"[CAPABILITY " + b" ".join(capabilities(s)) + b"] Logged in"
 
 
-async def verify_password(s, username: str, secret: str):
+async def verify_password(s: Session, username: str, secret: str):
     """``auth.authenticate`` in a thread, once for identical credentials presented at the
     same time: when hundreds of clients of one account reconnect together, they would all
     miss the authenticator's cache and each pay the argon2 verification (issue 3)."""
@@ -187,7 +187,7 @@ async def verify_password(s, username: str, secret: str):
     return account
 
 
-def _login_sync(s, actor, authzid: str):
+def _login_sync(s: Session, actor, authzid: str):
     """In a thread, after the password: (account acted as, quota resource names), or None
     when ``actor`` may not act as ``authzid`` (RFC 4616)."""
     account = actor
@@ -201,7 +201,7 @@ def _login_sync(s, actor, authzid: str):
     return account, quota_resource_names(s, account)
 
 
-def quota_resource_names(s, account) -> frozenset[bytes]:
+def quota_resource_names(s: Session, account) -> frozenset[bytes]:
     """Which RFC 9208 resources the account has (for QUOTA=RES-*), remembered for a minute:
     they change only when the operator changes a limit, and thousands of clients logging
     in at once should not each ask the database (issue 3)."""
@@ -216,7 +216,7 @@ def quota_resource_names(s, account) -> frozenset[bytes]:
     return names
 
 
-async def authenticate(s, tag, mechanism, initial):
+async def authenticate(s: Session, tag: bytes, mechanism, initial):
     if mechanism.upper() != b"PLAIN":
         return NO, b"Unsupported authentication mechanism"
     if not plaintext_ok(s):
@@ -241,7 +241,7 @@ async def authenticate(s, tag, mechanism, initial):
     return await log_in(s, authc, password, authz if authz != authc else b"")
 
 
-def arg_initial_response(s, tokens):
+def arg_initial_response(s: Session, tokens: list):
     if not tokens:
         return None, tokens
     if not isinstance(tokens[0], (Atom, String)):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from imap.state import Session
 from imap.wire import Atom, ParseError
 
 OK, NO = b"OK", b"NO"
 
 
-def compress(s, tag, mechanism):
+def compress(s: Session, tag: bytes, mechanism):
     if mechanism.upper() != b"DEFLATE":
         return NO, b"[CANNOT] Only DEFLATE is supported"
     if s.conn.compressing:
@@ -17,7 +18,7 @@ def compress(s, tag, mechanism):
     return None
 
 
-def arg_mechanism(s, tokens):
+def arg_mechanism(s: Session, tokens: list):
     if not tokens or not isinstance(tokens[0], Atom):
         raise ParseError("COMPRESS needs a mechanism")
     return bytes(tokens[0]), tokens[1:]

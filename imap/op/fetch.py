@@ -11,12 +11,13 @@ from imap.fetch import FetchAborted, FetchJob, Flow, parse_fetch_modifiers, sets
 from imap.fetchparse import FetchItem
 from imap.qresync import in_ranges
 from imap.session import format_set
+from imap.state import Session
 from storage.org import Right
 
 OK = b"OK"
 
 
-async def fetch(s, tag, seqset, items, modifiers, uid=False):
+async def fetch(s: Session, tag: bytes, seqset, items, modifiers, uid=False):
     sv = s.selected
     changedsince, vanished = parse_fetch_modifiers(modifiers, uid, b"QRESYNC" in s.enabled)
     if changedsince is not None or any(i.name == b"MODSEQ" for i in items):

@@ -11,7 +11,7 @@ from twisted.internet.threads import deferToThread
 from imap.access import SHARED_ROOT, authorize, get_folder, resolve
 from imap.op.quota import quota_limit
 from imap.op.selected import poll_changes
-from imap.state import AUTH
+from imap.state import AUTH, Session
 from imap.wire import Atom, FileLiteral, ParseError
 from storage.errors import NotFound
 
@@ -30,7 +30,7 @@ def check_new_name(name: str) -> str:
 
 
 # -- CREATE / DELETE / RENAME / (UN)SUBSCRIBE ----------------------------------------------
-async def create(s, tag, name, params):
+async def create(s: Session, tag: bytes, name, params):
     name = check_new_name(name)
     target = await resolve(s, name)
     if target.name.upper() == "INBOX":
@@ -48,7 +48,7 @@ async def create(s, tag, name, params):
     return OK, b"CREATE completed"
 
 
-async def delete(s, tag, name):
+async def delete(s: Session, tag: bytes, name):
     target = await resolve(s, name)
     await authorize(s, target, "head", "delete-folder")
     sv = s.selected
@@ -59,7 +59,7 @@ async def delete(s, tag, name):
     return OK, b"DELETE completed"
 
 
-async def rename(s, tag, old, new):
+async def rename(s: Session, tag: bytes, old, new):
     new = check_new_name(new)
     src, dst = await resolve(s, old), await resolve(s, new)
     if src.owner_id != dst.owner_id:
@@ -69,7 +69,7 @@ async def rename(s, tag, old, new):
     return OK, b"RENAME completed"
 
 
-async def _subscribe(s, name: str, on: bool):
+async def _subscribe(s: Session, name: str, on: bool):
     target = await resolve(s, name)
     if target.owner_id != s.account.id:
         return NO, b"[CANNOT] Shared folders are always listed; subscriptions are personal"
@@ -77,16 +77,16 @@ async def _subscribe(s, name: str, on: bool):
     return OK, (b"SUBSCRIBE" if on else b"UNSUBSCRIBE") + b" completed"
 
 
-def subscribe(s, tag, name):
+def subscribe(s: Session, tag: bytes, name):
     return _subscribe(s, name, True)
 
 
-def unsubscribe(s, tag, name):
+def unsubscribe(s: Session, tag: bytes, name):
     return _subscribe(s, name, False)
 
 
 # -- STATUS / NAMESPACE --------------------------------------------------------------------
-async def status(s, tag, name, items):
+async def status(s: Session, tag: bytes, name, items):
     wanted = []
     for it in items:
         key = bytes(it).upper() if isinstance(it, Atom) else b""
@@ -101,7 +101,7 @@ async def status(s, tag, name, items):
     return OK, b"STATUS completed"
 
 
-def status_line(s, st, wanted, name: str) -> bytes:
+def status_line(s: Session, st, wanted, name: str) -> bytes:
     values = {
         b"MESSAGES": st.messages, b"RECENT": st.recent, b"UIDNEXT": st.folder.uidnext,
         b"UIDVALIDITY": st.folder.uidvalidity, b"UNSEEN": st.unseen, b"HIGHESTMODSEQ": st.folder.highestmodseq,
@@ -111,7 +111,7 @@ def status_line(s, st, wanted, name: str) -> bytes:
     return b"* STATUS %s (%s)" % (s.wire_name(name), body)
 
 
-def namespace(s, tag):
+def namespace(s: Session, tag: bytes):
     """RFC 2342: the personal namespace and, with the organisation service, the shared one
     holding unit mailboxes (Twisted sent the shared list twice)."""
     shared = b"((" + s.wire_name(SHARED_ROOT) + b' "/"))' if s.ctx.org is not None else b"NIL"
@@ -120,7 +120,7 @@ def namespace(s, tag):
 
 
 # -- APPEND --------------------------------------------------------------------------------
-async def append(s, tag, name, flags, when, message):
+async def append(s: Session, tag: bytes, name, flags, when, message):
     try:
         target, folder, _rights = await get_folder(s, name, "head", "append")
     except NotFound:

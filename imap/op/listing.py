@@ -11,6 +11,7 @@ from twisted.internet.threads import deferToThread
 from imap.access import visible_shared
 from imap.args import decode_mailbox, normalize_mailbox
 from imap.op.folders import status_line
+from imap.state import Session
 from imap.wire import Atom, ParseError, String
 from storage.org import Right
 
@@ -81,7 +82,7 @@ def parse_list_args(tokens: list, utf8: bool = False) -> tuple[set, str, list[st
     return selection, ref, patterns, returns, status_items
 
 
-async def visible_folders(s) -> tuple[dict, set]:
+async def visible_folders(s: Session) -> tuple[dict, set]:
     """Client name → Folder for the own folders and those of the unit mailboxes the user
     may read (under their shared path), and the set of the shared names."""
     visible = [sm for sm in await visible_shared(s) if Right.READ in sm.rights]
@@ -100,7 +101,7 @@ async def visible_folders(s) -> tuple[dict, set]:
     return own, set(shared)
 
 
-async def list_(s, tag, rest):
+async def list_(s: Session, tag: bytes, rest):
     selection, ref, patterns, returns, status_items = parse_list_args(rest, b"UTF8=ACCEPT" in s.enabled)
     extended = bool(selection or returns or len(patterns) != 1)
     if not extended and not patterns[0]:
@@ -146,7 +147,7 @@ async def list_(s, tag, rest):
     return OK, b"LIST completed"
 
 
-async def lsub(s, tag, ref, pattern):
+async def lsub(s: Session, tag: bytes, ref, pattern):
     if not pattern:
         s.untagged(b'LSUB (\\Noselect) "/" ""')
         return OK, b"LSUB completed"

@@ -13,6 +13,7 @@ from __future__ import annotations
 from twisted.internet.threads import deferToThread
 
 from imap.access import authorize, quota_root_owner, resolve
+from imap.state import Session
 from storage.errors import NotFound
 
 OK, NO = b"OK", b"NO"
@@ -20,21 +21,21 @@ OK, NO = b"OK", b"NO"
 RESOURCES = (b"STORAGE", b"MESSAGE")
 
 
-def quota_capabilities(s) -> list[bytes]:
+def quota_capabilities(s: Session) -> list[bytes]:
     caps = [b"QUOTA", b"QUOTA=RES-STORAGE"]
     if b"MESSAGE" in s.quota_resources:
         caps.append(b"QUOTA=RES-MESSAGE")
     return caps
 
 
-def _resources_sync(s, account_id: int) -> list[tuple[str, int, int]]:
+def _resources_sync(s: Session, account_id: int) -> list[tuple[str, int, int]]:
     account = s.ctx.store.get_account_by_id(account_id)
     if account is None:
         raise NotFound(f"account {account_id}")
     return s.ctx.quota.imap_quota(account)
 
 
-def limit_sync(s, account_id: int) -> int | None:
+def limit_sync(s: Session, account_id: int) -> int | None:
     """The ``quota_limit`` for storing into ``account_id``'s folders (call in a thread)."""
     account = s.ctx.store.get_account_by_id(account_id)
     if account is None:
@@ -42,17 +43,17 @@ def limit_sync(s, account_id: int) -> int | None:
     return s.ctx.quota.delivery_limit(account)
 
 
-async def quota_limit(s, owner_id: int) -> int | None:
+async def quota_limit(s: Session, owner_id: int) -> int | None:
     return await deferToThread(limit_sync, s, owner_id)
 
 
-def quota_line(s, root: str, resources) -> bytes:
+def quota_line(s: Session, root: str, resources) -> bytes:
     """Quota roots name mailboxes here, so they go on the wire as folder names do."""
     body = b" ".join(b"%s %d %d" % (name.encode("ascii"), usage, limit) for name, usage, limit in resources)
     return b"* QUOTA " + s.wire_name(root) + b" (" + body + b")"
 
 
-async def getquotaroot(s, tag, name):
+async def getquotaroot(s: Session, tag: bytes, name):
     target = await resolve(s, name)
     await authorize(s, target, "read", "getquotaroot")
     await deferToThread(s.ctx.store.get_folder, target.owner_id, target.name)
@@ -65,7 +66,7 @@ async def getquotaroot(s, tag, name):
     return OK, b"GETQUOTAROOT completed"
 
 
-async def getquota(s, tag, root):
+async def getquota(s: Session, tag: bytes, root):
     owner_id = await quota_root_owner(s, root)
     resources = await deferToThread(_resources_sync, s, owner_id) if owner_id is not None else []
     if not resources:
@@ -74,5 +75,5 @@ async def getquota(s, tag, root):
     return OK, b"GETQUOTA completed"
 
 
-def setquota(s, tag, root, limits):
+def setquota(s: Session, tag: bytes, root, limits):
     return NO, b"[NOPERM] Quotas are set by the operator"

@@ -11,6 +11,7 @@ from twisted.internet.threads import deferToThread
 from imap.access import authorize
 from imap.searchparse import CHARSETS, BadCharset, SearchParser
 from imap.session import format_set
+from imap.state import Session
 from imap.wire import Atom, ParseError, String
 from storage.search import And, HasFlag, Not, Or, SortKey, UidSet
 
@@ -55,17 +56,17 @@ def parse_sort_criteria(tok) -> list[SortKey]:
     return keys
 
 
-def _search_parser(s):
+def _search_parser(s: Session):
     sv = s.selected
     return SearchParser(lambda r: sv.uid_set(r, uid=False), lambda r: sv.uid_set(r, uid=True))
 
 
-async def _modseq_of(s, uids) -> int:
+async def _modseq_of(s: Session, uids) -> int:
     infos = await deferToThread(s.ctx.store.fetch, s.selected.folder_id, uids)
     return max((m.modseq for m in infos), default=0)
 
 
-async def search(s, tag, rest, uid=False):
+async def search(s: Session, tag: bytes, rest, uid=False):
     sv = s.selected
     options = None
     if rest and isinstance(rest[0], Atom) and rest[0].upper() == b"RETURN":
@@ -103,7 +104,7 @@ async def search(s, tag, rest, uid=False):
     return OK, b"SEARCH completed"
 
 
-async def sort(s, tag, rest, uid=False):
+async def sort(s: Session, tag: bytes, rest, uid=False):
     sv = s.selected
     if len(rest) < 3:
         raise ParseError("SORT needs criteria, a charset and search keys")

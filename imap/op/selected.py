@@ -10,7 +10,7 @@ from imap.access import authorize, get_folder, may
 from imap.op.quota import quota_limit
 from imap.qresync import parse_select_params, resync_lines
 from imap.session import SelectedView, format_flags, format_set, parse_seqset
-from imap.state import SELECTED
+from imap.state import SELECTED, Session
 from imap.wire import Atom, ParseError
 from storage.errors import NotFound
 from storage.org import Right
@@ -42,7 +42,7 @@ def store_needs(mode: str, flags) -> str:
 
 
 # -- selection -------------------------------------------------------------------------------
-async def _select(s, tag, name, readonly, params):
+async def _select(s: Session, tag: bytes, name, readonly, params):
     opts = parse_select_params(params, b"QRESYNC" in s.enabled)
     if s.selected is not None:
         s.untagged(b"OK [CLOSED] Previous mailbox closed")
@@ -78,16 +78,16 @@ async def _select(s, tag, name, readonly, params):
     return OK, (b"[READ-ONLY] " if readonly else b"[READ-WRITE] ") + verb + b" completed"
 
 
-def select(s, tag, name, params):
+def select(s: Session, tag: bytes, name, params):
     return _select(s, tag, name, False, params)
 
 
-def examine(s, tag, name, params):
+def examine(s: Session, tag: bytes, name, params):
     return _select(s, tag, name, True, params)
 
 
 # -- change polling ----------------------------------------------------------------------------
-async def poll_changes(s) -> None:
+async def poll_changes(s: Session) -> None:
     sv = s.selected
     if sv is None:
         return
@@ -97,12 +97,12 @@ async def poll_changes(s) -> None:
 
 
 # -- simple commands ---------------------------------------------------------------------------
-async def check(s, tag):
+async def check(s: Session, tag: bytes):
     await poll_changes(s)
     return OK, b"CHECK completed"
 
 
-async def close(s, tag):
+async def close(s: Session, tag: bytes):
     sv = s.selected
     if not sv.readonly and await may(s, sv.target, "delete", "close-expunge"):
         await deferToThread(s.ctx.store.expunge, sv.folder_id, None)
@@ -110,12 +110,12 @@ async def close(s, tag):
     return OK, b"CLOSE completed"
 
 
-def unselect(s, tag):
+def unselect(s: Session, tag: bytes):
     s.deselect()
     return OK, b"UNSELECT completed"
 
 
-async def expunge(s, tag, rest, uid=False):
+async def expunge(s: Session, tag: bytes, rest, uid=False):
     sv = s.selected
     uids = None
     if uid:
@@ -135,7 +135,7 @@ async def expunge(s, tag, rest, uid=False):
 
 
 # -- STORE -----------------------------------------------------------------------------------
-async def store(s, tag, seqset, modifiers, action, flags, uid=False):
+async def store(s: Session, tag: bytes, seqset, modifiers, action, flags, uid=False):
     sv = s.selected
     act = action.upper()
     silent = act.endswith(b".SILENT")
@@ -187,7 +187,7 @@ async def store(s, tag, seqset, modifiers, action, flags, uid=False):
 
 
 # -- COPY / MOVE -----------------------------------------------------------------------------
-async def _copy(s, seqset, name, uid, move):
+async def _copy(s: Session, seqset, name, uid, move):
     sv = s.selected
     uids = sv.resolve(seqset, uid=uid)
     if move and sv.readonly:
@@ -215,16 +215,16 @@ async def _copy(s, seqset, name, uid, move):
     return OK, (code + b" " if code else b"") + verb + b" completed"
 
 
-def copy(s, tag, seqset, name, uid=False):
+def copy(s: Session, tag: bytes, seqset, name, uid=False):
     return _copy(s, seqset, name, uid, False)
 
 
-def move(s, tag, seqset, name, uid=False):
+def move(s: Session, tag: bytes, seqset, name, uid=False):
     return _copy(s, seqset, name, uid, True)
 
 
 # -- IDLE (RFC 2177) ---------------------------------------------------------------------------
-async def idle(s, tag):
+async def idle(s: Session, tag: bytes):
     s.write_lines([b"+ idling"])
     s.idling = True
     try:
