@@ -100,6 +100,7 @@ class POP3Server(AuthorizationCommands, TransactionCommands, pop3.POP3):
     # -- connection ---------------------------------------------------------------------------
     def connectionMade(self) -> None:
         self.peer_is_loopback = _is_loopback(self.transport.getPeer())
+        _no_delay(self.transport)
         self.reply(R.GREETING)
         self.setTimeout(self.ctx.autologout)
 
@@ -269,6 +270,17 @@ class POP3Server(AuthorizationCommands, TransactionCommands, pop3.POP3):
         self._updating = False
         self.release_maildrop()
         self.close()
+
+
+def _no_delay(transport) -> None:
+    """TCP_NODELAY on the session's socket, for pop3 and pop3s alike (a TLS transport passes the
+    call on to the TCP one; STLS keeps the socket). Why: a response larger than one write (RETR
+    of a message above pop3.stream.CHUNK_SIZE) ends with a small write, which Nagle's algorithm
+    held until the client's delayed ACK of the previous one, ~40 ms per message. Transports
+    without a socket (the unit tests' StringTransport) have nothing to set."""
+    set_no_delay = getattr(transport, "setTcpNoDelay", None)
+    if set_no_delay is not None:
+        set_no_delay(True)
 
 
 def _is_loopback(peer) -> bool:

@@ -390,3 +390,19 @@ def test_plaintext_exception_applies_to_loopback_peers_only(store, auth, host, l
     session = Session(store, auth, host=host)
     assert session.proto.peer_is_loopback is loopback
     assert (b"USER\r\n" in session.send(b"CAPA\r\n")) is loopback
+
+
+def test_sessions_turn_off_nagle_on_their_socket(store, auth):
+    """TCP_NODELAY: the last small write of a long RETR must not wait for a delayed ACK."""
+
+    class NoDelayTransport(TLSStringTransport):
+        no_delay = None
+
+        def setTcpNoDelay(self, enabled):
+            self.no_delay = enabled
+
+    proto = POP3Server(Pop3Context(store=store, auth=auth, locks=MaildropLocks(), tls=None, implicit_tls=True,
+                                   allow_plaintext_auth_on_loopback=True, autologout=600, run_in_thread=sync_thread))
+    transport = NoDelayTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 40000))
+    proto.makeConnection(transport)
+    assert transport.no_delay is True
