@@ -14,6 +14,7 @@ COPY mailserver ./mailserver
 COPY storage ./storage
 COPY smtp ./smtp
 COPY imap ./imap
+COPY pop3 ./pop3
 COPY quota ./quota
 RUN pip install --no-cache-dir . \
     && useradd --system --home-dir /data --shell /usr/sbin/nologin mailserver \

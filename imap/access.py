@@ -7,8 +7,8 @@ user heads or is delegated: ``Đơn vị/Văn phòng/INBOX`` is INBOX of the uni
 authenticated user's own asks ``org.rights_for`` again and records the access in the audit log
 (``org.record_access``), so a withdrawn delegation or a handover takes effect at the next command.
 
-Two identities: ``self.account`` is who the session acts as (a unit mailbox after SASL PLAIN with
-an authorization identity), ``self.actor`` who proved a password. Rights are the actor's.
+Two identities (imap/state.py): ``s.account`` is who the session acts as (a unit mailbox after
+SASL PLAIN with an authorization identity), ``s.actor`` who proved a password. Rights are the actor's.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from twisted.internet.threads import deferToThread
 
 from imap.args import normalize_mailbox
+from imap.state import Session
 from storage.errors import NoPerm, NotFound
 from storage.api import ALL_RIGHTS, SHARED_PREFIX, Right
 
@@ -58,60 +59,70 @@ def split_shared(name: str, visible) -> tuple[object, str] | None:
     return None
 
 
-class AccessControl:
-    account = None
-    actor = None
+async def visible_shared(s: Session) -> list:
+    if s.ctx.org is None:
+        return []
+    return await deferToThread(s.ctx.org.mailboxes_visible_to, s.account.id)
 
-    async def visible_shared(self) -> list:
-        if self.sc.org is None:
-            return []
-        return await deferToThread(self.sc.org.mailboxes_visible_to, self.account.id)
 
-    async def resolve(self, name: str) -> Target:
-        """The folder a client name stands for. ``NotFound`` for shared names nobody gave us."""
-        if self.sc.org is None or not is_shared_name(name):
-            return Target(self.account.id, name)
-        found = split_shared(name, await self.visible_shared())
-        if found is None:
-            raise NotFound(f"no shared mailbox for {name!r}")
-        sm, inner = found
-        return Target(sm.account.id, inner, sm.path)
+async def resolve(s: Session, name: str) -> Target:
+    """The folder a client name stands for. ``NotFound`` for shared names nobody gave us."""
+    if s.ctx.org is None or not is_shared_name(name):
+        return Target(s.account.id, name)
+    found = split_shared(name, await visible_shared(s))
+    if found is None:
+        raise NotFound(f"no shared mailbox for {name!r}")
+    sm, inner = found
+    return Target(sm.account.id, inner, sm.path)
 
-    async def quota_root_owner(self, root: str) -> int | None:
-        if root == "":
-            return self.account.id
-        for sm in await self.visible_shared():
-            if sm.path == root:
-                return sm.account.id
-        return None
 
-    async def authorize(self, target: Target, need: str, action: str) -> frozenset[Right]:
-        """The actor's rights on ``target`` if they cover ``need`` (a NEEDS key), else ``NoPerm``.
-        Access to a mailbox other than the actor's own is recorded."""
-        if target.owner_id == self.actor.id:
-            return ALL_RIGHTS
-        return await deferToThread(self._authorize_sync, target, need, action)
+async def quota_root_owner(s: Session, root: str) -> int | None:
+    if root == "":
+        return s.account.id
+    for sm in await visible_shared(s):
+        if sm.path == root:
+            return sm.account.id
+    return None
 
-    async def may(self, target: Target, need: str, action: str) -> bool:
-        try:
-            await self.authorize(target, need, action)
-        except NoPerm:
-            return False
-        return True
 
-    def _authorize_sync(self, target: Target, need: str, action: str) -> frozenset[Right]:
-        org = self.sc.org
-        if org is None:
-            raise NoPerm("no organisation service")
-        rights = org.rights_for(self.actor.id, target.owner_id)
-        if not rights or not NEEDS[need] <= rights:
-            raise NoPerm(f"{self.actor.address} lacks {need} on account {target.owner_id}")
-        if need == "head" and not self._is_head_sync(target.owner_id):
-            raise NoPerm(f"{self.actor.address} is not the head of account {target.owner_id}")
-        org.record_access(self.actor.id, target.owner_id, action, target.name)
-        return rights
+async def authorize(s: Session, target: Target, need: str, action: str) -> frozenset[Right]:
+    """The actor's rights on ``target`` if they cover ``need`` (a NEEDS key), else ``NoPerm``.
+    Access to a mailbox other than the actor's own is recorded."""
+    if target.owner_id == s.actor.id:
+        return ALL_RIGHTS
+    return await deferToThread(_authorize_sync, s, target, need, action)
 
-    def _is_head_sync(self, owner_id: int) -> bool:
-        owner = self.sc.store.accounts.get_account_by_id(owner_id)
-        unit = self.sc.org.get_unit(owner.address) if owner is not None else None
-        return unit is not None and unit.head is not None and unit.head.id == self.actor.id
+
+async def get_folder(s: Session, name: str, need: str = "read", action: str = ""):
+    """(target, folder, rights) for a client folder name, the access checked and recorded."""
+    target = await resolve(s, name)
+    rights = await authorize(s, target, need, action or need)
+    folder = await deferToThread(s.ctx.store.folders.get_folder, target.owner_id, target.name)
+    return target, folder, rights
+
+
+async def may(s: Session, target: Target, need: str, action: str) -> bool:
+    try:
+        await authorize(s, target, need, action)
+    except NoPerm:
+        return False
+    return True
+
+
+def _authorize_sync(s: Session, target: Target, need: str, action: str) -> frozenset[Right]:
+    org = s.ctx.org
+    if org is None:
+        raise NoPerm("no organisation service")
+    rights = org.rights_for(s.actor.id, target.owner_id)
+    if not rights or not NEEDS[need] <= rights:
+        raise NoPerm(f"{s.actor.address} lacks {need} on account {target.owner_id}")
+    if need == "head" and not _is_head_sync(s, target.owner_id):
+        raise NoPerm(f"{s.actor.address} is not the head of account {target.owner_id}")
+    org.record_access(s.actor.id, target.owner_id, action, target.name)
+    return rights
+
+
+def _is_head_sync(s: Session, owner_id: int) -> bool:
+    owner = s.ctx.store.accounts.get_account_by_id(owner_id)
+    unit = s.ctx.org.get_unit(owner.address) if owner is not None else None
+    return unit is not None and unit.head is not None and unit.head.id == s.actor.id

@@ -1,7 +1,8 @@
-"""Argument parsers for the dispatch tables: ``arg_x(self, tokens) -> (value, rest_tokens)``.
+"""Argument parsers of the command table (imap/commands.py): ``arg_x(s, tokens) -> (value, rest)``.
 
-Same convention as Twisted's ``arg_*`` (``auth_SELECT = (do_SELECT, arg_mailbox)``), but over
-the tokens of a whole command, so literals can appear anywhere and quoted strings honour escapes.
+``s`` is the Session (imap/state.py: mailbox names depend on UTF8=ACCEPT). Same idea as Twisted's
+``arg_*`` parsers, but over the tokens of a whole command, so literals can appear anywhere and
+quoted strings honour escapes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import unicodedata
 from imap import mutf7
 from imap.fetchparse import parse_fetch_atts
 from imap.session import parse_seqset
+from imap.state import Session
 from imap.wire import Atom, FileLiteral, LiteralString, ParseError, String
 
 _MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
@@ -75,80 +77,95 @@ def parse_datetime(raw: bytes) -> _dt.datetime:
         raise ParseError("Invalid date-time") from None
 
 
-class ArgParsers:
-    def arg_astring(self, tokens):
-        tok, rest = _first(tokens, "argument")
-        if not isinstance(tok, (Atom, String)):
-            raise ParseError("Expected a string")
-        return bytes(tok), rest
+# -- the parsers -----------------------------------------------------------------------------------
 
-    def arg_mailbox(self, tokens):
-        raw, rest = ArgParsers.arg_astring(self, tokens)
-        return normalize_mailbox(decode_mailbox(raw, b"UTF8=ACCEPT" in self.enabled)), rest
 
-    def arg_pattern(self, tokens):
-        """list-mailbox: like a mailbox name, but % and * are wildcards."""
-        return ArgParsers.arg_mailbox(self, tokens)
+def arg_astring(s: Session, tokens: list):
+    tok, rest = _first(tokens, "argument")
+    if not isinstance(tok, (Atom, String)):
+        raise ParseError("Expected a string")
+    return bytes(tok), rest
 
-    def arg_atom(self, tokens):
-        tok, rest = _first(tokens, "argument")
-        if not isinstance(tok, Atom):
-            raise ParseError("Expected an atom")
-        return bytes(tok), rest
 
-    def arg_seqset(self, tokens):
-        tok, rest = _first(tokens, "sequence set")
-        if not isinstance(tok, Atom):
-            raise ParseError("Invalid sequence set")
-        return parse_seqset(bytes(tok)), rest
+def arg_mailbox(s: Session, tokens: list):
+    raw, rest = arg_astring(s, tokens)
+    return normalize_mailbox(decode_mailbox(raw, b"UTF8=ACCEPT" in s.enabled)), rest
 
-    def arg_flaglist(self, tokens):
-        tok, rest = _first(tokens, "flag list")
-        items = tok if isinstance(tok, list) else [tok]
-        return frozenset(parse_flag(t) for t in items), rest
 
-    def arg_plist(self, tokens):
-        tok, rest = _first(tokens, "list")
-        if not isinstance(tok, list):
-            raise ParseError("Expected a parenthesised list")
-        return tok, rest
+def arg_pattern(s: Session, tokens: list):
+    """list-mailbox: like a mailbox name, but % and * are wildcards."""
+    return arg_mailbox(s, tokens)
 
-    def opt_plist(self, tokens):
-        if tokens and isinstance(tokens[0], list):
-            return tokens[0], tokens[1:]
-        return None, tokens
 
-    def opt_flaglist(self, tokens):
-        if tokens and isinstance(tokens[0], list):
-            return frozenset(parse_flag(t) for t in tokens[0]), tokens[1:]
-        return frozenset(), tokens
+def arg_atom(s: Session, tokens: list):
+    tok, rest = _first(tokens, "argument")
+    if not isinstance(tok, Atom):
+        raise ParseError("Expected an atom")
+    return bytes(tok), rest
 
-    def opt_datetime(self, tokens):
-        if tokens and isinstance(tokens[0], String) and not isinstance(tokens[0], LiteralString):
-            return parse_datetime(bytes(tokens[0])), tokens[1:]
-        return None, tokens
 
-    def arg_literal(self, tokens):
-        """The APPEND message: a literal, or RFC 6855's ``UTF8 (~{n}...)`` (literal8)."""
-        tok, rest = _first(tokens, "message literal")
-        if isinstance(tok, Atom) and tok.upper() == b"UTF8":
-            inner, rest = _first(rest, "UTF8 (literal8)")
-            if not (isinstance(inner, list) and len(inner) == 2 and inner[0] == b"~" and isinstance(inner[1], (LiteralString, FileLiteral))):
-                raise ParseError("Expected UTF8 (~{n} message)")
-            return inner[1], rest
-        if not isinstance(tok, (String, FileLiteral)):
-            raise ParseError("Expected a literal")
-        return tok, rest
+def arg_seqset(s: Session, tokens: list):
+    tok, rest = _first(tokens, "sequence set")
+    if not isinstance(tok, Atom):
+        raise ParseError("Invalid sequence set")
+    return parse_seqset(bytes(tok)), rest
 
-    def arg_fetchatt(self, tokens):
-        tok, rest = _first(tokens, "fetch attributes")
-        return parse_fetch_atts(tok), rest
 
-    def opt_list(self, tokens):
-        """An optional trailing parenthesised list (FETCH/SELECT modifiers)."""
-        if tokens and isinstance(tokens[0], list):
-            return tokens[0], tokens[1:]
-        return None, tokens
+def arg_flaglist(s: Session, tokens: list):
+    tok, rest = _first(tokens, "flag list")
+    items = tok if isinstance(tok, list) else [tok]
+    return frozenset(parse_flag(t) for t in items), rest
 
-    def arg_rest(self, tokens):
-        return list(tokens), []
+
+def arg_plist(s: Session, tokens: list):
+    tok, rest = _first(tokens, "list")
+    if not isinstance(tok, list):
+        raise ParseError("Expected a parenthesised list")
+    return tok, rest
+
+
+def opt_plist(s: Session, tokens: list):
+    if tokens and isinstance(tokens[0], list):
+        return tokens[0], tokens[1:]
+    return None, tokens
+
+
+def opt_flaglist(s: Session, tokens: list):
+    if tokens and isinstance(tokens[0], list):
+        return frozenset(parse_flag(t) for t in tokens[0]), tokens[1:]
+    return frozenset(), tokens
+
+
+def opt_datetime(s: Session, tokens: list):
+    if tokens and isinstance(tokens[0], String) and not isinstance(tokens[0], LiteralString):
+        return parse_datetime(bytes(tokens[0])), tokens[1:]
+    return None, tokens
+
+
+def arg_literal(s: Session, tokens: list):
+    """The APPEND message: a literal, or RFC 6855's ``UTF8 (~{n}...)`` (literal8)."""
+    tok, rest = _first(tokens, "message literal")
+    if isinstance(tok, Atom) and tok.upper() == b"UTF8":
+        inner, rest = _first(rest, "UTF8 (literal8)")
+        if not (isinstance(inner, list) and len(inner) == 2 and inner[0] == b"~" and isinstance(inner[1], (LiteralString, FileLiteral))):
+            raise ParseError("Expected UTF8 (~{n} message)")
+        return inner[1], rest
+    if not isinstance(tok, (String, FileLiteral)):
+        raise ParseError("Expected a literal")
+    return tok, rest
+
+
+def arg_fetchatt(s: Session, tokens: list):
+    tok, rest = _first(tokens, "fetch attributes")
+    return parse_fetch_atts(tok), rest
+
+
+def opt_list(s: Session, tokens: list):
+    """An optional trailing parenthesised list (FETCH/SELECT modifiers)."""
+    if tokens and isinstance(tokens[0], list):
+        return tokens[0], tokens[1:]
+    return None, tokens
+
+
+def arg_rest(s: Session, tokens: list):
+    return list(tokens), []

@@ -1,4 +1,4 @@
-"""FETCH, served from the metadata cached at delivery and byte ranges of the stored message.
+"""FETCH responses, served from the metadata cached at delivery and byte ranges of the stored message.
 
 Responses are rendered in a worker thread batch by batch (``store.messages.fetch_rows``, plain tuples;
 imap/fetchrender.py) and handed to the reactor in chunks of ``CHUNK`` bytes without waiting for
@@ -14,20 +14,16 @@ the blob file in chunks.
 from __future__ import annotations
 
 from twisted.internet import defer
-from twisted.internet.threads import blockingCallFromThread, deferToThread
+from twisted.internet.threads import blockingCallFromThread
 
-from imap.args import ArgParsers as A
 from imap.fetchparse import FetchItem
 from imap.fetchrender import (
     KEEP_AT_LEAST, RENDER_VERSION, FlagText, Numbering, fill_renderings, render_simple, rendered_kinds, renderings_needed,
     simple_piece,
 )
 from imap.sections import NoSuchPart, apply_partial, filter_fields, section_range
-from imap.qresync import in_ranges
-from imap.session import format_set
 from imap.wire import Atom, ParseError
 from storage.api import ROW_BLOB, ROW_MODSEQ, ROW_SIZE, ROW_UID
-from storage.api import Right
 
 OK = b"OK"
 STREAM_ABOVE = 256 * 1024
@@ -77,7 +73,7 @@ def parse_fetch_modifiers(mods, uid: bool, qresync: bool) -> tuple[int | None, b
     return changedsince, vanished
 
 
-class _Flow:
+class Flow:
     """Streaming producer registered on the transport for the duration of a FETCH, and the count
     of bytes the worker handed to the reactor that it has not written yet."""
 
@@ -109,84 +105,41 @@ class FetchAborted(Exception):
     pass
 
 
-class FetchCommand:
-    async def do_FETCH(self, tag, seqset, items, modifiers, uid=False):
-        sv = self.selected
-        changedsince, vanished = parse_fetch_modifiers(modifiers, uid, b"QRESYNC" in self.enabled)
-        if changedsince is not None or any(i.name == b"MODSEQ" for i in items):
-            self.enable_condstore()
-            if not any(i.name == b"MODSEQ" for i in items):
-                items = items + [FetchItem(b"MODSEQ")]
-        if uid and not any(i.name == b"UID" for i in items):
-            items = [FetchItem(b"UID")] + items
-        store = self.sc.store
-        if vanished:
-            changes = await deferToThread(store.messages.changes, sv.folder_id, changedsince, sv.uidnext)
-            top = max(sv.uidnext - 1, 1)
-            gone = [u for u in changes.expunged if in_ranges(u, seqset, top)]
-            if gone:
-                self.write_lines([b"* VANISHED (EARLIER) " + format_set(gone)])
-        uids = sv.resolve(seqset, uid=uid)
-        rights = await self.authorize(sv.target, "read", "fetch")
-        if not uids:
-            return OK, b"FETCH completed"
-        if not sv.readonly and Right.WRITE_FLAGS in rights and any(sets_seen(i) for i in items):
-            res = await deferToThread(store.messages.store_flags, sv.folder_id, uids, "add", frozenset({"\\Seen"}))
-            for fu in res.updated:
-                sv.note_own_flags(fu.uid, fu.modseq)
-            if not any(i.name == b"FLAGS" for i in items):
-                items = items + [FetchItem(b"FLAGS")]
-            if self.condstore and not any(i.name == b"MODSEQ" for i in items):
-                items = items + [FetchItem(b"MODSEQ")]
-        flow = _Flow()
-        self.transport.registerProducer(flow, True)
-        try:
-            tail = await deferToThread(
-                self._fetch_worker, sv.uids[:], set(sv.recent), sv.folder_id, uids, items, flow, changedsince
-            )
-            if not self._closed and tail:
-                self._write_now(tail)
-        except FetchAborted:
-            return None
-        finally:
-            if not self._closed:
-                self.transport.unregisterProducer()
-        return OK, b"FETCH completed"
+class FetchJob:
+    """One FETCH response being rendered by a worker thread and written by the reactor."""
 
-    select_FETCH = (do_FETCH, A.arg_seqset, A.arg_fetchatt, A.opt_list)
+    def __init__(self, conn, store, reactor, flow: Flow) -> None:
+        self.conn = conn  # imap.state.Connection
+        self.store = store
+        self.reactor = reactor
+        self.flow = flow
 
     # -- worker thread -------------------------------------------------------------------------
-    def _write_now(self, data: bytes) -> None:
-        """On the reactor: straight to the socket when nothing is queued before it, else queued."""
-        if not self._send_now(data):
-            self.transport.write(data)
-
-    def _send(self, flow: _Flow, data: bytes) -> None:
+    def _send(self, flow: Flow, data: bytes) -> None:
         """On the reactor, in the order the worker handed the data over."""
         flow.written += len(data)
-        if not (self._closed or flow.stopped):
-            self._write_now(data)
+        if not (self.conn.closed or flow.stopped):
+            self.conn.write_now(data)
 
-    def _until_writable(self, flow: _Flow):
+    def _until_writable(self, flow: Flow):
         """On the reactor: hold the worker while the transport is full."""
-        if self._closed or flow.stopped:
+        if self.conn.closed or flow.stopped:
             raise FetchAborted()
         if flow.paused:
             flow.waiter = defer.Deferred()
             return flow.waiter
         return None
 
-    def _fetch_worker(self, view_uids, recent, folder_id, uids, items, flow, changedsince=None) -> bytes:
+    def run(self, view_uids, recent, folder_id, uids, items, changedsince=None) -> bytes:
         """Writes the response but its last part, which it returns: the reactor writes that with
         the tagged line, one thread hop for a response of at most CHUNK bytes. Larger ones are
         handed over CHUNK by CHUNK without waiting, while the reactor has taken all but
         MAX_AHEAD bytes and the transport is not full, so reading goes on while the socket sends."""
-        store = self.sc.store
-        reactor = self.sc.reactor
+        store, reactor, flow = self.store, self.reactor, self.flow
 
         def send(data: bytes) -> None:
             while True:
-                if flow.stopped or self._closed:
+                if flow.stopped or self.conn.closed:
                     raise FetchAborted()
                 if not flow.paused and flow.queued - flow.written < MAX_AHEAD:
                     break
@@ -226,12 +179,12 @@ class FetchCommand:
 
     def _keep(self, items: list) -> int:
         """Hand renderings to the store for the next FETCH (written in the background)."""
-        self.sc.store.messages.put_rendered(RENDER_VERSION, items)
+        self.store.messages.put_rendered(RENDER_VERSION, items)
         return len(items)
 
     def _render_sections(self, rows, items, pieces, numbering, changedsince, out: "_Out") -> None:
         """Lines for items that read the message's bytes."""
-        store = self.sc.store
+        store = self.store
         rows = [r for r in rows if changedsince is None or r[ROW_MODSEQ] > changedsince]
         meta = {}
         if any(needs_structure(i) for i in items):
@@ -276,7 +229,7 @@ class FetchCommand:
                 out.flush()
 
     def _stream_blob(self, sha, start, end, send) -> None:
-        with self.sc.store.messages.open_blob(sha) as f:
+        with self.store.messages.open_blob(sha) as f:
             f.seek(start)
             left = end - start
             while left > 0:
@@ -315,7 +268,7 @@ class FetchCommand:
     def _read(self, m: "_Msg", start: int, end: int) -> bytes:
         if m.data is not None:
             return m.data[start:end]
-        return self.sc.store.messages.read_blob(m.blob, start, end - start)
+        return self.store.messages.read_blob(m.blob, start, end - start)
 
     def _structure(self, m: "_Msg") -> dict:
         if m.structure:

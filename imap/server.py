@@ -1,11 +1,12 @@
-"""The IMAP4rev1 server: Twisted's IMAP4Server with our framing, dispatch and commands.
+"""The IMAP4rev1 protocol: Twisted's IMAP4Server as the framing layer under our commands.
 
-Kept from Twisted: the protocol class, its ``state_COMMAND = (handler, *arg_parsers)`` dispatch
-tables and ``lookupCommand``, response helpers, TimeoutMixin autologout. Replaced, because
-notes/LIBRARIES.md shows them wrong: line and literal framing (whole commands are assembled
-first; LITERAL+; over-long lines answered with BAD instead of a dropped connection; APPEND
-literals spooled to disk and refused with [TOOBIG] before they are read; STARTTLS drops pipelined
-plaintext), and every command handler (mixins in imap/cmd_*.py and imap/fetch.py).
+Kept from Twisted: the protocol class and TimeoutMixin autologout. Replaced, because Twisted's
+versions are wrong in ways that break real clients: line and literal framing (whole commands are
+assembled first; LITERAL+; over-long lines answered with BAD instead of a dropped connection;
+APPEND literals spooled to disk and refused with [TOOBIG] before they are read; STARTTLS drops
+pipelined plaintext), the dispatch (imap/commands.py: an explicit table instead of Twisted's
+``state_COMMAND`` attributes) and every command handler (imap/op/*.py, over the one Session
+object of imap/state.py).
 
 Commands run one at a time per connection; pipelined input waits in the buffer. Handlers are
 coroutines returning ``(status, text)`` for the tagged response, or None when they sent it.
@@ -17,24 +18,17 @@ import io
 import logging
 import tempfile
 
-from twisted.internet import defer, tcp
+from twisted.internet import defer, interfaces, tcp
 from twisted.mail.imap4 import IMAP4Server
 from twisted.python import failure
 
-from imap import mutf7
-from imap.access import AccessControl
-from imap.args import ArgParsers
-from imap.cmd_auth import AuthCommands
-from imap.cmd_folders import FolderCommands
-from imap.compress import CompressCommand
-from imap.cmd_list import ListCommands
-from imap.cmd_quota import QuotaCommands
-from imap.cmd_search import SearchCommands
-from imap.cmd_selected import SelectedCommands
+from imap.commands import COMMANDS
+from imap.compress import DeflateTransport, Inflater
 from imap.errors import SERVER_BUG, response_for
-from imap.fetch import FetchCommand
+from imap.op.auth import greeting
 from imap.searchparse import BadCharset
-from imap.wire import Atom, Command, FileLiteral, ParseError, astring, literal_marker, tokenize, utf8_astring
+from imap.state import Session
+from imap.wire import Atom, Command, FileLiteral, ParseError, literal_marker, tokenize
 from storage.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -45,12 +39,9 @@ SPOOL_IN_MEMORY = 1024 * 1024
 NO_EXPUNGE_REPORT = {b"FETCH", b"STORE", b"SEARCH"}
 
 
-class IMAPServer(
-    AuthCommands, FolderCommands, ListCommands, QuotaCommands, SelectedCommands, SearchCommands, FetchCommand,
-    CompressCommand, AccessControl, ArgParsers, IMAP4Server,
-):
+class IMAPServer(IMAP4Server):
     IDENT = b"IMAP4rev1 ready"
-    protocol_name = "imap"  # imap/revalidate.py counts sessions by it
+    protocol_name = "imap"  # mailserver/sessions.py counts sessions by it
 
     def __init__(self, ctx) -> None:
         """``ctx`` is the ServerContext (imap/service.py) shared by all connections."""
@@ -59,15 +50,11 @@ class IMAPServer(
         limits = ctx.settings.limits
         self.max_line = limits.imap_max_line
         self.max_literal = min(limits.imap_max_literal, limits.max_message_size)
+        self.s = Session(ctx, self, self.max_literal)
         # RFC 3501 §5.4 autologout: counts while the client is silent, never while one of its
         # commands is being worked on (waiting for a thread, a store call, a slow consumer).
         self.autologout = limits.imap_autologout_unauth
         self.timeOut = self.autologout
-        self.account = None  # who the session acts as
-        self.actor = None  # who proved a password (differs after SASL PLAIN with an authzid)
-        self.quota_resources: frozenset[bytes] = frozenset()
-        self.selected = None  # imap.session.SelectedView
-        self.enabled: set[bytes] = set()
         self._buf = bytearray()
         self._cmd: Command | None = None
         self._cmd_len = 0
@@ -79,9 +66,10 @@ class IMAPServer(
         self._busy = False
         self._processing = False
         self._line_waiter: defer.Deferred | None = None
-        self._closed = False
+        self.closed = False
         self._paused = False
-        self.idling = False
+        self._secure: bool | None = None  # fixed when COMPRESS wraps the transport (hiding ISSLTransport)
+        self._inflater: Inflater | None = None  # once COMPRESS is active
 
     # -- connection ----------------------------------------------------------------------------
     def connectionMade(self) -> None:
@@ -92,11 +80,11 @@ class IMAPServer(
         self.sc.connections.add(self)
 
     def connectionLost(self, reason=None) -> None:
-        self._closed = True
+        self.closed = True
         self.sc.connections.discard(self)
         if self.sc.guard is not None:
             self.sc.guard.unregister(self)
-        self.deselect()
+        self.s.deselect()
         if self._line_waiter is not None:
             d, self._line_waiter = self._line_waiter, None
             d.errback(failure.Failure(ConnectionError("connection lost")))
@@ -107,25 +95,26 @@ class IMAPServer(
         self.write_lines([b"* BYE Autologout; idle for too long"])
         self.transport.loseConnection()
 
+    def sendServerGreeting(self) -> None:
+        greeting(self.s, self.IDENT)
+
     def shared_selection(self) -> tuple[int, int] | None:
         """(who reads, whose folder) while another account's folder is selected (a unit mailbox):
-        imap/revalidate.py asks whether the read right still holds."""
-        sv, actor = self.selected, self.actor
-        target = getattr(sv, "target", None)
-        if sv is None or actor is None or target is None or target.owner_id == actor.id:
-            return None
-        return actor.id, target.owner_id
+        mailserver/sessions.py asks whether the read right still holds."""
+        return self.s.shared_selection()
 
     def end_session(self, reason: str) -> None:
-        """The login no longer holds (imap/revalidate.py): say so and close (RFC 3501 7.1.5)."""
+        """The login no longer holds (mailserver/sessions.py): say so and close (RFC 3501 7.1.5)."""
         self.write_lines([b"* BYE [UNAVAILABLE] Session ended: " + reason.encode("ascii", "replace")])
         self.transport.loseConnection()
 
     def write_lines(self, lines) -> None:
-        if lines and not self._closed:
-            data = b"\r\n".join(lines) + b"\r\n"
-            if not self._send_now(data):
-                self.transport.write(data)
+        if lines and not self.closed:
+            self.write_now(b"\r\n".join(lines) + b"\r\n")
+
+    def write_now(self, data: bytes) -> None:
+        if not self._send_now(data):
+            self.transport.write(data)
 
     def _send_now(self, data: bytes) -> bool:
         """Send straight to the socket when nothing is queued before it (plain TCP only).
@@ -149,21 +138,43 @@ class IMAPServer(
             t.write(data[sent:])
         return True
 
-    def untagged(self, text: bytes) -> None:
-        self.write_lines([b"* " + text])
+    def is_secure(self) -> bool:
+        if self._secure is not None:
+            return self._secure
+        return self.startedTLS or interfaces.ISSLTransport(self.transport, None) is not None
 
-    def wire_name(self, name: str) -> bytes:
-        """A folder name as this session's client expects it on the wire: modified UTF-7, or
-        UTF-8 once the client enabled UTF8=ACCEPT (RFC 6855 §3)."""
-        if b"UTF8=ACCEPT" in self.enabled:
-            return utf8_astring(name)
-        return astring(mutf7.encode(name))
+    def start_tls(self) -> None:
+        """After the tagged OK to STARTTLS: anything pipelined after the command arrived in plain
+        text, so it is dropped (command injection), then the handshake begins."""
+        self._buf.clear()
+        self._skip_line = False
+        self.transport.startTLS(self.sc.tls)
+        self.startedTLS = True
+
+    @property
+    def compressing(self) -> bool:
+        return self._inflater is not None
+
+    def start_compress(self) -> None:
+        """After the tagged OK to COMPRESS DEFLATE (RFC 4978)."""
+        self._secure = self.is_secure()
+        self.transport = DeflateTransport(self.transport)
+        self._inflater = Inflater()
+        # Whatever followed the command is already compressed (clients may not pipeline it).
+        self._inflater.pending, self._buf[:] = bytes(self._buf), b""
+
+    def _inflate_more(self) -> None:
+        """Inflate while less than a line limit's worth waits to be parsed: a small compressed
+        packet cannot expand into unbounded memory."""
+        if not self._inflater.inflate_into(self._buf, 2 * self.max_line):
+            self.write_lines([b"* BYE Corrupt compressed data"])
+            self.transport.loseConnection()
 
     # -- framing -------------------------------------------------------------------------------
     def dataReceived(self, data: bytes) -> None:
         self.resetTimeout()
-        if self._inflate is not None:
-            self._zin += data
+        if self._inflater is not None:
+            self._inflater.pending += data
         else:
             self._buf += data
         if self._busy and self._line_waiter is None and len(self._buf) > self.max_line and not self._paused:
@@ -176,9 +187,9 @@ class IMAPServer(
             return
         self._processing = True
         try:
-            while not self._closed and (not self._busy or self._line_waiter is not None or self._lit_need):
-                if self._inflate is not None:
-                    self.inflate_more()
+            while not self.closed and (not self._busy or self._line_waiter is not None or self._lit_need):
+                if self._inflater is not None:
+                    self._inflate_more()
                 if self._lit_need:
                     if not self._feed_literal():
                         return
@@ -212,7 +223,7 @@ class IMAPServer(
             tag = self._cmd.segments[0].split(b" ", 1)[0] or None
         self._cmd = None
         self._cmd_len = 0
-        self._respond(b"BAD", tag if tag and _valid_tag(tag) else None, reason)
+        self.respond(b"BAD", tag if tag and _valid_tag(tag) else None, reason)
 
     def _on_line(self, line: bytes) -> None:
         if self._cmd is None:
@@ -239,9 +250,9 @@ class IMAPServer(
         if size > limit:
             self._cmd = None
             if is_append:
-                self._respond(b"NO", tag if _valid_tag(tag) else None, b"[TOOBIG] Message larger than the server accepts")
+                self.respond(b"NO", tag if _valid_tag(tag) else None, b"[TOOBIG] Message larger than the server accepts")
             else:
-                self._respond(b"BAD", tag if _valid_tag(tag) else None, b"Literal too large")
+                self.respond(b"BAD", tag if _valid_tag(tag) else None, b"Literal too large")
             if nonsync:  # the client sends it anyway: read and discard, then the rest of the line
                 self._lit_need, self._lit_discard, self._lit_sink = size, True, None
             return
@@ -309,17 +320,18 @@ class IMAPServer(
         try:
             tokens = tokenize(cmd)
         except ParseError as e:
-            self._respond(b"BAD", tag if _valid_tag(tag) else None, str(e).encode())
+            self.respond(b"BAD", tag if _valid_tag(tag) else None, str(e).encode())
             return
         if not tokens or not isinstance(tokens[0], Atom) or not _valid_tag(tokens[0]):
-            self._respond(b"BAD", None, b"Missing or invalid tag")
+            self.respond(b"BAD", None, b"Missing or invalid tag")
             return
         if len(tokens) < 2 or not isinstance(tokens[1], Atom):
-            self._respond(b"BAD", tokens[0], b"Missing command")
+            self.respond(b"BAD", tokens[0], b"Missing command")
             return
         self._busy = True
         self.setTimeout(None)
-        d = self.run_command(bytes(tokens[0]), bytes(tokens[1]).upper(), tokens[2:])
+        d = defer.ensureDeferred(self.dispatch(bytes(tokens[0]), bytes(tokens[1]).upper(), tokens[2:]))
+        d.addErrback(self._command_failed, bytes(tokens[0]))
         d.addBoth(self._command_done, cmd)
 
     def _command_done(self, _result, cmd: Command) -> None:
@@ -327,92 +339,57 @@ class IMAPServer(
             if isinstance(lit, FileLiteral):
                 lit.file.close()
         self._busy = False
-        if not self._closed:
+        if not self.closed:
             self.setTimeout(self.autologout)
-        if self._paused and not self._closed:
+        if self._paused and not self.closed:
             self._paused = False
             self.transport.resumeProducing()
         self._process_soon()
 
-    def run_command(self, tag: bytes, name: bytes, args: list, uid: bool = False) -> defer.Deferred:
-        """Look the command up in the dispatch tables, parse its arguments, run it, answer."""
-        d = defer.ensureDeferred(self._run(tag, name, args, uid))
-        d.addErrback(self._command_failed, tag)
-        return d
-
-    async def _run(self, tag: bytes, name: bytes, args: list, uid: bool) -> None:
-        spec = self.lookupCommand(name) if name.isalpha() or name == b"UID" else None
-        if spec is None:
-            known = any(getattr(self, f"{s}_{name.decode('ascii', 'replace')}", None) for s in ("unauth", "auth", "select"))
-            self._respond(b"BAD", tag, b"Command not valid in this state" if known else b"Unknown command")
+    async def dispatch(self, tag: bytes, name: bytes, args: list, uid: bool = False) -> None:
+        """Look the command up in the table, parse its arguments, run it, answer."""
+        s = self.s
+        spec = COMMANDS.get(name)
+        if spec is None or s.state not in spec.states:
+            self.respond(b"BAD", tag, b"Command not valid in this state" if spec is not None else b"Unknown command")
             return
-        handler, values, rest = spec[0], [], args
-        for p in spec[1:]:
-            if callable(p):
-                value, rest = p(self, rest)
-                values.append(value)
-            else:
-                values.append(p)
+        values, rest = [], args
+        for parse in spec.parsers:
+            value, rest = parse(s, rest)
+            values.append(value)
         if rest:
             raise ParseError("Too many arguments")
         kwargs = {"uid": True} if uid else {}
         # Announce new messages before any response can name their sequence numbers.
-        self.flush_updates(allow_expunge=False)
-        result = handler(self, tag, *values, **kwargs)
+        s.flush_updates(allow_expunge=False)
+        result = spec.handler(s, tag, *values, **kwargs)
         if hasattr(result, "__await__"):
             result = await result
         if result is not None:
             status, text = result
-            self.flush_updates(allow_expunge=uid or name not in NO_EXPUNGE_REPORT)
-            self._respond(status, tag, text)
+            s.flush_updates(allow_expunge=uid or name not in NO_EXPUNGE_REPORT)
+            self.respond(status, tag, text)
 
     def _command_failed(self, f: failure.Failure, tag: bytes) -> None:
-        if self._closed:
+        if self.closed:
             return
         if f.check(ParseError):
-            self._respond(b"BAD", tag, str(f.value).encode("utf-8", "replace"))
+            self.respond(b"BAD", tag, str(f.value).encode("utf-8", "replace"))
         elif f.check(BadCharset):
-            self._respond(b"NO", tag, b"[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset")
+            self.respond(b"NO", tag, b"[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset")
         elif f.check(StoreError):
             log.info("imap %s: %s", type(f.value).__name__, f.value)
             status, text = response_for(f.value)
-            self._respond(status, tag, text)
+            self.respond(status, tag, text)
         else:
             log.error("imap command failed", exc_info=(f.type, f.value, f.getTracebackObject()))
-            self._respond(SERVER_BUG[0], tag, SERVER_BUG[1])
+            self.respond(SERVER_BUG[0], tag, SERVER_BUG[1])
 
-    def _respond(self, state, tag, message) -> None:
-        if self._closed:
+    def respond(self, state, tag, message) -> None:
+        if self.closed:
             return
         line = (tag or b"*") + b" " + state + (b" " + message if message else b"")
         self.transport.write(line + b"\r\n")
-
-    def flush_updates(self, *, allow_expunge: bool) -> None:
-        if self.selected is not None:
-            self.write_lines(self.selected.flush(
-                allow_expunge=allow_expunge, with_modseq=self.condstore, vanished=b"QRESYNC" in self.enabled
-            ))
-
-    @property
-    def condstore(self) -> bool:
-        return b"CONDSTORE" in self.enabled
-
-    def enable_condstore(self) -> None:
-        """RFC 7162 §3.1: any CONDSTORE-enabling command turns it on for the session."""
-        self.enabled.add(b"CONDSTORE")
-
-    # -- commands every state has --------------------------------------------------------------
-    def do_UID(self, tag, rest, uid=False):
-        if not rest or not isinstance(rest[0], Atom):
-            raise ParseError("UID needs a command")
-        sub = bytes(rest[0]).upper()
-        if sub not in (b"FETCH", b"STORE", b"SEARCH", b"COPY", b"MOVE", b"EXPUNGE", b"SORT"):
-            raise ParseError("Unknown UID command")
-        return self._run(tag, sub, rest[1:], True)
-
-    select_UID = (do_UID, ArgParsers.arg_rest)
-    # Twisted's handlers for the logout state would parse our tokens as lines: none there.
-    logout_CAPABILITY = logout_LOGOUT = logout_NOOP = None
 
 
 def _valid_tag(tag: bytes) -> bool:

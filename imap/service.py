@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 
 from twisted.internet import protocol
 
-from imap.deps import OrgProvider, QuotaProvider
+from imap.deps import OrgProvider, QuotaProvider, SessionRegistry
 from imap.notify import ChangeHub
 from imap.prerender import Prerenderer
-from imap.revalidate import SessionGuard
 
 #: Listen backlog (the kernel caps it at net.core.somaxconn, 4096 by default). Twisted's default
 #: of 50, and 1024 still, overflow when thousands of clients connect at once while the reactor is
@@ -41,8 +40,8 @@ class ServerContext:
     login_key: bytes = field(default_factory=lambda: os.urandom(32))
     #: account id → (expiry, RFC 9208 resource names) for the QUOTA=RES-* capabilities
     quota_names: dict = field(default_factory=dict)
-    #: re-checks the accounts of logged-in sessions (imap/revalidate.py); None: never
-    guard: SessionGuard | None = None
+    #: re-checks the accounts of logged-in sessions (mailserver/sessions.py); None: never
+    guard: SessionRegistry | None = None
     #: renders new mail's ENVELOPE/BODYSTRUCTURE while the store is quiet; None: not running
     prerender: Prerenderer | None = None
 
@@ -60,7 +59,7 @@ class IMAPFactory(protocol.ServerFactory):
 
 
 def start_imap(reactor, settings, store, auth, tls, *, quota: QuotaProvider, org: OrgProvider | None,
-               guard: SessionGuard | None = None) -> list:
+               guard: SessionRegistry | None = None) -> list:
     """Start the configured IMAP listeners; returns their IListeningPorts.
 
     ``quota`` decides APPEND/COPY/MOVE limits and answers GETQUOTA; ``org`` (units, delegation)

@@ -130,8 +130,8 @@ def _as_future(result):
 async def _start(settings: Settings, running: _Running) -> None:
     from twisted.internet import reactor
 
-    from imap.pop3_service import start_pop3
-    from imap.revalidate import SessionGuard
+    from pop3.service import start_pop3
+    from mailserver.sessions import SessionGuard
     from imap.service import start_imap
     from mailserver.accounts.auth import Authenticator
     from smtp.outbound import start_outbound
@@ -158,7 +158,7 @@ async def _start(settings: Settings, running: _Running) -> None:
         groups=organisation, quota=running.quota, org=organisation, outbound=running.outbound,
     )  # fmt: skip
     tls = twisted_tls_options(settings)
-    # revoked, locked, deleted or password reset since login: the session is ended (imap/revalidate.py)
+    # revoked, locked, deleted or password reset since login: the session is ended (mailserver/sessions.py)
     guard = running.guard = SessionGuard(reactor, store, settings.limits.session_recheck,
                                          rights_for=organisation.rights_for)
     guard.start()

@@ -9,8 +9,8 @@ import pytest
 from twisted.internet import defer
 from twisted.internet.error import ConnectionDone
 
-from imap.pop3_encoder import MessageEncoder
-from imap.pop3_stream import BlobSource, Streamer, batches
+from pop3.encoder import MessageEncoder
+from pop3.stream import BlobSource, Streamer, batches
 
 
 def reference(message: bytes, top: int | None = None) -> bytes:
@@ -202,3 +202,37 @@ def test_streamer_fails_instead_of_hanging_when_a_write_raises():
     failures = []
     done.addErrback(lambda f: failures.append(f.check(OSError)))
     assert failures == [OSError] and consumer.unregistered
+
+
+def test_a_message_read_whole_with_its_open_goes_out_in_one_write_with_its_status():
+    """One write per short RETR: split over hand-offs, its small pieces waited on Nagle's
+    algorithm for the client's delayed ACK (~40 ms a message)."""
+    from pop3.stream import open_and_read
+
+    fp, first = open_and_read(lambda sha: TrackingFile(b".dot\r\nbody\r\n"), "sha")
+    consumer = FakeConsumer(pause_after_write=False)
+    source = BlobSource(fp, MessageEncoder(), sync_thread, first=first, prefix=b"+OK 12 octets\r\n")
+    done = Streamer(consumer, source).start()
+    assert done.called and fp.closed and fp.reads == 1
+    assert consumer.data == [b"+OK 12 octets\r\n..dot\r\nbody\r\n.\r\n"]
+
+
+def test_a_message_longer_than_the_first_chunk_streams_the_rest_after_the_status():
+    from pop3.stream import CHUNK_SIZE, open_and_read
+
+    body = b"z" * (CHUNK_SIZE + 10)
+    fp, first = open_and_read(lambda sha: TrackingFile(body), "sha")
+    consumer = FakeConsumer(pause_after_write=False)
+    done = Streamer(consumer, BlobSource(fp, MessageEncoder(), sync_thread, first=first, prefix=b"+OK\r\n")).start()
+    assert done.called and fp.closed
+    assert consumer.data[0].startswith(b"+OK\r\nzzz") and len(consumer.data) > 1
+    assert b"".join(consumer.data) == b"+OK\r\n" + body + b"\r\n.\r\n"
+
+
+def test_top_stops_at_the_first_chunk_when_it_has_its_lines():
+    from pop3.stream import open_and_read
+
+    fp, first = open_and_read(lambda sha: TrackingFile(b"A: 1\r\n\r\none\r\ntwo\r\n"), "sha")
+    consumer = FakeConsumer(pause_after_write=False)
+    Streamer(consumer, BlobSource(fp, MessageEncoder(1), sync_thread, first=first, prefix=b"+OK\r\n")).start()
+    assert consumer.data == [b"+OK\r\nA: 1\r\n\r\none\r\n.\r\n"] and fp.closed

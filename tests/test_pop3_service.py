@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from config.settings import TLS, Listener, Listeners, Settings
-from imap.pop3_service import DEFAULT_AUTOLOGOUT, start_pop3
+from pop3.service import DEFAULT_AUTOLOGOUT, start_pop3
 
 
 class FakeReactor:

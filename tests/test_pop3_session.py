@@ -14,8 +14,8 @@ from twisted.internet import defer, task
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 
-from imap.pop3_maildrop import MaildropLocks, unique_id
-from imap.pop3_server import POP3Server, Pop3Context
+from pop3.maildrop import MaildropLocks, unique_id
+from pop3.server import POP3Server, Pop3Context
 from storage.api import Account, AccountKind, AccountState, Folder, FolderView, MessageInfo
 from storage.errors import Temp
 
@@ -399,3 +399,19 @@ def test_plaintext_exception_applies_to_loopback_peers_only(store, auth, host, l
     session = Session(store, auth, host=host)
     assert session.proto.peer_is_loopback is loopback
     assert (b"USER\r\n" in session.send(b"CAPA\r\n")) is loopback
+
+
+def test_sessions_turn_off_nagle_on_their_socket(store, auth):
+    """TCP_NODELAY: the last small write of a long RETR must not wait for a delayed ACK."""
+
+    class NoDelayTransport(TLSStringTransport):
+        no_delay = None
+
+        def setTcpNoDelay(self, enabled):
+            self.no_delay = enabled
+
+    proto = POP3Server(Pop3Context(store=store, auth=auth, locks=MaildropLocks(), tls=None, implicit_tls=True,
+                                   allow_plaintext_auth_on_loopback=True, autologout=600, run_in_thread=sync_thread))
+    transport = NoDelayTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 40000))
+    proto.makeConnection(transport)
+    assert transport.no_delay is True

@@ -1,5 +1,5 @@
 """Quota on the SMTP path without a database: the bilingual reply texts (smtp/quota.py), the RCPT
-and DATA checks over the fake store and fake quota (smtp/testing.py), and the From: parser."""
+and DATA checks over the fake store and fake quota (tests/fakes.py), and the From: parser."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from smtp import quota as q
 from smtp import replies
 from smtp.pipeline.checks.from_header import from_addresses
 from smtp.service import start_smtp
-from smtp.testing import FakeQuota, FakeStore
+from tests.fakes import FakeQuota, FakeStore
 from tests.test_smtp_session import LOCAL, OTHER, Dialogue, Mx
 
 MiB = 1024**2

@@ -1,4 +1,4 @@
-"""Sessions whose login no longer holds are ended (imap/revalidate.py): an account revoked,
+"""Sessions whose login no longer holds are ended (mailserver/sessions.py): an account revoked,
 locked or deleted, or whose password was reset, loses its open IMAP and POP3 sessions within
 ``limits.session_recheck`` seconds; other sessions go on. Real CLI processes and real sockets,
 SQLite and PostgreSQL."""
@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from imap.revalidate import Login, why_invalid
+from mailserver.policy.logins import Login
+from mailserver.sessions import why_invalid
 from storage.api import Account, AccountKind, AccountState
 
 DOMAIN = "example.gov.vn"
@@ -104,7 +105,7 @@ def test_revoke_lock_and_password_reset_end_imap_sessions_others_go_on(srv):
 def test_a_session_that_logs_in_while_a_check_reads_is_not_judged_on_that_read():
     """The check reads the accounts of the sessions registered when it began; a session that logs
     in while the read runs was not asked about and must not look deleted (seen once in CI)."""
-    from imap.revalidate import SessionGuard
+    from mailserver.sessions import SessionGuard
 
     class Ended:
         reason = None

@@ -1,4 +1,4 @@
-"""The SMTP front end over real sockets against the fake store (smtp/testing.py): dialogue,
+"""The SMTP front end over real sockets against the fake store (tests/fakes.py): dialogue,
 reply codes, pipelining, STARTTLS, timeouts, streaming DATA and how store outcomes map to replies."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from config.settings import Dns, Limits, Listener, Listeners, Settings
 from mailserver.maintenance.tls import ensure_certificate
 from smtp import replies
 from smtp.service import start_smtp
-from smtp.testing import FakeStore
+from tests.fakes import FakeStore
 from storage.api import AccountState
 from storage.errors import ErrorKind, Temp
 
@@ -535,7 +535,7 @@ async def test_rcpt_to_bare_postmaster_reaches_the_postmaster_account(mx):
 async def test_group_address_fans_out_to_members_with_one_body_and_applies_its_send_policy(tmp_path):
     from smtp.handler import InboundHandler
     from smtp.service import protocol_factory
-    from smtp.testing import FakeGroups
+    from tests.fakes import FakeGroups
     from storage.api import AccountKind
 
     store = FakeStore()

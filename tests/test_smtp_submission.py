@@ -15,7 +15,7 @@ from config.settings import Listener, Listeners, Settings, TLS
 from mailserver.maintenance.tls import ensure_certificate
 from smtp import replies
 from smtp.service import start_smtp
-from smtp.testing import FakeAuth, FakeStore
+from tests.fakes import FakeAuth, FakeStore
 from tests.test_smtp_session import LOCAL, OTHER, Dialogue, Mx, client_tls
 
 PASSWORD = "Mat-khau-2026!"

@@ -275,7 +275,7 @@ async def test_relay_check_trusts_configured_domains_and_asks_the_store_for_othe
     from config.settings import Limits
     from smtp.pipeline import Peer, RcptContext
     from smtp.pipeline.checks import relay
-    from smtp.testing import FakeStore
+    from tests.fakes import FakeStore
     from storage.errors import Temp
 
     store = FakeStore(domains={"added-later.gov.vn"}, raise_on_lookup=Temp("must not be asked"))

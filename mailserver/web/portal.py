@@ -8,7 +8,7 @@ mail clients cannot do that over IMAP or SMTP, so without a page of our own only
   checked as at any login (argon2 in a thread, the same Authenticator); the new one against the
   profile's rules (R-PASS-2/3) and must differ from the current one. Success makes the account
   active (R-PASS-1 done) and ends its open IMAP/POP3 sessions at the next session check
-  (imap/revalidate.py). A refusal comes no sooner than a second after the form was sent, and says
+  (mailserver/sessions.py). A refusal comes no sooner than a second after the form was sent, and says
   the same whether the address exists or not; after MAX_FAILURES refusals in ten minutes a client
   address gets 429 until the window passes.
 - ``/healthz``: ``ok`` once a store read succeeded (503 otherwise), for the agency's monitoring.

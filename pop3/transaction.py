@@ -14,10 +14,10 @@ import logging
 from twisted.internet import defer
 from twisted.internet.error import ConnectionDone, ConnectionLost
 
-from imap import pop3_replies as R
-from imap.pop3_encoder import MessageEncoder
-from imap.pop3_maildrop import DropMessage
-from imap.pop3_stream import BlobSource, Streamer, batches
+from pop3 import replies as R
+from pop3.encoder import MessageEncoder
+from pop3.maildrop import DropMessage
+from pop3.stream import BlobSource, Streamer, batches, open_and_read
 
 log = logging.getLogger(__name__)
 
@@ -115,16 +115,17 @@ class TransactionCommands:
         return number, message
 
     def _send_message(self, message: DropMessage, status: bytes, top_lines: int | None) -> defer.Deferred:
-        d = self.ctx.run_in_thread(self.ctx.store.messages.open_blob, message.blob)
+        d = self.ctx.run_in_thread(open_and_read, self.ctx.store.messages.open_blob, message.blob)
         d.addCallbacks(self._stream_blob, self._blob_failed, callbackArgs=(status, top_lines))
         return d
 
-    def _stream_blob(self, fp, status: bytes, top_lines: int | None) -> defer.Deferred | None:
+    def _stream_blob(self, opened, status: bytes, top_lines: int | None) -> defer.Deferred | None:
+        fp, first = opened
         if self._closing:
             fp.close()
             return None
-        self.reply(status)
-        source = BlobSource(fp, MessageEncoder(top_lines), self.ctx.run_in_thread)
+        # The status line goes out with the first chunk (pop3/stream.py BlobSource says why).
+        source = BlobSource(fp, MessageEncoder(top_lines), self.ctx.run_in_thread, first=first, prefix=status + b"\r\n")
         d = Streamer(self.transport, source, self.resetTimeout).start()
 
         def close_source(result):

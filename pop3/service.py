@@ -10,8 +10,8 @@ from __future__ import annotations
 from twisted.internet import protocol, threads
 
 from config.settings import Settings
-from imap.pop3_maildrop import MaildropLocks
-from imap.pop3_server import POP3Server, Pop3Context
+from pop3.maildrop import MaildropLocks
+from pop3.server import POP3Server, Pop3Context
 from storage.api import Store
 
 #: RFC 1939 section 3: an inactivity autologout timer MUST be at least 10 minutes.

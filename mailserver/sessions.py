@@ -19,34 +19,17 @@ otherwise it would go on hearing of that mailbox's new mail.
 
 from __future__ import annotations
 
-import datetime as _dt
 import logging
-from dataclasses import dataclass
 from typing import Protocol
 
 from twisted.internet import task
 from twisted.internet.threads import deferToThread
 
+from mailserver.policy.logins import Login
 from storage.api import Account, Store
 from storage.api import why_lapsed
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Login:
-    """One account a session depends on. ``password_changed_at``: as read when the password was
-    checked (``check_password``); a different value now means the password was changed or reset
-    since. For the account a session acts as on someone else's password (a unit mailbox opened
-    by a delegate through SASL's authorization identity) only its state counts."""
-
-    account_id: int
-    password_changed_at: _dt.datetime | None
-    check_password: bool = True
-
-    @classmethod
-    def of(cls, account: Account, *, check_password: bool = True) -> Login:
-        return cls(account.id, account.password_changed_at, check_password)
 
 
 class Ending(Protocol):

@@ -15,9 +15,9 @@ import logging
 
 from twisted.internet import defer
 
-from imap import pop3_replies as R
-from imap.pop3_maildrop import Maildrop
-from imap.revalidate import Login
+from pop3 import replies as R
+from pop3.maildrop import Maildrop
+from mailserver.policy.logins import Login
 
 log = logging.getLogger(__name__)
 

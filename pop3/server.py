@@ -25,11 +25,11 @@ from typing import Any
 from twisted.internet import defer, threads
 from twisted.mail import pop3
 
-from imap import pop3_replies as R
-from imap.pop3_auth import AuthorizationCommands
-from imap.pop3_maildrop import Maildrop, MaildropLocks
-from imap.pop3_stream import RunInThread
-from imap.pop3_transaction import TransactionCommands
+from pop3 import replies as R
+from pop3.auth import AuthorizationCommands
+from pop3.maildrop import Maildrop, MaildropLocks
+from pop3.stream import RunInThread
+from pop3.transaction import TransactionCommands
 from storage.api import Store
 
 log = logging.getLogger(__name__)
@@ -70,14 +70,14 @@ class Pop3Context:
     allow_plaintext_auth_on_loopback: bool
     autologout: int  # seconds of inactivity before the session is closed (RFC 1939: >= 600)
     run_in_thread: RunInThread = threads.deferToThread
-    guard: Any | None = None  # imap.revalidate.SessionGuard: ends sessions whose login no longer holds
+    guard: Any | None = None  # mailserver.sessions.SessionGuard: ends sessions whose login no longer holds
 
 
 class POP3Server(AuthorizationCommands, TransactionCommands, pop3.POP3):
     """One POP3 session. Handlers are ``cmd_<VERB>(args: bytes)``; a Deferred result keeps the
     session busy (no other command runs) until it fires."""
 
-    protocol_name = "pop3"  # imap/revalidate.py counts sessions by it
+    protocol_name = "pop3"  # mailserver/sessions.py counts sessions by it
 
     def __init__(self, ctx: Pop3Context) -> None:
         self.ctx = ctx
@@ -100,6 +100,7 @@ class POP3Server(AuthorizationCommands, TransactionCommands, pop3.POP3):
     # -- connection ---------------------------------------------------------------------------
     def connectionMade(self) -> None:
         self.peer_is_loopback = _is_loopback(self.transport.getPeer())
+        _no_delay(self.transport)
         self.reply(R.GREETING)
         self.setTimeout(self.ctx.autologout)
 
@@ -126,7 +127,7 @@ class POP3Server(AuthorizationCommands, TransactionCommands, pop3.POP3):
         self.transport.loseConnection()
 
     def end_session(self, reason: str) -> None:
-        """The login no longer holds (imap/revalidate.py). POP3 has no unsolicited reply: close;
+        """The login no longer holds (mailserver/sessions.py). POP3 has no unsolicited reply: close;
         not having reached UPDATE, the session deletes nothing (RFC 1939 section 6)."""
         log.info("pop3 session ended account=%s: %s", self.account_id, reason)
         self.close()
@@ -269,6 +270,17 @@ class POP3Server(AuthorizationCommands, TransactionCommands, pop3.POP3):
         self._updating = False
         self.release_maildrop()
         self.close()
+
+
+def _no_delay(transport) -> None:
+    """TCP_NODELAY on the session's socket, for pop3 and pop3s alike (a TLS transport passes the
+    call on to the TCP one; STLS keeps the socket). Why: a response larger than one write (RETR
+    of a message above pop3.stream.CHUNK_SIZE) ends with a small write, which Nagle's algorithm
+    held until the client's delayed ACK of the previous one, ~40 ms per message. Transports
+    without a socket (the unit tests' StringTransport) have nothing to set."""
+    set_no_delay = getattr(transport, "setTcpNoDelay", None)
+    if set_no_delay is not None:
+        set_no_delay(True)
 
 
 def _is_loopback(peer) -> bool:

@@ -1,0 +1,137 @@
+"""Authenticated-state folder commands: CREATE (with RFC 6154 USE), DELETE, RENAME, SUBSCRIBE,
+UNSUBSCRIBE, STATUS, NAMESPACE, APPEND (LIST/LSUB are in imap/op/listing.py). Folder names are
+NFC in the store, modified UTF-7 on the wire; the hierarchy delimiter is "/". Store errors surface through imap/errors.py (Twisted
+ignored failures from create() and answered OK).
+"""
+
+from __future__ import annotations
+
+from twisted.internet.threads import deferToThread
+
+from imap.access import SHARED_ROOT, authorize, get_folder, resolve
+from imap.op.quota import quota_limit
+from imap.op.selected import poll_changes
+from imap.state import AUTH, Session
+from imap.wire import Atom, FileLiteral, ParseError
+from storage.errors import NotFound
+
+OK, NO = b"OK", b"NO"
+DELIM = "/"
+_STATUS_ITEMS = (b"MESSAGES", b"RECENT", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN", b"HIGHESTMODSEQ", b"SIZE")
+#: Special uses a folder can be created with (\All and \Flagged would be virtual folders).
+CREATABLE_USES = {"\\archive": "\\Archive", "\\drafts": "\\Drafts", "\\junk": "\\Junk", "\\sent": "\\Sent", "\\trash": "\\Trash"}
+
+
+def check_new_name(name: str) -> str:
+    name = name.rstrip(DELIM)
+    if not name or name.startswith(DELIM) or DELIM * 2 in name or any(c in name for c in "%*") or any(ord(c) < 0x20 for c in name):
+        raise ParseError("Invalid mailbox name")
+    return name
+
+
+# -- CREATE / DELETE / RENAME / (UN)SUBSCRIBE ----------------------------------------------
+async def create(s: Session, tag: bytes, name, params):
+    name = check_new_name(name)
+    target = await resolve(s, name)
+    if target.name.upper() == "INBOX":
+        return NO, b"[ALREADYEXISTS] INBOX always exists"
+    use = None
+    if params is not None:
+        if len(params) != 2 or not isinstance(params[0], Atom) or params[0].upper() != b"USE" or not isinstance(params[1], list):
+            raise ParseError("Expected (USE (attributes))")
+        uses = [CREATABLE_USES.get(bytes(u).decode("ascii", "replace").lower()) for u in params[1]]
+        if len(uses) != 1 or uses[0] is None:
+            return NO, b"[USEATTR] Only one of \\Archive \\Drafts \\Junk \\Sent \\Trash"
+        use = uses[0]
+    await authorize(s, target, "head", "create")
+    await deferToThread(s.ctx.store.folders.create_folder, target.owner_id, target.name, special_use=use)
+    return OK, b"CREATE completed"
+
+
+async def delete(s: Session, tag: bytes, name):
+    target = await resolve(s, name)
+    await authorize(s, target, "head", "delete-folder")
+    sv = s.selected
+    if sv is not None and sv.target.owner_id == target.owner_id and sv.folder.name == target.name:
+        s.deselect()
+        s.state = AUTH
+    await deferToThread(s.ctx.store.folders.delete_folder, target.owner_id, target.name)
+    return OK, b"DELETE completed"
+
+
+async def rename(s: Session, tag: bytes, old, new):
+    new = check_new_name(new)
+    src, dst = await resolve(s, old), await resolve(s, new)
+    if src.owner_id != dst.owner_id:
+        return NO, b"[CANNOT] Folders cannot be renamed into another mailbox"
+    await authorize(s, src, "head", "rename-folder")
+    await deferToThread(s.ctx.store.folders.rename_folder, src.owner_id, src.name, dst.name)
+    return OK, b"RENAME completed"
+
+
+async def _subscribe(s: Session, name: str, on: bool):
+    target = await resolve(s, name)
+    if target.owner_id != s.account.id:
+        return NO, b"[CANNOT] Shared folders are always listed; subscriptions are personal"
+    await deferToThread(s.ctx.store.folders.set_subscribed, s.account.id, name, on)
+    return OK, (b"SUBSCRIBE" if on else b"UNSUBSCRIBE") + b" completed"
+
+
+def subscribe(s: Session, tag: bytes, name):
+    return _subscribe(s, name, True)
+
+
+def unsubscribe(s: Session, tag: bytes, name):
+    return _subscribe(s, name, False)
+
+
+# -- STATUS / NAMESPACE --------------------------------------------------------------------
+async def status(s: Session, tag: bytes, name, items):
+    wanted = []
+    for it in items:
+        key = bytes(it).upper() if isinstance(it, Atom) else b""
+        if key not in _STATUS_ITEMS:
+            raise ParseError("Unknown STATUS item")
+        wanted.append(key)
+        if key == b"HIGHESTMODSEQ":
+            s.enable_condstore()
+    _target, folder, _rights = await get_folder(s, name, "read", "status")
+    st = await deferToThread(s.ctx.store.folders.folder_status, folder.id)
+    s.write_lines([status_line(s, st, wanted, name)])
+    return OK, b"STATUS completed"
+
+
+def status_line(s: Session, st, wanted, name: str) -> bytes:
+    values = {
+        b"MESSAGES": st.messages, b"RECENT": st.recent, b"UIDNEXT": st.folder.uidnext,
+        b"UIDVALIDITY": st.folder.uidvalidity, b"UNSEEN": st.unseen, b"HIGHESTMODSEQ": st.folder.highestmodseq,
+        b"SIZE": st.size,
+    }
+    body = b" ".join(b"%s %d" % (k, values[k]) for k in wanted)
+    return b"* STATUS %s (%s)" % (s.wire_name(name), body)
+
+
+def namespace(s: Session, tag: bytes):
+    """RFC 2342: the personal namespace and, with the organisation service, the shared one
+    holding unit mailboxes (Twisted sent the shared list twice)."""
+    shared = b"((" + s.wire_name(SHARED_ROOT) + b' "/"))' if s.ctx.org is not None else b"NIL"
+    s.untagged(b'NAMESPACE (("" "/")) NIL ' + shared)
+    return OK, b"NAMESPACE completed"
+
+
+# -- APPEND --------------------------------------------------------------------------------
+async def append(s: Session, tag: bytes, name, flags, when, message):
+    try:
+        target, folder, _rights = await get_folder(s, name, "head", "append")
+    except NotFound:
+        return NO, b"[TRYCREATE] No such mailbox"
+    limit = await quota_limit(s, target.owner_id)
+    source = message.file if isinstance(message, FileLiteral) else bytes(message)
+    store = s.ctx.store
+    blob = await deferToThread(store.messages.put_blob, source)
+    uidvalidity, uid = await deferToThread(
+        store.messages.append, folder.id, blob, flags=flags, internaldate=when, quota_limit=limit
+    )
+    if s.selected is not None and s.selected.folder_id == folder.id:
+        await poll_changes(s)
+    return OK, b"[APPENDUID %d %d] APPEND completed" % (uidvalidity, uid)

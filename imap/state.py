@@ -1,0 +1,133 @@
+"""The state of one IMAP session, in one typed object that every command handler receives.
+
+``Session`` is what RFC 3501 calls the connection state (not authenticated → authenticated →
+selected → logout) and what the session has agreed with its client: who it acts as, which folder
+is selected and its sequence-number view, which extensions were ENABLEd. Handlers
+(``imap/op/*.py``, listed in ``imap/commands.py``) are plain functions ``handler(s, tag, *args)``
+over it; the bytes go through ``s.conn`` (``Connection``: the Twisted protocol in imap/server.py,
+which owns framing, literals, TLS and compression).
+
+Everything here runs on the reactor thread; handlers hand store calls to threads themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from imap import mutf7
+from imap.wire import astring, utf8_astring
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+
+    from imap.service import ServerContext
+    from imap.session import SelectedView
+    from storage.api import Account
+
+#: RFC 3501 §3 connection states (the names Twisted's dispatch used: ``auth_SELECT`` …)
+UNAUTH, AUTH, SELECTED, LOGOUT = "unauth", "auth", "select", "logout"
+
+
+class Connection(Protocol):
+    """What handlers need of the protocol object that carries the session (imap/server.py)."""
+
+    closed: bool
+    autologout: float
+    transport: object
+
+    def write_lines(self, lines: list[bytes]) -> None:
+        """Send response lines (CRLF added); nothing once the connection is closed."""
+
+    def write_now(self, data: bytes) -> None:
+        """Send bytes as they are, straight to the socket when nothing is queued before them."""
+
+    def respond(self, status: bytes, tag: bytes | None, text: bytes) -> None:
+        """Send a tagged (or, without a tag, untagged) status response now."""
+
+    def next_line(self) -> Deferred:
+        """The next line the client sends (AUTHENTICATE continuations, IDLE's DONE)."""
+
+    def is_secure(self) -> bool: ...
+
+    def start_tls(self) -> None:
+        """Drop anything pipelined after STARTTLS and begin the handshake."""
+
+    @property
+    def compressing(self) -> bool: ...
+
+    def start_compress(self) -> None:
+        """From now on both directions are deflated (RFC 4978)."""
+
+    def dispatch(self, tag: bytes, name: bytes, args: list, uid: bool = False): ...
+
+
+@dataclass(eq=False)  # identity: sessions are keys of the change hub's watcher sets
+class Session:
+    ctx: ServerContext  # shared by every connection: settings, store, auth, hub, quota, org
+    conn: Connection
+    max_literal: int  # APPENDLIMIT
+    state: str = UNAUTH
+    account: Account | None = None  # who the session acts as
+    actor: Account | None = None  # who proved a password (differs after SASL PLAIN with an authzid)
+    quota_resources: frozenset[bytes] = frozenset()  # RFC 9208 resources of the account
+    selected: SelectedView | None = None
+    enabled: set[bytes] = field(default_factory=set)  # RFC 5161 ENABLE
+    idling: bool = False
+
+    # -- output --------------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        return self.conn.closed
+
+    def write_lines(self, lines: list[bytes]) -> None:
+        self.conn.write_lines(lines)
+
+    def untagged(self, text: bytes) -> None:
+        self.conn.write_lines([b"* " + text])
+
+    def wire_name(self, name: str) -> bytes:
+        """A folder name as this session's client expects it on the wire: modified UTF-7, or
+        UTF-8 once the client enabled UTF8=ACCEPT (RFC 6855 §3)."""
+        if b"UTF8=ACCEPT" in self.enabled:
+            return utf8_astring(name)
+        return astring(mutf7.encode(name))
+
+    # -- extensions ----------------------------------------------------------------------------
+    @property
+    def condstore(self) -> bool:
+        return b"CONDSTORE" in self.enabled
+
+    def enable_condstore(self) -> None:
+        """RFC 7162 §3.1: any CONDSTORE-enabling command turns it on for the session."""
+        self.enabled.add(b"CONDSTORE")
+
+    # -- the selected folder -------------------------------------------------------------------
+    def deselect(self) -> None:
+        sv, self.selected = self.selected, None
+        if sv is not None:
+            self.ctx.hub.unwatch(sv.folder_id, self)
+        if self.state == SELECTED:
+            self.state = AUTH
+
+    def flush_updates(self, *, allow_expunge: bool) -> None:
+        """Tell the client what changed in the selected folder (as far as it may be told now)."""
+        if self.selected is not None:
+            self.write_lines(self.selected.flush(
+                allow_expunge=allow_expunge, with_modseq=self.condstore, vanished=b"QRESYNC" in self.enabled
+            ))
+
+    def changes_arrived(self, sv, changes) -> None:
+        """From the ChangeHub, on the reactor thread: another commit touched our folder."""
+        if self.selected is sv:
+            sv.apply(changes)
+            if self.idling:
+                self.flush_updates(allow_expunge=True)
+
+    def shared_selection(self) -> tuple[int, int] | None:
+        """(who reads, whose folder) while another account's folder is selected (a unit mailbox)."""
+        sv, actor = self.selected, self.actor
+        target = getattr(sv, "target", None)
+        if sv is None or actor is None or target is None or target.owner_id == actor.id:
+            return None
+        return actor.id, target.owner_id
