@@ -3,7 +3,8 @@
 - ``quota.sizes``: ``parse_size`` / ``format_size`` (``2GB`` = ``2GiB`` = 2 × 1024³ bytes).
 - ``quota.decide``: ``QuotaLimits``, ``resolve_limits`` (profile → unit class → account),
   ``decide_delivery``, ``decide_attachments``, ``thresholds_crossed``, ``smtp_size_limit``.
-- ``quota.attachments``: ``measure_attachments`` — decoded attachment bytes of a message, streamed.
+- ``quota.attachments``: ``measure_attachments`` — decoded attachment bytes of a parsed message's
+  part tree.
 - ``quota.retention``: per-folder expiry cutoffs (R-QUOTA-2); ``quota.notices``: warning texts.
 """
 

@@ -332,9 +332,18 @@ class Store(Protocol):
     def sort(self, folder_id: int, keys: Sequence[SortKey], query: Query) -> list[int]: ...
 
     # -- messages: writing ---------------------------------------------------------------------
-    def put_blob(self, source: bytes | BinaryIO, *, prefix: bytes = b"") -> BlobRef:
+    def parse_message(self, source: bytes | BinaryIO, *, measure: bool = False) -> dict:
+        """``storage.mime.parse`` of ``source`` with this store's options (search text, nesting
+        limit); ``measure`` adds what the attachment limit reads (``quota.measure_attachments``).
+        CPU only: an event loop may call it for a small message. Given back to ``put_blob``, the
+        message is not parsed twice."""
+
+    def put_blob(self, source: bytes | BinaryIO, *, prefix: bytes = b"", parsed: dict | None = None) -> BlobRef:
         """Hash, parse and (for large bodies) write and fsync ``prefix + source``. Runs in the
-        caller's thread; nothing is visible until a delivery or append that uses it commits."""
+        caller's thread; nothing is visible until a delivery or append that uses it commits.
+        ``parsed``: ``parse_message`` of the same source read from offset 0; used when the source
+        now stands at 0 or just after its header section (``prefix`` then holds the header
+        section that replaces it), so only that section is read again."""
 
     def blob_on_disk(self, size: int) -> bool:
         """Whether ``put_blob`` of ``size`` bytes writes and fsyncs a file (else it only hashes

@@ -28,7 +28,9 @@ from storage.engine import is_sqlite, make_engine, normalise_url
 from storage.errors import Invalid, NoQuota, NotFound
 from storage.flags import join as join_flags, pack_keywords, split as split_flags
 from storage.indexing import index_columns
-from storage.mime import fold as _fold, parse as parse_message
+from storage.mime import fold as _fold, parse as _parse
+from storage.mime.parser import DEFAULT_MAX_DEPTH
+from storage.mime.reuse import with_head
 from storage.writer import Writer
 from storage.pgnotify import Notifier
 from storage.recipients import RecipientCache
@@ -56,8 +58,10 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
         fold_diacritics: bool = True,
         index_quiet_s: float = _INDEX_QUIET_S,
         recipient_cache_ttl: float = 10.0,
+        mime_max_depth: int = DEFAULT_MAX_DEPTH,
     ) -> None:
         self.url = normalise_url(url)
+        self._mime_max_depth = mime_max_depth
         self._index_quiet_s = index_quiet_s
         self._sqlite = is_sqlite(self.url)
         self._read = make_engine(self.url, writer=False)
@@ -561,20 +565,42 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
         )
 
     # -- writing messages -----------------------------------------------------------------------
-    def put_blob(self, source: bytes | BinaryIO, *, prefix: bytes = b"") -> api.BlobRef:
-        sha, size, inline, path = self._blobs.write(source, prefix)
+    def parse_message(self, source: bytes | BinaryIO, *, measure: bool = False, search_text: bool | None = None) -> dict:
         # SQLite: the search text of the body and of all header fields is left to the indexer
         # (fill_bodies, sql_search.py).
-        search_text = not self._sqlite
-        if inline is not None:
-            meta = parse_message(inline, search_text=search_text)
-        else:
+        if search_text is None:
+            search_text = not self._sqlite
+        return _parse(source, search_text=search_text, max_depth=self._mime_max_depth, measure=measure)
+
+    def put_blob(self, source: bytes | BinaryIO, *, prefix: bytes = b"", parsed: dict | None = None) -> api.BlobRef:
+        meta = None if parsed is None else self._reuse(parsed, source, prefix)
+        sha, size, inline, path = self._blobs.write(source, prefix)
+        if meta is None and inline is not None:
+            meta = self.parse_message(inline)
+        elif meta is None:
             with open(path, "rb") as f:
-                meta = parse_message(f, search_text=search_text)
+                meta = self.parse_message(f)
         return api.BlobRef(
             sha256=sha, size=size, inline=inline, path=str(path) if path else None, meta=meta,
             index=index_columns(meta, self.fold),
         )
+
+    def _reuse(self, parsed: dict, source: bytes | BinaryIO, prefix: bytes) -> dict | None:
+        """``parsed`` (of ``source`` from offset 0) turned into the metadata of ``prefix`` + the
+        source from where it now stands: at 0, or just after its header section (replaced by one
+        in ``prefix``); None when the stored message must be parsed again. Leaves ``source``
+        where it was."""
+        body_start = parsed["structure"]["body_start"]
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            head = bytes(source[:body_start])
+        elif (at := source.tell()) == body_start:
+            head = b""
+        elif at == 0:
+            head = source.read(body_start)
+            source.seek(0)
+        else:
+            return None
+        return with_head(parsed, prefix + head, search_text=not self._sqlite)
 
     def _ensure_blob(self, conn: Connection, blob: api.BlobRef) -> None:
         if conn.scalar(select(m.Blob.size).where(m.Blob.sha256 == blob.sha256)) is not None:
