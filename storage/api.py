@@ -334,9 +334,10 @@ class Store(Protocol):
     # -- messages: writing ---------------------------------------------------------------------
     def parse_message(self, source: bytes | BinaryIO, *, measure: bool = False) -> dict:
         """``storage.mime.parse`` of ``source`` with this store's options (search text, nesting
-        limit); ``measure`` adds what the attachment limit reads (``quota.measure_attachments``).
-        CPU only: an event loop may call it for a small message. Given back to ``put_blob``, the
-        message is not parsed twice."""
+        limit); ``measure`` adds what the attachment limit reads (``quota.measure_attachments``)
+        and leaves out ENVELOPE and the header search fields, which ``put_blob(parsed=)`` builds
+        from the stored header section. CPU only: an event loop may call it for a small message.
+        Given back to ``put_blob``, the message is not parsed twice."""
 
     def put_blob(self, source: bytes | BinaryIO, *, prefix: bytes = b"", parsed: dict | None = None) -> BlobRef:
         """Hash, parse and (for large bodies) write and fsync ``prefix + source``. Runs in the

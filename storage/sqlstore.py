@@ -600,7 +600,7 @@ class SqlStore(AccountsMixin, FoldersMixin, SearchMixin):
             source.seek(0)
         else:
             return None
-        return with_head(parsed, prefix + head, search_text=not self._sqlite)
+        return with_head(parsed, prefix, head, search_text=not self._sqlite)
 
     def _ensure_blob(self, conn: Connection, blob: api.BlobRef) -> None:
         if conn.scalar(select(m.Blob.size).where(m.Blob.sha256 == blob.sha256)) is not None:

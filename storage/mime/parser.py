@@ -141,6 +141,9 @@ class _Scanner:
             pos = stop
         while self.stack:
             self._close(self.stack.pop(), at_boundary=False)
+        if self.measure:  # the top header section is read again where the parse is used to store
+            return {"size": self.offset, "envelope": None, "structure": self.root.part,
+                    "search": {"body": self.body.text()}, "fields": self.root.fields}
         envelope = build_envelope(self.root.fields)
         return {
             "size": self.offset,
@@ -365,8 +368,11 @@ def parse(source: bytes | BinaryIO, *, search_text: bool = True, max_depth: int 
     ``search_text=False`` leaves ``search["body"]`` and ``search["headers"]`` empty: the text
     parts and the header fields are not decoded (the SQLite store extracts that text later, off
     the delivery path; storage/sql_search.py). Parts nested ``max_depth`` deep are not split.
-    ``measure=True`` adds a ``scan`` entry to every part (``_Scanner._scan``): for the attachment
-    limit, not for storing (``storage.mime.reuse.with_head`` drops it)."""
+    ``measure=True`` adds a ``scan`` entry to every part (``_Scanner._scan``) for the attachment
+    limit, and leaves out what the top header section gives ("envelope" is None, "search" has
+    only "body"; "fields" holds that section's fields): that parse is for SMTP's checks and
+    ``storage.mime.reuse.with_head``, which builds them for the stored message's header section
+    and drops the ``scan`` entries."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(source)
     return _Scanner(search_text, max_depth, measure).run(source)

@@ -3,11 +3,11 @@
 SMTP parses the spooled message for its checks (the attachment limit, R-QUOTA-1). What is stored
 is ``prefix + spool[k:]``: our trace headers first and, after submission's header hygiene, a
 cleaned header section in place of the sent one (``k`` where the sent one ended). Only the
-header section differs, so the parse of the body is kept: the new header section is read alone,
-the body's offsets move by the difference in length, and ENVELOPE and the search fields are built
-from the new fields. When the new section could change how the body is read (its Content-*
-fields differ, or it is not a plain run of fields) ``with_head`` says None and the caller parses
-the whole message: the result is always what ``parse`` of the stored bytes gives.
+header section differs, so the parse of the body is kept: the new fields are read, the body's
+offsets move by the difference in length, and ENVELOPE and the search fields are built from the
+new fields. When the new section could change how the body is read (its Content-* fields differ,
+or it is not a plain run of fields ended by a blank line) ``with_head`` says None and the caller
+parses the whole message: the result is always what ``parse`` of the stored bytes gives.
 """
 
 from __future__ import annotations
@@ -15,30 +15,36 @@ from __future__ import annotations
 from storage.mime.envelope import build_envelope, build_search
 from storage.mime.headers import split_fields
 from storage.mime.parser import _HEADER_CAP, _HEADER_LINES
-from storage.mime.part import make_part
 
 _POSITIONS = ("header_start", "body_start", "body_end")
 
 
-def with_head(parsed: dict, head: bytes, *, search_text: bool) -> dict | None:
-    """``parsed`` (``parse`` of a message, with the same ``search_text``) with its header section
-    replaced by ``head``; None when that cannot be done without parsing the whole message again.
-    The ``scan`` entries of ``parse(measure=True)`` are dropped."""
+def with_head(parsed: dict, prefix: bytes, head: bytes, *, search_text: bool) -> dict | None:
+    """The metadata of ``prefix + head + body`` where ``parsed`` is ``parse(..., measure=True)``
+    (with the same ``search_text``) of a message whose header section is ``head`` (all of it) or
+    was dropped (``head`` empty: ``prefix`` ends with the section that replaces it); None when
+    that cannot be known without parsing the whole message again. ``scan`` entries are dropped."""
     root = parsed["structure"]
-    # Only a section ended by its blank line: without one, the first line of the body could read
-    # as a continuation of the new section's last field.
-    cut = head.rfind(b"\n", 0, len(head) - 1) + 1
-    if not head.endswith(b"\n") or head[cut:] not in (b"\r\n", b"\n"):
+    if head and len(head) != root["body_start"]:
         return None
-    lines = head[:cut]
-    if len(lines) > _HEADER_CAP or head[:1] in (b" ", b"\t"):
+    section = head or prefix  # the part of the new section that must end with its blank line
+    cut = section.rfind(b"\n", 0, len(section) - 1) + 1
+    if not section.endswith(b"\n") or section[cut:] not in (b"\r\n", b"\n"):
+        return None  # without one, the body's first line could continue the last field
+    lines = (head[:cut], prefix) if head else (b"", prefix[:cut])
+    if len(prefix) + len(head) > _HEADER_CAP or any(
+            part and (part[:1] in b" \t" or _HEADER_LINES.fullmatch(part) is None) for part in lines):
         return None
-    if lines and _HEADER_LINES.fullmatch(lines) is None:
-        return None
-    fields = split_fields(lines)
-    if any(root.get(key) != value for key, value in make_part(fields, False).items()):
-        return None  # the body would be read differently (or the parse made the root text/plain)
-    delta = len(head) - root["body_start"]
+    new = split_fields(lines[1])
+    if head:
+        fields = new + parsed["fields"]
+        if any(name.startswith("content-") for name, _ in new):
+            return None
+    else:
+        fields = new
+        if _content(new) != _content(parsed["fields"]):
+            return None  # the body would be read differently
+    delta = len(prefix) + len(head) - root["body_start"]
     envelope = build_envelope(fields)
     structure = _moved(root, delta)
     structure["header_start"] = 0
@@ -48,6 +54,11 @@ def with_head(parsed: dict, head: bytes, *, search_text: bool) -> dict | None:
         "structure": structure,
         "search": build_search(fields, parsed["search"]["body"], envelope, headers=search_text),
     }
+
+
+def _content(fields: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """The fields that decide how the body is read (storage.mime.part.make_part reads these)."""
+    return [field for field in fields if field[0].startswith("content-")]
 
 
 def _moved(part: dict, delta: int) -> dict:
