@@ -119,6 +119,9 @@ tls:
   # Seconds between checks that logged-in IMAP/POP3 sessions may stay: a session whose account
   # was revoked, locked or deleted, or whose password was reset since login, is ended.
 #  session_recheck: 15
+  # MIME parts nested deeper than this are not split: one opaque part in IMAP's BODYSTRUCTURE,
+  # counted whole against the attachment limit. Real mail nests a few levels.
+#  mime_max_depth: 32
 
 #passwords:
   # argon2id cost; these take about 25 ms per login on a 2-core host.

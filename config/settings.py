@@ -85,6 +85,10 @@ class Limits(_Frozen):
     # seconds between checks that logged-in IMAP/POP3 sessions' accounts may still log in
     # (not revoked, locked, deleted, password not reset); the session is ended otherwise
     session_recheck: float = Field(default=15, gt=0, le=3600)
+    # MIME parts nested deeper than this are not split: read as one opaque body (stored metadata,
+    # IMAP BODYSTRUCTURE) and counted whole as attachment bytes (R-QUOTA-1). Parsers recurse over
+    # the tree; real mail nests a few levels.
+    mime_max_depth: int = Field(default=32, ge=1, le=64)
 
 
 class Passwords(_Frozen):

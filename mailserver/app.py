@@ -55,6 +55,7 @@ def open_store(settings: Settings) -> SqlStore:
         inline_blob_limit=settings.database.inline_blob_limit,
         max_batch=settings.database.max_batch,
         fold_diacritics=settings.search.fold_diacritics,
+        mime_max_depth=settings.limits.mime_max_depth,
     )
 
 

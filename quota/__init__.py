@@ -5,7 +5,8 @@
 - ``quota.decide``: ``QuotaLimits``, ``resolve_limits`` (profile → unit class → account),
   ``decide_delivery`` (and ``highest_usage_accepted``, its bound for a check made in SQL),
   ``decide_attachments``, ``thresholds_crossed``, ``smtp_size_limit``.
-- ``quota.attachments``: ``measure_attachments`` — decoded attachment bytes of a message, streamed.
+- ``quota.attachments``: ``measure_attachments`` — decoded attachment bytes of a parsed message's
+  part tree.
 - ``quota.retention``: per-folder expiry cutoffs (R-QUOTA-2); ``quota.notices``: warning texts.
 """
 

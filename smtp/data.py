@@ -23,8 +23,7 @@ TERMINATOR = b"\r\n.\r\n"
 #: mail over a long line; a line beyond this is abuse, not a message.
 MAX_LINE = 1024 * 1024
 #: The start of the message kept in memory while it is spooled, so that the checks that only need
-#: the header section (Authentication-Results, attachments of a single-part letter) do not read
-#: the spool in a worker thread.
+#: the header section (Authentication-Results) do not read the spool in a worker thread.
 HEAD_PREFIX = 64 * 1024
 
 

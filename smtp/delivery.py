@@ -44,6 +44,7 @@ class Message:
     accounts: Sequence[Account]  # local recipients' accounts, in RCPT order
     remote: Sequence[str] = ()  # remote recipients (submission only)
     refused: Mapping[int, Decision] = field(default_factory=dict)  # account id → why (attachments)
+    parsed: dict | None = None  # store.messages.parse_message of the spool from 0, when the checks parsed it
 
 
 def targets_for(accounts: Sequence[Account], limit_for: Callable[[Account], int | None] | None = None) -> list[DeliveryTarget]:
@@ -74,7 +75,7 @@ async def deliver(
     now = _dt.datetime.now(_dt.timezone.utc)
 
     def prepare() -> tuple[list[DeliveryTarget], BlobRef]:
-        return targets_for(wanted, limit_for), store.messages.put_blob(message.spool, prefix=message.prefix)
+        return targets_for(wanted, limit_for), store.messages.put_blob(message.spool, prefix=message.prefix, parsed=message.parsed)
 
     loop = asyncio.get_running_loop()
     try:

@@ -139,7 +139,8 @@ class InboundHandler:
             result.spool.seek(0)  # MX: stored as received, no thread hand-off
         else:
             prefix += await self._call(self.clean_header, result.spool)
-        message = delivery.Message(result.spool, prefix, result.size, tx.accounts, tx.remote, ctx.extra.get("refused", {}))
+        message = delivery.Message(result.spool, prefix, result.size, tx.accounts, tx.remote, ctx.extra.get("refused", {}),
+                                   ctx.parsed)  # fmt: skip
         reply = await delivery.deliver(
             self.store, message, tx_id=tx.id, sender=tx.mail_from or "", hostname=self.settings.hostname,
             executor=self.executor, limit_for=self.quota.delivery_limit if self.quota else None,

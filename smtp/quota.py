@@ -10,8 +10,9 @@ Where the limits bite:
   capped by ``limits.max_message_size``; ``MAIL FROM ... SIZE=`` above it → ``552 5.3.4``.
 - RCPT: a mailbox that is full, or cannot take the declared size → ``452 4.2.2`` for that
   recipient only (``552 5.2.2`` when the message could not fit even in the empty mailbox).
-- After DATA: the decoded attachment bytes, measured from the spool in a thread, against each
-  recipient's attachment limit → ``552 5.3.4`` naming the limit and the measured size.
+- After DATA: the decoded attachment bytes, measured on the one parse of the message (kept for
+  storing it), against each recipient's attachment limit → ``552 5.3.4`` naming the limit and the
+  measured size.
 - The commit checks the mailbox limit again (``DeliveryTarget.quota_limit``); a recipient that
   filled up meanwhile gets a DSN to the sender while the others get the message.
 
@@ -24,7 +25,7 @@ a channel cannot carry them.
 from __future__ import annotations
 
 import unicodedata
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 from quota import AttachmentMeasure, Decision, format_size
 from storage.api import Account
@@ -36,7 +37,8 @@ class QuotaPolicy(Protocol):
     def check_delivery_now(self, account: Account, size: int) -> Decision | None:
         """``check_delivery`` when it needs no database, else None (then call that in a thread)."""
     def check_attachments(self, account: Account, total_decoded: int) -> Decision: ...
-    def measure_attachments(self, source: bytes | BinaryIO) -> AttachmentMeasure: ...
+    def measure_attachments(self, structure: dict) -> AttachmentMeasure:
+        """Of a part tree from ``store.messages.parse_message(..., measure=True)``; CPU only."""
     def delivery_limit(self, account: Account) -> int | None: ...
     def limits_need_store(self) -> bool:
         """Whether ``delivery_limit`` and ``check_delivery`` read the database (then: in a thread)."""

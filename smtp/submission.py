@@ -76,7 +76,13 @@ class SubmissionHandler(InboundHandler):
             await asyncio.sleep(max(0.0, started + self.failure_delay - loop.time()))
             return AuthResult(success=False, handled=False, message=replies.S535_AUTH_FAILED)
         log.info("AUTH %s ok for %s as %s from %s", mechanism, account.address, acting.address, server.session.peer)
-        return AuthResult(success=True, auth_data=Login(acting, account), message=replies.S235_AUTH_OK)
+        # aiosmtpd 1.4 copies a successful AuthResult into the deprecated ``Session.login_data``,
+        # logging a deprecation warning at every login. The session's supported attributes are set
+        # here and the reply sent, and aiosmtpd is told the method handled the command itself.
+        server.session.authenticated = True
+        server.session.auth_data = Login(acting, account)
+        await server.push(replies.S235_AUTH_OK)
+        return AuthResult(success=False, handled=True)
 
     async def auth_PLAIN(self, server: Any, args: list[str]) -> AuthResult:
         """RFC 4616, with or without an initial response (SASL-IR)."""

@@ -138,11 +138,11 @@ class Server:
         return env
 
     def start(self, timeout: float = 30) -> None:
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mailserver", "--config", str(self.config_path), "serve"],
-            stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.root,
-        )
+        with open(self.log_path, "ab") as log:  # the server has its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "mailserver", "--config", str(self.config_path), "serve"],
+                stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.root,
+            )
         deadline = time.monotonic() + timeout
         pending = set(self.ports)
         while pending:

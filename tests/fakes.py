@@ -15,6 +15,7 @@ from typing import BinaryIO, Sequence
 
 from quota import Decision, QuotaLimits, decide_attachments, decide_delivery, measure_attachments, smtp_size_limit
 from storage.api import Account, AccountKind, AccountState, BlobRef, DeliveryOutcome, DeliveryTarget
+from storage.mime import parse
 from storage.errors import ErrorKind, StoreError
 
 
@@ -34,6 +35,8 @@ class FakeStore:
     fail_targets: dict[int, ErrorKind] = field(default_factory=dict)  # account id → outcome error
     raise_on_deliver: StoreError | Exception | None = None
     raise_on_lookup: StoreError | Exception | None = None  # get_account / is_local_domain
+    parses: int = 0  # parse_message calls
+    given_parsed: int = 0  # put_blob calls that were given a parse
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # The roles of the store SMTP reaches (storage.api.Accounts, Messages): this fake plays both.
@@ -70,7 +73,14 @@ class FakeStore:
     def get_account_by_id(self, account_id: int) -> Account | None:
         return next((a for a in self.by_address.values() if a.id == account_id), None)
 
-    def put_blob(self, source: bytes | BinaryIO, *, prefix: bytes = b"") -> BlobRef:
+    def parse_message(self, source: bytes | BinaryIO, *, measure: bool = False) -> dict:
+        with self._lock:
+            self.parses += 1
+        return parse(source, measure=measure)
+
+    def put_blob(self, source: bytes | BinaryIO, *, prefix: bytes = b"", parsed: dict | None = None) -> BlobRef:
+        with self._lock:
+            self.given_parsed += parsed is not None
         body = prefix + (source if isinstance(source, bytes) else source.read())
         return BlobRef(hashlib.sha256(body).hexdigest(), len(body), body, None, {})
 

@@ -144,6 +144,7 @@ def test_first_serve_without_config_initialises_then_serves(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        proc.stdout.close()
     assert proc.returncode == EXIT_OK
 
 

@@ -10,9 +10,17 @@ import tracemalloc
 
 import pytest
 
-from quota.attachments import letter_without_attachments, measure_attachments
-from quota.decoding import Base64Counter, QuotedPrintableCounter
+from quota.attachments import AttachmentMeasure
+from quota.attachments import measure_attachments as measure_tree
 from quota.decide import PROFILE_DEFAULTS, decide_attachments
+from storage.mime import parse
+from storage.mime.decoded import Base64Counter, QuotedPrintableCounter
+
+
+def measure_attachments(source, max_depth: int | None = None) -> AttachmentMeasure:
+    """What SMTP does: the one parse of the message, its part tree measured by quota."""
+    options = {} if max_depth is None else {"max_depth": max_depth}
+    return measure_tree(parse(source, measure=True, search_text=False, **options)["structure"])
 
 MiB = 1024**2
 LIMIT = 20 * MiB  # R-QUOTA-1
@@ -374,60 +382,53 @@ def test_quoted_printable_counter_survives_any_split(step: int) -> None:
         (b"Subject: x\r\nnot a header line\r\nContent-Type: application/pdf\r\n\r\n", True),
     ],
 )
-def test_letter_without_attachments_agrees_with_the_full_measurement(head: bytes, letter: bool) -> None:
-    # The SMTP fast path may skip measure_attachments only where it would have said 0.
+def test_letter_header_sections_measure_zero_and_files_do_not(head: bytes, letter: bool) -> None:
+    """A one-part message is a letter (0 bytes) or a file by its header section alone; a
+    multipart whose delimiter never comes is counted whole (it cannot be split)."""
     body = base64.encodebytes(random.Random(1).randbytes(3000)).replace(b"\n", b"\r\n")
-    assert letter_without_attachments(head) is letter
-    if letter:
-        assert measure_attachments(head + body).total_decoded_bytes == 0
+    assert (measure_attachments(head + body).total_decoded_bytes == 0) is letter
+
+
+# Where the attachment walker that quota had and the storage parser disagreed, the stricter reading
+# is kept: no structure hides attachment bytes from the limit.
+
+
+@pytest.mark.parametrize("levels, counted_whole", [(2, False), (4, True)])
+def test_nesting_deeper_than_the_limit_counts_whole(levels: int, counted_whole: bool) -> None:
+    """One nesting limit (``limits.mime_max_depth``): within it an attachment counts decoded;
+    a multipart at the limit is not split and its whole body counts, the message is broken."""
+    raw = attachment(b"a" * 3000)
+    for level in range(levels):
+        raw = multipart([text_part(), raw], boundary=f"=_n{level}".encode(), headers=[])
+    measure = measure_attachments(raw, max_depth=3)
+    assert measure.broken is counted_whole
+    if counted_whole:
+        assert measure.total_decoded_bytes > len(b64(b"a" * 3000)) and measure.parts[0][0] is None
     else:
-        assert measure_attachments(head + body).total_decoded_bytes > 0 or b"multipart" in head
+        assert measure.parts == [("bao-cao.pdf", 3000)]
 
 
-def test_plain_text_shortcut_never_says_letter_where_the_parser_would_not() -> None:
-    """``_plain_text_fields`` skips the email parser; on 3,000 generated header sections it may
-    only say "letter" where ``_PartInfo.parse`` says one text part that is not an attachment, and
-    it does say so for the common forms."""
-    from quota.attachments import _PartInfo, _plain_text_fields
-
-    rng = random.Random(6909)
-    types = [b"text/plain", b"TEXT/HTML", b"text/plain; charset=utf-8", b'text/plain; charset="UTF-8"', b"text/plain;",
-             b"text/plain; name=a.txt", b"text/plain; charset*=utf-8''x", b"application/pdf", b"multipart/mixed; boundary=x",
-             b"text/plain;\r\n charset=utf-8", b"text/plain; format=flowed", b"image/png; name=\"a.png\"", b"text/calendar"]
-    others = [b"Subject: x", b"Content-Transfer-Encoding: base64", b"Content-Disposition: inline",
-              b"Content-Disposition: attachment; filename=a.pdf", b"Content-Language: vi", b"X-Content-Type: text/plain",
-              b"Content-ID: <a@b>"]
-    said_letter = 0
-    for _ in range(3000):
-        fields = rng.sample(others, rng.randint(0, 3))
-        for _ in range(rng.choice((0, 1, 1, 1, 2))):
-            name = rng.choice((b"Content-Type", b"content-type", b"Content-Type "))
-            fields.insert(rng.randint(0, len(fields)), name + b":" + rng.choice((b" ", b"")) + rng.choice(types))
-        header = b"".join(f + b"\r\n" for f in fields) + b"\r\n"
-        if _plain_text_fields(header):
-            said_letter += 1
-            info = _PartInfo.parse(header)
-            assert not info.is_attachment and not info.content_type.startswith("multipart/"), header
-    assert said_letter > 300
-    assert _plain_text_fields(b"Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
-    assert not _plain_text_fields(b"Content-Type: text/plain; name=\"a.txt\"\r\n\r\n")
+def test_multipart_without_any_delimiter_counts_whole() -> None:
+    """A multipart whose delimiter never comes cannot be split: its body counts (the walker
+    quota had counted nothing)."""
+    body = b"This is a MIME message.\r\n" + b64(b"x" * 5000)
+    raw = b'Content-Type: multipart/mixed; boundary="=_never"\r\n\r\n' + body
+    measure = measure_attachments(raw)
+    assert measure.broken and measure.total_decoded_bytes == len(body)
 
 
-def test_letter_check_of_a_well_formed_section_answers_as_the_line_walker(monkeypatch) -> None:
-    """A well-formed header section is judged by one regex; the line-by-line walker must give
-    the same answer for any section, odd ones included."""
-    import re
+def test_digest_member_without_content_type_is_a_forwarded_message() -> None:
+    """In multipart/digest a part without Content-Type is message/rfc822 (RFC 2046 5.1.5): a
+    forwarded message, counted (the walker quota had read it as letter text)."""
+    member = b"\r\nFrom: x@y\r\nSubject: t\r\n\r\nhello"  # no header of its own, then the message
+    raw = multipart([member], subtype="digest")
+    assert measure_attachments(raw).parts == [(None, len(member) - 2)]
 
-    from quota import attachments
 
-    rng = random.Random(2045)
-    lines = [b"Subject: x", b"Content-Type: text/plain; charset=utf-8", b"Content-Type: text/html",
-             b"Content-Type: application/pdf", b"Content-Type: text/plain; name=a.txt", b" continued",
-             b"\tcharset=utf-8", b"Content-Disposition: inline", b"content-type : TEXT/PLAIN", b"not a field",
-             b"X-\xff: 8bit", b"Content-Type: multipart/mixed; boundary=b", b"--b", b"From x"]  # fmt: skip
-    heads = [b"".join(rng.choice(lines) + rng.choice([b"\r\n", b"\n"]) for _ in range(rng.randint(0, 8))) + b"\r\n"
-             for _ in range(4000)]  # fmt: skip
-    fast = [letter_without_attachments(head) for head in heads]
-    assert any(fast) and not all(fast)
-    monkeypatch.setattr(attachments, "_WELL_FORMED_HEAD", re.compile(rb"(?!)"))
-    assert [letter_without_attachments(head) for head in heads] == fast
+def test_parts_past_the_part_limit_count_whole() -> None:
+    """After 5,000 parts the parser reads the rest as the last part's content: that part counts
+    whole, so an attachment placed after thousands of empty parts is not hidden."""
+    filler = [part(["Content-Type: text/plain"], b"x")] * 5000
+    raw = multipart([*filler, attachment(b"y" * 100_000)])
+    measure = measure_attachments(raw)
+    assert measure.broken and measure.total_decoded_bytes > 100_000

@@ -131,3 +131,18 @@ async def test_attachments_over_one_recipients_limit_deliver_to_the_others_and_b
     reply = await d.cmd(attachment_message(MiB + 1) + b".")
     assert reply.startswith("552-5.3.4 ") and "(1048577 bytes)" in reply and len(mx.store.delivered) == 2
     await d.close()
+
+
+@pytest.mark.parametrize("decoded", [100, 200 * 1024])  # parsed on the loop / in a worker thread
+async def test_each_message_is_parsed_once_for_the_attachment_check_and_storing(quota_mx, decoded):
+    """The attachment check parses the message; delivery is handed that parse (put_blob(parsed=))
+    instead of parsing it again."""
+    mx, fake, local, other = quota_mx
+    d = await Dialogue.open(mx)
+    await d.cmd("EHLO client.test")
+    await d.cmd(f"MAIL FROM:<{OTHER}>")
+    await d.cmd(f"RCPT TO:<{LOCAL}>")
+    await d.cmd("DATA")
+    assert (await d.cmd(attachment_message(decoded) + b".")).startswith(S250)
+    assert (mx.store.parses, mx.store.given_parsed) == (1, 1)
+    await d.close()

@@ -69,13 +69,14 @@ def _imap(server, user: str) -> imaplib.IMAP4:
 
 
 def _ended(c: imaplib.IMAP4, timeout: float = 10) -> bytes:
-    """Read what the server says unprompted until it closes the connection."""
+    """Read what the server says unprompted until it closes the connection (then close ours)."""
     c.sock.settimeout(timeout)
     said = b""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         chunk = c.sock.recv(4096)
         if not chunk:
+            c.shutdown()
             return said
         said += chunk
     raise AssertionError(f"still open after {timeout} s: {said!r}")
@@ -92,8 +93,8 @@ def test_revoke_lock_and_password_reset_end_imap_sessions_others_go_on(srv):
     time.sleep(1)  # several checks later, the untouched session still works
     assert bystander.noop()[0] == "OK"
     assert bystander.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")[0] == "OK"
-    with pytest.raises(imaplib.IMAP4.error):  # and the ended ones cannot come back on the old login
-        imaplib.IMAP4(srv.host, srv.port("imap")).login(f"binhtt@{DOMAIN}", PASSWORD)
+    with imaplib.IMAP4(srv.host, srv.port("imap")) as old, pytest.raises(imaplib.IMAP4.error):
+        old.login(f"binhtt@{DOMAIN}", PASSWORD)  # and the ended ones cannot come back on the old login
     again = imaplib.IMAP4(srv.host, srv.port("imap"))
     again.login(f"binhtt@{DOMAIN}", "Moi-Mat-khau-2027!")
     assert again.select("INBOX") == ("OK", [b"1"])
@@ -138,6 +139,7 @@ def test_pop3_session_of_a_locked_account_is_closed_and_deletes_nothing(srv):
         pass
     with pytest.raises((poplib.error_proto, OSError)):
         p.noop()
+    p.close()
     srv.cli("account", "unlock", f"annv@{DOMAIN}")
     q = poplib.POP3(srv.host, srv.port("pop3"))  # the maildrop lock was released with the session
     q.user(f"annv@{DOMAIN}")

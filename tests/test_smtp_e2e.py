@@ -147,15 +147,15 @@ def test_pipelined_starttls_injection_is_discarded(mx):
             pass
         raw.sendall(b"STARTTLS\r\nMAIL FROM:<injected@evil.vn>\r\n")
         assert f.readline().startswith(b"220 2.0.0")
-        tls = client_tls().wrap_socket(raw, server_hostname="mail.example.gov.vn")
-        tf = tls.makefile("rb")
-        tls.sendall(b"EHLO client.test\r\n")
-        while tf.readline()[3:4] == b"-":
-            pass
-        tls.sendall(f"RCPT TO:<{ANNV}>\r\n".encode())
-        assert tf.readline().startswith(b"503 5.5.1")
-        tls.sendall(b"QUIT\r\n")
-        assert tf.readline().startswith(b"221 2.0.0")
+        with client_tls().wrap_socket(raw, server_hostname="mail.example.gov.vn") as tls, tls.makefile("rb") as tf:
+            tls.sendall(b"EHLO client.test\r\n")
+            while tf.readline()[3:4] == b"-":
+                pass
+            tls.sendall(f"RCPT TO:<{ANNV}>\r\n".encode())
+            assert tf.readline().startswith(b"503 5.5.1")
+            tls.sendall(b"QUIT\r\n")
+            assert tf.readline().startswith(b"221 2.0.0")
+        f.close()
 
 
 def test_size_limit_at_mail_and_during_data(make_server):

@@ -55,7 +55,7 @@ def plain(user: str, password: str) -> str:
     return base64.b64encode(f"\0{user}\0{password}".encode()).decode()
 
 
-async def test_submission_requires_starttls_before_auth_and_auth_before_mail(sub):
+async def test_submission_requires_starttls_before_auth_and_auth_before_mail(sub, caplog):
     store, (port, _) = sub
     d = await Dialogue.open(Mx(port, store, None))
     assert "AUTH" not in await d.cmd("EHLO client.test")
@@ -75,6 +75,7 @@ async def test_submission_requires_starttls_before_auth_and_auth_before_mail(sub
     await d.cmd("DATA")
     assert (await d.cmd(b"Subject: internal\r\n\r\nhello\r\n.")).startswith("250 2.0.0")
     assert b"with ESMTPSA id" in store.delivered[0].blob
+    assert not [r for r in caplog.records if "deprecated" in r.getMessage()]  # aiosmtpd's login_data
     await d.close()
 
 

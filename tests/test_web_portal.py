@@ -109,8 +109,8 @@ def test_initial_password_changed_then_used_over_imap_and_smtp(portal):
     status, body = change(portal, ADDRESS, INITIAL, NEW)
     assert status == 200 and "Đã đổi mật khẩu" in body and "Password changed" in body
     assert "active" in state(portal) and "must_change" not in state(portal)
-    with pytest.raises(imaplib.IMAP4.error):
-        imaplib.IMAP4(portal.host, portal.port("imap")).login(ADDRESS, INITIAL)
+    with imaplib.IMAP4(portal.host, portal.port("imap")) as old, pytest.raises(imaplib.IMAP4.error):
+        old.login(ADDRESS, INITIAL)
     c = imaplib.IMAP4(portal.host, portal.port("imap"))
     assert c.login(ADDRESS, NEW)[0] == "OK"
     assert not [line for line in c.untagged_responses.get("OK", []) if b"[ALERT]" in line]

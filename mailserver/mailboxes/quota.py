@@ -82,7 +82,7 @@ class QuotaService:
         return self.check_delivery(account, size)
 
     def check_attachments(self, account: Account, total_decoded: int) -> Decision:
-        """After DATA: ``quota.measure_attachments(spooled file).total_decoded_bytes`` against the
+        """After DATA: ``quota.measure_attachments(part tree).total_decoded_bytes`` against the
         recipient's attachment limit."""
         return decide_attachments(total_decoded, self.limits_for(account))
 

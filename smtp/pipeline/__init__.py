@@ -132,6 +132,7 @@ class DataContext(Context):
     data_state: Any = None  # smtp.data.DataState
     spool: Any = None  # readable, seekable file of the message (None when refused early)
     head: bytes | None = None  # its header section when known without reading the spool
+    parsed: dict | None = None  # store.messages.parse_message of the spool, when a check parsed it (for put_blob)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

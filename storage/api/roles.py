@@ -194,9 +194,19 @@ class Messages(Protocol):
 
     def changes(self, folder_id: int, since_modseq: int, known_uidnext: int) -> Changes: ...
 
-    def put_blob(self, source: bytes | BinaryIO, *, prefix: bytes = b"") -> BlobRef:
+    def parse_message(self, source: bytes | BinaryIO, *, measure: bool = False, search_text: bool | None = None) -> dict:
+        """``storage.mime.parse`` of ``source`` with this store's options (search text, nesting
+        limit); ``measure`` adds what the attachment limit reads (``quota.measure_attachments``)
+        and leaves out ENVELOPE and the header search fields, which ``put_blob(parsed=)`` builds
+        from the stored header section. CPU only: an event loop may call it for a small message.
+        Given back to ``put_blob``, the message is not parsed twice."""
+
+    def put_blob(self, source: bytes | BinaryIO, *, prefix: bytes = b"", parsed: dict | None = None) -> BlobRef:
         """Hash, parse and (for large bodies) write and fsync ``prefix + source``. Runs in the
-        caller's thread; nothing is visible until a delivery or append that uses it commits."""
+        caller's thread; nothing is visible until a delivery or append that uses it commits.
+        ``parsed``: ``parse_message`` of the same source read from offset 0; used when the source
+        now stands at 0 or just after its header section (``prefix`` then holds the header
+        section that replaces it), so only that section is read again."""
 
     def blob_on_disk(self, size: int) -> bool:
         """Whether ``put_blob`` of ``size`` bytes writes and fsyncs a file (else it only hashes

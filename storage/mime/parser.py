@@ -5,6 +5,12 @@ offsets. This reads the source once, line by line, keeping only header blocks an
 text of text/plain and text/html parts, and records for every part the absolute offsets IMAP
 needs for BODYSTRUCTURE and BODY[1.2] without re-parsing. Broken MIME degrades (RFC 3501
 defaults, a missing boundary closes at the end) and never raises.
+
+``measure=True`` also records, per part, what the attachment limit needs (R-QUOTA-1; measured by
+``quota.measure_attachments`` over the returned tree): the decoded size of base64 and
+quoted-printable bodies, counted while scanning without keeping them (storage/mime/decoded.py),
+and what could not be read as the part claims. One nesting limit (``limits.mime_max_depth``)
+applies to both uses: deeper parts are not split.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import re
 from typing import BinaryIO
 
 from storage.mime.bodytext import BodyText
+from storage.mime.decoded import RawCounter, counter_for
 from storage.mime.envelope import build_envelope, build_search, empty_envelope
 from storage.mime.headers import FIELD_NAME, split_fields
 from storage.mime.part import make_part, param
@@ -21,11 +28,14 @@ from storage.mime.part import make_part, param
 _READ_LIMIT = 65536  # longest line handled at once; longer lines arrive in pieces
 _BLOCK = 1 << 20  # bytes read from the source at a time
 _HEADER_CAP = 256 * 1024  # header bytes kept per part; the rest is scanned but not parsed
-_MAX_DEPTH = 64  # deeper parts are read as opaque bodies (a JSON tree, and IMAP builders, recurse)
+#: Parts nested deeper are read as opaque bodies (a JSON tree, and IMAP builders, recurse); the
+#: default of ``limits.mime_max_depth``. Real mail nests a few levels; 32 is far beyond it.
+DEFAULT_MAX_DEPTH = 32
 _MAX_PARTS = 5000  # later delimiters count as content: the metadata stays small
 _DELIMITERS: dict[tuple, tuple] = {}  # boundaries → what _Scanner._delimiters returns, reused
 _MESSAGE_ENCODINGS = ("7bit", "8bit", "binary")  # a base64 message/rfc822 is not scanned inside
 _MESSAGE_SUBTYPES = ("rfc822", "global")  # RFC 6532 message/global nests like message/rfc822
+_COUNTED_ENCODINGS = ("base64", "quoted-printable")  # measure: decoded size differs from the size
 # A run of whole header lines, each a field or a continuation (what _chunk keeps line by line).
 _HEADER_LINES = re.compile(rb"(?:(?:[\x21-\x39\x3b-\x7e]+[ \t]*:|[ \t])[^\n]*\n)+")
 
@@ -34,7 +44,8 @@ class _Entity:
     """A part being scanned: in its header block, then in its body."""
 
     __slots__ = ("part", "parent", "chunks", "kept", "in_headers", "fields", "boundary", "state",
-                 "body_nl", "children", "nested", "collect", "depth")
+                 "body_nl", "children", "nested", "collect", "depth", "counter", "held", "opaque", "broken",
+                 "dropped")
 
     def __init__(self, header_start: int, parent: "_Entity | None") -> None:
         self.part: dict = {"header_start": header_start}
@@ -50,6 +61,11 @@ class _Entity:
         self.nested: "_Entity | None" = None
         self.collect: bytearray | None = None
         self.depth = 0 if parent is None else parent.depth + 1
+        self.counter: RawCounter | None = None  # measure: decodes a base64/QP body to count it
+        self.held = b""  # the counter's last bytes, fed at the end unless they precede a delimiter
+        self.opaque = False  # could not be read as what it claims (not split, header cut off)
+        self.broken = False  # no blank line after its header; a multipart never closed
+        self.dropped = False  # header bytes past _HEADER_CAP were not kept
 
 
 def _boundary_kind(line: bytes, boundary: bytes) -> bool | None:
@@ -64,8 +80,10 @@ def _boundary_kind(line: bytes, boundary: bytes) -> bool | None:
 
 
 class _Scanner:
-    def __init__(self, search_text: bool = True) -> None:
+    def __init__(self, search_text: bool = True, max_depth: int = DEFAULT_MAX_DEPTH, measure: bool = False) -> None:
         self.search_text = search_text
+        self.max_depth = max_depth
+        self.measure = measure
         self.offset = 0  # of the chunk being handled
         self.nl = 0  # newlines before it
         self.tail = b""  # last bytes before it (line-ending checks at a boundary)
@@ -80,9 +98,17 @@ class _Scanner:
         buf, pos, eof = b"", 0, False
         while True:
             if len(buf) - pos < _READ_LIMIT and not eof:
-                block = read(_BLOCK)
-                eof = not block
-                buf, pos = buf[pos:] + block, 0
+                # A stream may return less than asked (a pipe, a socket): read on until a whole
+                # line fits, so lines never split where a file would have given them whole.
+                pieces, have = [buf[pos:]], len(buf) - pos
+                while have < _READ_LIMIT:
+                    block = read(_BLOCK)
+                    if not block:
+                        eof = True
+                        break
+                    pieces.append(block)
+                    have += len(block)
+                buf, pos = b"".join(pieces), 0
             if pos >= len(buf):
                 break
             top = self.stack[-1]
@@ -115,6 +141,9 @@ class _Scanner:
             pos = stop
         while self.stack:
             self._close(self.stack.pop(), at_boundary=False)
+        if self.measure:  # the top header section is read again where the parse is used to store
+            return {"size": self.offset, "envelope": None, "structure": self.root.part,
+                    "search": {"body": self.body.text()}, "fields": self.root.fields}
         envelope = build_envelope(self.root.fields)
         return {
             "size": self.offset,
@@ -141,8 +170,11 @@ class _Scanner:
 
     def _advance(self, buf: bytes, start: int, stop: int, body: "_Entity | None") -> None:
         """Account for buf[start:stop] having been read (and keep it for a text part's body)."""
-        if body is not None and body.collect is not None:
-            self.body.keep(body.collect, buf[start:stop])
+        if body is not None:
+            if body.collect is not None:
+                self.body.keep(body.collect, buf[start:stop])
+            if body.counter is not None:
+                _count(body, buf, start, stop)
         self.offset += stop - start
         self.nl += buf.count(b"\n", start, stop)
         self.tail = (self.tail + buf[max(start, stop - 3):stop])[-3:]
@@ -156,7 +188,10 @@ class _Scanner:
                 if entity.boundary is None or entity.in_headers or entity.state == "epilogue":
                     continue
                 closing = _boundary_kind(chunk, entity.boundary)
-                if closing is None or (not closing and self.parts >= _MAX_PARTS):
+                if closing is None:
+                    continue
+                if not closing and self.parts >= _MAX_PARTS:
+                    self.stack[-1].opaque = True  # the parts after it are read as its content
                     continue
                 while len(self.stack) > index + 1:
                     self._close(self.stack.pop(), at_boundary=True)
@@ -181,16 +216,21 @@ class _Scanner:
             if not top.chunks and top.parent is None and self.offset == 0 and chunk.startswith(b"From "):
                 self._keep(top, chunk)  # mbox separator line: part of the header block, not a field
                 return
+            top.broken = True
             self._end_headers(top, self.offset, self.nl)  # no blank line: the body starts here
             self._chunk(chunk)
             return
         if top.collect is not None:
             self.body.keep(top.collect, chunk)
+        if top.counter is not None:
+            _count(top, chunk, 0, len(chunk))
 
     def _keep(self, entity: _Entity, chunk: bytes) -> None:
         if entity.kept < _HEADER_CAP:
             entity.chunks.append(chunk)
             entity.kept += len(chunk)
+        else:
+            entity.dropped = True
 
     # -- part boundaries ------------------------------------------------------------------------
     def _end_headers(self, entity: _Entity, body_start: int, body_nl: int, *, closing: bool = False) -> None:
@@ -204,7 +244,7 @@ class _Scanner:
         part.update(make_part(entity.fields, in_digest))
         part["body_start"] = body_start
         entity.body_nl = body_nl
-        deep = entity.depth >= _MAX_DEPTH
+        deep = entity.depth >= self.max_depth
         if part["type"] == "multipart":
             boundary = param(part, "boundary")
             if boundary and not deep:
@@ -212,11 +252,14 @@ class _Scanner:
                 entity.state = "preamble"
             else:  # a multipart without a (usable) boundary cannot be split: read it as text
                 part.update(type="text", subtype="plain", params=[["charset", "us-ascii"]])
+                entity.opaque = True
         elif part["type"] == "message" and part["subtype"] in _MESSAGE_SUBTYPES and part["encoding"] in _MESSAGE_ENCODINGS \
                 and not deep:
             entity.nested = _Entity(body_start, entity)
             if not closing:
                 self.stack.append(entity.nested)
+        elif self.measure and part["encoding"] in _COUNTED_ENCODINGS:
+            entity.counter = counter_for(part["encoding"])
         if part["type"] == "text" and part["subtype"] in ("plain", "html") and self.search_text and self.body.wants_more():
             entity.collect = bytearray()
 
@@ -241,10 +284,12 @@ class _Scanner:
         part["size"] = end - part["body_start"]
         part["lines"] = max(0, end_nl - entity.body_nl) + (1 if part["size"] and last != b"\n" else 0)
         if entity.boundary is not None:
+            entity.broken |= entity.state != "epilogue"  # never closed
             if entity.children:
                 part["parts"] = entity.children
             else:  # no delimiter ever came: one text part over the whole body
                 part.update(type="text", subtype="plain", params=[["charset", "us-ascii"]])
+                entity.opaque = True
         if entity.nested is not None:
             nested = entity.nested
             if nested.part.get("body_end") is None:  # never opened (empty body): an empty message
@@ -258,8 +303,50 @@ class _Scanner:
         if entity.collect is not None:
             self.body.add(entity.collect, part)
             entity.collect = None
+        if self.measure:
+            part["scan"] = self._scan(entity, at_boundary)
         if parent is not None and parent.boundary is not None:
             parent.children.append(part)
+
+
+    def _scan(self, entity: _Entity, at_boundary: bool) -> dict:
+        """What ``quota.measure_attachments`` reads of a closed part (``measure=True`` only):
+        ``decoded`` body bytes; ``opaque``: not read as what it claims, ``raw`` bytes count;
+        ``cut``: ended by the end of input inside an open multipart; ``broken``: damaged structure;
+        ``bad_encoding``: a base64 body with a dangling character."""
+        part, counter = entity.part, entity.counter
+        decoded, bad_encoding = part["size"], False
+        if counter is not None:
+            rest = part["size"] - counter.raw  # the held bytes up to the body's end
+            if rest > 0:
+                counter.feed(entity.held[:rest])
+            counter.close()
+            decoded, bad_encoding = counter.decoded, counter.broken
+            entity.counter = None
+        opaque = entity.opaque or entity.dropped
+        raw = part["body_end"] - part["header_start"] if entity.dropped else part["size"]
+        cut = not at_boundary and any(e.boundary is not None and e.state != "epilogue" for e in self.stack)
+        return {"decoded": decoded, "raw": raw, "opaque": opaque, "cut": cut,
+                "broken": entity.broken or opaque, "bad_encoding": bad_encoding}
+
+
+def _count(entity: _Entity, buf: bytes, start: int, stop: int) -> None:
+    """Feed buf[start:stop] of a body to its counter, holding back its last two bytes: a line
+    end before a delimiter belongs to the delimiter (RFC 2046), which is known only later."""
+    counter = entity.counter
+    assert counter is not None
+    cut = max(start, stop - 2)
+    held = entity.held
+    if cut > start:
+        if held:
+            counter.feed(held)
+        counter.feed(buf[start:cut])
+        held = b""
+    held += buf[cut:stop]
+    if len(held) > 2:
+        counter.feed(held[:-2])
+        held = held[-2:]
+    entity.held = held
 
 
 def _original_bytes(value: str, block: bytes) -> bytes:
@@ -274,12 +361,18 @@ def _original_bytes(value: str, block: bytes) -> bytes:
     return value.encode("utf-8", errors="replace")
 
 
-def parse(source: bytes | BinaryIO, *, search_text: bool = True) -> dict:
+def parse(source: bytes | BinaryIO, *, search_text: bool = True, max_depth: int = DEFAULT_MAX_DEPTH,
+          measure: bool = False) -> dict:
     """Metadata of a message (schema in docs/CONTRACTS.md). Offsets count from where ``source``
     starts (for a file: its current position). Reads the source once; never raises on content.
     ``search_text=False`` leaves ``search["body"]`` and ``search["headers"]`` empty: the text
     parts and the header fields are not decoded (the SQLite store extracts that text later, off
-    the delivery path; storage/sql/search.py)."""
+    the delivery path; storage/sql/search.py). Parts nested ``max_depth`` deep are not split.
+    ``measure=True`` adds a ``scan`` entry to every part (``_Scanner._scan``) for the attachment
+    limit, and leaves out what the top header section gives ("envelope" is None, "search" has
+    only "body"; "fields" holds that section's fields): that parse is for SMTP's checks and
+    ``storage.mime.reuse.with_head``, which builds them for the stored message's header section
+    and drops the ``scan`` entries."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(source)
-    return _Scanner(search_text).run(source)
+    return _Scanner(search_text, max_depth, measure).run(source)

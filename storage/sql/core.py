@@ -24,7 +24,8 @@ from storage.blobs import BlobFiles
 from storage.engine import is_sqlite, make_engine, normalise_url
 from storage.errors import Invalid, NotFound
 from storage.indexing import index_columns
-from storage.mime import fold as _fold
+from storage.mime import fold as _fold, parse as _parse
+from storage.mime.parser import DEFAULT_MAX_DEPTH
 from storage.pgnotify import Notifier
 from storage.recipients import RecipientCache
 from storage.sql.place import Placement, placer
@@ -51,8 +52,10 @@ class StoreCore:
         fold_diacritics: bool = True,
         index_quiet_s: float = INDEX_QUIET_S,
         recipient_cache_ttl: float = 10.0,
+        mime_max_depth: int = DEFAULT_MAX_DEPTH,
     ) -> None:
         self.url = normalise_url(url)
+        self._mime_max_depth = mime_max_depth
         self._index_quiet_s = index_quiet_s
         self._sqlite = is_sqlite(self.url)
         self._read = make_engine(self.url, writer=False)
@@ -188,6 +191,13 @@ class StoreCore:
 
     def fold(self, text: str) -> str:
         return _fold(text, diacritics=self._fold_diacritics)
+
+    def parse_message(self, source, *, measure: bool = False, search_text: bool | None = None) -> dict:
+        """``storage.mime.parse`` with this store's options. SQLite: the search text of the body
+        and of all header fields is left to the indexer (``SqlSearch.fill_bodies``), unless asked."""
+        if search_text is None:
+            search_text = not self._sqlite
+        return _parse(source, search_text=search_text, max_depth=self._mime_max_depth, measure=measure)
 
     # -- for the roles ---------------------------------------------------------------------------
     def reading(self):

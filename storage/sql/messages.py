@@ -25,7 +25,7 @@ from storage import api, models as m
 from storage.errors import Invalid, NoQuota, NotFound
 from storage.flags import join as join_flags, pack_keywords, split as split_flags
 from storage.indexing import index_columns
-from storage.mime import parse as parse_message
+from storage.mime.reuse import with_head
 from storage.sql.place import Placement
 from storage.sql.role import Role
 from storage.sqlrows import CHUNK, DELETED, SEEN, _canonical, _chunks, _from_db, _to_db, _utcnow
@@ -363,20 +363,35 @@ class SqlMessages(Role):
         )
 
     # -- writing messages -----------------------------------------------------------------------
-    def put_blob(self, source: bytes | BinaryIO, *, prefix: bytes = b"") -> api.BlobRef:
+    def put_blob(self, source: bytes | BinaryIO, *, prefix: bytes = b"", parsed: dict | None = None) -> api.BlobRef:
+        meta = None if parsed is None else self._reuse(parsed, source, prefix)
         sha, size, inline, path = self._blobs.write(source, prefix)
-        # SQLite: the search text of the body and of all header fields is left to the indexer
-        # (fill_bodies, sql_search.py).
-        search_text = not self._sqlite
-        if inline is not None:
-            meta = parse_message(inline, search_text=search_text)
-        else:
+        if meta is None and inline is not None:
+            meta = self.parse_message(inline)
+        elif meta is None:
             with open(path, "rb") as f:
-                meta = parse_message(f, search_text=search_text)
+                meta = self.parse_message(f)
         return api.BlobRef(
             sha256=sha, size=size, inline=inline, path=str(path) if path else None, meta=meta,
             index=index_columns(meta, self.fold),
         )
+
+    def _reuse(self, parsed: dict, source: bytes | BinaryIO, prefix: bytes) -> dict | None:
+        """``parsed`` (of ``source`` from offset 0) turned into the metadata of ``prefix`` + the
+        source from where it now stands: at 0, or just after its header section (replaced by one
+        in ``prefix``); None when the stored message must be parsed again. Leaves ``source``
+        where it was."""
+        body_start = parsed["structure"]["body_start"]
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            head = bytes(source[:body_start])
+        elif (at := source.tell()) == body_start:
+            head = b""
+        elif at == 0:
+            head = source.read(body_start)
+            source.seek(0)
+        else:
+            return None
+        return with_head(parsed, prefix, head, search_text=not self._sqlite)
 
     def blob_on_disk(self, size: int) -> bool:
         return self._blobs.inline_limit is not None and size > self._blobs.inline_limit

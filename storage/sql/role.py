@@ -19,6 +19,7 @@ CORE_NAMES = (
     "_index_quiet_s",
     "_placer",
     "fold",
+    "parse_message",
     "reading",
     "_reading",
     "run_write",

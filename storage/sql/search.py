@@ -16,7 +16,6 @@ from storage import models as m
 from storage import querysql
 from storage.errors import Invalid
 from storage.indexing import text_columns
-from storage.mime import parse as parse_message
 from storage.search import Query, SortKey
 from storage.sql.role import Role
 
@@ -93,10 +92,10 @@ class SqlSearch(Role):
         """(headers, body) columns of one stored message."""
         try:
             if inline is not None:
-                columns = text_columns(parse_message(inline), self.fold)
+                columns = text_columns(self.parse_message(inline, search_text=True), self.fold)
             else:
                 with self._blobs.open(sha256) as f:
-                    columns = text_columns(parse_message(f), self.fold)
+                    columns = text_columns(self.parse_message(f, search_text=True), self.fold)
         except OSError:  # a body file gone missing: nothing to search, the rest goes on
             log.exception("body %s unreadable for search", sha256)
             return "", ""

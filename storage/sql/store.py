@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from storage import api
+from storage.mime.parser import DEFAULT_MAX_DEPTH
 from storage.sql.accounts import SqlAccounts
 from storage.sql.core import INDEX_QUIET_S, StoreCore
 from storage.sql.folders import SqlFolders
@@ -36,10 +37,12 @@ class SqlStore:
         fold_diacritics: bool = True,
         index_quiet_s: float = INDEX_QUIET_S,
         recipient_cache_ttl: float = 10.0,
+        mime_max_depth: int = DEFAULT_MAX_DEPTH,
     ) -> None:
         self.core = StoreCore(
             url, blob_dir=blob_dir, inline_blob_limit=inline_blob_limit, max_batch=max_batch,
             fold_diacritics=fold_diacritics, index_quiet_s=index_quiet_s, recipient_cache_ttl=recipient_cache_ttl,
+            mime_max_depth=mime_max_depth,
         )  # fmt: skip
         self.accounts = SqlAccounts(self.core)
         self.folders = SqlFolders(self.core)

@@ -1,6 +1,9 @@
 """R-QUOTA-1 after DATA: at most 20 MB (hcm-q4: 15 MB) of attachments per message, counted as the
-decoded bytes the recipient gets (``quota.measure_attachments`` walks the MIME tree of the spool
-in a worker thread, decoding base64 and quoted-printable; broken MIME is counted, never raised).
+decoded bytes the recipient gets. The message is parsed here once (``store.messages.parse_message``, which
+decodes base64 and quoted-printable while it scans; broken MIME is counted, never raised), the part
+tree measured by ``quota.measure_attachments``, and the parse kept in ``ctx.parsed`` so that
+storing the message does not parse it again. Small messages are parsed on the loop (as delivery
+would), larger ones in a worker thread.
 
 Each local recipient's own limit applies (classes may differ); a submitted message is also held to
 the sender's limit, which covers its remote recipients. Over the limit for every recipient (or for
@@ -9,16 +12,18 @@ the others get the message and ``ctx.extra["refused"]`` tells the handler whom t
 
 from __future__ import annotations
 
-from quota.attachments import letter_without_attachments
 from smtp import quota as q
+from smtp.delivery import PARSE_ON_LOOP
 from smtp.pipeline import PASS, DataContext, Verdict, refuse
 
 
 def _measure(ctx: DataContext) -> int:
     try:
-        return ctx.quota.measure_attachments(ctx.spool).total_decoded_bytes
+        ctx.spool.seek(0)
+        ctx.parsed = ctx.store.messages.parse_message(ctx.spool, measure=True)
     finally:
         ctx.spool.seek(0)
+    return ctx.quota.measure_attachments(ctx.parsed["structure"]).total_decoded_bytes
 
 
 def _over(ctx: DataContext, total: int) -> dict:
@@ -35,10 +40,7 @@ def _over(ctx: DataContext, total: int) -> dict:
 async def check(ctx: DataContext) -> Verdict:
     if ctx.quota is None or ctx.spool is None:
         return PASS
-    if ctx.head is not None and letter_without_attachments(ctx.head):
-        total = 0  # one text part, no attachment: nothing to decode, no thread hand-off
-    else:
-        total = await ctx.call(_measure, ctx)
+    total = _measure(ctx) if ctx.size <= PARSE_ON_LOOP else await ctx.call(_measure, ctx)
     ctx.extra["attachment_bytes"] = total
     if total == 0:  # no attachment: no limit can be exceeded
         return PASS

@@ -1,8 +1,8 @@
 """Incremental Content-Transfer-Encoding decoders that count bytes instead of keeping them.
 
 Each counter is fed a body in arbitrary chunks and keeps at most a few bytes between chunks (an
-unfinished base64 quad, an unfinished quoted-printable line), so a 20 MiB attachment is measured
-without its decoded content ever being held (R-QUOTA-1).
+unfinished base64 quad, an unfinished quoted-printable line), so the parser measures a 20 MiB
+attachment's decoded size (R-QUOTA-1) without its decoded content ever being held.
 """
 
 from __future__ import annotations
