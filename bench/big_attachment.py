@@ -1,4 +1,4 @@
-"""Big-attachment benchmark (issue 5): one message with a 20 MiB attachment (~28 MB in base64)
+"""Big-attachment benchmark: one message with a 20 MiB attachment (~28 MB in base64)
 over SMTP to a running server; the time to accept it and the server process's memory growth.
 
 Starts the real server like the tests do (tests/conftest.py ``Server``: ``python -m mailserver
@@ -7,7 +7,7 @@ serve`` on free loopback ports, temporary data dir), then for each run:
     (b) end of data (CRLF.CRLF sent) to the 250 reply: the server's own work to accept;
   - samples the server's /proc/<pid>/status VmRSS every few ms during the transaction, and
     VmHWM (the kernel's peak) before and after; growth = peak - RSS just before the transaction.
-Target (issue 5): peak growth under 1.5x the encoded message, acceptance within 2x Postfix
+Target: peak growth under 1.5x the encoded message, acceptance within 2x Postfix
 (0.18 s there).
 
     .venv/bin/python bench/big_attachment.py [--mib 20] [--repeat 3] [--backend sqlite|postgresql]

@@ -1,4 +1,4 @@
-"""Benchmark (issue 4, R-BOX-4): one message to a group of N members, each member with an IMAP
+"""Benchmark (R-BOX-4): one message to a group of N members, each member with an IMAP
 client in IDLE; time until every client has seen it, and the extra disk used.
 
     .venv/bin/python bench/fanout.py                      # 1,000 members, 100 KB, SQLite, over SMTP
@@ -17,7 +17,7 @@ each, a server started with cheap argon2 parameters (so 1,000 logins do not domi
 N raw-socket IMAP connections (asyncio) logged in, INBOX selected, IDLE running. Timed: from the
 SMTP connection to the last client's ``* n EXISTS``. Disk: bytes of every file under the data
 directory before and after (SQLite: after a WAL checkpoint too), or pg_database_size.
-Postfix + Dovecot on this machine (issue 4): 1.04 s and 2.3 MB for 1,000 members.
+Postfix + Dovecot on this machine: 1.04 s and 2.3 MB for 1,000 members.
 """
 
 from __future__ import annotations
@@ -339,7 +339,7 @@ def main() -> None:
         if not args.direct and result["seen"] < args.members and not args.explicit_rcpts:
             print("NOTE: not every client saw the message: the SMTP side does not expand group "
                   "recipients yet (storage.api.Organisation.expand_accounts at RCPT).")
-        print("Postfix + Dovecot reference (issue 4): 1.040 s, 2.3 MB; target < 0.25 s and less disk")
+        print("Postfix + Dovecot reference: 1.040 s, 2.3 MB; target < 0.25 s and less disk")
     finally:
         if proc is not None:
             proc.terminate()

@@ -1,4 +1,4 @@
-"""IMAP benchmark (issue 3): a folder of N ~10 KB messages, medians of the usual client commands.
+"""IMAP benchmark: a folder of N ~10 KB messages, medians of the usual client commands.
 
     .venv/bin/python bench/imap.py [--messages 10000] [--runs 5] [--size 9500]
 
@@ -180,7 +180,7 @@ def timed(fn, runs: int, pid: int) -> tuple[list[float], float]:
     return times, (cpu_seconds(pid) - cpu) * 1000 / runs
 
 
-#: The issue's figures for Dovecot on the same kind of machine, and the targets (2x Dovecot;
+#: Reference figures for Dovecot on the same kind of machine, and the targets (2x Dovecot;
 #: SEARCH TEXT faster than Dovecot).
 DOVECOT = {"flags": 14, "envelope": 69, "bodystructure": 16, "subject": 24, "text": 674, "bodies": 2}
 TARGET = {"flags": 28, "envelope": 138, "bodystructure": 32, "subject": 48, "text": 674, "bodies": 4}
@@ -226,7 +226,7 @@ def main() -> None:
                 ("UID FETCH 1:* (FLAGS)", "flags", "UID FETCH 1:* (FLAGS)"),
                 ("FETCH 1:* (ENVELOPE)", "envelope", "FETCH 1:* (ENVELOPE)"),
                 ("FETCH 1:* (BODYSTRUCTURE)", "bodystructure", "FETCH 1:* (BODYSTRUCTURE)"),
-                # A mail client listing a folder by header fields (no target in the issue).
+                # A mail client listing a folder by header fields (no target set).
                 ("FETCH 1:* (HEADER.FIELDS)", None, "FETCH 1:* (BODY.PEEK[HEADER.FIELDS (From Subject Date)])"),
                 ("UID SEARCH SUBJECT zebra", "subject", "UID SEARCH SUBJECT zebra"),
                 ("SEARCH TEXT quokka", "text", "SEARCH TEXT quokka"),

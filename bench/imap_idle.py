@@ -1,4 +1,4 @@
-"""Many IDLE connections (issue 3): server memory, and time until all of them see new mail.
+"""Many IDLE connections: server memory, and time until all of them see new mail.
 
     .venv/bin/python bench/imap_idle.py [--connections 5000] [--accounts 50]
 

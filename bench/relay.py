@@ -1,4 +1,4 @@
-"""Relay benchmark (issue 7; not a timed test): N messages submitted over C connections to server A
+"""Relay benchmark (not a timed test): N messages submitted over C connections to server A
 and relayed by A's outbound queue to server B (a second `mailserver serve`, static route).
 
 Reports submitted/s (until the last 250) and delivered/s (until the last message is in B's

@@ -1,4 +1,4 @@
-"""Benchmark: IMAP SEARCH over a folder of Vietnamese mail (issue 6).
+"""Benchmark: IMAP SEARCH over a folder of Vietnamese mail.
 
 Loads N messages (default 100,000) with Vietnamese subjects and bodies into one INBOX through
 the storage API (the same put_blob + deliver path SMTP uses), starts the real server, and times

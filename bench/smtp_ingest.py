@@ -1,4 +1,4 @@
-"""SMTP ingest benchmark (issue 2): N messages of ~10 KB over C concurrent connections.
+"""SMTP ingest benchmark: N messages of ~10 KB over C concurrent connections.
 
 Starts its own server (``python -m mailserver --config X serve`` on a temporary data dir, free
 loopback ports, accounts made with the CLI), sends with aiosmtplib to random local recipients and

@@ -1,4 +1,4 @@
-"""Build the one frozen ``Settings`` object from layered YAML (DESIGN.md "Configuration").
+"""Build the one frozen ``Settings`` object from layered YAML (docs/operations.md, "The configuration file").
 
 Layers, lowest first: built-in defaults (``Settings``' own) → the profile chosen by ``profile:``
 (``config/profiles/<name>.yaml``) → the operator's file → ``overrides`` (CLI flags). Mappings merge

@@ -1,5 +1,5 @@
 """Typed, frozen settings. Parsed once from YAML (config/loader.py) and handed to each package
-as its slice; no module reads a global config (STYLE.md lesson 7).
+as its slice; no module reads a global config (explicit inputs, easy to test).
 
 Unknown keys are refused (``extra="forbid"``) so a typo in an operator's file stops start-up with
 the key path instead of being silently ignored.

@@ -1,5 +1,6 @@
-"""What the IMAP server needs from the services built in mailserver/app.py (DESIGN.md: front ends
-never import mailserver.*; they type what they are given with a Protocol of their own).
+"""What the IMAP server needs from the services built in mailserver/app.py (docs/architecture.md,
+section 1: front ends never import mailserver.*; they type what they are given with a Protocol
+of their own).
 
 Every method may block on the database: call it in a thread (``deferToThread``).
 """

@@ -8,7 +8,7 @@ kept by the store (``put_rendered``), later FETCHes copy the kept bytes.
 
 ``RENDER_VERSION`` names the output of render_envelope/render_body: bump it whenever that output
 changes, so renderings kept by an older server are ignored and replaced
-(tests/test_imap_fetch_render.py pins the output of a sample to this number).
+(tests/test_imap_fetch.py pins the output of a sample to this number).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from imap.prerender import Prerenderer
 #: Listen backlog (the kernel caps it at net.core.somaxconn, 4096 by default). Twisted's default
 #: of 50, and 1024 still, overflow when thousands of clients connect at once while the reactor is
 #: busy: Linux then drops the handshake's last ACK, the client believes it is connected, the
-#: server never accepts it, and the client waits for a greeting forever (issue 3: ~160 of 5,000
+#: server never accepts it, and the client waits for a greeting forever (measured: ~160 of 5,000
 #: IDLE clients; TcpExtListenOverflows counts them).
 BACKLOG = 4096
 

@@ -1,6 +1,6 @@
 """The one composition root: builds the store, the authenticator and every service from Settings.
 
-One process, one event loop (DESIGN.md "One process, one event loop"): an asyncio loop with
+One process, one event loop (docs/architecture.md, "Threads"): an asyncio loop with
 Twisted's asyncioreactor installed on it *before* anything imports ``twisted.internet.reactor``;
 aiosmtpd serves SMTP through ``loop.create_server``; Twisted serves IMAP4 and POP3 on the same
 loop; the reactor is started with ``startRunning`` inside the running loop so that
@@ -153,7 +153,7 @@ async def _start(settings: Settings, running: _Running) -> None:
     running.lifecycle = start_lifecycle(loop, settings, store)  # daily deadlines (R-LIFE-*, lifecycle.run_at)
 
     organisation = store.org
-    running.outbound = await start_outbound(loop, settings, store)  # issue 7: queue worker, DKIM
+    running.outbound = await start_outbound(loop, settings, store)  # queue worker, DKIM
     running.servers = await start_smtp(
         settings, store, auth, server_ssl_context(settings),
         groups=organisation, quota=running.quota, org=organisation, outbound=running.outbound,

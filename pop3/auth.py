@@ -2,7 +2,7 @@
 
 Replaces Twisted's handlers: its AUTH PLAIN with an initial response raises and drops the
 connection, its ``state_AUTH`` only understands CRAM-MD5 style "user response" blobs, and it has
-no STLS (LIBRARIES.md §2). Plaintext credentials are refused before TLS unless the peer is on
+no STLS (docs/libraries.md, Twisted POP3). Plaintext credentials are refused before TLS unless the peer is on
 loopback and ``tls.allow_plaintext_auth_on_loopback`` allows it. A wrong password and an unknown
 account get the same ``-ERR [AUTH]``; the Authenticator takes the same time for both.
 """

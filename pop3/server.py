@@ -1,7 +1,7 @@
 """The POP3 protocol (RFC 1939, RFC 2449 CAPA, RFC 2595 STLS, RFC 5034 SASL) over the store.
 
 Subclasses Twisted's ``POP3`` for its transport plumbing (``sendLine``, the autologout timer) but
-replaces its input loop and command dispatch, which LIBRARIES.md §2 shows to be unsafe:
+replaces its input loop and command dispatch, which are unsafe (docs/libraries.md, Twisted POP3):
 
 - Input is split here, one command at a time: while a command is running (a thread hop, a RETR
   being streamed) further pipelined lines wait in the buffer and reading from the socket pauses
@@ -11,8 +11,8 @@ replaces its input loop and command dispatch, which LIBRARIES.md §2 shows to be
 - An unknown or malformed command gets ``-ERR`` and the session continues; an unexpected error is
   logged and answered ``-ERR [SYS/TEMP]``, never with an exception name.
 
-The AUTHORIZATION commands live in ``pop3_auth.py``, the TRANSACTION ones in
-``pop3_transaction.py``.
+The AUTHORIZATION commands live in ``pop3/auth.py``, the TRANSACTION ones in
+``pop3/transaction.py``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """POP3 TRANSACTION state: STAT, LIST, UIDL, RETR, TOP, DELE, RSET, NOOP (RFC 1939).
 
-Differences from Twisted's handlers (LIBRARIES.md §2): ``UIDL n`` answers ``+OK n uid``; DELE
+Differences from Twisted's handlers (docs/libraries.md, Twisted POP3): ``UIDL n`` answers ``+OK n uid``; DELE
 checks the range and refuses a message already deleted; RETR/TOP stream the stored body from a
 worker thread with back-pressure and stuff dots across chunk boundaries (``pop3_encoder``);
 errors are generic ``-ERR`` texts.

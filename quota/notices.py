@@ -1,4 +1,4 @@
-"""Quota warning notices (issue 5, R-QUOTA-2): the text sent when usage crosses a threshold.
+"""Quota warning notices (R-QUOTA-2): the text sent when usage crosses a threshold.
 
 Vietnamese first, English below (R-TEXT-1: the caller sends it as UTF-8). Pure text: who gets it
 (the owner; for a unit mailbox the head and delegates) and when (``thresholds_crossed``) is the

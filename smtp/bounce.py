@@ -1,4 +1,4 @@
-"""DSNs for recipients refused after the client was told 250 (issue 5, R-QUOTA-1: no silent loss).
+"""DSNs for recipients refused after the client was told 250 (R-QUOTA-1: no silent loss).
 
 Two ways a recipient of an accepted message can still fail: its mailbox filled up between RCPT
 and the commit (the commit's ``quota_limit`` check, ``NOQUOTA``), or the attachments are over its

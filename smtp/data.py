@@ -1,7 +1,7 @@
 """Streaming DATA: read the message from the socket into a spool file without buffering it whole.
 
 aiosmtpd buffers the whole message (3.9x its size in RAM, loop stalls at end of data) and refuses
-a message with one body line over 1000 bytes (notes/LIBRARIES.md section 4). Here the data is read
+a message with one body line over 1000 bytes (docs/libraries.md, aiosmtpd). Here the data is read
 in blocks with ``StreamReader.readuntil(b"\\r\\n.\\r\\n")`` (never past the terminator, so commands
 pipelined after it stay in the reader), dot-unstuffed block by block (RFC 5321 section 4.5.2) and
 written to a ``SpooledTemporaryFile`` (memory below a threshold, disk above). Only the exact

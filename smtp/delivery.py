@@ -1,10 +1,10 @@
 """Commit a received message: one blob with our trace headers, one row per local account, and
-the remote recipients handed to the outbound queue (issue 7).
+the remote recipients handed to the outbound queue.
 
 Runs after the DATA pipeline passed. ``put_blob`` (hash, MIME parse, fsync of large bodies) runs
 in a worker thread unless the message is small, ``deliver_soon`` queues one durable group commit
 whose future is awaited, ``outbound.enqueue`` commits the queue rows; the caller replies 250 only
-after all of them completed (issue 2 "Durability"). Each
+after all of them completed (an acknowledged message is durable). Each
 target carries its mailbox limit (``quota.delivery_limit``), checked again inside the commit, so
 concurrent deliveries never push a mailbox over it (R-QUOTA-1). Recipients that fail after the
 others succeeded are owed a DSN (smtp/bounce.py), sent before the 250.

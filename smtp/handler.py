@@ -1,7 +1,7 @@
 """Thin per-verb handlers for inbound mail: build a context, run the pipeline, map to a reply.
 
-Called by ``smtp.protocol.MailSMTP`` once a command's syntax is valid. No SQL here (STYLE.md
-lesson 5): the pipeline checks and ``smtp.delivery`` talk to the storage API.
+Called by ``smtp.protocol.MailSMTP`` once a command's syntax is valid. No SQL here (front ends
+speak only to the storage API): the pipeline checks and ``smtp.delivery`` talk to the storage API.
 """
 
 from __future__ import annotations
@@ -170,6 +170,6 @@ class InboundHandler:
 
     async def handle_exception(self, error: Exception) -> str:
         """aiosmtpd hook: an unexpected error in a command. The client gets a generic temporary
-        failure (it retries), the log gets the traceback; never the exception text (issue 2)."""
+        failure (it retries), the log gets the traceback; never the exception text."""
         log.error("unexpected error in SMTP session", exc_info=error)
         return replies.S451_TEMP

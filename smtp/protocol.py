@@ -1,11 +1,11 @@
 """Our aiosmtpd ``SMTP`` subclass: syntax of MAIL/RCPT/DATA, streaming DATA, enhanced status codes.
 
-What is overridden, and why (notes/LIBRARIES.md section 4):
+What is overridden, and why (docs/libraries.md, aiosmtpd):
 - ``push``: every reply gets an RFC 3463 enhanced code (aiosmtpd's own replies mostly lack one),
   except those RFC 2034 exempts (greeting, HELO/EHLO, 3xx).
 - ``smtp_EHLO``: advertise PIPELINING and ENHANCEDSTATUSCODES; no empty ``AUTH`` line.
 - ``smtp_MAIL``/``smtp_RCPT``: strict path syntax (smtp/address.py), our reply codes, parameters
-  checked here so issue 7 can add ``AUTH=``/DSN parameters in one place.
+  checked here so ``AUTH=``/DSN parameters can be added in one place.
 - ``smtp_DATA``: streamed to a spool file (smtp/data.py) instead of buffered 3.9x in memory,
   idle timeout reset per block, long lines accepted up to a sane cap.
 - ``_timeout_cb``: say ``421 4.4.2`` before closing an idle connection (RFC 5321 4.5.3.2); during
@@ -81,7 +81,7 @@ class MailSMTP(SMTP):
             ip = str(self.session.peer[0])
             self._peer_name = self.loop.create_task(self._resolve_name(ip))
             if self._implicit_tls or (self._plaintext_auth_on_loopback and _is_loopback(ip)):
-                self._auth_require_tls = False  # 465 is TLS already (aiosmtpd #281)
+                self._auth_require_tls = False  # 465 is TLS already (docs/libraries.md, aiosmtpd)
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._peer_name is not None:

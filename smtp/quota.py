@@ -1,4 +1,4 @@
-"""Quota on the SMTP path (issue 5, R-QUOTA-1): what the front end needs from the quota service,
+"""Quota on the SMTP path (R-QUOTA-1): what the front end needs from the quota service,
 and the bilingual replies it gives.
 
 ``start_smtp(..., quota=...)`` receives ``mailserver.mailboxes.quota.QuotaService`` from the

@@ -2,7 +2,7 @@
 
 They are the only bytes we add in front of a message (the rest is stored byte for byte, so signed
 mail still verifies, R-SEC-2). They are identical for every recipient of one transaction, so one
-blob is shared by all recipients (DESIGN.md "Storage"); hence ``for <rcpt>`` only when there is a
+blob is shared by all recipients (docs/architecture.md, "Storage"); hence ``for <rcpt>`` only when there is a
 single recipient.
 """
 

@@ -3,7 +3,7 @@
 Replies carry RFC 3463 enhanced status codes (RFC 2034 ENHANCEDSTATUSCODES is advertised), except
 the greeting, the EHLO/HELO answer, 354 and AUTH challenges, which RFC 2034 exempts. Replies that
 aiosmtpd itself produces get a code from ``enhance()`` in ``smtp.protocol.MailSMTP.push``.
-Client texts are generic (DESIGN.md "Errors"); details go to the log.
+Client texts are generic (no internals reach a client); details go to the log.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ S550_GROUP_SENDER = "550 5.7.1 Sender may not post to this group"  # R-BOX-4 sen
 S552_MESSAGE_TOO_BIG = "552 5.3.4 Message size exceeds fixed maximum message size"
 S552_QUOTA = "552 5.2.2 Mailbox full"  # R-QUOTA-1, at DATA
 S553_SENDER_NOT_OWNED = "553 5.7.1 Sender address not owned by the authenticated user"  # R-ACC-1
-S553_FROM_NOT_OWNED = "553 5.7.1 From: address not owned by the authenticated user"  # R-ACC-1, issue 7
+S553_FROM_NOT_OWNED = "553 5.7.1 From: address not owned by the authenticated user"  # R-ACC-1
 
 # -- authentication (submission) -------------------------------------------------------------------
 S235_AUTH_OK = "235 2.7.0 Authentication successful"

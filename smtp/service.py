@@ -79,7 +79,7 @@ async def start_smtp(
     - ``groups``: group fan-out at RCPT (R-BOX-4), ``storage.api.Organisation`` fits;
     - ``quota``: ``mailserver.mailboxes.quota.QuotaService`` (R-QUOTA-1, smtp/quota.py); None: no
       quota checks, SIZE is ``limits.max_message_size``;
-    - ``org``: send-as and SASL authorization identities (issue 4), ``Organisation`` fits; None:
+    - ``org``: send-as and SASL authorization identities, ``Organisation`` fits; None:
       users send only as their own addresses;
     - ``outbound``: the outbound queue (``smtp.outbound.OutboundService``); None: submission
       refuses remote recipients (550 5.7.1) and DSNs to remote senders are logged, not sent;

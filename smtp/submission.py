@@ -8,7 +8,7 @@ identity was refused: the timing says nothing about which addresses exist, and g
 AUTH is offered only under TLS, except from loopback when ``tls.allow_plaintext_auth_on_loopback``
 (smtp/protocol.py).
 
-SASL PLAIN's authorization identity (RFC 4616; issue 4): after the authentication identity's
+SASL PLAIN's authorization identity (RFC 4616): after the authentication identity's
 password is checked, ``org.resolve_login`` lets a head or delegate act as a unit mailbox (and
 records it); anything else is ``535 5.7.8`` like a wrong password.
 
@@ -113,7 +113,7 @@ class SubmissionHandler(InboundHandler):
         return await self._verify(server, "LOGIN", login, password)
 
     def clean_header(self, spool: BinaryIO) -> bytes:
-        """Header hygiene (issue 7): the cleaned header section when it changed, the spool left
+        """Header hygiene: the cleaned header section when it changed, the spool left
         at the body; else nothing, the spool at 0 (stored as sent)."""
         head, body_at = read_header(spool)
         cleaned = clean_header(head, hostname=self.settings.hostname)

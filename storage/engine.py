@@ -2,8 +2,8 @@
 
 SQLite: WAL, ``synchronous=FULL`` (an acknowledged message survives power loss), and the driver's
 own transaction handling turned off so we emit ``BEGIN IMMEDIATE`` for the writer (deferred BEGIN
-gave "database is locked" and lost updates in the audit, LIBRARIES.md §7) and plain ``BEGIN`` for
-readers, which then see one consistent snapshot per transaction.
+gave "database is locked" and lost updates under load; docs/libraries.md, SQLAlchemy and SQLite)
+and plain ``BEGIN`` for readers, which then see one consistent snapshot per transaction.
 """
 
 from __future__ import annotations

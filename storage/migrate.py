@@ -1,6 +1,6 @@
 """Schema migrations through Alembic, run programmatically (no alembic.ini to ship or find).
 
-``serve`` refuses to start on a database that is not at the head revision (DESIGN.md "Storage").
+``serve`` refuses to start on a database that is not at the head revision (docs/architecture.md, "Storage").
 """
 
 from __future__ import annotations

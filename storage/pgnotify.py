@@ -3,7 +3,7 @@
 Each commit that changes folders sends ``NOTIFY mailstore_changes`` inside its transaction
 (PostgreSQL delivers it only if the commit succeeds); every process LISTENs on a connection of
 its own and hands what other processes changed to the same listeners as local commits, so IDLE
-and other sessions see mail delivered by any process (DESIGN.md "PostgreSQL (scale-out)").
+and other sessions see mail delivered by any process (docs/operations.md, "PostgreSQL and several processes").
 A process ignores its own notifications: its listeners already heard those from the writer.
 """
 

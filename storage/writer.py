@@ -4,7 +4,7 @@ Why: on SQLite only one writer can hold the lock, and a durable commit costs an 
 every job that is waiting and committing them together makes durability cost one fsync per
 batch instead of one per message, while each job still runs in its own SAVEPOINT so a failing
 job (quota, not found) rolls back alone. Callers block until their batch is committed; only then
-may a front end say 250 / OK (DEVELOPERS.md "Durability").
+may a front end say 250 / OK (docs/architecture.md, "The writer and group commit").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A fake of the storage API subset the SMTP front end uses, with injectable failures.
 
-Fakes over mocks (STYLE.md lesson 10, maddy's testutils): SMTP tests run the real protocol over
+Fakes over mocks (a fake behaves, a mock only replays calls): SMTP tests run the real protocol over
 real sockets against this, without a database. Thread-safe like the real store.
 """
 

@@ -1,4 +1,5 @@
-"""The package import rules of DESIGN.md hold (checked by import-linter, .importlinter)."""
+"""The package import rules of docs/architecture.md, section 1, hold (checked by import-linter,
+.importlinter)."""
 
 import configparser
 import shutil

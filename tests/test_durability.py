@@ -1,8 +1,9 @@
 """An acknowledged message survives ``kill -9`` at any moment; nothing half-stored ever shows.
 
-DEVELOPERS.md "Durability": 250 to DATA only after the durable commit. Several clients deliver
-concurrently while the server is killed; after a restart every message that got 250 is present
-byte for byte, and every message present is one that was sent, whole.
+The rule (docs/architecture.md, "The writer and group commit"): 250 to DATA only after the
+durable commit. Several clients deliver concurrently while the server is killed; after a restart
+every message that got 250 is present byte for byte, and every message present is one that was
+sent, whole.
 """
 
 from __future__ import annotations

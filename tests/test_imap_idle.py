@@ -1,4 +1,4 @@
-"""Issue 3, many IDLE clients: the autologout timer never ends a connection while one of its
+"""Many IDLE clients: the autologout timer never ends a connection while one of its
 commands is being worked on; concurrent LOGINs of one account share one verification without
 mixing up right and wrong passwords; mail that arrives between SELECT and IDLE is announced."""
 

@@ -1,4 +1,4 @@
-"""Unit mailboxes in the IMAP shared namespace (issue 4) over real sessions: delegates see and
+"""Unit mailboxes in the IMAP shared namespace over real sessions: delegates see and
 read them with the rights the head granted, refusals are NO [NOPERM], accesses are audited, a
 handover leaves every message visible to the new head; SASL PLAIN authorization identity."""
 

@@ -1,4 +1,4 @@
-"""Vietnamese folder names both ways (issue 6): modified UTF-7 before, UTF-8 after ENABLE
+"""Vietnamese folder names both ways: modified UTF-7 before, UTF-8 after ENABLE
 UTF8=ACCEPT (RFC 6855), both naming one folder; UTF8 APPEND; SEARCH CHARSET UTF-8 literals."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Downgrading a UTF-8 (RFC 6532) header for a next hop without SMTPUTF8 (issue 6, R-TEXT-1):
+"""Downgrading a UTF-8 (RFC 6532) header for a next hop without SMTPUTF8 (R-TEXT-1):
 every field decodes back to the NFC text, ASCII fields stay byte for byte, UTF-8 local parts and
 identifiers refuse."""
 

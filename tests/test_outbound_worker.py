@@ -337,7 +337,7 @@ def _decoded(data: bytes, name: str) -> str:
 
 
 async def test_utf8_header_is_downgraded_for_a_remote_without_smtputf8_and_signed_over_the_sent_bytes(store, tmp_path):
-    """Issue 6: raw UTF-8 (RFC 6532) header fields arrive as RFC 2047 words / IDNA at an old
+    """Raw UTF-8 (RFC 6532) header fields arrive as RFC 2047 words / IDNA at an old
     remote, decode back to the NFC text, DKIM verifies; a modern remote gets the UTF-8 as stored."""
     import unicodedata
 

@@ -92,7 +92,7 @@ def test_r_addr_personal_local_part(rule: str, name: str, taken: set[str], expec
 
 
 def test_r_addr_table_covers_at_least_forty_names() -> None:
-    """The issue asks for at least 40 names; the table must not shrink below that."""
+    """The seed table holds at least 40 names (R-ADDR-1); it must not shrink below that."""
     assert len(PERSONAL) >= 40
     assert len({unicodedata.normalize("NFC", name) for _, name, _, _ in PERSONAL}) >= 30
 

@@ -1,5 +1,5 @@
 """mailserver.mailboxes.quota on SQLite and PostgreSQL: limits in layers (profile → unit class →
-account), figures for SMTP and IMAP, and threshold warnings once per crossing (issue 5)."""
+account), figures for SMTP and IMAP, and threshold warnings once per crossing."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The search indexes give exactly IMAP's substring semantics (issue 6): for every needle the
+"""The search indexes give exactly IMAP's substring semantics: for every needle the
 store's answer equals a plain ``needle in text`` over the folded text, before the background
 indexer has run (rows scanned), after it (word index, trigram index, LIKE) and after an upgrade
 from the schema without the word index. Run on SQLite and PostgreSQL."""
@@ -162,7 +162,7 @@ def test_upgrade_adds_the_word_index_and_the_indexer_fills_it(tmp_path):
 
 def test_search_text_is_filled_after_delivery_and_before_a_search_needing_it(store_url, tmp_path):
     """SQLite leaves the search text of a delivered body and of its header fields to the indexer
-    (issue 2: off the event loop's path to 250); a SEARCH on that text fills what waits first,
+    (off the event loop's path to 250); a SEARCH on that text fills what waits first,
     one on a header with a column of its own (subject) does not need to."""
     busy = SqlStore(store_url, blob_dir=tmp_path / "blobs", index_quiet_s=3600)  # never quiet
     try:

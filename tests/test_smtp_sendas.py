@@ -1,8 +1,8 @@
 """Submission on the real server (tests/conftest.py ``Server``) with the organisation model:
-send-as through delegation (issue 4, R-BOX-2, R-ACC-1: 553 5.7.1 otherwise, for the envelope and
+send-as through delegation (R-BOX-2, R-ACC-1: 553 5.7.1 otherwise, for the envelope and
 the From: header), the audit of send-as, SASL PLAIN with an authorization identity, AUTH failures
 (535 5.7.8 with the same delay whether the account exists, 501 5.5.2, 530 5.7.0), header hygiene,
-and remote recipients handed to the outbound queue (issue 7)."""
+and remote recipients handed to the outbound queue."""
 
 from __future__ import annotations
 

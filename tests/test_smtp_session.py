@@ -473,7 +473,7 @@ async def test_client_vanishing_mid_data_stores_nothing_and_the_server_goes_on(m
 
 
 async def test_data_checks_can_prepend_headers_between_return_path_and_received(tmp_path):
-    """The slot DKIM/SPF use (issue 7): a passing DATA check's headers go after Return-Path."""
+    """The slot DKIM/SPF use: a passing DATA check's headers go after Return-Path."""
     from smtp.handler import InboundHandler
     from smtp.pipeline import Verdict, build
     from smtp.service import protocol_factory

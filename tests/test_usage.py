@@ -1,5 +1,5 @@
 """The usage role (store.usage) on SQLite and PostgreSQL: recalc finds and fixes drift, racing deliveries never
-pass the limit, quota classes by unit, retention expiry (R-QUOTA-1/2, issue 5)."""
+pass the limit, quota classes by unit, retention expiry (R-QUOTA-1/2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`mailserver quota show|set|class|report|recalc` in subprocesses on each backend (issue 5):
+"""`mailserver quota show|set|class|report|recalc` in subprocesses on each backend:
 sizes with units, bad sizes refused with the accepted forms (exit 2), refusals exit 1, never a
 traceback."""
 

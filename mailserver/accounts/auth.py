@@ -1,7 +1,7 @@
 """Password hashing and login checks shared by IMAP, POP3 and SMTP submission.
 
 argon2id with parameters set in config (the library's defaults cost ~105 ms per verify on the
-2-core reference host, capping the server near 11 logins/s; LIBRARIES.md §6). Successful
+2-core reference host, capping the server near 11 logins/s; docs/libraries.md, argon2-cffi). Successful
 verifications are remembered for a short while, keyed by a keyed hash of the password so no
 plain password is kept, as Dovecot's auth cache does: clients that reconnect every minute do
 not pay argon2 again. Unknown users cost a full verify against a dummy hash, so a wrong address

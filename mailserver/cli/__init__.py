@@ -1,4 +1,4 @@
-"""The operator CLI (DESIGN.md "Operator interface"): arguments in, calls out, one-line errors.
+"""The operator CLI (docs/operations.md): arguments in, calls out, one-line errors.
 
 ``mailserver [--config FILE] [--set KEY=VALUE]... COMMAND``. Exit status: 0 success, 1 a refused
 operation (with a message on stderr), 2 bad usage (click). The server itself is built by
@@ -20,7 +20,7 @@ from mailserver.cli.base import DEFAULT_CONFIG, Context, Group
 
 __all__ = ["COMMANDS", "cli", "main"]
 
-#: Every top-level command, in the order of DESIGN.md's operator interface (help lists them sorted).
+#: Every top-level command, in the order of docs/operations.md (help lists them sorted).
 COMMANDS: tuple[click.Command, ...] = (
     server.init,  # init [--profile NAME] [--domain D] [--data-dir DIR]
     server.serve,

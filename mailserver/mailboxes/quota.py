@@ -8,7 +8,7 @@ Limits are resolved in layers (``quota.resolve_limits``), lowest first:
    entry named by ``mailserver quota class`` (storage.api.Usage.class_for);
 3. the account's own override ``accounts.quota_bytes`` (``mailserver quota set ADDRESS 5GB``).
 
-Front ends (smtp/, imap/) may not import this module (DESIGN.md import rules): app.py builds one
+Front ends (smtp/, imap/) may not import this module (docs/architecture.md, section 1): app.py builds one
 ``QuotaService`` and hands its bound methods to them. Every method may block on the database:
 call it off the event loop, as any store method.
 """

@@ -1,4 +1,4 @@
-"""Identity policies as pure functions over plain data (DESIGN.md "Identity and policy").
+"""Identity policies as pure functions over plain data.
 
 - ``addresses``: local parts from Vietnamese names and unit names (R-ADDR-1..4).
 - ``passwords``: password rules and initial passwords (R-PASS-2/3).

@@ -3,7 +3,7 @@
 Pure functions over plain data; the caller passes the local parts already taken in the domain
 (including revoked ones it still reserves) and stores the result.
 
-How each seed (the Vietnamese originals named in REGULATIONS.md) was read:
+How each seed (the Vietnamese originals named in docs/requirements.md) was read:
 
 - ``molisa`` (000, art. 7.3): given name without diacritics + first letter of the family name +
   first letter of the middle name (Nguyễn Văn An → ``annv``). A later holder of a taken name gets

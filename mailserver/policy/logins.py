@@ -1,7 +1,7 @@
 """What a session's login was checked against, for the later re-checks (mailserver/sessions.py).
 
 A value type shared by the IMAP and POP3 front ends, which build one at login, and the session
-guard, which compares it with the account as it is now (``storage.logins.why_lapsed``).
+guard, which compares it with the account as it is now (``storage.api.sessions.why_lapsed``).
 """
 
 from __future__ import annotations

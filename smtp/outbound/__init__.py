@@ -1,4 +1,4 @@
-"""Outbound mail: the delivery worker over the store's queue (issue 7). See ``service.py``."""
+"""Outbound mail: the delivery worker over the store's queue. See ``service.py``."""
 
 from smtp.outbound.service import OutboundService, start_outbound
 

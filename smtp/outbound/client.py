@@ -60,7 +60,7 @@ class Timeouts:
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     """A message ready to send. ``data`` goes to a hop with SMTPUTF8, or anywhere when the header
-    is ASCII; a hop without SMTPUTF8 gets ``ascii_form()`` instead (issue 6: RFC 2047 words,
+    is ASCII; a hop without SMTPUTF8 gets ``ascii_form()`` instead (RFC 2047 words,
     IDNA domains, DKIM-signed again over those bytes), which raises ``NotDowngradable``."""
 
     data: bytes

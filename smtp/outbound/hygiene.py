@@ -1,4 +1,4 @@
-"""Header hygiene for submitted mail (issue 7): remove ``Bcc``, add ``Date`` and ``Message-ID``
+"""Header hygiene for submitted mail: remove ``Bcc``, add ``Date`` and ``Message-ID``
 when missing (RFC 6409 8.1-8.3), and change nothing else — the remaining bytes stay as the
 client sent them, so a signed S/MIME or OpenPGP message still verifies (R-SEC-2).
 

@@ -1,6 +1,6 @@
 """Where to send mail for a domain: static routes first, then MX (RFC 5321 section 5.1).
 
-``routes`` (config, DESIGN.md "stable keys"): ``{"other.gov.vn": "10.1.2.3:25", "*": "relay:25"}``.
+``routes`` (config; a stable key): ``{"other.gov.vn": "10.1.2.3:25", "*": "relay:25"}``.
 An exact domain wins over ``*`` (the smarthost); a routed host is used as given, no MX look-up.
 Otherwise: MX records in preference order (equal preferences shuffled), each host's A/AAAA
 addresses; no MX at all → the domain's own addresses (implicit MX); a null MX (RFC 7505) or a

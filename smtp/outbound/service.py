@@ -1,4 +1,5 @@
-"""The outbound delivery worker on the server's asyncio loop (issue 7, R-PROTO-2).
+"""The outbound delivery worker on the server's asyncio loop (R-PROTO-2).
+One module: the worker is one class sharing its scheduling state (session, DNS, DSNs are apart).
 
 Loop: deliver owed DSNs → claim due (message, domain) groups up to the free connection slots →
 one task per claim (bounded per domain) → sleep until woken by ``enqueue``, a finished task, the

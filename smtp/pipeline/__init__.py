@@ -4,7 +4,7 @@ A check is ``async def check(ctx) -> Verdict``; the first verdict that carries a
 (that stage only: one recipient at RCPT, the message at DATA). Checks call the store through
 ``ctx.call`` (a thread hand-off, never on the loop). Verdicts may also carry trace headers to
 prepend (``Authentication-Results``, R-SEC-2) and, at RCPT, the delivery target the recipient
-resolves to. The registry is an explicit dict (STYLE.md lesson 8) so the configuration can name
+resolves to. The registry is an explicit dict (no import side effects) so the configuration can name
 and order the checks (smtp/pipeline/checks/__init__.py); quota (R-QUOTA-1) is ``recipient_quota``
 at RCPT and ``attachment_quota`` after DATA.
 """
@@ -33,7 +33,7 @@ class Groups(Protocol):
 
 
 class Org(Protocol):
-    """Delegation (issue 4, R-BOX-2, R-ACC-1) for submission; ``storage.api.Organisation`` fits.
+    """Delegation (R-BOX-2, R-ACC-1) for submission; ``storage.api.Organisation`` fits.
     Blocking: call via ``ctx.call``."""
 
     def may_send_as(self, account_id: int, address: str) -> bool: ...
@@ -66,7 +66,7 @@ class Peer:
     account_id: int | None = None  # the account the session acts as (a unit, after SASL authzid)
     actor_id: int | None = None  # the account whose password was checked (SASL authcid)
     actor_password_changed_at: _dt.datetime | None = None  # as it was then (checks.login_current)
-    outbound: bool = False  # an outbound queue takes remote recipients (issue 7)
+    outbound: bool = False  # an outbound queue takes remote recipients
 
 
 @dataclass(frozen=True, slots=True)

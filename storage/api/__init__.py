@@ -7,7 +7,7 @@ importable from ``storage.api`` itself. The implementation (storage/sql/) compos
 per role into the store: ``store.accounts``, ``store.folders``, ``store.messages``,
 ``store.search``, ``store.org``, ``store.queue``, ``store.usage``, ``store.lifecycle``.
 
-Contract (see DESIGN.md "Storage"):
+Contract (see docs/architecture.md, "Storage"):
 - Synchronous and framework-free. Every method is thread-safe; front ends call it off the event
   loop (``await loop.run_in_executor(None, store.messages.deliver, ...)`` or ``deferToThread``).
   The one exception is ``deliver_soon``, which never blocks and returns a future.
@@ -15,7 +15,7 @@ Contract (see DESIGN.md "Storage"):
 - Writes go through one writer thread per process that batches concurrent write jobs into one
   transaction (group commit). A write method returns only after its transaction is durably
   committed (SQLite ``synchronous=FULL``; blob files fsynced before their rows commit). That is
-  what lets SMTP say 250 and IMAP say OK (DEVELOPERS.md "Durability").
+  what lets SMTP say 250 and IMAP say OK (docs/architecture.md, "The writer and group commit").
 - Every change to a folder bumps its HIGHESTMODSEQ. New messages have ``uid >= old uidnext``,
   flag changes carry their ``modseq``, expunges are logged with the modseq that removed them.
   ``Messages.changes()`` reads exactly that, and ``Store.subscribe()`` tells listeners after each

@@ -2,7 +2,7 @@
 
 A password is checked once per session; the session then lasts (IMAP IDLE for days, an SMTP
 submission connection for many messages). Both front ends ask this rule again later
-(imap/revalidate.py on a timer, the submission MAIL check per transaction) with the account as it
+(mailserver/sessions.py on a timer, the submission MAIL check per transaction) with the account as it
 is now. Pure: tested alone in tests/test_session_revalidate.py.
 """
 

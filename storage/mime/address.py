@@ -1,6 +1,6 @@
 """RFC 5322 address lists → IMAP ENVELOPE address structures (RFC 3501 §7.4.2).
 
-Twisted gets groups and addresses without ``@`` wrong (notes/LIBRARIES.md); this parser keeps
+Twisted gets groups and addresses without ``@`` wrong (docs/libraries.md, Twisted IMAP4); this parser keeps
 group start/end markers, quoted local parts and display names exactly as sent (encoded-words
 stay encoded: ENVELOPE carries them raw). It never raises.
 """

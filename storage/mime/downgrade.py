@@ -1,4 +1,4 @@
-"""A header block with raw UTF-8 (RFC 6532) made fit for a next hop without SMTPUTF8 (issue 6).
+"""A header block with raw UTF-8 (RFC 6532) made fit for a next hop without SMTPUTF8.
 
 R-TEXT-1: our users' Vietnamese must arrive intact at an older server, so each field that is not
 ASCII is rewritten: its text NFC, display names, unstructured text and comments as RFC 2047

@@ -1,6 +1,6 @@
 """SQLAlchemy tables of the mail store. Internal to storage/: front ends never see these rows.
 
-Layout decisions (DESIGN.md "Storage"):
+Layout decisions (docs/architecture.md, "Storage"):
 - One body, many message rows: ``blobs`` holds each distinct body once (SHA-256), ``messages``
   point at it, so a group fan-out writes one blob and N small rows (R-BOX-4).
 - Metadata parsed at delivery lives in ``blob_meta`` (per body, not per copy). Its short search

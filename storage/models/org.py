@@ -1,4 +1,4 @@
-"""Tables of the organisation model (issue 4): units, delegations, groups, profiles, audit.
+"""Tables of the organisation model: units, delegations, groups, profiles, audit.
 
 They live on the ``org`` Alembic branch (storage/migrations/versions/0003_organisation.py) and on
 the same ``Base`` as storage/models/core.py so foreign keys to ``accounts`` resolve. Only storage/sql/org.py

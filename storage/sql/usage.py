@@ -1,6 +1,6 @@
 """The usage role (storage.api.Usage): quota and retention operations (R-QUOTA-1/2) for the
-operator CLI, the quota service (mailserver/quota_service.py) and the retention job
-(mailserver/retention.py), and store-wide figures for monitoring.
+operator CLI, the quota service (mailserver/mailboxes/quota.py) and the retention job
+(mailserver/mailboxes/retention.py), and store-wide figures for monitoring.
 
 Reads through the core's ``reading()``, every write as one job of the writer (``run_write``), so
 each operation is one transaction in the group commit. Message removal reuses the core's row

@@ -5,7 +5,7 @@ log, passwd-file and the sdbox mail store. A system Dovecot (Debian starts one o
 neither used nor disturbed: other base_dir, other ports. Run as root, mail processes run as
 ``nobody``; run as another user, every Dovecot process runs as that user.
 
-The folder layout follows ours (storage/api.py DEFAULT_FOLDERS, imap/cmd_folders.py NAMESPACE):
+The folder layout follows ours (storage/api/types.py DEFAULT_FOLDERS, imap/op/folders.py NAMESPACE):
 one personal namespace with prefix "" and separator "/", INBOX, and Sent, Drafts, Trash, Junk
 auto-created and subscribed with their RFC 6154 special-use attributes. sdbox keeps the
 hierarchy as directories, so "." is an ordinary character in names, as in ours.
@@ -33,7 +33,7 @@ def _find_dovecot() -> str | None:
 
 DOVECOT = _find_dovecot()
 
-#: Ours creates these for every account, subscribed (storage/api.py DEFAULT_FOLDERS).
+#: Ours creates these for every account, subscribed (storage/api/types.py DEFAULT_FOLDERS).
 SPECIAL_FOLDERS = (("Sent", "\\Sent"), ("Drafts", "\\Drafts"), ("Trash", "\\Trash"), ("Junk", "\\Junk"))
 
 

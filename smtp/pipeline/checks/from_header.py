@@ -1,5 +1,5 @@
 """Submission: every address in the From: header must be one the user may send as, by the same
-rule as the envelope sender (sender_authorised), else 553 5.7.1 (issue 7, R-ACC-1). A message
+rule as the envelope sender (sender_authorised), else 553 5.7.1 (R-ACC-1). A message
 without From: passes (nothing is claimed); an unparseable one is refused. Units sent as through
 From: are added to ``ctx.extra["send_as"]`` for the audit log."""
 

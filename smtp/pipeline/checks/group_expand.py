@@ -1,8 +1,9 @@
 """A group address (R-BOX-4) is delivered to its members, not to the group's own mailbox: one
-stored body, one message row per member (DESIGN.md "group fan-out is many targets"). The group's
-send policy is applied to the envelope sender (550 5.7.1); a group with nobody who can receive is
-refused at RCPT (550 5.2.1) rather than accepted into a void. Without ``ctx.groups`` (not wired
-by the composition root) the group's own mailbox receives, like any other."""
+stored body, one message row per member (a group fans out to many targets in one commit;
+docs/architecture.md, "Storage"). The group's send policy is applied to the envelope sender
+(550 5.7.1); a group with nobody who can receive is refused at RCPT (550 5.2.1) rather than
+accepted into a void. Without ``ctx.groups`` (not wired by the composition root) the group's own
+mailbox receives, like any other."""
 
 from smtp import replies
 from smtp.pipeline import PASS, RcptContext, Verdict, refuse

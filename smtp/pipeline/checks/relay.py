@@ -1,5 +1,5 @@
 """Never an open relay (R-SEC-1, R-PROTO-2): a recipient outside our domains is accepted only from
-an authenticated client, and only when an outbound queue takes it (issue 7); otherwise 550 5.7.1
+an authenticated client, and only when an outbound queue takes it; otherwise 550 5.7.1
 at RCPT, so no remote recipient is ever accepted and then silently dropped."""
 
 from smtp import replies

@@ -1,4 +1,4 @@
-"""outbound queue (issue 7): messages waiting for remote delivery and their recipients
+"""outbound queue: messages waiting for remote delivery and their recipients
 
 Revision ID: 0002_outbound
 Revises: 0001

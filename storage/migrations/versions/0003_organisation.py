@@ -1,4 +1,4 @@
-"""organisation: units, delegations, groups, account profiles, audit log (issue 4)
+"""organisation: units, delegations, groups, account profiles, audit log
 
 Revision ID: 0003
 Revises: 0001

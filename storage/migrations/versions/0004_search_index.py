@@ -1,4 +1,4 @@
-"""Substring search index over the folded search text (R-TEXT-1, issue 6).
+"""Substring search index over the folded search text (R-TEXT-1).
 
 SQLite: an FTS5 table with the trigram tokenizer over ``blob_meta`` (external content); it
 answers ``LIKE '%text%'`` — IMAP SEARCH's substring semantics — from the index. Rows are indexed

@@ -1,4 +1,4 @@
-"""quota (issue 5): per-account quota class and last warning threshold sent
+"""quota: per-account quota class and last warning threshold sent
 
 Revision ID: 0005_quota
 Revises: 0001

@@ -1,4 +1,4 @@
-"""Word-level search index beside the trigram one (SQLite; issue 6).
+"""Word-level search index beside the trigram one (SQLite).
 
 Why: a trigram phrase over common words ("chuyen doi so") walks the positions of every trigram
 in nearly every body (0.5 s on 100,000 messages). ``blob_words`` indexes the folded text's

@@ -1,4 +1,4 @@
-"""fetch_cache (issue 3): a front end's wire renderings of a message's cached metadata
+"""fetch_cache: a front end's wire renderings of a message's cached metadata
 
 Revision ID: 0008_fetch_cache
 Revises: 0001

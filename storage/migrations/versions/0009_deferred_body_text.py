@@ -1,4 +1,4 @@
-"""Search text of bodies and header fields extracted after delivery (SQLite; issue 2)
+"""Search text of bodies and header fields extracted after delivery (SQLite)
 
 Why: decoding a message's text parts and header fields and folding them for search (R-TEXT-1)
 was a third of the CPU the single event loop spent per delivered message. On SQLite the store
