@@ -65,3 +65,33 @@ def test_message_numbers_in_an_empty_mailbox_are_bad_but_search_is_ok(server, us
     assert raw.cmd(b"e7 SEARCH 1:*", b"e7").startswith(b"* SEARCH\r\ne7 OK")
     assert raw.cmd(b"e8 UID SEARCH UID 5:*", b"e8").startswith(b"* SEARCH\r\ne8 OK")
     raw.close()
+
+
+def test_header_with_an_empty_string_matches_the_messages_that_have_the_field(server, users):
+    m = _login(server, users["sets3"])
+    m.append("INBOX", None, None, b"From: a@example.vn\r\nSubject: co\r\nCc: c@example.vn\r\n\r\nbody\r\n")
+    m.append("INBOX", None, None, b"To: b@example.vn\r\nX-Note: n\r\n\r\nbody\r\n")
+    m.append("INBOX", None, None, b"Subject:\r\nBcc: d@example.vn\r\n\r\nbody\r\n")
+    m.select("INBOX")
+    assert m.search(None, "HEADER", "Subject", '""') == ("OK", [b"1 3"])
+    assert m.search(None, "HEADER", "From", '""') == ("OK", [b"1"])
+    assert m.search(None, "HEADER", "To", '""') == ("OK", [b"2"])
+    assert m.search(None, "HEADER", "Cc", '""') == ("OK", [b"1"])
+    assert m.search(None, "HEADER", "Bcc", '""') == ("OK", [b"3"])
+    assert m.search(None, "HEADER", "X-Note", '""') == ("OK", [b"2"])
+    assert m.search(None, "NOT", "HEADER", "Subject", '""') == ("OK", [b"2"])
+    assert m.search(None, "HEADER", "Subject", "co") == ("OK", [b"1"])
+    m.logout()
+
+
+def test_grammar_edges_end_to_end(server, users):
+    raw = Raw(server)
+    raw.login(users["sets4"])
+    assert b"g1 OK" in raw.cmd(b"g1 CREATE a[b", b"g1")
+    assert b"g2 OK" in raw.cmd(b'g2 CREATE "x[1]"', b"g2")
+    assert b'"/" "a[b"\r\n' in raw.cmd(b'g3 LIST "" a[*', b"g3")
+    assert b"g4 OK" in raw.cmd(b"g4 SELECT a[b", b"g4")
+    assert raw.cmd(b"g5  NOOP", b"g5").startswith(b"g5 BAD")
+    assert raw.cmd(b'g6 SEARCH SUBJECT "a\x00b"', b"g6").startswith(b"g6 BAD")
+    assert raw.cmd(b"g7 NOOP", b"g7").startswith(b"g7 OK")
+    raw.close()
