@@ -77,8 +77,15 @@ def parse_one(att: bytes) -> FetchItem:
     if m.group(3) is not None:
         if m.group(4) is None:
             raise ParseError("Partial needs <offset.length>")
-        partial = (int(m.group(3)), int(m.group(4)))
+        partial = (_number(m.group(3)), _number(m.group(4)))
     return FetchItem(b"BODY[]", peek=kind == b"BODY.PEEK", part=part, text=text, fields=fields, partial=partial)
+
+
+def _number(digits: bytes) -> int:
+    """A section part or partial number: ``number`` is 32-bit unsigned (RFC 3501 §9)."""
+    if len(digits) > 10 or int(digits) > 0xFFFFFFFF:
+        raise ParseError("Number out of range")
+    return int(digits)
 
 
 def _section(spec: bytes) -> tuple[tuple[int, ...], bytes, tuple[bytes, ...]]:
@@ -88,7 +95,7 @@ def _section(spec: bytes) -> tuple[tuple[int, ...], bytes, tuple[bytes, ...]]:
         num, _, rest = rest.partition(b".")
         if not num.isdigit() or num.startswith(b"0"):
             raise ParseError("Invalid section part number")
-        part.append(int(num))
+        part.append(_number(num))
     if not rest:
         if spec.endswith(b"."):
             raise ParseError("Invalid section")

@@ -325,7 +325,7 @@ class IMAPServer(IMAP4Server):
         if not tokens or not isinstance(tokens[0], Atom) or not _valid_tag(tokens[0]):
             self.respond(b"BAD", None, b"Missing or invalid tag")
             return
-        if len(tokens) < 2 or not isinstance(tokens[1], Atom):
+        if len(tokens) < 2 or not isinstance(tokens[1], Atom) or cmd.segments[0][len(tag) :].startswith(b"  "):
             self.respond(b"BAD", tokens[0], b"Missing command")
             return
         self._busy = True

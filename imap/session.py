@@ -90,9 +90,16 @@ class SelectedView:
         i = bisect.bisect_left(self.uids, uid)
         return i + 1 if i < len(self.uids) and self.uids[i] == uid else None
 
-    def resolve(self, ranges, *, uid: bool) -> list[int]:
-        """UIDs (ascending, present in the view) addressed by a sequence or UID set."""
+    def resolve(self, ranges, *, uid: bool, clamp: bool = False) -> list[int]:
+        """UIDs (ascending, present in the view) addressed by a sequence or UID set.
+
+        A message sequence number above the number of messages (``*`` in an empty mailbox
+        included) is a syntax error (RFC 3501 §9, seq-number), unless ``clamp``: SEARCH then
+        matches the part of the set that exists, as Dovecot does.
+        """
         if not self.uids:
+            if not uid and not clamp:
+                raise ParseError("Message sequence number out of range")
             return []
         picked: set[int] = set()
         if uid:
@@ -111,15 +118,28 @@ class SelectedView:
                 hi = n if hi is None else hi
                 lo, hi = min(lo, hi), max(lo, hi)
                 if hi > n:
-                    raise ParseError("Message sequence number out of range")
+                    if not clamp:
+                        raise ParseError("Message sequence number out of range")
+                    hi = n
                 picked.update(self.uids[lo - 1 : hi])
         return sorted(picked)
 
     def uid_set(self, ranges, *, uid: bool) -> UidSet:
-        """A search-tree UidSet; MSN sets are turned into the UIDs they name in this view."""
-        if uid:
-            return UidSet(tuple((lo if lo else (self.uids[-1] if self.uids else 0), hi) for lo, hi in ranges))
-        return UidSet(compress(self.resolve(ranges, uid=False)))
+        """A search-tree UidSet; MSN sets are turned into the UIDs they name in this view.
+
+        ``n:*`` always includes the last message, even if n is above every UID (RFC 3501 §6.4.8).
+        """
+        if not uid:
+            return UidSet(compress(self.resolve(ranges, uid=False, clamp=True)))
+        top = self.uids[-1] if self.uids else 0
+        out = []
+        for lo, hi in ranges:
+            lo = lo or top
+            if hi is None:
+                out.append((min(lo, top), None) if top else (lo, None))
+            else:
+                out.append((min(lo, hi), max(lo, hi)))
+        return UidSet(tuple(out))
 
     # -- updates from the store ------------------------------------------------------------------
     def apply(self, ch: Changes) -> None:

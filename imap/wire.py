@@ -44,7 +44,8 @@ class Command:
         self.literals: list[bytes | FileLiteral] = []
 
 
-#: Bytes that end an atom. "[" ... "]" inside an atom (BODY[HEADER.FIELDS (A B)]) is kept whole.
+#: Bytes that end an atom. A balanced "[" ... "]" inside an atom (BODY[HEADER.FIELDS (A B)]) is
+#: kept whole; an unbalanced bracket is an ordinary atom character.
 _ATOM_END = b' ()"{\r\n'
 _LITERAL_SUFFIX = re.compile(rb"\{(\d{1,19})(\+?)\}$")
 
@@ -111,6 +112,8 @@ def _quoted(data: bytes, i: int, out: list) -> int:
         elif c == 0x22:
             out.append(String(bytes(buf)))
             return i + 1
+        elif c == 0:
+            raise ParseError("NUL in quoted string")
         else:
             buf.append(c)
             i += 1
@@ -136,14 +139,23 @@ def _atom(data: bytes, i: int, out: list) -> int:
         elif c == b"]":
             depth -= 1
             if depth < 0:
-                raise ParseError("Unexpected ]")
+                break
         elif depth == 0 and c in _ATOM_END:
             break
+        elif c == b'"':  # a quoted header name in BODY[HEADER.FIELDS ("Subject")]
+            i = _quoted(data, i + 1, [])
+            continue
         elif c in b"\r\n\x00":
             raise ParseError("Control character in command")
         i += 1
     if depth:
-        raise ParseError("Unterminated [")
+        # "[" is an ATOM-CHAR and "]" an ASTRING-CHAR (RFC 3501 §9): an unbalanced bracket is
+        # part of a plain atom (a mailbox "a[b"), never a section that runs past its line.
+        i = start
+        while i < n and data[i : i + 1] not in _ATOM_END:
+            if data[i] == 0:
+                raise ParseError("Control character in command")
+            i += 1
     out.append(Atom(data[start:i]))
     return i
 

@@ -153,11 +153,18 @@ def build(
             return cond if present else not_(cond)
         case q.HeaderContains(name=name, text=text):
             column = _HEADER_COLUMNS.get(name.lower())
-            if column is not None:
-                return contains(column, fold(text)) if text else true()
+            if column is not None and text:
+                return contains(column, fold(text))
+            # A field with no column of its own, or any field with "": the message has the field.
             needle = f"{fold(name)}:"
             if not text:
-                return contains(BlobMeta.headers, needle)
+                # The name starts the text or follows a space (lines are folded to spaces, and
+                # "cc:" must not match "bcc:"); the index narrows, the recheck decides.
+                starts = or_(
+                    func.substr(BlobMeta.headers, 1, len(needle)) == needle,
+                    BlobMeta.headers.contains(" " + needle, autoescape=True),
+                )
+                return and_(contains(BlobMeta.headers, needle), Message.blob_sha.in_(select(BlobMeta.sha256).where(starts)))
             return and_(contains(BlobMeta.headers, needle), contains(BlobMeta.headers, fold(text)))
         case q.BodyContains(text=text):
             return contains(BlobMeta.body, fold(text))
@@ -221,8 +228,8 @@ def needs_text(query: q.Query) -> bool:
     match query:
         case q.BodyContains() | q.TextContains():
             return True
-        case q.HeaderContains(name=name):
-            return name.lower() not in _HEADER_COLUMNS
+        case q.HeaderContains(name=name, text=text):
+            return not text or name.lower() not in _HEADER_COLUMNS
         case q.Not(query=inner):
             return needs_text(inner)
         case q.Or(left=left, right=right):
