@@ -87,6 +87,8 @@ def unsubscribe(s: Session, tag: bytes, name):
 
 # -- STATUS / NAMESPACE --------------------------------------------------------------------
 async def status(s: Session, tag: bytes, name, items):
+    if not items:
+        raise ParseError("STATUS needs at least one item")  # RFC 3501 §9: status-att *(SP status-att)
     wanted = []
     for it in items:
         key = bytes(it).upper() if isinstance(it, Atom) else b""
