@@ -53,16 +53,20 @@ class SqlMessages(Role):
         uids = [uid for uid, _ in rows]
         unseen_uids = [uid for uid, flags in rows if not flags & SEEN]
         unseen, first_unseen = len(unseen_uids), (unseen_uids[0] if unseen_uids else None)
-        recent = frozenset(u for u in uids if u >= floor) if claim_recent else frozenset()
-        if claim_recent and recent:
-            top = max(recent) + 1
+        # \Recent (RFC 3501 §2.3.2): the messages at or above the floor. EXAMINE shows them and
+        # leaves them for the next SELECT; SELECT claims them by raising the floor, in the writer
+        # so that two sessions never both take a message (the floor read above may be stale).
+        if claim_recent and uids and uids[-1] >= floor:
+            top = uids[-1] + 1
 
-            def job(conn: Connection, _changes: list) -> None:
-                conn.execute(
-                    update(m.Folder).where(m.Folder.id == folder_id, m.Folder.recent_floor < top).values(recent_floor=top)
-                )
+            def job(conn: Connection, _changes: list) -> int:
+                now = conn.scalar(select(m.Folder.recent_floor).where(m.Folder.id == folder_id))
+                if now < top:
+                    conn.execute(update(m.Folder).where(m.Folder.id == folder_id).values(recent_floor=top))
+                return now
 
-            self._writer.run(job)
+            floor = self._writer.run(job)
+        recent = frozenset(u for u in uids if u >= floor)
         return api.FolderView(folder, uids, recent, unseen, first_unseen)
 
     _MSG_COLUMNS = (
