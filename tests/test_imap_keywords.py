@@ -50,6 +50,65 @@ def _permanent(reply: bytes) -> set[str]:
 SYSTEM = {"\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"}
 
 
+def test_select_and_examine_list_the_keywords_in_use(server, kw_users):
+    r = _session(server, kw_users["kw1"])
+    _append(r, b"INBOX", b"$label1 Junk")
+    _append(r, b"INBOX", b"\\Seen $Forwarded")
+    reply = r.cmd(b"s1 SELECT INBOX", b"s1")
+    assert _flags_line(reply) == SYSTEM | {"$label1", "Junk", "$Forwarded"}
+    assert _permanent(reply) == SYSTEM | {"$label1", "Junk", "$Forwarded", "\\*"}
+    reply = r.cmd(b"s2 EXAMINE INBOX", b"s2")
+    assert _flags_line(reply) == SYSTEM | {"$label1", "Junk", "$Forwarded"}
+    assert _permanent(reply) == set()
+    r.close()
+
+
+def test_a_new_keyword_sends_flags_before_the_fetch(server, kw_users):
+    a = _session(server, kw_users["kw2"])
+    _append(a, b"INBOX")
+    _append(a, b"INBOX")
+    a.cmd(b"s1 SELECT INBOX", b"s1")
+    reply = a.cmd(b"s2 STORE 1 +FLAGS ($label1)", b"s2")
+    assert _flags_line(reply) == SYSTEM | {"$label1"}
+    assert "\\*" in _permanent(reply)
+    assert reply.index(b"* FLAGS") < reply.index(b"* 1 FETCH")
+    # Nothing new: no FLAGS again.
+    reply = a.cmd(b"s3 STORE 2 +FLAGS ($label1)", b"s3")
+    assert b"* FLAGS" not in reply and b"* 2 FETCH" in reply
+    # Another session brings a keyword in; this one sees it at its next NOOP.
+    b = _session(server, kw_users["kw2"])
+    b.cmd(b"b1 SELECT INBOX", b"b1")
+    assert b"b2 OK" in b.cmd(b"b2 STORE 2 +FLAGS (NonJunk)", b"b2")
+    reply = _noop_until(a, b"FETCH")
+    assert _flags_line(reply) == SYSTEM | {"$label1", "NonJunk"}
+    assert reply.index(b"* FLAGS") < reply.index(b"* 2 FETCH")
+    # APPEND and COPY into the selected mailbox.
+    reply = a.cmd(b"s4 COPY 1 INBOX", b"s4")
+    assert b"* FLAGS" not in reply
+    a.send(b"s5 APPEND INBOX ($MDNSent) {%d}\r\n" % len(MSG))
+    a.read_until(b"\r\n")
+    a.send(MSG + b"\r\n")
+    reply = a._tagged(b"s5")
+    assert _flags_line(reply) == SYSTEM | {"$label1", "NonJunk", "$MDNSent"}
+    a.close()
+    b.close()
+
+
+def test_keywords_are_case_insensitive_first_spelling_kept(server, kw_users):
+    r = _session(server, kw_users["kw3"])
+    _append(r, b"INBOX")
+    _append(r, b"INBOX", b"$Label1")
+    r.cmd(b"s1 SELECT INBOX", b"s1")
+    reply = r.cmd(b"s2 STORE 1 +FLAGS ($label1 $LABEL1)", b"s2")
+    assert b"* 1 FETCH (FLAGS ($Label1 \\Recent))" in reply
+    assert b"* FLAGS" not in reply
+    reply = r.cmd(b"s3 SEARCH KEYWORD $LABEL1", b"s3")
+    assert b"* SEARCH 1 2\r\n" in reply
+    reply = r.cmd(b"s4 STORE 2 -FLAGS ($LABEL1)", b"s4")
+    assert b"* 2 FETCH (FLAGS (\\Recent))" in reply
+    r.close()
+
+
 def test_recent_belongs_to_one_session_and_status_agrees(server, kw_users):
     a = _session(server, kw_users["kw4"])
     for _ in range(3):
