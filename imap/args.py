@@ -114,7 +114,7 @@ def arg_seqset(s: Session, tokens: list):
 def arg_flaglist(s: Session, tokens: list):
     tok, rest = _first(tokens, "flag list")
     items = tok if isinstance(tok, list) else [tok]
-    return frozenset(parse_flag(t) for t in items), rest
+    return tuple(dict.fromkeys(parse_flag(t) for t in items)), rest  # in order: the first spelling wins
 
 
 def arg_plist(s: Session, tokens: list):

@@ -80,6 +80,29 @@ class SelectedView:
         self.reported_modseq: dict[int, int] = {}  # this session's own STOREs, not echoed again
         self.told_exists = len(self.uids)
         self.told_recent = len(self.recent)
+        # The mailbox's keywords (lower case → spelling) as told in FLAGS (RFC 3501 §7.2.6); a
+        # keyword new to it is told in FLAGS again before the FETCH that shows it.
+        self.keywords: dict[str, str] = {k.lower(): k for k in getattr(view, "keywords", ())}
+        self.keywords_grew = False
+        self.permanent = b""  # PERMANENTFLAGS' system flags (and \*), set by SELECT
+
+    # -- the mailbox's flags -----------------------------------------------------------------------
+    def note_keywords(self, flags) -> None:
+        for f in flags:
+            if not f.startswith("\\") and f.lower() not in self.keywords:
+                self.keywords[f.lower()] = f
+                self.keywords_grew = True
+
+    def flags_lines(self) -> list[bytes]:
+        """FLAGS and PERMANENTFLAGS: the system flags and every keyword in the mailbox; keywords
+        are permanent (and new ones may be made, \\*) where this session may store them."""
+        kws = " ".join(sorted(self.keywords.values())).encode("utf-8")
+        flags = b"\\Answered \\Flagged \\Deleted \\Seen \\Draft" + (b" " + kws if kws else b"")
+        perm = self.permanent
+        if b"\\*" in perm and kws:
+            perm = kws + b" " + perm
+        self.keywords_grew = False
+        return [b"* FLAGS (" + flags + b")", b"* OK [PERMANENTFLAGS (" + perm + b")] Flags permitted"]
 
     # -- numbering -------------------------------------------------------------------------------
     @property
@@ -148,6 +171,7 @@ class SelectedView:
             if m.uid > last:
                 self.uids.append(m.uid)
                 self.recent.add(m.uid)
+                self.note_keywords(m.flags)
                 last = m.uid
         for m in ch.updated:
             if self.reported_modseq.get(m.uid, 0) >= m.modseq or self.msn_of(m.uid) is None:
@@ -155,6 +179,7 @@ class SelectedView:
             if m.uid in self.pending_flags and self.pending_flags[m.uid][1] >= m.modseq:
                 continue  # an older answer arriving after a newer one
             self.pending_flags[m.uid] = (m.flags, m.modseq)
+            self.note_keywords(m.flags)
         for uid in ch.expunged:
             if self.msn_of(uid) is not None:
                 self.pending_expunge.add(uid)
@@ -175,7 +200,7 @@ class SelectedView:
 
     def flush(self, *, allow_expunge: bool, with_modseq: bool = False, vanished: bool = False) -> list[bytes]:
         """Untagged responses for everything pending that may be sent now."""
-        out: list[bytes] = []
+        out: list[bytes] = self.flags_lines() if self.keywords_grew else []
         # New messages first, so every number an EXPUNGE names is one the client knows.
         if len(self.uids) != self.told_exists:
             out.append(b"* %d EXISTS" % len(self.uids))

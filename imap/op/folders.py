@@ -6,6 +6,8 @@ ignored failures from create() and answered OK).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from twisted.internet.threads import deferToThread
 
 from imap.access import SHARED_ROOT, authorize, get_folder, resolve
@@ -87,6 +89,8 @@ def unsubscribe(s: Session, tag: bytes, name):
 
 # -- STATUS / NAMESPACE --------------------------------------------------------------------
 async def status(s: Session, tag: bytes, name, items):
+    if not items:
+        raise ParseError("STATUS needs at least one item")  # RFC 3501 §9: status-att *(SP status-att)
     wanted = []
     for it in items:
         key = bytes(it).upper() if isinstance(it, Atom) else b""
@@ -97,6 +101,11 @@ async def status(s: Session, tag: bytes, name, items):
             s.enable_condstore()
     _target, folder, _rights = await get_folder(s, name, "read", "status")
     st = await deferToThread(s.ctx.store.folders.folder_status, folder.id)
+    sv = s.selected
+    if sv is not None and sv.folder_id == folder.id and not sv.readonly:
+        # The messages this session took as \Recent at SELECT are no longer at or above the
+        # folder's recent floor; STATUS agrees with what this session's FETCH FLAGS shows.
+        st = replace(st, recent=len(sv.recent))
     s.write_lines([status_line(s, st, wanted, name)])
     return OK, b"STATUS completed"
 

@@ -6,6 +6,8 @@ session only turns sequence numbers into UIDs and back, and resolves \\Recent.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from twisted.internet.threads import deferToThread
 
 from imap.access import authorize
@@ -20,19 +22,23 @@ RETURN_OPTIONS = {b"MIN", b"MAX", b"COUNT", b"ALL"}
 SORT_KEYS = {b"ARRIVAL": "arrival", b"CC": "cc", b"DATE": "date", b"FROM": "from", b"SIZE": "size", b"SUBJECT": "subject", b"TO": "to"}
 
 
-def resolve_recent(q, recent: set[int]):
-    """\\Recent belongs to the session (storage.search.HasFlag says so): turn it into UIDs."""
+def resolve_recent(q, recent: set[int], keywords: dict[str, str] | None = None):
+    """\\Recent belongs to the session (storage.search.HasFlag says so): turn it into UIDs.
+    A keyword is spelled as the mailbox spells it (``keywords``: lower case → spelling), since
+    keywords are case-insensitive (RFC 3501 §9) and the store matches the stored spelling."""
     from imap.session import compress
 
     if isinstance(q, HasFlag) and q.flag == "\\Recent":
         uids = UidSet(compress(sorted(recent)))
         return uids if q.present else Not(uids)
+    if isinstance(q, HasFlag) and keywords and not q.flag.startswith("\\"):
+        return replace(q, flag=keywords.get(q.flag.lower(), q.flag))
     if isinstance(q, Not):
-        return Not(resolve_recent(q.query, recent))
+        return Not(resolve_recent(q.query, recent, keywords))
     if isinstance(q, Or):
-        return Or(resolve_recent(q.left, recent), resolve_recent(q.right, recent))
+        return Or(resolve_recent(q.left, recent, keywords), resolve_recent(q.right, recent, keywords))
     if isinstance(q, And):
-        return And(tuple(resolve_recent(x, recent) for x in q.items))
+        return And(tuple(resolve_recent(x, recent, keywords) for x in q.items))
     return q
 
 
@@ -78,7 +84,7 @@ async def search(s: Session, tag: bytes, rest, uid=False):
         options = options or {b"ALL"}
         rest = rest[2:]
     parser = _search_parser(s)
-    query = resolve_recent(parser.parse(rest), sv.recent)
+    query = resolve_recent(parser.parse(rest), sv.recent, sv.keywords)
     await authorize(s, sv.target, "read", "search")
     if parser.uses_modseq:
         s.enable_condstore()
@@ -114,7 +120,7 @@ async def sort(s: Session, tag: bytes, rest, uid=False):
     if bytes(rest[1]).decode("ascii", "replace").upper() not in CHARSETS:
         raise BadCharset(bytes(rest[1]).decode("ascii", "replace"))
     parser = _search_parser(s)
-    query = resolve_recent(parser.parse(rest[2:]), sv.recent)
+    query = resolve_recent(parser.parse(rest[2:]), sv.recent, sv.keywords)
     await authorize(s, sv.target, "read", "sort")
     uids = await deferToThread(s.ctx.store.search.sort, sv.folder_id, keys, query)
     nums = uids if uid else [n for n in map(sv.msn_of, uids) if n is not None]

@@ -56,12 +56,12 @@ async def _select(s: Session, tag: bytes, name, readonly, params):
         return None
     sv = SelectedView(view, readonly)
     sv.target = target
+    sv.permanent = b"" if readonly else permanent_flags(rights)
     s.selected = sv
     s.state = SELECTED
     s.ctx.hub.watch(sv.folder_id, s)
     lines = [
-        b"* FLAGS (" + SYSTEM_FLAGS + b")",
-        b"* OK [PERMANENTFLAGS (" + (b"" if readonly else permanent_flags(rights)) + b")] Flags permitted",
+        *sv.flags_lines(),
         b"* %d EXISTS" % sv.exists,
         b"* %d RECENT" % len(sv.recent),
     ]
@@ -160,7 +160,10 @@ async def store(s: Session, tag: bytes, seqset, modifiers, action, flags, uid=Fa
     current = {}
     for fu in res.updated:
         sv.note_own_flags(fu.uid, fu.modseq)
+        sv.note_keywords(fu.flags)
         current[fu.uid] = (fu.flags, fu.modseq)
+    if sv.keywords_grew:  # a keyword new to the mailbox: FLAGS before the FETCH that shows it
+        s.write_lines(sv.flags_lines())
     failed = set(res.failed_unchanged_since)
     if not silent or s.condstore:
         missing = [u for u in uids if u not in current and u not in failed] if not silent else []

@@ -122,6 +122,7 @@ class FolderView:
     recent_uids: frozenset[int]
     unseen: int
     first_unseen_uid: int | None
+    keywords: Sequence[str] = ()  # the keywords its messages carry (RFC 3501 §7.2.6 FLAGS)
 
 
 @dataclass(frozen=True, slots=True)

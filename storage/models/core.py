@@ -121,6 +121,8 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("folder_id", "uid"),
         Index("ix_messages_folder_modseq", "folder_id", "modseq"),
+        # The keywords a folder's messages carry, for FLAGS at SELECT (storage/sql/messages.py).
+        Index("ix_messages_folder_keywords", "folder_id", "keywords"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     folder_id: Mapped[int] = mapped_column(ForeignKey("folders.id", ondelete="CASCADE"))

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from storage import api, models as m
 from storage.errors import Invalid, NoQuota, NotFound
-from storage.flags import join as join_flags, pack_keywords, split as split_flags
+from storage.flags import join as join_flags, mailbox_keywords, pack_keywords, spelled, split as split_flags
 from storage.indexing import index_columns
 from storage.mime.reuse import with_head
 from storage.sql.place import Placement
@@ -50,20 +50,34 @@ class SqlMessages(Role):
                 rows = cur.fetchall()
             finally:
                 cur.close()
+            keywords = self._keywords_in(conn, folder_id)
         uids = [uid for uid, _ in rows]
         unseen_uids = [uid for uid, flags in rows if not flags & SEEN]
         unseen, first_unseen = len(unseen_uids), (unseen_uids[0] if unseen_uids else None)
-        recent = frozenset(u for u in uids if u >= floor) if claim_recent else frozenset()
-        if claim_recent and recent:
-            top = max(recent) + 1
+        # \Recent (RFC 3501 §2.3.2): the messages at or above the floor. EXAMINE shows them and
+        # leaves them for the next SELECT; SELECT claims them by raising the floor, in the writer
+        # so that two sessions never both take a message (the floor read above may be stale).
+        if claim_recent and uids and uids[-1] >= floor:
+            top = uids[-1] + 1
 
-            def job(conn: Connection, _changes: list) -> None:
-                conn.execute(
-                    update(m.Folder).where(m.Folder.id == folder_id, m.Folder.recent_floor < top).values(recent_floor=top)
-                )
+            def job(conn: Connection, _changes: list) -> int:
+                now = conn.scalar(select(m.Folder.recent_floor).where(m.Folder.id == folder_id))
+                if now < top:
+                    conn.execute(update(m.Folder).where(m.Folder.id == folder_id).values(recent_floor=top))
+                return now
 
-            self._writer.run(job)
-        return api.FolderView(folder, uids, recent, unseen, first_unseen)
+            floor = self._writer.run(job)
+        recent = frozenset(u for u in uids if u >= floor)
+        return api.FolderView(folder, uids, recent, unseen, first_unseen, keywords)
+
+    @staticmethod
+    def _keywords_in(conn: Connection, folder_id: int) -> list[str]:
+        """The keywords the folder's messages carry: the distinct keyword columns, read from the
+        index on (folder_id, keywords) (messages without keywords are skipped by the range)."""
+        rows = conn.execute(
+            select(m.Message.keywords).where(m.Message.folder_id == folder_id, m.Message.keywords > "").distinct()
+        ).scalars()
+        return mailbox_keywords(rows)
 
     _MSG_COLUMNS = (
         m.Message.uid,
@@ -452,7 +466,8 @@ class SqlMessages(Role):
         def job(conn: Connection, changes: list) -> tuple[int, int]:
             folder = self._folder_by_id(conn, folder_id)
             self._ensure_blob(conn, blob)
-            row = (blob.sha256, blob.size, when, mask, pack_keywords(keywords))
+            kw = spelled(keywords, self._keywords_in(conn, folder_id)) if keywords else keywords
+            row = (blob.sha256, blob.size, when, mask, pack_keywords(kw))
             (got,) = self._place(conn, [Placement(folder.account_id, folder.id, (row,), quota_limit)])
             if isinstance(got, Exception):
                 raise got
@@ -488,17 +503,21 @@ class SqlMessages(Role):
                     ).all()
                 )
             failed = [r.uid for r in rows if unchanged_since is not None and r.modseq > unchanged_since]
+            # Keywords are case-insensitive: the mailbox's spelling of one is kept.
+            given = spelled(keywords, self._keywords_in(conn, folder_id)) if keywords else keywords
+            lowered = {k.lower() for k in given}
             new_values = []
             for row in rows:
                 if unchanged_since is not None and row.modseq > unchanged_since:
                     continue
                 current = set(row.keywords.split())
                 if mode == "set":
-                    new_mask, new_kw = mask, set(keywords)
+                    new_mask, new_kw = mask, set(given)
                 elif mode == "add":
-                    new_mask, new_kw = row.flags | mask, current | keywords
+                    have = {k.lower() for k in current}
+                    new_mask, new_kw = row.flags | mask, current | {k for k in given if k.lower() not in have}
                 else:
-                    new_mask, new_kw = row.flags & ~mask, current - keywords
+                    new_mask, new_kw = row.flags & ~mask, {k for k in current if k.lower() not in lowered}
                 if new_mask != row.flags or new_kw != current:
                     new_values.append((row.uid, new_mask, pack_keywords(new_kw)))
             if not new_values:
@@ -562,8 +581,12 @@ class SqlMessages(Role):
                 return api.CopyResult(dst.uidvalidity, [])
             # A move within one account adds nothing to its usage: no quota check.
             limit = None if move and src.account_id == dst.account_id else quota_limit
+            known = self._keywords_in(conn, dst.id) if any(r.keywords for r in rows) else ()
             placement = Placement(
-                dst.account_id, dst.id, [(r.blob_sha, r.size, r.internaldate, r.flags, r.keywords) for r in rows], limit
+                dst.account_id,
+                dst.id,
+                [(r.blob_sha, r.size, r.internaldate, r.flags, _respelled(r.keywords, known)) for r in rows],
+                limit,
             )
             (got,) = self._place(conn, [placement])
             if isinstance(got, Exception):
@@ -588,6 +611,11 @@ def _delivered(account_id, folder_id, uid, modseq, mask, keywords, blob, arrived
 
 
 @functools.lru_cache(maxsize=4096)
+def _respelled(packed: str, known) -> str:
+    """A packed keyword column spelled as the target mailbox spells its keywords."""
+    return pack_keywords(spelled(set(packed.split()), known)) if packed and known else packed
+
+
 def _flags(mask: int, keywords: str) -> frozenset[str]:
     return join_flags(mask, keywords)
 
