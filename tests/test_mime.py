@@ -9,6 +9,7 @@ import random
 import pytest
 
 from storage.mime import decode_header, filename, fold, html_to_text, parse
+from storage.mime.address import parse_addresses
 
 CRLF = b"\r\n"
 
@@ -589,3 +590,18 @@ def test_split_fields_equals_unfolding_then_matching_each_line() -> None:
     for _ in range(30000):
         block = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 20)))
         assert split_fields(block) == reference(block), block
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ('"Nguyen Van A" <@route1.example,@route2.example:an@example.gov.vn>',
+     [("Nguyen Van A", "@route1.example,@route2.example", "an", "example.gov.vn")]),
+    ("<@relay.example:x@y.example>", [(None, "@relay.example", "x", "y.example")]),
+    ("A <@r1.example, @r2.example : x@y.example>, b@c.example",
+     [("A", "@r1.example,@r2.example", "x", "y.example"), (None, None, "b", "c.example")]),
+    ("Team: <@r.example:x@y.example>;", [(None, None, "Team", None), (None, "@r.example", "x", "y.example"), (None, None, None, None)]),
+    ("plain <x@y.example>", [("plain", None, "x", "y.example")]),
+])
+def test_envelope_keeps_source_route(value: str, expected: list) -> None:
+    """RFC 3501 §7.4.2: the obsolete source route is the address structure's adl field."""
+    addresses = parse_addresses(value)
+    assert [(a["name"], a["adl"], a["mailbox"], a["host"]) for a in addresses] == expected
