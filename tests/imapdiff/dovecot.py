@@ -131,8 +131,8 @@ service imap-login {{
             f.write(f"{address}:{{PLAIN}}{password}:{self.uid}:{self.gid}::{home}::\n")
 
     def start(self, timeout: float = 20) -> None:
-        log = open(self.dir / "stdout.log", "ab")
-        self.proc = subprocess.Popen([DOVECOT, "-F", "-c", str(self.config_path)], stdout=log, stderr=subprocess.STDOUT)
+        with open(self.dir / "stdout.log", "ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen([DOVECOT, "-F", "-c", str(self.config_path)], stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
