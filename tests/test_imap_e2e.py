@@ -460,3 +460,42 @@ def test_mutt_saves_a_delivered_message_to_trash(server, users, tmp_path):
     typ, data = m.fetch(data[0].decode(), "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
     assert "mutt chuyển thư".encode() in data[0][1]
     m.logout()
+
+
+def test_body_part_1_of_a_non_multipart_part_is_that_part(server, users):
+    """RFC 3501 §6.4.5: a non-multipart part has a part 1, itself; so has a single-part message."""
+    address = users["imap5"]
+    deliver(server, address, subject="single", body="only text\r\n")
+    mixed = (
+        f"From: a@{server.domain}\r\nTo: {address}\r\nSubject: mixed\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+        "--B\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n"
+        "--B--\r\n"
+    ).encode()
+    with smtplib.SMTP(server.host, server.port("smtp"), timeout=10) as s:
+        s.sendmail(f"a@{server.domain}", [address], mixed)
+    with IMAPClient(server.host, port=server.port("imap"), ssl=False) as c:
+        c.login(address, PASSWORD)
+        c.select_folder("INBOX", readonly=True)
+        single = c.search(["SUBJECT", "single"])[-1]
+        multi = c.search(["SUBJECT", "mixed"])[-1]
+        assert c.fetch([single], ["BODY.PEEK[1]"])[single][b"BODY[1]"] == b"only text\r\n"
+        data = c.fetch([multi], ["BODY.PEEK[2]", "BODY.PEEK[2.1]", "BODY.PEEK[1.1]", "BODY.PEEK[2.2]"])[multi]
+        assert data[b"BODY[2]"] == data[b"BODY[2.1]"] == b"JVBERi0xLjQK"
+        assert data[b"BODY[1.1]"] == b"hello"
+        assert data[b"BODY[2.2]"] in (b"", None)
+
+
+def test_lsub_star_lists_only_subscribed_names_percent_shows_noselect_parent(server, users):
+    """RFC 3501 §6.3.9: an unsubscribed parent of a subscribed name is listed (\\Noselect) only
+    for a "%" match; "*" lists the subscribed names alone."""
+    raw = Raw(server)
+    raw.login(users["imap4"])
+    for n, line in enumerate((b"CREATE Lsubp", b"CREATE Lsubp/child", b"UNSUBSCRIBE Lsubp", b"SUBSCRIBE Lsubp/child")):
+        raw.cmd(b"c%d " % n + line, b"c%d" % n)
+    star = raw.cmd(b'l1 LSUB "" "Lsub*"', b"l1")
+    assert b'"Lsubp/child"' in star and b'"Lsubp"\r\n' not in star
+    percent = raw.cmd(b'l2 LSUB "" "Lsub%"', b"l2")
+    assert b'* LSUB (\\Noselect) "/" "Lsubp"' in percent or b"* LSUB (\\Noselect) \"/\" Lsubp" in percent
+    raw.close()

@@ -156,7 +156,12 @@ async def lsub(s: Session, tag: bytes, ref, pattern):
     rx = pattern_regex(normalize_mailbox(pattern if not ref or pattern.startswith(DELIM) else ref + pattern))
     lines = []
     for name, is_subscribed in sorted(with_parents(subscribed).items(), key=lambda kv: (kv[0] != "INBOX", kv[0])):
-        if rx.match(name):
-            lines.append(b'* LSUB (%s) "/" %s' % (b"" if is_subscribed else b"\\Noselect", s.wire_name(name)))
+        if not rx.match(name):
+            continue
+        # An unsubscribed parent is listed (\Noselect) only when a "%" stopped the match above
+        # a subscribed child (RFC 3501 §6.3.9): not for "*", which lists the child itself.
+        if not is_subscribed and all(rx.match(n) for n in subscribed if n.startswith(name + DELIM)):
+            continue
+        lines.append(b'* LSUB (%s) "/" %s' % (b"" if is_subscribed else b"\\Noselect", s.wire_name(name)))
     s.write_lines(lines)
     return OK, b"LSUB completed"
