@@ -499,3 +499,50 @@ def test_lsub_star_lists_only_subscribed_names_percent_shows_noselect_parent(ser
     percent = raw.cmd(b'l2 LSUB "" "Lsub%"', b"l2")
     assert b'* LSUB (\\Noselect) "/" "Lsubp"' in percent or b"* LSUB (\\Noselect) \"/\" Lsubp" in percent
     raw.close()
+
+
+def test_bare_lf_mail_is_served_with_crlf_lines_and_its_served_size(server, users):
+    """RFC 3501 §4.3 / RFC 1939: mail sent over SMTP or APPENDed with bare LF line ends is read
+    over IMAP and POP3 with CRLF lines, and RFC822.SIZE is the size served."""
+    address = users["imap3"]
+    body = "Line one\nLine two\n\n--\nend\r\n"  # a last CRLF: smtplib would add one
+    sent = f"From: a@{server.domain}\nTo: {address}\nSubject: bare-lf-smtp\n\n{body}".encode()
+    with smtplib.SMTP(server.host, server.port("smtp"), timeout=10) as s:
+        s.sendmail(f"a@{server.domain}", [address], sent)  # bytes: smtplib leaves the LFs alone
+    appended = f"From: a@{server.domain}\nSubject: bare-lf-append\n\n{body}".encode()
+    raw = Raw(server)
+    raw.login(address)
+    raw.send(b"a1 APPEND INBOX {%d}\r\n" % len(appended))
+    assert raw.read_until(b"\r\n").startswith(b"+")
+    raw.send(appended + b"\r\n")
+    assert b"a1 OK" in raw.read_until(b"a1 ")
+    raw.close()
+    with IMAPClient(server.host, port=server.port("imap"), ssl=False) as c:
+        c.login(address, PASSWORD)
+        c.select_folder("INBOX", readonly=True)
+        for subject, original in (("bare-lf-smtp", sent), ("bare-lf-append", appended)):
+            uid = c.search(["SUBJECT", subject])[-1]
+            data = c.fetch([uid], ["BODY.PEEK[]", "RFC822.SIZE", "BODY.PEEK[TEXT]"])[uid]
+            served = data[b"BODY[]"]
+            assert b"\n" not in served.replace(b"\r\n", b""), subject
+            assert served.endswith(original.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")), subject
+            assert data[b"RFC822.SIZE"] == len(served), subject
+            assert data[b"BODY[TEXT]"] == b"Line one\r\nLine two\r\n\r\n--\r\nend\r\n", subject
+    pop = socket.create_connection((server.host, server.port("pop3")), timeout=30)
+    lines = pop.makefile("rb")
+    lines.readline()
+    for command in (b"USER " + address.encode(), b"PASS " + PASSWORD.encode(), b"STAT"):
+        pop.sendall(command + b"\r\n")
+        status = lines.readline()
+        assert status.startswith(b"+OK"), status
+    count = int(status.split()[1])
+    for number in range(1, count + 1):
+        pop.sendall(b"RETR %d\r\n" % number)
+        assert lines.readline().startswith(b"+OK")
+        message = b""
+        while (line := lines.readline()) != b".\r\n":
+            assert line and line.endswith(b"\r\n") and b"\n" not in line[:-2], line
+            message += line
+    pop.sendall(b"QUIT\r\n")
+    lines.close()
+    pop.close()

@@ -605,3 +605,31 @@ def test_envelope_keeps_source_route(value: str, expected: list) -> None:
     """RFC 3501 §7.4.2: the obsolete source route is the address structure's adl field."""
     addresses = parse_addresses(value)
     assert [(a["name"], a["adl"], a["mailbox"], a["host"]) for a in addresses] == expected
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    (b"", b""),
+    (b"a\r\nb\r\n", b"a\r\nb\r\n"),
+    (b"a\nb\n", b"a\r\nb\r\n"),
+    (b"\n\n", b"\r\n\r\n"),
+    (b"a\r\nb\nc\r\r\n", b"a\r\nb\r\nc\r\r\n"),
+    (b"no line end", b"no line end"),
+])
+def test_bare_lf_made_crlf(data: bytes, expected: bytes, tmp_path) -> None:
+    from storage.mime.crlf import CrlfStream, file_to_crlf, to_crlf
+
+    assert to_crlf(data) == expected
+    if data == expected:
+        assert to_crlf(data) is data  # the common case is not copied
+    for cut in range(len(data) + 1):
+        stream = CrlfStream()
+        assert stream.feed(data[:cut]) + stream.feed(data[cut:]) == expected, cut
+    path = tmp_path / "m"
+    path.write_bytes(b"x" * 5 + data)
+    with open(path, "rb") as f:
+        f.seek(5)
+        out = file_to_crlf(f)
+        assert out.read() == expected
+        assert (out is f) == (data == expected)
+        if out is not f:
+            out.close()
