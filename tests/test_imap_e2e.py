@@ -546,3 +546,38 @@ def test_bare_lf_mail_is_served_with_crlf_lines_and_its_served_size(server, user
     pop.sendall(b"QUIT\r\n")
     lines.close()
     pop.close()
+
+
+def test_subscriptions_are_a_list_of_names(server, users):
+    """RFC 3501 §6.3.3-6.3.9 and RFC 5258: CREATE does not subscribe, DELETE and RENAME leave the
+    subscriptions as they are, and a subscribed name whose folder is gone is listed \\NonExistent."""
+    raw = Raw(server)
+    raw.login(users["imap1"])
+
+    def cmd(tag: bytes, line: bytes) -> bytes:
+        reply = raw.cmd(tag + b" " + line, tag)
+        assert b"\r\n" + tag + b" OK" in b"\r\n" + reply, reply
+        return reply
+
+    default = cmd(b"l0", b'LSUB "" "*"')
+    for folder in (b"INBOX", b"Sent", b"Drafts", b"Trash", b"Junk"):
+        assert b'"/" ' + folder + b"\r\n" in default or b'"/" "' + folder + b'"\r\n' in default, default
+    cmd(b"c1", b"CREATE Subtest")
+    cmd(b"c2", b"CREATE Subtest2")
+    assert b"Subtest" not in cmd(b"l1", b'LSUB "" "Sub*"')
+    assert b"\\Subscribed" not in cmd(b"l2", b'LIST "" "Sub*" RETURN (SUBSCRIBED)')
+    cmd(b"s1", b"SUBSCRIBE Subtest")
+    cmd(b"s2", b"SUBSCRIBE Subtest2")
+    cmd(b"r1", b"RENAME Subtest Subtest-renamed")
+    cmd(b"d1", b"DELETE Subtest2")
+    lsub = cmd(b"l3", b'LSUB "" "Sub*"')
+    assert b'* LSUB (\\NonExistent) "/" "Subtest"\r\n' in lsub, lsub  # renamed away
+    assert b'* LSUB (\\NonExistent) "/" "Subtest2"\r\n' in lsub, lsub  # deleted
+    assert b"renamed" not in lsub
+    listed = cmd(b"l4", b'LIST (SUBSCRIBED) "" "Sub*"')
+    assert b'* LIST (\\NonExistent \\HasNoChildren \\Subscribed) "/" "Subtest"\r\n' in listed, listed
+    assert b'* LIST (\\NonExistent \\HasNoChildren \\Subscribed) "/" "Subtest2"\r\n' in listed, listed
+    assert b"renamed" not in listed
+    cmd(b"u1", b"UNSUBSCRIBE Subtest2")  # the folder is gone; the name was still subscribed
+    assert b"Subtest2" not in cmd(b"l5", b'LSUB "" "Sub*"')
+    raw.close()
