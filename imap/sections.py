@@ -35,8 +35,8 @@ def resolve_part(root: dict, path: tuple[int, ...]) -> tuple[dict, bool]:
             if not 1 <= n <= len(parts):
                 raise NoSuchPart
             node = parts[n - 1]
-        elif n == 1 and at_message:
-            pass  # a single-part message's body is its part 1
+        elif n == 1:
+            pass  # a non-multipart part (or single-part message) is its own part 1 (RFC 3501 §6.4.5)
         else:
             raise NoSuchPart
         at_message = False

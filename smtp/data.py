@@ -3,7 +3,8 @@
 aiosmtpd buffers the whole message (3.9x its size in RAM, loop stalls at end of data) and refuses
 a message with one body line over 1000 bytes (docs/libraries.md, aiosmtpd). Here the data is read
 in blocks with ``StreamReader.readuntil(b"\\r\\n.\\r\\n")`` (never past the terminator, so commands
-pipelined after it stay in the reader), dot-unstuffed block by block (RFC 5321 section 4.5.2) and
+pipelined after it stay in the reader), dot-unstuffed block by block (RFC 5321 section 4.5.2), bare
+LF line ends made CRLF (storage/mime/crlf.py: what IMAP and POP3 serve must have CRLF lines) and
 written to a ``SpooledTemporaryFile`` (memory below a threshold, disk above). Only the exact
 ``<CRLF>.<CRLF>`` ends the data (no bare-LF smuggling). Oversize and overlong lines are detected
 while streaming; the rest of the data is still read so the session stays in sync, then refused.
@@ -17,6 +18,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
+
+from storage.mime.crlf import CrlfStream
 
 TERMINATOR = b"\r\n.\r\n"
 #: Longest line (bytes, counting its line ending) we take. RFC 5321 says 1000, but a real MTA must not lose
@@ -49,12 +52,14 @@ class DotUnstuffer:
         self._tail = b"\r\n"  # last two raw bytes seen
         self._line = 0  # length of the current, unfinished line
         self.prefix = bytearray()  # the first HEAD_PREFIX message bytes
+        self._crlf = CrlfStream()  # bare LF line ends are stored as CRLF
 
     def feed(self, block: bytes) -> None:
         if not block:
             return
         text = (self._tail + block).replace(b"\r\n.", b"\r\n")[len(self._tail) :]
         self._tail = (self._tail + block)[-2:]
+        text = self._crlf.feed(text)
         self.size += len(text)
         self._check_lines(text)
         if self.state is DataState.OK and self.max_size is not None and self.size > self.max_size:

@@ -460,3 +460,124 @@ def test_mutt_saves_a_delivered_message_to_trash(server, users, tmp_path):
     typ, data = m.fetch(data[0].decode(), "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
     assert "mutt chuyển thư".encode() in data[0][1]
     m.logout()
+
+
+def test_body_part_1_of_a_non_multipart_part_is_that_part(server, users):
+    """RFC 3501 §6.4.5: a non-multipart part has a part 1, itself; so has a single-part message."""
+    address = users["imap5"]
+    deliver(server, address, subject="single", body="only text\r\n")
+    mixed = (
+        f"From: a@{server.domain}\r\nTo: {address}\r\nSubject: mixed\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+        "--B\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n"
+        "--B--\r\n"
+    ).encode()
+    with smtplib.SMTP(server.host, server.port("smtp"), timeout=10) as s:
+        s.sendmail(f"a@{server.domain}", [address], mixed)
+    with IMAPClient(server.host, port=server.port("imap"), ssl=False) as c:
+        c.login(address, PASSWORD)
+        c.select_folder("INBOX", readonly=True)
+        single = c.search(["SUBJECT", "single"])[-1]
+        multi = c.search(["SUBJECT", "mixed"])[-1]
+        assert c.fetch([single], ["BODY.PEEK[1]"])[single][b"BODY[1]"] == b"only text\r\n"
+        data = c.fetch([multi], ["BODY.PEEK[2]", "BODY.PEEK[2.1]", "BODY.PEEK[1.1]", "BODY.PEEK[2.2]"])[multi]
+        assert data[b"BODY[2]"] == data[b"BODY[2.1]"] == b"JVBERi0xLjQK"
+        assert data[b"BODY[1.1]"] == b"hello"
+        assert data[b"BODY[2.2]"] in (b"", None)
+
+
+def test_lsub_star_lists_only_subscribed_names_percent_shows_noselect_parent(server, users):
+    """RFC 3501 §6.3.9: an unsubscribed parent of a subscribed name is listed (\\Noselect) only
+    for a "%" match; "*" lists the subscribed names alone."""
+    raw = Raw(server)
+    raw.login(users["imap4"])
+    for n, line in enumerate((b"CREATE Lsubp", b"CREATE Lsubp/child", b"UNSUBSCRIBE Lsubp", b"SUBSCRIBE Lsubp/child")):
+        raw.cmd(b"c%d " % n + line, b"c%d" % n)
+    star = raw.cmd(b'l1 LSUB "" "Lsub*"', b"l1")
+    assert b'"Lsubp/child"' in star and b'"Lsubp"\r\n' not in star
+    percent = raw.cmd(b'l2 LSUB "" "Lsub%"', b"l2")
+    assert b'* LSUB (\\Noselect) "/" "Lsubp"' in percent or b"* LSUB (\\Noselect) \"/\" Lsubp" in percent
+    raw.close()
+
+
+def test_bare_lf_mail_is_served_with_crlf_lines_and_its_served_size(server, users):
+    """RFC 3501 §4.3 / RFC 1939: mail sent over SMTP or APPENDed with bare LF line ends is read
+    over IMAP and POP3 with CRLF lines, and RFC822.SIZE is the size served."""
+    address = users["imap3"]
+    body = "Line one\nLine two\n\n--\nend\r\n"  # a last CRLF: smtplib would add one
+    sent = f"From: a@{server.domain}\nTo: {address}\nSubject: bare-lf-smtp\n\n{body}".encode()
+    with smtplib.SMTP(server.host, server.port("smtp"), timeout=10) as s:
+        s.sendmail(f"a@{server.domain}", [address], sent)  # bytes: smtplib leaves the LFs alone
+    appended = f"From: a@{server.domain}\nSubject: bare-lf-append\n\n{body}".encode()
+    raw = Raw(server)
+    raw.login(address)
+    raw.send(b"a1 APPEND INBOX {%d}\r\n" % len(appended))
+    assert raw.read_until(b"\r\n").startswith(b"+")
+    raw.send(appended + b"\r\n")
+    assert b"a1 OK" in raw.read_until(b"a1 ")
+    raw.close()
+    with IMAPClient(server.host, port=server.port("imap"), ssl=False) as c:
+        c.login(address, PASSWORD)
+        c.select_folder("INBOX", readonly=True)
+        for subject, original in (("bare-lf-smtp", sent), ("bare-lf-append", appended)):
+            uid = c.search(["SUBJECT", subject])[-1]
+            data = c.fetch([uid], ["BODY.PEEK[]", "RFC822.SIZE", "BODY.PEEK[TEXT]"])[uid]
+            served = data[b"BODY[]"]
+            assert b"\n" not in served.replace(b"\r\n", b""), subject
+            assert served.endswith(original.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")), subject
+            assert data[b"RFC822.SIZE"] == len(served), subject
+            assert data[b"BODY[TEXT]"] == b"Line one\r\nLine two\r\n\r\n--\r\nend\r\n", subject
+    pop = socket.create_connection((server.host, server.port("pop3")), timeout=30)
+    lines = pop.makefile("rb")
+    lines.readline()
+    for command in (b"USER " + address.encode(), b"PASS " + PASSWORD.encode(), b"STAT"):
+        pop.sendall(command + b"\r\n")
+        status = lines.readline()
+        assert status.startswith(b"+OK"), status
+    count = int(status.split()[1])
+    for number in range(1, count + 1):
+        pop.sendall(b"RETR %d\r\n" % number)
+        assert lines.readline().startswith(b"+OK")
+        message = b""
+        while (line := lines.readline()) != b".\r\n":
+            assert line and line.endswith(b"\r\n") and b"\n" not in line[:-2], line
+            message += line
+    pop.sendall(b"QUIT\r\n")
+    lines.close()
+    pop.close()
+
+
+def test_subscriptions_are_a_list_of_names(server, users):
+    """RFC 3501 §6.3.3-6.3.9 and RFC 5258: CREATE does not subscribe, DELETE and RENAME leave the
+    subscriptions as they are, and a subscribed name whose folder is gone is listed \\NonExistent."""
+    raw = Raw(server)
+    raw.login(users["imap1"])
+
+    def cmd(tag: bytes, line: bytes) -> bytes:
+        reply = raw.cmd(tag + b" " + line, tag)
+        assert b"\r\n" + tag + b" OK" in b"\r\n" + reply, reply
+        return reply
+
+    default = cmd(b"l0", b'LSUB "" "*"')
+    for folder in (b"INBOX", b"Sent", b"Drafts", b"Trash", b"Junk"):
+        assert b'"/" ' + folder + b"\r\n" in default or b'"/" "' + folder + b'"\r\n' in default, default
+    cmd(b"c1", b"CREATE Subtest")
+    cmd(b"c2", b"CREATE Subtest2")
+    assert b"Subtest" not in cmd(b"l1", b'LSUB "" "Sub*"')
+    assert b"\\Subscribed" not in cmd(b"l2", b'LIST "" "Sub*" RETURN (SUBSCRIBED)')
+    cmd(b"s1", b"SUBSCRIBE Subtest")
+    cmd(b"s2", b"SUBSCRIBE Subtest2")
+    cmd(b"r1", b"RENAME Subtest Subtest-renamed")
+    cmd(b"d1", b"DELETE Subtest2")
+    lsub = cmd(b"l3", b'LSUB "" "Sub*"')
+    assert b'* LSUB (\\NonExistent) "/" "Subtest"\r\n' in lsub, lsub  # renamed away
+    assert b'* LSUB (\\NonExistent) "/" "Subtest2"\r\n' in lsub, lsub  # deleted
+    assert b"renamed" not in lsub
+    listed = cmd(b"l4", b'LIST (SUBSCRIBED) "" "Sub*"')
+    assert b'* LIST (\\NonExistent \\HasNoChildren \\Subscribed) "/" "Subtest"\r\n' in listed, listed
+    assert b'* LIST (\\NonExistent \\HasNoChildren \\Subscribed) "/" "Subtest2"\r\n' in listed, listed
+    assert b"renamed" not in listed
+    cmd(b"u1", b"UNSUBSCRIBE Subtest2")  # the folder is gone; the name was still subscribed
+    assert b"Subtest2" not in cmd(b"l5", b'LSUB "" "Sub*"')
+    raw.close()

@@ -20,6 +20,7 @@ from imap.bodystructure import render_body
 from imap.envelope import render_envelope
 from imap.fetchrender import KEEP_AT_LEAST, RENDER_VERSION
 from storage.mime import parse as mime_parse
+from storage.mime.crlf import to_crlf
 from tests.conftest import BACKENDS, Server
 from tests.test_imap_e2e import deliver
 
@@ -132,7 +133,8 @@ def folder(server):
     c = Client(server, address)
     c.append_all(messages)
     c.close()
-    return address, messages
+    # What is stored and served: bare LF line ends made CRLF (RFC 3501 §4.3).
+    return address, [to_crlf(m) for m in messages]
 
 
 def _by_msn(responses: list[bytes]) -> dict[int, bytes]:

@@ -200,8 +200,9 @@ def test_sections_are_exact_slices_of_the_stored_bytes():
     assert _slice(b"2.1") == b"inner body"
     with pytest.raises(NoSuchPart):
         _slice(b"3")
+    assert _slice(b"1.1") == b"hello"  # a non-multipart part is its own part 1 (RFC 3501 §6.4.5)
     with pytest.raises(NoSuchPart):
-        _slice(b"1.1")
+        _slice(b"1.2")
 
 
 def test_single_part_message_body_is_part_one():

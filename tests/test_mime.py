@@ -9,6 +9,7 @@ import random
 import pytest
 
 from storage.mime import decode_header, filename, fold, html_to_text, parse
+from storage.mime.address import parse_addresses
 
 CRLF = b"\r\n"
 
@@ -589,3 +590,46 @@ def test_split_fields_equals_unfolding_then_matching_each_line() -> None:
     for _ in range(30000):
         block = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 20)))
         assert split_fields(block) == reference(block), block
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ('"Nguyen Van A" <@route1.example,@route2.example:an@example.gov.vn>',
+     [("Nguyen Van A", "@route1.example,@route2.example", "an", "example.gov.vn")]),
+    ("<@relay.example:x@y.example>", [(None, "@relay.example", "x", "y.example")]),
+    ("A <@r1.example, @r2.example : x@y.example>, b@c.example",
+     [("A", "@r1.example,@r2.example", "x", "y.example"), (None, None, "b", "c.example")]),
+    ("Team: <@r.example:x@y.example>;", [(None, None, "Team", None), (None, "@r.example", "x", "y.example"), (None, None, None, None)]),
+    ("plain <x@y.example>", [("plain", None, "x", "y.example")]),
+])
+def test_envelope_keeps_source_route(value: str, expected: list) -> None:
+    """RFC 3501 §7.4.2: the obsolete source route is the address structure's adl field."""
+    addresses = parse_addresses(value)
+    assert [(a["name"], a["adl"], a["mailbox"], a["host"]) for a in addresses] == expected
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    (b"", b""),
+    (b"a\r\nb\r\n", b"a\r\nb\r\n"),
+    (b"a\nb\n", b"a\r\nb\r\n"),
+    (b"\n\n", b"\r\n\r\n"),
+    (b"a\r\nb\nc\r\r\n", b"a\r\nb\r\nc\r\r\n"),
+    (b"no line end", b"no line end"),
+])
+def test_bare_lf_made_crlf(data: bytes, expected: bytes, tmp_path) -> None:
+    from storage.mime.crlf import CrlfStream, file_to_crlf, to_crlf
+
+    assert to_crlf(data) == expected
+    if data == expected:
+        assert to_crlf(data) is data  # the common case is not copied
+    for cut in range(len(data) + 1):
+        stream = CrlfStream()
+        assert stream.feed(data[:cut]) + stream.feed(data[cut:]) == expected, cut
+    path = tmp_path / "m"
+    path.write_bytes(b"x" * 5 + data)
+    with open(path, "rb") as f:
+        f.seek(5)
+        out = file_to_crlf(f)
+        assert out.read() == expected
+        assert (out is f) == (data == expected)
+        if out is not f:
+            out.close()

@@ -246,7 +246,8 @@ async def test_read_data_streams_blocks_larger_than_the_reader_limit():
 async def test_read_data_only_ends_on_crlf_dot_crlf_not_bare_lf():
     raw = b"a\n.\nMAIL FROM:<x@y.vn>\r\nb\r\n.\r\n"
     result, body, rest = await _read([raw])
-    assert body == b"a\n.\nMAIL FROM:<x@y.vn>\r\nb\r\n" and rest == b""
+    # The bare-LF lines are message text (stored with CRLF line ends), not the end of the data.
+    assert body == b"a\r\n.\r\nMAIL FROM:<x@y.vn>\r\nb\r\n" and rest == b""
 
 
 async def test_read_data_over_the_size_limit_reads_to_the_end_and_reports_it():
@@ -299,3 +300,17 @@ def test_bare_postmaster_recipient_is_accepted_for_the_first_domain():
     assert path.address == "postmaster@example.gov.vn"
     with pytest.raises(AddressSyntaxError):
         parse_path("TO:<Postmaster>", "TO:", allow_null=False, utf8=False)
+
+
+def test_bare_lf_line_ends_are_stored_as_crlf_in_any_split():
+    """What IMAP and POP3 serve has CRLF lines (RFC 3501 §4.3, RFC 1939): DATA with bare LF is
+    stored with CRLF, and the size is that of the stored message."""
+    raw = b"Subject: x\nTo: y\r\n\n..dot\r\n..two\nmixed\r\nend\n\r\n"
+    # Dots are unstuffed after CRLF only (RFC 5321 §4.5.2), before the line ends are made CRLF.
+    expected = b"Subject: x\r\nTo: y\r\n\r\n..dot\r\n.two\r\nmixed\r\nend\r\n\r\n"
+    for i, j in itertools.combinations(range(len(raw) + 1), 2):
+        sink = io.BytesIO()
+        u = DotUnstuffer(sink, None)
+        for part in (raw[:i], raw[i:j], raw[j:]):
+            u.feed(part)
+        assert sink.getvalue() == expected and u.size == len(expected), (i, j)

@@ -16,6 +16,7 @@ from imap.op.selected import poll_changes
 from imap.state import AUTH, Session
 from imap.wire import Atom, FileLiteral, ParseError
 from storage.errors import NotFound
+from storage.mime.crlf import file_to_crlf, to_crlf
 
 OK, NO = b"OK", b"NO"
 DELIM = "/"
@@ -129,15 +130,27 @@ def namespace(s: Session, tag: bytes):
 
 
 # -- APPEND --------------------------------------------------------------------------------
+def _put_crlf(store, message):
+    """The APPENDed message stored with CRLF line ends (bare LF made CRLF, RFC 3501 §4.3), in a
+    worker thread: a spooled literal is scanned and, only when it has a bare LF, copied."""
+    if not isinstance(message, FileLiteral):
+        return store.messages.put_blob(to_crlf(bytes(message)))
+    source = file_to_crlf(message.file)
+    try:
+        return store.messages.put_blob(source)
+    finally:
+        if source is not message.file:
+            source.close()
+
+
 async def append(s: Session, tag: bytes, name, flags, when, message):
     try:
         target, folder, _rights = await get_folder(s, name, "head", "append")
     except NotFound:
         return NO, b"[TRYCREATE] No such mailbox"
     limit = await quota_limit(s, target.owner_id)
-    source = message.file if isinstance(message, FileLiteral) else bytes(message)
     store = s.ctx.store
-    blob = await deferToThread(store.messages.put_blob, source)
+    blob = await deferToThread(_put_crlf, store, message)
     uidvalidity, uid = await deferToThread(
         store.messages.append, folder.id, blob, flags=flags, internaldate=when, quota_limit=limit
     )

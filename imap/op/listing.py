@@ -108,9 +108,13 @@ async def list_(s: Session, tag: bytes, rest):
         s.untagged(b'LIST (\\Noselect) "/" ""')
         return OK, b"LIST completed"
     info, shared = await visible_folders(s)
-    every = with_parents(info)
+    subscribed = set(await deferToThread(s.ctx.store.folders.subscriptions, s.account.id)) if (
+        b"SUBSCRIBED" in selection or b"SUBSCRIBED" in returns) else set()
+    # LIST (SUBSCRIBED) lists a subscribed name whose folder is gone as \NonExistent (RFC 5258 §3.1).
+    gone = subscribed - set(info) if b"SUBSCRIBED" in selection else set()
+    every = with_parents(set(info) | gone)
+    every.update(dict.fromkeys(gone, False))
     parents = {n.rsplit(DELIM, 1)[0] for n in every if DELIM in n}
-    subscribed = {n for n, f in info.items() if f.subscribed and n not in shared}
     rxs = [pattern_regex(normalize_mailbox(p if not ref or p.startswith(DELIM) else ref + p)) for p in patterns if p]
     lines, listed = [], []
     for name in sorted(every, key=lambda n: (n != "INBOX", n)):
@@ -151,12 +155,18 @@ async def lsub(s: Session, tag: bytes, ref, pattern):
     if not pattern:
         s.untagged(b'LSUB (\\Noselect) "/" ""')
         return OK, b"LSUB completed"
-    folders = await deferToThread(s.ctx.store.folders.list_folders, s.account.id)
-    subscribed = {f.name for f in folders if f.subscribed}
+    folders = {f.name for f in await deferToThread(s.ctx.store.folders.list_folders, s.account.id)}
+    subscribed = set(await deferToThread(s.ctx.store.folders.subscriptions, s.account.id))
     rx = pattern_regex(normalize_mailbox(pattern if not ref or pattern.startswith(DELIM) else ref + pattern))
     lines = []
     for name, is_subscribed in sorted(with_parents(subscribed).items(), key=lambda kv: (kv[0] != "INBOX", kv[0])):
-        if rx.match(name):
-            lines.append(b'* LSUB (%s) "/" %s' % (b"" if is_subscribed else b"\\Noselect", s.wire_name(name)))
+        if not rx.match(name):
+            continue
+        # An unsubscribed parent is listed (\Noselect) only when a "%" stopped the match above
+        # a subscribed child (RFC 3501 §6.3.9): not for "*", which lists the child itself.
+        if not is_subscribed and all(rx.match(n) for n in subscribed if n.startswith(name + DELIM)):
+            continue
+        attrs = b"\\Noselect" if not is_subscribed else b"" if name in folders else b"\\NonExistent"
+        lines.append(b'* LSUB (%s) "/" %s' % (attrs, s.wire_name(name)))
     s.write_lines(lines)
     return OK, b"LSUB completed"

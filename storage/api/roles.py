@@ -123,6 +123,9 @@ class Folders(Protocol):
 
     def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None: ...
 
+    def subscriptions(self, account_id: int) -> list[str]:
+        """The subscribed names, sorted; a name may outlive its folder (RFC 3501 §6.3.6)."""
+
     def folder_status(self, folder_id: int) -> FolderStatus: ...
 
 class Messages(Protocol):

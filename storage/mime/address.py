@@ -60,8 +60,8 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     return tokens
 
 
-def _addr(name: str | None, mailbox: str | None, host: str | None) -> dict:
-    return {"name": name or None, "adl": None, "mailbox": mailbox, "host": host or None}
+def _addr(name: str | None, mailbox: str | None, host: str | None, adl: str | None = None) -> dict:
+    return {"name": name or None, "adl": adl or None, "mailbox": mailbox, "host": host or None}
 
 
 def _phrase(tokens: list[tuple[str, str]]) -> str:
@@ -70,18 +70,23 @@ def _phrase(tokens: list[tuple[str, str]]) -> str:
     return " ".join(text.split()) if words else ""
 
 
-def _addr_spec(tokens: list[tuple[str, str]]) -> tuple[str | None, str | None]:
-    """(mailbox, host) of ``local@domain`` tokens; an address without ``@`` has no host."""
+def _addr_spec(tokens: list[tuple[str, str]]) -> tuple[str | None, str | None, str | None]:
+    """(mailbox, host, route) of ``[@route,...:]local@domain`` tokens; an address without ``@``
+    has no host. The obsolete source route (RFC 5322 §4.4 obs-route) is ENVELOPE's adl field,
+    "@route1.example,@route2.example" (RFC 3501 §7.4.2)."""
     body = [(kind, value) for kind, value in tokens if kind not in " c"]
-    if body and body[0] == ("s", "@") and ("s", ":") in body:  # obsolete route: drop it
-        body = body[body.index(("s", ":")) + 1:]
+    route = None
+    if body and body[0] == ("s", "@") and ("s", ":") in body:
+        colon = body.index(("s", ":"))
+        route = "".join(value for _, value in body[:colon]) or None
+        body = body[colon + 1:]
     at = max((i for i, token in enumerate(body) if token == ("s", "@")), default=-1)
     if at < 0:
         local = "".join(value for _, value in body)
-        return (local or None), None
+        return (local or None), None, route
     local = "".join(value for _, value in body[:at])
     host = "".join(value for _, value in body[at + 1:])
-    return local, host or None
+    return local, host or None, route
 
 
 def _mailbox(tokens: list[tuple[str, str]]) -> dict | None:
@@ -90,20 +95,20 @@ def _mailbox(tokens: list[tuple[str, str]]) -> dict | None:
         start = tokens.index(("s", "<"))
         end = tokens.index(("s", ">")) if ("s", ">") in tokens[start:] else len(tokens)
         name = _phrase(tokens[:start])
-        mailbox, host = _addr_spec(tokens[start + 1:end])
+        mailbox, host, route = _addr_spec(tokens[start + 1:end])
         if mailbox is None and host is None:
             return _addr(name, "", None) if name else None
-        return _addr(name, mailbox or "", host)
+        return _addr(name, mailbox or "", host, route)
     if not any(kind != " " for kind, _ in tokens):
         return None
     comments = [value for kind, value in tokens if kind == "c" and value]
     words = [token for token in tokens if token[0] in "qad" or token[0] == "s"]
     if ("s", "@") not in words and sum(1 for kind, _ in tokens if kind == " ") and len(words) > 1:
         return _addr(None, _phrase(tokens), None)  # "Nguyen Van A" with no address at all
-    mailbox, host = _addr_spec(tokens)
+    mailbox, host, route = _addr_spec(tokens)
     if mailbox is None and host is None:
         return None
-    return _addr(comments[-1] if comments else None, mailbox or "", host)
+    return _addr(comments[-1] if comments else None, mailbox or "", host, route)
 
 
 def parse_addresses(text: str | None) -> list[dict]:

@@ -6,7 +6,8 @@ Alembic sees the whole schema). Internal to storage/: front ends never see these
 - ``org``: units, delegations, groups, profiles, audit (branch "org", 0003_organisation);
 - ``queue``: the outbound queue (branch "outbound", 0002_outbound);
 - ``usage``: ``quota_state`` (branch "quota", 0005_quota);
-- ``lifecycle``: ``account_lifecycle`` (branch "lifecycle", 0007_lifecycle).
+- ``lifecycle``: ``account_lifecycle`` (branch "lifecycle", 0007_lifecycle);
+- ``subscriptions``: ``subscriptions`` (branch "subscriptions", 0010_subscriptions).
 
 ``from storage import models as m`` then ``m.Account``, ``m.OrgUnit``, ``m.quota_state``.
 """
@@ -15,4 +16,5 @@ from storage.models.core import NAMING, Account, Address, Base, Blob, BlobMeta, 
 from storage.models.lifecycle import account_lifecycle  # noqa: F401
 from storage.models.org import AccountProfile, OrgAudit, OrgDelegation, OrgGroup, OrgGroupMember, OrgUnit  # noqa: F401
 from storage.models.queue import OutboundMessage, OutboundRecipient  # noqa: F401
+from storage.models.subscriptions import subscriptions  # noqa: F401
 from storage.models.usage import quota_state  # noqa: F401

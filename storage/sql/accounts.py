@@ -70,6 +70,7 @@ class SqlAccounts(Role):
             conn.execute(insert(m.Address).values(address=address, account_id=account_id))
             for name, special_use in api.DEFAULT_FOLDERS:
                 self._insert_folder(conn, account_id, name, special_use)
+            self._subscribe_defaults(conn, account_id)
             return account_id
 
         account_id = self._writer.run(job)

@@ -293,6 +293,11 @@ class StoreCore:
             .returning(m.Folder.id)
         ).scalar_one()
 
+    @staticmethod
+    def _subscribe_defaults(conn: Connection, account_id: int) -> None:
+        """A new account is subscribed to its default folders (CREATE does not subscribe)."""
+        conn.execute(insert(m.subscriptions), [{"account_id": account_id, "name": name} for name, _ in api.DEFAULT_FOLDERS])
+
     def _get_folder(self, conn: Connection, account_id: int, name: str) -> api.Folder:
         row = conn.execute(
             select(m.Folder).where(m.Folder.account_id == account_id, m.Folder.name == _canonical(name))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from storage import api, models as m
@@ -16,7 +18,8 @@ class SqlFolders(Role):
     def list_folders(self, account_id: int) -> list[api.Folder]:
         with self._reading() as conn:
             rows = conn.execute(select(m.Folder).where(m.Folder.account_id == account_id).order_by(m.Folder.name))
-            folders = [self._folder(r) for r in rows]
+            subscribed = set(self._subscriptions(conn, account_id))
+            folders = [dataclasses.replace(self._folder(r), subscribed=r.name in subscribed) for r in rows]
         folders.sort(key=lambda f: (f.name != "INBOX", f.name))
         return folders
 
@@ -96,10 +99,30 @@ class SqlFolders(Role):
         conn.execute(update(m.Folder).where(m.Folder.id == inbox.id).values(highestmodseq=modseq))
         changes.append(api.FolderChange(inbox.account_id, inbox.id, modseq))
 
+    @staticmethod
+    def _subscriptions(conn: Connection, account_id: int) -> list[str]:
+        t = m.subscriptions
+        return list(conn.scalars(select(t.c.name).where(t.c.account_id == account_id).order_by(t.c.name)))
+
+    def subscriptions(self, account_id: int) -> list[str]:
+        with self._reading() as conn:
+            return self._subscriptions(conn, account_id)
+
     def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
+        """Subscriptions are a list of names (RFC 3501 §6.3.6-6.3.7): SUBSCRIBE needs the folder
+        to exist; UNSUBSCRIBE takes a subscribed name whose folder is gone, too."""
+        name = _canonical(name)
+        t = m.subscriptions
+        where = (t.c.account_id == account_id, t.c.name == name)
+
         def job(conn: Connection, _changes: list) -> None:
-            folder = self._get_folder(conn, account_id, name)
-            conn.execute(update(m.Folder).where(m.Folder.id == folder.id).values(subscribed=subscribed))
+            listed = conn.scalar(select(t.c.name).where(*where)) is not None
+            if not listed or subscribed:
+                self._get_folder(conn, account_id, name)  # NotFound for a name that is neither
+            if subscribed and not listed:
+                conn.execute(insert(t).values(account_id=account_id, name=name))
+            elif not subscribed and listed:
+                conn.execute(delete(t).where(*where))
 
         self._writer.run(job)
 

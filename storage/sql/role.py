@@ -31,6 +31,7 @@ CORE_NAMES = (
     "_place",
     "_folder",
     "_insert_folder",
+    "_subscribe_defaults",
     "_get_folder",
     "_folder_by_id",
     "_remove_messages",
