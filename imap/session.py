@@ -229,6 +229,8 @@ class SelectedView:
                 continue
             extra = b" MODSEQ (%d)" % modseq if with_modseq else b""
             out.append(b"* %d FETCH (UID %d FLAGS (%s)%s)" % (msn, uid, format_flags(flags, uid in self.recent), extra))
+            # The same change may come again (a poll and a PostgreSQL notification): told once.
+            self.reported_modseq[uid] = max(modseq, self.reported_modseq.get(uid, 0))
         self.pending_flags = {}
         return out
 

@@ -610,12 +610,12 @@ def _delivered(account_id, folder_id, uid, modseq, mask, keywords, blob, arrived
     return api.FolderChange(account_id, folder_id, modseq, modseq - 1, (info,))
 
 
-@functools.lru_cache(maxsize=4096)
 def _respelled(packed: str, known) -> str:
     """A packed keyword column spelled as the target mailbox spells its keywords."""
     return pack_keywords(spelled(set(packed.split()), known)) if packed and known else packed
 
 
+@functools.lru_cache(maxsize=4096)
 def _flags(mask: int, keywords: str) -> frozenset[str]:
     return join_flags(mask, keywords)
 
