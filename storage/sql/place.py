@@ -18,6 +18,7 @@ row), and ``decide_delivery`` says why when a charge was refused.
 
 from __future__ import annotations
 
+import abc
 import datetime as _dt
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -151,7 +152,7 @@ def _sqlite_time(when: _dt.datetime) -> str:
     return when.isoformat(" ", "microseconds")
 
 
-class Placer:
+class Placer(abc.ABC):
     """Shared by both databases: the blob rows, the fan-out in chunks, the refusal's reason."""
 
     sqlite: bool
@@ -162,9 +163,9 @@ class Placer:
             return None
         return _sqlite_time(when) if self.sqlite else when
 
+    @abc.abstractmethod
     def ensure_blob(self, cur, blob: api.BlobRef, columns: dict, now: _dt.datetime) -> None:
-        """The body's rows (blobs, blob_meta) unless the body is stored already."""
-        raise NotImplementedError
+        """The body's rows (blobs, blob_meta) unless the body is stored already (per database)."""
 
     def _meta(self, blob: api.BlobRef, columns: dict) -> tuple:
         return (
@@ -194,9 +195,9 @@ class Placer:
                 results.append(exc)
         return results
 
+    @abc.abstractmethod
     def place_one(self, cur, p: Placement) -> Placed:
-        """One placement; raises NotFound / NoQuota having written nothing."""
-        raise NotImplementedError
+        """One placement; raises NotFound / NoQuota having written nothing (per database)."""
 
     def _insert(self, cur, folder_id: int, first: int, modseq: int, rows: Sequence[Row]) -> None:
         values = [
