@@ -9,21 +9,40 @@ and read by range.
 
 from __future__ import annotations
 
+import threading
+
 import zstandard
 
 ZSTD = "zstd"
 LEVEL = 3
 _MIN_SAVING = 8  # keep raw unless compressed <= 7/8 of the original
 
-_compressor = zstandard.ZstdCompressor(level=LEVEL)  # thread-safe for one-shot compress()
-_decompressor = zstandard.ZstdDecompressor()
+# A zstd context serves one operation at a time (python-zstandard's instances are not thread-safe:
+# sharing one between the SMTP workers and FETCH threads crashed the process): one per thread.
+_local = threading.local()
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    try:
+        return _local.compressor
+    except AttributeError:
+        _local.compressor = zstandard.ZstdCompressor(level=LEVEL)
+        return _local.compressor
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    try:
+        return _local.decompressor
+    except AttributeError:
+        _local.decompressor = zstandard.ZstdDecompressor()
+        return _local.decompressor
 
 
 def pack(data: bytes) -> tuple[bytes, str | None]:
     """(what to store, its codec): the zstd frame when it saves enough, else the data itself."""
     if len(data) < 256:
         return data, None
-    packed = _compressor.compress(data)
+    packed = _compressor().compress(data)
     if len(packed) * _MIN_SAVING > len(data) * (_MIN_SAVING - 1):
         return data, None
     return packed, ZSTD
@@ -33,7 +52,7 @@ def unpack(stored: bytes, codec: str | None) -> bytes:
     if codec is None:
         return bytes(stored)
     if codec == ZSTD:
-        return _decompressor.decompress(stored)
+        return _decompressor().decompress(stored)
     raise ValueError(f"unknown blob codec {codec!r}")
 
 
@@ -42,6 +61,6 @@ def unpack_head(stored: bytes, codec: str | None, length: int) -> bytes:
     if codec is None:
         return bytes(stored[:length])
     if codec == ZSTD:
-        with _decompressor.stream_reader(bytes(stored)) as reader:
+        with _decompressor().stream_reader(bytes(stored)) as reader:
             return reader.read(length)
     raise ValueError(f"unknown blob codec {codec!r}")
