@@ -175,7 +175,7 @@ def test_copy_and_move_keep_bodies_and_assign_new_uids(store):
     assert copied.mapping == [(1, 1)] and copied.uidvalidity == trash.uidvalidity
     moved = store.messages.copy(inbox.id, [o.uid], trash.id, move=True)
     assert moved.mapping == [(1, 2)]
-    assert store.messages.open_view(inbox.id, claim_recent=False).uids == []
+    assert list(store.messages.open_view(inbox.id, claim_recent=False).uids) == []
     assert store.accounts.get_account_by_id(acc.id).used_messages == 2
 
 
@@ -196,7 +196,7 @@ def test_append_copy_and_move_decide_quota_like_delivery(store):
         store.messages.copy(inbox.id, [uid], trash.id, quota_limit=2 * size - 1)
     account = store.accounts.get_account_by_id(acc.id)
     assert (account.used_bytes, account.used_messages) == (size, 1)
-    assert store.messages.open_view(trash.id, claim_recent=False).uids == []
+    assert list(store.messages.open_view(trash.id, claim_recent=False).uids) == []
     moved = store.messages.copy(inbox.id, [uid], trash.id, move=True, quota_limit=size)
     assert moved.mapping == [(1, 1)]
     (info,) = store.messages.fetch(trash.id, [1])
@@ -245,8 +245,8 @@ def test_rename_inbox_moves_messages(store):
     acc = _account(store)
     _deliver(store, acc)
     store.folders.rename_folder(acc.id, "INBOX", "Cũ")
-    assert store.messages.open_view(store.folders.get_folder(acc.id, "INBOX").id, claim_recent=False).uids == []
-    assert store.messages.open_view(store.folders.get_folder(acc.id, "Cũ").id, claim_recent=False).uids == [1]
+    assert list(store.messages.open_view(store.folders.get_folder(acc.id, "INBOX").id, claim_recent=False).uids) == []
+    assert list(store.messages.open_view(store.folders.get_folder(acc.id, "Cũ").id, claim_recent=False).uids) == [1]
 
 
 def test_recent_is_claimed_by_one_session(store):

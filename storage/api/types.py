@@ -120,7 +120,7 @@ class FolderView:
     """What SELECT needs: the folder and its UIDs in ascending order (MSN i ↔ uids[i-1])."""
 
     folder: Folder
-    uids: Sequence[int]
+    uids: Sequence[int]  # ascending; an array("q") from the SQL store
     recent_uids: frozenset[int]
     unseen: int
     first_unseen_uid: int | None

@@ -8,6 +8,7 @@ Longer than the other role modules: reading and writing share the row formats an
 
 from __future__ import annotations
 
+import bisect
 import concurrent.futures
 import datetime as _dt
 import functools
@@ -15,6 +16,7 @@ import io
 import logging
 import queue
 import threading
+from array import array
 from dataclasses import replace
 from typing import BinaryIO, Collection, Iterable, Iterator, Mapping, Sequence
 
@@ -28,6 +30,7 @@ from storage.indexing import index_columns
 from storage.mime.reuse import with_head
 from storage.sql.place import Placement
 from storage.sql.role import Role
+from storage.sql.snapshots import FolderSnapshots, Snapshot
 from storage.sqlrows import CHUNK, DELETED, SEEN, _canonical, _chunks, _from_db, _to_db, _utcnow
 
 log = logging.getLogger("storage.sqlstore")
@@ -37,23 +40,22 @@ class SqlMessages(Role):
     """See storage.api.Messages."""
 
     # -- reading messages -----------------------------------------------------------------------
+    def __init__(self, core) -> None:
+        super().__init__(core)
+        self._snapshots = FolderSnapshots()
+
     def open_view(self, folder_id: int, *, claim_recent: bool) -> api.FolderView:
         with self._reading() as conn:
-            folder = self._folder_by_id(conn, folder_id)
-            floor = conn.scalar(select(m.Folder.recent_floor).where(m.Folder.id == folder_id))
-            # One pass over the folder on the DB-API cursor of this transaction (a result object
-            # per row and two more scans for the unseen figures cost SELECT most of its time).
-            cur = conn.connection.cursor()
-            try:
-                sql = "SELECT uid, flags FROM messages WHERE folder_id = ? ORDER BY uid"
-                cur.execute(sql if self._sqlite else sql.replace("?", "%s"), (folder_id,))
-                rows = cur.fetchall()
-            finally:
-                cur.close()
-            keywords = self._keywords_in(conn, folder_id)
-        uids = [uid for uid, _ in rows]
-        unseen_uids = [uid for uid, flags in rows if not flags & SEEN]
-        unseen, first_unseen = len(unseen_uids), (unseen_uids[0] if unseen_uids else None)
+            row = conn.execute(select(m.Folder).where(m.Folder.id == folder_id)).first()
+            if row is None:
+                raise NotFound(f"folder {folder_id}")
+            folder, floor = self._folder(row), row.recent_floor
+            key = (folder.uidvalidity, folder.highestmodseq, folder.uidnext)
+            snap = self._snapshots.get(folder_id, key)
+            if snap is None:
+                snap = self._snapshot(conn, folder_id, key)
+                self._snapshots.put(folder_id, snap)
+        uids = array("q", snap.uids)  # the caller's own copy (one memcpy; a list would cost 10x)
         # \Recent (RFC 3501 §2.3.2): the messages at or above the floor. EXAMINE shows them and
         # leaves them for the next SELECT; SELECT claims them by raising the floor, in the writer
         # so that two sessions never both take a message (the floor read above may be stale).
@@ -67,8 +69,24 @@ class SqlMessages(Role):
                 return now
 
             floor = self._writer.run(job)
-        recent = frozenset(u for u in uids if u >= floor)
-        return api.FolderView(folder, uids, recent, unseen, first_unseen, keywords)
+        recent = frozenset(uids[bisect.bisect_left(uids, floor) :])
+        return api.FolderView(folder, uids, recent, snap.unseen, snap.first_unseen, snap.keywords)
+
+    def _snapshot(self, conn: Connection, folder_id: int, key: tuple[int, int, int]) -> Snapshot:
+        """One pass over the folder on the DB-API cursor of this transaction (a result object
+        per row and two more scans for the unseen figures cost SELECT most of its time)."""
+        cur = conn.connection.cursor()
+        try:
+            sql = "SELECT uid, flags FROM messages WHERE folder_id = ? ORDER BY uid"
+            cur.execute(sql if self._sqlite else sql.replace("?", "%s"), (folder_id,))
+            rows = cur.fetchall()
+        finally:
+            cur.close()
+        unseen_uids = [uid for uid, flags in rows if not flags & SEEN]
+        return Snapshot(
+            key, array("q", [uid for uid, _ in rows]), len(unseen_uids), unseen_uids[0] if unseen_uids else None,
+            tuple(self._keywords_in(conn, folder_id)),
+        )
 
     @staticmethod
     def _keywords_in(conn: Connection, folder_id: int) -> list[str]:
