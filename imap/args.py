@@ -89,7 +89,7 @@ def arg_astring(s: Session, tokens: list):
 
 def arg_mailbox(s: Session, tokens: list):
     raw, rest = arg_astring(s, tokens)
-    return normalize_mailbox(decode_mailbox(raw, b"UTF8=ACCEPT" in s.enabled)), rest
+    return normalize_mailbox(decode_mailbox(raw, s.utf8_names)), rest
 
 
 def arg_pattern(s: Session, tokens: list):

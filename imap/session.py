@@ -73,6 +73,7 @@ class SelectedView:
         # copies it (for its worker thread) with one memcpy.
         self.uids: array = array("q", view.uids)
         self.recent: set[int] = set(view.recent_uids)
+        self.track_recent = True  # False under IMAP4rev2, which has no \\Recent (RFC 9051 App. E)
         self.highestmodseq = view.folder.highestmodseq
         self.uidnext = view.folder.uidnext
         self.pending_expunge: set[int] = set()
@@ -85,6 +86,12 @@ class SelectedView:
         self.keywords: dict[str, str] = {k.lower(): k for k in getattr(view, "keywords", ())}
         self.keywords_grew = False
         self.permanent = b""  # PERMANENTFLAGS' system flags (and \*), set by SELECT
+
+    def drop_recent(self) -> None:
+        """IMAP4rev2: no \\Recent flag and no RECENT response from now on."""
+        self.track_recent = False
+        self.recent = set()
+        self.told_recent = 0
 
     # -- the mailbox's flags -----------------------------------------------------------------------
     def note_keywords(self, flags) -> None:
@@ -170,7 +177,8 @@ class SelectedView:
         for m in ch.new:
             if m.uid > last:
                 self.uids.append(m.uid)
-                self.recent.add(m.uid)
+                if self.track_recent:
+                    self.recent.add(m.uid)
                 self.note_keywords(m.flags)
                 last = m.uid
         for m in ch.updated:
@@ -219,7 +227,7 @@ class SelectedView:
                 self.reported_modseq.pop(u, None)
             self.pending_expunge = set()
             self.told_exists = len(self.uids)
-        if len(self.recent) != self.told_recent:
+        if self.track_recent and len(self.recent) != self.told_recent:
             out.append(b"* %d RECENT" % len(self.recent))
             self.told_recent = len(self.recent)
         for uid in sorted(self.pending_flags):

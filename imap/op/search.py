@@ -42,6 +42,19 @@ def resolve_recent(q, recent: set[int], keywords: dict[str, str] | None = None):
     return q
 
 
+def mentions_recent(q) -> bool:
+    """Whether a search uses \\Recent (RECENT, NEW, OLD): not part of IMAP4rev2 (RFC 9051 App. E)."""
+    if isinstance(q, HasFlag):
+        return q.flag == "\\Recent"
+    if isinstance(q, Not):
+        return mentions_recent(q.query)
+    if isinstance(q, Or):
+        return mentions_recent(q.left) or mentions_recent(q.right)
+    if isinstance(q, And):
+        return any(mentions_recent(x) for x in q.items)
+    return False
+
+
 def parse_sort_criteria(tok) -> list[SortKey]:
     if not isinstance(tok, list) or not tok:
         raise ParseError("SORT needs a list of sort criteria")
@@ -83,8 +96,13 @@ async def search(s: Session, tag: bytes, rest, uid=False):
             raise ParseError("Unknown RETURN option")
         options = options or {b"ALL"}
         rest = rest[2:]
+    if options is None and s.rev2:  # RFC 9051 §6.4.4: always ESEARCH, RETURN (ALL) by default
+        options = {b"ALL"}
     parser = _search_parser(s)
-    query = resolve_recent(parser.parse(rest), sv.recent, sv.keywords)
+    parsed = parser.parse(rest)
+    if s.rev2 and mentions_recent(parsed):
+        raise ParseError("IMAP4rev2 has no RECENT, NEW or OLD search keys")
+    query = resolve_recent(parsed, sv.recent, sv.keywords)
     await authorize(s, sv.target, "read", "search")
     if parser.uses_modseq:
         s.enable_condstore()
@@ -120,7 +138,10 @@ async def sort(s: Session, tag: bytes, rest, uid=False):
     if bytes(rest[1]).decode("ascii", "replace").upper() not in CHARSETS:
         raise BadCharset(bytes(rest[1]).decode("ascii", "replace"))
     parser = _search_parser(s)
-    query = resolve_recent(parser.parse(rest[2:]), sv.recent, sv.keywords)
+    parsed = parser.parse(rest[2:])
+    if s.rev2 and mentions_recent(parsed):
+        raise ParseError("IMAP4rev2 has no RECENT, NEW or OLD search keys")
+    query = resolve_recent(parsed, sv.recent, sv.keywords)
     await authorize(s, sv.target, "read", "sort")
     uids = await deferToThread(s.ctx.store.search.sort, sv.folder_id, keys, query)
     nums = uids if uid else [n for n in map(sv.msn_of, uids) if n is not None]
