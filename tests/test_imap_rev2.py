@@ -115,3 +115,38 @@ def test_mailbox_names_are_utf8_and_missing_parents_nonexistent(server, box):
     assert b'* LIST (\\Noselect \\HasChildren) "/" "L&AbA-u tr&Hu8-"' in lines
     assert b'* LIST (\\HasNoChildren) "/" "C&APQ-ng v&AQM-n"' in lines
     old.close()
+
+
+def test_searchres_saves_a_result_for_later_commands(server, box):
+    """SEARCHRES (RFC 5182, part of IMAP4rev2): ``$`` names what SEARCH RETURN (SAVE) kept."""
+    s = Session(server, box)  # SEARCHRES works in rev1 sessions too
+    assert b"SEARCHRES" in s.ok("CAPABILITY")[0].split()
+    s.ok('CREATE "Searchres"')
+    for subject, flags in (("a", "\\Flagged"), ("b", ""), ("c", "\\Flagged"), ("d", "")):
+        append(s, "Searchres", subject, flags)
+    s.ok('SELECT "Searchres"')
+    s.ok('SELECT "Searchres"')  # the first SELECT took \Recent
+    assert s.ok("SEARCH RETURN (SAVE) FLAGGED") == []  # SAVE alone: no ESEARCH
+    assert s.ok("FETCH $ (FLAGS)") == [b"* 1 FETCH (FLAGS (\\Flagged))", b"* 3 FETCH (FLAGS (\\Flagged))"]
+    assert s.ok("UID FETCH $ (FLAGS)") == [b"* 1 FETCH (UID 1 FLAGS (\\Flagged))", b"* 3 FETCH (UID 3 FLAGS (\\Flagged))"]
+    assert s.ok("SEARCH $ SEEN") == [b"* SEARCH"]
+    s.ok("STORE $ +FLAGS.SILENT (\\Seen)")
+    assert s.ok("SEARCH SEEN") == [b"* SEARCH 1 3"]
+    lines = s.ok("SEARCH RETURN (SAVE MAX COUNT) NOT FLAGGED")  # with COUNT: all of them are kept
+    assert lines == [b'* ESEARCH (TAG "x%d") MAX 4 COUNT 2' % s.n]
+    assert s.ok("UID SEARCH UID $") == [b"* SEARCH 2 4"]
+    s.ok("SEARCH RETURN (SAVE MAX) ALL")  # MAX alone: only the highest
+    assert s.ok("SEARCH $") == [b"* SEARCH 4"]
+    s.ok("STORE 2 +FLAGS.SILENT (\\Deleted)")
+    s.ok("SEARCH RETURN (SAVE) DELETED")
+    s.ok("EXPUNGE")
+    assert s.ok("SEARCH $") == [b"* SEARCH"]  # an expunged message leaves $
+    _, status = s.run("SEARCH RETURN (SAVE) NOSUCHKEY")
+    assert status.startswith(b"BAD"), status
+    s.ok("SEARCH RETURN (SAVE) ALL")
+    s.ok('EXAMINE "Searchres"')  # a new selection starts with $ empty
+    assert s.ok("FETCH $ (UID)") == []
+    s.ok("ENABLE QRESYNC")
+    _, status = s.run('SELECT "Searchres" (QRESYNC (1 1 $))')
+    assert status.startswith(b"BAD"), status
+    s.close()
