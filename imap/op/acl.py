@@ -51,9 +51,10 @@ def _mine_sync(s: Session, target: Target) -> tuple[bool, frozenset[Right]]:
     return bool(rights) and is_head_sync(s, target.owner_id), rights
 
 
-def _admin_sync(s: Session, target: Target, action: str):
+def _admin_sync(s: Session, target: Target, action: str | None):
     """The owner account and its unit (None for a personal mailbox) when the user holds ``a``
-    there, the folder existing; else ``NoPerm`` / ``NotFound``. Recorded when not one's own."""
+    there, the folder existing; else ``NoPerm`` / ``NotFound``. Recorded as ``action`` when not
+    one's own (None: the service call records it)."""
     admin, _rights = _mine_sync(s, target)
     if not admin:
         raise NoPerm(f"{s.actor.address} may not administer account {target.owner_id}")
@@ -61,13 +62,9 @@ def _admin_sync(s: Session, target: Target, action: str):
     store.folders.get_folder(target.owner_id, target.name)
     owner = store.accounts.get_account_by_id(target.owner_id)
     unit = s.ctx.org.get_unit(owner.address) if s.ctx.org is not None and owner.kind is AccountKind.UNIT else None
-    if target.owner_id != s.actor.id:
+    if action is not None and target.owner_id != s.actor.id:
         s.ctx.org.record_access(s.actor.id, target.owner_id, action, target.name)
     return owner, unit
-
-
-def _rights_text(text: str) -> bytes:
-    return astring(text)
 
 
 # -- MYRIGHTS / GETACL / LISTRIGHTS --------------------------------------------------------
@@ -77,7 +74,7 @@ async def myrights(s: Session, tag: bytes, name):
     if not rights:
         raise NotFound(f"{name!r} is not visible to {s.actor.address}")
     await deferToThread(s.ctx.store.folders.get_folder, target.owner_id, target.name)
-    s.untagged(b"MYRIGHTS " + s.wire_name(name) + b" " + _rights_text(letters(rights, head=head)))
+    s.untagged(b"MYRIGHTS " + s.wire_name(name) + b" " + astring(letters(rights, head=head)))
     return OK, b"MYRIGHTS completed"
 
 
@@ -94,14 +91,15 @@ def _acl_sync(s: Session, target: Target) -> list[tuple[str, str]]:
 async def getacl(s: Session, tag: bytes, name):
     entries = await deferToThread(_acl_sync, s, await _target(s, name))
     s.untagged(b"ACL " + s.wire_name(name) + b"".join(
-        b" " + astring(who) + b" " + _rights_text(what) for who, what in entries))
+        b" " + astring(who) + b" " + astring(what) for who, what in entries))
     return OK, b"GETACL completed"
 
 
 def _listrights_sync(s: Session, target: Target, identifier: str) -> list[str]:
     owner, unit = _admin_sync(s, target, "listrights")
     who = s.ctx.store.accounts.get_account(identifier)
-    if who is not None and (who.id == owner.id or (unit is not None and unit.head is not None and who.id == unit.head.id)):
+    fixed = {owner.id} | ({unit.head.id} if unit is not None and unit.head is not None else set())
+    if who is not None and who.id in fixed:
         return [owner_letters()]  # the owner's and the head's rights are fixed
     if unit is None or who is None or who.kind is not AccountKind.PERSONAL:
         return [""]  # nothing can be granted to it
@@ -112,13 +110,13 @@ async def listrights(s: Session, tag: bytes, name, identifier):
     ident = identifier.decode("utf-8", "replace")
     groups = await deferToThread(_listrights_sync, s, await _target(s, name), ident)
     s.untagged(b"LISTRIGHTS " + s.wire_name(name) + b" " + astring(identifier)
-               + b"".join(b" " + _rights_text(g) for g in groups))
+               + b"".join(b" " + astring(g) for g in groups))
     return OK, b"LISTRIGHTS completed"
 
 
 # -- SETACL / DELETEACL --------------------------------------------------------------------
 def _change_sync(s: Session, target: Target, identifier: str, change) -> None:
-    owner, unit = _admin_sync(s, target, "setacl")
+    owner, unit = _admin_sync(s, target, None)  # Organisation.delegate/undelegate audit it
     if unit is None:
         raise Refused("A personal mailbox is never shared (R-ACC-1)")
     if unit.head is None or unit.head.id != s.actor.id:

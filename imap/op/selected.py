@@ -51,7 +51,7 @@ async def _select(s: Session, tag: bytes, name, readonly, params):
         s.enable_condstore()
     target, folder, rights = await get_folder(s, name, "read", "examine" if readonly else "select")
     store = s.ctx.store
-    # IMAP4rev2 has no \\Recent: such a session leaves the claim to rev1 sessions.
+    # IMAP4rev2 has no \Recent: such a session leaves the claim to rev1 sessions.
     view = await deferToThread(store.messages.open_view, folder.id, claim_recent=not readonly and not s.rev2)
     if s.closed:
         return None
