@@ -84,7 +84,7 @@ class SelectedView:
         # copies it (for its worker thread) with one memcpy.
         self.uids: array = array("q", view.uids)
         self.recent: set[int] = set(view.recent_uids)
-        self.track_recent = True  # False under IMAP4rev2, which has no \\Recent (RFC 9051 App. E)
+        self.track_recent = True  # False under IMAP4rev2, which has no \Recent (RFC 9051 App. E)
         self.highestmodseq = view.folder.highestmodseq
         self.uidnext = view.folder.uidnext
         self.pending_expunge: set[int] = set()

@@ -8,10 +8,46 @@ import imaplib
 
 import pytest
 
+from imap.op.search import mentions_recent, saved_result
+from imap.searchparse import SearchParser
+from imap.session import SAVED, parse_seqset
+from imap.wire import Atom, ParseError
+from storage.search import UidSet
 from tests.test_imap_e2e import deliver
 from tests.test_imap_extensions import Session, append
+from tests.test_imap_units import _view
 
 PASSWORD = "Ext-pass-2024"
+
+
+# -- pure parts ------------------------------------------------------------------------------------
+
+def test_saved_result_keeps_all_or_only_min_max():
+    assert saved_result([3, 5, 9], {b"SAVE"}) == [3, 5, 9]
+    assert saved_result([3, 5, 9], {b"SAVE", b"MIN"}) == [3]
+    assert saved_result([3, 5, 9], {b"SAVE", b"MIN", b"MAX"}) == [3, 9]
+    assert saved_result([3, 5, 9], {b"SAVE", b"MAX", b"COUNT"}) == [3, 5, 9]
+    assert saved_result([], {b"SAVE", b"MIN"}) == []
+
+
+def test_dollar_names_the_saved_uids_by_number_and_by_uid():
+    assert parse_seqset(b"$") is SAVED
+    with pytest.raises(ParseError):
+        parse_seqset(b"$", saved=False)
+    with pytest.raises(ParseError):
+        parse_seqset(b"1,$")
+    v = _view([3, 5, 9, 12])
+    v.saved = [5, 12, 40]  # 40 is not in the view
+    assert v.resolve(SAVED, uid=False) == v.resolve(SAVED, uid=True) == [5, 12]
+    assert v.uid_set(SAVED, uid=False) == v.uid_set(SAVED, uid=True) == UidSet(((5, 5), (12, 12)))
+
+
+def test_recent_keys_are_recognised_anywhere_in_a_search():
+    parser = SearchParser(lambda r: UidSet(()), lambda r: UidSet(()))
+    for keys, uses in (([b"RECENT"], True), ([b"NOT", b"NEW"], True), ([b"OR", b"SEEN", [b"OLD"]], True),
+                       ([b"SEEN", b"FLAGGED"], False), ([b"KEYWORD", b"Recent"], False)):
+        assert mentions_recent(parser.parse([Atom(k) if isinstance(k, bytes) else [Atom(x) for x in k]
+                                             for k in keys])) is uses, keys
 
 
 @pytest.fixture(scope="module")
