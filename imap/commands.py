@@ -55,8 +55,8 @@ COMMANDS: dict[bytes, Spec] = {
     b"AUTHENTICATE": Spec(auth.authenticate, (a.arg_atom, auth.arg_initial_response), NOT_AUTH),
     # authenticated (§6.3) and extensions valid there
     b"ENABLE": Spec(auth.enable, (a.arg_rest,), AUTHENTICATED),
-    b"SELECT": Spec(selected.select, (a.arg_mailbox, a.opt_list), AUTHENTICATED),
-    b"EXAMINE": Spec(selected.examine, (a.arg_mailbox, a.opt_list), AUTHENTICATED),
+    b"SELECT": Spec(selected.select, (a.arg_mailbox_as_sent, a.opt_list), AUTHENTICATED),
+    b"EXAMINE": Spec(selected.examine, (a.arg_mailbox_as_sent, a.opt_list), AUTHENTICATED),
     b"CREATE": Spec(folders.create, (a.arg_mailbox, a.opt_list), AUTHENTICATED),
     b"DELETE": Spec(folders.delete, (a.arg_mailbox,), AUTHENTICATED),
     b"RENAME": Spec(folders.rename, (a.arg_mailbox, a.arg_mailbox), AUTHENTICATED),

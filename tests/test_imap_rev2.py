@@ -5,6 +5,7 @@ STATUS has DELETED and not RECENT; a session that did not enable it keeps the re
 from __future__ import annotations
 
 import imaplib
+import unicodedata
 
 import pytest
 
@@ -145,6 +146,9 @@ def test_mailbox_names_are_utf8_and_missing_parents_nonexistent(server, box):
     assert '* LIST (\\HasNoChildren) "/" "Công văn"'.encode() in s.ok('LIST "" "Công*"')
     lines = s.ok('SELECT "Lưu trữ/2024"')
     assert '* LIST (\\HasNoChildren) "/" "Lưu trữ/2024"'.encode() in lines
+    nfd = unicodedata.normalize("NFD", "Lưu trữ/2024")  # opens the same folder, told with OLDNAME
+    lines = s.ok(f'EXAMINE "{nfd}"')
+    assert f'* LIST (\\HasNoChildren) "/" "Lưu trữ/2024" ("OLDNAME" ("{nfd}"))'.encode() in lines, lines
     s.close()
     old = Session(server, box)  # rev1: modified UTF-7 and \Noselect
     lines = old.ok('LIST "" "%"')

@@ -42,7 +42,8 @@ def store_needs(mode: str, flags) -> str:
 
 
 # -- selection -------------------------------------------------------------------------------
-async def _select(s: Session, tag: bytes, name, readonly, params):
+async def _select(s: Session, tag: bytes, named, readonly, params):
+    name, as_sent = named  # imap.args.arg_mailbox_as_sent
     opts = parse_select_params(params, b"QRESYNC" in s.enabled)
     if s.selected is not None:
         s.untagged(b"OK [CLOSED] Previous mailbox closed")
@@ -67,7 +68,10 @@ async def _select(s: Session, tag: bytes, name, readonly, params):
     if s.rev2:  # RFC 9051 §6.3.2: a LIST response for the mailbox; RECENT and UNSEEN are gone
         from imap.op.listing import list_response  # listing → folders → selected: import when used
 
-        lines.append(await list_response(s, target.client_name()))
+        line = await list_response(s, target.client_name())
+        if as_sent is not None:
+            line += b' ("OLDNAME" (' + s.wire_name(as_sent) + b"))"
+        lines.append(line)
     else:
         lines.append(b"* %d RECENT" % len(sv.recent))
     if not s.rev2 and view.first_unseen_uid is not None and sv.msn_of(view.first_unseen_uid):
