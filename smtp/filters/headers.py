@@ -43,7 +43,8 @@ def field_value(field: bytes) -> str:
 
 
 def render(name: str, value: str) -> bytes:
-    value = value.replace("\r\n", "\n").replace("\n", "\r\n")
+    lines = value.replace("\r\n", "\n").split("\n")  # every continuation line starts with white space
+    value = "\r\n".join([lines[0]] + [x if x[:1] in (" ", "\t") else "\t" + x for x in lines[1:]])
     sep = ":" if value[:1] in (" ", "\t") else ": "
     return f"{name}{sep}{value}\r\n".encode("utf-8", "surrogateescape")
 
