@@ -20,8 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
-
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 GTUBE = b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 #: A phrase our local rule scores 7.0: above junk_score 5, below reject_score 15.
@@ -37,6 +35,17 @@ describe GTUBE Generic Test for Unsolicited Bulk Email
 body LOCAL_TEST_JUNK /cheap pills/
 score LOCAL_TEST_JUNK 7.0
 """
+
+
+def free_port() -> int:
+    """A port of this test worker's range (tests/conftest.py); any free one outside pytest (bench/)."""
+    try:
+        from tests.conftest import free_port as worker_port
+    except ImportError:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    return worker_port()
 
 
 def _binary(name: str) -> str:
@@ -86,7 +95,7 @@ class Daemon:
         stop(self.proc)
 
 
-def start_spamd() -> Daemon:
+def start_spamd(children: int = 2) -> Daemon:
     spamd = _binary("spamd")
     root = Path(tempfile.mkdtemp(prefix="spamd-"))
     (root / "rules").mkdir()
@@ -96,7 +105,7 @@ def start_spamd() -> Daemon:
     os.chmod(root, 0o755)
     port = free_port()
     argv = [spamd, "-C", str(root / "rules"), "--siteconfigpath", str(root / "site"), "-i", "127.0.0.1",
-            "-p", str(port), "-A", "127.0.0.1", "-m", "2", "--min-children=1", "--max-spare=2", "-x", "-L",
+            "-p", str(port), "-A", "127.0.0.1", "-m", str(children), "--min-children=1", f"--max-spare={children}", "-x", "-L",
             "-s", "stderr", "--pidfile", str(root / "pid")]  # fmt: skip
     if os.geteuid() == 0:
         argv += ["-u", "nobody"]
