@@ -11,11 +11,15 @@ retries (fail-closed). Neither loses a message.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from config.sizes import parse_size
 
 OnFailure = Literal["accept", "tempfail"]
+#: A byte count, or ``512KiB``/``25MB`` as in config/sizes.py.
+Size = Annotated[int, BeforeValidator(lambda v: parse_size(v) if isinstance(v, str) else v), Field(ge=1)]
 
 
 class _Frozen(BaseModel):
@@ -31,7 +35,7 @@ class Spamd(_Frozen):
     timeout: float = Field(default=30.0, gt=0)  # seconds for the whole exchange
     junk_score: float | None = 5.0
     reject_score: float | None = 15.0
-    max_size: int = Field(default=512 * 1024, ge=1)  # larger messages are not scanned (spamc's default)
+    max_size: Size = 512 * 1024  # larger messages are not scanned (spamc's default)
     on_failure: OnFailure = "accept"
 
     @model_validator(mode="after")
@@ -47,7 +51,7 @@ class Clamd(_Frozen):
     host: str = "127.0.0.1"
     port: int = Field(default=3310, ge=1, le=65535)
     timeout: float = Field(default=60.0, gt=0)
-    max_size: int = Field(default=25 * 1024 * 1024, ge=1)  # clamd's StreamMaxLength; larger: not scanned
+    max_size: Size = 25 * 1024 * 1024  # clamd's StreamMaxLength; larger: not scanned
     on_failure: OnFailure = "tempfail"
 
 
