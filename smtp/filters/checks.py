@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import logging
 
-from aiospamc.exceptions import ClientException, TimeoutException
-from aiospamc.responses import ResponseException
-
 from smtp import replies
 from smtp.filters import policy
-from smtp.filters.clamd import ClamdError
 from smtp.filters.headers import apply, split_fields
-from smtp.filters.milter import Envelope, MilterError
+from smtp.filters.milter import Envelope
 from smtp.pipeline import PASS, DataContext, Verdict, refuse
 
 log = logging.getLogger("smtp.filters")
@@ -26,7 +22,10 @@ log = logging.getLogger("smtp.filters")
 #: Messages up to this size are read from the spool on the loop (memory, or one small read).
 READ_ON_LOOP = 256 * 1024
 
-FAILURES = (TimeoutError, OSError, ClamdError, MilterError, ClientException, TimeoutException, ResponseException)
+#: What a filter that gives no usable answer raises: a time-out, a refused or reset connection, an
+#: error reply, a broken protocol (aiospamc's, ClamdError, MilterError) or an answer we cannot read.
+#: All of them mean the same thing for the message: ``on_failure``.
+FAILURES = (Exception,)
 
 
 async def message_bytes(ctx: DataContext) -> bytes:
@@ -48,6 +47,7 @@ async def message_bytes(ctx: DataContext) -> bytes:
 def failed(ctx: DataContext, name: str, on_failure: str, reason: str) -> Verdict:
     """A filter gave no answer: fail closed (451 4.7.1, the sender retries) or open (deliver)."""
     if on_failure == "tempfail":
+        log.warning("%s did not scan the message (%s): deferred", name, reason)
         return refuse(replies.S451_FILTER, f"{name}: {reason}")
     log.warning("%s did not scan the message (%s): delivered unscanned", name, reason)
     return Verdict(headers=policy.unscanned_header(name, reason))
