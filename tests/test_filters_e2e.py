@@ -199,3 +199,17 @@ def test_clamav_milter_replaces_headers_quarantines_rejects_and_defers(make_serv
         milter.stop()
         broken.stop()
         down.close()
+
+
+def test_spam_for_an_account_without_a_junk_folder_lands_in_inbox(mx):
+    import imaplib
+
+    user, password = "nojunk@example.gov.vn", "Nojunk-pass-2026"
+    mx.add_account(user, password)
+    with imaplib.IMAP4(mx.host, mx.port("imap")) as imap:
+        imap.login(user, password)
+        assert imap.delete("Junk")[0] == "OK"
+    code, _ = send(mx, message(f"Buy {JUNK_PHRASE} now", subject="nojunk"), rcpt=user)
+    assert code == 250
+    (stored,) = folder(mx, user, "INBOX")
+    assert b"X-Spam-Flag: YES" in stored
