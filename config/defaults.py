@@ -206,8 +206,8 @@ tls:
 # filter that does not answer in time means: accept (deliver, marked X-Filter-Unscanned) or
 # tempfail (451 4.7.1, the sender retries). DMARC of other domains is applied to incoming mail.
 #filters:
-#  spamd: {host: 127.0.0.1, port: 783, timeout: 30, junk_score: 5, reject_score: 15, max_size: 512KiB, on_failure: accept}
-#  clamd: {host: 127.0.0.1, port: 3310, timeout: 60, max_size: 25MiB, on_failure: tempfail}
+#  spamd: {host: 127.0.0.1, port: 783, socket: null, timeout: 30, junk_score: 5, reject_score: 15, max_size: 512KiB, on_failure: accept}
+#  clamd: {host: 127.0.0.1, port: 3310, socket: null, timeout: 60, max_size: 25MiB, on_failure: tempfail}
 #  milters: []                  # [{name: rspamd, host: 127.0.0.1, port: 11332, timeout: 30, on_failure: tempfail}]
 #  dmarc: {enabled: true, reject: true, quarantine: true}
 #  junk_folder: Junk

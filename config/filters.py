@@ -32,6 +32,7 @@ class Spamd(_Frozen):
 
     host: str = "127.0.0.1"
     port: int = Field(default=783, ge=1, le=65535)
+    socket: str | None = None  # a Unix socket path (spamd --socketpath) instead of host:port: cheaper
     timeout: float = Field(default=30.0, gt=0)  # seconds for the whole exchange
     junk_score: float | None = 5.0
     reject_score: float | None = 15.0
@@ -50,6 +51,7 @@ class Clamd(_Frozen):
 
     host: str = "127.0.0.1"
     port: int = Field(default=3310, ge=1, le=65535)
+    socket: str | None = None  # a Unix socket path (clamd LocalSocket) instead of host:port: cheaper
     timeout: float = Field(default=60.0, gt=0)
     max_size: Size = 25 * 1024 * 1024  # clamd's StreamMaxLength; larger: not scanned
     on_failure: OnFailure = "tempfail"

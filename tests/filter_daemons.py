@@ -55,14 +55,16 @@ def _binary(name: str) -> str:
     return path
 
 
-def wait_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+def wait_port(port: int | str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    """Until the daemon accepts on ``port`` (or the Unix socket path ``port``)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"daemon exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        with socket.socket() as s:
+        unix = isinstance(port, str)
+        with socket.socket(socket.AF_UNIX if unix else socket.AF_INET) as s:
             s.settimeout(0.2)
-            if s.connect_ex(("127.0.0.1", port)) == 0:
+            if s.connect_ex(port if unix else ("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.1)
     raise RuntimeError(f"daemon did not listen on {port}:\n{log.read_text(errors='replace')[-3000:]}")
@@ -79,14 +81,15 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 class Daemon:
-    def __init__(self, argv: list[str], port: int, root: Path) -> None:
+    def __init__(self, argv: list[str], port: int, root: Path, socket_path: str | None = None) -> None:
         self.port = port
+        self.socket = socket_path
         self.root = root
         self.log = root / "daemon.log"
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=root)
         try:
-            wait_port(port, self.proc, self.log)
+            wait_port(socket_path or port, self.proc, self.log)
         except BaseException:
             stop(self.proc)
             raise
@@ -95,7 +98,8 @@ class Daemon:
         stop(self.proc)
 
 
-def start_spamd(children: int = 2) -> Daemon:
+def start_spamd(children: int = 2, unix: bool = False) -> Daemon:
+    """spamd on a free TCP port, or (``unix``) on a Unix socket only (``Daemon.socket``)."""
     spamd = _binary("spamd")
     root = Path(tempfile.mkdtemp(prefix="spamd-"))
     (root / "rules").mkdir()
@@ -109,6 +113,9 @@ def start_spamd(children: int = 2) -> Daemon:
             "-s", "stderr", "--pidfile", str(root / "pid")]  # fmt: skip
     if os.geteuid() == 0:
         argv += ["-u", "nobody"]
+    if unix:
+        argv += [f"--socketpath={root / 'spamd.sock'}", "--socketmode=0666"]
+        return Daemon(argv, port, root, str(root / "spamd.sock"))
     return Daemon(argv, port, root)
 
 
@@ -120,10 +127,12 @@ def start_clamd() -> Daemon:
     port = free_port()
     user = "User root\n" if os.geteuid() == 0 else ""
     (root / "clamd.conf").write_text(
-        f"TCPSocket {port}\nTCPAddr 127.0.0.1\nDatabaseDirectory {root / 'db'}\nForeground yes\n"
+        f"TCPSocket {port}\nTCPAddr 127.0.0.1\nLocalSocket {root / 'clamd.sock'}\nDatabaseDirectory {root / 'db'}\nForeground yes\n"
         f"LogFile {root / 'clamd.log'}\nPidFile {root / 'pid'}\nScanMail yes\n{user}"
     )
-    return Daemon([clamd, "-c", str(root / "clamd.conf")], port, root)
+    daemon = Daemon([clamd, "-c", str(root / "clamd.conf")], port, root)
+    daemon.socket = str(root / "clamd.sock")  # the same daemon on a Unix socket
+    return daemon
 
 
 def start_opendkim() -> Daemon:

@@ -51,7 +51,7 @@ def daemons():
     try:
         for start in (start_spamd, start_clamd):
             started.append(start())
-        yield {"spamd": started[0].port, "clamd": started[1].port}
+        yield {"spamd": started[0].port, "clamd": started[1].port, "clamd_socket": started[1].socket}
     finally:
         for d in started:
             d.stop()
@@ -71,7 +71,7 @@ DNS = {
 def mx(make_server, daemons):
     server = make_server({
         "filters": {"spamd": {"port": daemons["spamd"], "junk_score": 5, "reject_score": 15},
-                    "clamd": {"port": daemons["clamd"]}},
+                    "clamd": {"socket": daemons["clamd_socket"]}},  # a Unix socket; the others use TCP
         "role_addresses": {"postmaster": OPS, "abuse": OPS},
         "dns": {"static_only": True, "static": DNS},
     })  # fmt: skip

@@ -203,3 +203,15 @@ async def test_milter_skips_steps_it_is_told_to_and_rejects_unoffered_protocol_b
     async with server:
         with pytest.raises(MilterError):
             await MilterClient(Milter(name="m", port=port, timeout=5)).check(ENV, b"Subject: x\r\n\r\n", b"")
+
+
+def test_spamd_replies():
+    from smtp.filters.spamd import SpamdError, parse_reply as spamd_reply, request
+
+    got = spamd_reply(b"SPAMD/1.1 0 EX_OK\r\nContent-length: 14\r\nSpam: True ; 1000.0 / 5.0\r\n\r\nGTUBE,OTHER_1\r\n")
+    assert got == SpamResult(1000.0, 5.0, ("GTUBE", "OTHER_1"))
+    assert spamd_reply(b"SPAMD/1.5 0 EX_OK\r\nSpam: False ; -0.5 / 5.0\r\n\r\n") == SpamResult(-0.5, 5.0, ())
+    for bad in (b"SPAMD/1.0 76 Bad header line: (EOF)\r\n\r\n", b"HTTP/1.1 200 OK\r\n\r\n", b"", b"SPAMD/1.1 0 EX_OK\r\n\r\n"):
+        with pytest.raises(SpamdError):
+            spamd_reply(bad)
+    assert b"".join(request(b"abc")) == b"SYMBOLS SPAMC/1.5\r\nContent-length: 3\r\n\r\nabc"

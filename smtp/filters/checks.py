@@ -23,7 +23,7 @@ log = logging.getLogger("smtp.filters")
 READ_ON_LOOP = 256 * 1024
 
 #: What a filter that gives no usable answer raises: a time-out, a refused or reset connection, an
-#: error reply, a broken protocol (aiospamc's, ClamdError, MilterError) or an answer we cannot read.
+#: error reply, a broken protocol (SpamdError, ClamdError, MilterError) or an answer we cannot read.
 #: All of them mean the same thing for the message: ``on_failure``.
 FAILURES = (Exception,)
 
