@@ -8,6 +8,7 @@ import smtplib
 
 import pytest
 
+from tests.conftest import BACKENDS, Server
 from tests.filter_daemons import (
     EICAR, GTUBE, JUNK_PHRASE, Hanging, start_clamav_milter, start_clamd, start_opendkim, start_spamd,
 )  # fmt: skip
@@ -67,55 +68,63 @@ DNS = {
 }
 
 
-@pytest.fixture
-def mx(make_server, daemons):
-    server = make_server({
+@pytest.fixture(scope="module", params=BACKENDS)
+def mx(request, tmp_path_factory, daemons):
+    """One server with spamd, clamd, DMARC and role addresses; each test has its own recipient."""
+    server = Server(tmp_path_factory.mktemp(f"filters-{request.param}"), request.param, {
         "filters": {"spamd": {"port": daemons["spamd"], "junk_score": 5, "reject_score": 15},
                     "clamd": {"socket": daemons["clamd_socket"]}},  # a Unix socket; the others use TCP
         "role_addresses": {"postmaster": OPS, "abuse": OPS},
         "dns": {"static_only": True, "static": DNS},
     })  # fmt: skip
-    server.add_account(ANNV, PASSWORD)
-    server.add_account(OPS, PASSWORD, name="Tổ vận hành")
-    return server
+    try:
+        server.start()
+        server.add_account(OPS, PASSWORD, name="Tổ vận hành")
+        yield server
+    finally:
+        server.destroy()
 
 
 def test_spam_is_marked_filed_into_junk_or_refused_by_score_and_viruses_are_refused(mx):
-    code, _ = send(mx, message("Xin chào anh An."))
+    user = "spam@example.gov.vn"
+    mx.add_account(user, PASSWORD)
+    code, _ = send(mx, message("Xin chào anh An."), rcpt=user)
     assert code == 250
-    (clean,) = folder(mx, ANNV, "INBOX")
+    (clean,) = folder(mx, user, "INBOX")
     assert b"X-Spam-Flag: NO" in clean and b"X-Spam-Status: No, score=0.0 required=5.0" in clean
 
-    code, _ = send(mx, message(f"Buy {JUNK_PHRASE} now", subject="junk"))
+    code, _ = send(mx, message(f"Buy {JUNK_PHRASE} now", subject="junk"), rcpt=user)
     assert code == 250
-    (junk,) = folder(mx, ANNV, "Junk")
+    (junk,) = folder(mx, user, "Junk")
     assert b"X-Spam-Flag: YES" in junk and b"tests=LOCAL_TEST_JUNK" in junk
 
-    code, text = send(mx, message(GTUBE, subject="gtube"))
+    code, text = send(mx, message(GTUBE, subject="gtube"), rcpt=user)
     assert code == 550 and text.startswith(b"5.7.1")
 
-    code, text = send(mx, message(EICAR, subject="virus"))
+    code, text = send(mx, message(EICAR, subject="virus"), rcpt=user)
     assert code == 554 and text.startswith(b"5.7.1")
     attached = (b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
                 b"Xem tep.\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
                 + __import__("base64").encodebytes(EICAR).replace(b"\n", b"\r\n") + b"--b--")  # fmt: skip
-    code, _ = send(mx, message(attached, subject="attached").replace(b"\r\n\r\n", b"\r\n", 1))
+    code, _ = send(mx, message(attached, subject="attached").replace(b"\r\n\r\n", b"\r\n", 1), rcpt=user)
     assert code == 554
-    assert len(folder(mx, ANNV, "INBOX")) == 1 and len(folder(mx, ANNV, "Junk")) == 1  # nothing refused was stored
+    assert len(folder(mx, user, "INBOX")) == 1 and len(folder(mx, user, "Junk")) == 1  # nothing refused was stored
 
 
 def test_dmarc_reject_is_refused_quarantine_goes_to_junk_and_aligned_mail_passes(mx):
-    code, _ = send(mx, message("Hợp lệ.", sender="van@other.vn", subject="aligned"))
+    user = "dmarc@example.gov.vn"
+    mx.add_account(user, PASSWORD)
+    code, _ = send(mx, message("Hợp lệ.", sender="van@other.vn", subject="aligned"), rcpt=user)
     assert code == 250
-    (ok,) = folder(mx, ANNV, "INBOX")
+    (ok,) = folder(mx, user, "INBOX")
     assert b"spf=pass" in ok and b"dmarc=pass header.from=other.vn" in ok
 
-    code, text = send(mx, message("Giả mạo.", sender="boss@forged.vn", subject="forged"), sender="boss@forged.vn")
+    code, text = send(mx, message("Giả mạo.", sender="boss@forged.vn", subject="forged"), sender="boss@forged.vn", rcpt=user)
     assert code == 550 and b"DMARC" in text
 
-    code, _ = send(mx, message("Đáng ngờ.", sender="boss@doubtful.vn", subject="doubtful"), sender="boss@doubtful.vn")
+    code, _ = send(mx, message("Đáng ngờ.", sender="boss@doubtful.vn", subject="doubtful"), sender="boss@doubtful.vn", rcpt=user)
     assert code == 250
-    (junk,) = folder(mx, ANNV, "Junk")
+    (junk,) = folder(mx, user, "Junk")
     assert b"dmarc=fail header.from=doubtful.vn" in junk
 
 
@@ -172,7 +181,7 @@ def test_opendkim_milter_inserts_its_header_and_removes_a_forged_one(make_server
 def test_clamav_milter_replaces_headers_quarantines_rejects_and_defers(make_server, daemons, on_infected):
     milter = start_clamav_milter(daemons["clamd"], on_infected)
     down = Hanging()
-    broken = start_clamav_milter(down.port)  # its clamd never answers: the milter defers
+    broken = start_clamav_milter(down.port) if on_infected == "Quarantine" else None  # its clamd never answers
     try:
         server = make_server({"filters": {"milters": [{"name": "clamav", "port": milter.port, "timeout": 20}]}})
         server.add_account(ANNV, PASSWORD)
@@ -191,13 +200,15 @@ def test_clamav_milter_replaces_headers_quarantines_rejects_and_defers(make_serv
         (clean,) = folder(server, ANNV, "INBOX")
         assert b"X-Virus-Status: Clean" in clean and b"X-Virus-Scanned: clamav-milter" in clean
 
-        deferring = make_server({"filters": {"milters": [{"name": "clamav", "port": broken.port, "timeout": 60}]}})
-        deferring.add_account(ANNV, PASSWORD)
-        code, text = send(deferring, message("Sạch."))
-        assert code == 451 and text.startswith(b"4.7.1")
+        if broken is not None:  # the milter cannot reach its clamd: it defers (tempfail), so do we
+            deferring = make_server({"filters": {"milters": [{"name": "clamav", "port": broken.port, "timeout": 60}]}})
+            deferring.add_account(ANNV, PASSWORD)
+            code, text = send(deferring, message("Sạch."))
+            assert code == 451 and text.startswith(b"4.7.1")
     finally:
         milter.stop()
-        broken.stop()
+        if broken is not None:
+            broken.stop()
         down.close()
 
 
