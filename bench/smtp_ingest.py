@@ -325,8 +325,8 @@ def filter_daemons(mode: str):
     sys.path.insert(0, str(ROOT))
     from tests.filter_daemons import start_clamd, start_spamd
 
-    spamd, clamd = start_spamd(children=4), start_clamd()
-    config = {"spamd": {"port": spamd.port}, "clamd": {"port": clamd.port}}
+    spamd, clamd = start_spamd(children=4, unix=True), start_clamd()
+    config = {"spamd": {"socket": spamd.socket}, "clamd": {"socket": clamd.socket}}  # on this host: Unix sockets
     try:
         yield lambda number: config if mode == "on" or number % 2 == 0 else None
     finally:
