@@ -96,6 +96,7 @@ class Daemon:
 
     def stop(self) -> None:
         stop(self.proc)
+        shutil.rmtree(self.root, ignore_errors=True)  # its configuration, database, socket and log
 
 
 def start_spamd(children: int = 2, unix: bool = False) -> Daemon:
