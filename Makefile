@@ -9,6 +9,10 @@ CLIENT_PACKAGES := swaks isync fetchmail mutt getmail6 offlineimap3
 # start a private instance of their own; a system Dovecot the package may start is not used.
 ORACLE_BINARIES := dovecot
 ORACLE_PACKAGES := dovecot-imapd
+# The content filters the filter tests start privately (tests/filter_daemons.py): SpamAssassin,
+# ClamAV and its milter, OpenDKIM as a milter.
+FILTER_BINARIES := spamd clamd clamav-milter opendkim
+FILTER_PACKAGES := spamassassin spamd clamav-daemon clamav-milter opendkim
 
 .PHONY: run test clients
 
@@ -28,11 +32,11 @@ test: $(BIN)/python clients
 
 clients:
 	@missing=""; PATH="$$PATH:/usr/sbin:/sbin"; \
-	for b in $(CLIENT_BINARIES) $(ORACLE_BINARIES); do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
+	for b in $(CLIENT_BINARIES) $(ORACLE_BINARIES) $(FILTER_BINARIES); do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing mail clients and Dovecot for the tests (missing:$$missing)"; \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(CLIENT_PACKAGES) $(ORACLE_PACKAGES); \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(CLIENT_PACKAGES) $(ORACLE_PACKAGES) $(FILTER_PACKAGES); \
 	else \
-		echo "warning: test tools missing:$$missing; run as root on Debian/Ubuntu to install $(CLIENT_PACKAGES) $(ORACLE_PACKAGES)" >&2; \
+		echo "warning: test tools missing:$$missing; run as root on Debian/Ubuntu to install $(CLIENT_PACKAGES) $(ORACLE_PACKAGES) $(FILTER_PACKAGES)" >&2; \
 	fi

@@ -202,6 +202,21 @@ tls:
 #  nameservers: []
 #  timeout: 5.0
 
+# Content filters of incoming mail (R-SEC-1); each is off until configured. on_failure: what a
+# filter that does not answer in time means: accept (deliver, marked X-Filter-Unscanned) or
+# tempfail (451 4.7.1, the sender retries). DMARC of other domains is applied to incoming mail.
+#filters:
+#  spamd: {host: 127.0.0.1, port: 783, socket: null, timeout: 30, junk_score: 5, reject_score: 15, max_size: 512KiB, on_failure: accept}
+#  clamd: {host: 127.0.0.1, port: 3310, socket: null, timeout: 60, max_size: 25MiB, on_failure: tempfail}
+#  milters: []                  # [{name: rspamd, host: 127.0.0.1, port: 11332, timeout: 30, on_failure: tempfail}]
+#  dmarc: {enabled: true, reject: true, quarantine: true}
+#  junk_folder: Junk
+
+# The accounts that receive postmaster@ and abuse@ of every local domain (RFC 5321 4.5.1).
+#role_addresses:
+#  postmaster: null
+#  abuse: null
+
 #search:
   # Match Vietnamese text with or without diacritics (tiếng = tieng).
 #  fold_diacritics: true

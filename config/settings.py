@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyNetwork, model_validator
 from pydantic_core import PydanticCustomError
 
+from config.filters import Filters, RoleAddresses
 from config.sizes import parse_size
 
 
@@ -300,6 +301,8 @@ class Settings(_Frozen):
     dkim: Dkim = Dkim()
     dns: Dns = Dns()
     web: Web = Web()
+    filters: Filters = Filters()  # spamd, clamd, milters, DMARC (config/filters.py)
+    role_addresses: RoleAddresses = RoleAddresses()  # postmaster@, abuse@ (config/filters.py)
 
     def password_url(self) -> str | None:
         """The portal's password page as users reach it; None without a portal."""

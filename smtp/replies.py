@@ -55,6 +55,14 @@ S552_QUOTA = "552 5.2.2 Mailbox full"  # R-QUOTA-1, at DATA
 S553_SENDER_NOT_OWNED = "553 5.7.1 Sender address not owned by the authenticated user"  # R-ACC-1
 S553_FROM_NOT_OWNED = "553 5.7.1 From: address not owned by the authenticated user"  # R-ACC-1
 
+# -- content filters (R-SEC-1, smtp/filters) -------------------------------------------------------
+S451_FILTER = "451 4.7.1 Message could not be checked now, please try again later"
+S451_MILTER = "451 4.7.1 Message deferred by a content filter, please try again later"
+S550_SPAM = "550 5.7.1 Message refused as spam"
+S550_MILTER = "550 5.7.1 Message refused by a content filter"
+S550_DMARC = "550 5.7.1 Message refused by the DMARC policy of its From domain"
+S554_VIRUS = "554 5.7.1 Message refused: it carries a virus"
+
 # -- authentication (submission) -------------------------------------------------------------------
 S235_AUTH_OK = "235 2.7.0 Authentication successful"
 S501_AUTH_BASE64 = "501 5.5.2 Cannot decode base64"

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from config.settings import Listener, Settings
 from smtp.data import spool_factory
+from smtp.filters import Filters
 from smtp.handler import InboundHandler
 from smtp.bounce import Outbound
 from smtp.outbound.dns import Resolver
@@ -100,7 +101,9 @@ async def start_smtp(
     common = dict(executor=pool, groups=groups, quota=quota, org=org, outbound=outbound, max_size=max_size)
     if ls.smtp is not None:
         resolver = resolver if resolver is not None else Resolver.from_settings(settings.dns)
-        mx = protocol_factory(settings, InboundHandler(settings, store, resolver=resolver, **common), tls_context=ssl_context)
+        filters = Filters.from_settings(settings)  # spamd, clamd, milters, DMARC: inbound mail only
+        mx = protocol_factory(settings, InboundHandler(settings, store, resolver=resolver, filters=filters, **common),
+                              tls_context=ssl_context)  # fmt: skip
         servers.append(await _listen("smtp", ls.smtp, mx))
     if (ls.submission or ls.submissions) and auth is None:
         raise ValueError("submission listeners need an authenticator")
