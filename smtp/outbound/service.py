@@ -31,6 +31,7 @@ from config.settings import Settings
 from smtp.dkim import DkimSigner
 from smtp.outbound import client, dsn
 from smtp.outbound.dns import DnsTempError, Resolver
+from smtp.outbound.memo import OnceCache
 from smtp.outbound.route import NoRoute, next_hops
 from storage.api import BlobRef, DeliveryTarget
 from storage.mime.downgrade import downgrade, needs_utf8
@@ -78,6 +79,7 @@ class OutboundService:
         self.queue = store.queue
         self.resolver = resolver or Resolver.from_settings(settings.dns)
         self.signer = signer or DkimSigner.from_settings(settings)
+        self._signatures = OnceCache()  # (blob, form) → DKIM fields: once per message, not per destination
         self.clock = clock
         self.mx_port = mx_port  # SMTP port of MX hosts: 25 (tests use a free port)
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
@@ -213,9 +215,10 @@ class OutboundService:
 
     async def _destination_run(self, domain: str) -> None:
         """Deliver the domain's waiting claims over one session. While one message is on the
-        wire the next one is read and DKIM-signed in a thread, and results are recorded without
-        waiting (the writer commits them in groups): the session never idles on the store. A
-        crash before a result is recorded means that message is sent again (at least once)."""
+        wire the next one is read and DKIM-signed in a thread (the signature made once per
+        message, ``_signatures``), and results are recorded without waiting (the writer commits
+        them in groups): the session never idles on the store. A crash before a result is
+        recorded means that message is sent again (at least once)."""
         loop = asyncio.get_running_loop()
         run = _Run()
         waiting = self._pending.get(domain)
@@ -302,12 +305,17 @@ class OutboundService:
         header also gets its ASCII form for a hop without SMTPUTF8, made and signed only when
         such a hop answers: the signature covers the bytes actually sent."""
         raw = strip_return_path(self.store.messages.read_blob(sha))
+        signed = self._signatures.get((sha, "as stored"), lambda: self.signer.signature(raw)) + raw
         if not needs_utf8(raw):
-            return client.Outgoing(self.signer.sign(raw))
-        return client.Outgoing(self.signer.sign(raw), True, functools.partial(self._ascii_form, raw))
+            return client.Outgoing(signed)
+        return client.Outgoing(signed, True, functools.partial(self._ascii_form, sha, raw))
 
-    async def _ascii_form(self, raw: bytes) -> bytes:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: self.signer.sign(downgrade(raw)))
+    async def _ascii_form(self, sha: str, raw: bytes) -> bytes:
+        def make() -> bytes:
+            ascii_raw = downgrade(raw)
+            return self._signatures.get((sha, "ascii"), lambda: self.signer.signature(ascii_raw)) + ascii_raw
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, make)
 
     def _decide(self, claim: Claim, replies: dict[str, client.Reply], now: _dt.datetime):
         outcomes, warn = [], []
