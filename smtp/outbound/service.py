@@ -79,6 +79,8 @@ class OutboundService:
         self.queue = store.queue
         self.resolver = resolver or Resolver.from_settings(settings.dns)
         self.signer = signer or DkimSigner.from_settings(settings)
+        self._unrecorded: list[tuple[list[Outcome], _dt.datetime, asyncio.Future]] = []
+        self._recorder: asyncio.Task | None = None
         self._signatures = OnceCache()  # (blob, form) → DKIM fields: once per message, not per destination
         self.clock = clock
         self.mx_port = mx_port  # SMTP port of MX hosts: 25 (tests use a free port)
@@ -118,6 +120,8 @@ class OutboundService:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._recorder is not None:
+            await asyncio.gather(self._recorder, return_exceptions=True)
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # -- producers ------------------------------------------------------------------------------
@@ -260,7 +264,6 @@ class OutboundService:
     # -- one claim ------------------------------------------------------------------------------
     async def _deliver(self, claim: Claim, run: "_Run", data: asyncio.Future) -> asyncio.Future:
         """Attempt ``claim``; returns the future of recording its outcome."""
-        loop = asyncio.get_running_loop()
         msg = claim.message
         recipients = [r.address for r in msg.recipients]
         replies = await self._attempt(claim, recipients, run, data)
@@ -273,10 +276,43 @@ class OutboundService:
             state = {None: "sent", QUEUED: "deferred", BOUNCE: "bounced"}[o.state]
             log.info("queue=%d to=<%s> relay=%s status=%s reply=%s %s", msg.id, r.address, reply.remote or "none",
                      state, reply.code or "-", " ".join(reply.text.split())[:300])  # fmt: skip
-        recorded = loop.run_in_executor(self._executor, lambda: self.queue.record(outcomes, now=now))
+        recorded = self._record(outcomes, now)
         if any(o.state == BOUNCE for o in outcomes):
             recorded.add_done_callback(lambda _f: self.wake())
         return recorded
+
+    def _record(self, outcomes: list[Outcome], now: _dt.datetime) -> asyncio.Future:
+        """Record ``outcomes`` with those of other transactions finishing meanwhile: while one
+        ``queue.record`` is in the writer the next ones gather, then go in as one job (one
+        statement set for many messages instead of a job each). ``last_attempt_at`` becomes
+        the latest ``now`` of the group (milliseconds apart)."""
+        future = asyncio.get_running_loop().create_future()
+        self._unrecorded.append((outcomes, now, future))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_groups(), name="outbound record")
+        return future
+
+    async def _record_groups(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._unrecorded:
+            group, self._unrecorded = self._unrecorded, []
+            outcomes = [o for item in group for o in item[0]]
+            now = max(item[1] for item in group)
+            error: BaseException | None = None
+            try:
+                await loop.run_in_executor(self._executor, lambda: self.queue.record(outcomes, now=now))
+            except Exception as exc:  # noqa: BLE001 - each waiting run learns it (leases run out, retried)
+                error = exc
+            finally:
+                for _o, _n, future in group:
+                    if future.done():
+                        continue
+                    if error is not None:
+                        future.set_exception(error)
+                    elif self._recorder is not None and self._recorder.cancelling():
+                        future.cancel()
+                    else:
+                        future.set_result(None)
 
     async def _attempt(
         self, claim: Claim, recipients: list[str], run: "_Run", data: asyncio.Future
