@@ -130,10 +130,8 @@ class OutboundService:
     # -- producers ------------------------------------------------------------------------------
     async def enqueue(self, blob: BlobRef | str, sender: str, recipients: Sequence[str], *, tx_id: str | None = None) -> int:
         """Durably queue ``blob`` for remote ``recipients`` (returns after the commit: say 250)."""
-        loop = asyncio.get_running_loop()
-        message_id = await loop.run_in_executor(
-            self._executor, lambda: self.queue.enqueue(blob, sender, list(recipients), tx_id=tx_id, now=self.clock())
-        )
+        # awaited, not waited for in a thread: no worker is parked per message in the commit
+        message_id = await asyncio.wrap_future(self.queue.enqueue_soon(blob, sender, list(recipients), tx_id=tx_id, now=self.clock()))
         log.info("id=%s queued as %d from=<%s> rcpts=%d", tx_id, message_id, sender, len(recipients))
         self.wake()
         return message_id
@@ -309,14 +307,13 @@ class OutboundService:
         return future
 
     async def _record_groups(self) -> None:
-        loop = asyncio.get_running_loop()
         while self._unrecorded:
             group, self._unrecorded = self._unrecorded, []
             outcomes = [o for item in group for o in item[0]]
             now = max(item[1] for item in group)
             error: BaseException | None = None
             try:
-                await loop.run_in_executor(self._executor, lambda: self.queue.record(outcomes, now=now))
+                await asyncio.wrap_future(self.queue.record_soon(outcomes, now=now))
             except Exception as exc:  # noqa: BLE001 - each waiting run learns it (leases run out, retried)
                 error = exc
             finally:

@@ -17,6 +17,7 @@ ran out (its process died) is claimed again. On PostgreSQL several processes cla
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as _dt
 from typing import Iterable, Sequence
 
@@ -85,6 +86,18 @@ class OutboundQueue(Role):
     ) -> int:
         """Queue ``blob`` (a BlobRef from ``put_blob``, or the sha256 of a stored body) for
         ``recipients``; returns the message id once durably committed (then say 250)."""
+        return self.enqueue_soon(blob, sender, recipients, tx_id=tx_id, now=now).result()
+
+    def enqueue_soon(
+        self,
+        blob: BlobRef | str,
+        sender: str,
+        recipients: Sequence[str],
+        *,
+        tx_id: str | None = None,
+        now: _dt.datetime | None = None,
+    ) -> concurrent.futures.Future:
+        """``enqueue`` without waiting (an event loop awaits the future; no thread is parked)."""
         if not recipients:
             raise Invalid("no recipients")
         rows = [(address, _domain_of(address)) for address in dict.fromkeys(recipients)]
@@ -115,7 +128,7 @@ class OutboundQueue(Role):
             )  # fmt: skip
             return message_id
 
-        return store.run_write(job)
+        return store._writer.submit(job)
 
     # -- the worker -----------------------------------------------------------------------------
     def claim(self, limit: int, *, owner: str, lease: int, now: _dt.datetime | None = None) -> list[Claim]:
@@ -174,6 +187,11 @@ class OutboundQueue(Role):
         """Store attempt results (and release the lease) in one commit. Set-based: the worker
         hands in the outcomes of many transactions at once, and a delivered recipient (the
         usual outcome) costs a share of three statements, not three of its own."""
+        self.record_soon(outcomes, now=now).result()
+
+    def record_soon(self, outcomes: Sequence[Outcome], *, now: _dt.datetime | None = None) -> concurrent.futures.Future:
+        """``record`` without waiting."""
+        outcomes = list(outcomes)
         when = _db(now)
 
         def job(conn, _changes) -> None:
@@ -199,7 +217,7 @@ class OutboundQueue(Role):
                 conn.execute(update(OutboundRecipient).where(OutboundRecipient.id == o.recipient_id).values(**values))
             _drop_finished(conn, set(owner.values()))
 
-        self.run_write(job)
+        return self._writer.submit(job)
 
     def owed_dsns(self, limit: int = 100) -> list[QueuedMessage]:
         """Messages with recipients in state BOUNCE (their DSN is still to be delivered)."""
