@@ -193,6 +193,10 @@ tls:
 #  selector: mail
   # Key rotation: keygen --selector NEW, publish it, then point the domain at it here.
 #  selectors: {}
+  # A second signature with Ed25519 (RFC 8463) once `mailserver dkim keygen DOMAIN --type ed25519`
+  # made its key; null: never. Must differ from the RSA selector.
+#  ed25519_selector: ed25519
+#  ed25519_selectors: {}
 
 # DNS for outgoing mail (MX), SPF and DKIM checks. Fixed answers here win over DNS; with
 # static_only the network is never asked (isolated networks).

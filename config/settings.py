@@ -250,12 +250,31 @@ class Queue(_Frozen):
     domains: dict[str, QueueDomain] = {}
 
 
+#: A DKIM selector: DNS labels (RFC 6376 3.1); it also names the key file, so no "/" or "..".
+SELECTOR_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$"
+Selector = Annotated[str, Field(pattern=SELECTOR_PATTERN)]
+
+
 class Dkim(_Frozen):
-    """DKIM signing of outgoing mail (R-SEC-2). Keys: ``<data_dir>/dkim/<domain>.<selector>.key``."""
+    """DKIM signing of outgoing mail (R-SEC-2). Keys: ``<data_dir>/dkim/<domain>.<selector>.key``.
+    RSA with ``selector``; in addition Ed25519 (RFC 8463) with ``ed25519_selector`` once that key
+    exists (``mailserver dkim keygen DOMAIN --type ed25519``); null turns Ed25519 off."""
 
     sign: bool = True
-    selector: str = "mail"
-    selectors: dict[str, str] = {}  # domain → selector, for key rotation
+    selector: Selector = "mail"
+    selectors: dict[str, Selector] = {}  # domain → selector, for key rotation
+    ed25519_selector: Selector | None = "ed25519"
+    ed25519_selectors: dict[str, Selector] = {}  # domain → Ed25519 selector, for key rotation
+
+    @model_validator(mode="after")
+    def _two_keys_two_selectors(self) -> Dkim:
+        for domain in {"", *self.selectors, *self.ed25519_selectors}:
+            rsa = self.selectors.get(domain, self.selector)
+            ed = self.ed25519_selectors.get(domain, self.ed25519_selector)
+            if rsa == ed:
+                where = f" for {domain}" if domain else ""
+                raise ValueError(f"dkim: the RSA and the Ed25519 key need different selectors{where} (both {rsa!r})")
+        return self
 
 
 class Dns(_Frozen):

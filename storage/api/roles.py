@@ -431,11 +431,19 @@ class OutboundQueue(Protocol):
         """Queue ``blob`` (a BlobRef from ``put_blob``, or the sha256 of a stored body) for
         ``recipients``; returns the message id once durably committed (then say 250)."""
 
+    def enqueue_soon(self, blob: BlobRef | str, sender: str, recipients: Sequence[str], *, tx_id: str | None = None,
+                     now: _dt.datetime | None = None) -> concurrent.futures.Future:  # fmt: skip
+        """``enqueue`` without waiting: the future gets the message id once it is durable. Never
+        blocks (raises ``Invalid`` at once for no or malformed recipients)."""
+
     def claim(self, limit: int, *, owner: str, lease: int, now: _dt.datetime | None = None) -> list[Claim]:
         """Take up to ``limit`` due (message, domain) groups for ``lease`` seconds."""
 
     def record(self, outcomes: Sequence[Outcome], *, now: _dt.datetime | None = None) -> None:
         """Store attempt results (and release the lease) in one commit."""
+
+    def record_soon(self, outcomes: Sequence[Outcome], *, now: _dt.datetime | None = None) -> concurrent.futures.Future:
+        """``record`` without waiting: the future is done once the results are durable."""
 
     def owed_dsns(self, limit: int = 100) -> list[QueuedMessage]:
         """Messages with recipients in state BOUNCE (their DSN is still to be delivered)."""
