@@ -15,6 +15,7 @@ from imap import mutf7
 from imap.fetchparse import parse_fetch_atts
 from imap.session import parse_seqset
 from imap.state import Session
+from imap.errors import Refused
 from imap.wire import Atom, FileLiteral, LiteralString, ParseError, String
 
 _MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
@@ -39,9 +40,11 @@ def normalize_mailbox(name: str) -> str:
 
 
 def decode_mailbox(raw: bytes, utf8: bool) -> str:
-    """A mailbox name from the client → NFC. Modified UTF-7 and raw UTF-8 both name the folder;
-    after ENABLE UTF8=ACCEPT (RFC 6855) a name that is not valid modified UTF-7 ("R&D") is
-    taken as the UTF-8 text it is."""
+    """A mailbox name from the client → NFC: modified UTF-7; after ENABLE UTF8=ACCEPT (RFC 6855
+    §3) also raw UTF-8, including a name that is not valid modified UTF-7 ("R&D"). Before it,
+    an 8-bit name is refused with NO, as Dovecot does (RFC 3501 §9: astring is 7-bit)."""
+    if not utf8 and any(b > 0x7F for b in raw):
+        raise Refused(b"Mailbox name is not valid modified UTF-7 (8-bit names need ENABLE UTF8=ACCEPT)")
     try:
         return mutf7.decode(raw)
     except mutf7.MUTF7Error as e:

@@ -24,7 +24,7 @@ from twisted.python import failure
 
 from imap.commands import COMMANDS
 from imap.compress import DeflateTransport, Inflater
-from imap.errors import SERVER_BUG, response_for
+from imap.errors import SERVER_BUG, Refused, response_for
 from imap.op.auth import greeting
 from imap.searchparse import BadCharset
 from imap.state import Session
@@ -375,6 +375,8 @@ class IMAPServer(IMAP4Server):
             return
         if f.check(ParseError):
             self.respond(b"BAD", tag, str(f.value).encode("utf-8", "replace"))
+        elif f.check(Refused):
+            self.respond(b"NO", tag, f.value.text)
         elif f.check(BadCharset):
             self.respond(b"NO", tag, b"[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset")
         elif f.check(StoreError):
