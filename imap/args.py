@@ -16,7 +16,7 @@ from imap.fetchparse import parse_fetch_atts
 from imap.session import parse_seqset
 from imap.state import Session
 from imap.errors import Refused
-from imap.wire import Atom, FileLiteral, LiteralString, ParseError, String
+from imap.wire import Atom, LiteralString, ParseError, String
 
 _MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 _DATETIME = re.compile(rb"^([ \d]\d)-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)$")
@@ -143,19 +143,6 @@ def opt_datetime(s: Session, tokens: list):
     if tokens and isinstance(tokens[0], String) and not isinstance(tokens[0], LiteralString):
         return parse_datetime(bytes(tokens[0])), tokens[1:]
     return None, tokens
-
-
-def arg_literal(s: Session, tokens: list):
-    """The APPEND message: a literal, or RFC 6855's ``UTF8 (~{n}...)`` (literal8)."""
-    tok, rest = _first(tokens, "message literal")
-    if isinstance(tok, Atom) and tok.upper() == b"UTF8":
-        inner, rest = _first(rest, "UTF8 (literal8)")
-        if not (isinstance(inner, list) and len(inner) == 2 and inner[0] == b"~" and isinstance(inner[1], (LiteralString, FileLiteral))):
-            raise ParseError("Expected UTF8 (~{n} message)")
-        return inner[1], rest
-    if not isinstance(tok, (String, FileLiteral)):
-        raise ParseError("Expected a literal")
-    return tok, rest
 
 
 def arg_fetchatt(s: Session, tokens: list):

@@ -256,7 +256,9 @@ class IMAPServer(IMAP4Server):
             if nonsync:  # the client sends it anyway: read and discard, then the rest of the line
                 self._lit_need, self._lit_discard, self._lit_sink = size, True, None
             return
-        if is_append and size > SPOOL_IN_MEMORY:
+        # MULTIAPPEND / CATENATE send many literals in one command: what they hold in memory together is bounded.
+        held = sum(len(lit) for lit in cmd.literals if not isinstance(lit, FileLiteral)) if is_append else 0
+        if is_append and size + held > SPOOL_IN_MEMORY:
             self._lit_sink = tempfile.TemporaryFile(prefix="imap-append-")
         else:
             self._lit_sink = io.BytesIO()

@@ -36,6 +36,7 @@ from storage.api.types import (
     Folder,
     FolderStatus,
     BlobRef,
+    NewMessage,
     MessageInfo,
     RENDERED_KINDS,
     ROW_UID,

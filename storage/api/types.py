@@ -96,6 +96,15 @@ class BlobRef:
 
 
 @dataclass(frozen=True, slots=True)
+class NewMessage:
+    """One message of an IMAP APPEND: its stored body, flags and INTERNALDATE (None: now)."""
+
+    blob: BlobRef
+    flags: frozenset[str] = frozenset()
+    internaldate: _dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MessageInfo:
     uid: int
     modseq: int
