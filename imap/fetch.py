@@ -19,7 +19,7 @@ from twisted.internet.threads import blockingCallFromThread
 from imap.binary import UnknownCTE, check as check_binary, decode as decode_binary, declared_encoding, decoded_size, locate as locate_binary, needs_literal8
 from imap.fetchparse import FetchItem
 from imap.fetchrender import (
-    KEEP_AT_LEAST, RENDER_VERSION, FlagText, Numbering, fill_renderings, render_simple, rendered_kinds, renderings_needed,
+    KEEP_AT_LEAST, RENDER_VERSION, FlagText, Numbering, fill_renderings, needs_blob, render_simple, rendered_kinds, renderings_needed,
     simple_piece,
 )
 from imap.sections import NoSuchPart, apply_partial, filter_fields, section_range
@@ -163,7 +163,7 @@ class FetchJob:
         kept = 0
         out = _Out(send)
         rendered = RENDER_VERSION if needed else None
-        rows_of = store.messages.fetch_rows(folder_id, uids, date=need_date, rendered=rendered, kinds=rendered_kinds(needed), blob=not simple)
+        rows_of = store.messages.fetch_rows(folder_id, uids, date=need_date, rendered=rendered, kinds=rendered_kinds(needed), blob=not simple or needs_blob(items))
         try:
             for rows in rows_of:
                 if needed:

@@ -16,7 +16,7 @@ from imap.wire import Atom, ParseError
 
 OK, NO = b"OK", b"NO"
 DELIM = "/"
-_STATUS_ITEMS = (b"MESSAGES", b"RECENT", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN", b"HIGHESTMODSEQ", b"SIZE")
+_STATUS_ITEMS = (b"MESSAGES", b"RECENT", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN", b"HIGHESTMODSEQ", b"SIZE", b"MAILBOXID")
 #: Special uses a folder can be created with (\All and \Flagged would be virtual folders).
 CREATABLE_USES = {"\\archive": "\\Archive", "\\drafts": "\\Drafts", "\\junk": "\\Junk", "\\sent": "\\Sent", "\\trash": "\\Trash"}
 
@@ -43,8 +43,8 @@ async def create(s: Session, tag: bytes, name, params):
             return NO, b"[USEATTR] Only one of \\Archive \\Drafts \\Junk \\Sent \\Trash"
         use = uses[0]
     await authorize(s, target, "head", "create")
-    await deferToThread(s.ctx.store.folders.create_folder, target.owner_id, target.name, special_use=use)
-    return OK, b"CREATE completed"
+    folder = await deferToThread(s.ctx.store.folders.create_folder, target.owner_id, target.name, special_use=use)
+    return OK, b"[MAILBOXID (%s)] CREATE completed" % folder.mailboxid.encode("ascii")
 
 
 async def delete(s: Session, tag: bytes, name):
@@ -111,9 +111,9 @@ def status_line(s: Session, st, wanted, name: str) -> bytes:
     values = {
         b"MESSAGES": st.messages, b"RECENT": st.recent, b"UIDNEXT": st.folder.uidnext,
         b"UIDVALIDITY": st.folder.uidvalidity, b"UNSEEN": st.unseen, b"HIGHESTMODSEQ": st.folder.highestmodseq,
-        b"SIZE": st.size,
+        b"SIZE": st.size, b"MAILBOXID": b"(%s)" % st.folder.mailboxid.encode("ascii"),  # RFC 8474 §4
     }
-    body = b" ".join(b"%s %d" % (k, values[k]) for k in wanted)
+    body = b" ".join(b"%s %s" % (k, values[k]) if k == b"MAILBOXID" else b"%s %d" % (k, values[k]) for k in wanted)
     return b"* STATUS %s (%s)" % (s.wire_name(name), body)
 
 

@@ -37,6 +37,8 @@ from storage.api.types import (
     FolderStatus,
     BlobRef,
     NewMessage,
+    email_id,
+    email_id_prefix,
     MessageInfo,
     RENDERED_KINDS,
     ROW_UID,
