@@ -51,9 +51,11 @@ def parse(url: str) -> MessageUrl:
     else:
         path = url
     if path.startswith("/"):
-        head, sep, rest = path[1:].partition("/")
+        # The mailbox may hold "/" (the hierarchy); ";" in it is %-encoded (RFC 5092 achar).
+        head, sep, rest = path[1:].partition("/;")
         if not sep:
             raise BadUrl("no message")
+        rest = ";" + rest
         v = _UIDVALIDITY.search(head)
         uidvalidity = int(v.group(1)) if v else None
         raw_box = head[: v.start()] if v else head

@@ -47,6 +47,8 @@ def test_parse_urls():
         "an@example.gov.vn", "mail.example.gov.vn", b"INBOX", 385759045, 20, b"1.2", (0, 1024))
     u = imapurl.parse("/C%C3%B4ng%20v%C4%83n/;UID=3/;SECTION=HEADER.FIELDS%20(SUBJECT)")
     assert u.mailbox == "Công văn".encode() and u.section == b"HEADER.FIELDS (SUBJECT)" and u.host is None
+    u = imapurl.parse("/Projects/2024;UIDVALIDITY=9/;UID=5")
+    assert (u.mailbox, u.uidvalidity, u.uid) == (b"Projects/2024", 9, 5)
     u = imapurl.parse(";UID=7")
     assert u.mailbox is None and u.uid == 7
 
