@@ -211,8 +211,13 @@ class FetchJob:
             structure = meta.get(row[ROW_BLOB], (None, None))[1]
             return structure["body_start"] if structure else row[ROW_SIZE]
 
+        # BINARY.SIZE alone: a part sent as stored is sized from the tree, a decoded one reads
+        # only its own range; no body is read ahead.
+        sizes_only = all(i.name == b"BINARY.SIZE[]" for i, p in zip(items, pieces) if p is None)
         for group in _preload_groups(rows, head_size if heads else _whole_size):
-            if heads:
+            if sizes_only:
+                bodies = {}
+            elif heads:
                 lengths = {r[ROW_BLOB]: head_size(r) for r in group if head_size(r) <= STREAM_ABOVE}
                 bodies = store.messages.read_heads(lengths) if lengths else {}
             else:
