@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from imap import args as a
-from imap.op import acl, auth, compress, fetch, folders, listing, quota, search, selected
+from imap.op import acl, append, auth, compress, fetch, folders, listing, quota, search, selected
 from imap.state import AUTH, SELECTED, UNAUTH, Session
 from imap.wire import Atom, ParseError
 
@@ -66,7 +66,7 @@ COMMANDS: dict[bytes, Spec] = {
     b"LSUB": Spec(listing.lsub, (a.arg_mailbox, a.arg_pattern), AUTHENTICATED),
     b"STATUS": Spec(folders.status, (a.arg_mailbox, a.arg_plist), AUTHENTICATED),
     b"NAMESPACE": Spec(folders.namespace, (), AUTHENTICATED),
-    b"APPEND": Spec(folders.append, (a.arg_mailbox, a.opt_flaglist, a.opt_datetime, a.arg_literal), AUTHENTICATED),
+    b"APPEND": Spec(append.append, (a.arg_mailbox, append.arg_messages), AUTHENTICATED),
     b"IDLE": Spec(selected.idle, (), AUTHENTICATED),
     b"GETQUOTAROOT": Spec(quota.getquotaroot, (a.arg_mailbox,), AUTHENTICATED),
     b"GETQUOTA": Spec(quota.getquota, (a.arg_mailbox,), AUTHENTICATED),

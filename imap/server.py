@@ -24,7 +24,7 @@ from twisted.python import failure
 
 from imap.commands import COMMANDS
 from imap.compress import DeflateTransport, Inflater
-from imap.errors import SERVER_BUG, response_for
+from imap.errors import SERVER_BUG, Refused, response_for
 from imap.op.auth import greeting
 from imap.searchparse import BadCharset
 from imap.state import Session
@@ -256,7 +256,9 @@ class IMAPServer(IMAP4Server):
             if nonsync:  # the client sends it anyway: read and discard, then the rest of the line
                 self._lit_need, self._lit_discard, self._lit_sink = size, True, None
             return
-        if is_append and size > SPOOL_IN_MEMORY:
+        # MULTIAPPEND / CATENATE send many literals in one command: what they hold in memory together is bounded.
+        held = sum(len(lit) for lit in cmd.literals if not isinstance(lit, FileLiteral)) if is_append else 0
+        if is_append and size + held > SPOOL_IN_MEMORY:
             self._lit_sink = tempfile.TemporaryFile(prefix="imap-append-")
         else:
             self._lit_sink = io.BytesIO()
@@ -375,6 +377,8 @@ class IMAPServer(IMAP4Server):
             return
         if f.check(ParseError):
             self.respond(b"BAD", tag, str(f.value).encode("utf-8", "replace"))
+        elif f.check(Refused):
+            self.respond(b"NO", tag, f.value.text)
         elif f.check(BadCharset):
             self.respond(b"NO", tag, b"[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset")
         elif f.check(StoreError):

@@ -79,6 +79,7 @@ async def _select(s: Session, tag: bytes, named, readonly, params):
     lines.append(b"* OK [UIDVALIDITY %d] UIDs valid" % view.folder.uidvalidity)
     lines.append(b"* OK [UIDNEXT %d] Predicted next UID" % sv.uidnext)
     lines.append(b"* OK [HIGHESTMODSEQ %d] Highest" % sv.highestmodseq)
+    lines.append(b"* OK [MAILBOXID (%s)] Ok" % view.folder.mailboxid.encode("ascii"))  # RFC 8474 §4
     if opts.qresync is not None and opts.qresync[0] == view.folder.uidvalidity:
         changes = await deferToThread(store.messages.changes, sv.folder_id, opts.qresync[1], sv.uidnext)
         lines.extend(resync_lines(sv, changes, opts.qresync[2]))

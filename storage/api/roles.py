@@ -45,6 +45,7 @@ from storage.api.types import (
     FolderStatus,
     FolderView,
     MessageInfo,
+    NewMessage,
     StoreResult,
 )
 from storage.api.usage import Drift, Expired
@@ -227,6 +228,11 @@ class Messages(Protocol):
 
     def append(self, folder_id: int, blob: BlobRef, *, flags: frozenset[str] = frozenset(), internaldate: _dt.datetime | None = None, quota_limit: int | None = None) -> tuple[int, int]:
         """Store into one folder; returns (uidvalidity, uid). ``NoQuota`` when over the limit."""
+
+    def append_many(self, folder_id: int, messages: Sequence[NewMessage], *, quota_limit: int | None = None) -> tuple[int, list[int]]:
+        """Store all of ``messages`` into one folder in one transaction, or none of them (IMAP
+        MULTIAPPEND, RFC 3502): consecutive UIDs, the quota checked for their sum. Returns
+        (uidvalidity, uids in order). ``NoQuota`` when over the limit."""
 
     def store_flags(self, folder_id: int, uids: Sequence[int], mode: str, flags: frozenset[str], *, unchanged_since: int | None = None) -> StoreResult:
         """``mode`` is "set", "add" or "remove". Each changed message gets a new modseq."""
