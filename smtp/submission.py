@@ -46,36 +46,58 @@ AUTH_FAILURE_DELAY = 1.0
 
 
 class SubmissionHandler(InboundHandler):
-    def __init__(self, settings: Settings, store: Store, auth: Any, *, executor: Executor | None = None, **kwargs: Any) -> None:
+    def __init__(self, settings: Settings, store: Store, auth: Any, *, executor: Executor | None = None,
+                 logins: Any = None, **kwargs: Any) -> None:
         super().__init__(
             settings, store, mail_checks=pipeline.build("MAIL", MAIL_CHECKS),
             data_checks=pipeline.build("DATA", DATA_CHECKS), executor=executor, **kwargs,
         )  # fmt: skip
         self.auth = auth
+        self.logins = logins  # mailserver.accounts.guard.LoginGuard; None: no guard
         self.failure_delay = AUTH_FAILURE_DELAY
 
     async def _verify(self, server: Any, mechanism: str, login: bytes, password: bytes, authzid: bytes = b"") -> AuthResult:
         loop = asyncio.get_running_loop()
         started = loop.time()
         username = login.decode("utf-8", "replace")
-        account = await loop.run_in_executor(None, self.auth.authenticate, username, password.decode("utf-8", "replace"))
-        acting = account
         target = authzid.decode("utf-8", "replace")
-        if account is not None and target:
-            if self.org is None:
-                acting = account if target.lower() == account.address else None
-            else:
-                try:
-                    acting, _rights = await loop.run_in_executor(
-                        None, lambda: self.org.resolve_login(account, target, via="submission")
-                    )
-                except NoPerm:
-                    acting = None
-        if account is None or acting is None:
-            log.info("AUTH %s failed for %r (authzid %r) from %s", mechanism, username, target, server.session.peer)
+
+        async def check() -> tuple[Any, str]:
+            account = await loop.run_in_executor(None, self.auth.authenticate, username, password.decode("utf-8", "replace"))
+            if account is None:
+                return None, "credentials"
+            acting = account
+            if target:
+                if self.org is None:
+                    acting = account if target.lower() == account.address else None
+                else:
+                    try:
+                        acting, _rights = await loop.run_in_executor(
+                            None, lambda: self.org.resolve_login(account, target, via="submission")
+                        )
+                    except NoPerm:
+                        acting = None
+            return ((account, acting), "") if acting is not None else (None, "authorization")
+
+        peer = server.session.peer
+        if self.logins is None:
+            found, _reason = await check()
+        else:
+            host = str(peer[0]) if peer else ""
+            attempt = await self.logins.attempt(
+                "submission", host, username, check,
+                thread=lambda fn, *args: loop.run_in_executor(None, fn, *args), sleep=asyncio.sleep)
+            if attempt.refused:
+                await server.push(replies.S454_BLOCKED)
+                return AuthResult(success=False, handled=True)
+            found = attempt.account
+        if found is None:
+            if self.logins is None:
+                log.info("AUTH %s failed for %r (authzid %r) from %s", mechanism, username, target, peer)
             await asyncio.sleep(max(0.0, started + self.failure_delay - loop.time()))
             return AuthResult(success=False, handled=False, message=replies.S535_AUTH_FAILED)
-        log.info("AUTH %s ok for %s as %s from %s", mechanism, account.address, acting.address, server.session.peer)
+        account, acting = found
+        log.info("AUTH %s ok for %s as %s from %s", mechanism, account.address, acting.address, peer)
         # aiosmtpd 1.4 copies a successful AuthResult into the deprecated ``Session.login_data``,
         # logging a deprecation warning at every login. The session's supported attributes are set
         # here and the reply sent, and aiosmtpd is told the method handled the command itself.

@@ -103,6 +103,7 @@ from storage.api.roles import (
     Accounts,
     Folders,
     Lifecycle,
+    LoginFailures,
     Messages,
     Organisation,
     OutboundQueue,
