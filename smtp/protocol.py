@@ -88,12 +88,13 @@ class MailSMTP(SMTP):
         self._service = service
         self._limits = limits
         self._proxy_from = proxy_from
-        self._proxy_timeout = proxy_timeout
+        self._proxy_wait = proxy_timeout
         self._begun = False  # the session started (after the PROXY header, if one is expected)
         self._awaiting_header: asyncio.BaseTransport | None = None
         self._header = b""
         self._header_timer: asyncio.TimerHandle | None = None
         self._counted: str | None = None  # the client address counted in ``limits``
+        self._client: tuple[str, int] | None = None  # the client a PROXY header named
         self._max_bad = max_bad_commands
         self._bad = 0
         if max_commands is not None:
@@ -105,13 +106,15 @@ class MailSMTP(SMTP):
 
     # -- connection --------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if self._begun:  # STARTTLS: the same session over the TLS transport
+        if self._begun:  # STARTTLS: a new session over the TLS transport, the same client
             super().connection_made(transport)
+            if self._client is not None and self.session is not None:
+                self.session.peer = self._client
             return
         peer = transport.get_extra_info("peername")
         if self._proxy_from and peer and is_trusted(str(peer[0]), self._proxy_from):
             self._awaiting_header = transport
-            self._header_timer = self.loop.call_later(self._proxy_timeout, self._header_late)
+            self._header_timer = self.loop.call_later(self._proxy_wait, self._header_late)
             return
         self._begin(transport, None)
 
@@ -127,6 +130,7 @@ class MailSMTP(SMTP):
                 return
             self._counted = host
         self._begun = True
+        self._client = client
         super().connection_made(transport)
         if client is not None and self.session is not None:
             self.session.peer = client
