@@ -292,6 +292,10 @@ class Guard(_Frozen):
     # SMTP commands in one session, and unknown or malformed ones, before 421; null = no limit
     smtp_commands_per_session: int | None = Field(default=10_000, ge=1)
     smtp_bad_commands_per_session: int | None = Field(default=20, ge=1)
+    # messages and recipients one authenticated account may submit per clock hour; then 451 4.7.1
+    # and one notice (Vietnamese, English) to the account's unit head and the postmaster; null = no limit
+    submission_messages_per_hour: int | None = Field(default=500, ge=1)
+    submission_recipients_per_hour: int | None = Field(default=2000, ge=1)
 
 
 class Proxy(_Frozen):

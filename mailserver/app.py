@@ -157,6 +157,7 @@ async def _start(settings: Settings, running: _Running) -> None:
     from functools import partial
 
     from mailserver.accounts.guard import ConnectionLimits, LoginGuard
+    from mailserver.accounts.rates import SendingRates
     from mailserver.listen import listen
 
     logins = LoginGuard(store, settings.guard)
@@ -166,7 +167,7 @@ async def _start(settings: Settings, running: _Running) -> None:
     running.servers = await start_smtp(
         settings, store, auth, server_ssl_context(settings),
         groups=organisation, quota=running.quota, org=organisation, outbound=running.outbound,
-        logins=logins, limits=limits,
+        logins=logins, limits=limits, rates=SendingRates(store, settings),
     )  # fmt: skip
     tls = twisted_tls_options(settings)
     # revoked, locked, deleted or password reset since login: the session is ended (mailserver/sessions.py)

@@ -79,6 +79,7 @@ async def start_smtp(
     resolver: Resolver | None = None,
     logins: Any = None,
     limits: Any = None,
+    rates: Any = None,
 ) -> list[asyncio.Server]:
     """Start the configured SMTP listeners. What the composition root injects (smtp/ imports no
     mailserver.* nor storage internals; each is typed by a Protocol here):
@@ -95,7 +96,9 @@ async def start_smtp(
       from ``settings.dns``;
     - ``logins``: the login guard of submission AUTH (``mailserver.accounts.guard.LoginGuard``);
       None: failures are only delayed by ``AUTH_FAILURE_DELAY``;
-    - ``limits``: connections at once per client address (``ConnectionLimits``); None: no limit.
+    - ``limits``: connections at once per client address (``ConnectionLimits``); None: no limit;
+    - ``rates``: messages and recipients per hour of a submitting account
+      (``mailserver.accounts.rates.SendingRates``); None: no hourly limits.
 
     Connections from ``proxy.trusted`` begin with a PROXY header (25 and 587; 465 is TLS from
     the first byte and takes none)."""
@@ -122,7 +125,7 @@ async def start_smtp(
     loopback = settings.tls.allow_plaintext_auth_on_loopback
     if ls.submission is not None:
         sub = protocol_factory(
-            settings, SubmissionHandler(settings, store, auth, logins=logins, **common),
+            settings, SubmissionHandler(settings, store, auth, logins=logins, rates=rates, **common),
             tls_context=ssl_context, auth_required=True, plaintext_auth_on_loopback=loopback,
             service="submission", limits=limits,
         )  # fmt: skip
@@ -131,7 +134,7 @@ async def start_smtp(
         if ssl_context is None:
             raise ValueError("listeners.submissions needs TLS")
         subs = protocol_factory(
-            settings, SubmissionHandler(settings, store, auth, logins=logins, **common),
+            settings, SubmissionHandler(settings, store, auth, logins=logins, rates=rates, **common),
             auth_required=True, implicit_tls=True, service="submissions", limits=limits, proxy_from=(),
         )  # fmt: skip
         servers.append(await _listen("submissions", ls.submissions, subs, ssl=ssl_context))

@@ -33,9 +33,10 @@ from config.settings import Settings
 from smtp import pipeline, replies
 from smtp.handler import InboundHandler
 from smtp.outbound.hygiene import clean_header, read_header
-from smtp.pipeline import Login
+from smtp.pipeline import Login, Peer
+from smtp.transaction import Transaction
 from storage.api import Store
-from storage.errors import NoPerm
+from storage.errors import NoPerm, StoreError
 
 log = logging.getLogger("smtp.submission")
 
@@ -47,13 +48,14 @@ AUTH_FAILURE_DELAY = 1.0
 
 class SubmissionHandler(InboundHandler):
     def __init__(self, settings: Settings, store: Store, auth: Any, *, executor: Executor | None = None,
-                 logins: Any = None, **kwargs: Any) -> None:
+                 logins: Any = None, rates: Any = None, **kwargs: Any) -> None:
         super().__init__(
             settings, store, mail_checks=pipeline.build("MAIL", MAIL_CHECKS),
             data_checks=pipeline.build("DATA", DATA_CHECKS), executor=executor, **kwargs,
         )  # fmt: skip
         self.auth = auth
         self.logins = logins  # mailserver.accounts.guard.LoginGuard; None: no guard
+        self.rates = rates  # mailserver.accounts.rates.SendingRates; None: no hourly limits
         self.failure_delay = AUTH_FAILURE_DELAY
 
     async def _verify(self, server: Any, mechanism: str, login: bytes, password: bytes, authzid: bytes = b"") -> AuthResult:
@@ -106,6 +108,27 @@ class SubmissionHandler(InboundHandler):
         await server.push(replies.S235_AUTH_OK)
         return AuthResult(success=False, handled=True)
 
+    # -- hourly sending limits (mailserver/accounts/rates.py) -------------------------------------
+    async def mail(self, peer: Peer, tx: Transaction, path: Any) -> str:
+        if self.rates is not None and peer.authenticated and await self._call(self.rates.over, _sender(peer), peer.ip, 0):
+            return replies.S451_RATE
+        return await super().mail(peer, tx, path)
+
+    async def rcpt(self, peer: Peer, tx: Transaction, path: Any) -> str:
+        if (self.rates is not None and peer.authenticated
+                and await self._call(self.rates.over, _sender(peer), peer.ip, len(tx.rcpt_tos) + 1)):
+            return replies.S451_RATE
+        return await super().rcpt(peer, tx, path)
+
+    async def data(self, peer: Peer, tx: Transaction, result: Any, peer_name: str | None, esmtp: bool) -> str:
+        reply = await super().data(peer, tx, result, peer_name, esmtp)
+        if self.rates is not None and peer.authenticated and reply.startswith("250"):
+            try:
+                await self._call(self.rates.record, _sender(peer), len(tx.rcpt_tos))
+            except StoreError as e:  # the message is accepted; only its count is lost
+                log.error("id=%s sending rate not counted: %s %s", tx.id, e.kind, e.detail)
+        return reply
+
     async def auth_PLAIN(self, server: Any, args: list[str]) -> AuthResult:
         """RFC 4616, with or without an initial response (SASL-IR)."""
         if len(args) == 1:
@@ -144,6 +167,12 @@ class SubmissionHandler(InboundHandler):
             return b""
         spool.seek(body_at)
         return cleaned
+
+
+def _sender(peer: Peer) -> int:
+    """Whose rate a message counts against: the account that logged in (a delegate sending as a
+    unit mailbox spends its own)."""
+    return peer.actor_id if peer.actor_id is not None else peer.account_id
 
 
 async def _decode(server: Any, text: str) -> bytes | None:

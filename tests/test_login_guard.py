@@ -11,6 +11,8 @@ tried from 127.0.0.5. Delays are a test configuration of tens of milliseconds.
 from __future__ import annotations
 
 import base64
+import email
+import email.policy
 import imaplib
 import ipaddress
 import os
@@ -31,7 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "Mk-2026-an-toan!"
 ATTACKER, PROXY, LIMITED = "127.0.0.2", "127.0.0.3", "127.0.0.5"
 GUARD = {"delay_first": 0.05, "delay_max": 0.4, "block_after": 12, "block_seconds": 600,
-         "connections_per_address": 4, "smtp_bad_commands_per_session": 5}
+         "connections_per_address": 4, "smtp_bad_commands_per_session": 5,
+         "submission_messages_per_hour": 2, "submission_recipients_per_hour": 3}
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 
 
@@ -136,6 +139,7 @@ def guarded(request, tmp_path_factory):
         srv.start()
         srv.owner = f"owner@{srv.domain}"
         srv.add_account(srv.owner, PASSWORD)
+        srv.add_account(f"postmaster@{srv.domain}", PASSWORD, name="Quản trị hệ thống")
         yield srv
     finally:
         srv.destroy()
@@ -239,3 +243,36 @@ def test_a_connection_from_the_proxy_without_a_header_is_closed_unserved(guarded
                 assert sock.recv(200) == b""
             except ConnectionResetError:
                 pass
+
+
+def test_hourly_sending_limits_refuse_with_451_and_tell_the_postmaster_once(guarded):
+    srv = guarded
+    sender, many = f"sender@{srv.domain}", f"many@{srv.domain}"
+    srv.add_account(sender, PASSWORD)
+    srv.add_account(many, PASSWORD)
+    message = "Subject: =?utf-8?b?VGjhu60=?=\r\n\r\nxin chao\r\n"
+    with smtplib.SMTP("127.0.0.1", srv.port("submission")) as c:  # the tests' trusted address
+        c.login(sender, PASSWORD)
+        c.sendmail(sender, [srv.owner], message)
+        c.sendmail(sender, [srv.owner, many], message)
+        for _ in range(2):  # the third message of the hour, asked twice
+            code, text = c.mail(sender)
+            assert (code, text[:5]) == (451, b"4.7.1")
+            c.rset()
+    with smtplib.SMTP("127.0.0.1", srv.port("submission")) as c:
+        c.login(many, PASSWORD)
+        c.mail(many)
+        rcpts = [srv.owner, sender, many, f"postmaster@{srv.domain}"]
+        assert [c.rcpt(r)[0] for r in rcpts] == [250, 250, 250, 451]  # the 4th recipient of the hour
+    assert log_lines(srv, r"limit protocol=submission client=127\.0\.0\.1 limit=messages-per-hour")
+    assert log_lines(srv, r"limit protocol=submission client=127\.0\.0\.1 limit=recipients-per-hour")
+    with imaplib.IMAP4("127.0.0.1", srv.port("imap")) as c:
+        c.login(f"postmaster@{srv.domain}", PASSWORD)
+        c.select("INBOX")
+        _, found = c.search(None, "SUBJECT", f'"{sender}"')
+        assert len(found[0].split()) == 1  # once an hour, however often refused
+        _, data = c.fetch(found[0], "(BODY[])")
+        body = email.message_from_bytes(data[0][1], policy=email.policy.default)
+        assert body["Subject"].startswith("Tài khoản sender@") and "Sending limit reached" in body["Subject"]
+        text = body.get_content()
+        assert text.index("giới hạn 2 thư mỗi giờ") < text.index("limit of 2 messages per hour")

@@ -561,9 +561,10 @@ class LoginFailures(Protocol):
     def tallies(self, keys: Sequence[str]) -> dict[str, tuple[int, float]]:
         """(failures, time of the last one) of each key that has a tally."""
 
-    def add_failure(self, keys: Sequence[str], now: float, forget_after: float) -> dict[str, int]:
-        """Count one failure at ``now`` under each key (a tally whose last failure is
-        ``forget_after`` seconds old starts again at 1); the new counts, in one transaction."""
+    def add_failure(self, keys: Sequence[str], now: float, forget_after: float, count: int = 1) -> dict[str, int]:
+        """Count ``count`` failures at ``now`` under each key (a tally whose last failure is
+        ``forget_after`` seconds old starts again); the new counts, in one transaction. The
+        sending rates of submission count messages and recipients the same way."""
 
     def clear(self, keys: Sequence[str]) -> None:
         """Forget the tallies of ``keys`` (a successful login)."""

@@ -21,16 +21,16 @@ class LoginFailures(Role):
             rows = conn.execute(select(t.c.key, t.c.failures, t.c.last_at).where(t.c.key.in_(list(keys))))
             return {key: (failures, last_at) for key, failures, last_at in rows}
 
-    def add_failure(self, keys: Sequence[str], now: float, forget_after: float) -> dict[str, int]:
+    def add_failure(self, keys: Sequence[str], now: float, forget_after: float, count: int = 1) -> dict[str, int]:
         def job(conn: Connection, _changes: list) -> dict[str, int]:
             counts = {}
             for key in dict.fromkeys(keys):
                 row = conn.execute(select(t.c.failures, t.c.last_at).where(t.c.key == key)).first()
                 if row is None:
-                    conn.execute(insert(t).values(key=key, failures=1, last_at=now))
-                    counts[key] = 1
+                    conn.execute(insert(t).values(key=key, failures=count, last_at=now))
+                    counts[key] = count
                     continue
-                failures = 1 if now - row.last_at >= forget_after else row.failures + 1
+                failures = count if now - row.last_at >= forget_after else row.failures + count
                 conn.execute(update(t).where(t.c.key == key).values(failures=failures, last_at=max(now, row.last_at)))
                 counts[key] = failures
             return counts
