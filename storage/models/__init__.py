@@ -8,7 +8,7 @@ Alembic sees the whole schema). Internal to storage/: front ends never see these
 - ``usage``: ``quota_state`` (branch "quota", 0005_quota);
 - ``lifecycle``: ``account_lifecycle`` (branch "lifecycle", 0007_lifecycle);
 - ``subscriptions``: ``subscriptions`` (branch "subscriptions", 0010_subscriptions);
-- ``guard``: ``login_failures`` (branch "guard", 0011_login_failures).
+- ``guard``: ``login_failures`` (branch "guard", 0012_login_failures).
 
 ``from storage import models as m`` then ``m.Account``, ``m.OrgUnit``, ``m.quota_state``.
 """

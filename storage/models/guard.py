@@ -1,4 +1,4 @@
-"""Table ``login_failures`` (migration 0011_login_failures, branch "guard"): failed logins
+"""Table ``login_failures`` (migration 0012_login_failures, branch "guard"): failed logins
 counted per client address and per account name as typed (R-SEC-1, mailserver/policy/guard.py).
 In the database so that every process of one installation (PostgreSQL, several ``serve``
 workers) sees the same tallies; bounded and pruned by the guard, lost with nothing of value."""

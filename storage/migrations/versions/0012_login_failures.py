@@ -1,6 +1,6 @@
 """login_failures: failed logins per client address and per account name (R-SEC-1)
 
-Revision ID: 0011_login_failures
+Revision ID: 0012_login_failures
 Revises: 0001
 Create Date: 2026-12-07
 
@@ -11,7 +11,7 @@ here so that every process of an installation shares them. A new table, nothing 
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0011_login_failures"
+revision = "0012_login_failures"
 down_revision = "0001"
 branch_labels = ("guard",)
 depends_on = None
