@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "Mk-2026-an-toan!"
 ATTACKER, PROXY, LIMITED = "127.0.0.2", "127.0.0.3", "127.0.0.5"
 GUARD = {"delay_first": 0.05, "delay_max": 0.4, "block_after": 12, "block_seconds": 600,
-         "connections_per_address": 4, "smtp_bad_commands_per_session": 5,
+         "connections_per_address": 4, "smtp_bad_commands_per_session": 5, "imap_sessions_per_account": 3,
          "submission_messages_per_hour": 2, "submission_recipients_per_hour": 3}
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -276,3 +276,32 @@ def test_hourly_sending_limits_refuse_with_451_and_tell_the_postmaster_once(guar
         assert body["Subject"].startswith("Tài khoản sender@") and "Sending limit reached" in body["Subject"]
         text = body.get_content()
         assert text.index("giới hạn 2 thư mỗi giờ") < text.index("limit of 2 messages per hour")
+
+
+def test_imap_sessions_per_account_are_limited(guarded):
+    srv = guarded
+    user = f"busy@{srv.domain}"
+    srv.add_account(user, PASSWORD)
+    sessions = []
+    try:
+        for _ in range(3):
+            c = imaplib.IMAP4("127.0.0.1", srv.port("imap"))
+            c.login(user, PASSWORD)
+            sessions.append(c)
+        extra = imaplib.IMAP4("127.0.0.1", srv.port("imap"))
+        with pytest.raises(imaplib.IMAP4.error, match=r"\[UNAVAILABLE\] Too many sessions"):
+            extra.login(user, PASSWORD)
+        sessions.pop().logout()
+        deadline = time.monotonic() + 10
+        while True:  # the server counts the session gone once it sees the connection close
+            try:
+                extra.login(user, PASSWORD)
+                break
+            except imaplib.IMAP4.error:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        sessions.append(extra)
+    finally:
+        for c in sessions:
+            c.logout()
+    assert log_lines(srv, r"limit protocol=imap client=127\.0\.0\.1 limit=sessions-per-account")
