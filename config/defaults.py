@@ -137,7 +137,7 @@ tls:
 #  max_entries: 1000000
   # Clients never delayed, blocked or limited (webmail, monitoring). Loopback is not trusted.
 #  trusted: []
-#  connections_per_address: 20
+#  connections_per_address: 300
 #  imap_sessions_per_account: 50
 #  smtp_commands_per_session: 10000
 #  smtp_bad_commands_per_session: 20

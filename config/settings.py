@@ -286,7 +286,7 @@ class Guard(_Frozen):
     # clients never delayed, blocked or limited (monitoring, webmail); loopback is not trusted by default
     trusted: tuple[IPvAnyNetwork, ...] = ()
     # connections at once from one client address (IPv6: its /64) to one service; null = no limit
-    connections_per_address: int | None = Field(default=20, ge=1)
+    connections_per_address: int | None = Field(default=300, ge=1)  # an office behind one NAT address shares it
     # IMAP sessions logged in at once as one account (in this process); null = no limit
     imap_sessions_per_account: int | None = Field(default=50, ge=1)
     # SMTP commands in one session, and unknown or malformed ones, before 421; null = no limit
