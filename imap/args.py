@@ -89,7 +89,23 @@ def arg_astring(s: Session, tokens: list):
 
 def arg_mailbox(s: Session, tokens: list):
     raw, rest = arg_astring(s, tokens)
-    return normalize_mailbox(decode_mailbox(raw, b"UTF8=ACCEPT" in s.enabled)), rest
+    return normalize_mailbox(decode_mailbox(raw, s.utf8_names)), rest
+
+
+def arg_mailbox_as_sent(s: Session, tokens: list):
+    """(mailbox, the client's spelling when it was not normalised UTF-8, else None): IMAP4rev2's
+    SELECT/EXAMINE name the mailbox they opened and, for such a spelling, add OLDNAME (RFC 9051
+    §6.3.2)."""
+    raw, rest = arg_astring(s, tokens)
+    name = normalize_mailbox(decode_mailbox(raw, s.utf8_names))
+    sent = None
+    if s.utf8_names and not raw.isascii():
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = name
+        sent = text if normalize_mailbox(text) != name else None
+    return (name, sent), rest
 
 
 def arg_pattern(s: Session, tokens: list):

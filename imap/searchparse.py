@@ -170,6 +170,6 @@ class SearchParser:
             n, pos = self._number(toks, pos)
             self.uses_modseq = True
             return ModSeqAtLeast(n), pos
-        if key[:1].isdigit() or key[:1] == b"*":
+        if key[:1].isdigit() or key[:1] == b"*" or key == b"$":  # $: SEARCHRES (RFC 5182)
             return self.seqset(parse_seqset(bytes(key))), pos
         raise ParseError("Unknown search key: " + key.decode("ascii", "replace")[:30])

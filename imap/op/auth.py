@@ -14,6 +14,7 @@ import time
 from twisted.internet import defer, task
 from twisted.internet.threads import deferToThread
 
+from imap.acl import RIGHTS_CAPABILITY
 from imap.args import arg_plist
 from imap.op.quota import quota_capabilities
 from imap.op.selected import poll_changes
@@ -36,11 +37,12 @@ EXTENSIONS = (
     b"LITERAL+", b"SASL-IR", b"ID", b"ENABLE", b"IDLE", b"NAMESPACE", b"UIDPLUS", b"MOVE",
     b"UNSELECT", b"CHILDREN", b"SPECIAL-USE", b"ESEARCH", b"SORT", b"CONDSTORE", b"QRESYNC",
     b"LIST-EXTENDED", b"LIST-STATUS", b"CREATE-SPECIAL-USE", b"STATUS=SIZE", b"COMPRESS=DEFLATE",
-    b"UTF8=ACCEPT",
+    b"UTF8=ACCEPT", b"ACL", RIGHTS_CAPABILITY, b"LIST-MYRIGHTS", b"SEARCHRES",
 )
 #: how long the quota resource names of an account are remembered
 QUOTA_NAMES_SECONDS = 60
-ENABLEABLE = {b"CONDSTORE", b"QRESYNC", b"UTF8=ACCEPT"}
+ENABLEABLE = {b"CONDSTORE", b"QRESYNC", b"UTF8=ACCEPT", b"IMAP4rev2"}
+_CANONICAL = {c.upper(): c for c in ENABLEABLE}
 
 
 # -- state helpers -------------------------------------------------------------------------
@@ -53,7 +55,7 @@ def plaintext_ok(s: Session) -> bool:
 
 
 def capabilities(s: Session) -> list[bytes]:
-    caps = [b"IMAP4rev1"]
+    caps = [b"IMAP4rev1", b"IMAP4rev2"]
     if s.state == UNAUTH:
         if s.ctx.tls is not None and not s.conn.is_secure():
             caps.append(b"STARTTLS")
@@ -112,12 +114,14 @@ def enable(s: Session, tag: bytes, names):
     if not names:
         raise ParseError("ENABLE needs capability names")
     before = set(s.enabled)
-    requested = [bytes(n).upper() for n in names if isinstance(n, Atom)]
+    requested = [_CANONICAL.get(bytes(n).upper(), bytes(n).upper()) for n in names if isinstance(n, Atom)]
     for cap in requested:
         if cap in ENABLEABLE:
             s.enabled.add(cap)
             if cap == b"QRESYNC":  # implies CONDSTORE (RFC 7162 §3.2.3)
                 s.enabled.add(b"CONDSTORE")
+            if cap == b"IMAP4rev2" and s.selected is not None:
+                s.selected.drop_recent()
     newly = [c for c in dict.fromkeys(requested) if c in ENABLEABLE and c not in before]
     s.untagged(b"ENABLED" + b"".join(b" " + c for c in newly))
     return OK, b"ENABLE completed"

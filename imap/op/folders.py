@@ -15,12 +15,14 @@ from imap.op.quota import quota_limit
 from imap.op.selected import poll_changes
 from imap.state import AUTH, Session
 from imap.wire import Atom, FileLiteral, ParseError
+from storage.api import FolderStatus
 from storage.errors import NotFound
+from storage.search import HasFlag
 from storage.mime.crlf import file_to_crlf, to_crlf
 
 OK, NO = b"OK", b"NO"
 DELIM = "/"
-_STATUS_ITEMS = (b"MESSAGES", b"RECENT", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN", b"HIGHESTMODSEQ", b"SIZE")
+_STATUS_ITEMS = (b"MESSAGES", b"RECENT", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN", b"HIGHESTMODSEQ", b"SIZE", b"DELETED")
 #: Special uses a folder can be created with (\All and \Flagged would be virtual folders).
 CREATABLE_USES = {"\\archive": "\\Archive", "\\drafts": "\\Drafts", "\\junk": "\\Junk", "\\sent": "\\Sent", "\\trash": "\\Trash"}
 
@@ -95,24 +97,33 @@ async def status(s: Session, tag: bytes, name, items):
     wanted = []
     for it in items:
         key = bytes(it).upper() if isinstance(it, Atom) else b""
-        if key not in _STATUS_ITEMS:
+        if key not in _STATUS_ITEMS or (key == b"RECENT" and s.rev2):
             raise ParseError("Unknown STATUS item")
         wanted.append(key)
         if key == b"HIGHESTMODSEQ":
             s.enable_condstore()
     _target, folder, _rights = await get_folder(s, name, "read", "status")
-    st = await deferToThread(s.ctx.store.folders.folder_status, folder.id)
+    st, deleted = await deferToThread(folder_status, s, folder.id, wanted)
     sv = s.selected
     if sv is not None and sv.folder_id == folder.id and not sv.readonly:
         # The messages this session took as \Recent at SELECT are no longer at or above the
         # folder's recent floor; STATUS agrees with what this session's FETCH FLAGS shows.
         st = replace(st, recent=len(sv.recent))
-    s.write_lines([status_line(s, st, wanted, name)])
+    s.write_lines([status_line(s, st, wanted, name, deleted)])
     return OK, b"STATUS completed"
 
 
-def status_line(s: Session, st, wanted, name: str) -> bytes:
+def folder_status(s: Session, folder_id: int, wanted) -> tuple[FolderStatus, int]:
+    """In a thread: the folder's counts and, only when asked for, how many messages are
+    \\Deleted (STATUS DELETED, RFC 9051 §6.3.11; an indexed flag search)."""
+    st = s.ctx.store.folders.folder_status(folder_id)
+    deleted = len(s.ctx.store.search.search(folder_id, HasFlag("\\Deleted"))) if b"DELETED" in wanted else 0
+    return st, deleted
+
+
+def status_line(s: Session, st, wanted, name: str, deleted: int = 0) -> bytes:
     values = {
+        b"DELETED": deleted,
         b"MESSAGES": st.messages, b"RECENT": st.recent, b"UIDNEXT": st.folder.uidnext,
         b"UIDVALIDITY": st.folder.uidvalidity, b"UNSEEN": st.unseen, b"HIGHESTMODSEQ": st.folder.highestmodseq,
         b"SIZE": st.size,
