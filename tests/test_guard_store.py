@@ -30,6 +30,9 @@ def test_counts_are_shared_expire_and_are_bounded(stores):
     assert a.guard.tallies(["ip:203.0.113.7", "user:an@x", "ip:nobody"]) == {"ip:203.0.113.7": (2, 1001.0), "user:an@x": (1, 1000.0)}
     assert a.guard.add_failure(["user:an@x"], 1000.0 + 3600, 3600) == {"user:an@x": 1}  # forgotten, counts again
     assert a.guard.add_failure(["rate:rcpts:1:0"], 1002.0, 3600, count=40) == {"rate:rcpts:1:0": 40}
+    assert a.guard.add_failure(["ip:203.0.113.7"], 1003.0, 3600, count=-5) == {"ip:203.0.113.7": 0}  # never below 0
+    assert a.guard.tallies(["ip:203.0.113.7"]) == {"ip:203.0.113.7": (0, 1001.0)}  # forgiving keeps the time
+    assert a.guard.add_failure(["ip:nobody"], 1003.0, 3600, count=-1) == {"ip:nobody": 0}
     b.guard.clear(["ip:203.0.113.7"])
     assert a.guard.tallies(["ip:203.0.113.7"]) == {}
     for i in range(10):
@@ -79,4 +82,32 @@ def test_attempt_delays_blocks_and_never_locks_out_the_owner(stores):
     clock.now += 900
     slept.clear()
     assert login("203.0.113.7", "right").account == "account" and slept == [15]  # block over; still delayed once
-    assert store.guard.tallies(["ip:203.0.113.7"]) == {}  # a success clears the address
+    assert store.guard.tallies(["ip:203.0.113.7"])["ip:203.0.113.7"][0] == 0  # the owner's own typos, forgiven
+
+
+def test_logging_in_to_ones_own_account_does_not_clear_guesses_at_anothers(stores):
+    store, _ = stores
+    clock = Clock()
+    guard = LoginGuard(store, Guard(delay_first=2, delay_max=15, block_after=5, block_seconds=900), clock=clock)
+
+    async def thread(fn, *args):
+        return fn(*args)
+
+    async def sleep(seconds):
+        clock.now += seconds
+
+    def login(user, password):
+        async def check():
+            return ("account", "") if password == "right" else (None, "credentials")
+
+        return asyncio.run(guard.attempt("imap", "10.9.8.7", user, check, thread=thread, sleep=sleep))
+
+    for _ in range(3):
+        login("colleague@x", "guess")
+    login("me@x", "typo")
+    assert store.guard.tallies(["ip:10.9.8.7"])["ip:10.9.8.7"][0] == 4
+    assert login("me@x", "right").account == "account"
+    assert store.guard.tallies(["ip:10.9.8.7"])["ip:10.9.8.7"][0] == 3  # only the typo for me@x is forgiven
+    login("colleague@x", "guess")
+    login("colleague@x", "guess")
+    assert login("me@x", "right").refused  # five guesses: blocked, own account or not

@@ -76,7 +76,8 @@ class LoginGuard:
             log_login(protocol, host, user, "ok" if account is not None else "fail", "trusted" if account is not None else reason)
             return Attempt(account, reason=reason)
         ip, name = "ip:" + client_key(host), "user:" + account_key(user)
-        address, _account = await thread(self._tallies, ip, name)
+        pair = f"pair:{client_key(host)}|{account_key(user)}"
+        address, typos = await thread(self._tallies, ip, pair)
         now = self.clock()
         block = blocked_for(address, now, self.rules)
         if block > 0:
@@ -88,24 +89,33 @@ class LoginGuard:
         account, reason = await check()
         if account is not None:
             log_login(protocol, host, user, "ok", "password")
-            if current(address, now, self.rules):
-                await thread(self.store.guard.clear, [ip])
+            if current(typos, now, self.rules):
+                await thread(self._forgive, ip, pair, typos.failures)
             return Attempt(account)
         log_login(protocol, host, user, "fail", reason)
-        counts = await thread(self._failed, ip, name)
+        counts = await thread(self._failed, ip, name, pair)
         extra = delay_failure(counts.get(name, 0), waited, self.rules)
         if extra > 0:
             await sleep(extra)
         return Attempt(reason=reason)
 
     # -- in a worker thread -------------------------------------------------------------------
-    def _tallies(self, ip: str, name: str) -> tuple[Tally | None, Tally | None]:
-        found = self.store.guard.tallies([ip, name])
-        return tuple(Tally(*found[k]) if k in found else None for k in (ip, name))  # type: ignore[return-value]
+    def _tallies(self, *keys: str) -> tuple[Tally | None, ...]:
+        found = self.store.guard.tallies(list(keys))
+        return tuple(Tally(*found[k]) if k in found else None for k in keys)
 
-    def _failed(self, ip: str, name: str) -> dict[str, int]:
+    def _forgive(self, ip: str, pair: str, failures: int) -> None:
+        """The right password after wrong ones from the same address for the same name: they
+        were its owner's typing mistakes, and no longer count against the address. Failures
+        there against other names stay: logging in to one's own account does not clear guesses
+        at a colleague's."""
         now = self.clock()
-        counts = self.store.guard.add_failure([ip, name], now, self.rules.forget_after)
+        self.store.guard.add_failure([ip], now, self.rules.forget_after, count=-failures)
+        self.store.guard.clear([pair])
+
+    def _failed(self, ip: str, name: str, pair: str) -> dict[str, int]:
+        now = self.clock()
+        counts = self.store.guard.add_failure([ip, name, pair], now, self.rules.forget_after)
         with self._lock:
             due = now - self._pruned >= PRUNE_EVERY
             if due:

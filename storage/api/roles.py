@@ -563,8 +563,9 @@ class LoginFailures(Protocol):
 
     def add_failure(self, keys: Sequence[str], now: float, forget_after: float, count: int = 1) -> dict[str, int]:
         """Count ``count`` failures at ``now`` under each key (a tally whose last failure is
-        ``forget_after`` seconds old starts again); the new counts, in one transaction. The
-        sending rates of submission count messages and recipients the same way."""
+        ``forget_after`` seconds old starts again); the new counts, in one transaction. A
+        negative ``count`` takes failures back (never below 0, the time of the last one kept).
+        The sending rates of submission count messages and recipients the same way."""
 
     def clear(self, keys: Sequence[str]) -> None:
         """Forget the tallies of ``keys`` (a successful login)."""

@@ -26,12 +26,15 @@ class LoginFailures(Role):
             counts = {}
             for key in dict.fromkeys(keys):
                 row = conn.execute(select(t.c.failures, t.c.last_at).where(t.c.key == key)).first()
-                if row is None:
-                    conn.execute(insert(t).values(key=key, failures=count, last_at=now))
-                    counts[key] = count
+                if row is None or (count < 0 and now - row.last_at >= forget_after):
+                    if count > 0:
+                        conn.execute(insert(t).values(key=key, failures=count, last_at=now))
+                    counts[key] = max(0, count)
                     continue
-                failures = count if now - row.last_at >= forget_after else row.failures + count
-                conn.execute(update(t).where(t.c.key == key).values(failures=failures, last_at=max(now, row.last_at)))
+                failures = max(0, count if now - row.last_at >= forget_after else row.failures + count)
+                # a negative count (forgiving) leaves the time of the last failure as it was
+                last_at = max(now, row.last_at) if count > 0 else row.last_at
+                conn.execute(update(t).where(t.c.key == key).values(failures=failures, last_at=last_at))
                 counts[key] = failures
             return counts
 
