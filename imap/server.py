@@ -39,6 +39,16 @@ SPOOL_IN_MEMORY = 1024 * 1024
 NO_EXPUNGE_REPORT = {b"FETCH", b"STORE", b"SEARCH"}
 
 
+def _no_delay(transport) -> None:
+    """TCP_NODELAY; a PROXY or TLS wrapper passes the call on to the TCP transport when it can."""
+    set_no_delay = getattr(transport, "setTcpNoDelay", None)
+    if set_no_delay is not None:
+        try:
+            set_no_delay(True)
+        except AttributeError:  # a wrapper whose inner transport has none
+            pass
+
+
 class IMAPServer(IMAP4Server):
     IDENT = b"IMAP4rev1 ready"
     protocol_name = "imap"  # mailserver/sessions.py counts sessions by it
@@ -70,16 +80,32 @@ class IMAPServer(IMAP4Server):
         self._paused = False
         self._secure: bool | None = None  # fixed when COMPRESS wraps the transport (hiding ISSLTransport)
         self._inflater: Inflater | None = None  # once COMPRESS is active
+        self._counted: str | None = None  # the client address counted in ctx.limits
+        self._refused = False  # over the connection limit: closed at once
 
     # -- connection ----------------------------------------------------------------------------
     def connectionMade(self) -> None:
+        limits = self.sc.limits
+        if limits is not None:
+            host = str(getattr(self.transport.getPeer(), "host", ""))
+            if not limits.acquire("imap", host):
+                self.closed = self._refused = True
+                self.transport.write(b"* BYE [UNAVAILABLE] Too many connections from your address\r\n")
+                self.transport.loseConnection()
+                return
+            self._counted = host
         IMAP4Server.connectionMade(self)
         # A response is often two writes (untagged data, then the tagged line): with Nagle's
         # algorithm the second waited for the client's delayed ACK, ~40 ms per command.
-        self.transport.setTcpNoDelay(True)
+        _no_delay(self.transport)
         self.sc.connections.add(self)
 
     def connectionLost(self, reason=None) -> None:
+        if self._counted is not None:
+            self.sc.limits.release("imap", self._counted)
+            self._counted = None
+        if self._refused:
+            return  # refused at connectionMade: nothing was started
         self.closed = True
         self.sc.connections.discard(self)
         if self.sc.guard is not None:

@@ -27,6 +27,11 @@ S451_TEMP = "451 4.3.0 Temporary failure, please try again later"
 S452_TOO_MANY_RCPTS = "452 4.5.3 Too many recipients"
 S452_RCPT_QUOTA = "452 4.2.2 Mailbox full, try again later"  # R-QUOTA-1, per recipient at RCPT
 S454_TLS_UNAVAILABLE = "454 4.7.0 TLS not available"
+S451_RATE = "451 4.7.1 Sending limit per hour reached, try again later"
+S454_BLOCKED = "454 4.7.0 Too many failed logins from your address, try again later"
+S421_CONNECTIONS = "421 4.7.0 Too many connections from your address, try again later"
+S421_TOO_MANY_COMMANDS = "421 4.7.0 Too many commands in one session, closing connection"
+S421_TOO_MANY_ERRORS = "421 4.7.0 Too many bad commands, closing connection"
 
 # -- permanent: syntax and sequence ----------------------------------------------------------------
 S500_LINE_TOO_LONG = "500 5.5.2 Line too long"

@@ -106,6 +106,7 @@ from storage.api.roles import (
     Accounts,
     Folders,
     Lifecycle,
+    LoginFailures,
     Messages,
     Organisation,
     OutboundQueue,

@@ -567,6 +567,28 @@ class Lifecycle(Protocol):
         mailboxes kept on the unit's request."""
 
 
+class LoginFailures(Protocol):
+    """Failed logins counted per key (a client address, an account name as typed) for the login
+    guard (R-SEC-1, mailserver/policy/guard.py); shared by every process of the store. Times are
+    epoch seconds. Thread-safe."""
+
+    def tallies(self, keys: Sequence[str]) -> dict[str, tuple[int, float]]:
+        """(failures, time of the last one) of each key that has a tally."""
+
+    def add_failure(self, keys: Sequence[str], now: float, forget_after: float, count: int = 1) -> dict[str, int]:
+        """Count ``count`` failures at ``now`` under each key (a tally whose last failure is
+        ``forget_after`` seconds old starts again); the new counts, in one transaction. A
+        negative ``count`` takes failures back (never below 0, the time of the last one kept).
+        The sending rates of submission count messages and recipients the same way."""
+
+    def clear(self, keys: Sequence[str]) -> None:
+        """Forget the tallies of ``keys`` (a successful login)."""
+
+    def prune(self, older_than: float, max_entries: int) -> int:
+        """Forget tallies whose last failure is before ``older_than``, then the oldest ones
+        beyond ``max_entries``; how many were removed."""
+
+
 class Store(Protocol):
     """The roles composed over one engine, writer thread and change notifier."""
 
@@ -578,6 +600,7 @@ class Store(Protocol):
     queue: OutboundQueue
     usage: Usage
     lifecycle: Lifecycle
+    guard: LoginFailures
 
     def close(self) -> None:
         """Stop the store's threads (writer, indexer, notifier) and close its connections."""
