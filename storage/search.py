@@ -51,9 +51,22 @@ class TextContains:
 
 @dataclass(frozen=True, slots=True)
 class DateCompare:
-    field: str  # "internal" (BEFORE/ON/SINCE) or "sent" (SENTBEFORE/SENTON/SENTSINCE)
+    """``field``: "internal" (BEFORE/ON/SINCE), "sent" (SENTBEFORE/SENTON/SENTSINCE: the Date:
+    header's day in its own zone) or "saved" (RFC 8514 SAVEDBEFORE/SAVEDON/SAVEDSINCE)."""
+
+    field: str
     op: str  # "before", "on", "since"
     date: _dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class AgeCompare:
+    """RFC 5032 WITHIN: INTERNALDATE at most (``op`` "younger") or more than ("older")
+    ``seconds`` before ``now`` (timezone-aware; the session's clock, so a test can set it)."""
+
+    op: str
+    seconds: int
+    now: _dt.datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +96,7 @@ class And:
     items: tuple["Query", ...]
 
 
-Query = Union[All, UidSet, HasFlag, HeaderContains, BodyContains, TextContains, DateCompare, SizeCompare, ModSeqAtLeast, Not, Or, And]
+Query = Union[All, UidSet, HasFlag, HeaderContains, BodyContains, TextContains, DateCompare, AgeCompare, SizeCompare, ModSeqAtLeast, Not, Or, And]
 
 
 @dataclass(frozen=True, slots=True)
