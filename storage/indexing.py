@@ -27,25 +27,45 @@ def ascii_casemap(text: str) -> str:
     return text.translate(_ASCII_UPPER)
 
 
-def _strip_leader(text: str) -> str:
-    """Step 3: one subj-leader, ``(*subj-blob subj-refwd) / WSP``, off the front (or none)."""
+def _strip_leader(text: str) -> tuple[str, bool]:
+    """Step 3: one subj-leader, ``(*subj-blob subj-refwd) / WSP``, off the front (or none);
+    and whether it was a subj-refwd."""
     if text[:1] in (" ", "\t"):
-        return text[1:]
+        return text[1:], False
     pos = 0
     while True:
         m = _REFWD.match(text, pos)
         if m:
-            return text[m.end():]
+            return text[m.end():], True
         b = _BLOB.match(text, pos)
         if not b:
-            return text
+            return text, False
         pos = b.end()
+
+
+MSG_ID = re.compile(r"<[^<>\s]+>")
+
+
+def thread_refs(references: str | None, in_reply_to: str | None) -> str:
+    """``blob_meta.thread_refs``: the msg-ids of References, else the first of In-Reply-To
+    (RFC 5256 §3 REFERENCES step 1), lower case, space-separated ("" when none)."""
+    ids = MSG_ID.findall(references or "")
+    if not ids:
+        ids = MSG_ID.findall(in_reply_to or "")[:1]
+    return " ".join(i.lower() for i in ids)
 
 
 def base_subject(subject: str) -> str:
     """RFC 5256 §2.1 base subject (the subject already decoded, step 1's encoded-words): without
     Re:/Fw:/Fwd: leaders, [blob] prefixes (unless only the blob would remain), "(fwd)" trailers,
     and a "[fwd: …]" wrapper unwrapped. The comparison key is ``ascii_casemap`` of it."""
+    return extract_subject(subject)[0]
+
+
+def extract_subject(subject: str) -> tuple[str, bool]:
+    """(base subject, whether a reply/forward marker was removed: RFC 5256 §2.1's "subj-refwd",
+    "(fwd)" trailer or "[fwd: …]" wrapper; blobs and spaces do not count)."""
+    reply = False
     text = " ".join(subject.replace("\r", " ").replace("\n", " ").replace("\t", " ").split(" "))
     text = re.sub(" +", " ", text)
     while True:
@@ -54,13 +74,14 @@ def base_subject(subject: str) -> str:
             if text.endswith(" "):
                 text = text[:-1]
             elif text[-5:].lower() == "(fwd)":
-                text = text[:-5]
+                text, reply = text[:-5], True
             else:
                 break
         # (3)-(5) leaders and blobs, until neither matches
         while True:
             before = text
-            text = _strip_leader(text)
+            text, refwd = _strip_leader(text)
+            reply = reply or refwd
             if text == before:
                 b = _BLOB.match(text)
                 if b and text[b.end():].strip(_WSP):
@@ -69,9 +90,9 @@ def base_subject(subject: str) -> str:
                 break
         # (6) "[fwd:" … "]": unwrap and start again
         if text[:5].lower() == "[fwd:" and text.endswith("]"):
-            text = text[5:-1]
+            text, reply = text[5:-1], True
             continue
-        return text
+        return text, reply
 
 
 def _first_mailbox(addresses: list[dict] | None) -> str:
@@ -128,6 +149,7 @@ def index_columns(meta: dict, fold: Callable[[str], str]) -> dict:
         "sent_date": _parse_iso(search.get("date")),
         "sent_day": sent_day(envelope.get("date")),
         "sort_subject": ascii_casemap(base_subject(subject))[:255],
+        "thread_refs": thread_refs(search.get("references"), envelope.get("in_reply_to")),
         "sort_from": _first_mailbox(envelope.get("from"))[:255],
         "sort_to": _first_mailbox(envelope.get("to"))[:255],
         "sort_cc": _first_mailbox(envelope.get("cc"))[:255],

@@ -105,3 +105,18 @@ class SortKey:
 
     key: str
     reverse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadMessage:
+    """What RFC 5256 THREAD needs of one message: its Message-ID ("" when none), the msg-ids of
+    References (else In-Reply-To's first), oldest first, all lower case; the base subject's
+    i;ascii-casemap key; whether taking the base subject removed a reply/forward marker
+    (Re:, Fw:, Fwd:, "(fwd)", "[fwd: …]"); and the sent date (Date: in UTC, else INTERNALDATE)."""
+
+    uid: int
+    message_id: str
+    references: tuple[str, ...]
+    subject: str
+    reply: bool
+    sent: _dt.datetime

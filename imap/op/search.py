@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from twisted.internet.threads import deferToThread
 
+from imap import thread
 from imap.access import authorize
 from imap.searchparse import CHARSETS, BadCharset, SearchParser
 from imap.session import format_set
@@ -108,6 +109,31 @@ async def search(s: Session, tag: bytes, rest, uid=False):
             out += b" MODSEQ %d" % modseq
         s.write_lines([out])
     return OK, b"SEARCH completed"
+
+
+THREAD_ALGORITHMS = {b"REFERENCES": thread.references, b"ORDEREDSUBJECT": thread.orderedsubject}
+
+
+async def thread_(s: Session, tag: bytes, rest, uid=False):
+    """THREAD algorithm charset search-criteria (RFC 5256 §3), and UID THREAD."""
+    sv = s.selected
+    if len(rest) < 3 or not isinstance(rest[0], Atom):
+        raise ParseError("THREAD needs an algorithm, a charset and search keys")
+    algorithm = THREAD_ALGORITHMS.get(bytes(rest[0]).upper())
+    if algorithm is None:
+        raise ParseError("Unknown threading algorithm")
+    if not isinstance(rest[1], (Atom, String)):
+        raise ParseError("THREAD needs a charset")
+    if bytes(rest[1]).decode("ascii", "replace").upper() not in CHARSETS:
+        raise BadCharset(bytes(rest[1]).decode("ascii", "replace"))
+    parser = _search_parser(s)
+    query = resolve_recent(parser.parse(rest[2:]), sv.recent, sv.keywords)
+    await authorize(s, sv.target, "read", "thread")
+    messages = await deferToThread(s.ctx.store.search.thread_messages, sv.folder_id, query)
+    messages = [m for m in messages if uid or sv.msn_of(m.uid) is not None]
+    roots = algorithm(messages)
+    s.write_lines([b"* THREAD " + thread.render(roots, (lambda u: u) if uid else sv.msn_of)])
+    return OK, b"THREAD completed"
 
 
 async def sort(s: Session, tag: bytes, rest, uid=False):

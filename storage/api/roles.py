@@ -48,7 +48,7 @@ from storage.api.types import (
     StoreResult,
 )
 from storage.api.usage import Drift, Expired
-from storage.search import Query, SortKey
+from storage.search import Query, SortKey, ThreadMessage
 
 
 class Accounts(Protocol):
@@ -270,6 +270,9 @@ class Search(Protocol):
         """UIDs matching ``query``, ascending. Runs on the indexes kept at delivery."""
 
     def sort(self, folder_id: int, keys: Sequence[SortKey], query: Query) -> list[int]: ...
+
+    def thread_messages(self, folder_id: int, query: Query) -> list[ThreadMessage]:
+        """What RFC 5256 THREAD needs of the messages matching ``query``, in UID order."""
 
 class Organisation(Protocol):
     """The organisation model (R-BOX-2/3/4, R-ACC-1, R-DIR-1): units, delegations and

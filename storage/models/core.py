@@ -104,6 +104,9 @@ class BlobMeta(Base):
     # 1970-01-01 without a readable Date: (storage/indexing.py sent_day).
     sent_day: Mapped[_dt.date | None] = mapped_column(Date, index=True)
     sort_subject: Mapped[str] = mapped_column(String(255), default="")
+    # THREAD=REFERENCES parents (storage/indexing.py thread_refs); NULL for bodies stored before
+    # the column, whose header is read (and this filled) at their first THREAD.
+    thread_refs: Mapped[str | None] = mapped_column(Text)
     sort_from: Mapped[str] = mapped_column(String(255), default="")
     sort_to: Mapped[str] = mapped_column(String(255), default="")
     sort_cc: Mapped[str] = mapped_column(String(255), default="")

@@ -12,6 +12,8 @@ Own Alembic branch ("search_dates").
 - ``sort_subject`` / ``sort_from`` / ``sort_to`` / ``sort_cc`` recomputed from the ENVELOPE: the
   RFC 5256 §2.1 base subject and the i;ascii-casemap key (only ASCII letters fold; before, the
   search folding also dropped Vietnamese tones and Python lower() folded every letter).
+- ``blob_meta.thread_refs``: THREAD=REFERENCES parents (RFC 5256 §3); NULL for stored bodies
+  (the References header is not kept outside the body), filled at their first THREAD.
 - ``messages.savedate``: when the row was added to its folder; NULL for older rows (FETCH
   SAVEDATE is NIL for them, RFC 8514 §3; the SAVED* search keys use INTERNALDATE instead).
 """
@@ -47,6 +49,7 @@ def _subject(raw: str | None) -> str:
 def upgrade() -> None:
     op.add_column("blob_meta", sa.Column("sent_day", sa.Date(), nullable=True))
     op.create_index(op.f("ix_blob_meta_sent_day"), "blob_meta", ["sent_day"])
+    op.add_column("blob_meta", sa.Column("thread_refs", sa.Text(), nullable=True))
     op.add_column("messages", sa.Column("savedate", sa.DateTime(), nullable=True))
     conn = op.get_bind()
     meta = sa.table(
@@ -87,5 +90,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_column("messages", "savedate")
+    op.drop_column("blob_meta", "thread_refs")
     op.drop_index(op.f("ix_blob_meta_sent_day"), "blob_meta")
     op.drop_column("blob_meta", "sent_day")
