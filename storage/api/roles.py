@@ -188,6 +188,10 @@ class Messages(Protocol):
 
     def read_blob(self, sha256: str, offset: int = 0, length: int | None = None) -> bytes: ...
 
+    def save_dates(self, folder_id: int, uids: Sequence[int]) -> dict[int, _dt.datetime | None]:
+        """UID → when the message was added to this folder (RFC 8514 SAVEDATE); None for
+        messages stored before save dates were kept."""
+
     def read_blobs(self, shas: Sequence[str]) -> dict[str, bytes]:
         """Whole bodies of several blobs in one round trip (FETCH of many bodies)."""
 
