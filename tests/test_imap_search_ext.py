@@ -14,19 +14,18 @@ from tests.test_imap_e2e import PASSWORD
 
 
 @pytest.fixture(scope="module")
-def users(server):
-    names = {}
-    for short in ("sx1", "sx2", "sx3", "sx4", "sx5", "sx6", "sx7"):
-        address = f"{short}@{server.domain}"
-        server.add_account(address, PASSWORD)
-        names[short] = address
-    return names
+def account(server):
+    address = f"searchext@{server.domain}"
+    server.add_account(address, PASSWORD)  # one account (hashing a password is slow): a folder per test
+    return address
 
 
-def _login(server, address) -> imaplib.IMAP4:
+def _login(server, address, folder: str) -> imaplib.IMAP4:
     m = imaplib.IMAP4(server.host, server.port("imap"), timeout=10)
     m._encoding = "utf-8"
     m.login(address, PASSWORD)
+    assert m.create(folder)[0] == "OK"
+    m.folder = folder
     return m
 
 
@@ -36,7 +35,7 @@ def _msg(subject: str, date: str | None = "Mon, 01 Jan 2024 10:00:00 +0000", ext
 
 
 def _append(m, data: bytes, when: str = '"01-Jan-2024 10:00:00 +0000"') -> None:
-    typ, _ = m.append("INBOX", None, when, data)
+    typ, _ = m.append(m.folder, None, when, data)
     assert typ == "OK"
 
 
@@ -44,12 +43,12 @@ def _untagged(m, name: str) -> list[bytes]:
     return [d for d in m.untagged_responses.pop(name, []) if d is not None]
 
 
-def test_sent_dates_use_the_day_of_the_date_header_in_its_own_zone(server, users):
-    m = _login(server, users["sx1"])
+def test_sent_dates_use_the_day_of_the_date_header_in_its_own_zone(server, account):
+    m = _login(server, account, "T1")
     _append(m, _msg("a", "Tue, 02 Jan 2024 00:30:00 +0700"))  # 1 Jan 17:30 UTC
     _append(m, _msg("b", "Mon, 01 Jan 2024 23:30:00 -0500"))  # 2 Jan 04:30 UTC
     _append(m, _msg("c", None))
-    m.select("INBOX")
+    m.select(m.folder)
     assert m.search(None, "SENTON", "2-Jan-2024") == ("OK", [b"1"])
     assert m.search(None, "SENTON", "1-Jan-2024") == ("OK", [b"2"])
     assert m.search(None, "SENTSINCE", "2-Jan-2024") == ("OK", [b"1"])
@@ -59,11 +58,11 @@ def test_sent_dates_use_the_day_of_the_date_header_in_its_own_zone(server, users
     m.logout()
 
 
-def test_sort_subject_uses_the_rfc5256_base_subject_and_ascii_casemap(server, users):
-    m = _login(server, users["sx2"])
+def test_sort_subject_uses_the_rfc5256_base_subject_and_ascii_casemap(server, account):
+    m = _login(server, account, "T2")
     for subject in ("[FWD: zebra]", "Re: Fwd: apple", "[blob]", "_under", "Ánh", "anh", "Re: [list] Banana (fwd)"):
         _append(m, _msg(subject))
-    m.select("INBOX")
+    m.select(m.folder)
     typ, data = m.sort("(SUBJECT)", "UTF-8", "ALL")
     # keys: ZEBRA, APPLE, [BLOB], _UNDER, ÁNH, ANH, BANANA; octet order after upper-casing
     # ASCII letters only: "ANH" < "APPLE" < "BANANA" < "ZEBRA" < "[BLOB]" < "_UNDER" < "ÁNH"
@@ -77,10 +76,10 @@ def _thread(m, algorithm: str, uid: bool = False) -> bytes:
     return data[0]
 
 
-def test_thread_references_links_replies_through_dummies_and_merges_subjects(server, users):
-    m = _login(server, users["sx3"])
+def test_thread_references_links_replies_through_dummies_and_merges_subjects(server, account):
+    m = _login(server, account, "T3")
     _append(m, _msg("gone"))
-    m.select("INBOX")
+    m.select(m.folder)
     m.store("1", "+FLAGS", "\\Deleted")
     m.expunge()
     day = "Mon, 0%d Jan 2024 10:00:00 +0000"
@@ -90,7 +89,7 @@ def test_thread_references_links_replies_through_dummies_and_merges_subjects(ser
     _append(m, _msg("Other", day % 4, "Message-ID: <e@x>\r\n"))
     _append(m, _msg("Re: Other", day % 5, "Message-ID: <f@x>\r\n"))  # no references: merged by subject
     _append(m, _msg("Lone", day % 6))
-    m.select("INBOX")
+    m.select(m.folder)
     # 2 hangs under the dummy <b@x>, which is pruned (one child): 2 becomes a child of 1;
     # 5 is a reply by its subject and joins 4.
     assert _thread(m, "REFERENCES") == b"(1 (3)(2))(4 5)(6)"
@@ -101,11 +100,11 @@ def test_thread_references_links_replies_through_dummies_and_merges_subjects(ser
     m.logout()
 
 
-def test_esort_and_partial(server, users):
-    m = _login(server, users["sx4"])
+def test_esort_and_partial(server, account):
+    m = _login(server, account, "T4")
     for i, subject in enumerate(("d", "b", "e", "a", "c")):
         _append(m, _msg(subject))
-    m.select("INBOX")
+    m.select(m.folder)
     raw = _esearch(m, "SORT", "RETURN", "(MIN MAX COUNT ALL)", "(SUBJECT)", "UTF-8", "ALL")
     assert raw.endswith(b"MIN 4 MAX 3 COUNT 5 ALL 4,2,5,1,3")
     raw = _esearch(m, "SORT", "RETURN", "(PARTIAL 2:3)", "(SUBJECT)", "UTF-8", "ALL")
@@ -130,13 +129,13 @@ def _esearch(m, *args) -> bytes:
     return lines[0]
 
 
-def test_within_younger_and_older_use_internaldate(server, users):
-    m = _login(server, users["sx5"])
+def test_within_younger_and_older_use_internaldate(server, account):
+    m = _login(server, account, "T5")
     now = _dt.datetime.now(_dt.UTC)
     for hours in (30 * 24, 2, 0):
         when = now - _dt.timedelta(hours=hours)
         _append(m, _msg("w"), imaplib.Time2Internaldate(when.timestamp()))
-    m.select("INBOX")
+    m.select(m.folder)
     assert m.search(None, "YOUNGER", "3600") == ("OK", [b"3"])
     assert m.search(None, "YOUNGER", str(3 * 3600)) == ("OK", [b"2 3"])
     assert m.search(None, "OLDER", str(24 * 3600)) == ("OK", [b"1"])
@@ -147,11 +146,11 @@ def test_within_younger_and_older_use_internaldate(server, users):
     m.logout()
 
 
-def test_savedate_is_the_time_the_message_entered_the_folder(server, users):
-    m = _login(server, users["sx6"])
+def test_savedate_is_the_time_the_message_entered_the_folder(server, account):
+    m = _login(server, account, "T6")
     _append(m, _msg("s"), '"01-Jan-2020 10:00:00 +0000"')
     m.create("Archive")
-    m.select("INBOX")
+    m.select(m.folder)
     typ, data = m.fetch("1", "(INTERNALDATE SAVEDATE)")
     assert typ == "OK"
     saved = re.search(rb'SAVEDATE "([^"]+)"', data[0]).group(1)
