@@ -102,6 +102,18 @@ def _first_mailbox(addresses: list[dict] | None) -> str:
     return ""
 
 
+def display_address(addresses: list[dict] | None) -> str:
+    """RFC 5957 DISPLAYFROM/DISPLAYTO key of the first address: its display name (RFC 2047
+    decoded) when it has one, else mailbox@host; i;ascii-casemap as the other SORT keys."""
+    from storage.mime.headers import decode_header
+
+    for addr in addresses or []:
+        if addr.get("mailbox") and addr.get("host") is not None:  # skip group start/end markers
+            name = decode_header(addr["name"]).strip() if addr.get("name") else ""
+            return ascii_casemap(name or f"{addr['mailbox']}@{addr['host']}")
+    return ""
+
+
 def _searchable_fold(fold: Callable[[str], str]) -> Callable[[str], str]:
     return lambda text: searchable(fold(text))
 
@@ -153,6 +165,8 @@ def index_columns(meta: dict, fold: Callable[[str], str]) -> dict:
         "sort_from": _first_mailbox(envelope.get("from"))[:255],
         "sort_to": _first_mailbox(envelope.get("to"))[:255],
         "sort_cc": _first_mailbox(envelope.get("cc"))[:255],
+        "sort_display_from": display_address(envelope.get("from"))[:255],
+        "sort_display_to": display_address(envelope.get("to"))[:255],
         "subject": fold(subject),
         "from_": fold(search.get("from") or ""),
         "to": fold(search.get("to") or ""),

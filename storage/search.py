@@ -101,7 +101,8 @@ Query = Union[All, UidSet, HasFlag, HeaderContains, BodyContains, TextContains, 
 
 @dataclass(frozen=True, slots=True)
 class SortKey:
-    """RFC 5256 sort criterion: "arrival", "date", "from", "to", "cc", "subject", "size"."""
+    """RFC 5256 sort criterion: "arrival", "date", "from", "to", "cc", "subject", "size"; RFC 5957
+    "displayfrom", "displayto"."""
 
     key: str
     reverse: bool = False

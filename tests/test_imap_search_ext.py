@@ -166,3 +166,16 @@ def test_savedate_is_the_time_the_message_entered_the_folder(server, account):
     typ, data = m.fetch("1", "(SAVEDATE)")
     assert re.search(rb'SAVEDATE "', data[0])
     m.logout()
+
+
+def test_sort_display_uses_the_display_name_else_the_address(server, account):
+    m = _login(server, account, "T7")
+    for sender in ("Zoe <a@x.vn>", "b@x.vn", "=?utf-8?q?Anh?= <z@x.vn>", '"ba" <c@x.vn>'):
+        _append(m, f"From: {sender}\r\nTo: {sender}\r\nSubject: d\r\n\r\nx\r\n".encode())
+    m.select(m.folder)
+    # keys ZOE, B@X.VN, ANH, BA: "@" sorts before "A"
+    assert m.sort("(DISPLAYFROM)", "UTF-8", "ALL") == ("OK", [b"3 2 4 1"])
+    assert m.sort("(REVERSE DISPLAYTO)", "UTF-8", "ALL") == ("OK", [b"1 4 2 3"])
+    assert m.sort("(FROM)", "UTF-8", "ALL") == ("OK", [b"1 2 4 3"])
+    assert "SORT=DISPLAY" in m.capabilities
+    m.logout()

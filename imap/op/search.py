@@ -22,7 +22,9 @@ from storage.search import And, HasFlag, Not, Or, SortKey, UidSet
 
 OK = b"OK"
 RETURN_OPTIONS = {b"MIN", b"MAX", b"COUNT", b"ALL"}
-SORT_KEYS = {b"ARRIVAL": "arrival", b"CC": "cc", b"DATE": "date", b"FROM": "from", b"SIZE": "size", b"SUBJECT": "subject", b"TO": "to"}
+SORT_KEYS = {b"ARRIVAL": "arrival", b"CC": "cc", b"DATE": "date", b"FROM": "from", b"SIZE": "size", b"SUBJECT": "subject", b"TO": "to",
+    b"DISPLAYFROM": "displayfrom", b"DISPLAYTO": "displayto",  # RFC 5957 SORT=DISPLAY
+}
 
 
 def resolve_recent(q, recent: set[int], keywords: dict[str, str] | None = None):

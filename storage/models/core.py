@@ -110,6 +110,9 @@ class BlobMeta(Base):
     sort_from: Mapped[str] = mapped_column(String(255), default="")
     sort_to: Mapped[str] = mapped_column(String(255), default="")
     sort_cc: Mapped[str] = mapped_column(String(255), default="")
+    # RFC 5957 SORT=DISPLAY keys (storage/indexing.py display_address)
+    sort_display_from: Mapped[str] = mapped_column(String(255), default="")
+    sort_display_to: Mapped[str] = mapped_column(String(255), default="")
     # Folded search text (NFC, case-folded, tones removed when configured; R-TEXT-1).
     subject: Mapped[str] = mapped_column(Text, default="")
     from_: Mapped[str] = mapped_column("from", Text, default="")

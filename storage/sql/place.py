@@ -67,8 +67,8 @@ _SQL = {
     "blob_insert_new": "INSERT OR IGNORE INTO blobs (sha256, size, data, created_at) VALUES (?, ?, ?, ?)",
     "meta_insert": (
         'INSERT INTO blob_meta (sha256, sent_date, sent_day, sort_subject, sort_from, sort_to, sort_cc, subject, '
-        '"from", "to", cc, bcc, message_id, envelope, structure, headers, body, thread_refs) '
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        '"from", "to", cc, bcc, message_id, envelope, structure, headers, body, thread_refs, sort_display_from, '
+        "sort_display_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ),
     "message_insert": (
         "INSERT INTO messages (folder_id, uid, modseq, blob_sha, size, internaldate, flags, keywords, savedate) "
@@ -179,7 +179,8 @@ class Placer(abc.ABC):
             blob.sha256, self._time(columns["sent_date"]), self._day(columns.get("sent_day")), columns["sort_subject"], columns["sort_from"],
             columns["sort_to"], columns["sort_cc"], columns["subject"], columns["from_"], columns["to"],
             columns["cc"], columns["bcc"], columns["message_id"], columns["envelope"], columns["structure"],
-            columns["headers"], columns["body"], columns.get("thread_refs"),
+            columns["headers"], columns["body"], columns.get("thread_refs"), columns.get("sort_display_from", ""),
+            columns.get("sort_display_to", ""),
         )  # fmt: skip
 
     def place(self, cur, placements: Sequence[Placement]) -> list[Placed | NotFound | NoQuota]:

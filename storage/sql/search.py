@@ -254,7 +254,11 @@ class SqlSearch(Role):
         "cc": m.BlobMeta.sort_cc,
         "subject": m.BlobMeta.sort_subject,
         "size": m.Message.size,
+        "displayfrom": m.BlobMeta.sort_display_from,
+        "displayto": m.BlobMeta.sort_display_to,
     }
+
+    _TEXT_KEYS = frozenset({"from", "to", "cc", "subject", "displayfrom", "displayto"})
 
     def sort(self, folder_id: int, keys: Sequence[SortKey], query: Query) -> list[int]:
         order = []
@@ -262,6 +266,8 @@ class SqlSearch(Role):
             column = self._SORT_COLUMNS.get(key.key)
             if column is None:
                 raise Invalid(f"unknown sort key {key.key}")
+            if not self._sqlite and key.key in self._TEXT_KEYS:
+                column = column.collate("C")  # octet order (i;ascii-casemap keys), not the locale's
             order.append(column.desc() if key.reverse else column.asc())
         order.append(m.Message.uid)
         if querysql.needs_text(query):
