@@ -179,3 +179,22 @@ def test_sort_display_uses_the_display_name_else_the_address(server, account):
     assert m.sort("(FROM)", "UTF-8", "ALL") == ("OK", [b"1 2 4 3"])
     assert "SORT=DISPLAY" in m.capabilities
     m.logout()
+
+
+def test_fetch_partial_takes_positions_of_the_set(server, account):
+    m = _login(server, account, "T8")
+    for i in range(6):
+        _append(m, _msg(f"p{i}"))
+    m.select(m.folder)
+    m.store("2", "+FLAGS", "\\Deleted")
+    m.expunge()  # UIDs 1 3 4 5 6
+    typ, data = m.uid("FETCH", "1:*", "(UID) (PARTIAL -1:-2)")
+    assert typ == "OK" and [re.search(rb"UID (\d+)", d).group(1) for d in data] == [b"5", b"6"]
+    typ, data = m.uid("FETCH", "1:*", "(UID) (PARTIAL 2:3)")
+    assert [re.search(rb"UID (\d+)", d).group(1) for d in data] == [b"3", b"4"]
+    typ, data = m.uid("FETCH", "1:*", "(UID) (PARTIAL 9:10)")
+    assert typ == "OK" and data == [None]
+    with pytest.raises(imaplib.IMAP4.error):
+        m.uid("FETCH", "1:*", "(UID) (PARTIAL 0:1)")
+    assert "PARTIAL" in m.capabilities
+    m.logout()

@@ -130,8 +130,17 @@ def partial_slice(items: list[int], rng: tuple[int, int]) -> list[int]:
 
 
 def _number_list(nums: list[int]) -> bytes:
-    """A sequence-set in the given order (ESORT's ALL keeps the sort order, RFC 5267 §3)."""
-    return b",".join(b"%d" % n for n in nums)
+    """A sequence-set in the given order (ESORT's ALL keeps the sort order, RFC 5267 §3):
+    ascending runs as ranges ("4:8"), as Dovecot writes them, everything else one by one."""
+    parts: list[bytes] = []
+    i = 0
+    while i < len(nums):
+        j = i
+        while j + 1 < len(nums) and nums[j + 1] == nums[j] + 1:
+            j += 1
+        parts.append(b"%d:%d" % (nums[i], nums[j]) if j > i else b"%d" % nums[i])
+        i = j + 1
+    return b",".join(parts)
 
 
 def esearch(tag: bytes, uid: bool, nums: list[int], options: dict, modseq: int | None = None, ordered: bool = False) -> bytes:
