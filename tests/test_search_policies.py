@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import sqlite3
+import time
 
 import pytest
 
@@ -143,3 +144,38 @@ def test_migration_backfills_sent_day_and_sort_keys(tmp_path):
         cols = [r[1] for r in db.execute("PRAGMA table_info(messages)")]
     assert row == ("2024-01-02", "CôNG VăN", "AN_B", None)
     assert "savedate" in cols
+
+
+def test_thread_reads_references_of_bodies_stored_before_the_column(store_url, tmp_path):
+    """Bodies from before migration 0013 have no thread_refs: THREAD reads their header (also
+    of a body kept as a file), and keeps what it read."""
+    from sqlalchemy import create_engine, text
+
+    from storage import search as q
+    from storage.api import AccountState, DeliveryTarget
+    from storage.sql import SqlStore
+
+    store = SqlStore(store_url, blob_dir=tmp_path / "blobs", inline_blob_limit=200)
+    try:
+        account = store.accounts.create_account("th@example.gov.vn", "T", "x", state=AccountState.ACTIVE)
+        folder = store.folders.get_folder(account.id, "INBOX")
+        for n, extra in enumerate(("", "References: <m0@x>\r\n", "In-Reply-To: <m1@x> <m0@x>\r\n" + "X-Pad: y\r\n" * 30)):
+            raw = f"Subject: s{n}\r\nMessage-ID: <M{n}@x>\r\n{extra}\r\nbody\r\n".encode()
+            store.messages.deliver(store.messages.put_blob(raw), [DeliveryTarget(account.id)])
+        engine = create_engine(store_url)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE blob_meta SET thread_refs = NULL"))
+        got = store.search.thread_messages(folder.id, q.All())
+        assert [(t.message_id, t.references) for t in got] == [("<m0@x>", ()), ("<m1@x>", ("<m0@x>",)), ("<m2@x>", ("<m1@x>",))]
+        assert _render(thread.references(got)) == b"(1 2 3)"
+        deadline = _dt.datetime.now() + _dt.timedelta(seconds=10)
+        while _dt.datetime.now() < deadline:
+            with engine.connect() as conn:
+                kept = conn.execute(text("SELECT count(*) FROM blob_meta WHERE thread_refs IS NOT NULL")).scalar()
+            if kept == 3:
+                break
+            time.sleep(0.05)
+        assert kept == 3
+        engine.dispose()
+    finally:
+        store.close()

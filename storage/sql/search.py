@@ -14,7 +14,7 @@ from sqlalchemy import Connection, func, literal_column, select
 
 from storage import models as m
 from storage import querysql
-from storage.errors import Invalid
+from storage.errors import Invalid, Temp
 from storage.indexing import MSG_ID, extract_subject, text_columns, thread_refs
 from storage.mime.headers import split_fields
 from storage.search import Query, SortKey, ThreadMessage
@@ -335,7 +335,10 @@ class SqlSearch(Role):
             return len(values)
 
         job.directory = "neutral"  # type: ignore[attr-defined]  # no account changes
-        self._writer.submit(job, background=True)
+        try:
+            self._writer.submit(job, background=True)
+        except Temp:
+            pass  # the store is closing: read again next time
         return found
 
 
