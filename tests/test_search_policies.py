@@ -155,11 +155,16 @@ def test_thread_reads_references_of_bodies_stored_before_the_column(store_url, t
     from storage.api import AccountState, DeliveryTarget
     from storage.sql import SqlStore
 
-    store = SqlStore(store_url, blob_dir=tmp_path / "blobs", inline_blob_limit=200)
+    store = SqlStore(store_url, blob_dir=tmp_path / "blobs", inline_blob_limit=2000)
     try:
         account = store.accounts.create_account("th@example.gov.vn", "T", "x", state=AccountState.ACTIVE)
         folder = store.folders.get_folder(account.id, "INBOX")
-        for n, extra in enumerate(("", "References: <m0@x>\r\n", "In-Reply-To: <m1@x> <m0@x>\r\n" + "X-Pad: y\r\n" * 30)):
+        heads = (
+            "",  # kept as it is
+            "References: <m0@x>\r\n" + "X-Pad: y\r\n" * 60,  # zstd-compressed in the database
+            "In-Reply-To: <m1@x> <m0@x>\r\n" + "X-Pad: y\r\n" * 300,  # a file on SQLite
+        )
+        for n, extra in enumerate(heads):
             raw = f"Subject: s{n}\r\nMessage-ID: <M{n}@x>\r\n{extra}\r\nbody\r\n".encode()
             store.messages.deliver(store.messages.put_blob(raw), [DeliveryTarget(account.id)])
         engine = create_engine(store_url)

@@ -21,7 +21,7 @@ from typing import BinaryIO, Collection, Iterable, Iterator, Mapping, Sequence
 import orjson
 from sqlalchemy import Connection, bindparam, select, update
 
-from storage import api, models as m
+from storage import api, codec, models as m
 from storage.errors import Invalid, NoQuota, NotFound
 from storage.flags import join as join_flags, mailbox_keywords, pack_keywords, spelled, split as split_flags
 from storage.indexing import index_columns
@@ -300,14 +300,14 @@ class SqlMessages(Role):
             self._writer.run(job)
 
     def open_blob(self, sha256: str) -> BinaryIO:
-        sql = "SELECT data FROM blobs WHERE sha256 = ?" if self._sqlite else "SELECT data FROM blobs WHERE sha256 = %s"
+        sql = "SELECT data, codec FROM blobs WHERE sha256 = ?"
         with self._raw_read() as cur:
-            cur.execute(sql, (sha256,))
+            cur.execute(sql if self._sqlite else sql.replace("?", "%s"), (sha256,))
             row = cur.fetchone()
         if row is None:
             raise NotFound(f"blob {sha256}")
         if row[0] is not None:
-            return io.BytesIO(bytes(row[0]))
+            return io.BytesIO(codec.unpack(row[0], row[1]))
         return self._blobs.open(sha256)
 
     def read_blob(self, sha256: str, offset: int = 0, length: int | None = None) -> bytes:
@@ -323,11 +323,11 @@ class SqlMessages(Role):
         for start in range(0, len(wanted), CHUNK):
             part = wanted[start : start + CHUNK]
             with self._raw_read() as cur:
-                cur.execute(f"SELECT sha256, data FROM blobs WHERE sha256 IN ({', '.join([mark] * len(part))})", part)
+                cur.execute(f"SELECT sha256, data, codec FROM blobs WHERE sha256 IN ({', '.join([mark] * len(part))})", part)
                 rows = cur.fetchall()
-            for sha, data in rows:
+            for sha, data, how in rows:
                 if data is not None:
-                    result[sha] = bytes(data)
+                    result[sha] = codec.unpack(data, how)
                 else:
                     with self._blobs.open(sha) as f:
                         result[sha] = f.read()
@@ -340,22 +340,25 @@ class SqlMessages(Role):
         wanted = list(lengths)
         result: dict[str, bytes] = {}
         mark = "?" if self._sqlite else "%s"
-        cut = "substr(data, 1, ?)" if self._sqlite else "substring(data from 1 for %s)"
+        # A raw body is cut by the database; a compressed one comes whole and is decompressed
+        # only as far as needed.
+        cut = "CASE WHEN codec IS NULL THEN substr(data, 1, ?) ELSE data END" if self._sqlite else (
+            "CASE WHEN codec IS NULL THEN substring(data from 1 for %s) ELSE data END")
         for start in range(0, len(wanted), CHUNK):
             part = wanted[start : start + CHUNK]
             longest = max(lengths[sha] for sha in part)
             with self._raw_read() as cur:
                 cur.execute(
-                    f"SELECT sha256, {cut}, data IS NULL FROM blobs WHERE sha256 IN ({', '.join([mark] * len(part))})",
+                    f"SELECT sha256, {cut}, data IS NULL, codec FROM blobs WHERE sha256 IN ({', '.join([mark] * len(part))})",
                     [longest, *part],
                 )
                 rows = cur.fetchall()
-            for sha, head, on_disk in rows:
+            for sha, head, on_disk, how in rows:
                 if on_disk:
                     with self._blobs.open(sha) as f:
                         result[sha] = f.read(lengths[sha])
                 else:
-                    result[sha] = bytes(head[: lengths[sha]])
+                    result[sha] = codec.unpack_head(head, how, lengths[sha])
         missing = [sha for sha in wanted if sha not in result]
         if missing:
             raise NotFound(f"blob {missing[0]}")
@@ -398,9 +401,10 @@ class SqlMessages(Role):
         elif meta is None:
             with open(path, "rb") as f:
                 meta = self.parse_message(f)
+        stored, how = codec.pack(inline) if inline is not None else (None, None)
         return api.BlobRef(
             sha256=sha, size=size, inline=inline, path=str(path) if path else None, meta=meta,
-            index=index_columns(meta, self.fold),
+            index=index_columns(meta, self.fold), stored=stored, codec=how,
         )
 
     def _reuse(self, parsed: dict, source: bytes | BinaryIO, prefix: bytes) -> dict | None:

@@ -13,7 +13,7 @@ from typing import Sequence
 from sqlalchemy import Connection, func, literal_column, select
 
 from storage import models as m
-from storage import querysql
+from storage import codec, querysql
 from storage.errors import Invalid, Temp
 from storage.indexing import MSG_ID, extract_subject, text_columns, thread_refs
 from storage.mime.headers import split_fields
@@ -64,15 +64,16 @@ class SqlSearch(Role):
                 cur.execute("SELECT body_rowid FROM fts_state")
                 (start,) = cur.fetchone()
                 cur.execute(
-                    "SELECT m.rowid, m.sha256, b.data FROM blob_meta m JOIN blobs b ON b.sha256 = m.sha256 "
+                    "SELECT m.rowid, m.sha256, b.data, b.codec FROM blob_meta m JOIN blobs b ON b.sha256 = m.sha256 "
                     "WHERE m.rowid > ? ORDER BY m.rowid LIMIT ?",
                     (start, -1 if limit is None else limit),
                 )
                 rows = cur.fetchall()
             if not rows:
                 return 0
-            filled = [(*self._search_text(sha, data), rowid) for rowid, sha, data in rows]
-            seen = [(rowid, sha) for rowid, sha, _data in rows]
+            filled = [(*self._search_text(sha, None if data is None else codec.unpack(data, how)), rowid)
+                      for rowid, sha, data, how in rows]
+            seen = [(rowid, sha) for rowid, sha, _data, _how in rows]
 
             def job(conn: Connection, _changes: list) -> int:
                 now = conn.exec_driver_sql(
@@ -307,22 +308,25 @@ class SqlSearch(Role):
         """``thread_refs`` of bodies stored before that column: read from their header, and
         kept (a background write) so the next THREAD has them."""
         mark = "?" if self._sqlite else "%s"
-        cut = "substr(data, 1, ?)" if self._sqlite else "substring(data from 1 for %s)"
+        cut = "CASE WHEN codec IS NULL THEN substr(data, 1, ?) ELSE data END" if self._sqlite else (
+            "CASE WHEN codec IS NULL THEN substring(data from 1 for %s) ELSE data END")
         found: dict[str, str] = {}
         wanted = sorted(shas)
         for start in range(0, len(wanted), 500):
             part = wanted[start : start + 500]
             with self._raw_read() as cur:
                 cur.execute(
-                    f"SELECT sha256, {cut}, data IS NULL FROM blobs WHERE sha256 IN ({', '.join([mark] * len(part))})",
+                    f"SELECT sha256, {cut}, data IS NULL, codec FROM blobs WHERE sha256 IN ({', '.join([mark] * len(part))})",
                     [self._HEAD, *part],
                 )
                 rows = cur.fetchall()
-            for sha, head, on_disk in rows:
+            for sha, head, on_disk, how in rows:
                 try:
                     if on_disk:
                         with self._blobs.open(sha) as f:
                             head = f.read(self._HEAD)
+                    else:
+                        head = codec.unpack_head(bytes(head), how, self._HEAD)
                 except OSError:
                     log.exception("body %s unreadable for THREAD", sha)
                     head = b""
