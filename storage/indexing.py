@@ -18,12 +18,13 @@ _WSP = " \t"
 _BLOB = re.compile(r"\[[^\[\]]*\][ \t]*")
 # subj-refwd: ("re" / ("fw" ["d"])) *WSP [subj-blob] ":"
 _REFWD = re.compile(r"(?:re|fwd?)[ \t]*(?:\[[^\[\]]*\][ \t]*)?:", re.I)
-_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz\x00", "ABCDEFGHIJKLMNOPQRSTUVWXYZ ")
 
 
 def ascii_casemap(text: str) -> str:
     """The key of the ``i;ascii-casemap`` collation (RFC 4790 §9.2): ASCII letters to upper
-    case, every other character as it is (not str.upper: "ß" or "đ" must not change)."""
+    case, every other character as it is (not str.upper: "ß" or "đ" must not change); a NUL,
+    which PostgreSQL text cannot hold, becomes a space as in the search text."""
     return text.translate(_ASCII_UPPER)
 
 
@@ -43,7 +44,7 @@ def _strip_leader(text: str) -> tuple[str, bool]:
         pos = b.end()
 
 
-MSG_ID = re.compile(r"<[^<>\s]+>")
+MSG_ID = re.compile(r"<[^<>\s\x00]+>")
 
 
 def thread_refs(references: str | None, in_reply_to: str | None) -> str:

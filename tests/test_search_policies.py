@@ -42,6 +42,7 @@ def test_base_subject(subject, base, reply):
 
 def test_ascii_casemap_folds_only_ascii_letters():
     assert ascii_casemap("abc_đĐß Ánh") == "ABC_đĐß ÁNH"
+    assert ascii_casemap("a\x00b") == "A B"  # PostgreSQL text holds no NUL
 
 
 def test_sent_day_is_the_date_header_day_in_its_own_zone():
@@ -54,6 +55,7 @@ def test_thread_refs_prefers_references_then_the_first_in_reply_to():
     assert thread_refs("<A@x> junk <b@x>", "<c@x>") == "<a@x> <b@x>"
     assert thread_refs("no ids", "<c@x> <d@x>") == "<c@x>"
     assert thread_refs(None, None) == ""
+    assert thread_refs("<a\x00b@x> <c@x>", None) == "<c@x>"
 
 
 def _m(uid, mid="", refs=(), subject="S", reply=False, day=None) -> ThreadMessage:
