@@ -41,7 +41,7 @@ def uid(s: Session, tag: bytes, rest):
     return s.conn.dispatch(tag, sub, rest[1:], True)
 
 
-UID_COMMANDS = frozenset({b"FETCH", b"STORE", b"SEARCH", b"COPY", b"MOVE", b"EXPUNGE", b"SORT"})
+UID_COMMANDS = frozenset({b"FETCH", b"STORE", b"SEARCH", b"COPY", b"MOVE", b"EXPUNGE", b"SORT", b"THREAD"})
 
 COMMANDS: dict[bytes, Spec] = {
     # any state (RFC 3501 §6.1), ID (RFC 2971)
@@ -85,6 +85,7 @@ COMMANDS: dict[bytes, Spec] = {
     b"EXPUNGE": Spec(selected.expunge, (a.arg_rest,), IN_FOLDER),
     b"SEARCH": Spec(search.search, (a.arg_rest,), IN_FOLDER),
     b"SORT": Spec(search.sort, (a.arg_rest,), IN_FOLDER),
+    b"THREAD": Spec(search.thread_, (a.arg_rest,), IN_FOLDER),
     b"FETCH": Spec(fetch.fetch, (a.arg_seqset, a.arg_fetchatt, a.opt_list), IN_FOLDER),
     b"STORE": Spec(selected.store, (a.arg_seqset, a.opt_list, a.arg_atom, a.arg_flaglist), IN_FOLDER),
     b"COPY": Spec(selected.copy, (a.arg_seqset, a.arg_mailbox), IN_FOLDER),

@@ -19,8 +19,8 @@ from twisted.internet.threads import blockingCallFromThread
 from imap.binary import UnknownCTE, check as check_binary, decode as decode_binary, declared_encoding, decoded_size, locate as locate_binary, needs_literal8
 from imap.fetchparse import FetchItem
 from imap.fetchrender import (
-    KEEP_AT_LEAST, RENDER_VERSION, FlagText, Numbering, fill_renderings, needs_blob, render_simple, rendered_kinds, renderings_needed,
-    simple_piece,
+    KEEP_AT_LEAST, RENDER_VERSION, FlagText, Numbering, fill_renderings, needs_blob, render_simple, rendered_kinds,
+    renderings_needed, save_date_piece, simple_piece,
 )
 from imap.sections import NoSuchPart, apply_partial, filter_fields, section_range
 from imap.wire import Atom, ParseError
@@ -153,6 +153,10 @@ class FetchJob:
 
         flag_text = FlagText(recent)
         pieces = [simple_piece(i, flag_text) for i in items]
+        if any(i.name == b"SAVEDATE" for i in items):  # RFC 8514: read apart, by UID
+            saved = store.messages.save_dates(folder_id, uids)
+            piece = save_date_piece(saved)
+            pieces = [piece if i.name == b"SAVEDATE" else p for i, p in zip(items, pieces)]
         needed = renderings_needed(items)
         simple = all(pieces)
         fmt = b"* %d FETCH (" + b" ".join(p[0] for p in pieces) + b")\r\n" if simple else b""

@@ -9,7 +9,7 @@ from imap.wire import Atom, ParseError
 
 SIMPLE = {
     b"FLAGS", b"UID", b"INTERNALDATE", b"RFC822.SIZE", b"ENVELOPE", b"BODYSTRUCTURE", b"BODY",
-    b"RFC822", b"RFC822.HEADER", b"RFC822.TEXT", b"MODSEQ", b"EMAILID", b"THREADID",
+    b"RFC822", b"RFC822.HEADER", b"RFC822.TEXT", b"MODSEQ", b"EMAILID", b"THREADID", b"SAVEDATE",
 }
 MACROS = {
     b"ALL": (b"FLAGS", b"INTERNALDATE", b"RFC822.SIZE", b"ENVELOPE"),

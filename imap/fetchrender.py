@@ -95,6 +95,16 @@ def needs_blob(items) -> bool:
     return any(i.name == b"EMAILID" for i in items)
 
 
+def save_date_piece(saved: dict):
+    """(format piece, getter) for SAVEDATE (RFC 8514 §3): NIL for a message without one."""
+
+    def getter(row: tuple) -> bytes:
+        when = saved.get(row[ROW_UID])
+        return b"NIL" if when is None else format_internaldate(when)
+
+    return b"SAVEDATE %s", getter
+
+
 def renderings_needed(items) -> dict[int, tuple[str, object]]:
     """Row position → (JSON field, render function) for the kept renderings these items use."""
     return {RENDERED[i.name][0]: RENDERED[i.name][1:] for i in items if i.name in RENDERED}

@@ -13,7 +13,8 @@ import unicodedata
 from typing import Callable
 
 from storage.search import (
-    All, And, BlobPrefix, BodyContains, DateCompare, HasFlag, HeaderContains, ModSeqAtLeast, Not, Or, Query,
+    AgeCompare, All, And, BlobPrefix, BodyContains, DateCompare, HasFlag, HeaderContains, ModSeqAtLeast, Not, Or,
+    Query,
     SizeCompare, TextContains, UidSet,
 )
 from storage.api import email_id_prefix
@@ -43,7 +44,10 @@ _HEADER_KEYS = {b"BCC": "bcc", b"CC": "cc", b"FROM": "from", b"SUBJECT": "subjec
 _DATE_KEYS = {
     b"BEFORE": ("internal", "before"), b"ON": ("internal", "on"), b"SINCE": ("internal", "since"),
     b"SENTBEFORE": ("sent", "before"), b"SENTON": ("sent", "on"), b"SENTSINCE": ("sent", "since"),
+    b"SAVEDBEFORE": ("saved", "before"), b"SAVEDON": ("saved", "on"), b"SAVEDSINCE": ("saved", "since"),
 }
+#: RFC 5032 WITHIN
+_AGE_KEYS = {b"YOUNGER": "younger", b"OLDER": "older"}
 
 
 def parse_date(tok) -> _dt.date:
@@ -147,6 +151,13 @@ class SearchParser:
                 raise ParseError("Missing date")
             field, op = _DATE_KEYS[key]
             return DateCompare(field, op, parse_date(toks[pos])), pos + 1
+        if key in _AGE_KEYS:
+            n, pos = self._number(toks, pos)
+            if n == 0:
+                raise ParseError("Interval must be positive")  # RFC 5032 §4: nz-number
+            return AgeCompare(_AGE_KEYS[key], n, _dt.datetime.now(_dt.UTC)), pos
+        if key == b"SAVEDATESUPPORTED":
+            return All(), pos  # RFC 8514 §4: every mailbox keeps save dates
         if key in (b"LARGER", b"SMALLER"):
             n, pos = self._number(toks, pos)
             return SizeCompare(key.decode().lower(), n), pos

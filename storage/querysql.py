@@ -119,6 +119,17 @@ def _date(column, op: str, day: _dt.date) -> ColumnElement[bool]:
     raise Invalid(f"unknown date comparison {op}")
 
 
+def _day(column, op: str, day: _dt.date) -> ColumnElement[bool]:
+    """A comparison on a date column (no time of day)."""
+    if op == "before":
+        return column < day
+    if op == "on":
+        return column == day
+    if op == "since":
+        return column >= day
+    raise Invalid(f"unknown date comparison {op}")
+
+
 def _uids(ranges: tuple[tuple[int, int | None], ...]) -> ColumnElement[bool]:
     if len(ranges) > MAX_SQL_RANGES:
         raise Invalid("UID set too fragmented for this search")
@@ -170,9 +181,14 @@ def build(
             return contains(BlobMeta.body, fold(text))
         case q.TextContains(text=text):
             return _contains_any([BlobMeta.headers, BlobMeta.body], fold(text), fts, suffix_words)
+        case q.DateCompare(field="sent", op=op, date=day):
+            return _day(BlobMeta.sent_day, op, day)
         case q.DateCompare(field=field, op=op, date=day):
-            column = Message.internaldate if field == "internal" else BlobMeta.sent_date
+            column = Message.internaldate if field == "internal" else func.coalesce(Message.savedate, Message.internaldate)
             return _date(column, op, day)
+        case q.AgeCompare(op=op, seconds=seconds, now=now):
+            edge = now.astimezone(_dt.UTC).replace(tzinfo=None) - _dt.timedelta(seconds=seconds)
+            return Message.internaldate >= edge if op == "younger" else Message.internaldate < edge
         case q.SizeCompare(op=op, size=size):
             return Message.size > size if op == "larger" else Message.size < size
         case q.ModSeqAtLeast(modseq=modseq):

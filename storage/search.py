@@ -51,9 +51,22 @@ class TextContains:
 
 @dataclass(frozen=True, slots=True)
 class DateCompare:
-    field: str  # "internal" (BEFORE/ON/SINCE) or "sent" (SENTBEFORE/SENTON/SENTSINCE)
+    """``field``: "internal" (BEFORE/ON/SINCE), "sent" (SENTBEFORE/SENTON/SENTSINCE: the Date:
+    header's day in its own zone) or "saved" (RFC 8514 SAVEDBEFORE/SAVEDON/SAVEDSINCE)."""
+
+    field: str
     op: str  # "before", "on", "since"
     date: _dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class AgeCompare:
+    """RFC 5032 WITHIN: INTERNALDATE at most (``op`` "younger") or more than ("older")
+    ``seconds`` before ``now`` (timezone-aware; the session's clock, so a test can set it)."""
+
+    op: str
+    seconds: int
+    now: _dt.datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +103,31 @@ class And:
     items: tuple["Query", ...]
 
 
-Query = Union[All, UidSet, HasFlag, HeaderContains, BodyContains, TextContains, DateCompare, SizeCompare, ModSeqAtLeast, BlobPrefix, Not, Or, And]
+Query = Union[
+    All, UidSet, HasFlag, HeaderContains, BodyContains, TextContains, DateCompare, AgeCompare, SizeCompare, ModSeqAtLeast,
+    BlobPrefix, Not, Or, And,
+]
 
 
 @dataclass(frozen=True, slots=True)
 class SortKey:
-    """RFC 5256 sort criterion: "arrival", "date", "from", "to", "cc", "subject", "size"."""
+    """RFC 5256 sort criterion: "arrival", "date", "from", "to", "cc", "subject", "size"; RFC 5957
+    "displayfrom", "displayto"."""
 
     key: str
     reverse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadMessage:
+    """What RFC 5256 THREAD needs of one message: its Message-ID ("" when none), the msg-ids of
+    References (else In-Reply-To's first), oldest first, all lower case; the base subject's
+    i;ascii-casemap key; whether taking the base subject removed a reply/forward marker
+    (Re:, Fw:, Fwd:, "(fwd)", "[fwd: …]"); and the sent date (Date: in UTC, else INTERNALDATE)."""
+
+    uid: int
+    message_id: str
+    references: tuple[str, ...]
+    subject: str
+    reply: bool
+    sent: _dt.datetime

@@ -1,4 +1,5 @@
-"""SEARCH (RFC 3501, ESEARCH RFC 4731 result options, CONDSTORE MODSEQ) and SORT (RFC 5256).
+"""SEARCH (RFC 3501, ESEARCH RFC 4731 result options, CONDSTORE MODSEQ, PARTIAL RFC 9394), SORT
+(RFC 5256, ESORT RFC 5267) and THREAD (RFC 5256 §3, imap/thread.py).
 
 Both run on the indexes the store keeps at delivery (``store.search.search`` / ``store.search.sort``); the
 session only turns sequence numbers into UIDs and back, and resolves \\Recent.
@@ -6,10 +7,12 @@ session only turns sequence numbers into UIDs and back, and resolves \\Recent.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from twisted.internet.threads import deferToThread
 
+from imap import thread
 from imap.access import authorize
 from imap.searchparse import CHARSETS, BadCharset, SearchParser
 from imap.session import format_set
@@ -19,7 +22,9 @@ from storage.search import And, HasFlag, Not, Or, SortKey, UidSet
 
 OK = b"OK"
 RETURN_OPTIONS = {b"MIN", b"MAX", b"COUNT", b"ALL", b"SAVE"}
-SORT_KEYS = {b"ARRIVAL": "arrival", b"CC": "cc", b"DATE": "date", b"FROM": "from", b"SIZE": "size", b"SUBJECT": "subject", b"TO": "to"}
+SORT_KEYS = {b"ARRIVAL": "arrival", b"CC": "cc", b"DATE": "date", b"FROM": "from", b"SIZE": "size", b"SUBJECT": "subject", b"TO": "to",
+    b"DISPLAYFROM": "displayfrom", b"DISPLAYTO": "displayto",  # RFC 5957 SORT=DISPLAY
+}
 
 
 def resolve_recent(q, recent: set[int], keywords: dict[str, str] | None = None):
@@ -55,10 +60,10 @@ def mentions_recent(q) -> bool:
     return False
 
 
-def saved_result(uids: list[int], options: set[bytes]) -> list[int]:
+def saved_result(uids: list[int], options) -> list[int]:
     """What SEARCH RETURN (SAVE …) keeps as ``$``: every match, or only the lowest/highest when
     SAVE comes with MIN/MAX but not ALL/COUNT (RFC 5182 §2.4). ``uids`` ascending."""
-    if not uids or options & {b"ALL", b"COUNT"} or not options & {b"MIN", b"MAX"}:
+    if not uids or options.keys() & {b"ALL", b"COUNT"} or not options.keys() & {b"MIN", b"MAX"}:
         return list(uids)
     keep = {uids[0]} if b"MIN" in options else set()
     if b"MAX" in options:
@@ -96,21 +101,101 @@ async def _modseq_of(s: Session, uids) -> int:
     return max((m.modseq for m in infos), default=0)
 
 
+def parse_return(rest: list) -> tuple[dict | None, list]:
+    """``RETURN (options)`` at the start of SEARCH/SORT criteria (RFC 4731, RFC 5267 ESORT,
+    RFC 9394 PARTIAL): ({option: value}, the rest), or (None, rest) without RETURN."""
+    if not (rest and isinstance(rest[0], Atom) and rest[0].upper() == b"RETURN"):
+        return None, rest
+    if len(rest) < 2 or not isinstance(rest[1], list):
+        raise ParseError("RETURN needs a list of options")
+    options: dict = {}
+    toks = rest[1]
+    i = 0
+    while i < len(toks):
+        name = bytes(toks[i]).upper() if isinstance(toks[i], Atom) else b""
+        if name in options or name not in RETURN_OPTIONS and name != b"PARTIAL":
+            raise ParseError("Unknown or repeated RETURN option")
+        if name == b"PARTIAL":
+            if i + 1 >= len(toks) or not isinstance(toks[i + 1], Atom):
+                raise ParseError("PARTIAL needs a range")
+            options[name] = (*parse_partial(bytes(toks[i + 1])), bytes(toks[i + 1]))
+            i += 2
+            continue
+        options[name] = True
+        i += 1
+    if b"PARTIAL" in options and b"ALL" in options:
+        raise ParseError("PARTIAL and ALL cannot be used together")  # RFC 9394 §3.1
+    return options or {b"ALL": True}, rest[2:]
+
+
+_PARTIAL = re.compile(rb"^(-?)([1-9]\d{0,9}):(-?)([1-9]\d{0,9})$")
+
+
+def parse_partial(text: bytes) -> tuple[int, int]:
+    """RFC 9394 partial-range: ``m:n`` (1-based positions) or ``-m:-n`` (from the end); returns
+    (first, last) with first <= last, both positive or both negative."""
+    m = _PARTIAL.match(text)
+    if not m or m.group(1) != m.group(3):
+        raise ParseError("Invalid PARTIAL range")
+    a, b = int(m.group(2)), int(m.group(4))
+    if max(a, b) > 0xFFFFFFFF:
+        raise ParseError("Invalid PARTIAL range")
+    lo, hi = min(a, b), max(a, b)
+    return (lo, hi) if not m.group(1) else (-hi, -lo)
+
+
+def partial_slice(items: list[int], rng: tuple[int, int]) -> list[int]:
+    """The items at the positions of a partial range (RFC 9394 §3.1)."""
+    lo, hi = rng
+    if lo > 0:
+        return items[lo - 1 : hi]
+    n = len(items)
+    return items[max(n + lo, 0) : max(n + hi + 1, 0)]
+
+
+def _number_list(nums: list[int]) -> bytes:
+    """A sequence-set in the given order (ESORT's ALL keeps the sort order, RFC 5267 §3):
+    ascending runs as ranges ("4:8"), as Dovecot writes them, everything else one by one."""
+    parts: list[bytes] = []
+    i = 0
+    while i < len(nums):
+        j = i
+        while j + 1 < len(nums) and nums[j + 1] == nums[j] + 1:
+            j += 1
+        parts.append(b"%d:%d" % (nums[i], nums[j]) if j > i else b"%d" % nums[i])
+        i = j + 1
+    return b",".join(parts)
+
+
+def esearch(tag: bytes, uid: bool, nums: list[int], options: dict, modseq: int | None = None, ordered: bool = False) -> bytes:
+    """The ESEARCH response: SEARCH's results numerically (RFC 4731), SORT's in sort order
+    (ordered: MIN/MAX are the first and last sorted, RFC 5267 §3)."""
+    out = b'* ESEARCH (TAG "%s")' % tag + (b" UID" if uid else b"")
+    if nums and b"MIN" in options:
+        out += b" MIN %d" % (nums[0] if ordered else min(nums))
+    if nums and b"MAX" in options:
+        out += b" MAX %d" % (nums[-1] if ordered else max(nums))
+    if b"COUNT" in options:
+        out += b" COUNT %d" % len(nums)
+    if nums and b"ALL" in options:
+        out += b" ALL " + (_number_list(nums) if ordered else format_set(sorted(nums)))
+    if b"PARTIAL" in options:
+        lo, hi, asked = options[b"PARTIAL"]
+        part = partial_slice(nums if ordered else sorted(nums), (lo, hi))
+        shown = (_number_list(part) if ordered else format_set(part)) if part else b"NIL"
+        out += b" PARTIAL (%s %s)" % (asked, shown)
+    if modseq:
+        out += b" MODSEQ %d" % modseq
+    return out
+
+
 async def search(s: Session, tag: bytes, rest, uid=False):
     sv = s.selected
-    options = None
-    if rest and isinstance(rest[0], Atom) and rest[0].upper() == b"RETURN":
-        if len(rest) < 2 or not isinstance(rest[1], list):
-            raise ParseError("RETURN needs a list of options")
-        options = {bytes(o).upper() for o in rest[1] if isinstance(o, Atom)}
-        if len(options) != len(rest[1]) or not options <= RETURN_OPTIONS:
-            raise ParseError("Unknown RETURN option")
-        options = options or {b"ALL"}
-        rest = rest[2:]
-        if b"SAVE" in options:  # a SEARCH that fails leaves $ empty (RFC 5182 §2.1)
-            sv.saved = []
+    options, rest = parse_return(rest)
+    if options is not None and b"SAVE" in options:  # a SEARCH that fails leaves $ empty (RFC 5182 §2.1)
+        sv.saved = []
     if options is None and s.rev2:  # RFC 9051 §6.4.4: always ESEARCH, RETURN (ALL) by default
-        options = {b"ALL"}
+        options = {b"ALL": True}
     parser = _search_parser(s)
     parsed = parser.parse(rest)
     if s.rev2 and mentions_recent(parsed):
@@ -124,32 +209,49 @@ async def search(s: Session, tag: bytes, rest, uid=False):
     modseq = await _modseq_of(s, uids) if parser.uses_modseq and uids else None
     if options is not None and b"SAVE" in options:
         sv.saved = saved_result(uids, options)
-        options = options - {b"SAVE"}
+        options = {k: v for k, v in options.items() if k != b"SAVE"}
         if not options:  # SAVE alone: no ESEARCH response (RFC 5182 §2.4)
             return OK, b"SEARCH completed, result saved"
     if options is None:
         tail = b" (MODSEQ %d)" % modseq if modseq else b""
         s.write_lines([b"* SEARCH" + b"".join(b" %d" % n for n in nums) + tail])
     else:
-        out = b'* ESEARCH (TAG "%s")' % tag + (b" UID" if uid else b"")
-        if nums and b"MIN" in options:
-            out += b" MIN %d" % min(nums)
-        if nums and b"MAX" in options:
-            out += b" MAX %d" % max(nums)
-        if b"COUNT" in options:
-            out += b" COUNT %d" % len(nums)
-        if nums and b"ALL" in options:
-            out += b" ALL " + format_set(sorted(nums))
-        if modseq:
-            out += b" MODSEQ %d" % modseq
-        s.write_lines([out])
+        s.write_lines([esearch(tag, uid, nums, options, modseq)])
     return OK, b"SEARCH completed"
+
+
+THREAD_ALGORITHMS = {b"REFERENCES": thread.references, b"ORDEREDSUBJECT": thread.orderedsubject}
+
+
+async def thread_(s: Session, tag: bytes, rest, uid=False):
+    """THREAD algorithm charset search-criteria (RFC 5256 §3), and UID THREAD."""
+    sv = s.selected
+    if len(rest) < 3 or not isinstance(rest[0], Atom):
+        raise ParseError("THREAD needs an algorithm, a charset and search keys")
+    algorithm = THREAD_ALGORITHMS.get(bytes(rest[0]).upper())
+    if algorithm is None:
+        raise ParseError("Unknown threading algorithm")
+    if not isinstance(rest[1], (Atom, String)):
+        raise ParseError("THREAD needs a charset")
+    if bytes(rest[1]).decode("ascii", "replace").upper() not in CHARSETS:
+        raise BadCharset(bytes(rest[1]).decode("ascii", "replace"))
+    parser = _search_parser(s)
+    query = resolve_recent(parser.parse(rest[2:]), sv.recent, sv.keywords)
+    await authorize(s, sv.target, "read", "thread")
+    messages = await deferToThread(s.ctx.store.search.thread_messages, sv.folder_id, query)
+    messages = [m for m in messages if uid or sv.msn_of(m.uid) is not None]
+    roots = algorithm(messages)
+    s.write_lines([b"* THREAD " + thread.render(roots, (lambda u: u) if uid else sv.msn_of)])
+    return OK, b"THREAD completed"
 
 
 async def sort(s: Session, tag: bytes, rest, uid=False):
     sv = s.selected
+    options, rest = parse_return(rest)
     if len(rest) < 3:
         raise ParseError("SORT needs criteria, a charset and search keys")
+    if options is not None and b"SAVE" in options:
+        raise ParseError("SORT RETURN (SAVE) is not supported")
     keys = parse_sort_criteria(rest[0])
     if not isinstance(rest[1], (Atom, String)):
         raise ParseError("SORT needs a charset")
@@ -163,5 +265,8 @@ async def sort(s: Session, tag: bytes, rest, uid=False):
     await authorize(s, sv.target, "read", "sort")
     uids = await deferToThread(s.ctx.store.search.sort, sv.folder_id, keys, query)
     nums = uids if uid else [n for n in map(sv.msn_of, uids) if n is not None]
-    s.write_lines([b"* SORT" + b"".join(b" %d" % n for n in nums)])
+    if options is None:
+        s.write_lines([b"* SORT" + b"".join(b" %d" % n for n in nums)])
+    else:
+        s.write_lines([esearch(tag, uid, nums, options, ordered=True)])
     return OK, b"SORT completed"

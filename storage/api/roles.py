@@ -49,7 +49,7 @@ from storage.api.types import (
     StoreResult,
 )
 from storage.api.usage import Drift, Expired
-from storage.search import Query, SortKey
+from storage.search import Query, SortKey, ThreadMessage
 
 
 class Accounts(Protocol):
@@ -189,6 +189,10 @@ class Messages(Protocol):
 
     def read_blob(self, sha256: str, offset: int = 0, length: int | None = None) -> bytes: ...
 
+    def save_dates(self, folder_id: int, uids: Sequence[int]) -> dict[int, _dt.datetime | None]:
+        """UID → when the message was added to this folder (RFC 8514 SAVEDATE); None for
+        messages stored before save dates were kept."""
+
     def read_blobs(self, shas: Sequence[str]) -> dict[str, bytes]:
         """Whole bodies of several blobs in one round trip (FETCH of many bodies)."""
 
@@ -276,6 +280,9 @@ class Search(Protocol):
         """UIDs matching ``query``, ascending. Runs on the indexes kept at delivery."""
 
     def sort(self, folder_id: int, keys: Sequence[SortKey], query: Query) -> list[int]: ...
+
+    def thread_messages(self, folder_id: int, query: Query) -> list[ThreadMessage]:
+        """What RFC 5256 THREAD needs of the messages matching ``query``, in UID order."""
 
 class Organisation(Protocol):
     """The organisation model (R-BOX-2/3/4, R-ACC-1, R-DIR-1): units, delegations and

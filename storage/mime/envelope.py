@@ -118,4 +118,5 @@ def build_search(fields: list[tuple[str, bytes]], body: str, envelope: dict, *, 
         "headers": "\n".join(lines),
         "body": body,
         "date": parse_date(_raw(first, "date")),
+        "references": _raw(first, "references") or "",
     }

@@ -16,6 +16,7 @@ import datetime as _dt
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -99,11 +100,20 @@ class Blob(Base):
 class BlobMeta(Base):
     __tablename__ = "blob_meta"
     sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256", ondelete="CASCADE"), primary_key=True)
-    sent_date: Mapped[_dt.datetime | None] = mapped_column(DateTime)
+    sent_date: Mapped[_dt.datetime | None] = mapped_column(DateTime)  # UTC, for SORT DATE
+    # The Date: header's day in its own zone, for SENTBEFORE/SENTON/SENTSINCE (RFC 3501 §6.4.4);
+    # 1970-01-01 without a readable Date: (storage/indexing.py sent_day).
+    sent_day: Mapped[_dt.date | None] = mapped_column(Date, index=True)
     sort_subject: Mapped[str] = mapped_column(String(255), default="")
+    # THREAD=REFERENCES parents (storage/indexing.py thread_refs); NULL for bodies stored before
+    # the column, whose header is read (and this filled) at their first THREAD.
+    thread_refs: Mapped[str | None] = mapped_column(Text)
     sort_from: Mapped[str] = mapped_column(String(255), default="")
     sort_to: Mapped[str] = mapped_column(String(255), default="")
     sort_cc: Mapped[str] = mapped_column(String(255), default="")
+    # RFC 5957 SORT=DISPLAY keys (storage/indexing.py display_address)
+    sort_display_from: Mapped[str] = mapped_column(String(255), default="")
+    sort_display_to: Mapped[str] = mapped_column(String(255), default="")
     # Folded search text (NFC, case-folded, tones removed when configured; R-TEXT-1).
     subject: Mapped[str] = mapped_column(Text, default="")
     from_: Mapped[str] = mapped_column("from", Text, default="")
@@ -132,6 +142,9 @@ class Message(Base):
     blob_sha: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"), index=True)
     size: Mapped[int] = mapped_column(BigInteger)
     internaldate: Mapped[_dt.datetime] = mapped_column(DateTime)
+    # When the row was added to its folder (RFC 8514 SAVEDATE): delivery, APPEND, COPY, MOVE.
+    # NULL for rows older than the column (FETCH SAVEDATE answers NIL for them).
+    savedate: Mapped[_dt.datetime | None] = mapped_column(DateTime)
     flags: Mapped[int] = mapped_column(Integer, default=0)  # bit mask of SYSTEM_FLAGS
     keywords: Mapped[str] = mapped_column(Text, default="")  # " kw1 kw2 " (padded for LIKE)
 

@@ -169,6 +169,19 @@ class SqlMessages(Role):
             if found:
                 yield found
 
+    def save_dates(self, folder_id: int, uids: Sequence[int]) -> dict[int, _dt.datetime | None]:
+        wanted = sorted(set(uids))
+        if not wanted:
+            return {}
+        sql = "SELECT uid, savedate FROM messages WHERE folder_id = ? AND uid BETWEEN ? AND ?"
+        if not self._sqlite:
+            sql = sql.replace("?", "%s")
+        with self._raw_read() as cur:
+            cur.execute(sql, (folder_id, wanted[0], wanted[-1]))
+            rows = cur.fetchall()
+        keep = set(wanted)
+        return {uid: None if when is None else self._when(when) for uid, when in rows if uid in keep}
+
     _ROWS_SQL = (
         "SELECT m.uid, m.modseq, m.flags, m.keywords, {date}, m.size, {blob}, {cache} "
         "FROM messages m{join} WHERE m.folder_id = ? AND {where} ORDER BY m.uid"

@@ -71,13 +71,13 @@ _SQL = {
     "blob_insert": "INSERT INTO blobs (sha256, size, data, codec, created_at) VALUES (?, ?, ?, ?, ?)",
     "blob_insert_new": "INSERT OR IGNORE INTO blobs (sha256, size, data, codec, created_at) VALUES (?, ?, ?, ?, ?)",
     "meta_insert": (
-        'INSERT INTO blob_meta (sha256, sent_date, sort_subject, sort_from, sort_to, sort_cc, subject, "from", '
-        '"to", cc, bcc, message_id, envelope, structure, headers, body) '
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        'INSERT INTO blob_meta (sha256, sent_date, sent_day, sort_subject, sort_from, sort_to, sort_cc, subject, '
+        '"from", "to", cc, bcc, message_id, envelope, structure, headers, body, thread_refs, sort_display_from, '
+        "sort_display_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ),
     "message_insert": (
-        "INSERT INTO messages (folder_id, uid, modseq, blob_sha, size, internaldate, flags, keywords) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO messages (folder_id, uid, modseq, blob_sha, size, internaldate, flags, keywords, savedate) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ),
     # The charge carries the state and quota checks: when it changes no row, nothing was written.
     "charge": (
@@ -139,8 +139,8 @@ WITH acct AS (
 )
 """
 _PG_ONE = (
-    "INSERT INTO messages (folder_id, uid, modseq, blob_sha, size, internaldate, flags, keywords) "
-    "SELECT id, uid, highestmodseq, %(sha)s, %(size)s, %(when)s, %(mask)s, %(keywords)s FROM folder "
+    "INSERT INTO messages (folder_id, uid, modseq, blob_sha, size, internaldate, flags, keywords, savedate) "
+    "SELECT id, uid, highestmodseq, %(sha)s, %(size)s, %(when)s, %(mask)s, %(keywords)s, %(saved)s FROM folder "
     "RETURNING folder_id, uid, modseq"
 )
 _PG_SEVERAL = "SELECT id, uid, highestmodseq FROM folder"
@@ -168,16 +168,24 @@ class Placer(abc.ABC):
             return None
         return _sqlite_time(when) if self.sqlite else when
 
+    def _day(self, day: _dt.date | None) -> Any:
+        return day.isoformat() if self.sqlite and day is not None else day
+
+    def _saved(self) -> Any:
+        """The save date of rows added now (RFC 8514): naive UTC, as internaldate."""
+        return self._time(_dt.datetime.now(_dt.UTC).replace(tzinfo=None))
+
     @abc.abstractmethod
     def ensure_blob(self, cur, blob: api.BlobRef, columns: dict, now: _dt.datetime) -> None:
         """The body's rows (blobs, blob_meta) unless the body is stored already (per database)."""
 
     def _meta(self, blob: api.BlobRef, columns: dict) -> tuple:
         return (
-            blob.sha256, self._time(columns["sent_date"]), columns["sort_subject"], columns["sort_from"],
+            blob.sha256, self._time(columns["sent_date"]), self._day(columns.get("sent_day")), columns["sort_subject"], columns["sort_from"],
             columns["sort_to"], columns["sort_cc"], columns["subject"], columns["from_"], columns["to"],
             columns["cc"], columns["bcc"], columns["message_id"], columns["envelope"], columns["structure"],
-            columns["headers"], columns["body"],
+            columns["headers"], columns["body"], columns.get("thread_refs"), columns.get("sort_display_from", ""),
+            columns.get("sort_display_to", ""),
         )  # fmt: skip
 
     def place(self, cur, placements: Sequence[Placement]) -> list[Placed | NotFound | NoQuota]:
@@ -205,8 +213,9 @@ class Placer(abc.ABC):
         """One placement; raises NotFound / NoQuota having written nothing (per database)."""
 
     def _insert(self, cur, folder_id: int, first: int, modseq: int, rows: Sequence[Row]) -> None:
+        saved = self._saved()
         values = [
-            (folder_id, first + i, modseq, sha, size, self._time(when), mask, keywords)
+            (folder_id, first + i, modseq, sha, size, self._time(when), mask, keywords, saved)
             for i, (sha, size, when, mask, keywords) in enumerate(rows)
         ]
         if len(values) == 1:
@@ -269,10 +278,11 @@ class Placer(abc.ABC):
             folders,
         )
         taken = {fid: (uidnext - 1, modseq) for fid, uidnext, modseq in cur.fetchall()}
+        saved = self._saved()
         cur.executemany(
             self.sql["message_insert"],
             [
-                (fid, *taken[fid], sha, size, self._time(when), mask, kw)
+                (fid, *taken[fid], sha, size, self._time(when), mask, kw, saved)
                 for fid, p in chosen
                 for sha, size, when, mask, kw in p.rows
             ],
@@ -347,7 +357,7 @@ class PostgresPlacer(Placer):
         }  # fmt: skip
         if one:
             sha, _size, when, mask, keywords = p.rows[0]
-            params.update(sha=sha, when=when, mask=mask, keywords=keywords)
+            params.update(sha=sha, when=when, mask=mask, keywords=keywords, saved=self._saved())
         for _attempt in range(2):
             cur.execute(_PG_PLACE[kind, one], params)
             row = cur.fetchone()
