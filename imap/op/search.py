@@ -63,7 +63,8 @@ def mentions_recent(q) -> bool:
 def saved_result(uids: list[int], options) -> list[int]:
     """What SEARCH RETURN (SAVE …) keeps as ``$``: every match, or only the lowest/highest when
     SAVE comes with MIN/MAX but not ALL/COUNT (RFC 5182 §2.4). ``uids`` ascending."""
-    if not uids or options.keys() & {b"ALL", b"COUNT"} or not options.keys() & {b"MIN", b"MAX"}:
+    options = set(options)  # the RETURN options (a dict of them, or a set)
+    if not uids or options & {b"ALL", b"COUNT"} or not options & {b"MIN", b"MAX"}:
         return list(uids)
     keep = {uids[0]} if b"MIN" in options else set()
     if b"MAX" in options:
