@@ -62,6 +62,7 @@ class ChangeHub:
             else:  # not described in full, or not following on: ask the store
                 chains[folder_id] = None
                 wanted[folder_id] = max(modseq, wanted.get(folder_id, 0))
+        claimants: list = []
         for folder_id, chain in chains.items():
             if chain is None:
                 continue
@@ -79,8 +80,12 @@ class ChangeHub:
                         session.changes_arrived(sv, served)
                     except Exception:  # noqa: BLE001 (one session must not keep the news from the others)
                         log.exception("imap: handing changes to a session failed")
+                    if sv.unclaimed is not None:
+                        claimants.append(session)
                 elif sv.highestmodseq < modseq:
                     wanted[folder_id] = modseq  # behind by more than this commit
+        if claimants:
+            self.claim(claimants)
         if wanted:
             self.refresh_many(list(wanted.items()))
 
@@ -122,7 +127,7 @@ class ChangeHub:
     def _loaded(self, results, jobs) -> None:
         if isinstance(results, failure.Failure):  # the thread job itself failed
             results = [results] * len(jobs)
-        folders = []
+        folders, claimants = [], []
         for (folder_id, _since, _uidnext, members), changes in zip(jobs, results):
             folders.append(folder_id)
             if isinstance(changes, (Exception, failure.Failure)):
@@ -133,6 +138,10 @@ class ChangeHub:
                     session.changes_arrived(sv, changes)
                 except Exception:  # noqa: BLE001 (one session must not keep the news from the others)
                     log.exception("imap: handing changes to a session failed")
+                if sv.unclaimed is not None:
+                    claimants.append(session)
+        if claimants:
+            self.claim(claimants)
         again = []
         for folder_id in dict.fromkeys(folders):
             self._inflight.discard(folder_id)
@@ -140,6 +149,40 @@ class ChangeHub:
                 again.append((folder_id, self._again.pop(folder_id)))
         if again:
             self.refresh_many(again)
+
+    def claim(self, sessions):
+        """Claim the \\Recent arrivals of these sessions' read-write views, in one writer
+        transaction; each view learns which of them are its own. A Deferred (None when
+        there was nothing to claim)."""
+        claims = []
+        for session in sessions:
+            sv = session.selected
+            claim = sv.take_claim() if sv is not None else None
+            if claim is not None:
+                claims.append((session, sv, claim[1]))
+        if not claims:
+            return None
+        d = deferToThread(self.store.messages.claim_recent, [(sv.folder_id, below) for _, sv, below in claims])
+
+        def done(floors):
+            for (session, sv, below), floor in zip(claims, floors):
+                sv.claimed(floor, below)
+                if session.selected is sv and session.idling:
+                    session.flush_updates(allow_expunge=True)
+
+        def failed(f):
+            log.error("imap: claiming \\Recent failed: %s", f.value)
+
+        def settled(_):
+            for _session, sv, _below in claims:
+                if sv.claiming is d:
+                    sv.claiming = None
+
+        d.addCallbacks(done, failed)
+        d.addBoth(settled)
+        for _session, sv, _below in claims:
+            sv.claiming = d
+        return d
 
     def watch(self, folder_id: int, session) -> None:
         """From now on ``session`` hears of every commit to the folder. A commit announced

@@ -26,6 +26,7 @@ from imap.commands import COMMANDS
 from imap.compress import DeflateTransport, Inflater
 from imap.errors import SERVER_BUG, response_for
 from imap.op.auth import greeting
+from imap.op.selected import recent_settled
 from imap.searchparse import BadCharset
 from imap.state import Session
 from imap.wire import Atom, Command, FileLiteral, ParseError, literal_marker, tokenize
@@ -361,6 +362,8 @@ class IMAPServer(IMAP4Server):
             raise ParseError("Too many arguments")
         kwargs = {"uid": True} if uid else {}
         # Announce new messages before any response can name their sequence numbers.
+        if s.selected is not None and s.selected.claiming is not None:
+            await recent_settled(s)
         s.flush_updates(allow_expunge=False)
         result = spec.handler(s, tag, *values, **kwargs)
         if hasattr(result, "__await__"):

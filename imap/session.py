@@ -80,6 +80,10 @@ class SelectedView:
         self.reported_modseq: dict[int, int] = {}  # this session's own STOREs, not echoed again
         self.told_exists = len(self.uids)
         self.told_recent = len(self.recent)
+        #: arrivals at or above this UID are yet to be claimed as \\Recent (read-write views)
+        self.claim_top = view.folder.uidnext
+        self.unclaimed: tuple[int, int] | None = None  # (from, below): a claim to make
+        self.claiming = None  # the Deferred of a claim on its way: commands wait for it
         # The mailbox's keywords (lower case → spelling) as told in FLAGS (RFC 3501 §7.2.6); a
         # keyword new to it is told in FLAGS again before the FETCH that shows it.
         self.keywords: dict[str, str] = {k.lower(): k for k in getattr(view, "keywords", ())}
@@ -170,9 +174,13 @@ class SelectedView:
         for m in ch.new:
             if m.uid > last:
                 self.uids.append(m.uid)
-                self.recent.add(m.uid)
                 self.note_keywords(m.flags)
                 last = m.uid
+        if not self.readonly and self.uids and last >= self.claim_top:
+            # \\Recent for one session only (RFC 3501 §2.3.2): the arrivals are taken in the
+            # store (``claim_recent``), and are \\Recent here if this session got them first.
+            self.unclaimed = (self.claim_top, last + 1)
+            self.claim_top = last + 1
         for m in ch.updated:
             if self.reported_modseq.get(m.uid, 0) >= m.modseq or self.msn_of(m.uid) is None:
                 continue
@@ -186,6 +194,18 @@ class SelectedView:
                 self.pending_flags.pop(uid, None)
         self.highestmodseq = max(self.highestmodseq, ch.highestmodseq)
         self.uidnext = max(self.uidnext, ch.uidnext)
+
+    def take_claim(self) -> tuple[int, int] | None:
+        """The UID range to claim in the store now (and forget: it is claimed once)."""
+        claim, self.unclaimed = self.unclaimed, None
+        return claim
+
+    def claimed(self, floor: int, below: int) -> None:
+        """The store's answer to a claim: messages in [floor, below) are \\Recent here."""
+        if floor < below:
+            lo = bisect.bisect_left(self.uids, floor)
+            hi = bisect.bisect_left(self.uids, below)
+            self.recent.update(u for u in self.uids[lo:hi] if u not in self.pending_expunge)
 
     def expunged_now(self, uids) -> None:
         """This session's own EXPUNGE/MOVE removed these; report them at the next flush."""

@@ -118,10 +118,23 @@ def test_view_resolves_msn_and_uid_sets():
 def test_expunge_held_back_until_allowed_then_reported_in_order():
     v = _view([1, 2, 3, 4])
     v.apply(Changes(highestmodseq=12, uidnext=6, new=[_info(5)], updated=[], expunged=[2, 4]))
+    assert v.take_claim() == (5, 6) and v.take_claim() is None  # the arrival is claimed once
+    v.claimed(5, 6)  # and this session got it first: \Recent here
     assert v.flush(allow_expunge=False) == [b"* 5 EXISTS", b"* 1 RECENT"]
     assert v.msn_of(3) == 3  # numbers unchanged while the expunges wait
     assert v.flush(allow_expunge=True) == [b"* 2 EXPUNGE", b"* 3 EXPUNGE"]
     assert list(v.uids) == [1, 3, 5] and v.msn_of(5) == 3
+
+
+def test_arrival_claimed_by_another_session_is_not_recent_here():
+    v = _view([1, 2])
+    v.apply(Changes(highestmodseq=12, uidnext=5, new=[_info(3), _info(4)], updated=[], expunged=[]))
+    v.claimed(*[5, 5])  # the store's floor was already at 5: another session took both
+    assert v.flush(allow_expunge=False) == [b"* 4 EXISTS"]
+    v.apply(Changes(highestmodseq=13, uidnext=6, new=[_info(5)], updated=[], expunged=[]))
+    assert v.take_claim() == (5, 6)
+    v.claimed(5, 6)
+    assert v.recent == {5}
 
 
 def test_flag_changes_of_others_become_untagged_fetch_but_own_are_not_echoed():

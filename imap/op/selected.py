@@ -94,6 +94,16 @@ async def poll_changes(s: Session) -> None:
     ch = await deferToThread(s.ctx.store.messages.changes, sv.folder_id, sv.highestmodseq, sv.uidnext)
     if s.selected is sv:
         sv.apply(ch)
+        s.ctx.hub.claim([s])
+        await recent_settled(s)
+
+
+async def recent_settled(s: Session) -> None:
+    """Wait for a \\Recent claim on its way (imap/notify.py): a message the client is told
+    of shows \\Recent, or not, for good."""
+    sv = s.selected
+    while sv is not None and sv.claiming is not None:
+        await sv.claiming
 
 
 # -- simple commands ---------------------------------------------------------------------------

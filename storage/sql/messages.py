@@ -70,6 +70,24 @@ class SqlMessages(Role):
         recent = frozenset(u for u in uids if u >= floor)
         return api.FolderView(folder, uids, recent, unseen, first_unseen, keywords)
 
+    def claim_recent(self, claims: Sequence[tuple[int, int]]) -> list[int]:
+        if not claims:
+            return []
+
+        def job(conn: Connection, _changes: list) -> list[int]:
+            out = []
+            for folder_id, below in claims:
+                now = conn.scalar(select(m.Folder.recent_floor).where(m.Folder.id == folder_id))
+                if now is None:  # the folder is gone
+                    out.append(below)
+                    continue
+                if now < below:
+                    conn.execute(update(m.Folder).where(m.Folder.id == folder_id).values(recent_floor=below))
+                out.append(min(now, below))
+            return out
+
+        return self._writer.run(job)
+
     @staticmethod
     def _keywords_in(conn: Connection, folder_id: int) -> list[str]:
         """The keywords the folder's messages carry: the distinct keyword columns, read from the
