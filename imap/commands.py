@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from imap import args as a
-from imap.op import auth, compress, fetch, folders, listing, quota, search, selected
+from imap.op import auth, compress, fetch, folders, listing, notify, quota, search, selected
 from imap.state import AUTH, SELECTED, UNAUTH, Session
 from imap.wire import Atom, ParseError
 
@@ -72,6 +72,7 @@ COMMANDS: dict[bytes, Spec] = {
     b"GETQUOTA": Spec(quota.getquota, (a.arg_mailbox,), AUTHENTICATED),
     b"SETQUOTA": Spec(quota.setquota, (a.arg_mailbox, a.arg_plist), AUTHENTICATED),
     b"COMPRESS": Spec(compress.compress, (compress.arg_mechanism,), AUTHENTICATED),
+    b"NOTIFY": Spec(notify.notify, (a.arg_rest,), AUTHENTICATED),  # RFC 5465
     # selected (§6.4), UNSELECT (RFC 3691), MOVE (RFC 6851), SORT (RFC 5256)
     b"CHECK": Spec(selected.check, (), IN_FOLDER),
     b"CLOSE": Spec(selected.close, (), IN_FOLDER),

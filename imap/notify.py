@@ -33,6 +33,8 @@ class ChangeHub:
         #: newest HIGHESTMODSEQ announced for each folder since start: a session that starts
         #: watching after a commit it has not seen is brought up to date at once (``watch``)
         self.latest: dict[int, int] = {}
+        #: sessions with NOTIFY filters on an account's folders (imap/op/notify.py), by account id
+        self._accounts: dict[int, set] = defaultdict(set)
         self._unsubscribe = store.subscribe(self._from_store_thread)
 
     def _from_store_thread(self, changes) -> None:
@@ -51,6 +53,11 @@ class ChangeHub:
             folder_id, modseq = change.folder_id, change.highestmodseq
             if modseq > latest.get(folder_id, 0):
                 latest[folder_id] = modseq
+            for session in self._accounts.get(change.account_id, ()):
+                try:
+                    session.notify.folder_changed(folder_id)
+                except Exception:  # noqa: BLE001 (one session must not keep the news from the others)
+                    log.exception("imap: NOTIFY of a folder change failed")
             if folder_id not in self._watchers:
                 continue
             chain = chains.get(folder_id, False)
@@ -164,22 +171,24 @@ class ChangeHub:
             return None
         d = deferToThread(self.store.messages.claim_recent, [(sv.folder_id, below) for _, sv, below in claims])
 
+        def settled(result):
+            # Cleared first: what ``updates_waiting`` starts may wait for a claim on its way.
+            for _session, sv, _below in claims:
+                if sv.claiming is d:
+                    sv.claiming = None
+            return result
+
         def done(floors):
             for (session, sv, below), floor in zip(claims, floors):
                 sv.claimed(floor, below)
-                if session.selected is sv and session.idling:
-                    session.flush_updates(allow_expunge=True)
+                if session.selected is sv:
+                    session.updates_waiting()
 
         def failed(f):
             log.error("imap: claiming \\Recent failed: %s", f.value)
 
-        def settled(_):
-            for _session, sv, _below in claims:
-                if sv.claiming is d:
-                    sv.claiming = None
-
-        d.addCallbacks(done, failed)
         d.addBoth(settled)
+        d.addCallbacks(done, failed)
         for _session, sv, _below in claims:
             sv.claiming = d
         return d
@@ -200,6 +209,17 @@ class ChangeHub:
             sessions.discard(session)
             if not sessions:
                 del self._watchers[folder_id]
+
+    def watch_account(self, account_id: int, session) -> None:
+        """``session.notify`` hears of every commit to the account's folders and folder list."""
+        self._accounts[account_id].add(session)
+
+    def unwatch_account(self, account_id: int, session) -> None:
+        sessions = self._accounts.get(account_id)
+        if sessions is not None:
+            sessions.discard(session)
+            if not sessions:
+                del self._accounts[account_id]
 
     def close(self) -> None:
         self._unsubscribe()

@@ -86,6 +86,8 @@ class IMAPServer(IMAP4Server):
         if self.sc.guard is not None:
             self.sc.guard.unregister(self)
         self.s.deselect()
+        if self.s.notify is not None:
+            self.s.notify.stop()
         if self._line_waiter is not None:
             d, self._line_waiter = self._line_waiter, None
             d.errback(failure.Failure(ConnectionError("connection lost")))
@@ -345,6 +347,19 @@ class IMAPServer(IMAP4Server):
         if self._paused and not self.closed:
             self._paused = False
             self.transport.resumeProducing()
+        if self.s.notify is not None and not self.closed:
+            self.s.notify.command_done()
+        self._process_soon()
+
+    @property
+    def in_command(self) -> bool:
+        return self._busy
+
+    def hold(self) -> None:
+        self._busy = True
+
+    def release(self) -> None:
+        self._busy = False
         self._process_soon()
 
     async def dispatch(self, tag: bytes, name: bytes, args: list, uid: bool = False) -> None:

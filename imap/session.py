@@ -218,8 +218,11 @@ class SelectedView:
         self.reported_modseq[uid] = max(modseq, self.reported_modseq.get(uid, 0))
         self.pending_flags.pop(uid, None)
 
-    def flush(self, *, allow_expunge: bool, with_modseq: bool = False, vanished: bool = False) -> list[bytes]:
-        """Untagged responses for everything pending that may be sent now."""
+    def flush(
+        self, *, allow_expunge: bool, with_modseq: bool = False, vanished: bool = False, with_flags: bool = True
+    ) -> list[bytes]:
+        """Untagged responses for everything pending that may be sent now (flag changes only
+        ``with_flags``: NOTIFY without FlagChange leaves them for a command's response)."""
         out: list[bytes] = self.flags_lines() if self.keywords_grew else []
         # New messages first, so every number an EXPUNGE names is one the client knows.
         if len(self.uids) != self.told_exists:
@@ -242,6 +245,8 @@ class SelectedView:
         if len(self.recent) != self.told_recent:
             out.append(b"* %d RECENT" % len(self.recent))
             self.told_recent = len(self.recent)
+        if not with_flags:
+            return out
         for uid in sorted(self.pending_flags):
             flags, modseq = self.pending_flags[uid]
             msn = self.msn_of(uid)

@@ -33,7 +33,7 @@ EXTENSIONS = (
     b"LITERAL+", b"SASL-IR", b"ID", b"ENABLE", b"IDLE", b"NAMESPACE", b"UIDPLUS", b"MOVE",
     b"UNSELECT", b"CHILDREN", b"SPECIAL-USE", b"ESEARCH", b"SORT", b"CONDSTORE", b"QRESYNC",
     b"LIST-EXTENDED", b"LIST-STATUS", b"CREATE-SPECIAL-USE", b"STATUS=SIZE", b"COMPRESS=DEFLATE",
-    b"UTF8=ACCEPT",
+    b"UTF8=ACCEPT", b"NOTIFY",
 )
 #: how long the quota resource names of an account are remembered
 QUOTA_NAMES_SECONDS = 60

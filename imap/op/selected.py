@@ -59,6 +59,8 @@ async def _select(s: Session, tag: bytes, name, readonly, params):
     sv.permanent = b"" if readonly else permanent_flags(rights)
     s.selected = sv
     s.state = SELECTED
+    if s.notify is not None:
+        s.notify.selected_now(sv)
     s.ctx.hub.watch(sv.folder_id, s)
     lines = [
         *sv.flags_lines(),
@@ -242,12 +244,14 @@ async def idle(s: Session, tag: bytes):
     s.idling = True
     try:
         # The ChangeHub keeps the view current (imap/notify.py): what it brought is sent now.
-        s.flush_updates(allow_expunge=True)
+        s.updates_waiting()
         while True:
             line = await s.conn.next_line()
             if line.strip().upper() == b"DONE":
                 break
             s.untagged(b"BAD Expected DONE")
+        if s.notify is not None:
+            await s.notify.settled()
     finally:
         s.idling = False
     return OK, b"IDLE terminated"

@@ -52,6 +52,7 @@ from storage.api.types import (
     Changes,
     DeliveryTarget,
     DeliveryOutcome,
+    FOLDER_LIST,
     FolderChange,
     FlagUpdate,
     StoreResult,
