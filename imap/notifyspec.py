@@ -70,6 +70,11 @@ class NotifySpec:
     def watches_folders(self) -> bool:
         return bool(self.groups)
 
+    @property
+    def flag_events(self) -> bool:
+        """FlagChange asked for anywhere."""
+        return FLAG_CHANGE in (self.selected or ()) or any(FLAG_CHANGE in g.events for g in self.groups)
+
 
 def parse_notify(tokens: list, utf8: bool) -> NotifySpec | None:
     """``NONE`` → None; ``SET [STATUS] (filter events) …`` → the spec. ParseError for bad

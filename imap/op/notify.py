@@ -6,7 +6,7 @@ unasked, when no command is in progress (or while it IDLEs).
   MessageNew with fetch attributes a FETCH of each new message.
 - Other folders of the user (imap/notifyspec.py's filters): a STATUS (MESSAGES UIDNEXT
   UIDVALIDITY UNSEEN, and HIGHESTMODSEQ once CONDSTORE is on) when one of the folder's
-  subscribed events happened; LIST for MailboxName (create, delete as \\NonExistent, rename
+  subscribed events happened (HIGHESTMODSEQ too with FlagChange); LIST for MailboxName (create, delete as \\NonExistent, rename
   with OLDNAME) and SubscriptionChange.
 
 The ChangeHub (imap/notify.py) calls ``folder_changed`` for every commit to the account;
@@ -244,7 +244,9 @@ class NotifyState:
         s.write_lines(lines)
 
     def _status_line(self, st) -> bytes:
-        items = STATUS_ITEMS + [b"HIGHESTMODSEQ"] if self.s.condstore else STATUS_ITEMS
+        # HIGHESTMODSEQ is how a flag change shows in STATUS: there with FlagChange (as Dovecot
+        # does) or CONDSTORE.
+        items = STATUS_ITEMS + [b"HIGHESTMODSEQ"] if self.s.condstore or self.spec.flag_events else STATUS_ITEMS
         return status_line(self.s, st, items, self.folders.get(st.folder.id, st.folder.name))
 
     def _list_lines(self, folders: dict[int, str], subscribed: set[str]) -> list[bytes]:
