@@ -100,13 +100,17 @@ class SelectedView:
     def flags_lines(self) -> list[bytes]:
         """FLAGS and PERMANENTFLAGS: the system flags and every keyword in the mailbox; keywords
         are permanent (and new ones may be made, \\*) where this session may store them."""
-        kws = " ".join(sorted(self.keywords.values())).encode("utf-8")
-        flags = b"\\Answered \\Flagged \\Deleted \\Seen \\Draft" + (b" " + kws if kws else b"")
-        perm = self.permanent
-        if b"\\*" in perm and kws:
-            perm = kws + b" " + perm
         self.keywords_grew = False
-        return [b"* FLAGS (" + flags + b")", b"* OK [PERMANENTFLAGS (" + perm + b")] Flags permitted"]
+        return flags_lines(self.keywords, self.permanent)
+
+    def mailbox_flags(self) -> MailboxFlags:
+        """A copy of the keywords told, for a FETCH's worker thread (``FlagText.announce``)."""
+        return MailboxFlags(dict(self.keywords), self.permanent)
+
+    def told_keywords(self, mailbox: MailboxFlags) -> None:
+        """The keywords a FETCH told in FLAGS on its own (after ``mailbox_flags``)."""
+        for low, spelling in mailbox.keywords.items():
+            self.keywords.setdefault(low, spelling)
 
     # -- numbering -------------------------------------------------------------------------------
     @property
@@ -215,8 +219,13 @@ class SelectedView:
                 self.pending_flags.pop(uid, None)
 
     def note_own_flags(self, uid: int, modseq: int) -> None:
+        """This session's STORE told the flags as of ``modseq``: an older change of another
+        session is not told again; a newer one (committed before this STORE's answer came
+        back) still is."""
         self.reported_modseq[uid] = max(modseq, self.reported_modseq.get(uid, 0))
-        self.pending_flags.pop(uid, None)
+        pending = self.pending_flags.get(uid)
+        if pending is not None and pending[1] <= modseq:
+            del self.pending_flags[uid]
 
     def flush(
         self, *, allow_expunge: bool, with_modseq: bool = False, vanished: bool = False, with_flags: bool = True
@@ -258,6 +267,31 @@ class SelectedView:
             self.reported_modseq[uid] = max(modseq, self.reported_modseq.get(uid, 0))
         self.pending_flags = {}
         return out
+
+
+def flags_lines(keywords: dict[str, str], permanent: bytes) -> list[bytes]:
+    kws = " ".join(sorted(keywords.values())).encode("utf-8")
+    flags = b"\\Answered \\Flagged \\Deleted \\Seen \\Draft" + (b" " + kws if kws else b"")
+    perm = permanent
+    if b"\\*" in perm and kws:
+        perm = kws + b" " + perm
+    return [b"* FLAGS (" + flags + b")", b"* OK [PERMANENTFLAGS (" + perm + b")] Flags permitted"]
+
+
+class MailboxFlags:
+    """The keywords a session has told its client, carried into a FETCH's worker thread: a
+    row showing one more is preceded by FLAGS and PERMANENTFLAGS lines (RFC 3501 §7.2.6)."""
+
+    def __init__(self, keywords: dict[str, str], permanent: bytes) -> None:
+        self.keywords, self.permanent = keywords, permanent
+
+    def announce(self, flags) -> bytes:
+        new = [f for f in flags if not f.startswith("\\") and f.lower() not in self.keywords]
+        if not new:
+            return b""
+        for f in new:
+            self.keywords[f.lower()] = f
+        return b"\r\n".join(flags_lines(self.keywords, self.permanent)) + b"\r\n"
 
 
 def format_flags(flags, recent: bool = False) -> bytes:

@@ -169,25 +169,31 @@ async def store(s: Session, tag: bytes, seqset, modifiers, action, flags, uid=Fa
         return OK, b"STORE completed"
     store = s.ctx.store
     res = await deferToThread(store.messages.store_flags, sv.folder_id, uids, modes[base], flags, unchanged_since=unchanged_since)
-    current = {}
+    current, folded = {}, {}
     for fu in res.updated:
+        told = max(sv.highestmodseq, sv.reported_modseq.get(fu.uid, 0))  # what the client knows of
+        if silent and (fu.uid in sv.pending_flags or fu.before > told):
+            # A .SILENT answer tells nothing, but this message also carries another session's
+            # change the client was not told: its flags go out all the same (RFC 3501 §7.4.2).
+            folded[fu.uid] = (fu.flags, fu.modseq)
         sv.note_own_flags(fu.uid, fu.modseq)
         sv.note_keywords(fu.flags)
         current[fu.uid] = (fu.flags, fu.modseq)
-    if sv.keywords_grew:  # a keyword new to the mailbox: FLAGS before the FETCH that shows it
-        s.write_lines(sv.flags_lines())
     failed = set(res.failed_unchanged_since)
-    if not silent or s.condstore:
+    if not silent or s.condstore or folded:
         missing = [u for u in uids if u not in current and u not in failed] if not silent else []
         if missing:
             for m in await deferToThread(store.messages.fetch, sv.folder_id, missing):
                 current[m.uid] = (m.flags, m.modseq)
+                sv.note_keywords(m.flags)
+        if sv.keywords_grew:  # a keyword new to the mailbox: FLAGS before the FETCH that shows it
+            s.write_lines(sv.flags_lines())
         lines = []
         for u in sorted(current):
             msn = sv.msn_of(u)
-            if msn is None:
+            if msn is None or (silent and not s.condstore and u not in folded):
                 continue
-            flags_part = b"" if silent else b"FLAGS (%s)" % format_flags(current[u][0], u in sv.recent)
+            flags_part = b"" if silent and u not in folded else b"FLAGS (%s)" % format_flags(current[u][0], u in sv.recent)
             extra = [flags_part] if flags_part else []
             if uid:
                 extra.append(b"UID %d" % u)

@@ -183,6 +183,7 @@ class FlagUpdate:
     uid: int
     modseq: int
     flags: frozenset[str]
+    before: int = 0  # the message's MODSEQ before this change: was another change folded in?
 
 
 @dataclass(frozen=True, slots=True)

@@ -537,7 +537,7 @@ class SqlMessages(Role):
                 else:
                     new_mask, new_kw = row.flags & ~mask, {k for k in current if k.lower() not in lowered}
                 if new_mask != row.flags or new_kw != current:
-                    new_values.append((row.uid, new_mask, pack_keywords(new_kw)))
+                    new_values.append((row.uid, new_mask, pack_keywords(new_kw), row.modseq))
             if not new_values:
                 return api.StoreResult([], sorted(failed))
             modseq = self._bump(conn, folder_id)
@@ -545,10 +545,10 @@ class SqlMessages(Role):
                 update(m.Message)
                 .where(m.Message.folder_id == folder_id, m.Message.uid == bindparam("b_uid"))
                 .values(flags=bindparam("b_flags"), keywords=bindparam("b_kw"), modseq=modseq),
-                [{"b_uid": u, "b_flags": f, "b_kw": k} for u, f, k in new_values],
+                [{"b_uid": u, "b_flags": f, "b_kw": k} for u, f, k, _ in new_values],
             )
             changes.append(api.FolderChange(folder.account_id, folder_id, modseq))
-            updated = [api.FlagUpdate(u, modseq, join_flags(f, k)) for u, f, k in new_values]
+            updated = [api.FlagUpdate(u, modseq, join_flags(f, k), before) for u, f, k, before in new_values]
             return api.StoreResult(updated, sorted(failed))
 
         return self._writer.run(job)
