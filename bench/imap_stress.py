@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.fanout import Profiler  # noqa: E402
 from tests import stress_workload  # noqa: E402
 from tests.conftest import Server, free_port  # noqa: E402
 from tests.imapdiff.dovecot import DOVECOT, Dovecot  # noqa: E402
@@ -39,7 +40,11 @@ def cpu_seconds(pid: int) -> float:
 def measure(name: str, host: str, port: int, user: str, args, pid: int | None = None) -> float:
     stress_workload.prepare(host, port, user, PASSWORD)
     cpu0 = cpu_seconds(pid) if pid else None
-    shared = stress_workload.run(host, port, user, PASSWORD, clients=args.clients, seconds=args.seconds, seed=args.seed)
+    profiler = Profiler(pid, args.py_spy if pid else None, args.py_spy_args)
+    try:
+        shared = stress_workload.run(host, port, user, PASSWORD, clients=args.clients, seconds=args.seconds, seed=args.seed)
+    finally:
+        profiler.stop()
     rate = shared.ops / shared.elapsed
     cpu = f", server CPU {cpu_seconds(pid) - cpu0:.1f} s" if pid else ""
     print(f"{name:8s} {shared.ops:6d} ops in {shared.elapsed:.1f} s = {rate:7.0f} ops/s{cpu}, {len(shared.errors)} errors")
@@ -55,6 +60,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     ap.add_argument("--no-dovecot", action="store_true")
+    ap.add_argument("--py-spy", metavar="FILE", help="profile our server during the run (.svg, or .txt for raw stacks)")
+    ap.add_argument("--py-spy-args", default="", help='extra py-spy record options, e.g. "--gil --idle"')
     args = ap.parse_args()
     rates = {}
     with tempfile.TemporaryDirectory(prefix="imap-stress-") as tmp:
