@@ -220,3 +220,14 @@ def test_parse_rejects(bad):
 def test_parse_unsupported_event_is_badevent():
     with pytest.raises(BadEvent):
         _parse(b"SET (PERSONAL (ServerMetadataChange))")
+
+
+def test_status_for_a_folder_created_after_notify(server, user):
+    r, other = _session(server, user), _session(server, user)
+    r.cmd(b"n1 NOTIFY SET (PERSONAL (MessageNew MessageExpunge))", b"n1")
+    other.cmd(b"o1 CREATE Later", b"o1")
+    _append(other, b"Later")
+    got = _unasked(r, b")\r\n")
+    assert re.search(rb'\* STATUS "Later" \(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ UNSEEN 1\)', got), got
+    r.close()
+    other.close()

@@ -124,10 +124,9 @@ class NotifyState:
     # -- events ----------------------------------------------------------------------------------
     def folder_changed(self, folder_id: int) -> None:
         """From the ChangeHub, on the reactor: a commit touched this account's folder (or list)."""
-        if folder_id == FOLDER_LIST:
-            if self.spec.groups and any(g.events & {MAILBOX_NAME, SUBSCRIPTION_CHANGE} for g in self.spec.groups):
-                self.list_dirty = True
-                self.kick()
+        if folder_id == FOLDER_LIST:  # names change what the filters match, even without MailboxName
+            self.list_dirty = True
+            self.kick()
             return
         sv = self.s.selected
         if sv is not None and sv.folder_id == folder_id:
