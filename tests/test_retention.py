@@ -110,6 +110,6 @@ def test_retention_run_cli_dry_run_lists_then_real_run_expunges(make_server):
         after = store.accounts.get_account_by_id(a.id)
         assert after.used_messages == before.used_messages - 1 == 2
         trash = store.folders.get_folder(a.id, "Trash")
-        assert store.messages.open_view(trash.id, claim_recent=False).uids == [2]
+        assert list(store.messages.open_view(trash.id, claim_recent=False).uids) == [2]
     finally:
         store.close()

@@ -160,7 +160,7 @@ def test_retention_dry_run_lists_and_real_run_expunges_and_releases_quota(store)
     assert after.used_bytes == before.used_bytes - sum(e.size for e in removed)
     changes = store.messages.changes(junk.id, junk.highestmodseq, junk.uidnext)
     assert changes.expunged == [1] and changes.highestmodseq > junk.highestmodseq
-    assert store.messages.open_view(junk.id, claim_recent=False).uids == [2]
+    assert list(store.messages.open_view(junk.id, claim_recent=False).uids) == [2]
     assert usage.expire(RULES, NOW, dry_run=False) == []
     assert usage.recalc() == []
 

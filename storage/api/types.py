@@ -93,6 +93,8 @@ class BlobRef:
     path: str | None  # large bodies: a file already fsynced under the blob directory
     meta: dict  # storage.mime.parse() result as JSON-able dict (envelope, structure, search fields)
     index: dict | None = None  # store-internal: folded search columns, computed off the writer thread
+    stored: bytes | None = None  # store-internal: ``inline`` as kept in the database (compressed or not)
+    codec: str | None = None  # store-internal: how ``stored`` is encoded (storage/codec.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +120,7 @@ class FolderView:
     """What SELECT needs: the folder and its UIDs in ascending order (MSN i ↔ uids[i-1])."""
 
     folder: Folder
-    uids: Sequence[int]
+    uids: Sequence[int]  # ascending; an array("q") from the SQL store
     recent_uids: frozenset[int]
     unseen: int
     first_unseen_uid: int | None

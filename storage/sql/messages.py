@@ -8,6 +8,7 @@ Longer than the other role modules: reading and writing share the row formats an
 
 from __future__ import annotations
 
+import bisect
 import concurrent.futures
 import datetime as _dt
 import functools
@@ -15,19 +16,21 @@ import io
 import logging
 import queue
 import threading
+from array import array
 from dataclasses import replace
 from typing import BinaryIO, Collection, Iterable, Iterator, Mapping, Sequence
 
 import orjson
 from sqlalchemy import Connection, bindparam, select, update
 
-from storage import api, models as m
+from storage import api, codec, models as m
 from storage.errors import Invalid, NoQuota, NotFound
 from storage.flags import join as join_flags, mailbox_keywords, pack_keywords, spelled, split as split_flags
 from storage.indexing import index_columns
 from storage.mime.reuse import with_head
 from storage.sql.place import Placement
 from storage.sql.role import Role
+from storage.sql.snapshots import FolderSnapshots, Snapshot
 from storage.sqlrows import CHUNK, DELETED, SEEN, _canonical, _chunks, _from_db, _to_db, _utcnow
 
 log = logging.getLogger("storage.sqlstore")
@@ -37,23 +40,22 @@ class SqlMessages(Role):
     """See storage.api.Messages."""
 
     # -- reading messages -----------------------------------------------------------------------
+    def __init__(self, core) -> None:
+        super().__init__(core)
+        self._snapshots = FolderSnapshots()
+
     def open_view(self, folder_id: int, *, claim_recent: bool) -> api.FolderView:
         with self._reading() as conn:
-            folder = self._folder_by_id(conn, folder_id)
-            floor = conn.scalar(select(m.Folder.recent_floor).where(m.Folder.id == folder_id))
-            # One pass over the folder on the DB-API cursor of this transaction (a result object
-            # per row and two more scans for the unseen figures cost SELECT most of its time).
-            cur = conn.connection.cursor()
-            try:
-                sql = "SELECT uid, flags FROM messages WHERE folder_id = ? ORDER BY uid"
-                cur.execute(sql if self._sqlite else sql.replace("?", "%s"), (folder_id,))
-                rows = cur.fetchall()
-            finally:
-                cur.close()
-            keywords = self._keywords_in(conn, folder_id)
-        uids = [uid for uid, _ in rows]
-        unseen_uids = [uid for uid, flags in rows if not flags & SEEN]
-        unseen, first_unseen = len(unseen_uids), (unseen_uids[0] if unseen_uids else None)
+            row = conn.execute(select(m.Folder).where(m.Folder.id == folder_id)).first()
+            if row is None:
+                raise NotFound(f"folder {folder_id}")
+            folder, floor = self._folder(row), row.recent_floor
+            key = (folder.uidvalidity, folder.highestmodseq, folder.uidnext)
+            snap = self._snapshots.get(folder_id, key)
+            if snap is None:
+                snap = self._snapshot(conn, folder_id, key)
+                self._snapshots.put(folder_id, snap)
+        uids = array("q", snap.uids)  # the caller's own copy (one memcpy; a list would cost 10x)
         # \Recent (RFC 3501 §2.3.2): the messages at or above the floor. EXAMINE shows them and
         # leaves them for the next SELECT; SELECT claims them by raising the floor, in the writer
         # so that two sessions never both take a message (the floor read above may be stale).
@@ -67,8 +69,24 @@ class SqlMessages(Role):
                 return now
 
             floor = self._writer.run(job)
-        recent = frozenset(u for u in uids if u >= floor)
-        return api.FolderView(folder, uids, recent, unseen, first_unseen, keywords)
+        recent = frozenset(uids[bisect.bisect_left(uids, floor) :])
+        return api.FolderView(folder, uids, recent, snap.unseen, snap.first_unseen, snap.keywords)
+
+    def _snapshot(self, conn: Connection, folder_id: int, key: tuple[int, int, int]) -> Snapshot:
+        """One pass over the folder on the DB-API cursor of this transaction (a result object
+        per row and two more scans for the unseen figures cost SELECT most of its time)."""
+        cur = conn.connection.cursor()
+        try:
+            sql = "SELECT uid, flags FROM messages WHERE folder_id = ? ORDER BY uid"
+            cur.execute(sql if self._sqlite else sql.replace("?", "%s"), (folder_id,))
+            rows = cur.fetchall()
+        finally:
+            cur.close()
+        unseen_uids = [uid for uid, flags in rows if not flags & SEEN]
+        return Snapshot(
+            key, array("q", [uid for uid, _ in rows]), len(unseen_uids), unseen_uids[0] if unseen_uids else None,
+            tuple(self._keywords_in(conn, folder_id)),
+        )
 
     def claim_recent(self, claims: Sequence[tuple[int, int]]) -> list[int]:
         if not claims:
@@ -305,14 +323,14 @@ class SqlMessages(Role):
             self._writer.run(job)
 
     def open_blob(self, sha256: str) -> BinaryIO:
-        sql = "SELECT data FROM blobs WHERE sha256 = ?" if self._sqlite else "SELECT data FROM blobs WHERE sha256 = %s"
+        sql = "SELECT data, codec FROM blobs WHERE sha256 = ?"
         with self._raw_read() as cur:
-            cur.execute(sql, (sha256,))
+            cur.execute(sql if self._sqlite else sql.replace("?", "%s"), (sha256,))
             row = cur.fetchone()
         if row is None:
             raise NotFound(f"blob {sha256}")
         if row[0] is not None:
-            return io.BytesIO(bytes(row[0]))
+            return io.BytesIO(codec.unpack(row[0], row[1]))
         return self._blobs.open(sha256)
 
     def read_blob(self, sha256: str, offset: int = 0, length: int | None = None) -> bytes:
@@ -328,11 +346,11 @@ class SqlMessages(Role):
         for start in range(0, len(wanted), CHUNK):
             part = wanted[start : start + CHUNK]
             with self._raw_read() as cur:
-                cur.execute(f"SELECT sha256, data FROM blobs WHERE sha256 IN ({', '.join([mark] * len(part))})", part)
+                cur.execute(f"SELECT sha256, data, codec FROM blobs WHERE sha256 IN ({', '.join([mark] * len(part))})", part)
                 rows = cur.fetchall()
-            for sha, data in rows:
+            for sha, data, how in rows:
                 if data is not None:
-                    result[sha] = bytes(data)
+                    result[sha] = codec.unpack(data, how)
                 else:
                     with self._blobs.open(sha) as f:
                         result[sha] = f.read()
@@ -345,22 +363,25 @@ class SqlMessages(Role):
         wanted = list(lengths)
         result: dict[str, bytes] = {}
         mark = "?" if self._sqlite else "%s"
-        cut = "substr(data, 1, ?)" if self._sqlite else "substring(data from 1 for %s)"
+        # A raw body is cut by the database; a compressed one comes whole and is decompressed
+        # only as far as needed.
+        cut = "CASE WHEN codec IS NULL THEN substr(data, 1, ?) ELSE data END" if self._sqlite else (
+            "CASE WHEN codec IS NULL THEN substring(data from 1 for %s) ELSE data END")
         for start in range(0, len(wanted), CHUNK):
             part = wanted[start : start + CHUNK]
             longest = max(lengths[sha] for sha in part)
             with self._raw_read() as cur:
                 cur.execute(
-                    f"SELECT sha256, {cut}, data IS NULL FROM blobs WHERE sha256 IN ({', '.join([mark] * len(part))})",
+                    f"SELECT sha256, {cut}, data IS NULL, codec FROM blobs WHERE sha256 IN ({', '.join([mark] * len(part))})",
                     [longest, *part],
                 )
                 rows = cur.fetchall()
-            for sha, head, on_disk in rows:
+            for sha, head, on_disk, how in rows:
                 if on_disk:
                     with self._blobs.open(sha) as f:
                         result[sha] = f.read(lengths[sha])
                 else:
-                    result[sha] = bytes(head[: lengths[sha]])
+                    result[sha] = codec.unpack_head(head, how, lengths[sha])
         missing = [sha for sha in wanted if sha not in result]
         if missing:
             raise NotFound(f"blob {missing[0]}")
@@ -403,9 +424,10 @@ class SqlMessages(Role):
         elif meta is None:
             with open(path, "rb") as f:
                 meta = self.parse_message(f)
+        stored, how = codec.pack(inline) if inline is not None else (None, None)
         return api.BlobRef(
             sha256=sha, size=size, inline=inline, path=str(path) if path else None, meta=meta,
-            index=index_columns(meta, self.fold),
+            index=index_columns(meta, self.fold), stored=stored, codec=how,
         )
 
     def _reuse(self, parsed: dict, source: bytes | BinaryIO, prefix: bytes) -> dict | None:

@@ -60,11 +60,16 @@ class Placement:
 #: What ``place`` returns per placement: (folder id, first uid, modseq), or the refusal.
 Placed = tuple[int, int, int]
 
+def _data(blob: api.BlobRef) -> tuple[bytes | None, str | None]:
+    """``blobs.data`` and ``blobs.codec`` of a body: as packed by put_blob, else as delivered."""
+    return (blob.stored, blob.codec) if blob.stored is not None else (blob.inline, None)
+
+
 _MANY_CHUNK = 500  # placements per statement (SQLite allows 32,766 parameters; PostgreSQL 65,535)
 
 _SQL = {
-    "blob_insert": "INSERT INTO blobs (sha256, size, data, created_at) VALUES (?, ?, ?, ?)",
-    "blob_insert_new": "INSERT OR IGNORE INTO blobs (sha256, size, data, created_at) VALUES (?, ?, ?, ?)",
+    "blob_insert": "INSERT INTO blobs (sha256, size, data, codec, created_at) VALUES (?, ?, ?, ?, ?)",
+    "blob_insert_new": "INSERT OR IGNORE INTO blobs (sha256, size, data, codec, created_at) VALUES (?, ?, ?, ?, ?)",
     "meta_insert": (
         'INSERT INTO blob_meta (sha256, sent_date, sort_subject, sort_from, sort_to, sort_cc, subject, "from", '
         '"to", cc, bcc, message_id, envelope, structure, headers, body) '
@@ -296,7 +301,7 @@ class SqlitePlacer(Placer):
     def ensure_blob(self, cur, blob: api.BlobRef, columns: dict, now: _dt.datetime) -> None:
         # One statement when the body is known already, two when new: every statement is a GIL
         # hand-off for the writer thread, which the busy event loop makes it wait for.
-        cur.execute(self.sql["blob_insert_new"], (blob.sha256, blob.size, blob.inline, self._time(now)))
+        cur.execute(self.sql["blob_insert_new"], (blob.sha256, blob.size, *_data(blob), self._time(now)))
         if cur.rowcount == 1:
             cur.execute(self.sql["meta_insert"], self._meta(blob, columns))
 
@@ -330,7 +335,7 @@ class PostgresPlacer(Placer):
     def ensure_blob(self, cur, blob: api.BlobRef, columns: dict, now: _dt.datetime) -> None:
         # Both inserts in one round trip (psycopg pipeline); a known body is left alone.
         with cur.connection.pipeline():
-            cur.execute(self.sql["blob_insert"], (blob.sha256, blob.size, blob.inline, now))
+            cur.execute(self.sql["blob_insert"], (blob.sha256, blob.size, *_data(blob), now))
             cur.execute(self.sql["meta_insert"], self._meta(blob, columns))
 
     def place_one(self, cur, p: Placement) -> Placed:

@@ -13,7 +13,7 @@ from typing import Sequence
 from sqlalchemy import Connection, func, literal_column, select
 
 from storage import models as m
-from storage import querysql
+from storage import codec, querysql
 from storage.errors import Invalid
 from storage.indexing import text_columns
 from storage.search import Query, SortKey
@@ -63,15 +63,16 @@ class SqlSearch(Role):
                 cur.execute("SELECT body_rowid FROM fts_state")
                 (start,) = cur.fetchone()
                 cur.execute(
-                    "SELECT m.rowid, m.sha256, b.data FROM blob_meta m JOIN blobs b ON b.sha256 = m.sha256 "
+                    "SELECT m.rowid, m.sha256, b.data, b.codec FROM blob_meta m JOIN blobs b ON b.sha256 = m.sha256 "
                     "WHERE m.rowid > ? ORDER BY m.rowid LIMIT ?",
                     (start, -1 if limit is None else limit),
                 )
                 rows = cur.fetchall()
             if not rows:
                 return 0
-            filled = [(*self._search_text(sha, data), rowid) for rowid, sha, data in rows]
-            seen = [(rowid, sha) for rowid, sha, _data in rows]
+            filled = [(*self._search_text(sha, None if data is None else codec.unpack(data, how)), rowid)
+                      for rowid, sha, data, how in rows]
+            seen = [(rowid, sha) for rowid, sha, _data, _how in rows]
 
             def job(conn: Connection, _changes: list) -> int:
                 now = conn.exec_driver_sql(
