@@ -172,7 +172,8 @@ async def store(s: Session, tag: bytes, seqset, modifiers, action, flags, uid=Fa
     current, folded = {}, {}
     for fu in res.updated:
         told = max(sv.highestmodseq, sv.reported_modseq.get(fu.uid, 0))  # what the client knows of
-        if silent and (fu.uid in sv.pending_flags or fu.before > told):
+        pending = sv.pending_flags.get(fu.uid)  # this very change, heard of already, is not another's
+        if silent and ((pending is not None and pending[1] < fu.modseq) or fu.before > told):
             # A .SILENT answer tells nothing, but this message also carries another session's
             # change the client was not told: its flags go out all the same (RFC 3501 §7.4.2).
             folded[fu.uid] = (fu.flags, fu.modseq)
