@@ -2,13 +2,18 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Real mail clients the end-to-end tests drive, and the Debian packages that provide them.
-CLIENT_BINARIES := swaks mbsync fetchmail mutt getmail offlineimap
-CLIENT_PACKAGES := swaks isync fetchmail mutt getmail6 offlineimap3
+# Real mail clients the end-to-end tests drive (and fail2ban-regex, which reads our login log),
+# and the Debian packages that provide them.
+CLIENT_BINARIES := swaks mbsync fetchmail mutt getmail offlineimap fail2ban-regex
+CLIENT_PACKAGES := swaks isync fetchmail mutt getmail6 offlineimap3 fail2ban
 # The reference IMAP server of the differential tests (tests/test_imap_differential.py): the tests
 # start a private instance of their own; a system Dovecot the package may start is not used.
 ORACLE_BINARIES := dovecot
 ORACLE_PACKAGES := dovecot-imapd
+# The content filters the filter tests start privately (tests/filter_daemons.py): SpamAssassin,
+# ClamAV and its milter, OpenDKIM as a milter.
+FILTER_BINARIES := spamd clamd clamav-milter opendkim
+FILTER_PACKAGES := spamassassin spamd clamav-daemon clamav-milter opendkim
 
 .PHONY: run test clients
 
@@ -28,11 +33,11 @@ test: $(BIN)/python clients
 
 clients:
 	@missing=""; PATH="$$PATH:/usr/sbin:/sbin"; \
-	for b in $(CLIENT_BINARIES) $(ORACLE_BINARIES); do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
+	for b in $(CLIENT_BINARIES) $(ORACLE_BINARIES) $(FILTER_BINARIES); do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing mail clients and Dovecot for the tests (missing:$$missing)"; \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(CLIENT_PACKAGES) $(ORACLE_PACKAGES); \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(CLIENT_PACKAGES) $(ORACLE_PACKAGES) $(FILTER_PACKAGES); \
 	else \
-		echo "warning: test tools missing:$$missing; run as root on Debian/Ubuntu to install $(CLIENT_PACKAGES) $(ORACLE_PACKAGES)" >&2; \
+		echo "warning: test tools missing:$$missing; run as root on Debian/Ubuntu to install $(CLIENT_PACKAGES) $(ORACLE_PACKAGES) $(FILTER_PACKAGES)" >&2; \
 	fi

@@ -231,6 +231,10 @@ def main() -> None:
                 ("UID SEARCH SUBJECT zebra", "subject", "UID SEARCH SUBJECT zebra"),
                 ("SEARCH TEXT quokka", "text", "SEARCH TEXT quokka"),
                 ("FETCH 100 x BODY.PEEK[]", "bodies", f"FETCH {bodies} (BODY.PEEK[])"),
+                # BINARY (RFC 3516): a part's range read and decoded, against BODY of the same part.
+                ("FETCH 100 x BODY.PEEK[1]", None, f"FETCH {bodies} (BODY.PEEK[1])"),
+                ("FETCH 100 x BINARY.PEEK[1]", None, f"FETCH {bodies} (BINARY.PEEK[1])"),
+                ("FETCH 1:* (BINARY.SIZE[1])", None, "FETCH 1:* (BINARY.SIZE[1])"),
             ]
             m.select("INBOX")
             hits = m.uid("SEARCH", "SUBJECT", "zebra")[1][0].split(), m.search(None, "TEXT", "quokka")[1][0].split()

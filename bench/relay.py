@@ -4,7 +4,10 @@ and relayed by A's outbound queue to server B (a second `mailserver serve`, stat
 Reports submitted/s (until the last 250) and delivered/s (until the last message is in B's
 INBOX, from the first submission). Usage:
 
-    .venv/bin/python bench/relay.py [--messages 2000] [--connections 10] [--size 2048]
+    .venv/bin/python bench/relay.py [--messages 2000] [--connections 10] [--size 2048] [--ed25519]
+
+A signs with RSA (and Ed25519 too with ``--ed25519``). Also printed: the CPU seconds per message
+of A and B, the figure that does not depend on what else the machine is doing.
 
 Mode "submission": A runs as a real server and messages go through its submission port (needs
 mailserver/app.py to start the outbound service). Until then the script says so and uses mode
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import threading
@@ -55,6 +59,12 @@ def wait_delivered(b: Server, total: int, start: float, timeout: float) -> float
         return time.monotonic()
     finally:
         store.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def submit_over_smtp(a: Server, messages: int, connections: int, size: int) -> float:
@@ -113,6 +123,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--ed25519", action="store_true", help="A signs with an Ed25519 key as well (RFC 8463)")
     args = parser.parse_args()
     wired = "start_outbound" in (ROOT / "mailserver" / "app.py").read_text()
     with tempfile.TemporaryDirectory(prefix="bench-relay-") as tmp:
@@ -125,22 +136,28 @@ def main() -> None:
             from smtp.dkim import generate_key
 
             generate_key(a.settings.data_dir, "example.gov.vn", a.settings.dkim.selector)  # outgoing mail is signed
+            if args.ed25519:
+                generate_key(a.settings.data_dir, "example.gov.vn", "ed25519", kind="ed25519")
             b.start()
             total = args.messages // args.connections * args.connections
             if wired:
                 mode = "submission"
                 a.start()
                 start = time.monotonic()
+                cpu = (cpu_seconds(a.proc.pid), cpu_seconds(b.proc.pid))
                 submitted = submit_over_smtp(a, total, args.connections, args.size)
                 delivered = wait_delivered(b, total, start, args.timeout)
+                cpu = (cpu_seconds(a.proc.pid) - cpu[0], cpu_seconds(b.proc.pid) - cpu[1])
             else:
                 mode = "in-process (mailserver/app.py does not start the outbound service yet)"
                 start, submitted, delivered = asyncio.run(in_process(a, b, total, args.connections, args.size, args.timeout))
             signed = (Path(a.settings.data_dir) / "dkim" / "example.gov.vn.mail.key").exists()
-            print(f"mode: {mode}; DKIM signing: {'on' if signed else 'off'}")
+            print(f"mode: {mode}; DKIM signing: {'RSA' if signed else 'off'}{' + Ed25519' if args.ed25519 else ''}")
             print(f"{total} messages of ~{args.size} bytes, {args.connections} connections, SQLite on both sides")
             print(f"submitted: {total / (submitted - start):8.1f} msg/s ({submitted - start:.1f} s)")
             print(f"delivered: {total / (delivered - start):8.1f} msg/s ({delivered - start:.1f} s from the first submission)")
+            if wired:
+                print(f"CPU per message: A {cpu[0] / total * 1000:.1f} ms, B {cpu[1] / total * 1000:.1f} ms")
         finally:
             a.destroy()
             b.destroy()

@@ -9,6 +9,13 @@ prints, for the same run:
 
     .venv/bin/python bench/smtp_ingest.py [-n 5000] [-c 20] [--accounts 20] [--size 10240] [--rounds 3]
         [--database-url postgresql://postgres@127.0.0.1:5432/test]   # a new database there, dropped after
+        [--filters none|on|both]
+
+``--filters on`` puts a private spamd and clamd (tests/filter_daemons.py: local rules, the test
+signature database) in the path of every message; ``both`` alternates rounds without and with
+them and prints the difference of our server's CPU per message (spamd's and clamd's own CPU is in
+their processes, not counted). It includes what the slower rate costs (a commit and loop wake-ups
+per message instead of shared ones); bench/filter_clients.py measures the clients alone.
 """
 
 from __future__ import annotations
@@ -181,7 +188,7 @@ def rss_peak_kib(pid: int) -> int | None:
     return None
 
 
-def start_our_server(data: Path, database_url: str | None = None) -> tuple[subprocess.Popen, dict[str, int], Path]:
+def start_our_server(data: Path, database_url: str | None = None, filters: dict | None = None) -> tuple[subprocess.Popen, dict[str, int], Path]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cli = [sys.executable, "-m", "mailserver"]
     subprocess.run([*cli, "--config", str(data / "mailserver.yaml"), "init", "--data-dir", str(data),
@@ -195,6 +202,8 @@ def start_our_server(data: Path, database_url: str | None = None) -> tuple[subpr
     config["dns"] = {"static_only": True}
     if database_url:
         config["database"] = {**(config.get("database") or {}), "url": database_url}
+    if filters:
+        config["filters"] = filters
     config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     if database_url:
         subprocess.run([*cli, "--config", str(config_path), "db", "upgrade"], check=True, env=env, capture_output=True)
@@ -232,6 +241,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10 * 1024, help="message size in bytes (default 10240)")
     parser.add_argument("--database-url", help="PostgreSQL server URL: the run creates a database there and drops it")
     parser.add_argument("--rounds", type=int, default=1, help="repeat the whole measurement; medians are printed (default 1)")
+    parser.add_argument("--filters", choices=("none", "on", "both"), default="none",
+                        help="spamd and clamd in the path: none, on, or alternating rounds (default none)")
     parser.add_argument("--py-spy", metavar="FILE", help="profile our server while it ingests (.svg, or .txt for raw stacks)")
     parser.add_argument("--py-spy-args", default="", help='extra py-spy record options, e.g. "--gil --rate 500"')
     args = parser.parse_args()
@@ -270,13 +281,13 @@ def bare_rate(jobs: list[tuple[str, bytes]], concurrency: int) -> tuple[float, f
         stop(bare)
 
 
-def one_round(args: argparse.Namespace, rng: random.Random, database_url: str | None) -> dict:
+def one_round(args: argparse.Namespace, rng: random.Random, database_url: str | None, filters: dict | None = None) -> dict:
     """One run of our server, with the bare ceiling measured just before and just after it (the
     mean of the two: a shared machine's speed drifts within seconds)."""
     with tempfile.TemporaryDirectory(prefix="smtp-bench-") as tmp:
         data = Path(tmp) / "data"
         data.mkdir()
-        proc, ports, config_path = start_our_server(data, database_url)
+        proc, ports, config_path = start_our_server(data, database_url, filters)
         try:
             accounts = add_accounts(config_path, args.accounts)
             jobs = [(r, make_message(i, r, args.size, rng)) for i, r in enumerate(rng.choice(accounts) for _ in range(args.n))]
@@ -302,20 +313,51 @@ def one_round(args: argparse.Namespace, rng: random.Random, database_url: str | 
         "refused": refused, "readable": done["n"] / (done["t"] - start_all) if "t" in done else None,
         "readable_s": done["t"] - start_all if "t" in done else None, "error": done.get("error", ""),
         "bare": (before[0] + after[0]) / 2, "bare_runs": (before[0], after[0]), "bare_cpu": (before[1] + after[1]) / 2,
-        "cpu": cpu / args.n, "threads": threads, "peak": peak,
+        "cpu": cpu / args.n, "threads": threads, "peak": peak, "filters": bool(filters),
     }  # fmt: skip
 
 
+@contextlib.contextmanager
+def filter_daemons(mode: str):
+    """The ``filters`` configuration of each round (None: none), with spamd and clamd running."""
+    if mode == "none":
+        yield lambda number: None
+        return
+    sys.path.insert(0, str(ROOT))
+    from tests.filter_daemons import start_clamd, start_spamd
+
+    spamd, clamd = start_spamd(children=4, unix=True), start_clamd()
+    config = {"spamd": {"socket": spamd.socket}, "clamd": {"socket": clamd.socket}}  # on this host: Unix sockets
+    try:
+        yield lambda number: config if mode == "on" or number % 2 == 0 else None
+    finally:
+        spamd.stop()
+        clamd.stop()
+
+
 def run(args: argparse.Namespace, rng: random.Random, database_url: str | None) -> None:
+    with filter_daemons(args.filters) as filters_for:
+        rounds = _rounds(args, rng, database_url, filters_for)
+    with_f = [r["cpu"] for r in rounds if r["filters"]]
+    without = [r["cpu"] for r in rounds if not r["filters"]]
+    if with_f and without:
+        med = statistics.median
+        print(f"server CPU per message, median: without filters {med(without) * 1000:.3f} ms, with spamd and clamd "
+              f"{med(with_f) * 1000:.3f} ms (+{(med(with_f) - med(without)) * 1000:.3f} ms). At the rate spamd allows, "
+              "commits and loop wake-ups are no longer shared between messages: bench/filter_clients.py gives the "
+              "clients' own cost")  # fmt: skip
+
+
+def _rounds(args: argparse.Namespace, rng: random.Random, database_url: str | None, filters_for) -> list[dict]:
     rounds = []
     for number in range(1, args.rounds + 1):
         with pg_database(database_url) as url:
-            r = one_round(args, rng, url)
+            r = one_round(args, rng, url, filters_for(number))
         rounds.append(r)
         if number == 1:
             print(f"messages: {args.n} x {r['size'] / 1024:.1f} KiB over {args.c} connections, {args.accounts} recipients, "
                   f"{os.cpu_count()} CPUs, store {'PostgreSQL' if database_url else 'SQLite'}")  # fmt: skip
-        print(f"round {number}:")
+        print(f"round {number}:" + (" spamd and clamd in the path" if r["filters"] else ""))
         print(f"  ours     accepted (250 after durable commit): {r['accepted']:8.0f} msg/s  ({r['seconds']:.2f} s, refused {r['refused']})")
         if r["readable"] is not None:
             print(f"  ours     readable over IMAP (STATUS counted): {r['readable']:8.0f} msg/s  ({r['readable_s']:.2f} s)")
@@ -333,6 +375,7 @@ def run(args: argparse.Namespace, rng: random.Random, database_url: str | None) 
               f"{med(r['readable'] or 0 for r in rounds):.0f} msg/s, ceiling {med(r['bare'] for r in rounds):.0f} msg/s, "
               f"ours / ceiling {med(r['accepted'] / r['bare'] for r in rounds):.0%} "
               f"(rounds: {', '.join(format(r['accepted'] / r['bare'], '.0%') for r in rounds)})")  # fmt: skip
+    return rounds
 
 
 if __name__ == "__main__":

@@ -123,6 +123,34 @@ tls:
   # counted whole against the attachment limit. Real mail nests a few levels.
 #  mime_max_depth: 32
 
+# Password guessing and abuse (R-SEC-1), the same for IMAP, POP3, submission and the portal.
+# Failed logins are counted per client address (IPv6: its /64) and per account name: each failure
+# delays that address's next answer more (delay_first doubling to delay_max seconds), and the
+# failure answers of that account; past block_after failures the address is refused unchecked for
+# block_seconds. The owner's right password from another address is never refused.
+#guard:
+#  delay_first: 2.0
+#  delay_max: 15.0
+#  block_after: 10
+#  block_seconds: 900
+#  forget_after: 3600
+#  max_entries: 1000000
+  # Clients never delayed, blocked or limited (webmail, monitoring). Loopback is not trusted.
+#  trusted: []
+#  connections_per_address: 300
+#  imap_sessions_per_account: 50
+#  smtp_commands_per_session: 10000
+#  smtp_bad_commands_per_session: 20
+  # Per authenticated account and clock hour; then 451 and a notice to the unit and postmaster.
+#  submission_messages_per_hour: 500
+#  submission_recipients_per_hour: 2000
+
+# HAProxy's PROXY protocol (v1, v2): connections from these addresses start with a PROXY header
+# naming the real client (smtp, submission, imap, imaps, pop3, pop3s; not submissions).
+#proxy:
+#  trusted: []
+#  timeout: 10.0
+
 #passwords:
   # argon2id cost; these take about 25 ms per login on a 2-core host.
 #  time_cost: 2
@@ -193,6 +221,10 @@ tls:
 #  selector: mail
   # Key rotation: keygen --selector NEW, publish it, then point the domain at it here.
 #  selectors: {}
+  # A second signature with Ed25519 (RFC 8463) once `mailserver dkim keygen DOMAIN --type ed25519`
+  # made its key; null: never. Must differ from the RSA selector.
+#  ed25519_selector: ed25519
+#  ed25519_selectors: {}
 
 # DNS for outgoing mail (MX), SPF and DKIM checks. Fixed answers here win over DNS; with
 # static_only the network is never asked (isolated networks).
@@ -201,6 +233,21 @@ tls:
 #  static_only: false
 #  nameservers: []
 #  timeout: 5.0
+
+# Content filters of incoming mail (R-SEC-1); each is off until configured. on_failure: what a
+# filter that does not answer in time means: accept (deliver, marked X-Filter-Unscanned) or
+# tempfail (451 4.7.1, the sender retries). DMARC of other domains is applied to incoming mail.
+#filters:
+#  spamd: {host: 127.0.0.1, port: 783, socket: null, timeout: 30, junk_score: 5, reject_score: 15, max_size: 512KiB, on_failure: accept}
+#  clamd: {host: 127.0.0.1, port: 3310, socket: null, timeout: 60, max_size: 25MiB, on_failure: tempfail}
+#  milters: []                  # [{name: rspamd, host: 127.0.0.1, port: 11332, timeout: 30, on_failure: tempfail}]
+#  dmarc: {enabled: true, reject: true, quarantine: true}
+#  junk_folder: Junk
+
+# The accounts that receive postmaster@ and abuse@ of every local domain (RFC 5321 4.5.1).
+#role_addresses:
+#  postmaster: null
+#  abuse: null
 
 #search:
   # Match Vietnamese text with or without diacritics (tiếng = tieng).

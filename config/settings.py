@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyNetwork, model_validator
 from pydantic_core import PydanticCustomError
 
+from config.filters import Filters, RoleAddresses
 from config.sizes import parse_size
 
 
@@ -249,12 +250,31 @@ class Queue(_Frozen):
     domains: dict[str, QueueDomain] = {}
 
 
+#: A DKIM selector: DNS labels (RFC 6376 3.1); it also names the key file, so no "/" or "..".
+SELECTOR_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$"
+Selector = Annotated[str, Field(pattern=SELECTOR_PATTERN)]
+
+
 class Dkim(_Frozen):
-    """DKIM signing of outgoing mail (R-SEC-2). Keys: ``<data_dir>/dkim/<domain>.<selector>.key``."""
+    """DKIM signing of outgoing mail (R-SEC-2). Keys: ``<data_dir>/dkim/<domain>.<selector>.key``.
+    RSA with ``selector``; in addition Ed25519 (RFC 8463) with ``ed25519_selector`` once that key
+    exists (``mailserver dkim keygen DOMAIN --type ed25519``); null turns Ed25519 off."""
 
     sign: bool = True
-    selector: str = "mail"
-    selectors: dict[str, str] = {}  # domain → selector, for key rotation
+    selector: Selector = "mail"
+    selectors: dict[str, Selector] = {}  # domain → selector, for key rotation
+    ed25519_selector: Selector | None = "ed25519"
+    ed25519_selectors: dict[str, Selector] = {}  # domain → Ed25519 selector, for key rotation
+
+    @model_validator(mode="after")
+    def _two_keys_two_selectors(self) -> Dkim:
+        for domain in {"", *self.selectors, *self.ed25519_selectors}:
+            rsa = self.selectors.get(domain, self.selector)
+            ed = self.ed25519_selectors.get(domain, self.ed25519_selector)
+            if rsa == ed:
+                where = f" for {domain}" if domain else ""
+                raise ValueError(f"dkim: the RSA and the Ed25519 key need different selectors{where} (both {rsa!r})")
+        return self
 
 
 class Dns(_Frozen):
@@ -266,6 +286,45 @@ class Dns(_Frozen):
     static_only: bool = False
     nameservers: tuple[str, ...] = ()  # default: /etc/resolv.conf
     timeout: float = Field(default=5.0, gt=0)
+
+
+class Guard(_Frozen):
+    """Login guessing defence (R-SEC-1, mailserver/policy/guard.py), shared by IMAP, POP3,
+    submission and the portal; and the connection and rate limits that go with it."""
+
+    # seconds of delay after a client address's first failed login, doubling per failure up to
+    # delay_max; the same for failed logins to one account from any address
+    delay_first: float = Field(default=2.0, ge=0)
+    delay_max: float = Field(default=15.0, ge=0)
+    # failed logins after which an address is refused without a password check, for block_seconds
+    block_after: int = Field(default=10, ge=1)
+    block_seconds: float = Field(default=900, ge=0)
+    # a tally is forgotten this long after its last failure
+    forget_after: float = Field(default=3600, gt=0)
+    # most tallies kept (addresses and account names); the oldest go first
+    max_entries: int = Field(default=1_000_000, ge=100)
+    # clients never delayed, blocked or limited (monitoring, webmail); loopback is not trusted by default
+    trusted: tuple[IPvAnyNetwork, ...] = ()
+    # connections at once from one client address (IPv6: its /64) to one service; null = no limit
+    connections_per_address: int | None = Field(default=300, ge=1)  # an office behind one NAT address shares it
+    # IMAP sessions logged in at once as one account (in this process); null = no limit
+    imap_sessions_per_account: int | None = Field(default=50, ge=1)
+    # SMTP commands in one session, and unknown or malformed ones, before 421; null = no limit
+    smtp_commands_per_session: int | None = Field(default=10_000, ge=1)
+    smtp_bad_commands_per_session: int | None = Field(default=20, ge=1)
+    # messages and recipients one authenticated account may submit per clock hour; then 451 4.7.1
+    # and one notice (Vietnamese, English) to the account's unit head and the postmaster; null = no limit
+    submission_messages_per_hour: int | None = Field(default=500, ge=1)
+    submission_recipients_per_hour: int | None = Field(default=2000, ge=1)
+
+
+class Proxy(_Frozen):
+    """HAProxy's PROXY protocol (v1 and v2): connections from these networks begin with a PROXY
+    header that gives the real client address (for the login guard, limits and logs). Others are
+    served as direct clients. Empty: no proxy."""
+
+    trusted: tuple[IPvAnyNetwork, ...] = ()
+    timeout: float = Field(default=10.0, gt=0)  # seconds for the header to arrive
 
 
 def _is_loopback(address: str) -> bool:
@@ -300,6 +359,10 @@ class Settings(_Frozen):
     dkim: Dkim = Dkim()
     dns: Dns = Dns()
     web: Web = Web()
+    filters: Filters = Filters()  # spamd, clamd, milters, DMARC (config/filters.py)
+    role_addresses: RoleAddresses = RoleAddresses()  # postmaster@, abuse@ (config/filters.py)
+    guard: Guard = Guard()
+    proxy: Proxy = Proxy()
 
     def password_url(self) -> str | None:
         """The portal's password page as users reach it; None without a portal."""

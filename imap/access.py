@@ -116,13 +116,13 @@ def _authorize_sync(s: Session, target: Target, need: str, action: str) -> froze
     rights = org.rights_for(s.actor.id, target.owner_id)
     if not rights or not NEEDS[need] <= rights:
         raise NoPerm(f"{s.actor.address} lacks {need} on account {target.owner_id}")
-    if need == "head" and not _is_head_sync(s, target.owner_id):
+    if need == "head" and not is_head_sync(s, target.owner_id):
         raise NoPerm(f"{s.actor.address} is not the head of account {target.owner_id}")
     org.record_access(s.actor.id, target.owner_id, action, target.name)
     return rights
 
 
-def _is_head_sync(s: Session, owner_id: int) -> bool:
+def is_head_sync(s: Session, owner_id: int) -> bool:
     owner = s.ctx.store.accounts.get_account_by_id(owner_id)
     unit = s.ctx.org.get_unit(owner.address) if owner is not None else None
     return unit is not None and unit.head is not None and unit.head.id == s.actor.id

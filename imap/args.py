@@ -15,7 +15,8 @@ from imap import mutf7
 from imap.fetchparse import parse_fetch_atts
 from imap.session import parse_seqset
 from imap.state import Session
-from imap.wire import Atom, FileLiteral, LiteralString, ParseError, String
+from imap.errors import Refused
+from imap.wire import Atom, LiteralString, ParseError, String
 
 _MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 _DATETIME = re.compile(rb"^([ \d]\d)-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)$")
@@ -39,9 +40,11 @@ def normalize_mailbox(name: str) -> str:
 
 
 def decode_mailbox(raw: bytes, utf8: bool) -> str:
-    """A mailbox name from the client → NFC. Modified UTF-7 and raw UTF-8 both name the folder;
-    after ENABLE UTF8=ACCEPT (RFC 6855) a name that is not valid modified UTF-7 ("R&D") is
-    taken as the UTF-8 text it is."""
+    """A mailbox name from the client → NFC: modified UTF-7; after ENABLE UTF8=ACCEPT (RFC 6855
+    §3) also raw UTF-8, including a name that is not valid modified UTF-7 ("R&D"). Before it,
+    an 8-bit name is refused with NO, as Dovecot does (RFC 3501 §9: astring is 7-bit)."""
+    if not utf8 and any(b > 0x7F for b in raw):
+        raise Refused(b"Mailbox name is not valid modified UTF-7 (8-bit names need ENABLE UTF8=ACCEPT)")
     try:
         return mutf7.decode(raw)
     except mutf7.MUTF7Error as e:
@@ -89,7 +92,23 @@ def arg_astring(s: Session, tokens: list):
 
 def arg_mailbox(s: Session, tokens: list):
     raw, rest = arg_astring(s, tokens)
-    return normalize_mailbox(decode_mailbox(raw, b"UTF8=ACCEPT" in s.enabled)), rest
+    return normalize_mailbox(decode_mailbox(raw, s.utf8_names)), rest
+
+
+def arg_mailbox_as_sent(s: Session, tokens: list):
+    """(mailbox, the client's spelling when it was not normalised UTF-8, else None): IMAP4rev2's
+    SELECT/EXAMINE name the mailbox they opened and, for such a spelling, add OLDNAME (RFC 9051
+    §6.3.2)."""
+    raw, rest = arg_astring(s, tokens)
+    name = normalize_mailbox(decode_mailbox(raw, s.utf8_names))
+    sent = None
+    if s.utf8_names and not raw.isascii():
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = name
+        sent = text if normalize_mailbox(text) != name else None
+    return (name, sent), rest
 
 
 def arg_pattern(s: Session, tokens: list):
@@ -140,19 +159,6 @@ def opt_datetime(s: Session, tokens: list):
     if tokens and isinstance(tokens[0], String) and not isinstance(tokens[0], LiteralString):
         return parse_datetime(bytes(tokens[0])), tokens[1:]
     return None, tokens
-
-
-def arg_literal(s: Session, tokens: list):
-    """The APPEND message: a literal, or RFC 6855's ``UTF8 (~{n}...)`` (literal8)."""
-    tok, rest = _first(tokens, "message literal")
-    if isinstance(tok, Atom) and tok.upper() == b"UTF8":
-        inner, rest = _first(rest, "UTF8 (literal8)")
-        if not (isinstance(inner, list) and len(inner) == 2 and inner[0] == b"~" and isinstance(inner[1], (LiteralString, FileLiteral))):
-            raise ParseError("Expected UTF8 (~{n} message)")
-        return inner[1], rest
-    if not isinstance(tok, (String, FileLiteral)):
-        raise ParseError("Expected a literal")
-    return tok, rest
 
 
 def arg_fetchatt(s: Session, tokens: list):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from imap import args as a
-from imap.op import auth, compress, fetch, folders, listing, notify, quota, search, selected
+from imap.op import acl, append, auth, compress, fetch, folders, listing, notify, quota, search, selected
 from imap.state import AUTH, SELECTED, UNAUTH, Session
 from imap.wire import Atom, ParseError
 
@@ -55,8 +55,8 @@ COMMANDS: dict[bytes, Spec] = {
     b"AUTHENTICATE": Spec(auth.authenticate, (a.arg_atom, auth.arg_initial_response), NOT_AUTH),
     # authenticated (§6.3) and extensions valid there
     b"ENABLE": Spec(auth.enable, (a.arg_rest,), AUTHENTICATED),
-    b"SELECT": Spec(selected.select, (a.arg_mailbox, a.opt_list), AUTHENTICATED),
-    b"EXAMINE": Spec(selected.examine, (a.arg_mailbox, a.opt_list), AUTHENTICATED),
+    b"SELECT": Spec(selected.select, (a.arg_mailbox_as_sent, a.opt_list), AUTHENTICATED),
+    b"EXAMINE": Spec(selected.examine, (a.arg_mailbox_as_sent, a.opt_list), AUTHENTICATED),
     b"CREATE": Spec(folders.create, (a.arg_mailbox, a.opt_list), AUTHENTICATED),
     b"DELETE": Spec(folders.delete, (a.arg_mailbox,), AUTHENTICATED),
     b"RENAME": Spec(folders.rename, (a.arg_mailbox, a.arg_mailbox), AUTHENTICATED),
@@ -66,13 +66,19 @@ COMMANDS: dict[bytes, Spec] = {
     b"LSUB": Spec(listing.lsub, (a.arg_mailbox, a.arg_pattern), AUTHENTICATED),
     b"STATUS": Spec(folders.status, (a.arg_mailbox, a.arg_plist), AUTHENTICATED),
     b"NAMESPACE": Spec(folders.namespace, (), AUTHENTICATED),
-    b"APPEND": Spec(folders.append, (a.arg_mailbox, a.opt_flaglist, a.opt_datetime, a.arg_literal), AUTHENTICATED),
+    b"APPEND": Spec(append.append, (a.arg_mailbox, append.arg_messages), AUTHENTICATED),
     b"IDLE": Spec(selected.idle, (), AUTHENTICATED),
     b"GETQUOTAROOT": Spec(quota.getquotaroot, (a.arg_mailbox,), AUTHENTICATED),
     b"GETQUOTA": Spec(quota.getquota, (a.arg_mailbox,), AUTHENTICATED),
     b"SETQUOTA": Spec(quota.setquota, (a.arg_mailbox, a.arg_plist), AUTHENTICATED),
     b"COMPRESS": Spec(compress.compress, (compress.arg_mechanism,), AUTHENTICATED),
     b"NOTIFY": Spec(notify.notify, (a.arg_rest,), AUTHENTICATED),  # RFC 5465
+    # ACL (RFC 4314) over unit-mailbox delegation
+    b"MYRIGHTS": Spec(acl.myrights, (a.arg_mailbox,), AUTHENTICATED),
+    b"GETACL": Spec(acl.getacl, (a.arg_mailbox,), AUTHENTICATED),
+    b"LISTRIGHTS": Spec(acl.listrights, (a.arg_mailbox, a.arg_astring), AUTHENTICATED),
+    b"SETACL": Spec(acl.setacl, (a.arg_mailbox, a.arg_astring, a.arg_astring), AUTHENTICATED),
+    b"DELETEACL": Spec(acl.deleteacl, (a.arg_mailbox, a.arg_astring), AUTHENTICATED),
     # selected (§6.4), UNSELECT (RFC 3691), MOVE (RFC 6851), SORT (RFC 5256)
     b"CHECK": Spec(selected.check, (), IN_FOLDER),
     b"CLOSE": Spec(selected.close, (), IN_FOLDER),

@@ -44,3 +44,21 @@ class SessionRegistry(Protocol):
     def register(self, session, *logins) -> None: ...
 
     def unregister(self, session) -> None: ...
+
+    def count_for(self, account_id: int, protocol: str) -> int:
+        """Sessions of ``protocol`` logged in as ``account_id`` in this process."""
+
+
+class LoginGuard(Protocol):
+    """mailserver.accounts.guard.LoginGuard: ``attempt`` returns an object with ``account``,
+    ``refused`` (seconds blocked, nothing checked) and ``reason``."""
+
+    async def attempt(self, protocol: str, host: str, user: str, check, *, thread, sleep): ...
+
+
+class ConnectionLimiter(Protocol):
+    """mailserver.accounts.guard.ConnectionLimits: connections at once per client address."""
+
+    def acquire(self, service: str, host: str) -> bool: ...
+
+    def release(self, service: str, host: str) -> None: ...

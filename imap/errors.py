@@ -21,6 +21,15 @@ RESPONSES: dict[ErrorKind, tuple[bytes, bytes]] = {
 SERVER_BUG = (b"NO", b"[SERVERBUG] Internal error")
 
 
+class Refused(Exception):
+    """A well-formed command the server declines: answered ``NO`` with ``text`` (which may
+    start with a response code), where a ParseError would answer BAD."""
+
+    def __init__(self, text: bytes) -> None:
+        super().__init__(text.decode("ascii", "replace"))
+        self.text = text
+
+
 def response_for(exc: BaseException) -> tuple[bytes, bytes]:
     """Status and text for an exception raised while running a command."""
     if isinstance(exc, StoreError):

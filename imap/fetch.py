@@ -16,9 +16,10 @@ from __future__ import annotations
 from twisted.internet import defer
 from twisted.internet.threads import blockingCallFromThread
 
+from imap.binary import UnknownCTE, check as check_binary, decode as decode_binary, declared_encoding, decoded_size, locate as locate_binary, needs_literal8
 from imap.fetchparse import FetchItem
 from imap.fetchrender import (
-    KEEP_AT_LEAST, RENDER_VERSION, FlagText, Numbering, fill_renderings, render_simple, rendered_kinds, renderings_needed,
+    KEEP_AT_LEAST, RENDER_VERSION, FlagText, Numbering, fill_renderings, needs_blob, render_simple, rendered_kinds, renderings_needed,
     simple_piece,
 )
 from imap.sections import NoSuchPart, apply_partial, filter_fields, section_range
@@ -41,13 +42,15 @@ MAX_AHEAD = 2 * CHUNK
 
 
 def sets_seen(item: FetchItem) -> bool:
-    return (item.is_section and not item.peek) or item.name in (b"RFC822", b"RFC822.TEXT")
+    return ((item.is_section or item.name == b"BINARY[]") and not item.peek) or item.name in (b"RFC822", b"RFC822.TEXT")
 
 
 def needs_structure(item: FetchItem) -> bool:
     """Whether the item needs the MIME tree (BODY and BODYSTRUCTURE come rendered, see fetchrender)."""
     if item.name in (b"RFC822.HEADER", b"RFC822.TEXT"):
         return True
+    if item.is_binary:
+        return bool(item.part)
     return item.is_section and bool(item.part or item.text)
 
 
@@ -113,6 +116,7 @@ class FetchJob:
         self.store = store
         self.reactor = reactor
         self.flow = flow
+        self.unknown_cte: str | None = None  # set when a BINARY part had an encoding we cannot decode
 
     # -- worker thread -------------------------------------------------------------------------
     def _send(self, flow: Flow, data: bytes) -> None:
@@ -160,20 +164,28 @@ class FetchJob:
         kept = 0
         out = _Out(send)
         rendered = RENDER_VERSION if needed else None
-        rows_of = store.messages.fetch_rows(folder_id, uids, date=need_date, rendered=rendered, kinds=rendered_kinds(needed), blob=not simple)
-        for rows in rows_of:
-            if needed:
-                rows, keep = fill_renderings(store, rows, needed)
-                pending_keep += keep
-            if simple:
-                out.add(render_simple(rows, fmt, getters, numbering, changedsince, flag_text))
-                if out.size >= FLUSH_AT:  # on its way while the next batch is read
-                    out.flush()
-            else:
-                self._render_sections(rows, items, pieces, numbering, changedsince, out)
-            if len(pending_keep) >= KEEP_AT_LEAST or (kept and pending_keep):
-                kept += self._keep(pending_keep)
-                pending_keep = []
+        rows_of = store.messages.fetch_rows(folder_id, uids, date=need_date, rendered=rendered, kinds=rendered_kinds(needed), blob=not simple or needs_blob(items))
+        try:
+            for rows in rows_of:
+                if needed:
+                    rows, keep = fill_renderings(store, rows, needed)
+                    pending_keep += keep
+                if simple:
+                    out.add(render_simple(rows, fmt, getters, numbering, changedsince, flag_text))
+                    if out.size >= FLUSH_AT:  # on its way while the next batch is read
+                        out.flush()
+                else:
+                    self._render_sections(rows, items, pieces, numbering, changedsince, out)
+                if len(pending_keep) >= KEEP_AT_LEAST or (kept and pending_keep):
+                    kept += self._keep(pending_keep)
+                    pending_keep = []
+        except UnknownCTE as e:
+            # RFC 3516 §4.2: the command fails with NO [UNKNOWN-CTE]; the messages answered
+            # before this one keep their (complete) responses.
+            self.unknown_cte = str(e)
+            close = getattr(rows_of, "close", None)
+            if close is not None:
+                close()
         if pending_keep and (kept or len(pending_keep) >= KEEP_AT_LEAST):
             self._keep(pending_keep)
         return out.take()
@@ -191,6 +203,7 @@ class FetchJob:
         if any(needs_structure(i) for i in items):
             meta = store.messages.body_meta([r[ROW_BLOB] for r in rows], frozenset({"structure"}))
         labels = [_label(i) for i in items]
+        binary_parts = [i.part for i in items if i.is_binary and i.part]
         # Header sections only (a client listing a folder: BODY.PEEK[HEADER.FIELDS (From Subject
         # Date …)]): read each message up to its body, not whole (structure["body_start"]).
         heads = bool(meta) and all(_header_only(label[0]) for label in labels)
@@ -199,8 +212,13 @@ class FetchJob:
             structure = meta.get(row[ROW_BLOB], (None, None))[1]
             return structure["body_start"] if structure else row[ROW_SIZE]
 
+        # BINARY.SIZE alone: a part sent as stored is sized from the tree, a decoded one reads
+        # only its own range; no body is read ahead.
+        sizes_only = all(i.name == b"BINARY.SIZE[]" for i, p in zip(items, pieces) if p is None)
         for group in _preload_groups(rows, head_size if heads else _whole_size):
-            if heads:
+            if sizes_only:
+                bodies = {}
+            elif heads:
                 lengths = {r[ROW_BLOB]: head_size(r) for r in group if head_size(r) <= STREAM_ABOVE}
                 bodies = store.messages.read_heads(lengths) if lengths else {}
             else:
@@ -213,6 +231,8 @@ class FetchJob:
                 if (told := self.flag_text.announce(row)):
                     out.add(told)
                 msg = _Msg(row, meta.get(row[ROW_BLOB], (None, None))[1], bodies.get(row[ROW_BLOB]))
+                for part in binary_parts:  # before any of this message's response is written
+                    check_binary(self._structure(msg), part)
                 out.add(b"* %d FETCH (" % msn)
                 for n, (item, piece, label) in enumerate(zip(items, pieces, labels)):
                     if n:
@@ -220,10 +240,13 @@ class FetchJob:
                     if piece is not None:
                         out.add(piece[0] % piece[1](row))
                         continue
-                    big = self._section(msg, label[0], label[1], out)
+                    if item.is_binary:
+                        big = self._binary(msg, item, label[1], out)
+                    else:
+                        big = self._section(msg, label[0], label[1], out)
                     if big is not None:  # stream a large section straight from the blob
-                        start, end = big
-                        out.add(b"{%d}\r\n" % (end - start))
+                        start, end, eight = big
+                        out.add(b"%s{%d}\r\n" % (eight, end - start))
                         out.flush()
                         self._stream_blob(msg.blob, start, end, out.send)
                 out.add(b")\r\n")
@@ -262,9 +285,44 @@ class FetchJob:
                 start = min(end, start + off)
                 end = min(end, start + length)
             if end - start > STREAM_ABOVE:
-                return start, end
+                return start, end, b""
             data = self._read(m, start, end) if end > start else b""
-        out.add(b"{%d}\r\n" % len(data))
+        # A message APPENDed as binary (RFC 3516 literal8) is served as written: NUL octets
+        # cannot travel in a plain literal.
+        out.add(b"~{%d}\r\n" % len(data) if b"\0" in data else b"{%d}\r\n" % len(data))
+        out.add(data)
+        return None
+
+    def _binary(self, m: "_Msg", item: FetchItem, label: bytes, out: "_Out"):
+        """Add ``BINARY[part] value`` or ``BINARY.SIZE[part] n`` (RFC 3516): only the part's
+        range is read, and a part sent as stored is never read for its size. Returns (start,
+        end, b"~" or b"") when a large stored range must be streamed."""
+        try:
+            where = locate_binary(self._structure(m) if item.part else None, m.size, item.part)
+        except NoSuchPart:
+            out.add(label + (b" 0" if item.name == b"BINARY.SIZE[]" else b' ""'))
+            return None
+        if item.name == b"BINARY.SIZE[]":
+            if where.encoding is None:
+                out.add(label + b" %d" % where.raw_size)
+            else:
+                out.add(label + b" %d" % decoded_size(self._read(m, where.start, where.end), where.encoding))
+            return None
+        declared = declared_encoding(m.structure, item.part)
+        if where.encoding is None:
+            start, end = where.start, where.end
+            if item.partial is not None:
+                off, length = item.partial
+                start = min(end, start + off)
+                end = min(end, start + length)
+            if end - start > STREAM_ABOVE:
+                out.add(label + b" ")
+                return start, end, b"~" if declared == "binary" else b""
+            data = self._read(m, start, end) if end > start else b""
+        else:
+            data = apply_partial(decode_binary(self._read(m, where.start, where.end), where.encoding), item.partial)
+        eight = b"~" if needs_literal8(data, where.encoding, declared) else b""
+        out.add(label + b" %s{%d}\r\n" % (eight, len(data)))
         out.add(data)
         return None
 

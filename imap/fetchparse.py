@@ -9,7 +9,7 @@ from imap.wire import Atom, ParseError
 
 SIMPLE = {
     b"FLAGS", b"UID", b"INTERNALDATE", b"RFC822.SIZE", b"ENVELOPE", b"BODYSTRUCTURE", b"BODY",
-    b"RFC822", b"RFC822.HEADER", b"RFC822.TEXT", b"MODSEQ",
+    b"RFC822", b"RFC822.HEADER", b"RFC822.TEXT", b"MODSEQ", b"EMAILID", b"THREADID",
 }
 MACROS = {
     b"ALL": (b"FLAGS", b"INTERNALDATE", b"RFC822.SIZE", b"ENVELOPE"),
@@ -34,8 +34,17 @@ class FetchItem:
     def is_section(self) -> bool:
         return self.name == b"BODY[]"
 
+    @property
+    def is_binary(self) -> bool:
+        """BINARY[part] or BINARY.SIZE[part] (RFC 3516)."""
+        return self.name in (b"BINARY[]", b"BINARY.SIZE[]")
+
     def label(self) -> bytes:
         """The response name: BODY.PEEK answers as BODY, partials name only the origin."""
+        if self.is_binary:
+            spec = b".".join(b"%d" % p for p in self.part)
+            origin = b"<%d>" % self.partial[0] if self.partial else b""
+            return self.name[:-1] + spec + b"]" + origin
         if not self.is_section:
             return self.name
         spec = b".".join(b"%d" % p for p in self.part)
@@ -70,14 +79,21 @@ def parse_one(att: bytes) -> FetchItem:
     if not m:
         raise ParseError("Invalid fetch attribute: " + att.decode("ascii", "replace")[:40])
     kind = m.group(1).upper()
-    if kind.startswith(b"BINARY"):
-        raise ParseError("BINARY is not supported")
     part, text, fields = _section(m.group(2))
     partial = None
     if m.group(3) is not None:
         if m.group(4) is None:
             raise ParseError("Partial needs <offset.length>")
         partial = (_number(m.group(3)), _number(m.group(4)))
+    if kind.startswith(b"BINARY"):
+        # RFC 3516 §6: section-binary is part numbers only; BINARY.SIZE takes no partial.
+        if text:
+            raise ParseError("BINARY takes a part number only")
+        if kind == b"BINARY.SIZE":
+            if partial is not None:
+                raise ParseError("BINARY.SIZE takes no partial")
+            return FetchItem(b"BINARY.SIZE[]", peek=True, part=part)
+        return FetchItem(b"BINARY[]", peek=kind == b"BINARY.PEEK", part=part, partial=partial)
     return FetchItem(b"BODY[]", peek=kind == b"BODY.PEEK", part=part, text=text, fields=fields, partial=partial)
 
 

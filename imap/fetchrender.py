@@ -23,6 +23,7 @@ from imap.fetchparse import FetchItem
 from imap.session import format_flags
 from storage.api import (
     ROW_BLOB, ROW_BODY, ROW_BODYSTRUCTURE, ROW_DATE, ROW_ENVELOPE, ROW_FLAGS, ROW_MODSEQ, ROW_REF, ROW_SIZE, ROW_UID,
+    email_id,
 )
 
 RENDER_VERSION = 1
@@ -96,7 +97,16 @@ def simple_piece(item: FetchItem, flag_text: FlagText):
         return b"INTERNALDATE %s", lambda row: format_internaldate(row[ROW_DATE])
     if name in RENDERED:
         return name + b" %s", itemgetter(RENDERED[name][0])
+    if name == b"EMAILID":  # RFC 8474 §5.1
+        return b"EMAILID (%s)", lambda row: email_id(row[ROW_BLOB]).encode("ascii")
+    if name == b"THREADID":  # RFC 8474 §5.2: NIL, this server does not keep threads
+        return b"THREADID %s", lambda row: b"NIL"
     return None
+
+
+def needs_blob(items) -> bool:
+    """Whether the row must carry the body's hash even for items answered from the row alone."""
+    return any(i.name == b"EMAILID" for i in items)
 
 
 def renderings_needed(items) -> dict[int, tuple[str, object]]:

@@ -36,7 +36,8 @@ def encode(name: str) -> bytes:
 
 
 def decode(wire: bytes) -> str:
-    """Wire name → NFC Unicode. Raw UTF-8 (sent by some clients) is accepted as such."""
+    """Wire name → NFC Unicode. Raw UTF-8 is decoded as such (imap/args.py allows it only after
+    ENABLE UTF8=ACCEPT)."""
     if any(b > 0x7E or b < 0x20 for b in wire):
         try:
             return unicodedata.normalize("NFC", wire.decode("utf-8"))

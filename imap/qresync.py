@@ -38,7 +38,7 @@ def parse_select_params(tokens: list | None, qresync_enabled: bool) -> SelectPar
             if i + 1 >= len(tokens) or not isinstance(tokens[i + 1], list) or len(tokens[i + 1]) < 2:
                 raise ParseError("QRESYNC needs (uidvalidity modseq [known-uids])")
             arg = tokens[i + 1]
-            known = parse_seqset(bytes(arg[2])) if len(arg) > 2 and isinstance(arg[2], Atom) else None
+            known = parse_seqset(bytes(arg[2]), saved=False) if len(arg) > 2 and isinstance(arg[2], Atom) else None
             qresync = (_number(arg[0], "a UIDVALIDITY"), _number(arg[1], "a mod-sequence"), known)
             i += 2
         else:

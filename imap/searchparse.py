@@ -13,12 +13,16 @@ import unicodedata
 from typing import Callable
 
 from storage.search import (
-    All, And, BodyContains, DateCompare, HasFlag, HeaderContains, ModSeqAtLeast, Not, Or, Query,
+    All, And, BlobPrefix, BodyContains, DateCompare, HasFlag, HeaderContains, ModSeqAtLeast, Not, Or, Query,
     SizeCompare, TextContains, UidSet,
 )
+from storage.api import email_id_prefix
 
 from imap.session import parse_seqset
 from imap.wire import Atom, FileLiteral, ParseError, String
+
+
+_OBJECTID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")  # RFC 8474 §7 objectid
 
 
 class BadCharset(Exception):
@@ -163,6 +167,12 @@ class SearchParser:
             if pos >= len(toks) or not isinstance(toks[pos], Atom):
                 raise ParseError("UID needs a set")
             return self.uidset(parse_seqset(bytes(toks[pos]))), pos + 1
+        if key in (b"EMAILID", b"THREADID"):  # RFC 8474 §6
+            value, pos = self._string(toks, pos)
+            if not _OBJECTID.match(value):
+                raise ParseError("Invalid object id")
+            prefix = email_id_prefix(value) if key == b"EMAILID" else None
+            return (BlobPrefix(prefix) if prefix is not None else UidSet(())), pos
         if key == b"MODSEQ":
             # MODSEQ [entry-name entry-type-req] mod-sequence-valzer (RFC 7162 §3.1.5)
             if pos < len(toks) and isinstance(toks[pos], String):
@@ -170,6 +180,6 @@ class SearchParser:
             n, pos = self._number(toks, pos)
             self.uses_modseq = True
             return ModSeqAtLeast(n), pos
-        if key[:1].isdigit() or key[:1] == b"*":
+        if key[:1].isdigit() or key[:1] == b"*" or key == b"$":  # $: SEARCHRES (RFC 5182)
             return self.seqset(parse_seqset(bytes(key))), pos
         raise ParseError("Unknown search key: " + key.decode("ascii", "replace")[:30])

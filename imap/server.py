@@ -24,7 +24,7 @@ from twisted.python import failure
 
 from imap.commands import COMMANDS
 from imap.compress import DeflateTransport, Inflater
-from imap.errors import SERVER_BUG, response_for
+from imap.errors import SERVER_BUG, Refused, response_for
 from imap.op.auth import greeting
 from imap.op.selected import recent_settled
 from imap.searchparse import BadCharset
@@ -38,6 +38,16 @@ log = logging.getLogger(__name__)
 SPOOL_IN_MEMORY = 1024 * 1024
 #: Commands whose responses may not carry EXPUNGE (RFC 3501 §7.4.1) unless sent as UID commands.
 NO_EXPUNGE_REPORT = {b"FETCH", b"STORE", b"SEARCH"}
+
+
+def _no_delay(transport) -> None:
+    """TCP_NODELAY; a PROXY or TLS wrapper passes the call on to the TCP transport when it can."""
+    set_no_delay = getattr(transport, "setTcpNoDelay", None)
+    if set_no_delay is not None:
+        try:
+            set_no_delay(True)
+        except AttributeError:  # a wrapper whose inner transport has none
+            pass
 
 
 class IMAPServer(IMAP4Server):
@@ -71,16 +81,32 @@ class IMAPServer(IMAP4Server):
         self._paused = False
         self._secure: bool | None = None  # fixed when COMPRESS wraps the transport (hiding ISSLTransport)
         self._inflater: Inflater | None = None  # once COMPRESS is active
+        self._counted: str | None = None  # the client address counted in ctx.limits
+        self._refused = False  # over the connection limit: closed at once
 
     # -- connection ----------------------------------------------------------------------------
     def connectionMade(self) -> None:
+        limits = self.sc.limits
+        if limits is not None:
+            host = str(getattr(self.transport.getPeer(), "host", ""))
+            if not limits.acquire("imap", host):
+                self.closed = self._refused = True
+                self.transport.write(b"* BYE [UNAVAILABLE] Too many connections from your address\r\n")
+                self.transport.loseConnection()
+                return
+            self._counted = host
         IMAP4Server.connectionMade(self)
         # A response is often two writes (untagged data, then the tagged line): with Nagle's
         # algorithm the second waited for the client's delayed ACK, ~40 ms per command.
-        self.transport.setTcpNoDelay(True)
+        _no_delay(self.transport)
         self.sc.connections.add(self)
 
     def connectionLost(self, reason=None) -> None:
+        if self._counted is not None:
+            self.sc.limits.release("imap", self._counted)
+            self._counted = None
+        if self._refused:
+            return  # refused at connectionMade: nothing was started
         self.closed = True
         self.sc.connections.discard(self)
         if self.sc.guard is not None:
@@ -259,7 +285,9 @@ class IMAPServer(IMAP4Server):
             if nonsync:  # the client sends it anyway: read and discard, then the rest of the line
                 self._lit_need, self._lit_discard, self._lit_sink = size, True, None
             return
-        if is_append and size > SPOOL_IN_MEMORY:
+        # MULTIAPPEND / CATENATE send many literals in one command: what they hold in memory together is bounded.
+        held = sum(len(lit) for lit in cmd.literals if not isinstance(lit, FileLiteral)) if is_append else 0
+        if is_append and size + held > SPOOL_IN_MEMORY:
             self._lit_sink = tempfile.TemporaryFile(prefix="imap-append-")
         else:
             self._lit_sink = io.BytesIO()
@@ -393,6 +421,8 @@ class IMAPServer(IMAP4Server):
             return
         if f.check(ParseError):
             self.respond(b"BAD", tag, str(f.value).encode("utf-8", "replace"))
+        elif f.check(Refused):
+            self.respond(b"NO", tag, f.value.text)
         elif f.check(BadCharset):
             self.respond(b"NO", tag, b"[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset")
         elif f.check(StoreError):

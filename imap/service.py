@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from twisted.internet import protocol
 
-from imap.deps import OrgProvider, QuotaProvider, SessionRegistry
+from imap.deps import ConnectionLimiter, LoginGuard, OrgProvider, QuotaProvider, SessionRegistry
 from imap.notify import ChangeHub
 from imap.prerender import Prerenderer
 
@@ -44,6 +44,10 @@ class ServerContext:
     guard: SessionRegistry | None = None
     #: renders new mail's ENVELOPE/BODYSTRUCTURE while the store is quiet; None: not running
     prerender: Prerenderer | None = None
+    #: the login guard (mailserver/accounts/guard.py); None: logins are neither delayed nor logged
+    logins: LoginGuard | None = None
+    #: connections at once per client address; None: no limit
+    limits: ConnectionLimiter | None = None
 
 
 class IMAPFactory(protocol.ServerFactory):
@@ -59,15 +63,20 @@ class IMAPFactory(protocol.ServerFactory):
 
 
 def start_imap(reactor, settings, store, auth, tls, *, quota: QuotaProvider, org: OrgProvider | None,
-               guard: SessionRegistry | None = None) -> list:
+               guard: SessionRegistry | None = None, logins: LoginGuard | None = None,
+               limits: ConnectionLimiter | None = None, proxy=None) -> list:
     """Start the configured IMAP listeners; returns their IListeningPorts.
 
     ``quota`` decides APPEND/COPY/MOVE limits and answers GETQUOTA; ``org`` (units, delegation)
-    gives the shared namespace and SASL authorization identities."""
+    gives the shared namespace and SASL authorization identities; ``logins`` guards logins
+    against guessing, ``limits`` counts connections per client address; ``proxy(port, factory,
+    interface=, tls=, backlog=)`` listens instead of the reactor, reading the PROXY header of
+    connections from the configured proxies (mailserver/listen.py)."""
     listeners = settings.listeners
     if listeners.imap is None and listeners.imaps is None:
         return []
-    ctx = ServerContext(reactor, settings, store, auth, tls, ChangeHub(reactor, store), quota, org, guard=guard)
+    ctx = ServerContext(reactor, settings, store, auth, tls, ChangeHub(reactor, store), quota, org, guard=guard,
+                        logins=logins, limits=limits)
     if settings.limits.imap_prerender_quiet > 0:
         ctx.prerender = Prerenderer(store, quiet=settings.limits.imap_prerender_quiet)
         ctx.prerender.start()
@@ -75,7 +84,13 @@ def start_imap(reactor, settings, store, auth, tls, *, quota: QuotaProvider, org
     factory = IMAPFactory(ctx)
     ports = []
     if listeners.imap is not None:
-        ports.append(reactor.listenTCP(listeners.imap.port, factory, backlog=BACKLOG, interface=listeners.imap.address))
+        if proxy is None:
+            ports.append(reactor.listenTCP(listeners.imap.port, factory, backlog=BACKLOG, interface=listeners.imap.address))
+        else:
+            ports.append(proxy(listeners.imap.port, factory, interface=listeners.imap.address, backlog=BACKLOG))
     if listeners.imaps is not None:
-        ports.append(reactor.listenSSL(listeners.imaps.port, factory, tls, backlog=BACKLOG, interface=listeners.imaps.address))
+        if proxy is None:
+            ports.append(reactor.listenSSL(listeners.imaps.port, factory, tls, backlog=BACKLOG, interface=listeners.imaps.address))
+        else:
+            ports.append(proxy(listeners.imaps.port, factory, interface=listeners.imaps.address, tls=tls, backlog=BACKLOG))
     return ports

@@ -17,8 +17,19 @@ from storage.search import UidSet
 from imap.wire import ParseError
 
 
-def parse_seqset(text: bytes) -> tuple[tuple[int, int | None], ...]:
-    """``1:4,7,9:*`` → ((1, 4), (7, 7), (9, None)); None stands for "*". Ranges are unordered."""
+class SavedResult(tuple):
+    """``$`` (RFC 5182 SEARCHRES, part of IMAP4rev2): the messages the last ``SEARCH RETURN
+    (SAVE)`` kept in this selection; SelectedView.resolve and uid_set read it."""
+
+
+SAVED = SavedResult()
+
+
+def parse_seqset(text: bytes, *, saved: bool = True) -> tuple[tuple[int, int | None], ...]:
+    """``1:4,7,9:*`` → ((1, 4), (7, 7), (9, None)); None stands for "*". Ranges are unordered.
+    ``$`` alone is SAVED where the grammar allows it (``saved``)."""
+    if text == b"$" and saved:
+        return SAVED
     if not text:
         raise ParseError("Missing sequence set")
     out = []
@@ -73,6 +84,7 @@ class SelectedView:
         # copies it (for its worker thread) with one memcpy.
         self.uids: array = array("q", view.uids)
         self.recent: set[int] = set(view.recent_uids)
+        self.track_recent = True  # False under IMAP4rev2, which has no \Recent (RFC 9051 App. E)
         self.highestmodseq = view.folder.highestmodseq
         self.uidnext = view.folder.uidnext
         self.pending_expunge: set[int] = set()
@@ -89,6 +101,13 @@ class SelectedView:
         self.keywords: dict[str, str] = {k.lower(): k for k in getattr(view, "keywords", ())}
         self.keywords_grew = False
         self.permanent = b""  # PERMANENTFLAGS' system flags (and \*), set by SELECT
+        self.saved: list[int] = []  # SEARCHRES ``$``: UIDs, ascending; empty at SELECT (RFC 5182 §2.1)
+
+    def drop_recent(self) -> None:
+        """IMAP4rev2: no \\Recent flag and no RECENT response from now on."""
+        self.track_recent = False
+        self.recent = set()
+        self.told_recent = 0
 
     # -- the mailbox's flags -----------------------------------------------------------------------
     def note_keywords(self, flags) -> None:
@@ -128,6 +147,8 @@ class SelectedView:
         included) is a syntax error (RFC 3501 §9, seq-number), unless ``clamp``: SEARCH then
         matches the part of the set that exists, as Dovecot does.
         """
+        if ranges is SAVED:  # the same messages whether asked for by number or by UID
+            return [u for u in self.saved if self.msn_of(u) is not None]
         if not self.uids:
             if not uid and not clamp:
                 raise ParseError("Message sequence number out of range")
@@ -160,7 +181,7 @@ class SelectedView:
 
         ``n:*`` always includes the last message, even if n is above every UID (RFC 3501 §6.4.8).
         """
-        if not uid:
+        if not uid or ranges is SAVED:
             return UidSet(compress(self.resolve(ranges, uid=False, clamp=True)))
         top = self.uids[-1] if self.uids else 0
         out = []
@@ -180,7 +201,7 @@ class SelectedView:
                 self.uids.append(m.uid)
                 self.note_keywords(m.flags)
                 last = m.uid
-        if not self.readonly and self.uids and last >= self.claim_top:
+        if self.track_recent and not self.readonly and self.uids and last >= self.claim_top:
             # \\Recent for one session only (RFC 3501 §2.3.2): the arrivals are taken in the
             # store (``claim_recent``), and are \\Recent here if this session got them first.
             self.unclaimed = (self.claim_top, last + 1)
@@ -246,12 +267,14 @@ class SelectedView:
                 # Ascending order: each report shifts the later numbers down by one.
                 out.extend(b"* %d EXPUNGE" % (m - i) for i, m in enumerate(msns))
             self.uids = array("q", (u for u in self.uids if u not in gone))
+            if self.saved:
+                self.saved = [u for u in self.saved if u not in gone]
             self.recent -= gone
             for u in gone:
                 self.reported_modseq.pop(u, None)
             self.pending_expunge = set()
             self.told_exists = len(self.uids)
-        if len(self.recent) != self.told_recent:
+        if self.track_recent and len(self.recent) != self.told_recent:
             out.append(b"* %d RECENT" % len(self.recent))
             self.told_recent = len(self.recent)
         if not with_flags:

@@ -100,12 +100,22 @@ class Session:
 
     def wire_name(self, name: str) -> bytes:
         """A folder name as this session's client expects it on the wire: modified UTF-7, or
-        UTF-8 once the client enabled UTF8=ACCEPT (RFC 6855 §3)."""
-        if b"UTF8=ACCEPT" in self.enabled:
+        UTF-8 once the client enabled UTF8=ACCEPT (RFC 6855 §3) or IMAP4rev2 (RFC 9051 §5.1)."""
+        if self.utf8_names:
             return utf8_astring(name)
         return astring(mutf7.encode(name))
 
     # -- extensions ----------------------------------------------------------------------------
+    @property
+    def rev2(self) -> bool:
+        """ENABLE IMAP4rev2 (RFC 9051 §6.3.1): no \\Recent, SEARCH answers ESEARCH, UTF-8 names."""
+        return b"IMAP4rev2" in self.enabled
+
+    @property
+    def utf8_names(self) -> bool:
+        """Mailbox names travel as UTF-8 (RFC 6855 §3, RFC 9051 §5.1), not modified UTF-7."""
+        return b"UTF8=ACCEPT" in self.enabled or b"IMAP4rev2" in self.enabled
+
     @property
     def condstore(self) -> bool:
         return b"CONDSTORE" in self.enabled

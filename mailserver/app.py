@@ -153,21 +153,33 @@ async def _start(settings: Settings, running: _Running) -> None:
     running.lifecycle = start_lifecycle(loop, settings, store)  # daily deadlines (R-LIFE-*, lifecycle.run_at)
 
     organisation = store.org
+    # login guessing (R-SEC-1): one guard and one connection count for every protocol
+    from functools import partial
+
+    from mailserver.accounts.guard import ConnectionLimits, LoginGuard
+    from mailserver.accounts.rates import SendingRates
+    from mailserver.listen import listen
+
+    logins = LoginGuard(store, settings.guard)
+    limits = ConnectionLimits(settings.guard)
+    proxy = partial(listen, reactor, settings.proxy) if settings.proxy.trusted else None
     running.outbound = await start_outbound(loop, settings, store)  # queue worker, DKIM
     running.servers = await start_smtp(
         settings, store, auth, server_ssl_context(settings),
         groups=organisation, quota=running.quota, org=organisation, outbound=running.outbound,
+        logins=logins, limits=limits, rates=SendingRates(store, settings),
     )  # fmt: skip
     tls = twisted_tls_options(settings)
     # revoked, locked, deleted or password reset since login: the session is ended (mailserver/sessions.py)
     guard = running.guard = SessionGuard(reactor, store, settings.limits.session_recheck,
                                          rights_for=organisation.rights_for)
     guard.start()
-    running.ports = list(start_imap(reactor, settings, store, auth, tls, quota=running.quota, org=organisation, guard=guard))
-    running.ports += list(start_pop3(reactor, settings, store, auth, tls, guard=guard))
+    running.ports = list(start_imap(reactor, settings, store, auth, tls, quota=running.quota, org=organisation, guard=guard,
+                                    logins=logins, limits=limits, proxy=proxy))
+    running.ports += list(start_pop3(reactor, settings, store, auth, tls, guard=guard, logins=logins, limits=limits, proxy=proxy))
     from mailserver.web.portal import start_web
 
-    running.ports += start_web(reactor, settings, store, auth, organisation, tls, guard)  # password change, health (R-PASS-1)
+    running.ports += start_web(reactor, settings, store, auth, organisation, tls, guard, logins=logins)  # password change, health (R-PASS-1)
     print(f"mailserver {settings.hostname} serving {', '.join(settings.domains)}", flush=True)
     print("\n".join(_listening_lines(settings)), flush=True)
     print(f"  data         {settings.data_dir}", flush=True)

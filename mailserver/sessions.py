@@ -58,6 +58,7 @@ class SessionGuard:
         self.interval = interval
         self.rights_for = rights_for
         self._sessions: dict[Ending, tuple[Login, ...]] = {}
+        self._per_account: dict[tuple[int, str], int] = {}  # (account id, protocol) → sessions
         self._loop: task.LoopingCall | None = None
         self._checking = False
 
@@ -72,10 +73,27 @@ class SessionGuard:
         self._loop = None
 
     def register(self, session: Ending, *logins: Login) -> None:
+        self.unregister(session)
         self._sessions[session] = logins
+        key = (logins[0].account_id, getattr(session, "protocol_name", "other"))
+        self._per_account[key] = self._per_account.get(key, 0) + 1
 
     def unregister(self, session: Ending) -> None:
-        self._sessions.pop(session, None)
+        logins = self._sessions.pop(session, None)
+        if logins is not None:
+            self._forget(session, logins)
+
+    def _forget(self, session: Ending, logins: tuple[Login, ...]) -> None:
+        key = (logins[0].account_id, getattr(session, "protocol_name", "other"))
+        count = self._per_account.get(key, 0) - 1
+        if count > 0:
+            self._per_account[key] = count
+        else:
+            self._per_account.pop(key, None)
+
+    def count_for(self, account_id: int, protocol: str) -> int:
+        """Sessions of ``protocol`` (``session.protocol_name``) logged in as ``account_id``."""
+        return self._per_account.get((account_id, protocol), 0)
 
     def count_by_protocol(self) -> dict[str, int]:
         """Logged-in sessions by ``session.protocol_name`` (imap, pop3), for /metrics."""
@@ -125,7 +143,7 @@ class SessionGuard:
                 reason = "access to the shared mailbox withdrawn" if _shared(session) == shared[session] else None
             if reason is not None:
                 log.info("ending session of account %d: %s", logins[0].account_id, reason)
-                self._sessions.pop(session, None)
+                self.unregister(session)
                 try:
                     session.end_session(reason)
                 except Exception:  # noqa: BLE001 (the other sessions must still be checked)

@@ -13,7 +13,7 @@ import base64
 import binascii
 import logging
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 
 from pop3 import replies as R
 from pop3.maildrop import Maildrop
@@ -21,6 +21,8 @@ from mailserver.policy.logins import Login
 
 log = logging.getLogger(__name__)
 
+#: ``login`` has already answered (a blocked address)
+_ANSWERED = object()
 #: Wrong credentials tolerated per connection before it is closed (as Dovecot does): password
 #: guessing then costs a new connection every few tries instead of one line per argon2 verify.
 MAX_AUTH_FAILURES = 3
@@ -102,17 +104,42 @@ class AuthorizationCommands:
         return self.login(fields[1], fields[2])
 
     def login(self, user: bytes, password: bytes) -> defer.Deferred | None:
-        """Verify in a worker thread (argon2), lock the maildrop, snapshot it."""
-        try:
-            username, secret = user.decode("utf-8"), password.decode("utf-8")
-        except UnicodeDecodeError:
-            self._auth_failed(repr(user))
-            return None
-        d = self.ctx.run_in_thread(self.ctx.auth.authenticate, username, secret)
+        """Verify in a worker thread (argon2), lock the maildrop, snapshot it. Through the login
+        guard (mailserver/accounts/guard.py) when there is one: a blocked address gets
+        ``-ERR [SYS/TEMP]`` unchecked, failures are delayed and counted, each login logged."""
+        username = user.decode("utf-8", "replace")
+
+        async def check():
+            try:
+                secret = password.decode("utf-8")
+            except UnicodeDecodeError:
+                return None, "encoding"
+            account = await self.ctx.run_in_thread(self.ctx.auth.authenticate, username, secret)
+            return account, "" if account is not None else "credentials"
+
+        guard = self.ctx.logins
+        if guard is None:
+            d = defer.ensureDeferred(check())
+            d.addCallback(lambda found: found[0])
+        else:
+            reactor = self.ctx.reactor
+            d = defer.ensureDeferred(guard.attempt(
+                "pop3", self.peer_host(), username, check, thread=self.ctx.run_in_thread,
+                sleep=lambda seconds: task.deferLater(reactor, seconds, lambda: None)))
+            d.addCallback(self._guarded)
         d.addCallbacks(self._authenticated, self._auth_error, callbackArgs=(username,))
         return d
 
+    def _guarded(self, attempt):
+        if attempt.refused:
+            self.reply(R.ERR_SYS_TEMP_BLOCKED)
+            self.close()
+            return _ANSWERED
+        return attempt.account
+
     def _authenticated(self, account, username: str) -> defer.Deferred | None:
+        if account is _ANSWERED:
+            return None
         if account is None:
             self._auth_failed(username)
             return None
@@ -131,7 +158,8 @@ class AuthorizationCommands:
 
     def _auth_failed(self, username: str) -> None:
         self.auth_failures += 1
-        log.info("pop3 login failed user=%r peer=%s failures=%d", username, self.transport.getPeer(), self.auth_failures)
+        if self.ctx.logins is None:  # the guard logs each login itself
+            log.info("pop3 login failed user=%r peer=%s failures=%d", username, self.transport.getPeer(), self.auth_failures)
         self.reply(R.ERR_AUTH)
         if self.auth_failures >= MAX_AUTH_FAILURES:
             self.close()

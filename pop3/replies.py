@@ -33,6 +33,8 @@ ERR_AUTH = b"-ERR [AUTH] Authentication failed"
 ERR_PLAINTEXT = b"-ERR [AUTH] Plaintext authentication is not allowed without TLS; use STLS"
 ERR_IN_USE = b"-ERR [IN-USE] The maildrop is in use by another POP3 session"
 ERR_SYS_TEMP = b"-ERR [SYS/TEMP] Temporary server failure, try again later"
+ERR_SYS_TEMP_BLOCKED = b"-ERR [SYS/TEMP] Too many failed logins from your address, try again later"
+ERR_SYS_TEMP_CONNECTIONS = b"-ERR [SYS/TEMP] Too many connections from your address, try again later"
 ERR_GONE = b"-ERR That message is no longer available"
 ERR_TIMEOUT = b"-ERR Autologout: idle too long"
 

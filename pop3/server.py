@@ -71,6 +71,9 @@ class Pop3Context:
     autologout: int  # seconds of inactivity before the session is closed (RFC 1939: >= 600)
     run_in_thread: RunInThread = threads.deferToThread
     guard: Any | None = None  # mailserver.sessions.SessionGuard: ends sessions whose login no longer holds
+    logins: Any | None = None  # mailserver.accounts.guard.LoginGuard: delays, blocks and logs logins
+    limits: Any | None = None  # mailserver.accounts.guard.ConnectionLimits: connections per client address
+    reactor: Any | None = None  # for the login guard's timers
 
 
 class POP3Server(AuthorizationCommands, TransactionCommands, pop3.POP3):
@@ -96,9 +99,17 @@ class POP3Server(AuthorizationCommands, TransactionCommands, pop3.POP3):
         self._user: bytes | None = None
         self.auth_failures = 0
         self._sasl_pending = False
+        self._counted: str | None = None  # the client address counted in ctx.limits
 
     # -- connection ---------------------------------------------------------------------------
     def connectionMade(self) -> None:
+        if self.ctx.limits is not None:
+            host = self.peer_host()
+            if not self.ctx.limits.acquire("pop3", host):
+                self.transport.write(R.ERR_SYS_TEMP_CONNECTIONS + b"\r\n")
+                self.close()
+                return
+            self._counted = host
         self.peer_is_loopback = _is_loopback(self.transport.getPeer())
         _no_delay(self.transport)
         self.reply(R.GREETING)
@@ -106,6 +117,9 @@ class POP3Server(AuthorizationCommands, TransactionCommands, pop3.POP3):
 
     def connectionLost(self, reason=None) -> None:
         self._closing = True
+        if self._counted is not None:
+            self.ctx.limits.release("pop3", self._counted)
+            self._counted = None
         self.setTimeout(None)
         if self.ctx.guard is not None:
             self.ctx.guard.unregister(self)
@@ -141,6 +155,10 @@ class POP3Server(AuthorizationCommands, TransactionCommands, pop3.POP3):
             self.ctx.locks.release(self.account_id)
             self.account_id = None
         self.maildrop = None
+
+    def peer_host(self) -> str:
+        """The client's address: the PROXY header's when the connection came through a proxy."""
+        return str(getattr(self.transport.getPeer(), "host", ""))
 
     def plaintext_auth_allowed(self) -> bool:
         return self.tls_active or (self.ctx.allow_plaintext_auth_on_loopback and self.peer_is_loopback)

@@ -35,10 +35,14 @@ def autologout_seconds(settings: Settings) -> int:
     return settings.limits.pop3_autologout
 
 
-def start_pop3(reactor, settings: Settings, store: Store, auth, tls, *, guard=None) -> list:
+def start_pop3(reactor, settings: Settings, store: Store, auth, tls, *, guard=None, logins=None, limits=None,
+               proxy=None) -> list:
     """Listen on the configured POP3 ports; returns their ``IListeningPort``s (app.py stops them).
 
     ``tls`` is the ``CertificateOptions`` app.py built once: STLS on pop3, the handshake on pop3s.
+    ``logins``: the login guard; ``limits``: connections per client address; ``proxy(port,
+    factory, interface=, tls=)`` listens instead of the reactor, reading the PROXY header of
+    connections from the configured proxies (mailserver/listen.py).
     """
 
     def run_in_thread(f, *args, **kwargs):
@@ -53,17 +57,26 @@ def start_pop3(reactor, settings: Settings, store: Store, auth, tls, *, guard=No
         autologout=autologout_seconds(settings),
         run_in_thread=run_in_thread,
         guard=guard,
+        logins=logins,
+        limits=limits,
+        reactor=reactor,
     )
     ports = []
     try:
         plain = settings.listeners.pop3
         if plain is not None:
             factory = Pop3Factory(Pop3Context(implicit_tls=False, **shared))
-            ports.append(reactor.listenTCP(plain.port, factory, interface=plain.address))
+            if proxy is None:
+                ports.append(reactor.listenTCP(plain.port, factory, interface=plain.address))
+            else:
+                ports.append(proxy(plain.port, factory, interface=plain.address))
         secure = settings.listeners.pop3s
         if secure is not None:
             factory = Pop3Factory(Pop3Context(implicit_tls=True, **shared))
-            ports.append(reactor.listenSSL(secure.port, factory, tls, interface=secure.address))
+            if proxy is None:
+                ports.append(reactor.listenSSL(secure.port, factory, tls, interface=secure.address))
+            else:
+                ports.append(proxy(secure.port, factory, interface=secure.address, tls=tls))
     except Exception:
         for port in ports:
             port.stopListening()

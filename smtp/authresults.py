@@ -117,7 +117,9 @@ async def check_dkim(message: bytes, resolver: Resolver) -> list[DkimResult]:
     return results
 
 
-def format_header(authserv_id: str, dkim_results: list[DkimResult], spf: SpfResult | None, mail_from: str, helo: str) -> bytes:
+def format_header(authserv_id: str, dkim_results: list[DkimResult], spf: SpfResult | None, mail_from: str, helo: str,
+                  dmarc: tuple[str, str] | None = None) -> bytes:
+    """``dmarc``: (result, From domain) of smtp.filters.dmarc, added as ``dmarc=... header.from=``."""
     parts = []
     if not dkim_results:
         parts.append("dkim=none")
@@ -136,22 +138,19 @@ def format_header(authserv_id: str, dkim_results: list[DkimResult], spf: SpfResu
             parts.append(f"spf={spf.result} smtp.mailfrom={_SAFE_ADDR.sub('', mail_from)}")
         else:
             parts.append(f"spf={spf.result} smtp.helo={_SAFE.sub('', helo)}")
+    if dmarc is not None:
+        result, domain = dmarc
+        parts.append(f"dmarc={result} header.from={_SAFE.sub('', domain)}" if domain else f"dmarc={result}")
     lines = [f"Authentication-Results: {_SAFE.sub('', authserv_id)};"]
     lines += [f"\t{p};" for p in parts[:-1]] + [f"\t{parts[-1]}"]
     return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
-async def authentication_results(
-    raw: bytes | BinaryIO,
-    client_ip: str,
-    helo: str,
-    mail_from: str,
-    resolver: Resolver,
-    *,
-    authserv_id: str,
-) -> bytes:
-    """The ``Authentication-Results:`` field (CRLF-terminated) to prepend to ``raw`` (the whole
-    message as received, bytes or a seekable binary file, read in a thread and rewound)."""
+async def verify(
+    raw: bytes | BinaryIO, client_ip: str, helo: str, mail_from: str, resolver: Resolver
+) -> tuple[list[DkimResult], SpfResult]:
+    """DKIM results of ``raw`` (the whole message as received, bytes or a seekable binary file,
+    read in a thread and rewound) and the SPF result of the client."""
     loop = asyncio.get_running_loop()
     if isinstance(raw, (bytes, bytearray, memoryview)):
         message = bytes(raw)
@@ -165,11 +164,24 @@ async def authentication_results(
 
         message = await loop.run_in_executor(None, read)
     if not _DKIM_FIELD.search(_head(message)):  # unsigned (most mail): SPF alone, no task
-        return format_header(authserv_id, [], await check_spf(client_ip, mail_from, helo, resolver), mail_from, helo)
+        return [], await check_spf(client_ip, mail_from, helo, resolver)
     spf_task = asyncio.ensure_future(check_spf(client_ip, mail_from, helo, resolver))
     try:
         dkim_results = await check_dkim(message, resolver)
     except Exception:  # noqa: BLE001 - unparseable message: record it, deliver anyway
         dkim_results = [DkimResult("permerror", "", "", "", "unparseable message")]
-    spf = await spf_task
+    return dkim_results, await spf_task
+
+
+async def authentication_results(
+    raw: bytes | BinaryIO,
+    client_ip: str,
+    helo: str,
+    mail_from: str,
+    resolver: Resolver,
+    *,
+    authserv_id: str,
+) -> bytes:
+    """The ``Authentication-Results:`` field (CRLF-terminated) to prepend to ``raw``."""
+    dkim_results, spf = await verify(raw, client_ip, helo, mail_from, resolver)
     return format_header(authserv_id, dkim_results, spf, mail_from, helo)

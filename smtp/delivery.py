@@ -45,15 +45,17 @@ class Message:
     remote: Sequence[str] = ()  # remote recipients (submission only)
     refused: Mapping[int, Decision] = field(default_factory=dict)  # account id → why (attachments)
     parsed: dict | None = None  # store.messages.parse_message of the spool from 0, when the checks parsed it
+    folder: str = "INBOX"  # the local accounts' folder (Junk: smtp/filters); INBOX when they have no such folder
 
 
-def targets_for(accounts: Sequence[Account], limit_for: Callable[[Account], int | None] | None = None) -> list[DeliveryTarget]:
+def targets_for(accounts: Sequence[Account], limit_for: Callable[[Account], int | None] | None = None,
+                folder: str = "INBOX") -> list[DeliveryTarget]:
     """One target per distinct account (two addresses of one account get one copy)."""
     seen: dict[int, DeliveryTarget] = {}
     for account in accounts:
         if account.id not in seen:
             limit = limit_for(account) if limit_for is not None else None
-            seen[account.id] = DeliveryTarget(account.id, "INBOX", quota_limit=limit)
+            seen[account.id] = DeliveryTarget(account.id, folder, quota_limit=limit)
     return list(seen.values())
 
 
@@ -75,7 +77,7 @@ async def deliver(
     now = _dt.datetime.now(_dt.timezone.utc)
 
     def prepare() -> tuple[list[DeliveryTarget], BlobRef]:
-        return targets_for(wanted, limit_for), store.messages.put_blob(message.spool, prefix=message.prefix, parsed=message.parsed)
+        return targets_for(wanted, limit_for, message.folder), store.messages.put_blob(message.spool, prefix=message.prefix, parsed=message.parsed)
 
     loop = asyncio.get_running_loop()
     try:
@@ -85,6 +87,8 @@ async def deliver(
             targets, blob = await loop.run_in_executor(executor, prepare)
         # The commit is awaited, not waited for in a thread: no worker is parked per message.
         outcomes = await asyncio.wrap_future(store.messages.deliver_soon(blob, targets, internaldate=now)) if targets else []
+        if message.folder != "INBOX" and any(o.error == ErrorKind.NOTFOUND for o in outcomes):
+            outcomes = await _to_inbox(store, blob, targets, outcomes, now)
         if message.remote:
             if outbound is None:  # the relay check lets no remote recipient through without a queue
                 raise Temp("remote recipients and no outbound queue")
@@ -109,6 +113,15 @@ async def deliver(
     log.info("id=%s delivered size=%d rcpts=%d queued=%d bounced=%d",
              tx_id, blob.size, delivered, len(message.remote), len(failures))  # fmt: skip
     return replies.S250_QUEUED.format(id=tx_id)
+
+
+async def _to_inbox(store: Store, blob: BlobRef, targets: list[DeliveryTarget], outcomes: list[DeliveryOutcome],
+                    now: _dt.datetime) -> list[DeliveryOutcome]:
+    """Accounts without the folder (a user deleted Junk) get the message in INBOX instead."""
+    missing = {o.account_id for o in outcomes if o.error == ErrorKind.NOTFOUND}
+    retry = [DeliveryTarget(t.account_id, "INBOX", quota_limit=t.quota_limit) for t in targets if t.account_id in missing]
+    again = {o.account_id: o for o in await asyncio.wrap_future(store.messages.deliver_soon(blob, retry, internaldate=now))}
+    return [again.get(o.account_id, o) for o in outcomes]
 
 
 async def _bounce(store: Store, message: Message, failures: list[bounce.Failure], **kw) -> None:

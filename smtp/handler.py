@@ -43,6 +43,7 @@ class InboundHandler:
         outbound: Outbound | None = None,
         resolver: Any = None,
         max_size: int | None = None,
+        filters: Any = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -51,6 +52,7 @@ class InboundHandler:
         self.org = org
         self.outbound = outbound
         self.resolver = resolver  # smtp.outbound.dns.Resolver: SPF/DKIM of inbound mail
+        self.filters = filters  # smtp.filters.Filters: content filters and DMARC (MX)
         self.max_size = max_size if max_size is not None else settings.limits.max_message_size
         # Store calls of SMTP sessions. A thread waiting on a group commit costs nothing, and the
         # loop's default executor (CPUs + 4 threads) would cap a group commit at that many messages.
@@ -85,7 +87,7 @@ class InboundHandler:
             self.store, self.settings.limits, peer, self.executor,
             sender=tx.mail_from or "", address=path.address, domain=path.domain,
             accepted=len(tx.rcpt_tos), declared_size=tx.declared_size, configured_domains=self.configured_domains,
-            groups=self.groups, quota=self.quota, utf8=tx.smtp_utf8,
+            groups=self.groups, quota=self.quota, utf8=tx.smtp_utf8, roles=self.settings.role_addresses,
         )  # fmt: skip
         try:
             name, verdict = await pipeline.run(self.rcpt_checks, ctx)
@@ -111,8 +113,9 @@ class InboundHandler:
             sender=tx.mail_from or "", recipients=tuple(tx.rcpt_tos), accounts=tuple(tx.accounts),
             remote=tuple(tx.remote), size=result.size, data_state=result.state, spool=result.spool, head=result.head,
             quota=self.quota, utf8=tx.smtp_utf8, sender_account=sender_account, org=self.org,
-            helo=peer.helo, authserv_id=self.settings.hostname, resolver=self.resolver,
+            helo=peer.helo, authserv_id=self.settings.hostname, resolver=self.resolver, filters=self.filters,
         )  # fmt: skip
+        ctx.extra["tx_id"] = tx.id
         try:
             name, verdict = await pipeline.run(self.data_checks, ctx)
         except StoreError as e:
@@ -135,12 +138,17 @@ class InboundHandler:
         # Return-Path first, then what checks add (Authentication-Results), then Received.
         rp_end = head.index(b"\r\n") + 2
         prefix = head[:rp_end] + verdict.headers + head[rp_end:]
-        if type(self).clean_header is InboundHandler.clean_header:
+        if "head" in ctx.extra:  # a milter edited the header section: stored edited, body from the spool
+            prefix += ctx.extra["head"]
+            result.spool.seek(ctx.extra["body_at"])
+        elif type(self).clean_header is InboundHandler.clean_header:
             result.spool.seek(0)  # MX: stored as received, no thread hand-off
         else:
             prefix += await self._call(self.clean_header, result.spool)
         message = delivery.Message(result.spool, prefix, result.size, tx.accounts, tx.remote, ctx.extra.get("refused", {}),
-                                   ctx.parsed)  # fmt: skip
+                                   ctx.parsed, folder=ctx.extra.get("folder", "INBOX"))  # fmt: skip
+        if message.folder != "INBOX":
+            log.info("id=%s filed into %s: %s", tx.id, message.folder, "; ".join(ctx.extra.get("junk_reasons", ())))
         reply = await delivery.deliver(
             self.store, message, tx_id=tx.id, sender=tx.mail_from or "", hostname=self.settings.hostname,
             executor=self.executor, limit_for=self.quota.delivery_limit if self.quota else None,

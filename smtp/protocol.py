@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 import socket
 from typing import Any, AnyStr, BinaryIO, Callable
 
 from aiosmtpd.smtp import SMTP
 
+from mailserver.policy.guard import is_trusted
+from mailserver.policy.loginlog import log_limit
+from mailserver.policy.proxyheader import BadHeader, parse as parse_proxy_header
 from smtp import replies
 from smtp.address import AddressSyntaxError, parse_path
 from smtp.data import read_data
@@ -33,6 +37,8 @@ from smtp.transaction import Transaction
 log = logging.getLogger("smtp.protocol")
 
 RDNS_TIMEOUT = 2.0  # seconds; a slow resolver must not hold up delivery
+#: replies that count as a bad command (unknown, syntax, out of sequence, parameter errors)
+BAD_COMMAND_CODES = frozenset({"500", "501", "502", "503", "504", "555"})
 
 
 class MailSMTP(SMTP):
@@ -49,8 +55,17 @@ class MailSMTP(SMTP):
         resolve_name: Callable[[str], Any] | None = None,
         implicit_tls: bool = False,
         plaintext_auth_on_loopback: bool = False,
+        service: str = "smtp",
+        limits: Any = None,
+        proxy_from: tuple = (),
+        proxy_timeout: float = 10.0,
+        max_commands: int | None = None,
+        max_bad_commands: int | None = None,
         **kwargs: Any,
     ) -> None:
+        """``limits``: connections per client address (mailserver.accounts.guard.ConnectionLimits);
+        ``proxy_from``: networks whose connections begin with a PROXY header (the real client);
+        ``max_commands``, ``max_bad_commands``: per session, then ``421 4.7.0`` and close."""
         kwargs.setdefault("enable_SMTPUTF8", True)
         if not hasattr(handler, "auth_PLAIN"):  # MX: no AUTH at all, not even aiosmtpd's built-ins
             kwargs.setdefault("auth_exclude_mechanism", ["LOGIN", "PLAIN"])
@@ -70,13 +85,55 @@ class MailSMTP(SMTP):
         self._deadline = 0.0  # loop time at which the idle timeout fires
         self._timer_armed = False
         self._peer_memo: tuple[tuple, Peer] | None = None
+        self._service = service
+        self._limits = limits
+        self._proxy_from = proxy_from
+        self._proxy_wait = proxy_timeout
+        self._begun = False  # the session started (after the PROXY header, if one is expected)
+        self._awaiting_header: asyncio.BaseTransport | None = None
+        self._header = b""
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._counted: str | None = None  # the client address counted in ``limits``
+        self._client: tuple[str, int] | None = None  # the client a PROXY header named
+        self._max_bad = max_bad_commands
+        self._bad = 0
+        if max_commands is not None:
+            self._commands_left = max_commands
+            self._smtp_methods = {name: self._counting(method) for name, method in self._smtp_methods.items()}
 
     def _create_envelope(self) -> Transaction:
         return Transaction()
 
     # -- connection --------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._begun:  # STARTTLS: a new session over the TLS transport, the same client
+            super().connection_made(transport)
+            if self._client is not None and self.session is not None:
+                self.session.peer = self._client
+            return
+        peer = transport.get_extra_info("peername")
+        if self._proxy_from and peer and is_trusted(str(peer[0]), self._proxy_from):
+            self._awaiting_header = transport
+            self._header_timer = self.loop.call_later(self._proxy_wait, self._header_late)
+            return
+        self._begin(transport, None)
+
+    def _begin(self, transport: asyncio.BaseTransport, client: tuple[str, int] | None) -> None:
+        """Start the session (aiosmtpd's greeting and command loop) with ``client`` as its peer
+        when a PROXY header named one; refused over the connection limit."""
+        peer = client or transport.get_extra_info("peername")
+        host = str(peer[0]) if peer else ""
+        if self._limits is not None:
+            if not self._limits.acquire(self._service, host):
+                transport.write(replies.S421_CONNECTIONS.encode() + b"\r\n")
+                transport.close()
+                return
+            self._counted = host
+        self._begun = True
+        self._client = client
         super().connection_made(transport)
+        if client is not None and self.session is not None:
+            self.session.peer = client
         if self._peer_name is None and self.session and self.session.peer:
             ip = str(self.session.peer[0])
             self._peer_name = self.loop.create_task(self._resolve_name(ip))
@@ -84,13 +141,75 @@ class MailSMTP(SMTP):
                 self._auth_require_tls = False  # 465 is TLS already (docs/libraries.md, aiosmtpd)
 
     def connection_lost(self, error: Exception | None) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+        if self._counted is not None:
+            self._limits.release(self._service, self._counted)
+            self._counted = None
+        if not self._begun:
+            return  # refused, or no PROXY header: no session was started
         if self._peer_name is not None:
             self._peer_name.cancel()
         super().connection_lost(error)
 
+    def eof_received(self) -> bool | None:
+        if not self._begun:
+            return False
+        return super().eof_received()
+
     def data_received(self, data: bytes) -> None:
+        if self._awaiting_header is not None:
+            self._proxy_header(data)
+            return
+        if not self._begun:
+            return
         self._last_rx = self.loop.time()
         super().data_received(data)
+
+    def _proxy_header(self, data: bytes) -> None:
+        transport = self._awaiting_header
+        assert transport is not None
+        self._header += data
+        try:
+            header = parse_proxy_header(self._header)
+        except BadHeader as e:
+            log.warning("proxy: %s from %s; closing", e, transport.get_extra_info("peername"))
+            self._awaiting_header = None
+            transport.close()
+            return
+        if header is None:
+            return
+        self._awaiting_header, self._header = None, b""
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+        self._begin(transport, header.client)
+        if header.rest and self._begun:
+            self.data_received(header.rest)
+
+    def _header_late(self) -> None:
+        if self._awaiting_header is not None:
+            log.warning("proxy: no PROXY header from %s in time; closing", self._awaiting_header.get_extra_info("peername"))
+            self._awaiting_header.close()
+            self._awaiting_header = None
+
+    def _counting(self, method: Callable[[str | None], Any]) -> Callable[[str | None], Any]:
+        @functools.wraps(method)  # HELP reads the syntax attributes of the methods
+        async def counted(arg: str | None) -> None:
+            self._commands_left -= 1
+            if self._commands_left < 0:
+                await self._refuse(replies.S421_TOO_MANY_COMMANDS, "commands")
+                return
+            await method(arg)
+
+        return counted
+
+    async def _refuse(self, reply: str, what: str) -> None:
+        """Over a per-session limit: say so (421, RFC 5321 3.8), log it and close."""
+        assert self.session is not None
+        log_limit(self._service, str(self.session.peer[0]) if self.session.peer else "", what)
+        await self._push_raw(reply)
+        if self.transport is not None:
+            self.transport.close()
 
     def _reset_timeout(self, duration: float | None = None) -> None:
         """Move the idle deadline. aiosmtpd cancels its timer and schedules a new one at every
@@ -160,6 +279,10 @@ class MailSMTP(SMTP):
                 status = replies.enhance(status)
             self._greeted = True
         await super().push(status)
+        if self._max_bad is not None and isinstance(status, str) and status[:3] in BAD_COMMAND_CODES:
+            self._bad += 1
+            if self._bad >= self._max_bad:
+                await self._refuse(replies.S421_TOO_MANY_ERRORS, "bad-commands")
 
     async def _push_raw(self, status: str) -> None:
         await super().push(status)

@@ -27,6 +27,11 @@ S451_TEMP = "451 4.3.0 Temporary failure, please try again later"
 S452_TOO_MANY_RCPTS = "452 4.5.3 Too many recipients"
 S452_RCPT_QUOTA = "452 4.2.2 Mailbox full, try again later"  # R-QUOTA-1, per recipient at RCPT
 S454_TLS_UNAVAILABLE = "454 4.7.0 TLS not available"
+S451_RATE = "451 4.7.1 Sending limit per hour reached, try again later"
+S454_BLOCKED = "454 4.7.0 Too many failed logins from your address, try again later"
+S421_CONNECTIONS = "421 4.7.0 Too many connections from your address, try again later"
+S421_TOO_MANY_COMMANDS = "421 4.7.0 Too many commands in one session, closing connection"
+S421_TOO_MANY_ERRORS = "421 4.7.0 Too many bad commands, closing connection"
 
 # -- permanent: syntax and sequence ----------------------------------------------------------------
 S500_LINE_TOO_LONG = "500 5.5.2 Line too long"
@@ -54,6 +59,14 @@ S552_MESSAGE_TOO_BIG = "552 5.3.4 Message size exceeds fixed maximum message siz
 S552_QUOTA = "552 5.2.2 Mailbox full"  # R-QUOTA-1, at DATA
 S553_SENDER_NOT_OWNED = "553 5.7.1 Sender address not owned by the authenticated user"  # R-ACC-1
 S553_FROM_NOT_OWNED = "553 5.7.1 From: address not owned by the authenticated user"  # R-ACC-1
+
+# -- content filters (R-SEC-1, smtp/filters) -------------------------------------------------------
+S451_FILTER = "451 4.7.1 Message could not be checked now, please try again later"
+S451_MILTER = "451 4.7.1 Message deferred by a content filter, please try again later"
+S550_SPAM = "550 5.7.1 Message refused as spam"
+S550_MILTER = "550 5.7.1 Message refused by a content filter"
+S550_DMARC = "550 5.7.1 Message refused by the DMARC policy of its From domain"
+S554_VIRUS = "554 5.7.1 Message refused: it carries a virus"
 
 # -- authentication (submission) -------------------------------------------------------------------
 S235_AUTH_OK = "235 2.7.0 Authentication successful"

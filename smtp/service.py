@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from config.settings import Listener, Settings
 from smtp.data import spool_factory
+from smtp.filters import Filters
 from smtp.handler import InboundHandler
 from smtp.bounce import Outbound
 from smtp.outbound.dns import Resolver
@@ -35,6 +36,12 @@ def protocol_factory(settings: Settings, handler: InboundHandler, **kwargs: Any)
     """A factory of sessions sharing one handler (handlers keep no per-session state)."""
     spool = spool_factory(settings.data_dir / "spool", settings.limits.smtp_spool_threshold)
     loop = asyncio.get_running_loop()
+
+    guard, proxy = settings.guard, settings.proxy
+    kwargs.setdefault("proxy_from", tuple(proxy.trusted))
+    kwargs.setdefault("proxy_timeout", proxy.timeout)
+    kwargs.setdefault("max_commands", guard.smtp_commands_per_session)
+    kwargs.setdefault("max_bad_commands", guard.smtp_bad_commands_per_session)
 
     def make() -> MailSMTP:
         return MailSMTP(
@@ -71,6 +78,9 @@ async def start_smtp(
     org: Org | None = None,
     outbound: Outbound | None = None,
     resolver: Resolver | None = None,
+    logins: Any = None,
+    limits: Any = None,
+    rates: Any = None,
 ) -> list[asyncio.Server]:
     """Start the configured SMTP listeners. What the composition root injects (smtp/ imports no
     mailserver.* nor storage internals; each is typed by a Protocol here):
@@ -84,7 +94,15 @@ async def start_smtp(
     - ``outbound``: the outbound queue (``smtp.outbound.OutboundService``); None: submission
       refuses remote recipients (550 5.7.1) and DSNs to remote senders are logged, not sent;
     - ``resolver``: DNS for SPF/DKIM of inbound mail (Authentication-Results); default: built
-      from ``settings.dns``."""
+      from ``settings.dns``;
+    - ``logins``: the login guard of submission AUTH (``mailserver.accounts.guard.LoginGuard``);
+      None: failures are only delayed by ``AUTH_FAILURE_DELAY``;
+    - ``limits``: connections at once per client address (``ConnectionLimits``); None: no limit;
+    - ``rates``: messages and recipients per hour of a submitting account
+      (``mailserver.accounts.rates.SendingRates``); None: no hourly limits.
+
+    Connections from ``proxy.trusted`` begin with a PROXY header (25 and 587; 465 is TLS from
+    the first byte and takes none)."""
     # aiosmtpd logs every command line at INFO ("mail.log"); our handlers log one line per
     # transaction decision with its id, which is what operators read.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
@@ -100,23 +118,26 @@ async def start_smtp(
     common = dict(executor=pool, groups=groups, quota=quota, org=org, outbound=outbound, max_size=max_size)
     if ls.smtp is not None:
         resolver = resolver if resolver is not None else Resolver.from_settings(settings.dns)
-        mx = protocol_factory(settings, InboundHandler(settings, store, resolver=resolver, **common), tls_context=ssl_context)
+        filters = Filters.from_settings(settings)  # spamd, clamd, milters, DMARC: inbound mail only
+        mx = protocol_factory(settings, InboundHandler(settings, store, resolver=resolver, filters=filters, **common),
+                              tls_context=ssl_context, service="smtp", limits=limits)  # fmt: skip
         servers.append(await _listen("smtp", ls.smtp, mx))
     if (ls.submission or ls.submissions) and auth is None:
         raise ValueError("submission listeners need an authenticator")
     loopback = settings.tls.allow_plaintext_auth_on_loopback
     if ls.submission is not None:
         sub = protocol_factory(
-            settings, SubmissionHandler(settings, store, auth, **common),
+            settings, SubmissionHandler(settings, store, auth, logins=logins, rates=rates, **common),
             tls_context=ssl_context, auth_required=True, plaintext_auth_on_loopback=loopback,
+            service="submission", limits=limits,
         )  # fmt: skip
         servers.append(await _listen("submission", ls.submission, sub))
     if ls.submissions is not None:
         if ssl_context is None:
             raise ValueError("listeners.submissions needs TLS")
         subs = protocol_factory(
-            settings, SubmissionHandler(settings, store, auth, **common),
-            auth_required=True, implicit_tls=True,
+            settings, SubmissionHandler(settings, store, auth, logins=logins, rates=rates, **common),
+            auth_required=True, implicit_tls=True, service="submissions", limits=limits, proxy_from=(),
         )  # fmt: skip
         servers.append(await _listen("submissions", ls.submissions, subs, ssl=ssl_context))
     return servers

@@ -33,9 +33,10 @@ from config.settings import Settings
 from smtp import pipeline, replies
 from smtp.handler import InboundHandler
 from smtp.outbound.hygiene import clean_header, read_header
-from smtp.pipeline import Login
+from smtp.pipeline import Login, Peer
+from smtp.transaction import Transaction
 from storage.api import Store
-from storage.errors import NoPerm
+from storage.errors import NoPerm, StoreError
 
 log = logging.getLogger("smtp.submission")
 
@@ -46,36 +47,59 @@ AUTH_FAILURE_DELAY = 1.0
 
 
 class SubmissionHandler(InboundHandler):
-    def __init__(self, settings: Settings, store: Store, auth: Any, *, executor: Executor | None = None, **kwargs: Any) -> None:
+    def __init__(self, settings: Settings, store: Store, auth: Any, *, executor: Executor | None = None,
+                 logins: Any = None, rates: Any = None, **kwargs: Any) -> None:
         super().__init__(
             settings, store, mail_checks=pipeline.build("MAIL", MAIL_CHECKS),
             data_checks=pipeline.build("DATA", DATA_CHECKS), executor=executor, **kwargs,
         )  # fmt: skip
         self.auth = auth
+        self.logins = logins  # mailserver.accounts.guard.LoginGuard; None: no guard
+        self.rates = rates  # mailserver.accounts.rates.SendingRates; None: no hourly limits
         self.failure_delay = AUTH_FAILURE_DELAY
 
     async def _verify(self, server: Any, mechanism: str, login: bytes, password: bytes, authzid: bytes = b"") -> AuthResult:
         loop = asyncio.get_running_loop()
         started = loop.time()
         username = login.decode("utf-8", "replace")
-        account = await loop.run_in_executor(None, self.auth.authenticate, username, password.decode("utf-8", "replace"))
-        acting = account
         target = authzid.decode("utf-8", "replace")
-        if account is not None and target:
-            if self.org is None:
-                acting = account if target.lower() == account.address else None
-            else:
-                try:
-                    acting, _rights = await loop.run_in_executor(
-                        None, lambda: self.org.resolve_login(account, target, via="submission")
-                    )
-                except NoPerm:
-                    acting = None
-        if account is None or acting is None:
-            log.info("AUTH %s failed for %r (authzid %r) from %s", mechanism, username, target, server.session.peer)
+
+        async def check() -> tuple[Any, str]:
+            account = await loop.run_in_executor(None, self.auth.authenticate, username, password.decode("utf-8", "replace"))
+            if account is None:
+                return None, "credentials"
+            acting = account
+            if target:
+                if self.org is None:
+                    acting = account if target.lower() == account.address else None
+                else:
+                    try:
+                        acting, _rights = await loop.run_in_executor(
+                            None, lambda: self.org.resolve_login(account, target, via="submission")
+                        )
+                    except NoPerm:
+                        acting = None
+            return ((account, acting), "") if acting is not None else (None, "authorization")
+
+        peer = server.session.peer
+        if self.logins is None:
+            found, _reason = await check()
+        else:
+            host = str(peer[0]) if peer else ""
+            attempt = await self.logins.attempt(
+                "submission", host, username, check,
+                thread=lambda fn, *args: loop.run_in_executor(None, fn, *args), sleep=asyncio.sleep)
+            if attempt.refused:
+                await server.push(replies.S454_BLOCKED)
+                return AuthResult(success=False, handled=True)
+            found = attempt.account
+        if found is None:
+            if self.logins is None:
+                log.info("AUTH %s failed for %r (authzid %r) from %s", mechanism, username, target, peer)
             await asyncio.sleep(max(0.0, started + self.failure_delay - loop.time()))
             return AuthResult(success=False, handled=False, message=replies.S535_AUTH_FAILED)
-        log.info("AUTH %s ok for %s as %s from %s", mechanism, account.address, acting.address, server.session.peer)
+        account, acting = found
+        log.info("AUTH %s ok for %s as %s from %s", mechanism, account.address, acting.address, peer)
         # aiosmtpd 1.4 copies a successful AuthResult into the deprecated ``Session.login_data``,
         # logging a deprecation warning at every login. The session's supported attributes are set
         # here and the reply sent, and aiosmtpd is told the method handled the command itself.
@@ -83,6 +107,27 @@ class SubmissionHandler(InboundHandler):
         server.session.auth_data = Login(acting, account)
         await server.push(replies.S235_AUTH_OK)
         return AuthResult(success=False, handled=True)
+
+    # -- hourly sending limits (mailserver/accounts/rates.py) -------------------------------------
+    async def mail(self, peer: Peer, tx: Transaction, path: Any) -> str:
+        if self.rates is not None and peer.authenticated and await self._call(self.rates.over, _sender(peer), peer.ip, 0):
+            return replies.S451_RATE
+        return await super().mail(peer, tx, path)
+
+    async def rcpt(self, peer: Peer, tx: Transaction, path: Any) -> str:
+        if (self.rates is not None and peer.authenticated
+                and await self._call(self.rates.over, _sender(peer), peer.ip, len(tx.rcpt_tos) + 1)):
+            return replies.S451_RATE
+        return await super().rcpt(peer, tx, path)
+
+    async def data(self, peer: Peer, tx: Transaction, result: Any, peer_name: str | None, esmtp: bool) -> str:
+        reply = await super().data(peer, tx, result, peer_name, esmtp)
+        if self.rates is not None and peer.authenticated and reply.startswith("250"):
+            try:
+                await self._call(self.rates.record, _sender(peer), len(tx.rcpt_tos))
+            except StoreError as e:  # the message is accepted; only its count is lost
+                log.error("id=%s sending rate not counted: %s %s", tx.id, e.kind, e.detail)
+        return reply
 
     async def auth_PLAIN(self, server: Any, args: list[str]) -> AuthResult:
         """RFC 4616, with or without an initial response (SASL-IR)."""
@@ -122,6 +167,12 @@ class SubmissionHandler(InboundHandler):
             return b""
         spool.seek(body_at)
         return cleaned
+
+
+def _sender(peer: Peer) -> int:
+    """Whose rate a message counts against: the account that logged in (a delegate sending as a
+    unit mailbox spends its own)."""
+    return peer.actor_id if peer.actor_id is not None else peer.account_id
 
 
 async def _decode(server: Any, text: str) -> bytes | None:

@@ -177,6 +177,8 @@ def build(
             return Message.size > size if op == "larger" else Message.size < size
         case q.ModSeqAtLeast(modseq=modseq):
             return Message.modseq >= modseq
+        case q.BlobPrefix(prefix=prefix):
+            return Message.blob_sha.startswith(prefix, autoescape=True)
         case q.Not(query=inner):
             return not_(build(inner, fold, fts, suffix_words))
         case q.Or(left=left, right=right):

@@ -68,6 +68,13 @@ class ModSeqAtLeast:
 
 
 @dataclass(frozen=True, slots=True)
+class BlobPrefix:
+    """Messages whose stored body's hash starts with ``prefix`` (IMAP SEARCH EMAILID, RFC 8474)."""
+
+    prefix: str
+
+
+@dataclass(frozen=True, slots=True)
 class Not:
     query: "Query"
 
@@ -83,7 +90,7 @@ class And:
     items: tuple["Query", ...]
 
 
-Query = Union[All, UidSet, HasFlag, HeaderContains, BodyContains, TextContains, DateCompare, SizeCompare, ModSeqAtLeast, Not, Or, And]
+Query = Union[All, UidSet, HasFlag, HeaderContains, BodyContains, TextContains, DateCompare, SizeCompare, ModSeqAtLeast, BlobPrefix, Not, Or, And]
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,6 +104,9 @@ class Server:
             "tls": {"cert": str(self.data_dir / "tls" / "cert.pem"), "key": str(self.data_dir / "tls" / "key.pem")},
             # Tests never ask the network: SPF/DKIM/MX look-ups get only the answers a test configures.
             "dns": {"static_only": True},
+            # The tests' own client address is trusted by the login guard: many tests try wrong
+            # passwords on purpose. Guard tests connect from 127.0.0.2+ or through a PROXY header.
+            "guard": {"trusted": ["127.0.0.1/32"]},
         }
         for key, value in (extra or {}).items():
             if isinstance(value, dict) and isinstance(config.get(key), dict):

@@ -285,11 +285,14 @@ def test_utf8_astring_quotes_vietnamese_and_escapes():
 
 def test_decode_mailbox_takes_both_forms_and_utf8_only_names_after_enable():
     from imap.args import decode_mailbox
+    from imap.errors import Refused
 
     assert decode_mailbox(b"C&APQ-ng v&AQM-n", False) == decode_mailbox("Công văn".encode(), True) == "Công văn"
     assert decode_mailbox(b"R&D", True) == "R&D"
     with pytest.raises(ParseError):
         decode_mailbox(b"R&D", False)
+    with pytest.raises(Refused):  # RFC 6855 §3: 8-bit names only after ENABLE UTF8=ACCEPT
+        decode_mailbox("Công văn".encode(), False)
 
 
 def test_own_store_does_not_drop_a_newer_change_of_another_session():

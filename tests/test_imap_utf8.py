@@ -74,3 +74,18 @@ def test_search_charset_utf8_literals_fold_tones(server, account):
     s.ok("ENABLE UTF8=ACCEPT")
     assert s.ok('UID SEARCH SUBJECT "' .encode() + "báo cáo".encode() + b'"') == [b"* SEARCH 2"]
     s.close()
+
+
+def test_raw_utf8_names_are_refused_until_utf8_accept(server, account):
+    """RFC 3501 §9 (astring is 7-bit) and RFC 6855 §3: a raw 8-bit name names no folder until
+    the client enabled UTF8=ACCEPT; NO, as Dovecot answers."""
+    s = Session(server, account)
+    raw = '"Tiếng Việt"'.encode()
+    for command in (b"CREATE " + raw, b"SELECT " + raw, b"STATUS " + raw + b" (MESSAGES)", b"DELETE " + raw):
+        lines, status = s.run(command)
+        assert status.startswith(b"NO "), (command, status)
+    assert s.ok('LIST "" "Ti*"') == []
+    s.ok("ENABLE UTF8=ACCEPT")
+    s.ok(b"CREATE " + raw)
+    assert s.ok('LIST "" "Ti*"') == [b'* LIST (\\HasNoChildren) "/" ' + raw]
+    s.close()

@@ -73,8 +73,8 @@ def smime_verifies(message: bytes, cert: Path, tmp_path: Path) -> bool:
     return result.returncode == 0
 
 
-def cli_dkim_key(config: Path, domain: str, selector: str) -> bytes:
-    result = run_cli(config, "dkim", "keygen", domain, "--selector", selector)
+def cli_dkim_key(config: Path, domain: str, selector: str, *options: str) -> bytes:
+    result = run_cli(config, "dkim", "keygen", domain, "--selector", selector, *options)
     assert result.exit_code == 0, result.output
     m = re.search(re.escape(f"{selector}._domainkey.{domain}.") + r" IN TXT \( (.*) \)", result.output)
     return "".join(re.findall(r'"([^"]*)"', m.group(1))).encode()
@@ -82,11 +82,13 @@ def cli_dkim_key(config: Path, domain: str, selector: str) -> bytes:
 
 @pytest.fixture
 def pair(make_server, tmp_path):
-    """(A, B, A's DKIM TXT record). B knows A's key and SPF through static DNS answers, so B's
+    """(A, B, A's RSA DKIM TXT record). B knows A's two keys and SPF through static DNS answers, so B's
     inbound checks (when wired) can verify A's mail; A routes other.gov.vn to B."""
     key_path, txt = generate_key(tmp_path / "keys", "example.gov.vn", "mail")
+    ed_path, ed_txt = generate_key(tmp_path / "keys", "example.gov.vn", "ed25519", kind="ed25519")
     dns_b = {"static_only": True, "static": {
         "mail._domainkey.example.gov.vn": {"txt": [txt]},
+        "ed25519._domainkey.example.gov.vn": {"txt": [ed_txt]},
         "example.gov.vn": {"txt": ["v=spf1 ip4:127.0.0.0/8 -all"]},
     }}  # fmt: skip
     b = make_server({"domains": ["other.gov.vn"], "dns": dns_b})
@@ -95,6 +97,7 @@ def pair(make_server, tmp_path):
                     start=False)  # fmt: skip
     (a.data_dir / "dkim").mkdir(parents=True, exist_ok=True)
     shutil.copy(key_path, a.data_dir / "dkim" / key_path.name)
+    shutil.copy(ed_path, a.data_dir / "dkim" / ed_path.name)  # A signs with RSA and Ed25519 (RFC 8463)
     a.add_account(SENDER, PASSWORD)
     a.start()
     return a, b, txt.encode()
@@ -122,15 +125,18 @@ async def test_signed_smime_message_relayed_to_a_second_server_verifies_dkim_and
     keys = {b"mail._domainkey.example.gov.vn.": txt}
     assert dkim.verify(stored, dnsfunc=lambda name, timeout=5: keys.get(name))
     assert stored.endswith(original)  # B prepended its trace headers; A added only DKIM-Signature
+    assert stored.count(b"\r\nDKIM-Signature: ") == 2 and b"a=ed25519-sha256" in stored
     assert b"\r\nDKIM-Signature: " in stored and stored.index(b"DKIM-Signature") < stored.index(b"From: ")
     assert smime_verifies(stored, cert, tmp_path)
     # what B's inbound hook computes with B's configured resolver (static answers)
     header = await authentication_results(stored, "127.0.0.1", a.settings.hostname, SENDER,
                                           Resolver.from_settings(b.settings.dns), authserv_id=b.settings.hostname)  # fmt: skip
     assert b"dkim=pass header.d=example.gov.vn header.s=mail" in header and b"spf=pass smtp.mailfrom=" in header
+    assert b"dkim=pass header.d=example.gov.vn header.s=ed25519" in header
     if INBOUND_AR:  # B's inbound pipeline records what it verified (R-SEC-2)
         head = stored[: stored.index(b"\r\n\r\n")]
         assert b"dkim=pass header.d=example.gov.vn header.s=mail" in head
+        assert b"dkim=pass header.d=example.gov.vn header.s=ed25519" in head
         assert b"spf=pass smtp.mailfrom=an@example.gov.vn" in head
     assert not smime_verifies(stored.replace("ký số.".encode(), "ký số!".encode()), cert, tmp_path)
 
@@ -157,6 +163,10 @@ async def test_queue_cli_lists_retries_shows_and_deletes(pair):
     assert run_cli(a.config_path, "dkim", "keygen", "example.gov.vn").exit_code == 1  # "mail" exists
     txt = cli_dkim_key(a.config_path, "example.gov.vn", "s2026")
     assert txt.startswith(b"v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA")
+    assert run_cli(a.config_path, "dkim", "keygen", "example.gov.vn", "--type", "ed25519").exit_code == 1  # exists
+    ed = cli_dkim_key(a.config_path, "example.gov.vn", "ed2026", "--type", "ed25519")
+    assert ed.startswith(b"v=DKIM1; k=ed25519; p=") and len(ed) == len(b"v=DKIM1; k=ed25519; p=") + 44
+    assert run_cli(a.config_path, "dkim", "keygen", "example.gov.vn", "--selector", "../x").exit_code == 1
 
 
 async def test_submitted_message_is_queued_relayed_and_signed(pair):
@@ -171,3 +181,7 @@ async def test_submitted_message_is_queued_relayed_and_signed(pair):
         store_b.close()
     keys = {b"mail._domainkey.example.gov.vn.": txt}
     assert dkim.verify(stored, dnsfunc=lambda name, timeout=5: keys.get(name))
+    if INBOUND_AR:  # the served A signed twice; B verified both (RFC 8463)
+        head = stored[: stored.index(b"\r\n\r\n")]
+        assert b"dkim=pass header.d=example.gov.vn header.s=mail" in head
+        assert b"dkim=pass header.d=example.gov.vn header.s=ed25519" in head

@@ -12,8 +12,9 @@ import pytest
 
 from config.settings import QueueDomain
 from mailserver.maintenance.tls import ensure_certificate
-from smtp.dkim import generate_key
+from smtp.dkim import DkimSigner, generate_key
 from smtp.outbound.dns import Resolver
+from smtp.outbound.service import OutboundService
 from storage.api import BOUNCE, QUEUED
 from tests.outbound_helpers import (
     SENDER, Clock, Script, eventually, inbox_messages, make_store, message, port_of, raw_remote,
@@ -56,6 +57,45 @@ async def test_message_is_delivered_without_return_path_and_dkim_verifies(store,
     keys = {b"mail._domainkey.example.gov.vn.": txt.encode()}
     assert dkim.verify(data, dnsfunc=lambda name, timeout=5: keys.get(name))
     assert not dkim.verify(data.replace(b"Subject: ", b"Subject: Re: "), dnsfunc=lambda name, timeout=5: keys.get(name))
+
+
+class CountingSigner(DkimSigner):
+    """The real signer, counting the messages it signs."""
+
+    calls = 0
+
+    def signature(self, message: bytes) -> bytes:
+        self.calls += 1
+        return super().signature(message)
+
+
+async def test_a_message_to_two_domains_is_signed_once_with_rsa_and_ed25519(store, tmp_path):
+    """Three recipients at two destinations: two transactions (one per domain, not per
+    recipient) carrying the same two signatures, made once; both verify (RFC 8463)."""
+    first, second = Script(), Script()
+    one, two = await scripted_remote(first), await scripted_remote(second)
+    _p, rsa_txt = generate_key(tmp_path, "example.gov.vn", "mail")
+    _p, ed_txt = generate_key(tmp_path, "example.gov.vn", "ed25519", kind="ed25519")
+    settings = settings_for(tmp_path, {"other.gov.vn": f"127.0.0.1:{port_of(one)}", "third.vn": f"127.0.0.1:{port_of(two)}"})
+    signer = CountingSigner.from_settings(settings)
+    service = OutboundService(settings, store, resolver=Resolver(static_only=True), signer=signer)
+    await service.start()
+    try:
+        blob = store.messages.put_blob(message())
+        await service.enqueue(blob, SENDER, ["bob@other.gov.vn", "x@third.vn", "carol@other.gov.vn"])
+        await eventually(lambda: first.received and second.received and not store.queue.list())
+    finally:
+        await service.stop()
+        one.close()
+        two.close()
+    (_f, rcpts1, data1, _t), = first.received
+    (_f, rcpts2, data2, _t), = second.received
+    assert sorted(rcpts1) == ["bob@other.gov.vn", "carol@other.gov.vn"] and rcpts2 == ["x@third.vn"]
+    assert data1 == data2 and data1.count(b"DKIM-Signature:") == 2
+    assert signer.calls == 1
+    keys = {b"mail._domainkey.example.gov.vn.": rsa_txt.encode(), b"ed25519._domainkey.example.gov.vn.": ed_txt.encode()}
+    for idx in (0, 1):
+        assert dkim.DKIM(data1).verify(idx=idx, dnsfunc=lambda name, timeout=5: keys.get(name))
 
 
 async def test_temporary_failure_is_retried_after_the_back_off_then_delivered(store, tmp_path):

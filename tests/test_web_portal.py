@@ -175,20 +175,32 @@ def test_metrics_hidden_from_other_networks(make_server):
     assert get(server, "/healthz")[0] == 200
 
 
-def test_a_client_that_keeps_guessing_is_stopped(portal):
-    """After MAX_FAILURES refused passwords in ten minutes the client's address gets 429, even with
-    the right password; the account itself is untouched (an attacker cannot lock its owner out
-    of IMAP)."""
+def test_a_client_that_keeps_guessing_is_stopped(make_server):
+    """The portal shares the login guard of IMAP, POP3 and submission: after ``guard.block_after``
+    refused passwords the client's address gets 429, even with the right password, and is
+    refused on IMAP too; the account itself is untouched: its owner logs in from elsewhere."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from mailserver.web.portal import MAX_FAILURES
-
-    with ThreadPoolExecutor(MAX_FAILURES) as pool:
-        codes = list(pool.map(lambda i: change(portal, ADDRESS, f"Doan-sai-{i}-2026!", NEW)[0], range(MAX_FAILURES)))
-    assert codes == [403] * MAX_FAILURES
+    blocks = 6
+    portal = make_server({"listeners": {"web": {"address": "127.0.0.1", "port": free_port()}},
+                          "guard": {"trusted": [], "delay_first": 0.01, "delay_max": 0.05, "block_after": blocks}})
+    portal.cli("account", "add", "Nguyễn Văn An", "--address", ADDRESS, "--password", INITIAL)
+    with ThreadPoolExecutor(blocks) as pool:
+        codes = list(pool.map(lambda i: change(portal, ADDRESS, f"Doan-sai-{i}-2026!", NEW)[0], range(blocks)))
+    assert codes == [403] * blocks
     status, body = change(portal, ADDRESS, INITIAL, NEW)
     assert status == 429 and "Quá nhiều lần thử" in body and "Too many attempts" in body
-    assert "must_change_password" in state(portal)
     c = imaplib.IMAP4(portal.host, portal.port("imap"))
+    with pytest.raises(imaplib.IMAP4.error, match="UNAVAILABLE"):
+        c.login(ADDRESS, INITIAL)
+    c.logout()
+    c = _FromElsewhere(portal.host, portal.port("imap"))
     assert c.login(ADDRESS, INITIAL)[0] == "OK"
     c.logout()
+
+
+class _FromElsewhere(imaplib.IMAP4):
+    """imaplib from the loopback address 127.0.0.2 (another client than the tests' 127.0.0.1)."""
+
+    def _create_socket(self, timeout):
+        return socket.create_connection((self.host, self.port), timeout, source_address=("127.0.0.2", 0))

@@ -11,21 +11,25 @@ import hashlib
 import hmac
 import time
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.internet.threads import deferToThread
 
+from imap.acl import RIGHTS_CAPABILITY
 from imap.args import arg_plist
 from imap.op.quota import quota_capabilities
 from imap.op.selected import poll_changes
 from imap.state import AUTH, LOGOUT, UNAUTH, Session
 from imap.wire import Atom, ParseError, String
 from mailserver.policy.logins import Login
+from mailserver.policy.loginlog import log_limit
 from storage.api import AccountState
 from storage.errors import NoPerm
 
 OK, NO, BAD = b"OK", b"NO", b"BAD"
 AUTH_FAILED = (NO, b"[AUTHENTICATIONFAILED] Authentication failed")
 AUTHZ_FAILED = (NO, b"[AUTHORIZATIONFAILED] Not authorized to act as that mailbox")
+BLOCKED = (NO, b"[UNAVAILABLE] Too many failed logins from your address; try again later")
+TOO_MANY_SESSIONS = (NO, b"[UNAVAILABLE] Too many sessions of this account; try again later")
 PRIVACY = (NO, b"[PRIVACYREQUIRED] Plain-text authentication is not allowed without TLS")
 
 #: Extensions advertised: each is implemented in full (nothing is advertised before it works).
@@ -33,24 +37,26 @@ EXTENSIONS = (
     b"LITERAL+", b"SASL-IR", b"ID", b"ENABLE", b"IDLE", b"NAMESPACE", b"UIDPLUS", b"MOVE",
     b"UNSELECT", b"CHILDREN", b"SPECIAL-USE", b"ESEARCH", b"SORT", b"CONDSTORE", b"QRESYNC",
     b"LIST-EXTENDED", b"LIST-STATUS", b"CREATE-SPECIAL-USE", b"STATUS=SIZE", b"COMPRESS=DEFLATE",
-    b"UTF8=ACCEPT", b"NOTIFY",
+    b"UTF8=ACCEPT", b"ACL", RIGHTS_CAPABILITY, b"LIST-MYRIGHTS", b"SEARCHRES", b"BINARY", b"MULTIAPPEND",
+    b"CATENATE", b"OBJECTID", b"NOTIFY",
 )
 #: how long the quota resource names of an account are remembered
 QUOTA_NAMES_SECONDS = 60
-ENABLEABLE = {b"CONDSTORE", b"QRESYNC", b"UTF8=ACCEPT"}
+ENABLEABLE = {b"CONDSTORE", b"QRESYNC", b"UTF8=ACCEPT", b"IMAP4rev2"}
+_CANONICAL = {c.upper(): c for c in ENABLEABLE}
 
 
 # -- state helpers -------------------------------------------------------------------------
 def plaintext_ok(s: Session) -> bool:
     if s.conn.is_secure():
         return True
-    host = getattr(s.conn.transport.getPeer(), "host", "")
+    host = peer_host(s)
     loopback = host.startswith("127.") or host == "::1"
     return loopback and s.ctx.settings.tls.allow_plaintext_auth_on_loopback
 
 
 def capabilities(s: Session) -> list[bytes]:
-    caps = [b"IMAP4rev1"]
+    caps = [b"IMAP4rev1", b"IMAP4rev2"]
     if s.state == UNAUTH:
         if s.ctx.tls is not None and not s.conn.is_secure():
             caps.append(b"STARTTLS")
@@ -109,12 +115,14 @@ def enable(s: Session, tag: bytes, names):
     if not names:
         raise ParseError("ENABLE needs capability names")
     before = set(s.enabled)
-    requested = [bytes(n).upper() for n in names if isinstance(n, Atom)]
+    requested = [_CANONICAL.get(bytes(n).upper(), bytes(n).upper()) for n in names if isinstance(n, Atom)]
     for cap in requested:
         if cap in ENABLEABLE:
             s.enabled.add(cap)
             if cap == b"QRESYNC":  # implies CONDSTORE (RFC 7162 §3.2.3)
                 s.enabled.add(b"CONDSTORE")
+            if cap == b"IMAP4rev2" and s.selected is not None:
+                s.selected.drop_recent()
     newly = [c for c in dict.fromkeys(requested) if c in ENABLEABLE and c not in before]
     s.untagged(b"ENABLED" + b"".join(b" " + c for c in newly))
     return OK, b"ENABLE completed"
@@ -138,16 +146,42 @@ async def login(s: Session, tag: bytes, user, password):
 
 
 async def log_in(s: Session, user: bytes, password: bytes, authzid: bytes = b""):
-    try:
-        username, secret, authz = user.decode("utf-8"), password.decode("utf-8"), authzid.decode("utf-8")
-    except UnicodeDecodeError:
-        return AUTH_FAILED
-    actor = await verify_password(s, username, secret)
-    if actor is None or s.closed:
-        return AUTH_FAILED
-    result = await deferToThread(_login_sync, s, actor, authz)
-    if result is None or s.closed:
-        return AUTHZ_FAILED
+    """Through the login guard (mailserver/accounts/guard.py) when there is one: a blocked
+    address gets NO [UNAVAILABLE] unchecked, failures are delayed and counted, each login logged."""
+    username = user.decode("utf-8", "replace")
+
+    async def check():
+        try:
+            secret, authz = password.decode("utf-8"), authzid.decode("utf-8")
+        except UnicodeDecodeError:
+            return None, "encoding"
+        actor = await verify_password(s, username, secret)
+        if actor is None:
+            return None, "credentials"
+        if s.closed:
+            return None, "disconnected"
+        result = await deferToThread(_login_sync, s, actor, authz)
+        if result is None:
+            return None, "authorization"
+        return (actor, result), ""
+
+    guard = s.ctx.logins
+    if guard is None:
+        found, reason = await check()
+    else:
+        attempt = await guard.attempt("imap", peer_host(s), username, check, thread=deferToThread,
+                                      sleep=lambda seconds: task.deferLater(s.ctx.reactor, seconds, lambda: None))
+        if attempt.refused:
+            return BLOCKED
+        found, reason = attempt.account, attempt.reason
+    if found is None or s.closed:
+        return AUTHZ_FAILED if reason == "authorization" else AUTH_FAILED
+    actor, result = found
+    if s.ctx.guard is not None:
+        limit = s.ctx.settings.guard.imap_sessions_per_account
+        if limit is not None and s.ctx.guard.count_for(actor.id, "imap") >= limit:
+            log_limit("imap", peer_host(s), "sessions-per-account", f"account={actor.id}")
+            return TOO_MANY_SESSIONS
     s.actor, s.account, s.quota_resources = actor, *result
     if s.ctx.guard is not None:
         logins = [Login.of(actor)]
@@ -161,6 +195,11 @@ async def log_in(s: Session, user: bytes, password: bytes, authzid: bytes = b"")
         s.untagged(b"OK [ALERT] Mat khau ban dau phai duoc doi tai " + url.encode("ascii", "replace")
                    + b" / Please change your initial password at " + url.encode("ascii", "replace"))
     return OK, b"[CAPABILITY " + b" ".join(capabilities(s)) + b"] Logged in"
+
+
+def peer_host(s: Session) -> str:
+    """The client's address: the PROXY header's when the connection came through a proxy."""
+    return str(getattr(s.conn.transport.getPeer(), "host", ""))
 
 
 async def verify_password(s: Session, username: str, secret: str):

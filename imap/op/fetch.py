@@ -55,6 +55,8 @@ async def fetch(s: Session, tag: bytes, seqset, items, modifiers, uid=False):
         sv.told_keywords(mailbox)
         if not conn.closed and tail:
             conn.write_now(tail)
+        if job.unknown_cte is not None:
+            return b"NO", b"[UNKNOWN-CTE] Cannot decode the content-transfer-encoding " + job.unknown_cte.encode("ascii", "replace")[:40]
     except FetchAborted:
         return None
     finally:

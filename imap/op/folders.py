@@ -1,5 +1,5 @@
 """Authenticated-state folder commands: CREATE (with RFC 6154 USE), DELETE, RENAME, SUBSCRIBE,
-UNSUBSCRIBE, STATUS, NAMESPACE, APPEND (LIST/LSUB are in imap/op/listing.py). Folder names are
+UNSUBSCRIBE, STATUS, NAMESPACE (LIST/LSUB in imap/op/listing.py, APPEND in imap/op/append.py). Folder names are
 NFC in the store, modified UTF-7 on the wire; the hierarchy delimiter is "/". Store errors surface through imap/errors.py (Twisted
 ignored failures from create() and answered OK).
 """
@@ -11,16 +11,15 @@ from dataclasses import replace
 from twisted.internet.threads import deferToThread
 
 from imap.access import SHARED_ROOT, authorize, get_folder, resolve
-from imap.op.quota import quota_limit
-from imap.op.selected import poll_changes
 from imap.state import AUTH, Session
-from imap.wire import Atom, FileLiteral, ParseError
-from storage.errors import NotFound
-from storage.mime.crlf import file_to_crlf, to_crlf
+from imap.wire import Atom, ParseError
+from storage.api import FolderStatus
+from storage.search import HasFlag
 
 OK, NO = b"OK", b"NO"
 DELIM = "/"
-_STATUS_ITEMS = (b"MESSAGES", b"RECENT", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN", b"HIGHESTMODSEQ", b"SIZE")
+_STATUS_ITEMS = (b"MESSAGES", b"RECENT", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN", b"HIGHESTMODSEQ", b"SIZE", b"DELETED",
+                 b"MAILBOXID")
 #: Special uses a folder can be created with (\All and \Flagged would be virtual folders).
 CREATABLE_USES = {"\\archive": "\\Archive", "\\drafts": "\\Drafts", "\\junk": "\\Junk", "\\sent": "\\Sent", "\\trash": "\\Trash"}
 
@@ -47,8 +46,8 @@ async def create(s: Session, tag: bytes, name, params):
             return NO, b"[USEATTR] Only one of \\Archive \\Drafts \\Junk \\Sent \\Trash"
         use = uses[0]
     await authorize(s, target, "head", "create")
-    await deferToThread(s.ctx.store.folders.create_folder, target.owner_id, target.name, special_use=use)
-    return OK, b"CREATE completed"
+    folder = await deferToThread(s.ctx.store.folders.create_folder, target.owner_id, target.name, special_use=use)
+    return OK, b"[MAILBOXID (%s)] CREATE completed" % folder.mailboxid.encode("ascii")
 
 
 async def delete(s: Session, tag: bytes, name):
@@ -95,29 +94,38 @@ async def status(s: Session, tag: bytes, name, items):
     wanted = []
     for it in items:
         key = bytes(it).upper() if isinstance(it, Atom) else b""
-        if key not in _STATUS_ITEMS:
+        if key not in _STATUS_ITEMS or (key == b"RECENT" and s.rev2):
             raise ParseError("Unknown STATUS item")
         wanted.append(key)
         if key == b"HIGHESTMODSEQ":
             s.enable_condstore()
     _target, folder, _rights = await get_folder(s, name, "read", "status")
-    st = await deferToThread(s.ctx.store.folders.folder_status, folder.id)
+    st, deleted = await deferToThread(folder_status, s, folder.id, wanted)
     sv = s.selected
     if sv is not None and sv.folder_id == folder.id and not sv.readonly:
         # The messages this session took as \Recent at SELECT are no longer at or above the
         # folder's recent floor; STATUS agrees with what this session's FETCH FLAGS shows.
         st = replace(st, recent=len(sv.recent))
-    s.write_lines([status_line(s, st, wanted, name)])
+    s.write_lines([status_line(s, st, wanted, name, deleted)])
     return OK, b"STATUS completed"
 
 
-def status_line(s: Session, st, wanted, name: str) -> bytes:
+def folder_status(s: Session, folder_id: int, wanted) -> tuple[FolderStatus, int]:
+    """In a thread: the folder's counts and, only when asked for, how many messages are
+    \\Deleted (STATUS DELETED, RFC 9051 §6.3.11; an indexed flag search)."""
+    st = s.ctx.store.folders.folder_status(folder_id)
+    deleted = len(s.ctx.store.search.search(folder_id, HasFlag("\\Deleted"))) if b"DELETED" in wanted else 0
+    return st, deleted
+
+
+def status_line(s: Session, st, wanted, name: str, deleted: int = 0) -> bytes:
     values = {
+        b"DELETED": deleted,
         b"MESSAGES": st.messages, b"RECENT": st.recent, b"UIDNEXT": st.folder.uidnext,
         b"UIDVALIDITY": st.folder.uidvalidity, b"UNSEEN": st.unseen, b"HIGHESTMODSEQ": st.folder.highestmodseq,
-        b"SIZE": st.size,
+        b"SIZE": st.size, b"MAILBOXID": b"(%s)" % st.folder.mailboxid.encode("ascii"),  # RFC 8474 §4
     }
-    body = b" ".join(b"%s %d" % (k, values[k]) for k in wanted)
+    body = b" ".join(b"%s %s" % (k, values[k]) if k == b"MAILBOXID" else b"%s %d" % (k, values[k]) for k in wanted)
     return b"* STATUS %s (%s)" % (s.wire_name(name), body)
 
 
@@ -127,33 +135,3 @@ def namespace(s: Session, tag: bytes):
     shared = b"((" + s.wire_name(SHARED_ROOT) + b' "/"))' if s.ctx.org is not None else b"NIL"
     s.untagged(b'NAMESPACE (("" "/")) NIL ' + shared)
     return OK, b"NAMESPACE completed"
-
-
-# -- APPEND --------------------------------------------------------------------------------
-def _put_crlf(store, message):
-    """The APPENDed message stored with CRLF line ends (bare LF made CRLF, RFC 3501 §4.3), in a
-    worker thread: a spooled literal is scanned and, only when it has a bare LF, copied."""
-    if not isinstance(message, FileLiteral):
-        return store.messages.put_blob(to_crlf(bytes(message)))
-    source = file_to_crlf(message.file)
-    try:
-        return store.messages.put_blob(source)
-    finally:
-        if source is not message.file:
-            source.close()
-
-
-async def append(s: Session, tag: bytes, name, flags, when, message):
-    try:
-        target, folder, _rights = await get_folder(s, name, "head", "append")
-    except NotFound:
-        return NO, b"[TRYCREATE] No such mailbox"
-    limit = await quota_limit(s, target.owner_id)
-    store = s.ctx.store
-    blob = await deferToThread(_put_crlf, store, message)
-    uidvalidity, uid = await deferToThread(
-        store.messages.append, folder.id, blob, flags=flags, internaldate=when, quota_limit=limit
-    )
-    if s.selected is not None and s.selected.folder_id == folder.id:
-        await poll_changes(s)
-    return OK, b"[APPENDUID %d %d] APPEND completed" % (uidvalidity, uid)

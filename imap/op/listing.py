@@ -10,16 +10,17 @@ from twisted.internet.threads import deferToThread
 
 from imap.access import visible_shared
 from imap.args import decode_mailbox, normalize_mailbox
-from imap.op.folders import status_line
+from imap.op.acl import rights_by_owner_sync
+from imap.op.folders import folder_status, status_line
 from imap.state import Session
-from imap.wire import Atom, ParseError, String
+from imap.wire import Atom, ParseError, String, astring
 from storage.api import Right
 
 OK = b"OK"
 DELIM = "/"
 SELECTION = {b"SUBSCRIBED", b"REMOTE", b"RECURSIVEMATCH", b"SPECIAL-USE"}
-RETURNS = {b"SUBSCRIBED", b"CHILDREN", b"STATUS", b"SPECIAL-USE"}
-STATUS_ITEMS = {b"MESSAGES", b"RECENT", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN", b"HIGHESTMODSEQ", b"SIZE"}
+RETURNS = {b"SUBSCRIBED", b"CHILDREN", b"STATUS", b"SPECIAL-USE", b"MYRIGHTS"}
+STATUS_ITEMS = {b"MESSAGES", b"RECENT", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN", b"HIGHESTMODSEQ", b"SIZE", b"DELETED", b"MAILBOXID"}
 
 
 def pattern_regex(pattern: str) -> re.Pattern:
@@ -102,7 +103,9 @@ async def visible_folders(s: Session) -> tuple[dict, set]:
 
 
 async def list_(s: Session, tag: bytes, rest):
-    selection, ref, patterns, returns, status_items = parse_list_args(rest, b"UTF8=ACCEPT" in s.enabled)
+    selection, ref, patterns, returns, status_items = parse_list_args(rest, s.utf8_names)
+    if s.rev2 and b"RECENT" in status_items:
+        raise ParseError("IMAP4rev2 has no STATUS RECENT")
     extended = bool(selection or returns or len(patterns) != 1)
     if not extended and not patterns[0]:
         s.untagged(b'LIST (\\Noselect) "/" ""')
@@ -116,6 +119,8 @@ async def list_(s: Session, tag: bytes, rest):
     every.update(dict.fromkeys(gone, False))
     parents = {n.rsplit(DELIM, 1)[0] for n in every if DELIM in n}
     rxs = [pattern_regex(normalize_mailbox(p if not ref or p.startswith(DELIM) else ref + p)) for p in patterns if p]
+    myrights = await deferToThread(rights_by_owner_sync, s, {f.account_id for f in info.values()}) if (
+        b"MYRIGHTS" in returns) else None
     lines, listed = [], []
     for name in sorted(every, key=lambda n: (n != "INBOX", n)):
         if not any(rx.match(name) for rx in rxs):
@@ -132,21 +137,24 @@ async def list_(s: Session, tag: bytes, rest):
             continue
         attrs = []
         if not exists:
-            attrs.append("\\NonExistent" if extended else "\\Noselect")
+            attrs.append("\\NonExistent" if extended or s.rev2 else "\\Noselect")
         attrs.append("\\HasChildren" if name in parents else "\\HasNoChildren")
         if use:
             attrs.append(use)
         if (b"SUBSCRIBED" in selection or b"SUBSCRIBED" in returns) and name in subscribed:
             attrs.append("\\Subscribed")
         line = b'* LIST (%s) "/" %s' % (" ".join(attrs).encode(), s.wire_name(name))
-        if childinfo:
-            line += b' ("CHILDINFO" ("SUBSCRIBED"))'
+        extra = [b'"CHILDINFO" ("SUBSCRIBED")'] if childinfo else []
+        if myrights is not None and exists:  # RFC 8440
+            extra.append(b'"MYRIGHTS" ' + astring(myrights[info[name].account_id]))
+        if extra:
+            line += b" (" + b" ".join(extra) + b")"
         lines.append(line)
         if status_items and exists:
             listed.append((len(lines), name, info[name]))
     for offset, (pos, name, folder) in enumerate(listed):
-        st = await deferToThread(s.ctx.store.folders.folder_status, folder.id)
-        lines.insert(pos + offset, status_line(s, st, status_items, name))
+        st, deleted = await deferToThread(folder_status, s, folder.id, status_items)
+        lines.insert(pos + offset, status_line(s, st, status_items, name, deleted))
     s.write_lines(lines)
     return OK, b"LIST completed"
 
@@ -170,3 +178,14 @@ async def lsub(s: Session, tag: bytes, ref, pattern):
         lines.append(b'* LSUB (%s) "/" %s' % (attrs, s.wire_name(name)))
     s.write_lines(lines)
     return OK, b"LSUB completed"
+
+
+async def list_response(s: Session, name: str) -> bytes:
+    """The LIST line of one existing folder, as IMAP4rev2's SELECT/EXAMINE send it (RFC 9051
+    §6.3.2): its children and special-use attributes."""
+    info, shared = await visible_folders(s)
+    attrs = ["\\HasChildren" if any(n.startswith(name + DELIM) for n in info) else "\\HasNoChildren"]
+    use = info[name].special_use if name in info and name not in shared else None
+    if use:
+        attrs.append(use)
+    return b'* LIST (%s) "/" %s' % (" ".join(attrs).encode(), s.wire_name(name))

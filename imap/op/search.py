@@ -18,7 +18,7 @@ from imap.wire import Atom, ParseError, String
 from storage.search import And, HasFlag, Not, Or, SortKey, UidSet
 
 OK = b"OK"
-RETURN_OPTIONS = {b"MIN", b"MAX", b"COUNT", b"ALL"}
+RETURN_OPTIONS = {b"MIN", b"MAX", b"COUNT", b"ALL", b"SAVE"}
 SORT_KEYS = {b"ARRIVAL": "arrival", b"CC": "cc", b"DATE": "date", b"FROM": "from", b"SIZE": "size", b"SUBJECT": "subject", b"TO": "to"}
 
 
@@ -40,6 +40,30 @@ def resolve_recent(q, recent: set[int], keywords: dict[str, str] | None = None):
     if isinstance(q, And):
         return And(tuple(resolve_recent(x, recent, keywords) for x in q.items))
     return q
+
+
+def mentions_recent(q) -> bool:
+    """Whether a search uses \\Recent (RECENT, NEW, OLD): not part of IMAP4rev2 (RFC 9051 App. E)."""
+    if isinstance(q, HasFlag):
+        return q.flag == "\\Recent"
+    if isinstance(q, Not):
+        return mentions_recent(q.query)
+    if isinstance(q, Or):
+        return mentions_recent(q.left) or mentions_recent(q.right)
+    if isinstance(q, And):
+        return any(mentions_recent(x) for x in q.items)
+    return False
+
+
+def saved_result(uids: list[int], options: set[bytes]) -> list[int]:
+    """What SEARCH RETURN (SAVE …) keeps as ``$``: every match, or only the lowest/highest when
+    SAVE comes with MIN/MAX but not ALL/COUNT (RFC 5182 §2.4). ``uids`` ascending."""
+    if not uids or options & {b"ALL", b"COUNT"} or not options & {b"MIN", b"MAX"}:
+        return list(uids)
+    keep = {uids[0]} if b"MIN" in options else set()
+    if b"MAX" in options:
+        keep.add(uids[-1])
+    return sorted(keep)
 
 
 def parse_sort_criteria(tok) -> list[SortKey]:
@@ -83,14 +107,26 @@ async def search(s: Session, tag: bytes, rest, uid=False):
             raise ParseError("Unknown RETURN option")
         options = options or {b"ALL"}
         rest = rest[2:]
+        if b"SAVE" in options:  # a SEARCH that fails leaves $ empty (RFC 5182 §2.1)
+            sv.saved = []
+    if options is None and s.rev2:  # RFC 9051 §6.4.4: always ESEARCH, RETURN (ALL) by default
+        options = {b"ALL"}
     parser = _search_parser(s)
-    query = resolve_recent(parser.parse(rest), sv.recent, sv.keywords)
+    parsed = parser.parse(rest)
+    if s.rev2 and mentions_recent(parsed):
+        raise ParseError("IMAP4rev2 has no RECENT, NEW or OLD search keys")
+    query = resolve_recent(parsed, sv.recent, sv.keywords)
     await authorize(s, sv.target, "read", "search")
     if parser.uses_modseq:
         s.enable_condstore()
     uids = await deferToThread(s.ctx.store.search.search, sv.folder_id, query)
     nums = uids if uid else [n for n in map(sv.msn_of, uids) if n is not None]
     modseq = await _modseq_of(s, uids) if parser.uses_modseq and uids else None
+    if options is not None and b"SAVE" in options:
+        sv.saved = saved_result(uids, options)
+        options = options - {b"SAVE"}
+        if not options:  # SAVE alone: no ESEARCH response (RFC 5182 §2.4)
+            return OK, b"SEARCH completed, result saved"
     if options is None:
         tail = b" (MODSEQ %d)" % modseq if modseq else b""
         s.write_lines([b"* SEARCH" + b"".join(b" %d" % n for n in nums) + tail])
@@ -120,7 +156,10 @@ async def sort(s: Session, tag: bytes, rest, uid=False):
     if bytes(rest[1]).decode("ascii", "replace").upper() not in CHARSETS:
         raise BadCharset(bytes(rest[1]).decode("ascii", "replace"))
     parser = _search_parser(s)
-    query = resolve_recent(parser.parse(rest[2:]), sv.recent, sv.keywords)
+    parsed = parser.parse(rest[2:])
+    if s.rev2 and mentions_recent(parsed):
+        raise ParseError("IMAP4rev2 has no RECENT, NEW or OLD search keys")
+    query = resolve_recent(parsed, sv.recent, sv.keywords)
     await authorize(s, sv.target, "read", "sort")
     uids = await deferToThread(s.ctx.store.search.sort, sv.folder_id, keys, query)
     nums = uids if uid else [n for n in map(sv.msn_of, uids) if n is not None]

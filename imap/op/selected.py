@@ -42,7 +42,8 @@ def store_needs(mode: str, flags) -> str:
 
 
 # -- selection -------------------------------------------------------------------------------
-async def _select(s: Session, tag: bytes, name, readonly, params):
+async def _select(s: Session, tag: bytes, named, readonly, params):
+    name, as_sent = named  # imap.args.arg_mailbox_as_sent
     opts = parse_select_params(params, b"QRESYNC" in s.enabled)
     if s.selected is not None:
         s.untagged(b"OK [CLOSED] Previous mailbox closed")
@@ -51,10 +52,13 @@ async def _select(s: Session, tag: bytes, name, readonly, params):
         s.enable_condstore()
     target, folder, rights = await get_folder(s, name, "read", "examine" if readonly else "select")
     store = s.ctx.store
-    view = await deferToThread(store.messages.open_view, folder.id, claim_recent=not readonly)
+    # IMAP4rev2 has no \Recent: such a session leaves the claim to rev1 sessions.
+    view = await deferToThread(store.messages.open_view, folder.id, claim_recent=not readonly and not s.rev2)
     if s.closed:
         return None
     sv = SelectedView(view, readonly)
+    if s.rev2:
+        sv.drop_recent()
     sv.target = target
     sv.permanent = b"" if readonly else permanent_flags(rights)
     s.selected = sv
@@ -62,16 +66,22 @@ async def _select(s: Session, tag: bytes, name, readonly, params):
     if s.notify is not None:
         s.notify.selected_now(sv)
     s.ctx.hub.watch(sv.folder_id, s)
-    lines = [
-        *sv.flags_lines(),
-        b"* %d EXISTS" % sv.exists,
-        b"* %d RECENT" % len(sv.recent),
-    ]
-    if view.first_unseen_uid is not None and sv.msn_of(view.first_unseen_uid):
+    lines = [*sv.flags_lines(), b"* %d EXISTS" % sv.exists]
+    if s.rev2:  # RFC 9051 §6.3.2: a LIST response for the mailbox; RECENT and UNSEEN are gone
+        from imap.op.listing import list_response  # listing → folders → selected: import when used
+
+        line = await list_response(s, target.client_name())
+        if as_sent is not None:
+            line += b' ("OLDNAME" (' + s.wire_name(as_sent) + b"))"
+        lines.append(line)
+    else:
+        lines.append(b"* %d RECENT" % len(sv.recent))
+    if not s.rev2 and view.first_unseen_uid is not None and sv.msn_of(view.first_unseen_uid):
         lines.append(b"* OK [UNSEEN %d] First unseen" % sv.msn_of(view.first_unseen_uid))
     lines.append(b"* OK [UIDVALIDITY %d] UIDs valid" % view.folder.uidvalidity)
     lines.append(b"* OK [UIDNEXT %d] Predicted next UID" % sv.uidnext)
     lines.append(b"* OK [HIGHESTMODSEQ %d] Highest" % sv.highestmodseq)
+    lines.append(b"* OK [MAILBOXID (%s)] Ok" % view.folder.mailboxid.encode("ascii"))  # RFC 8474 §4
     if opts.qresync is not None and opts.qresync[0] == view.folder.uidvalidity:
         changes = await deferToThread(store.messages.changes, sv.folder_id, opts.qresync[1], sv.uidnext)
         lines.extend(resync_lines(sv, changes, opts.qresync[2]))

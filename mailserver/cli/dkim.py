@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 
 from mailserver.cli.base import Context, Group, Refused, pass_ctx
@@ -19,20 +21,31 @@ def dkim() -> None:
 
 @dkim.command("keygen")
 @click.argument("domain")
-@click.option("--selector", help="Selector (default: dkim.selector of the configuration, 'mail').")
-@click.option("--bits", type=click.IntRange(1024, 4096), default=2048, show_default=True)
+@click.option("--type", "kind", type=click.Choice(["rsa", "ed25519"]), default="rsa", show_default=True,
+              help="rsa (every verifier) or ed25519 (RFC 8463, signed in addition to RSA).")
+@click.option("--selector", help="Selector (default: dkim.selector, 'mail'; for ed25519 dkim.ed25519_selector, 'ed25519').")
+@click.option("--bits", type=click.IntRange(1024, 4096), default=2048, show_default=True, help="RSA key size.")
 @pass_ctx
-def dkim_keygen(obj: Context, domain: str, selector: str | None, bits: int) -> None:
+def dkim_keygen(obj: Context, domain: str, kind: str, selector: str | None, bits: int) -> None:
     """Create DOMAIN's signing key and print the DNS TXT record to publish."""
+    from config.settings import SELECTOR_PATTERN
     from smtp.dkim import generate_key, key_path, txt_record_for
 
     settings = obj.settings
     domain = domain.strip().lower().rstrip(".")
     if domain not in {d.lower() for d in settings.domains}:
         raise Refused(f"{domain} is not one of the local domains ({', '.join(settings.domains)})")
-    selector = selector or settings.dkim.selectors.get(domain, settings.dkim.selector)
+    if kind == "ed25519":
+        active = settings.dkim.ed25519_selectors.get(domain, settings.dkim.ed25519_selector)
+        setting = "dkim.ed25519_selectors"
+    else:
+        active = settings.dkim.selectors.get(domain, settings.dkim.selector)
+        setting = "dkim.selectors"
+    selector = selector or active or "ed25519"
+    if not re.match(SELECTOR_PATTERN, selector):
+        raise Refused(f"{selector!r} is not a selector (DNS labels: letters, digits, '-', '.')")
     try:
-        path, record = generate_key(settings.data_dir, domain, selector, bits=bits)
+        path, record = generate_key(settings.data_dir, domain, selector, kind=kind, bits=bits)
     except FileExistsError:
         existing = key_path(settings.data_dir, domain, selector)
         raise Refused(
@@ -42,6 +55,5 @@ def dkim_keygen(obj: Context, domain: str, selector: str | None, bits: int) -> N
     click.echo(f"wrote {path}")
     click.echo("publish this DNS record:")
     click.echo(f"{selector}._domainkey.{domain}. IN TXT ( {txt_strings(record)} )")
-    active = settings.dkim.selectors.get(domain, settings.dkim.selector)
     if selector != active:
-        click.echo(f"then set dkim.selectors: {{{domain}: {selector}}} to sign with it (now: {active})")
+        click.echo(f"then set {setting}: {{{domain}: {selector}}} to sign with it (now: {active or 'off'})")

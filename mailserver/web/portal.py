@@ -10,7 +10,9 @@ mail clients cannot do that over IMAP or SMTP, so without a page of our own only
   active (R-PASS-1 done) and ends its open IMAP/POP3 sessions at the next session check
   (mailserver/sessions.py). A refusal comes no sooner than a second after the form was sent, and says
   the same whether the address exists or not; after MAX_FAILURES refusals in ten minutes a client
-  address gets 429 until the window passes.
+  address gets 429 until the window passes; with the server's login guard
+  (mailserver/accounts/guard.py) the portal counts, delays and blocks like IMAP, POP3 and
+  submission instead, and logs each attempt the same way.
 - ``/healthz``: ``ok`` once a store read succeeded (503 otherwise), for the agency's monitoring.
 - ``/danh-ba``: the e-mail directory page (R-DIR-1) when ``web.publish_directory`` is on.
 - ``/metrics``: Prometheus text (accounts by state, usage, queue, sessions, memory), only to
@@ -156,9 +158,15 @@ class _Async(resource.Resource):
         return server.NOT_DONE_YET
 
 
+def _too_many() -> bytes:
+    return page("Quá nhiều lần thử", "Too many attempts", _message(
+        "err", "Đã nhập sai quá nhiều lần; xin thử lại sau ít phút.", "Too many wrong attempts; try again in a few minutes."))
+
+
 class PasswordPage(_Async):
-    def __init__(self, settings: Settings, store: Any, auth: Any, reactor: Any) -> None:
+    def __init__(self, settings: Settings, store: Any, auth: Any, reactor: Any, logins: Any = None) -> None:
         super().__init__()
+        self.logins = logins  # mailserver.accounts.guard.LoginGuard, shared with IMAP, POP3, submission
         self.settings = settings
         self.store = store
         self.auth = auth
@@ -187,12 +195,11 @@ class PasswordPage(_Async):
         form = {k.decode("utf-8", "replace"): v[0].decode("utf-8", "replace") for k, v in request.args.items() if v}
         fields = {name: unicodedata.normalize("NFC", form.get(name, "")) for name in ("address", "current", "new", "confirm")}
         client = str(getattr(request.getClientAddress(), "host", ""))
-        if len(self._recent_failures(client)) >= MAX_FAILURES:
+        if self.logins is None and len(self._recent_failures(client)) >= MAX_FAILURES:
             _prepare(request, 429)
             request.setHeader(b"retry-after", str(int(FAILURE_WINDOW)).encode())
             log.info("web: password changes from %s refused: too many failures", client)
-            return page("Quá nhiều lần thử", "Too many attempts", _message(
-                "err", "Đã nhập sai quá nhiều lần; xin thử lại sau 10 phút.", "Too many wrong attempts; try again in 10 minutes."))
+            return _too_many()
         return self._answer(request, defer.ensureDeferred(self._change(client=client, **fields)))
 
     async def _change(self, address: str, current: str, new: str, confirm: str, client: str = "") -> tuple[int, bytes, bytes]:
@@ -211,7 +218,18 @@ class PasswordPage(_Async):
         if problems:  # nothing about the account is revealed or checked yet
             notes = "".join(_message("err", vi, en) for vi, en in problems)
             return 400, html_type, self._form(address, notes)
-        account = await deferToThread(self.auth.authenticate, address, current) if "@" in address else None
+        async def verify() -> tuple[Any, str]:
+            account = await deferToThread(self.auth.authenticate, address, current) if "@" in address else None
+            return account, "" if account is not None else "credentials"
+
+        if self.logins is None:
+            account, _reason = await verify()
+        else:
+            attempt = await self.logins.attempt("web", client, address, verify, thread=deferToThread,
+                                                sleep=lambda seconds: task.deferLater(self.reactor, seconds, lambda: None))
+            if attempt.refused:
+                return 429, html_type, _too_many()
+            account = attempt.account
         if account is None:
             log.info("web: password change refused for %r from %s", address, client)
             self._recent_failures(client).append(self.reactor.seconds())
@@ -360,10 +378,11 @@ class Root(resource.Resource):
         return self.pages.get(path, NotFound())
 
 
-def build_site(settings: Settings, store: Any, auth: Any, org: Any, reactor: Any, guard: Any = None) -> server.Site:
+def build_site(settings: Settings, store: Any, auth: Any, org: Any, reactor: Any, guard: Any = None,
+               logins: Any = None) -> server.Site:
     pages: dict[bytes, resource.Resource] = {
         b"": Index(settings.web.publish_directory),
-        b"password": PasswordPage(settings, store, auth, reactor),
+        b"password": PasswordPage(settings, store, auth, reactor, logins),
         b"healthz": Health(store),
         b"metrics": Metrics(settings, store, guard, reactor.seconds(), reactor),
     }
@@ -376,13 +395,14 @@ def build_site(settings: Settings, store: Any, auth: Any, org: Any, reactor: Any
     return site
 
 
-def start_web(reactor: Any, settings: Settings, store: Any, auth: Any, org: Any, tls: Any, guard: Any = None) -> list:
+def start_web(reactor: Any, settings: Settings, store: Any, auth: Any, org: Any, tls: Any, guard: Any = None,
+              logins: Any = None) -> list:
     """Listen on ``listeners.web`` (HTTPS with ``tls``, or plain HTTP on loopback when
     ``web.tls`` is off); returns the listening ports (app.py stops them)."""
     listener = settings.listeners.web
     if listener is None:
         return []
-    site = build_site(settings, store, auth, org, reactor, guard)
+    site = build_site(settings, store, auth, org, reactor, guard, logins)
     if settings.web.tls:
         return [reactor.listenSSL(listener.port, site, tls, interface=listener.address)]
     return [reactor.listenTCP(listener.port, site, interface=listener.address)]

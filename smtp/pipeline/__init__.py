@@ -113,6 +113,7 @@ class RcptContext(Context):
     local: bool | None = None  # filled by the relay check
     account: Account | None = None  # filled by recipient_exists
     deliver_to: list[Account] = field(default_factory=list)  # [account], or a group's members
+    roles: Any = None  # config.filters.RoleAddresses: postmaster@/abuse@ targets
 
 
 @dataclass(slots=True)
@@ -133,6 +134,7 @@ class DataContext(Context):
     spool: Any = None  # readable, seekable file of the message (None when refused early)
     head: bytes | None = None  # its header section when known without reading the spool
     parsed: dict | None = None  # store.messages.parse_message of the spool, when a check parsed it (for put_blob)
+    filters: Any = None  # smtp.filters.Filters (MX): spamd, clamd, milters, DMARC; None: none
     extra: dict[str, Any] = field(default_factory=dict)
 
 

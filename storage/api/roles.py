@@ -45,6 +45,7 @@ from storage.api.types import (
     FolderStatus,
     FolderView,
     MessageInfo,
+    NewMessage,
     StoreResult,
 )
 from storage.api.usage import Drift, Expired
@@ -233,6 +234,11 @@ class Messages(Protocol):
 
     def append(self, folder_id: int, blob: BlobRef, *, flags: frozenset[str] = frozenset(), internaldate: _dt.datetime | None = None, quota_limit: int | None = None) -> tuple[int, int]:
         """Store into one folder; returns (uidvalidity, uid). ``NoQuota`` when over the limit."""
+
+    def append_many(self, folder_id: int, messages: Sequence[NewMessage], *, quota_limit: int | None = None) -> tuple[int, list[int]]:
+        """Store all of ``messages`` into one folder in one transaction, or none of them (IMAP
+        MULTIAPPEND, RFC 3502): consecutive UIDs, the quota checked for their sum. Returns
+        (uidvalidity, uids in order). ``NoQuota`` when over the limit."""
 
     def store_flags(self, folder_id: int, uids: Sequence[int], mode: str, flags: frozenset[str], *, unchanged_since: int | None = None) -> StoreResult:
         """``mode`` is "set", "add" or "remove". Each changed message gets a new modseq."""
@@ -437,11 +443,19 @@ class OutboundQueue(Protocol):
         """Queue ``blob`` (a BlobRef from ``put_blob``, or the sha256 of a stored body) for
         ``recipients``; returns the message id once durably committed (then say 250)."""
 
+    def enqueue_soon(self, blob: BlobRef | str, sender: str, recipients: Sequence[str], *, tx_id: str | None = None,
+                     now: _dt.datetime | None = None) -> concurrent.futures.Future:  # fmt: skip
+        """``enqueue`` without waiting: the future gets the message id once it is durable. Never
+        blocks (raises ``Invalid`` at once for no or malformed recipients)."""
+
     def claim(self, limit: int, *, owner: str, lease: int, now: _dt.datetime | None = None) -> list[Claim]:
         """Take up to ``limit`` due (message, domain) groups for ``lease`` seconds."""
 
     def record(self, outcomes: Sequence[Outcome], *, now: _dt.datetime | None = None) -> None:
         """Store attempt results (and release the lease) in one commit."""
+
+    def record_soon(self, outcomes: Sequence[Outcome], *, now: _dt.datetime | None = None) -> concurrent.futures.Future:
+        """``record`` without waiting: the future is done once the results are durable."""
 
     def owed_dsns(self, limit: int = 100) -> list[QueuedMessage]:
         """Messages with recipients in state BOUNCE (their DSN is still to be delivered)."""
@@ -559,6 +573,28 @@ class Lifecycle(Protocol):
         mailboxes kept on the unit's request."""
 
 
+class LoginFailures(Protocol):
+    """Failed logins counted per key (a client address, an account name as typed) for the login
+    guard (R-SEC-1, mailserver/policy/guard.py); shared by every process of the store. Times are
+    epoch seconds. Thread-safe."""
+
+    def tallies(self, keys: Sequence[str]) -> dict[str, tuple[int, float]]:
+        """(failures, time of the last one) of each key that has a tally."""
+
+    def add_failure(self, keys: Sequence[str], now: float, forget_after: float, count: int = 1) -> dict[str, int]:
+        """Count ``count`` failures at ``now`` under each key (a tally whose last failure is
+        ``forget_after`` seconds old starts again); the new counts, in one transaction. A
+        negative ``count`` takes failures back (never below 0, the time of the last one kept).
+        The sending rates of submission count messages and recipients the same way."""
+
+    def clear(self, keys: Sequence[str]) -> None:
+        """Forget the tallies of ``keys`` (a successful login)."""
+
+    def prune(self, older_than: float, max_entries: int) -> int:
+        """Forget tallies whose last failure is before ``older_than``, then the oldest ones
+        beyond ``max_entries``; how many were removed."""
+
+
 class Store(Protocol):
     """The roles composed over one engine, writer thread and change notifier."""
 
@@ -570,6 +606,7 @@ class Store(Protocol):
     queue: OutboundQueue
     usage: Usage
     lifecycle: Lifecycle
+    guard: LoginFailures
 
     def close(self) -> None:
         """Stop the store's threads (writer, indexer, notifier) and close its connections."""

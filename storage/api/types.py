@@ -69,6 +69,26 @@ class Folder:
     uidnext: int
     highestmodseq: int
 
+    @property
+    def mailboxid(self) -> str:
+        """The folder's object id (IMAP MAILBOXID, RFC 8474 §4): from what never changes while
+        it exists, not its name, so RENAME keeps it; never reused, since an account's
+        UIDVALIDITY values only grow (a folder id the database reuses comes with a new one)."""
+        return f"F{self.account_id:x}-{self.id:x}-{self.uidvalidity:x}"
+
+
+def email_id(sha256: str) -> str:
+    """A message's object id (IMAP EMAILID, RFC 8474 §5.1) from its stored body: every copy
+    of one message (COPY, MOVE, a delivery to several folders) has it, as in Cyrus IMAP."""
+    return "M" + sha256[:24]
+
+
+def email_id_prefix(emailid: str) -> str | None:
+    """The body-hash prefix an EMAILID names, or None when it is not one of ours."""
+    if len(emailid) != 25 or emailid[0] != "M" or any(c not in "0123456789abcdef" for c in emailid[1:]):
+        return None
+    return emailid[1:]
+
 
 @dataclass(frozen=True, slots=True)
 class FolderStatus:
@@ -95,6 +115,15 @@ class BlobRef:
     index: dict | None = None  # store-internal: folded search columns, computed off the writer thread
     stored: bytes | None = None  # store-internal: ``inline`` as kept in the database (compressed or not)
     codec: str | None = None  # store-internal: how ``stored`` is encoded (storage/codec.py)
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """One message of an IMAP APPEND: its stored body, flags and INTERNALDATE (None: now)."""
+
+    blob: BlobRef
+    flags: frozenset[str] = frozenset()
+    internaldate: _dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,11 +7,13 @@ Alembic sees the whole schema). Internal to storage/: front ends never see these
 - ``queue``: the outbound queue (branch "outbound", 0002_outbound);
 - ``usage``: ``quota_state`` (branch "quota", 0005_quota);
 - ``lifecycle``: ``account_lifecycle`` (branch "lifecycle", 0007_lifecycle);
-- ``subscriptions``: ``subscriptions`` (branch "subscriptions", 0010_subscriptions).
+- ``subscriptions``: ``subscriptions`` (branch "subscriptions", 0010_subscriptions);
+- ``guard``: ``login_failures`` (branch "guard", 0012_login_failures).
 
 ``from storage import models as m`` then ``m.Account``, ``m.OrgUnit``, ``m.quota_state``.
 """
 
+from storage.models.guard import login_failures  # noqa: F401
 from storage.models.core import NAMING, Account, Address, Base, Blob, BlobMeta, Domain, Expunged, Folder, Message  # noqa: F401
 from storage.models.lifecycle import account_lifecycle  # noqa: F401
 from storage.models.org import AccountProfile, OrgAudit, OrgDelegation, OrgGroup, OrgGroupMember, OrgUnit  # noqa: F401

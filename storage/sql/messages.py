@@ -500,20 +500,32 @@ class SqlMessages(Role):
         internaldate: _dt.datetime | None = None,
         quota_limit: int | None = None,
     ) -> tuple[int, int]:
-        mask, keywords = split_flags(flags)
-        when = _to_db(internaldate)
+        uidvalidity, (uid,) = self.append_many(folder_id, [api.NewMessage(blob, flags, internaldate)], quota_limit=quota_limit)
+        return uidvalidity, uid
 
-        def job(conn: Connection, changes: list) -> tuple[int, int]:
+    def append_many(
+        self, folder_id: int, messages: Sequence[api.NewMessage], *, quota_limit: int | None = None
+    ) -> tuple[int, list[int]]:
+        prepared = [(m.blob, *split_flags(m.flags), _to_db(m.internaldate)) for m in messages]
+
+        def job(conn: Connection, changes: list) -> tuple[int, list[int]]:
             folder = self._folder_by_id(conn, folder_id)
-            self._ensure_blob(conn, blob)
-            kw = spelled(keywords, self._keywords_in(conn, folder_id)) if keywords else keywords
-            row = (blob.sha256, blob.size, when, mask, pack_keywords(kw))
-            (got,) = self._place(conn, [Placement(folder.account_id, folder.id, (row,), quota_limit)])
+            known = None
+            rows = []
+            for blob, mask, keywords, when in prepared:
+                self._ensure_blob(conn, blob)
+                if keywords:
+                    known = self._keywords_in(conn, folder_id) if known is None else known
+                    keywords = spelled(keywords, known)
+                    known = [*known, *keywords]  # a later message of the same APPEND spells them alike
+                rows.append((blob.sha256, blob.size, when, mask, pack_keywords(keywords)))
+            # One placement: consecutive UIDs, one MODSEQ, the quota checked for the sum (RFC 3502).
+            (got,) = self._place(conn, [Placement(folder.account_id, folder.id, tuple(rows), quota_limit)])
             if isinstance(got, Exception):
                 raise got
             _folder_id, uid, modseq = got
             changes.append(api.FolderChange(folder.account_id, folder.id, modseq))
-            return folder.uidvalidity, uid
+            return folder.uidvalidity, list(range(uid, uid + len(rows)))
 
         return self._writer.run(job)
 

@@ -1,7 +1,7 @@
 """The SQL store (SQLite and PostgreSQL): one core (engines, writer thread, change notifier,
 storage/sql/core.py) and one object per role of the storage API, composed here. The roles are
 the store's only surface: ``store.accounts``, ``store.folders``, ``store.messages``,
-``store.search``, ``store.org``, ``store.queue``, ``store.usage``, ``store.lifecycle``
+``store.search``, ``store.org``, ``store.queue``, ``store.usage``, ``store.lifecycle``, ``store.guard``
 (interfaces and contracts: storage/api/roles.py).
 """
 
@@ -15,6 +15,7 @@ from storage.mime.parser import DEFAULT_MAX_DEPTH
 from storage.sql.accounts import SqlAccounts
 from storage.sql.core import INDEX_QUIET_S, StoreCore
 from storage.sql.folders import SqlFolders
+from storage.sql.guard import LoginFailures
 from storage.sql.lifecycle import Lifecycle
 from storage.sql.messages import SqlMessages
 from storage.sql.org import Organisation
@@ -52,6 +53,7 @@ class SqlStore:
         self.queue = OutboundQueue(self.core)
         self.usage = Usage(self.core, self.accounts, self.search)
         self.lifecycle = Lifecycle(self.core, self.accounts)
+        self.guard = LoginFailures(self.core)
 
     @property
     def url(self) -> str:

@@ -13,6 +13,8 @@ servers:
 * INTERNALDATE within two days of now (the script did not set it);
 * ``* OK [HIGHESTMODSEQ n]`` at SELECT/EXAMINE before the script used any CONDSTORE feature
   (ours sends it always, Dovecot after CONDSTORE is enabled, RFC 7162 §3.1);
+* the MAILBOXID response code (RFC 8474 §4: on CREATE's OK and an untagged OK at SELECT/EXAMINE,
+  ours only: Dovecot 2.3 has no OBJECTID, and the ids are the server's choice anyway);
 * [CLIENTBUG] on an OK reply (Dovecot's hint that the command was needless; the command
   succeeded, so the code is only commentary);
 * the ID response's parameters (server identity);
@@ -191,6 +193,8 @@ class Normaliser:
         name = bytes(toks[0]).upper()
         if name == b"CAPABILITY":
             self.capabilities.update(bytes(t).decode() for t in toks[1:])
+            return None
+        if name == b"MAILBOXID":
             return None
         if name == b"UIDVALIDITY" and len(toks) > 1:
             toks[1] = self.uidvalidity(toks[1])
@@ -449,6 +453,8 @@ def postprocess(cmd_text: str, lines: list[str], condstore: bool = True) -> list
         # RFC 7162 §3.1.2.1 / §3.1: ours reports HIGHESTMODSEQ at every SELECT, Dovecot only once
         # the client used CONDSTORE; before that the client does not look at it.
         lines = [ln for ln in lines if not ln.startswith("* OK [HIGHESTMODSEQ ")]
+    if cmd_verb in ("SELECT", "EXAMINE"):
+        lines = [ln for ln in lines if ln != "* OK"]  # the untagged MAILBOXID (RFC 8474 §4), code dropped
     if cmd_verb in ("LIST", "LSUB"):
         lines = optional_list_attributes(cmd_text, lines)
     return order_untagged(cmd_verb, lines)

@@ -15,8 +15,10 @@ from smtp.pipeline.checks import (
     recipient_quota,
     recipient_state,
     relay,
+    role_address,
     sender_authorised,
 )
+from smtp.filters import checks as filters
 
 REGISTRY = {
     "MAIL": {
@@ -27,6 +29,7 @@ REGISTRY = {
     "RCPT": {
         "recipient_limit": recipient_limit.check,
         "relay": relay.check,
+        "role_address": role_address.check,
         "recipient_exists": recipient_exists.check,
         "recipient_state": recipient_state.check,
         "group_expand": group_expand.check,
@@ -37,6 +40,9 @@ REGISTRY = {
         "from_header": from_header.check,
         "attachment_quota": attachment_quota.check,
         "authentication_results": authentication_results.check,
+        "virus": filters.virus,
+        "milter": filters.milter,
+        "spam": filters.spam,
     },
 }
 
@@ -44,6 +50,7 @@ REGISTRY = {
 #: "from_header" at DATA, and has no "authentication_results".
 DEFAULTS = {
     "MAIL": ("declared_size",),
-    "RCPT": ("recipient_limit", "relay", "recipient_exists", "recipient_state", "group_expand", "recipient_quota"),
-    "DATA": ("message_size", "attachment_quota", "authentication_results"),
+    "RCPT": ("recipient_limit", "relay", "role_address", "recipient_exists", "recipient_state", "group_expand", "recipient_quota"),
+    # the content filters pass at once when their daemon is not configured (smtp/filters)
+    "DATA": ("message_size", "attachment_quota", "authentication_results", "virus", "milter", "spam"),
 }
