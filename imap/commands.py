@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from imap import args as a
-from imap.op import acl, append, auth, compress, fetch, folders, listing, quota, search, selected
+from imap.op import acl, append, auth, compress, fetch, folders, listing, notify, quota, search, selected
 from imap.state import AUTH, SELECTED, UNAUTH, Session
 from imap.wire import Atom, ParseError
 
@@ -72,6 +72,7 @@ COMMANDS: dict[bytes, Spec] = {
     b"GETQUOTA": Spec(quota.getquota, (a.arg_mailbox,), AUTHENTICATED),
     b"SETQUOTA": Spec(quota.setquota, (a.arg_mailbox, a.arg_plist), AUTHENTICATED),
     b"COMPRESS": Spec(compress.compress, (compress.arg_mechanism,), AUTHENTICATED),
+    b"NOTIFY": Spec(notify.notify, (a.arg_rest,), AUTHENTICATED),  # RFC 5465
     # ACL (RFC 4314) over unit-mailbox delegation
     b"MYRIGHTS": Spec(acl.myrights, (a.arg_mailbox,), AUTHENTICATED),
     b"GETACL": Spec(acl.getacl, (a.arg_mailbox,), AUTHENTICATED),

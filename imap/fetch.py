@@ -134,7 +134,7 @@ class FetchJob:
             return flow.waiter
         return None
 
-    def run(self, view_uids, recent, folder_id, uids, items, changedsince=None) -> bytes:
+    def run(self, view_uids, recent, folder_id, uids, items, changedsince=None, mailbox=None) -> bytes:
         """Writes the response but its last part, which it returns: the reactor writes that with
         the tagged line, one thread hop for a response of at most CHUNK bytes. Larger ones are
         handed over CHUNK by CHUNK without waiting, while the reactor has taken all but
@@ -151,7 +151,8 @@ class FetchJob:
             flow.queued += len(data)
             reactor.callFromThread(self._send, flow, data)
 
-        flag_text = FlagText(recent)
+        flag_text = FlagText(recent, mailbox if any(i.name == b"FLAGS" for i in items) else None)
+        self.flag_text = flag_text
         pieces = [simple_piece(i, flag_text) for i in items]
         if any(i.name == b"SAVEDATE" for i in items):  # RFC 8514: read apart, by UID
             saved = store.messages.save_dates(folder_id, uids)
@@ -174,7 +175,7 @@ class FetchJob:
                     rows, keep = fill_renderings(store, rows, needed)
                     pending_keep += keep
                 if simple:
-                    out.add(render_simple(rows, fmt, getters, numbering, changedsince))
+                    out.add(render_simple(rows, fmt, getters, numbering, changedsince, flag_text))
                     if out.size >= FLUSH_AT:  # on its way while the next batch is read
                         out.flush()
                 else:
@@ -231,6 +232,8 @@ class FetchJob:
                 msn = numbering.msn(row[ROW_UID])
                 if not msn:
                     continue
+                if (told := self.flag_text.announce(row)):
+                    out.add(told)
                 msg = _Msg(row, meta.get(row[ROW_BLOB], (None, None))[1], bodies.get(row[ROW_BLOB]))
                 for part in binary_parts:  # before any of this message's response is written
                     check_binary(self._structure(msg), part)

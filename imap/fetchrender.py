@@ -52,11 +52,25 @@ def format_internaldate(when: _dt.datetime) -> bytes:
 
 
 class FlagText:
-    """``FLAGS (...)`` text by flag set: the store hands out one shared frozenset per distinct set."""
+    """``FLAGS (...)`` text by flag set: the store hands out one shared frozenset per distinct set.
 
-    def __init__(self, recent: set[int]) -> None:
+    With the session's ``mailbox`` flags (imap.session.MailboxFlags), ``announce(row)`` gives
+    the FLAGS and PERMANENTFLAGS lines to send before a row whose keywords the client was not
+    told yet (RFC 3501 §7.2.6): another session may have set them after this one's view was last
+    brought up to date. Checked once per distinct flag set."""
+
+    def __init__(self, recent: set[int], mailbox=None) -> None:
         self.recent = recent
         self.plain: dict[frozenset, bytes] = {}
+        self.mailbox = mailbox
+        self.checked: set[frozenset] = set()
+
+    def announce(self, row: tuple) -> bytes:
+        flags = row[ROW_FLAGS]
+        if self.mailbox is None or flags in self.checked:
+            return b""
+        self.checked.add(flags)
+        return self.mailbox.announce(flags)
 
     def __call__(self, row: tuple) -> bytes:
         flags = row[ROW_FLAGS]
@@ -161,15 +175,20 @@ class Numbering:
         return i + 1
 
 
-def render_simple(rows, fmt: bytes, getters, numbering: Numbering, changedsince: int | None) -> bytes:
+def render_simple(
+    rows, fmt: bytes, getters, numbering: Numbering, changedsince: int | None, flag_text: FlagText | None = None
+) -> bytes:
     """All lines of a batch whose items are all simple pieces."""
     out = []
     append = out.append
     msn_of = numbering.msn
+    announce = flag_text.announce if flag_text is not None and flag_text.mailbox is not None else None
     for row in rows:
         if changedsince is not None and row[ROW_MODSEQ] <= changedsince:
             continue
         msn = msn_of(row[ROW_UID])
         if msn:
+            if announce is not None and (told := announce(row)):
+                append(told)
             append(fmt % (msn, *[g(row) for g in getters]))
     return b"".join(out)

@@ -33,6 +33,8 @@ class ChangeHub:
         #: newest HIGHESTMODSEQ announced for each folder since start: a session that starts
         #: watching after a commit it has not seen is brought up to date at once (``watch``)
         self.latest: dict[int, int] = {}
+        #: sessions with NOTIFY filters on an account's folders (imap/op/notify.py), by account id
+        self._accounts: dict[int, set] = defaultdict(set)
         self._unsubscribe = store.subscribe(self._from_store_thread)
 
     def _from_store_thread(self, changes) -> None:
@@ -51,6 +53,11 @@ class ChangeHub:
             folder_id, modseq = change.folder_id, change.highestmodseq
             if modseq > latest.get(folder_id, 0):
                 latest[folder_id] = modseq
+            for session in self._accounts.get(change.account_id, ()):
+                try:
+                    session.notify.folder_changed(folder_id)
+                except Exception:  # noqa: BLE001 (one session must not keep the news from the others)
+                    log.exception("imap: NOTIFY of a folder change failed")
             if folder_id not in self._watchers:
                 continue
             chain = chains.get(folder_id, False)
@@ -62,6 +69,7 @@ class ChangeHub:
             else:  # not described in full, or not following on: ask the store
                 chains[folder_id] = None
                 wanted[folder_id] = max(modseq, wanted.get(folder_id, 0))
+        claimants: list = []
         for folder_id, chain in chains.items():
             if chain is None:
                 continue
@@ -79,8 +87,12 @@ class ChangeHub:
                         session.changes_arrived(sv, served)
                     except Exception:  # noqa: BLE001 (one session must not keep the news from the others)
                         log.exception("imap: handing changes to a session failed")
+                    if sv.unclaimed is not None:
+                        claimants.append(session)
                 elif sv.highestmodseq < modseq:
                     wanted[folder_id] = modseq  # behind by more than this commit
+        if claimants:
+            self.claim(claimants)
         if wanted:
             self.refresh_many(list(wanted.items()))
 
@@ -122,7 +134,7 @@ class ChangeHub:
     def _loaded(self, results, jobs) -> None:
         if isinstance(results, failure.Failure):  # the thread job itself failed
             results = [results] * len(jobs)
-        folders = []
+        folders, claimants = [], []
         for (folder_id, _since, _uidnext, members), changes in zip(jobs, results):
             folders.append(folder_id)
             if isinstance(changes, (Exception, failure.Failure)):
@@ -133,6 +145,10 @@ class ChangeHub:
                     session.changes_arrived(sv, changes)
                 except Exception:  # noqa: BLE001 (one session must not keep the news from the others)
                     log.exception("imap: handing changes to a session failed")
+                if sv.unclaimed is not None:
+                    claimants.append(session)
+        if claimants:
+            self.claim(claimants)
         again = []
         for folder_id in dict.fromkeys(folders):
             self._inflight.discard(folder_id)
@@ -140,6 +156,42 @@ class ChangeHub:
                 again.append((folder_id, self._again.pop(folder_id)))
         if again:
             self.refresh_many(again)
+
+    def claim(self, sessions):
+        """Claim the \\Recent arrivals of these sessions' read-write views, in one writer
+        transaction; each view learns which of them are its own. A Deferred (None when
+        there was nothing to claim)."""
+        claims = []
+        for session in sessions:
+            sv = session.selected
+            claim = sv.take_claim() if sv is not None else None
+            if claim is not None:
+                claims.append((session, sv, claim[1]))
+        if not claims:
+            return None
+        d = deferToThread(self.store.messages.claim_recent, [(sv.folder_id, below) for _, sv, below in claims])
+
+        def settled(result):
+            # Cleared first: what ``updates_waiting`` starts may wait for a claim on its way.
+            for _session, sv, _below in claims:
+                if sv.claiming is d:
+                    sv.claiming = None
+            return result
+
+        def done(floors):
+            for (session, sv, below), floor in zip(claims, floors):
+                sv.claimed(floor, below)
+                if session.selected is sv:
+                    session.updates_waiting()
+
+        def failed(f):
+            log.error("imap: claiming \\Recent failed: %s", f.value)
+
+        d.addBoth(settled)
+        d.addCallbacks(done, failed)
+        for _session, sv, _below in claims:
+            sv.claiming = d
+        return d
 
     def watch(self, folder_id: int, session) -> None:
         """From now on ``session`` hears of every commit to the folder. A commit announced
@@ -157,6 +209,17 @@ class ChangeHub:
             sessions.discard(session)
             if not sessions:
                 del self._watchers[folder_id]
+
+    def watch_account(self, account_id: int, session) -> None:
+        """``session.notify`` hears of every commit to the account's folders and folder list."""
+        self._accounts[account_id].add(session)
+
+    def unwatch_account(self, account_id: int, session) -> None:
+        sessions = self._accounts.get(account_id)
+        if sessions is not None:
+            sessions.discard(session)
+            if not sessions:
+                del self._accounts[account_id]
 
     def close(self) -> None:
         self._unsubscribe()

@@ -26,6 +26,7 @@ from imap.commands import COMMANDS
 from imap.compress import DeflateTransport, Inflater
 from imap.errors import SERVER_BUG, Refused, response_for
 from imap.op.auth import greeting
+from imap.op.selected import recent_settled
 from imap.searchparse import BadCharset
 from imap.state import Session
 from imap.wire import Atom, Command, FileLiteral, ParseError, literal_marker, tokenize
@@ -111,6 +112,8 @@ class IMAPServer(IMAP4Server):
         if self.sc.guard is not None:
             self.sc.guard.unregister(self)
         self.s.deselect()
+        if self.s.notify is not None:
+            self.s.notify.stop()
         if self._line_waiter is not None:
             d, self._line_waiter = self._line_waiter, None
             d.errback(failure.Failure(ConnectionError("connection lost")))
@@ -372,6 +375,19 @@ class IMAPServer(IMAP4Server):
         if self._paused and not self.closed:
             self._paused = False
             self.transport.resumeProducing()
+        if self.s.notify is not None and not self.closed:
+            self.s.notify.command_done()
+        self._process_soon()
+
+    @property
+    def in_command(self) -> bool:
+        return self._busy
+
+    def hold(self) -> None:
+        self._busy = True
+
+    def release(self) -> None:
+        self._busy = False
         self._process_soon()
 
     async def dispatch(self, tag: bytes, name: bytes, args: list, uid: bool = False) -> None:
@@ -389,6 +405,8 @@ class IMAPServer(IMAP4Server):
             raise ParseError("Too many arguments")
         kwargs = {"uid": True} if uid else {}
         # Announce new messages before any response can name their sequence numbers.
+        if s.selected is not None and s.selected.claiming is not None:
+            await recent_settled(s)
         s.flush_updates(allow_expunge=False)
         result = spec.handler(s, tag, *values, **kwargs)
         if hasattr(result, "__await__"):

@@ -92,6 +92,10 @@ class SelectedView:
         self.reported_modseq: dict[int, int] = {}  # this session's own STOREs, not echoed again
         self.told_exists = len(self.uids)
         self.told_recent = len(self.recent)
+        #: arrivals at or above this UID are yet to be claimed as \\Recent (read-write views)
+        self.claim_top = view.folder.uidnext
+        self.unclaimed: tuple[int, int] | None = None  # (from, below): a claim to make
+        self.claiming = None  # the Deferred of a claim on its way: commands wait for it
         # The mailbox's keywords (lower case → spelling) as told in FLAGS (RFC 3501 §7.2.6); a
         # keyword new to it is told in FLAGS again before the FETCH that shows it.
         self.keywords: dict[str, str] = {k.lower(): k for k in getattr(view, "keywords", ())}
@@ -115,13 +119,17 @@ class SelectedView:
     def flags_lines(self) -> list[bytes]:
         """FLAGS and PERMANENTFLAGS: the system flags and every keyword in the mailbox; keywords
         are permanent (and new ones may be made, \\*) where this session may store them."""
-        kws = " ".join(sorted(self.keywords.values())).encode("utf-8")
-        flags = b"\\Answered \\Flagged \\Deleted \\Seen \\Draft" + (b" " + kws if kws else b"")
-        perm = self.permanent
-        if b"\\*" in perm and kws:
-            perm = kws + b" " + perm
         self.keywords_grew = False
-        return [b"* FLAGS (" + flags + b")", b"* OK [PERMANENTFLAGS (" + perm + b")] Flags permitted"]
+        return flags_lines(self.keywords, self.permanent)
+
+    def mailbox_flags(self) -> MailboxFlags:
+        """A copy of the keywords told, for a FETCH's worker thread (``FlagText.announce``)."""
+        return MailboxFlags(dict(self.keywords), self.permanent)
+
+    def told_keywords(self, mailbox: MailboxFlags) -> None:
+        """The keywords a FETCH told in FLAGS on its own (after ``mailbox_flags``)."""
+        for low, spelling in mailbox.keywords.items():
+            self.keywords.setdefault(low, spelling)
 
     # -- numbering -------------------------------------------------------------------------------
     @property
@@ -191,10 +199,13 @@ class SelectedView:
         for m in ch.new:
             if m.uid > last:
                 self.uids.append(m.uid)
-                if self.track_recent:
-                    self.recent.add(m.uid)
                 self.note_keywords(m.flags)
                 last = m.uid
+        if self.track_recent and not self.readonly and self.uids and last >= self.claim_top:
+            # \\Recent for one session only (RFC 3501 §2.3.2): the arrivals are taken in the
+            # store (``claim_recent``), and are \\Recent here if this session got them first.
+            self.unclaimed = (self.claim_top, last + 1)
+            self.claim_top = last + 1
         for m in ch.updated:
             if self.reported_modseq.get(m.uid, 0) >= m.modseq or self.msn_of(m.uid) is None:
                 continue
@@ -209,6 +220,18 @@ class SelectedView:
         self.highestmodseq = max(self.highestmodseq, ch.highestmodseq)
         self.uidnext = max(self.uidnext, ch.uidnext)
 
+    def take_claim(self) -> tuple[int, int] | None:
+        """The UID range to claim in the store now (and forget: it is claimed once)."""
+        claim, self.unclaimed = self.unclaimed, None
+        return claim
+
+    def claimed(self, floor: int, below: int) -> None:
+        """The store's answer to a claim: messages in [floor, below) are \\Recent here."""
+        if floor < below:
+            lo = bisect.bisect_left(self.uids, floor)
+            hi = bisect.bisect_left(self.uids, below)
+            self.recent.update(u for u in self.uids[lo:hi] if u not in self.pending_expunge)
+
     def expunged_now(self, uids) -> None:
         """This session's own EXPUNGE/MOVE removed these; report them at the next flush."""
         for uid in uids:
@@ -217,11 +240,19 @@ class SelectedView:
                 self.pending_flags.pop(uid, None)
 
     def note_own_flags(self, uid: int, modseq: int) -> None:
+        """This session's STORE told the flags as of ``modseq``: an older change of another
+        session is not told again; a newer one (committed before this STORE's answer came
+        back) still is."""
         self.reported_modseq[uid] = max(modseq, self.reported_modseq.get(uid, 0))
-        self.pending_flags.pop(uid, None)
+        pending = self.pending_flags.get(uid)
+        if pending is not None and pending[1] <= modseq:
+            del self.pending_flags[uid]
 
-    def flush(self, *, allow_expunge: bool, with_modseq: bool = False, vanished: bool = False) -> list[bytes]:
-        """Untagged responses for everything pending that may be sent now."""
+    def flush(
+        self, *, allow_expunge: bool, with_modseq: bool = False, vanished: bool = False, with_flags: bool = True
+    ) -> list[bytes]:
+        """Untagged responses for everything pending that may be sent now (flag changes only
+        ``with_flags``: NOTIFY without FlagChange leaves them for a command's response)."""
         out: list[bytes] = self.flags_lines() if self.keywords_grew else []
         # New messages first, so every number an EXPUNGE names is one the client knows.
         if len(self.uids) != self.told_exists:
@@ -246,6 +277,8 @@ class SelectedView:
         if self.track_recent and len(self.recent) != self.told_recent:
             out.append(b"* %d RECENT" % len(self.recent))
             self.told_recent = len(self.recent)
+        if not with_flags:
+            return out
         for uid in sorted(self.pending_flags):
             flags, modseq = self.pending_flags[uid]
             msn = self.msn_of(uid)
@@ -257,6 +290,31 @@ class SelectedView:
             self.reported_modseq[uid] = max(modseq, self.reported_modseq.get(uid, 0))
         self.pending_flags = {}
         return out
+
+
+def flags_lines(keywords: dict[str, str], permanent: bytes) -> list[bytes]:
+    kws = " ".join(sorted(keywords.values())).encode("utf-8")
+    flags = b"\\Answered \\Flagged \\Deleted \\Seen \\Draft" + (b" " + kws if kws else b"")
+    perm = permanent
+    if b"\\*" in perm and kws:
+        perm = kws + b" " + perm
+    return [b"* FLAGS (" + flags + b")", b"* OK [PERMANENTFLAGS (" + perm + b")] Flags permitted"]
+
+
+class MailboxFlags:
+    """The keywords a session has told its client, carried into a FETCH's worker thread: a
+    row showing one more is preceded by FLAGS and PERMANENTFLAGS lines (RFC 3501 §7.2.6)."""
+
+    def __init__(self, keywords: dict[str, str], permanent: bytes) -> None:
+        self.keywords, self.permanent = keywords, permanent
+
+    def announce(self, flags) -> bytes:
+        new = [f for f in flags if not f.startswith("\\") and f.lower() not in self.keywords]
+        if not new:
+            return b""
+        for f in new:
+            self.keywords[f.lower()] = f
+        return b"\r\n".join(flags_lines(self.keywords, self.permanent)) + b"\r\n"
 
 
 def format_flags(flags, recent: bool = False) -> bytes:

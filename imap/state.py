@@ -21,6 +21,7 @@ from imap.wire import astring, utf8_astring
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
 
+    from imap.op.notify import NotifyState
     from imap.service import ServerContext
     from imap.session import SelectedView
     from storage.api import Account
@@ -61,6 +62,16 @@ class Connection(Protocol):
 
     def dispatch(self, tag: bytes, name: bytes, args: list, uid: bool = False): ...
 
+    @property
+    def in_command(self) -> bool:
+        """A command is in progress (IDLE included): nothing may be written unasked."""
+
+    def hold(self) -> None:
+        """Act as if a command were in progress (NOTIFY output): the client's next waits."""
+
+    def release(self) -> None:
+        """End ``hold``; commands that arrived meanwhile run now."""
+
 
 @dataclass(eq=False)  # identity: sessions are keys of the change hub's watcher sets
 class Session:
@@ -74,6 +85,7 @@ class Session:
     selected: SelectedView | None = None
     enabled: set[bytes] = field(default_factory=set)  # RFC 5161 ENABLE
     idling: bool = False
+    notify: NotifyState | None = None  # once the client sent NOTIFY (RFC 5465)
 
     # -- output --------------------------------------------------------------------------------
     @property
@@ -131,8 +143,15 @@ class Session:
         """From the ChangeHub, on the reactor thread: another commit touched our folder."""
         if self.selected is sv:
             sv.apply(changes)
-            if self.idling:
-                self.flush_updates(allow_expunge=True)
+            self.updates_waiting()
+
+    def updates_waiting(self) -> None:
+        """The selected view holds news for the client: told at once while it IDLEs, or as
+        NOTIFY asked (RFC 5465: then NOTIFY alone decides what is told unasked, IDLE too)."""
+        if self.notify is not None:
+            self.notify.selected_changed()
+        elif self.idling:
+            self.flush_updates(allow_expunge=True)
 
     def shared_selection(self) -> tuple[int, int] | None:
         """(who reads, whose folder) while another account's folder is selected (a unit mailbox)."""

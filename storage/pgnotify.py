@@ -27,10 +27,11 @@ PAYLOAD_LIMIT = 7000  # PostgreSQL's limit is 8000 bytes
 
 def encode(origin: str, changes: list[FolderChange]) -> list[str]:
     """Payloads ``origin a:f:m a:f:m …``, newest MODSEQ per folder, split under the size limit."""
-    latest: dict[int, FolderChange] = {}
+    latest: dict[tuple[int, int], FolderChange] = {}
     for change in changes:
-        if change.folder_id not in latest or change.highestmodseq > latest[change.folder_id].highestmodseq:
-            latest[change.folder_id] = change
+        key = (change.account_id, change.folder_id)  # FOLDER_LIST (0) is every account's
+        if key not in latest or change.highestmodseq > latest[key].highestmodseq:
+            latest[key] = change
     payloads, current = [], origin
     for c in latest.values():
         item = f" {c.account_id}:{c.folder_id}:{c.highestmodseq}"

@@ -118,10 +118,23 @@ def test_view_resolves_msn_and_uid_sets():
 def test_expunge_held_back_until_allowed_then_reported_in_order():
     v = _view([1, 2, 3, 4])
     v.apply(Changes(highestmodseq=12, uidnext=6, new=[_info(5)], updated=[], expunged=[2, 4]))
+    assert v.take_claim() == (5, 6) and v.take_claim() is None  # the arrival is claimed once
+    v.claimed(5, 6)  # and this session got it first: \Recent here
     assert v.flush(allow_expunge=False) == [b"* 5 EXISTS", b"* 1 RECENT"]
     assert v.msn_of(3) == 3  # numbers unchanged while the expunges wait
     assert v.flush(allow_expunge=True) == [b"* 2 EXPUNGE", b"* 3 EXPUNGE"]
     assert list(v.uids) == [1, 3, 5] and v.msn_of(5) == 3
+
+
+def test_arrival_claimed_by_another_session_is_not_recent_here():
+    v = _view([1, 2])
+    v.apply(Changes(highestmodseq=12, uidnext=5, new=[_info(3), _info(4)], updated=[], expunged=[]))
+    v.claimed(*[5, 5])  # the store's floor was already at 5: another session took both
+    assert v.flush(allow_expunge=False) == [b"* 4 EXISTS"]
+    v.apply(Changes(highestmodseq=13, uidnext=6, new=[_info(5)], updated=[], expunged=[]))
+    assert v.take_claim() == (5, 6)
+    v.claimed(5, 6)
+    assert v.recent == {5}
 
 
 def test_flag_changes_of_others_become_untagged_fetch_but_own_are_not_echoed():
@@ -280,3 +293,41 @@ def test_decode_mailbox_takes_both_forms_and_utf8_only_names_after_enable():
         decode_mailbox(b"R&D", False)
     with pytest.raises(Refused):  # RFC 6855 §3: 8-bit names only after ENABLE UTF8=ACCEPT
         decode_mailbox("Công văn".encode(), False)
+
+
+def test_own_store_does_not_drop_a_newer_change_of_another_session():
+    """Found by tests/test_imap_stress.py: another session's change committed after this
+    session's STORE but heard of before its answer came back was dropped with the older one."""
+    v = _view([1, 2])
+    v.apply(Changes(highestmodseq=16, uidnext=3, new=[], updated=[_info(1, ["\\Seen", "$Work"], 16)], expunged=[]))
+    v.note_own_flags(1, 15)  # this session's STORE committed at 15, before the change at 16
+    assert v.flush(allow_expunge=False)[-1:] == [b"* 1 FETCH (UID 1 FLAGS ($Work \\Seen))"]
+    v.apply(Changes(highestmodseq=17, uidnext=3, new=[], updated=[_info(2, ["\\Seen"], 16)], expunged=[]))
+    v.note_own_flags(2, 17)  # an older change is covered by this session's newer answer
+    assert v.flush(allow_expunge=False) == []
+
+
+def test_fetch_announces_a_keyword_the_client_was_not_told_before_showing_it():
+    """Found by tests/test_imap_stress.py: a FETCH reads the flags as committed, which may carry
+    a keyword another session set after this session last told FLAGS (RFC 3501 §7.2.6)."""
+    from imap.fetchrender import FlagText, Numbering, render_simple
+    from imap.session import MailboxFlags
+    from storage.api import ROW_FLAGS, ROW_UID
+
+    def row(uid, flags):
+        r = [None] * (max(ROW_FLAGS, ROW_UID) + 1)
+        r[ROW_UID], r[ROW_FLAGS] = uid, frozenset(flags)
+        return tuple(r)
+
+    mailbox = MailboxFlags({"$work": "$Work"}, b"\\Seen \\*")
+    flag_text = FlagText(set(), mailbox)
+    out = render_simple([row(1, ["$Work"]), row(2, ["Urgent"]), row(3, ["urgent"])],
+                        b"* %d FETCH (FLAGS (%s))\r\n", [flag_text], Numbering([1, 2, 3]), None, flag_text)
+    assert out.split(b"\r\n")[:5] == [
+        b"* 1 FETCH (FLAGS ($Work))",
+        b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work Urgent)",
+        b"* OK [PERMANENTFLAGS ($Work Urgent \\Seen \\*)] Flags permitted",
+        b"* 2 FETCH (FLAGS (Urgent))",
+        b"* 3 FETCH (FLAGS (urgent))",
+    ]
+    assert mailbox.keywords == {"$work": "$Work", "urgent": "Urgent"}

@@ -72,8 +72,10 @@ async def fetch(s: Session, tag: bytes, seqset, items, modifiers, uid=False):
     flow = Flow()
     job = FetchJob(conn, store, s.ctx.reactor, flow)
     conn.transport.registerProducer(flow, True)
+    mailbox = sv.mailbox_flags()
     try:
-        tail = await deferToThread(job.run, sv.uids[:], set(sv.recent), sv.folder_id, uids, items, changedsince)
+        tail = await deferToThread(job.run, sv.uids[:], set(sv.recent), sv.folder_id, uids, items, changedsince, mailbox)
+        sv.told_keywords(mailbox)
         if not conn.closed and tail:
             conn.write_now(tail)
         if job.unknown_cte is not None:

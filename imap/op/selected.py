@@ -63,6 +63,8 @@ async def _select(s: Session, tag: bytes, named, readonly, params):
     sv.permanent = b"" if readonly else permanent_flags(rights)
     s.selected = sv
     s.state = SELECTED
+    if s.notify is not None:
+        s.notify.selected_now(sv)
     s.ctx.hub.watch(sv.folder_id, s)
     lines = [*sv.flags_lines(), b"* %d EXISTS" % sv.exists]
     if s.rev2:  # RFC 9051 §6.3.2: a LIST response for the mailbox; RECENT and UNSEEN are gone
@@ -104,6 +106,16 @@ async def poll_changes(s: Session) -> None:
     ch = await deferToThread(s.ctx.store.messages.changes, sv.folder_id, sv.highestmodseq, sv.uidnext)
     if s.selected is sv:
         sv.apply(ch)
+        s.ctx.hub.claim([s])
+        await recent_settled(s)
+
+
+async def recent_settled(s: Session) -> None:
+    """Wait for a \\Recent claim on its way (imap/notify.py): a message the client is told
+    of shows \\Recent, or not, for good."""
+    sv = s.selected
+    while sv is not None and sv.claiming is not None:
+        await sv.claiming
 
 
 # -- simple commands ---------------------------------------------------------------------------
@@ -167,25 +179,32 @@ async def store(s: Session, tag: bytes, seqset, modifiers, action, flags, uid=Fa
         return OK, b"STORE completed"
     store = s.ctx.store
     res = await deferToThread(store.messages.store_flags, sv.folder_id, uids, modes[base], flags, unchanged_since=unchanged_since)
-    current = {}
+    current, folded = {}, {}
     for fu in res.updated:
+        told = max(sv.highestmodseq, sv.reported_modseq.get(fu.uid, 0))  # what the client knows of
+        pending = sv.pending_flags.get(fu.uid)  # this very change, heard of already, is not another's
+        if silent and ((pending is not None and pending[1] < fu.modseq) or fu.before > told):
+            # A .SILENT answer tells nothing, but this message also carries another session's
+            # change the client was not told: its flags go out all the same (RFC 3501 §7.4.2).
+            folded[fu.uid] = (fu.flags, fu.modseq)
         sv.note_own_flags(fu.uid, fu.modseq)
         sv.note_keywords(fu.flags)
         current[fu.uid] = (fu.flags, fu.modseq)
-    if sv.keywords_grew:  # a keyword new to the mailbox: FLAGS before the FETCH that shows it
-        s.write_lines(sv.flags_lines())
     failed = set(res.failed_unchanged_since)
-    if not silent or s.condstore:
+    if not silent or s.condstore or folded:
         missing = [u for u in uids if u not in current and u not in failed] if not silent else []
         if missing:
             for m in await deferToThread(store.messages.fetch, sv.folder_id, missing):
                 current[m.uid] = (m.flags, m.modseq)
+                sv.note_keywords(m.flags)
+        if sv.keywords_grew:  # a keyword new to the mailbox: FLAGS before the FETCH that shows it
+            s.write_lines(sv.flags_lines())
         lines = []
         for u in sorted(current):
             msn = sv.msn_of(u)
-            if msn is None:
+            if msn is None or (silent and not s.condstore and u not in folded):
                 continue
-            flags_part = b"" if silent else b"FLAGS (%s)" % format_flags(current[u][0], u in sv.recent)
+            flags_part = b"" if silent and u not in folded else b"FLAGS (%s)" % format_flags(current[u][0], u in sv.recent)
             extra = [flags_part] if flags_part else []
             if uid:
                 extra.append(b"UID %d" % u)
@@ -242,12 +261,14 @@ async def idle(s: Session, tag: bytes):
     s.idling = True
     try:
         # The ChangeHub keeps the view current (imap/notify.py): what it brought is sent now.
-        s.flush_updates(allow_expunge=True)
+        s.updates_waiting()
         while True:
             line = await s.conn.next_line()
             if line.strip().upper() == b"DONE":
                 break
             s.untagged(b"BAD Expected DONE")
+        if s.notify is not None:
+            await s.notify.settled()
     finally:
         s.idling = False
     return OK, b"IDLE terminated"

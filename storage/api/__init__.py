@@ -55,6 +55,7 @@ from storage.api.types import (
     Changes,
     DeliveryTarget,
     DeliveryOutcome,
+    FOLDER_LIST,
     FolderChange,
     FlagUpdate,
     StoreResult,

@@ -143,6 +143,12 @@ class Messages(Protocol):
         """Snapshot for SELECT/EXAMINE. ``claim_recent`` (read-write SELECT) takes the \\Recent
         messages for this session so no other session sees them as recent."""
 
+    def claim_recent(self, claims: Sequence[tuple[int, int]]) -> list[int]:
+        """For each (folder_id, below): raise the folder's \\Recent floor to ``below`` and return
+        the floor before (RFC 3501 §2.3.2). Messages from that floor up to ``below`` are
+        \\Recent in the claiming session alone; one writer transaction for all the claims (the
+        sessions that heard of one delivery), so two sessions never take the same message."""
+
     def fetch(self, folder_id: int, uids: Iterable[int], *, fields: frozenset[str] = frozenset()) -> list[MessageInfo]:
         """Messages with these uids (ascending; missing ones skipped). ``fields`` may hold
         "envelope" and/or "structure" to load the cached metadata too."""

@@ -184,6 +184,10 @@ class DeliveryOutcome:
     error: str | None = None  # an ErrorKind value when not ok
 
 
+#: FolderChange.folder_id of a change to an account's folder list or subscriptions
+FOLDER_LIST = 0
+
+
 @dataclass(frozen=True, slots=True)
 class FolderChange:
     """Sent to subscribers after a commit: which folder changed and its new HIGHESTMODSEQ.
@@ -192,7 +196,11 @@ class FolderChange:
     ``highestmodseq`` by adding exactly ``new`` (ascending UIDs) and nothing else: a listener
     that knew the folder at ``since`` is up to date without asking the store (``changes``).
     A delivery to a thousand mailboxes is then told to a thousand IDLE sessions without a
-    thousand queries. Without it (0), a listener asks ``changes`` as before."""
+    thousand queries. Without it (0), a listener asks ``changes`` as before.
+
+    ``folder_id`` FOLDER_LIST (0, no folder's id) says the account's folders or subscriptions
+    changed: a folder was created, deleted or renamed, or (un)subscribed (IMAP NOTIFY's
+    MailboxName and SubscriptionChange events)."""
 
     account_id: int
     folder_id: int
@@ -206,6 +214,7 @@ class FlagUpdate:
     uid: int
     modseq: int
     flags: frozenset[str]
+    before: int = 0  # the message's MODSEQ before this change: was another change folded in?
 
 
 @dataclass(frozen=True, slots=True)

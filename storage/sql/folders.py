@@ -38,11 +38,12 @@ class SqlFolders(Role):
     def create_folder(self, account_id: int, name: str, *, special_use: str | None = None) -> api.Folder:
         name = self._check_name(name)
 
-        def job(conn: Connection, _changes: list) -> int:
+        def job(conn: Connection, changes: list) -> int:
             if conn.scalar(select(m.Folder.id).where(m.Folder.account_id == account_id, m.Folder.name == name)) is not None:
                 raise Exists(f"folder {name!r} exists")
             if conn.scalar(select(m.Account.id).where(m.Account.id == account_id)) is None:
                 raise NotFound(f"account {account_id}")
+            changes.append(api.FolderChange(account_id, api.FOLDER_LIST, 0))
             return self._insert_folder(conn, account_id, name, special_use)
 
         folder_id = self._writer.run(job)
@@ -63,6 +64,7 @@ class SqlFolders(Role):
             conn.execute(delete(m.Expunged).where(m.Expunged.folder_id == folder.id))
             conn.execute(delete(m.Folder).where(m.Folder.id == folder.id))
             changes.append(api.FolderChange(account_id, folder.id, folder.highestmodseq + 1))
+            changes.append(api.FolderChange(account_id, api.FOLDER_LIST, 0))
 
         self._writer.run(job)
 
@@ -75,6 +77,7 @@ class SqlFolders(Role):
             folder = self._get_folder(conn, account_id, old)
             if conn.scalar(select(m.Folder.id).where(m.Folder.account_id == account_id, m.Folder.name == new)) is not None:
                 raise Exists(f"folder {new!r} exists")
+            changes.append(api.FolderChange(account_id, api.FOLDER_LIST, 0))
             if old == "INBOX":
                 self._move_inbox(conn, folder, new, changes)
                 return
@@ -115,14 +118,16 @@ class SqlFolders(Role):
         t = m.subscriptions
         where = (t.c.account_id == account_id, t.c.name == name)
 
-        def job(conn: Connection, _changes: list) -> None:
+        def job(conn: Connection, changes: list) -> None:
             listed = conn.scalar(select(t.c.name).where(*where)) is not None
             if not listed or subscribed:
                 self._get_folder(conn, account_id, name)  # NotFound for a name that is neither
             if subscribed and not listed:
                 conn.execute(insert(t).values(account_id=account_id, name=name))
+                changes.append(api.FolderChange(account_id, api.FOLDER_LIST, 0))
             elif not subscribed and listed:
                 conn.execute(delete(t).where(*where))
+                changes.append(api.FolderChange(account_id, api.FOLDER_LIST, 0))
 
         self._writer.run(job)
 

@@ -88,6 +88,24 @@ class SqlMessages(Role):
             tuple(self._keywords_in(conn, folder_id)),
         )
 
+    def claim_recent(self, claims: Sequence[tuple[int, int]]) -> list[int]:
+        if not claims:
+            return []
+
+        def job(conn: Connection, _changes: list) -> list[int]:
+            out = []
+            for folder_id, below in claims:
+                now = conn.scalar(select(m.Folder.recent_floor).where(m.Folder.id == folder_id))
+                if now is None:  # the folder is gone
+                    out.append(below)
+                    continue
+                if now < below:
+                    conn.execute(update(m.Folder).where(m.Folder.id == folder_id).values(recent_floor=below))
+                out.append(min(now, below))
+            return out
+
+        return self._writer.run(job)
+
     @staticmethod
     def _keywords_in(conn: Connection, folder_id: int) -> list[str]:
         """The keywords the folder's messages carry: the distinct keyword columns, read from the
@@ -566,7 +584,7 @@ class SqlMessages(Role):
                 else:
                     new_mask, new_kw = row.flags & ~mask, {k for k in current if k.lower() not in lowered}
                 if new_mask != row.flags or new_kw != current:
-                    new_values.append((row.uid, new_mask, pack_keywords(new_kw)))
+                    new_values.append((row.uid, new_mask, pack_keywords(new_kw), row.modseq))
             if not new_values:
                 return api.StoreResult([], sorted(failed))
             modseq = self._bump(conn, folder_id)
@@ -574,10 +592,10 @@ class SqlMessages(Role):
                 update(m.Message)
                 .where(m.Message.folder_id == folder_id, m.Message.uid == bindparam("b_uid"))
                 .values(flags=bindparam("b_flags"), keywords=bindparam("b_kw"), modseq=modseq),
-                [{"b_uid": u, "b_flags": f, "b_kw": k} for u, f, k in new_values],
+                [{"b_uid": u, "b_flags": f, "b_kw": k} for u, f, k, _ in new_values],
             )
             changes.append(api.FolderChange(folder.account_id, folder_id, modseq))
-            updated = [api.FlagUpdate(u, modseq, join_flags(f, k)) for u, f, k in new_values]
+            updated = [api.FlagUpdate(u, modseq, join_flags(f, k), before) for u, f, k, before in new_values]
             return api.StoreResult(updated, sorted(failed))
 
         return self._writer.run(job)
