@@ -11,7 +11,7 @@ import asyncio
 import logging
 import ssl
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from config.settings import Listener, Settings
 from smtp.data import spool_factory
@@ -51,10 +51,14 @@ def protocol_factory(settings: Settings, handler: InboundHandler, **kwargs: Any)
     return make
 
 
-async def _listen(name: str, listener: Listener, factory: Callable[[], MailSMTP], **kwargs: Any) -> asyncio.Server:
-    server = await asyncio.get_running_loop().create_server(
-        factory, listener.address, listener.port, reuse_address=True, **kwargs
-    )
+async def _listen(name: str, listener: Listener, factory: Callable[[], MailSMTP], sockets: Mapping | None,
+                  **kwargs: Any) -> asyncio.Server:
+    loop = asyncio.get_running_loop()
+    sock = (sockets or {}).get((listener.address, listener.port))
+    if sock is not None:  # bound by the parent of several worker processes, shared by all
+        server = await loop.create_server(factory, sock=sock, **kwargs)
+    else:
+        server = await loop.create_server(factory, listener.address, listener.port, reuse_address=True, **kwargs)
     for sock in server.sockets:
         log.info("%s listening on %s", name, sock.getsockname()[:2])
     return server
@@ -71,6 +75,7 @@ async def start_smtp(
     org: Org | None = None,
     outbound: Outbound | None = None,
     resolver: Resolver | None = None,
+    sockets: Mapping | None = None,
 ) -> list[asyncio.Server]:
     """Start the configured SMTP listeners. What the composition root injects (smtp/ imports no
     mailserver.* nor storage internals; each is typed by a Protocol here):
@@ -84,7 +89,8 @@ async def start_smtp(
     - ``outbound``: the outbound queue (``smtp.outbound.OutboundService``); None: submission
       refuses remote recipients (550 5.7.1) and DSNs to remote senders are logged, not sent;
     - ``resolver``: DNS for SPF/DKIM of inbound mail (Authentication-Results); default: built
-      from ``settings.dns``."""
+      from ``settings.dns``;
+    - ``sockets``: listening sockets already bound, by (address, port) (``serve --workers``)."""
     # aiosmtpd logs every command line at INFO ("mail.log"); our handlers log one line per
     # transaction decision with its id, which is what operators read.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
@@ -101,7 +107,7 @@ async def start_smtp(
     if ls.smtp is not None:
         resolver = resolver if resolver is not None else Resolver.from_settings(settings.dns)
         mx = protocol_factory(settings, InboundHandler(settings, store, resolver=resolver, **common), tls_context=ssl_context)
-        servers.append(await _listen("smtp", ls.smtp, mx))
+        servers.append(await _listen("smtp", ls.smtp, mx, sockets))
     if (ls.submission or ls.submissions) and auth is None:
         raise ValueError("submission listeners need an authenticator")
     loopback = settings.tls.allow_plaintext_auth_on_loopback
@@ -110,7 +116,7 @@ async def start_smtp(
             settings, SubmissionHandler(settings, store, auth, **common),
             tls_context=ssl_context, auth_required=True, plaintext_auth_on_loopback=loopback,
         )  # fmt: skip
-        servers.append(await _listen("submission", ls.submission, sub))
+        servers.append(await _listen("submission", ls.submission, sub, sockets))
     if ls.submissions is not None:
         if ssl_context is None:
             raise ValueError("listeners.submissions needs TLS")
@@ -118,5 +124,5 @@ async def start_smtp(
             settings, SubmissionHandler(settings, store, auth, **common),
             auth_required=True, implicit_tls=True,
         )  # fmt: skip
-        servers.append(await _listen("submissions", ls.submissions, subs, ssl=ssl_context))
+        servers.append(await _listen("submissions", ls.submissions, subs, sockets, ssl=ssl_context))
     return servers

@@ -107,6 +107,7 @@ from storage.api.roles import (
     Organisation,
     OutboundQueue,
     Search,
+    SessionLocks,
     Store,
     Usage,
 )

@@ -553,6 +553,18 @@ class Lifecycle(Protocol):
         mailboxes kept on the unit's request."""
 
 
+class SessionLocks(Protocol):
+    """Exclusive locks held for a session's length by every server process on the store (the
+    POP3 maildrop lock of RFC 1939). Thread-safe; blocking on PostgreSQL (call from a worker
+    thread). A lock of a process that dies is released with it."""
+
+    def try_lock(self, name: str, key: int) -> bool:
+        """Take the lock ``(name, key)``; False when any session of any process holds it."""
+
+    def unlock(self, name: str, key: int) -> None:
+        """Release a lock this process took."""
+
+
 class Store(Protocol):
     """The roles composed over one engine, writer thread and change notifier."""
 
@@ -564,6 +576,7 @@ class Store(Protocol):
     queue: OutboundQueue
     usage: Usage
     lifecycle: Lifecycle
+    locks: SessionLocks
 
     def close(self) -> None:
         """Stop the store's threads (writer, indexer, notifier) and close its connections."""

@@ -1,7 +1,7 @@
 """The SQL store (SQLite and PostgreSQL): one core (engines, writer thread, change notifier,
 storage/sql/core.py) and one object per role of the storage API, composed here. The roles are
 the store's only surface: ``store.accounts``, ``store.folders``, ``store.messages``,
-``store.search``, ``store.org``, ``store.queue``, ``store.usage``, ``store.lifecycle``
+``store.search``, ``store.org``, ``store.queue``, ``store.usage``, ``store.lifecycle``, ``store.locks``
 (interfaces and contracts: storage/api/roles.py).
 """
 
@@ -16,6 +16,7 @@ from storage.sql.accounts import SqlAccounts
 from storage.sql.core import INDEX_QUIET_S, StoreCore
 from storage.sql.folders import SqlFolders
 from storage.sql.lifecycle import Lifecycle
+from storage.sql.locks import SessionLocks
 from storage.sql.messages import SqlMessages
 from storage.sql.org import Organisation
 from storage.sql.queue import OutboundQueue
@@ -52,6 +53,7 @@ class SqlStore:
         self.queue = OutboundQueue(self.core)
         self.usage = Usage(self.core, self.accounts, self.search)
         self.lifecycle = Lifecycle(self.core, self.accounts)
+        self.locks = SessionLocks(self.core.url, shared=not self.core.is_sqlite)
 
     @property
     def url(self) -> str:
@@ -67,4 +69,5 @@ class SqlStore:
     def close(self) -> None:
         self.core._closing.set()  # the indexer stops at once rather than after its next pass
         self.search.close()
+        self.locks.close()
         self.core.close()
