@@ -23,15 +23,15 @@ import time
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.conftest import PG_URL, Server, wait_until
+from tests.conftest import PG_URL, Server, free_port, wait_until
 from tests.test_imap_extensions import Session
 
 PASSWORD = "Workers-pass-2026"
 pg_only = pytest.mark.skipif(not PG_URL, reason="several processes need PostgreSQL (MAILSERVER_TEST_DATABASE_URL)")
 
 
-def _message(to: str, subject: str) -> bytes:
-    return (f"From: <tochuc@example.gov.vn>\r\nTo: <{to}>\r\nSubject: {subject}\r\n"
+def _message(to: str, subject: str, sender: str = "tochuc@example.gov.vn") -> bytes:
+    return (f"From: <{sender}>\r\nTo: <{to}>\r\nSubject: {subject}\r\n"
             "Content-Type: text/plain; charset=utf-8\r\n\r\nNội dung.\r\n").encode()
 
 
@@ -205,17 +205,17 @@ def test_queue_item_is_delivered_once_when_its_worker_is_killed_mid_delivery(pg_
             received.append(envelope.original_content)
             return "250 2.0.0 queued"
 
-    remote = Controller(Remote(), hostname="127.0.0.1", port=0)
+    remote = Controller(Remote(), hostname="127.0.0.1", port=free_port())
     remote.start()
     try:
-        port = remote.server.sockets[0].getsockname()[1]
+        port = remote.port
         srv = pg_server({"routes": {"other.gov.vn": f"127.0.0.1:{port}"}, "queue": {"poll": 1}}, workers=2)
         sender = f"gui@{srv.domain}"
         srv.add_account(sender, PASSWORD, name="Người gửi")
         with smtplib.SMTP(srv.host, srv.port("submission"), timeout=30) as client:
             client.starttls(context=ssl._create_unverified_context())
             client.login(sender, PASSWORD)
-            client.sendmail(sender, ["ban@other.gov.vn"], _message("ban@other.gov.vn", "Một lần thôi"))
+            client.sendmail(sender, ["ban@other.gov.vn"], _message("ban@other.gov.vn", "Một lần thôi", sender))
         assert holding.wait(60), srv.log()
         owner = wait_until(lambda: _claim_owner(srv), timeout=10, what="the claim recorded")
         pid = int(owner.rsplit(":", 1)[1])
