@@ -296,3 +296,33 @@ def test_sigterm_to_the_parent_stops_every_worker(pg_server):
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert "all workers stopped" in srv.log()
+
+
+def test_session_locks_exclude_other_processes_and_count_takes(store_url, tmp_path):
+    """Two stores on one database stand for two processes (each has its lock connection)."""
+    from storage.sql import SqlStore
+
+    a = SqlStore(store_url, blob_dir=tmp_path / "a")
+    b = SqlStore(store_url, blob_dir=tmp_path / "b")
+    try:
+        assert a.locks.try_lock("pop3-maildrop", 7)
+        assert a.locks.try_lock("pop3-maildrop", 7)  # this process again (its sessions exclude each other above)
+        assert b.locks.try_lock("pop3-maildrop", 8)  # another key
+        if a.is_sqlite:
+            return  # one process: nothing to exclude
+        assert not b.locks.try_lock("pop3-maildrop", 7)
+        assert b.locks.try_lock("other-name", 7)  # another name
+        a.locks.unlock("pop3-maildrop", 7)
+        assert not b.locks.try_lock("pop3-maildrop", 7)  # taken twice, released once
+        a.locks.unlock("pop3-maildrop", 7)
+        assert b.locks.try_lock("pop3-maildrop", 7)
+        c = SqlStore(store_url, blob_dir=tmp_path / "c")
+        try:
+            assert c.locks.try_lock("pop3-maildrop", 9)
+            assert not b.locks.try_lock("pop3-maildrop", 9)
+        finally:
+            c.close()  # a process that ends releases what it holds
+        assert b.locks.try_lock("pop3-maildrop", 9)
+    finally:
+        a.close()
+        b.close()

@@ -554,15 +554,17 @@ class Lifecycle(Protocol):
 
 
 class SessionLocks(Protocol):
-    """Exclusive locks held for a session's length by every server process on the store (the
-    POP3 maildrop lock of RFC 1939). Thread-safe; blocking on PostgreSQL (call from a worker
-    thread). A lock of a process that dies is released with it."""
+    """Locks held for a session's length that exclude the other server processes on the store
+    (the POP3 maildrop lock of RFC 1939); within a process the caller excludes its own sessions.
+    Thread-safe; blocking on PostgreSQL (call from a worker thread). A lock of a process that
+    dies is released with it."""
 
     def try_lock(self, name: str, key: int) -> bool:
-        """Take the lock ``(name, key)``; False when any session of any process holds it."""
+        """Take the lock ``(name, key)``; False when another process holds it. This process may
+        take it again; each take needs an ``unlock``."""
 
     def unlock(self, name: str, key: int) -> None:
-        """Release a lock this process took."""
+        """Release one take of a lock this process took."""
 
 
 class Store(Protocol):

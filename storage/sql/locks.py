@@ -1,12 +1,15 @@
-"""Exclusive locks that hold across every server process on one store (the POP3 maildrop lock).
+"""Exclusive locks that hold across the server processes on one store (the POP3 maildrop lock).
 
-SQLite serves one process: a set in memory is the whole truth. PostgreSQL serves several: a lock
-is also a session-level advisory lock (``pg_try_advisory_lock(class, key)``) on one connection
-this process keeps for the purpose, so a process that dies (even ``kill -9``) releases its locks
-with its connection and no lease has to run out. The class is derived from the lock's name and
-the schema, so stores in different schemas of one database (tests, several tenants) never
-collide. Advisory locks are re-entrant per connection: a release whose unlock is still on its
-way while the same process takes the lock again leaves it correctly held once.
+A lock excludes other processes; within a process the caller excludes its own sessions (POP3
+keeps a set of the maildrops it holds, pop3/maildrop.py), and may take a lock it holds again:
+each take needs its own release. SQLite serves one process, so there is nothing to exclude.
+PostgreSQL serves several: a lock is a session-level advisory lock
+(``pg_try_advisory_lock(class, key)``) on one connection this process keeps for the purpose, so
+a process that dies (even ``kill -9``) releases its locks with its connection and no lease has
+to run out. Advisory locks count per connection as these do: a release still on its way while
+the same process takes the lock again leaves it correctly held once. The class is derived from
+the lock's name and the schema, so stores in different schemas of one database (tests, several
+tenants) never collide.
 """
 
 from __future__ import annotations
@@ -32,23 +35,27 @@ class SessionLocks:
     def __init__(self, url: str, *, shared: bool) -> None:
         self._url = url
         self._shared = shared
-        self._held: set[tuple[str, int]] = set()
-        self._mutex = threading.Lock()  # the set and the connection
+        self._count: dict[tuple[str, int], int] = {}  # takes not yet released, by this process
+        self._mutex = threading.Lock()  # the counts and the connection
         self._conn = None
         self._schema: str | None = None
 
     def try_lock(self, name: str, key: int) -> bool:
         with self._mutex:
-            if (name, key) in self._held:
-                return False
             if self._shared and not self._advisory("pg_try_advisory_lock", name, key):
                 return False
-            self._held.add((name, key))
+            self._count[(name, key)] = self._count.get((name, key), 0) + 1
             return True
 
     def unlock(self, name: str, key: int) -> None:
         with self._mutex:
-            self._held.discard((name, key))
+            left = self._count.get((name, key), 0) - 1
+            if left < 0:
+                return  # not taken here
+            if left:
+                self._count[(name, key)] = left
+            else:
+                del self._count[(name, key)]
             if self._shared:
                 try:
                     self._advisory("pg_advisory_unlock", name, key)
@@ -80,10 +87,11 @@ class SessionLocks:
         url = make_url(self._url).set(drivername="postgresql").render_as_string(hide_password=False)
         self._conn = psycopg.connect(url, autocommit=True)
         self._schema = self._conn.execute("SELECT current_schema()").fetchone()[0] or "public"
-        for name, key in sorted(self._held):
-            again = self._conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (lock_class(self._schema, name), key))
-            if not again.fetchone()[0]:
-                log.warning("lock %s %s was taken elsewhere while the connection was down", name, key)
+        for (name, key), count in sorted(self._count.items()):
+            for _ in range(count):
+                again = self._conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (lock_class(self._schema, name), key))
+                if not again.fetchone()[0]:
+                    log.warning("lock %s %s was taken elsewhere while the connection was down", name, key)
         return self._conn
 
     def _drop(self) -> None:
