@@ -326,3 +326,33 @@ def test_session_locks_exclude_other_processes_and_count_takes(store_url, tmp_pa
     finally:
         a.close()
         b.close()
+
+
+@pg_only
+def test_deliveries_to_shared_recipients_through_two_processes_are_all_accepted(pg_server):
+    """Batches of both processes lock the same accounts: never in a cycle (a deadlock that
+    PostgreSQL breaks fails the jobs of one batch: 451 to its senders)."""
+    a = pg_server()
+    b = pg_server(sibling_of=a)
+    names = [f"chung{i}@{a.domain}" for i in range(6)]
+    for i, address in enumerate(names):
+        a.add_account(address, PASSWORD, name=f"Chung {i}")
+    failures: list = []
+
+    def sender(server: Server, n: int) -> None:
+        with smtplib.SMTP(server.host, server.port("smtp"), timeout=60) as s:
+            for i in range(25):
+                # every message to several of the same few accounts, in different orders
+                rcpts = [names[(n + i + k * (1 + n % 2)) % len(names)] for k in range(3)]
+                try:
+                    s.sendmail("tochuc@example.gov.vn", rcpts, _message(rcpts[0], f"{n}-{i}"))
+                except smtplib.SMTPException as exc:
+                    failures.append(exc)
+
+    threads = [threading.Thread(target=sender, args=(srv, n)) for n in range(6) for srv in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures[:3]
+    assert "deadlock" not in (a.log() + b.log()).lower()
