@@ -10,6 +10,7 @@ prints, for the same run:
     .venv/bin/python bench/smtp_ingest.py [-n 5000] [-c 20] [--accounts 20] [--size 10240] [--rounds 3]
         [--database-url postgresql://postgres@127.0.0.1:5432/test]   # a new database there, dropped after
         [--filters none|on|both]
+        [--workers 2]   # serve --workers N (PostgreSQL): CPU and memory are summed over the processes
 
 ``--filters on`` puts a private spamd and clamd (tests/filter_daemons.py: local rules, the test
 signature database) in the path of every message; ``both`` alternates rounds without and with
@@ -151,9 +152,22 @@ def _poll_imap(port: int, accounts: list[str], expected: int, done: dict) -> Non
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far: a figure that holds on a loaded machine."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a process (and its worker processes) so far: a figure that
+    holds on a loaded machine."""
+    total = 0.0
+    for one in family(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def family(pid: int) -> list[int]:
+    """The process and its children (``serve --workers``: the parent and its workers)."""
+    children = []
+    with contextlib.suppress(OSError):
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return [pid, *children]
 
 
 def thread_cpu(pid: int) -> dict[int, float]:
@@ -179,16 +193,19 @@ def by_thread(pid: int, before: dict[int, float], after: dict[int, float], n: in
 
 
 def rss_peak_kib(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
+    """Peak RSS, summed over the worker processes when there are several."""
+    total = None
+    for one in family(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{one}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total = (total or 0) + int(line.split()[1])
+    return total
 
 
-def start_our_server(data: Path, database_url: str | None = None, filters: dict | None = None) -> tuple[subprocess.Popen, dict[str, int], Path]:
+def start_our_server(
+    data: Path, database_url: str | None = None, filters: dict | None = None, workers: int = 1
+) -> tuple[subprocess.Popen, dict[str, int], Path]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cli = [sys.executable, "-m", "mailserver"]
     subprocess.run([*cli, "--config", str(data / "mailserver.yaml"), "init", "--data-dir", str(data),
@@ -208,9 +225,15 @@ def start_our_server(data: Path, database_url: str | None = None, filters: dict 
     if database_url:
         subprocess.run([*cli, "--config", str(config_path), "db", "upgrade"], check=True, env=env, capture_output=True)
     log = open(data / "server.log", "wb")
-    proc = subprocess.Popen([*cli, "--config", str(config_path), "serve"], stdout=log, stderr=subprocess.STDOUT, env=env)
+    serve = ["serve"] + (["--workers", str(workers)] if workers > 1 else [])
+    proc = subprocess.Popen([*cli, "--config", str(config_path), *serve], stdout=log, stderr=subprocess.STDOUT, env=env)
     wait_port(ports["smtp"], proc)
     wait_port(ports["imap"], proc)
+    deadline = time.monotonic() + 60  # the parent's sockets answer before its workers serve
+    while (data / "server.log").read_text(errors="replace").count(" serving ") < workers:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"{workers} workers did not start")
+        time.sleep(0.1)
     return proc, ports, config_path
 
 
@@ -240,6 +263,7 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=20, help="local recipients (default 20)")
     parser.add_argument("--size", type=int, default=10 * 1024, help="message size in bytes (default 10240)")
     parser.add_argument("--database-url", help="PostgreSQL server URL: the run creates a database there and drops it")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (serve --workers; more than 1 needs PostgreSQL)")
     parser.add_argument("--rounds", type=int, default=1, help="repeat the whole measurement; medians are printed (default 1)")
     parser.add_argument("--filters", choices=("none", "on", "both"), default="none",
                         help="spamd and clamd in the path: none, on, or alternating rounds (default none)")
@@ -287,7 +311,7 @@ def one_round(args: argparse.Namespace, rng: random.Random, database_url: str | 
     with tempfile.TemporaryDirectory(prefix="smtp-bench-") as tmp:
         data = Path(tmp) / "data"
         data.mkdir()
-        proc, ports, config_path = start_our_server(data, database_url, filters)
+        proc, ports, config_path = start_our_server(data, database_url, filters, args.workers)
         try:
             accounts = add_accounts(config_path, args.accounts)
             jobs = [(r, make_message(i, r, args.size, rng)) for i, r in enumerate(rng.choice(accounts) for _ in range(args.n))]
@@ -298,7 +322,7 @@ def one_round(args: argparse.Namespace, rng: random.Random, database_url: str | 
             threads0 = thread_cpu(proc.pid)
             start_all = time.perf_counter()
             start, last, refused = asyncio.run(blast(ports["smtp"], jobs, args.c))
-            threads = by_thread(proc.pid, threads0, thread_cpu(proc.pid), args.n)
+            threads = by_thread(proc.pid, threads0, thread_cpu(proc.pid), args.n) if args.workers == 1 else "n/a (several processes)"
             poller = threading.Thread(target=poll_imap, args=(ports["imap"], accounts, args.n - refused, done))
             poller.start()
             poller.join(timeout=600)
@@ -356,7 +380,7 @@ def _rounds(args: argparse.Namespace, rng: random.Random, database_url: str | No
         rounds.append(r)
         if number == 1:
             print(f"messages: {args.n} x {r['size'] / 1024:.1f} KiB over {args.c} connections, {args.accounts} recipients, "
-                  f"{os.cpu_count()} CPUs, store {'PostgreSQL' if database_url else 'SQLite'}")  # fmt: skip
+                  f"{os.cpu_count()} CPUs, store {'PostgreSQL' if database_url else 'SQLite'}, {args.workers} server process(es)")  # fmt: skip
         print(f"round {number}:" + (" spamd and clamd in the path" if r["filters"] else ""))
         print(f"  ours     accepted (250 after durable commit): {r['accepted']:8.0f} msg/s  ({r['seconds']:.2f} s, refused {r['refused']})")
         if r["readable"] is not None:

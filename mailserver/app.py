@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 import ssl
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from config.settings import Settings
 from storage import migrate as _migrate
+from mailserver.workers import Worker, check_workers, serve_workers
 from storage.sql import SqlStore
 
 log = logging.getLogger("mailserver")
@@ -128,8 +130,34 @@ def _as_future(result):
     return future
 
 
-async def _start(settings: Settings, running: _Running) -> None:
-    from twisted.internet import reactor
+class _AdoptingReactor:
+    """The reactor, except that ``listenTCP``/``listenSSL`` on an address the parent of several
+    workers has bound adopt that socket instead of binding again (mailserver/workers.py). The IMAP,
+    POP3 and web services listen through it unchanged."""
+
+    def __init__(self, reactor, sockets: dict) -> None:
+        self._reactor = reactor
+        self._sockets = sockets
+
+    def __getattr__(self, name: str):
+        return getattr(self._reactor, name)
+
+    def listenTCP(self, port: int, factory, backlog: int = 50, interface: str = ""):
+        sock = self._sockets.get((interface, port))
+        if sock is None:
+            return self._reactor.listenTCP(port, factory, backlog=backlog, interface=interface)
+        return self._reactor.adoptStreamPort(sock.fileno(), sock.family, factory)
+
+    def listenSSL(self, port: int, factory, contextFactory, backlog: int = 50, interface: str = ""):
+        if (interface, port) not in self._sockets:
+            return self._reactor.listenSSL(port, factory, contextFactory, backlog=backlog, interface=interface)
+        from twisted.protocols.tls import TLSMemoryBIOFactory
+
+        return self.listenTCP(port, TLSMemoryBIOFactory(contextFactory, False, factory), backlog, interface)
+
+
+async def _start(settings: Settings, running: _Running, worker: Worker | None = None) -> None:
+    from twisted.internet import reactor as real_reactor
 
     from pop3.service import start_pop3
     from mailserver.sessions import SessionGuard
@@ -147,10 +175,13 @@ async def _start(settings: Settings, running: _Running) -> None:
     from mailserver.mailboxes.retention import start_retention
 
     running.quota = start_quota(settings, store)  # threshold warnings (R-QUOTA-1)
-    running.retention = start_retention(loop, settings, store)  # nightly clean-up (R-QUOTA-2)
-    from mailserver.accounts.lifecycle import start_lifecycle
+    sockets = worker.sockets if worker is not None else {}
+    reactor = _AdoptingReactor(real_reactor, sockets) if sockets else real_reactor
+    if worker is None or worker.runs_daily_jobs:
+        from mailserver.accounts.lifecycle import start_lifecycle
 
-    running.lifecycle = start_lifecycle(loop, settings, store)  # daily deadlines (R-LIFE-*, lifecycle.run_at)
+        running.retention = start_retention(loop, settings, store)  # nightly clean-up (R-QUOTA-2)
+        running.lifecycle = start_lifecycle(loop, settings, store)  # daily deadlines (R-LIFE-*, lifecycle.run_at)
 
     organisation = store.org
     # login guessing (R-SEC-1): one guard and one connection count for every protocol
@@ -163,15 +194,16 @@ async def _start(settings: Settings, running: _Running) -> None:
     logins = LoginGuard(store, settings.guard)
     limits = ConnectionLimits(settings.guard)
     proxy = partial(listen, reactor, settings.proxy) if settings.proxy.trusted else None
-    running.outbound = await start_outbound(loop, settings, store)  # queue worker, DKIM
+    replaces = worker.replaces if worker is not None else ()
+    running.outbound = await start_outbound(loop, settings, store, replaces)  # queue worker, DKIM
     running.servers = await start_smtp(
         settings, store, auth, server_ssl_context(settings),
-        groups=organisation, quota=running.quota, org=organisation, outbound=running.outbound,
+        groups=organisation, quota=running.quota, org=organisation, outbound=running.outbound, sockets=sockets,
         logins=logins, limits=limits, rates=SendingRates(store, settings),
     )  # fmt: skip
     tls = twisted_tls_options(settings)
     # revoked, locked, deleted or password reset since login: the session is ended (mailserver/sessions.py)
-    guard = running.guard = SessionGuard(reactor, store, settings.limits.session_recheck,
+    guard = running.guard = SessionGuard(real_reactor, store, settings.limits.session_recheck,
                                          rights_for=organisation.rights_for)
     guard.start()
     running.ports = list(start_imap(reactor, settings, store, auth, tls, quota=running.quota, org=organisation, guard=guard,
@@ -180,10 +212,31 @@ async def _start(settings: Settings, running: _Running) -> None:
     from mailserver.web.portal import start_web
 
     running.ports += start_web(reactor, settings, store, auth, organisation, tls, guard, logins=logins)  # password change, health (R-PASS-1)
-    print(f"mailserver {settings.hostname} serving {', '.join(settings.domains)}", flush=True)
+    who = f" (worker {worker.index}, pid {os.getpid()})" if worker is not None else ""
+    print(f"mailserver {settings.hostname} serving {', '.join(settings.domains)}{who}", flush=True)
     print("\n".join(_listening_lines(settings)), flush=True)
     print(f"  data         {settings.data_dir}", flush=True)
     settle_gc()
+
+
+def serve_many(settings: Settings, count: int) -> int:
+    """``serve --workers N``: N processes under a supervising parent (mailserver/workers.py);
+    one process as ``serve`` when N is 1. Returns the exit status."""
+    check_workers(settings, count)
+    if count == 1:
+        serve(settings)
+        return 0
+    _configure_logging()
+    check_migrated(settings)
+    return serve_workers(settings, count, lambda worker: serve(settings, worker))
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # The format names no source line, thread or process: skip looking them up for every record
+    # (the logging HOWTO, "Optimization"); the stack walk alone was ~2 % of ingest CPU.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
 
 
 def settle_gc() -> None:
@@ -198,19 +251,17 @@ def settle_gc() -> None:
     gc.freeze()
 
 
-def serve(settings: Settings) -> None:
-    """Run every configured listener in this process until SIGINT/SIGTERM.
+def serve(settings: Settings, worker: Worker | None = None) -> None:
+    """Run every configured listener in this process until SIGINT/SIGTERM (``worker``: one of
+    several processes, with the listening sockets its parent bound; mailserver/workers.py).
 
     The reactor owns the loop (``reactor.run`` = ``loop.run_forever``) so that Twisted's shutdown
     sequence runs: our "before shutdown" trigger closes the listeners and the store, then Twisted
     stops its thread pool and the loop. Raises the start-up error, if any.
     """
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    # The format names no source line, thread or process: skip looking them up for every record
-    # (the logging HOWTO, "Optimization"); the stack walk alone was ~2 % of ingest CPU.
-    logging._srcfile = None
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    check_migrated(settings)
+    _configure_logging()
+    if worker is None:
+        check_migrated(settings)  # else the parent did
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     from twisted.internet import asyncioreactor
@@ -233,7 +284,7 @@ def serve(settings: Settings) -> None:
     reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, reactor.stop)
-    reactor.callWhenRunning(lambda: loop.create_task(_start(settings, running)).add_done_callback(started))
+    reactor.callWhenRunning(lambda: loop.create_task(_start(settings, running, worker)).add_done_callback(started))
     try:
         reactor.run(installSignalHandlers=False)
     finally:

@@ -145,11 +145,20 @@ class AuthorizationCommands:
             return None
         if self._closing:
             return None
-        if not self.ctx.locks.acquire(account.id):
+        # In a worker thread: with several processes the lock is taken in the database.
+        d = self.ctx.run_in_thread(self.ctx.locks.acquire, account.id)
+        d.addCallbacks(self._locked, self._maildrop_failed, callbackArgs=(account,))
+        return d
+
+    def _locked(self, taken: bool, account) -> defer.Deferred | None:
+        if not taken:
             log.info("pop3 maildrop in use account=%s", account.id)
             self.reply(R.ERR_IN_USE)
             return None
         self.account_id = account.id
+        if self._closing:  # the client left while the lock was taken
+            self.release_maildrop()
+            return None
         if self.ctx.guard is not None:
             self.ctx.guard.register(self, Login.of(account))
         d = self.ctx.run_in_thread(Maildrop.load, self.ctx.store, account.id)

@@ -1,4 +1,4 @@
-"""The POP3 maildrop: a session's snapshot of INBOX, and the in-process maildrop lock.
+"""The POP3 maildrop: a session's snapshot of INBOX, and the maildrop lock.
 
 RFC 1939: message numbers are fixed for the whole session, DELE only marks a message, and the
 marked messages are removed when the client QUITs from the TRANSACTION state (the UPDATE state).
@@ -8,10 +8,12 @@ The snapshot is taken once at login with ``claim_recent=False`` so a POP3 sessio
 
 from __future__ import annotations
 
+import functools
+import threading
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
-from storage.api import Store
+from storage.api import SessionLocks, Store
 
 INBOX = "INBOX"
 DELETED = frozenset({"\\Deleted"})
@@ -108,23 +110,44 @@ class Maildrop:
 
 
 class MaildropLocks:
-    """RFC 1939 exclusive-access lock per account, shared by the pop3 and pop3s listeners.
+    """RFC 1939 exclusive-access lock per account, shared by the pop3 and pop3s listeners and,
+    through ``shared`` (the store's ``locks``), by every server process on the store.
 
-    In-process only: the event loop thread is the only caller, so a set needs no mutex. Several
-    server processes on one PostgreSQL store would each have their own.
+    ``acquire`` may block on the database: call it from a worker thread. ``release`` forgets the
+    lock in this process at once (so a client that reconnects right after QUIT is not told the
+    maildrop is in use) and returns the blocking part, to be run in a worker thread, or None.
     """
 
-    def __init__(self) -> None:
+    NAME = "pop3-maildrop"
+
+    def __init__(self, shared: SessionLocks | None = None) -> None:
+        self._shared = shared
         self._held: set[int] = set()
+        self._mutex = threading.Lock()
 
     def acquire(self, account_id: int) -> bool:
-        if account_id in self._held:
-            return False
-        self._held.add(account_id)
-        return True
+        with self._mutex:
+            if account_id in self._held:
+                return False
+            self._held.add(account_id)
+        try:
+            taken = self._shared is None or self._shared.try_lock(self.NAME, account_id)
+        except BaseException:
+            self._forget(account_id)
+            raise
+        if not taken:
+            self._forget(account_id)
+        return taken
 
-    def release(self, account_id: int) -> None:
-        self._held.discard(account_id)
+    def release(self, account_id: int) -> Callable[[], None] | None:
+        self._forget(account_id)
+        if self._shared is None:
+            return None
+        return functools.partial(self._shared.unlock, self.NAME, account_id)
 
     def held(self, account_id: int) -> bool:
         return account_id in self._held
+
+    def _forget(self, account_id: int) -> None:
+        with self._mutex:
+            self._held.discard(account_id)

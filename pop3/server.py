@@ -152,7 +152,10 @@ class POP3Server(AuthorizationCommands, TransactionCommands, pop3.POP3):
 
     def release_maildrop(self) -> None:
         if self.account_id is not None:
-            self.ctx.locks.release(self.account_id)
+            unlock = self.ctx.locks.release(self.account_id)
+            if unlock is not None:  # the database's part of the lock (several processes)
+                self.ctx.run_in_thread(unlock).addErrback(
+                    lambda f: log.error("pop3 maildrop unlock failed: %s", f.getErrorMessage()))
             self.account_id = None
         self.maildrop = None
 

@@ -2,7 +2,7 @@
 
 Called once by ``mailserver/app.py`` after the asyncio reactor is running. Both listeners share
 one maildrop lock table, so a session on 995 and one on 110 for the same account exclude each
-other (RFC 1939 exclusive access).
+other (RFC 1939 exclusive access); the store's locks extend it to every process on the store.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def start_pop3(reactor, settings: Settings, store: Store, auth, tls, *, guard=No
     shared = dict(
         store=store,
         auth=auth,
-        locks=MaildropLocks(),
+        locks=MaildropLocks(store.locks),
         tls=tls,
         allow_plaintext_auth_on_loopback=settings.tls.allow_plaintext_auth_on_loopback,
         autologout=autologout_seconds(settings),

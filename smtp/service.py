@@ -11,7 +11,7 @@ import asyncio
 import logging
 import ssl
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from config.settings import Listener, Settings
 from smtp.data import spool_factory
@@ -58,10 +58,14 @@ def protocol_factory(settings: Settings, handler: InboundHandler, **kwargs: Any)
     return make
 
 
-async def _listen(name: str, listener: Listener, factory: Callable[[], MailSMTP], **kwargs: Any) -> asyncio.Server:
-    server = await asyncio.get_running_loop().create_server(
-        factory, listener.address, listener.port, reuse_address=True, **kwargs
-    )
+async def _listen(name: str, listener: Listener, factory: Callable[[], MailSMTP], sockets: Mapping | None,
+                  **kwargs: Any) -> asyncio.Server:
+    loop = asyncio.get_running_loop()
+    sock = (sockets or {}).get((listener.address, listener.port))
+    if sock is not None:  # bound by the parent of several worker processes, shared by all
+        server = await loop.create_server(factory, sock=sock, **kwargs)
+    else:
+        server = await loop.create_server(factory, listener.address, listener.port, reuse_address=True, **kwargs)
     for sock in server.sockets:
         log.info("%s listening on %s", name, sock.getsockname()[:2])
     return server
@@ -81,6 +85,7 @@ async def start_smtp(
     logins: Any = None,
     limits: Any = None,
     rates: Any = None,
+    sockets: Mapping | None = None,
 ) -> list[asyncio.Server]:
     """Start the configured SMTP listeners. What the composition root injects (smtp/ imports no
     mailserver.* nor storage internals; each is typed by a Protocol here):
@@ -102,7 +107,8 @@ async def start_smtp(
       (``mailserver.accounts.rates.SendingRates``); None: no hourly limits.
 
     Connections from ``proxy.trusted`` begin with a PROXY header (25 and 587; 465 is TLS from
-    the first byte and takes none)."""
+    the first byte and takes none). ``sockets``: listening sockets already bound, by (address,
+    port) (``serve --workers``)."""
     # aiosmtpd logs every command line at INFO ("mail.log"); our handlers log one line per
     # transaction decision with its id, which is what operators read.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
@@ -121,7 +127,7 @@ async def start_smtp(
         filters = Filters.from_settings(settings)  # spamd, clamd, milters, DMARC: inbound mail only
         mx = protocol_factory(settings, InboundHandler(settings, store, resolver=resolver, filters=filters, **common),
                               tls_context=ssl_context, service="smtp", limits=limits)  # fmt: skip
-        servers.append(await _listen("smtp", ls.smtp, mx))
+        servers.append(await _listen("smtp", ls.smtp, mx, sockets))
     if (ls.submission or ls.submissions) and auth is None:
         raise ValueError("submission listeners need an authenticator")
     loopback = settings.tls.allow_plaintext_auth_on_loopback
@@ -131,7 +137,7 @@ async def start_smtp(
             tls_context=ssl_context, auth_required=True, plaintext_auth_on_loopback=loopback,
             service="submission", limits=limits,
         )  # fmt: skip
-        servers.append(await _listen("submission", ls.submission, sub))
+        servers.append(await _listen("submission", ls.submission, sub, sockets))
     if ls.submissions is not None:
         if ssl_context is None:
             raise ValueError("listeners.submissions needs TLS")
@@ -139,5 +145,5 @@ async def start_smtp(
             settings, SubmissionHandler(settings, store, auth, logins=logins, rates=rates, **common),
             auth_required=True, implicit_tls=True, service="submissions", limits=limits, proxy_from=(),
         )  # fmt: skip
-        servers.append(await _listen("submissions", ls.submissions, subs, ssl=ssl_context))
+        servers.append(await _listen("submissions", ls.submissions, subs, sockets, ssl=ssl_context))
     return servers

@@ -37,13 +37,17 @@ class Writer:
         settle: Callable[[Connection, list[tuple[Job, Any, BaseException | None]]], None] | None = None,
         idle: Callable[[Connection], None] | None = None,
         idle_every: float = 0.05,
+        before_jobs: Callable[[Connection, list[Job]], None] | None = None,
     ) -> None:
         """``before_commit(conn, changes)`` runs inside the transaction just before COMMIT (the
         PostgreSQL store sends NOTIFY there, which PostgreSQL delivers only if the commit succeeds).
         ``settle(conn, [(job, result, error)])`` runs after the COMMIT and before any caller is
         released, ``idle(conn)`` every ``idle_every`` seconds without work (storage/recipients.py:
-        the store's cache must not outlive what was committed)."""
+        the store's cache must not outlive what was committed). ``before_jobs(conn, jobs)`` runs
+        first in each transaction (the PostgreSQL store locks the accounts the jobs will change,
+        in one order, so that two processes' batches never wait for each other in a cycle)."""
         self._engine = engine
+        self._before_jobs = before_jobs
         self._before_commit = before_commit
         self._settle = settle
         self._idle = idle
@@ -192,6 +196,8 @@ class Writer:
             conn = self._conn = self._engine.connect()
         try:
             with conn.begin() as transaction:
+                if self._before_jobs is not None:
+                    self._before_jobs(conn, [job for job, _fut in batch])
                 for job, fut in batch:
                     job_changes: list[FolderChange] = []
                     savepoint = conn.begin_nested() if savepoints else None

@@ -52,6 +52,19 @@ def free_port() -> int:
     raise RuntimeError(f"no free port in {_PORT_RANGE}")
 
 
+def wait_until(condition, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
+    """Poll ``condition()`` until it returns a true value (returned) or ``timeout`` seconds pass
+    (AssertionError). For tests: wait for what must happen, never a fixed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout} s")
+        time.sleep(interval)
+
+
 def _pg_admin(sql: str) -> None:
     import psycopg
 
@@ -82,7 +95,7 @@ class Server:
     host = "127.0.0.1"
     domain = DOMAIN
 
-    def __init__(self, root: Path, backend: str, extra: dict | None = None) -> None:
+    def __init__(self, root: Path, backend: str, extra: dict | None = None, db_url: str | None = None) -> None:
         self.root = root
         self.backend = backend
         self.data_dir = root / "data"
@@ -90,7 +103,9 @@ class Server:
         self.config_path = self.data_dir / "mailserver.yaml"
         self.ports = {name: free_port() for name in SERVICES}
         self.pg_name = None
-        if backend == "postgresql":
+        if db_url is not None:  # another server process on the same store (sibling)
+            self.db_url = db_url
+        elif backend == "postgresql":
             self.pg_name, self.db_url = _pg_database()
         else:
             self.db_url = f"sqlite:///{self.data_dir / 'mail.db'}"
@@ -129,6 +144,12 @@ class Server:
             store.close()
         self.proc: subprocess.Popen | None = None
         self.log_path = root / "server.log"
+        self.extra = extra
+
+    def sibling(self, root: Path) -> Server:
+        """Another server (own ports and data directory) on this one's database: PostgreSQL's
+        several processes. The caller destroys it; it owns no database."""
+        return Server(root, self.backend, self.extra, db_url=self.db_url)
 
     def port(self, service: str) -> int:
         return self.ports[service]
@@ -140,14 +161,20 @@ class Server:
         env["MAILSERVER_CONFIG"] = str(self.config_path)
         return env
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, timeout: float = 30, workers: int = 1) -> None:
+        """Start ``serve`` and return once every listener answers (and, with ``workers``, once
+        every worker process said it serves: the parent's sockets answer before that)."""
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        command = [sys.executable, "-m", "mailserver", "--config", str(self.config_path), "serve"]
+        if workers > 1:
+            command += ["--workers", str(workers)]
         with open(self.log_path, "ab") as log:  # the server has its own copy of the descriptor
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "mailserver", "--config", str(self.config_path), "serve"],
-                stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.root,
-            )
+            self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.root)
         deadline = time.monotonic() + timeout
         pending = set(self.ports)
+        if workers > 1:
+            wait_until(lambda: self.proc.poll() is not None or self.log()[offset:].count(" serving ") >= workers,
+                       timeout=timeout, what=f"{workers} workers serving")
         while pending:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")

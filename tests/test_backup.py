@@ -9,9 +9,10 @@ import imaplib
 import shutil
 import smtplib
 import threading
-import time
 
 import pytest
+
+from tests.conftest import wait_until
 
 PASSWORD = "Mat-khau-2026!"
 ADDRESS = "annv@example.gov.vn"
@@ -58,8 +59,7 @@ def test_backup_while_delivering_restores_every_acknowledged_message(make_server
     threads = [threading.Thread(target=_send, args=(server, acked, stop, i)) for i in range(4)]
     for t in threads:
         t.start()
-    while len(acked) < 40:
-        time.sleep(0.05)
+    wait_until(lambda: len(acked) >= 40, timeout=60, what="40 messages acknowledged")
     before = set(acked)  # acknowledged before the backup began
     result = server.cli("db", "backup", str(tmp_path / "backup"))
     assert "backup in" in result.stdout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 from config.settings import TLS, Listener, Listeners, Settings
 from pop3.service import DEFAULT_AUTOLOGOUT, start_pop3
 
@@ -22,11 +24,14 @@ class FakeReactor:
         raise AssertionError("no thread work at start-up")
 
 
+STORE = types.SimpleNamespace(locks="the store's locks")  # all start_pop3 takes from the store at start
+
+
 def test_pop3_and_pop3s_listen_with_one_lock_table():
     settings = Settings(listeners=Listeners(pop3=Listener(port=1110), pop3s=Listener(address="::1", port=1995)),
                         tls=TLS(allow_plaintext_auth_on_loopback=False))
     reactor = FakeReactor()
-    ports = start_pop3(reactor, settings, store="store", auth="auth", tls="tls-options")
+    ports = start_pop3(reactor, settings, store=STORE, auth="auth", tls="tls-options")
     assert ports == [("tcp", 1110), ("ssl", 1995)]
     (_, _, plain), (address, _, secure, context) = reactor.tcp[0], reactor.ssl[0]
     assert address == "::1" and context == "tls-options"
@@ -39,5 +44,5 @@ def test_pop3_and_pop3s_listen_with_one_lock_table():
 
 def test_no_pop3_listeners_configured_opens_nothing():
     reactor = FakeReactor()
-    assert start_pop3(reactor, Settings(), store="store", auth="auth", tls="tls-options") == []
+    assert start_pop3(reactor, Settings(), store=STORE, auth="auth", tls="tls-options") == []
     assert reactor.tcp == reactor.ssl == []

@@ -134,8 +134,8 @@ def test_a_change_committed_by_another_process_clears_it(sqlite_store, tmp_path)
     and asks the database; the idle writer clears the cache within 50 ms and vouches anew."""
     sqlite_store.accounts.create_account("annv@example.gov.vn", "An", None, state=AccountState.ACTIVE)
     sqlite_store.accounts.get_account("annv@example.gov.vn")
-    time.sleep(0.2)  # the writer has looked at data_version since
-    assert sqlite_store.accounts.peek_account("annv@example.gov.vn") is not None
+    # served from the cache once the writer has looked at data_version since the look-up
+    _wait_for(lambda: sqlite_store.accounts.peek_account("annv@example.gov.vn") is not None)
     script = (
         "import sys; from storage.sql import SqlStore; from storage.api import AccountState;"
         f"s = SqlStore({sqlite_store.url!r}, blob_dir=sys.argv[1]);"
@@ -145,7 +145,7 @@ def test_a_change_committed_by_another_process_clears_it(sqlite_store, tmp_path)
     assert sqlite_store.accounts.peek_account("annv@example.gov.vn") is None  # at once: data_version moved
     assert _wait_for(lambda: len(sqlite_store.core._recipients) == 0) < 0.5  # the idle writer cleared it
     assert sqlite_store.accounts.get_account("annv@example.gov.vn").state == AccountState.LOCKED
-    time.sleep(0.2)
+    _wait_for(lambda: sqlite_store.accounts.peek_account("annv@example.gov.vn") is not None)  # vouched for again
     assert sqlite_store.accounts.peek_account("annv@example.gov.vn").state == AccountState.LOCKED
 
 

@@ -467,9 +467,10 @@ async def test_client_vanishing_mid_data_stores_nothing_and_the_server_goes_on(m
     await d.cmd("DATA")
     await d.send(b"Subject: cut\r\n\r\n" + b"partial line\r\n" * 1000)
     d.writer.transport.abort()
-    await asyncio.sleep(0.2)
-    assert mx.store.delivered == []
+    # A whole transaction on a new connection ends after the server has handled the abort (the
+    # reset reached it first): then nothing of the cut message may be stored.
     assert (await _send_one(mx)).startswith(S250)
+    assert mx.store.delivered and not any(b"partial line" in x.blob for x in mx.store.delivered)
 
 
 async def test_data_checks_can_prepend_headers_between_return_path_and_received(tmp_path):

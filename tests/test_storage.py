@@ -13,6 +13,7 @@ from storage import search as q
 from storage.api import AccountState, DeliveryTarget
 from storage.errors import Exists, Invalid, NoPerm, NoQuota, NotFound
 from storage.sql import SqlStore
+from tests.conftest import wait_until
 
 MSG = (
     "From: =?utf-8?b?Tmd1eeG7hW4gVsSDbiBBbg==?= <annv@example.gov.vn>\r\n"
@@ -572,7 +573,7 @@ def test_a_write_racing_the_close_fails_or_commits_and_never_hangs(tmp_path):
         threads = [threading.Thread(target=submit_until_refused) for _ in range(4)]
         for t in threads:
             t.start()
-        time.sleep(0.01)
+        wait_until(lambda: futures, timeout=10, what="a job submitted")  # the close lands among submissions
         writer.close()
         stop.set()
         for t in threads:

@@ -85,18 +85,21 @@ def _initialise(obj: Context, *, profile: str = "none", domains: list[str] | Non
 
 
 @click.command()
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Server processes sharing the listeners (more than 1 needs PostgreSQL).")
 @pass_ctx
-def serve(obj: Context) -> None:
+def serve(obj: Context, workers: int) -> None:
     """Run SMTP, IMAP4 and POP3 (first start without --config: init ./data with defaults)."""
     if not obj.explicit and not obj.config_path.exists():
         click.echo(f"{short_path(obj.config_path)} not found: initialising with defaults", err=True)
         _initialise(obj)
     settings = obj.settings
-    from mailserver.app import NotMigrated, serve as run
+    from mailserver.app import NotMigrated, serve_many
+    from mailserver.workers import Refused as TooMany
 
     try:
-        raise SystemExit(run(settings) or 0)
-    except NotMigrated as exc:
+        raise SystemExit(serve_many(settings, workers) or 0)
+    except (NotMigrated, TooMany) as exc:
         raise Refused(str(exc)) from None
 
 

@@ -87,7 +87,7 @@ class OutboundService:
         self._signatures = OnceCache()  # (blob, form) → DKIM fields: once per message, not per destination
         self.clock = clock
         self.mx_port = mx_port  # SMTP port of MX hosts: 25 (tests use a free port)
-        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.owner = owner_name(os.getpid())
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()  # one per open destination run (≈ connection)
         self._runs: dict[str, int] = {}  # domain → running destination runs
@@ -102,13 +102,19 @@ class OutboundService:
         self._timeouts = client.Timeouts(self.q.connect_timeout, self.q.command_timeout, self.q.data_timeout)
 
     # -- lifecycle ------------------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, replaces: Sequence[int] = ()) -> None:
+        """``replaces``: process ids of dead workers on this host (``serve --workers``), whose
+        claims are taken back at once instead of when their lease runs out."""
         loop = asyncio.get_running_loop()
         self._tls = await loop.run_in_executor(self._executor, _tls_contexts)
         if self.store.is_sqlite:  # the only process: nothing can still be working on a claim
             released = await loop.run_in_executor(self._executor, self.queue.release)
             if released:
                 log.info("released %d claimed recipients of the previous run", released)
+        for pid in replaces:
+            released = await loop.run_in_executor(self._executor, self.queue.release, owner_name(pid))
+            if released:
+                log.info("released %d recipients claimed by dead worker %d", released, pid)
         self._main = asyncio.create_task(self._run(), name="outbound")
 
     async def stop(self, timeout: float = 10) -> None:
@@ -464,9 +470,15 @@ def _tls_contexts() -> dict[bool, ssl.SSLContext]:
     return {True: verify, False: lax}
 
 
-async def start_outbound(loop: asyncio.AbstractEventLoop | None, settings: Settings, store) -> OutboundService:
+def owner_name(pid: int) -> str:
+    """Who holds a claim: this host and the process id (dead workers' claims are released by it)."""
+    return f"{socket.gethostname()}:{pid}"
+
+
+async def start_outbound(loop: asyncio.AbstractEventLoop | None, settings: Settings, store,
+                         replaces: Sequence[int] = ()) -> OutboundService:
     """Entry point for mailserver/app.py: start the worker on the running loop.
     ``loop`` is accepted for symmetry with the other services; the running loop is used."""
     service = OutboundService(settings, store)
-    await service.start()
+    await service.start(replaces)
     return service

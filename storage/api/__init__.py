@@ -112,6 +112,7 @@ from storage.api.roles import (
     Organisation,
     OutboundQueue,
     Search,
+    SessionLocks,
     Store,
     Usage,
 )

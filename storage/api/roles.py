@@ -602,6 +602,20 @@ class LoginFailures(Protocol):
         beyond ``max_entries``; how many were removed."""
 
 
+class SessionLocks(Protocol):
+    """Locks held for a session's length that exclude the other server processes on the store
+    (the POP3 maildrop lock of RFC 1939); within a process the caller excludes its own sessions.
+    Thread-safe; blocking on PostgreSQL (call from a worker thread). A lock of a process that
+    dies is released with it."""
+
+    def try_lock(self, name: str, key: int) -> bool:
+        """Take the lock ``(name, key)``; False when another process holds it. This process may
+        take it again; each take needs an ``unlock``."""
+
+    def unlock(self, name: str, key: int) -> None:
+        """Release one take of a lock this process took."""
+
+
 class Store(Protocol):
     """The roles composed over one engine, writer thread and change notifier."""
 
@@ -614,6 +628,7 @@ class Store(Protocol):
     usage: Usage
     lifecycle: Lifecycle
     guard: LoginFailures
+    locks: SessionLocks
 
     def close(self) -> None:
         """Stop the store's threads (writer, indexer, notifier) and close its connections."""

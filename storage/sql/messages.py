@@ -502,6 +502,7 @@ class SqlMessages(Role):
             return outcomes
 
         job.directory, job.size = "delivery", blob.size  # type: ignore[attr-defined]  # for _settle
+        job.accounts = [t.account_id for t in targets]  # type: ignore[attr-defined]  # for lock_accounts
         return self._writer.submit(job)
 
     def append(
