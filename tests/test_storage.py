@@ -625,8 +625,21 @@ def test_a_compressed_body_reads_back_exactly_by_every_route(store):
     with store.messages._raw_read() as cur:  # the row as kept, to show it is compressed
         cur.execute(f"SELECT codec, length(data) FROM blobs WHERE sha256 = {'?' if store.is_sqlite else '%s'}", (blob.sha256,))
         how, kept = cur.fetchone()
-    assert how == "zstd" and kept < len(raw) // 3
+    body_start = raw.index(b"\r\n\r\n") + 4
+    assert how == f"zstd:{body_start}" and kept < len(raw) // 3  # the header section stays as it is
     assert store.messages.read_blob(blob.sha256) == raw
     assert store.messages.read_blob(blob.sha256, 10, 50) == raw[10:60]
     assert store.messages.read_blobs([blob.sha256]) == {blob.sha256: raw}
     assert store.messages.read_heads({blob.sha256: 120}) == {blob.sha256: raw[:120]}
+    assert store.messages.read_heads({blob.sha256: body_start + 40}) == {blob.sha256: raw[: body_start + 40]}
+
+
+def test_a_long_header_section_is_kept_with_its_compressed_body(store):
+    """The codec names the header's length (``zstd:N``): a header section of several KB fits."""
+    acc = _account(store)
+    refs = " ".join(f"<ref{i}@example.gov.vn>" for i in range(150))
+    raw = f"References: {refs}\r\n".encode() + MSG + ("Đề nghị báo cáo.\r\n" * 200).encode()
+    outcome = _deliver(store, acc, raw)
+    assert outcome.ok
+    (info,) = store.messages.fetch(store.folders.get_folder(acc.id, "INBOX").id, [outcome.uid])
+    assert store.messages.read_blob(info.blob) == raw

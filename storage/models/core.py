@@ -93,7 +93,7 @@ class Blob(Base):
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     data: Mapped[bytes | None] = mapped_column(LargeBinary)  # None: kept as a file (SQLite, large)
-    codec: Mapped[str | None] = mapped_column(String(8))  # None: data as delivered; see storage/codec.py
+    codec: Mapped[str | None] = mapped_column(String(24))  # None: data as delivered; see storage/codec.py
     created_at: Mapped[_dt.datetime] = mapped_column(DateTime)
 
 

@@ -376,10 +376,9 @@ class SqlMessages(Role):
         wanted = list(lengths)
         result: dict[str, bytes] = {}
         mark = "?" if self._sqlite else "%s"
-        # A raw body is cut by the database; a compressed one comes whole and is decompressed
-        # only as far as needed.
-        cut = "CASE WHEN codec IS NULL THEN substr(data, 1, ?) ELSE data END" if self._sqlite else (
-            "CASE WHEN codec IS NULL THEN substring(data from 1 for %s) ELSE data END")
+        # Cut by the database: the header section is kept uncompressed ahead of a compressed
+        # rest (storage/codec.py); a head reaching past it is read whole and decompressed.
+        cut = "substr(data, 1, ?)" if self._sqlite else "substring(data from 1 for %s)"
         for start in range(0, len(wanted), CHUNK):
             part = wanted[start : start + CHUNK]
             longest = max(lengths[sha] for sha in part)
@@ -393,8 +392,10 @@ class SqlMessages(Role):
                 if on_disk:
                     with self._blobs.open(sha) as f:
                         result[sha] = f.read(lengths[sha])
+                elif how is None or (codec.raw_prefix(how) or 0) >= lengths[sha]:
+                    result[sha] = bytes(head[: lengths[sha]])
                 else:
-                    result[sha] = codec.unpack_head(head, how, lengths[sha])
+                    result[sha] = self.read_blob(sha, 0, lengths[sha])
         missing = [sha for sha in wanted if sha not in result]
         if missing:
             raise NotFound(f"blob {missing[0]}")
@@ -437,7 +438,7 @@ class SqlMessages(Role):
         elif meta is None:
             with open(path, "rb") as f:
                 meta = self.parse_message(f)
-        stored, how = codec.pack(inline) if inline is not None else (None, None)
+        stored, how = codec.pack(inline, meta["structure"].get("body_start", 0)) if inline is not None else (None, None)
         return api.BlobRef(
             sha256=sha, size=size, inline=inline, path=str(path) if path else None, meta=meta,
             index=index_columns(meta, self.fold), stored=stored, codec=how,
