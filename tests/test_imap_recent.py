@@ -4,11 +4,11 @@ exactly one session sees an arrival as \\Recent, and STATUS and a later SELECT/E
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
 from tests.test_imap_e2e import PASSWORD, Raw
+from tests.conftest import wait_until
 
 MSG = b"From: a@example.gov.vn\r\nTo: b@example.gov.vn\r\nSubject: r\r\n\r\nbody\r\n"
 
@@ -35,15 +35,14 @@ def _append(r: Raw) -> None:
 
 def _recent_flags(r: Raw, tag: bytes, count: int) -> dict[int, bool]:
     """UID → whether FETCH shows \\Recent, once the session knows ``count`` messages (NOOP until then)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def seen() -> dict[int, bool] | None:
         r.cmd(tag + b"n NOOP", tag + b"n")
         reply = r.cmd(tag + b" FETCH 1:* (UID FLAGS)", tag)
         found = {int(u): b"\\Recent" in f for u, f in re.findall(rb"\* \d+ FETCH \(UID (\d+) FLAGS \(([^)]*)\)\)", reply)}
-        if len(found) >= count:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"the session never saw {count} messages")
+        return found if len(found) >= count else None
+
+    return wait_until(seen, what=f"the session seeing {count} messages")
 
 
 def test_arrivals_are_recent_in_exactly_one_of_the_selecting_sessions(server, recent_user):

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "Mk-2026-an-toan!"
@@ -192,9 +193,7 @@ def test_fail2ban_regex_reads_the_log_the_server_wrote(guarded):
     for i in range(3):
         try_imap(srv, f"nobody{i}@{srv.domain}", "x", source="127.0.0.7")
     try_imap(srv, srv.owner, PASSWORD, source="127.0.0.8")
-    deadline = time.monotonic() + 10
-    while not log_lines(srv, "client=127.0.0.8 result=ok") and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: log_lines(srv, "client=127.0.0.8 result=ok"), what="the owner's login logged")
     out = subprocess.run(["fail2ban-regex", "-v", str(srv.log_path), str(ROOT / "contrib/fail2ban/mailserver.conf")],
                          capture_output=True, text=True, check=True).stdout
     hits = re.findall(r"^\|\s+(\S+)\s+\w{3} \w{3} ", out, re.M)
@@ -292,14 +291,14 @@ def test_imap_sessions_per_account_are_limited(guarded):
         with pytest.raises(imaplib.IMAP4.error, match=r"\[UNAVAILABLE\] Too many sessions"):
             extra.login(user, PASSWORD)
         sessions.pop().logout()
-        deadline = time.monotonic() + 10
-        while True:  # the server counts the session gone once it sees the connection close
+        def logs_in() -> bool:  # the server counts the session gone once it sees the connection close
             try:
                 extra.login(user, PASSWORD)
-                break
+                return True
             except imaplib.IMAP4.error:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+                return False
+
+        wait_until(logs_in, what="a session slot freed by LOGOUT")
         sessions.append(extra)
     finally:
         for c in sessions:

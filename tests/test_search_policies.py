@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import sqlite3
-import time
 
 import pytest
 
@@ -16,6 +15,7 @@ from imap.op.search import parse_partial, partial_slice
 from imap.wire import ParseError
 from storage.indexing import ascii_casemap, base_subject, extract_subject, sent_day, thread_refs
 from storage.search import ThreadMessage
+from tests.conftest import wait_until
 
 
 @pytest.mark.parametrize(
@@ -175,14 +175,12 @@ def test_thread_reads_references_of_bodies_stored_before_the_column(store_url, t
         got = store.search.thread_messages(folder.id, q.All())
         assert [(t.message_id, t.references) for t in got] == [("<m0@x>", ()), ("<m1@x>", ("<m0@x>",)), ("<m2@x>", ("<m1@x>",))]
         assert _render(thread.references(got)) == b"(1 2 3)"
-        deadline = _dt.datetime.now() + _dt.timedelta(seconds=10)
-        while _dt.datetime.now() < deadline:
+
+        def kept() -> bool:
             with engine.connect() as conn:
-                kept = conn.execute(text("SELECT count(*) FROM blob_meta WHERE thread_refs IS NOT NULL")).scalar()
-            if kept == 3:
-                break
-            time.sleep(0.05)
-        assert kept == 3
+                return conn.execute(text("SELECT count(*) FROM blob_meta WHERE thread_refs IS NOT NULL")).scalar() == 3
+
+        wait_until(kept, what="the References read at THREAD kept in blob_meta")
         engine.dispose()
     finally:
         store.close()
