@@ -26,7 +26,6 @@ each form carries its own proof (the current password).
 from __future__ import annotations
 
 import html
-import ipaddress
 import logging
 import unicodedata
 from typing import Any
@@ -37,6 +36,7 @@ from twisted.web import resource, server
 
 from config.settings import Settings
 from mailserver.accounts.auth import hash_password
+from mailserver.policy.guard import is_trusted
 from mailserver.policy.passwords import check_password
 from storage.api import AccountState
 
@@ -285,12 +285,7 @@ class Metrics(_Async):
         self.reactor = reactor
 
     def render_GET(self, request: server.Request) -> bytes | int:
-        peer = request.getClientAddress()
-        try:
-            address = ipaddress.ip_address(getattr(peer, "host", ""))
-        except ValueError:
-            address = None
-        if address is None or not any(address in net for net in self.allowed):
+        if not is_trusted(getattr(request.getClientAddress(), "host", ""), self.allowed):
             return NotFound().render(request)
         sessions = self.guard.count_by_protocol() if self.guard is not None else {}
         uptime = self.reactor.seconds() - self.started
