@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyNetwork, model_validator
 from pydantic_core import PydanticCustomError
 
+from config.agency import Agency, check_logo
 from config.filters import Filters, RoleAddresses
 from config.sizes import parse_size
 
@@ -210,7 +211,7 @@ class Search(_Frozen):
 
 
 class Web(_Frozen):
-    """The self-service portal on ``listeners.web`` (mailserver/web/portal.py)."""
+    """The self-service portal on ``listeners.web`` (mailserver/web/)."""
 
     # HTTPS with tls.cert/key. Off only behind a TLS-terminating proxy, and then the listener must
     # be on a loopback address (passwords never cross the network in clear).
@@ -359,6 +360,8 @@ class Settings(_Frozen):
     dkim: Dkim = Dkim()
     dns: Dns = Dns()
     web: Web = Web()
+    agency: Agency = Agency()  # name, logo, helpdesk on the portal and in reports (config/agency.py)
+    _logo_exists = model_validator(mode="after")(check_logo)
     filters: Filters = Filters()  # spamd, clamd, milters, DMARC (config/filters.py)
     role_addresses: RoleAddresses = RoleAddresses()  # postmaster@, abuse@ (config/filters.py)
     guard: Guard = Guard()
