@@ -417,7 +417,10 @@ class IMAPServer(IMAP4Server):
         if result is not None:
             status, text = result
             if s.selected is not None and s.selected.contexts and name not in READ_ONLY:
-                await refresh_contexts(s)  # RFC 5267 §4.3: results kept current as the mailbox changes
+                try:  # RFC 5267 §4.3: results kept current as the mailbox changes
+                    await refresh_contexts(s)
+                except StoreError as e:  # the command itself succeeded: its updates wait for the next one
+                    log.warning("imap search context update failed: %s", e)
             s.flush_updates(allow_expunge=uid or name not in NO_EXPUNGE_REPORT)
             self.respond(status, tag, text)
 
