@@ -71,6 +71,8 @@ tls:
   key: $key
   # Allow LOGIN / AUTH PLAIN without TLS from loopback addresses only (local tools, tests).
 #  allow_plaintext_auth_on_loopback: true
+  # R-SEC-1: intermediate (TLS 1.2 with forward-secret ciphers, and 1.3) or modern (TLS 1.3 only).
+#  policy: intermediate
 
 # Static next hops for outbound mail, tried before the MX look-up.
 #routes:

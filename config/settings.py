@@ -68,6 +68,9 @@ class TLS(_Frozen):
     key: Path = Path("data/tls/key.pem")
     # LOGIN / AUTH PLAIN in clear text is refused except from loopback addresses when true.
     allow_plaintext_auth_on_loopback: bool = True
+    # R-SEC-1: Mozilla's server-side TLS levels (mailserver/tlspolicy.py): "intermediate" = TLS 1.2
+    # with forward-secret AEAD ciphers only, and TLS 1.3; "modern" = TLS 1.3 only.
+    policy: Literal["intermediate", "modern"] = "intermediate"
 
 
 class Limits(_Frozen):

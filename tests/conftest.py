@@ -24,6 +24,7 @@ DOMAIN = "example.gov.vn"
 SERVICES = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s")
 PG_URL = os.environ.get("MAILSERVER_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+pytest_plugins = ["tests.requirements_plugin"]  # @pytest.mark.requirement("R-…"), checked at collection
 
 
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")

@@ -238,6 +238,7 @@ def test_account_show_lists_the_default_folders(mailserver):
     assert all(folder in result.output for folder in ("INBOX", "Sent", "Drafts", "Trash", "Junk"))
 
 
+@pytest.mark.requirement("R-PASS-4")
 def test_passwd_prints_a_new_password_and_requires_a_change(data, mailserver):
     mailserver("account", "add", "Hồ Văn Giang", "--address", "gianghv@example.gov.vn", "--password", STRONG, "--active")
     result = mailserver("account", "passwd", "gianghv@example.gov.vn")
@@ -248,6 +249,7 @@ def test_passwd_prints_a_new_password_and_requires_a_change(data, mailserver):
     assert "password:" not in result.output and field(result.output, "state") == "active"
 
 
+@pytest.mark.requirement("R-ACC-2")
 def test_lock_stops_logins_and_unlock_requires_a_new_password(data, mailserver):
     mailserver("account", "add", "Ngô Văn Khoa", "--address", "khoanv@example.gov.vn", "--password", STRONG, "--active")
     assert mailserver("account", "lock", "khoanv@example.gov.vn").exit_code == EXIT_OK  # R-ACC-2

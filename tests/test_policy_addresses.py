@@ -22,6 +22,8 @@ from mailserver.policy.addresses import (
     validate_local_part,
 )
 
+pytestmark = pytest.mark.requirement("R-ADDR-1", "R-ADDR-2", "R-ADDR-3", "R-ADDR-4")
+
 NINE_HOLDERS = {"annv"} | {f"annv{n}" for n in range(2, 10)}
 
 # (rule, full name, local parts already taken, expected local part)

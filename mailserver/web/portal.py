@@ -97,6 +97,8 @@ def _prepare(request: server.Request, status: int = 200, content_type: bytes = b
     request.setHeader(b"content-type", content_type)
     for name, value in _HEADERS.items():
         request.setHeader(name, value)
+    if request.isSecure():  # R-SEC-1: browsers keep to HTTPS for this host for a year (RFC 6797)
+        request.setHeader(b"strict-transport-security", b"max-age=31536000")
 
 
 class _Request(server.Request):
