@@ -9,6 +9,7 @@ uncomment every setting and load the result, so this text cannot drift from ``Se
 from __future__ import annotations
 
 import posixpath
+import re
 from string import Template
 
 import yaml
@@ -181,8 +182,9 @@ tls:
 # Account lifecycle (R-LIFE-*): null turns a rule off. Inactivity counts from the last login,
 # creation or operator unlock/re-issue, whichever is latest. The server applies the rules every
 # day at run_at (server local time, e.g. "03:00"; null = only by `mailserver lifecycle run`).
-# Off by default: users cannot yet change their own password through this server, and the
-# profile's initial-password deadlines (R-PASS-1 molisa 24 h, R-PASS-3 hcm-q4) would lock them.
+# Off by default, because the profile's initial-password deadlines (R-PASS-1 molisa 24 h, R-PASS-3
+# hcm-q4) lock accounts: turn it on once users know they change their own password on the
+# portal's /password page (listeners.web). `mailserver compliance` reports it while it is off.
 #lifecycle:
 #  revoke_after_notice_days: null
 #  lock_after_inactive_months: null
@@ -278,12 +280,41 @@ def render_config(*, profile: str, hostname: str, domains: list[str], data_dir: 
     def inside(name: str) -> str:
         return _yaml_str(posixpath.normpath(posixpath.join(data_dir, name)))
 
-    return _TEMPLATE.substitute(
+    text = _TEMPLATE.substitute(
         profile=profile, hostname=hostname, domains=", ".join(domains), data_dir=_yaml_str(data_dir),
         db_url=_yaml_str("sqlite:///" + posixpath.normpath(posixpath.join(data_dir, "mail.db"))),
         cert=inside("tls/cert.pem"), key=inside("tls/key.pem"),
         listen=listen, **{name: str(port) for name, port in chosen.items()},
     )
+    return _with_profile_values(text, profile)
+
+
+_COMMENTED = re.compile(r"^#(?P<indent>  )?(?P<key>[a-z_]+):(?P<value> .*)?$")
+
+
+def _with_profile_values(text: str, profile: str) -> str:
+    """Commented-out settings show the profile's value where it sets one (``#  min_classes: 4``
+    under hcm-q4), so the file tells the operator what is in force, not the built-in default."""
+    from config.loader import PROFILE_DIR
+
+    data = yaml.safe_load((PROFILE_DIR / f"{profile}.yaml").read_text("utf-8")) or {}
+    out, section = [], None
+    for line in text.split("\n"):
+        m = _COMMENTED.match(line)
+        if m and not m.group("indent"):
+            section = m.group("key") if not m.group("value") else None
+            if m.group("value") and m.group("key") in data and not isinstance(data[m.group("key")], (dict, list)):
+                line = f"#{m.group('key')}: {_flow(data[m.group('key')])}"
+        elif m and section and isinstance(data.get(section), dict) and m.group("key") in data[section]:
+            line = f"#  {m.group('key')}: {_flow(data[section][m.group('key')])}  # profile {profile}"
+        elif line and not line.startswith(("#", " ")):
+            section = None
+        out.append(line)
+    return "\n".join(out)
+
+
+def _flow(value: object) -> str:
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("\n...").strip()
 
 
 def _yaml_str(value: str) -> str:

@@ -4,6 +4,7 @@ upgrade|backup|status``."""
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import click
@@ -11,7 +12,7 @@ import click
 from config.loader import PROFILES, load_settings
 from config.settings import Settings
 from config.sizes import format_limit
-from mailserver.cli.base import CONFIG_NAME, Context, Group, Refused, pass_ctx, safe_url, short_path
+from mailserver.cli.base import CONFIG_NAME, DEFAULT_CONFIG, Context, Group, Refused, pass_ctx, safe_url, short_path
 
 
 @click.command()
@@ -81,7 +82,17 @@ def _initialise(obj: Context, *, profile: str = "none", domains: list[str] | Non
     obj.forget_settings()
     click.echo(f"wrote {short_path(config)} (profile {profile}, domains {', '.join(domains)})")
     click.echo(f"database ready: {safe_url(settings.database.url)}")
-    click.echo(f'next: mailserver account add "Nguyễn Văn An" --address annv@{domains[0]}')
+    click.echo(f"next: {_next_command(settings, config)}")
+
+
+def _next_command(settings: Settings, config: Path) -> str:
+    """The first account, as a command that works as printed: the profile's address rule
+    (hcm-q4: ``annv.q4@tphcm.gov.vn``, R-ADDR-3) and ``--config`` unless it is the default."""
+    from mailserver.policy.addresses import derive_local_part
+
+    local = derive_local_part("Nguyễn Văn An", (), settings.address_rule)
+    where = "" if config == DEFAULT_CONFIG else f"--config {shlex.quote(str(config))} "
+    return f'mailserver {where}account add "Nguyễn Văn An" --address {local}@{settings.domains[0]}'
 
 
 @click.command()
