@@ -102,6 +102,10 @@ tls:
 #    - {folder: "\\\\Junk", older_than: 30d}
 #    - {folder: "\\\\Trash", older_than: 30d}
 #  run_at: "02:30"
+  # Folders no rule touches, as ADDRESS/FOLDER: a unit's archive the agency keeps (R-BOX-2).
+#  keep: []
+  # Days ahead the owner is told what a rule on their own folders will delete (null = never).
+#  notice_days: 7
 
 #limits:
   # Largest whole message accepted (SMTP SIZE, IMAP APPENDLIMIT).
@@ -298,9 +302,17 @@ def _with_profile_values(text: str, profile: str) -> str:
     from config.loader import PROFILE_DIR
 
     data = yaml.safe_load((PROFILE_DIR / f"{profile}.yaml").read_text("utf-8")) or {}
-    out, section = [], None
+    out, section, skipping = [], None, False
     for line in text.split("\n"):
+        if skipping and line.startswith("#    - "):
+            continue  # the built-in items of a list the profile replaced
+        skipping = False
         m = _COMMENTED.match(line)
+        if m and section and isinstance(data.get(section), dict) and isinstance(data[section].get(m.group("key")), list):
+            out.append(f"#  {m.group('key')}:  # profile {profile}")
+            out += [f"#    - {_flow(item)}" for item in data[section][m.group("key")]]
+            skipping = True
+            continue
         if m and not m.group("indent"):
             section = m.group("key") if not m.group("value") else None
             if m.group("value") and m.group("key") in data and not isinstance(data[m.group("key")], (dict, list)):

@@ -165,6 +165,15 @@ def _run_at(value: object) -> object:
     raise PydanticCustomError("run_at", "expected a local time HH:MM such as 02:30, or null, got {got}", {"got": repr(value)})
 
 
+def _kept_folder(value: object) -> object:
+    if isinstance(value, str):
+        address, slash, folder = value.partition("/")
+        if slash and "@" in address and folder.strip("/"):
+            return f"{address.strip()}/{folder.strip('/')}"
+    raise PydanticCustomError("kept_folder", "expected ADDRESS/FOLDER such as vp@most.gov.vn/Lưu trữ, got {got}",
+                              {"got": repr(value)})
+
+
 class RetentionRule(_Frozen):
     """Messages in ``folder`` (a name such as ``Archive/2019``, a special use such as ``\\Junk``,
     or ``*``) whose INTERNALDATE is older than ``older_than`` (``30d``, ``6m``) are expunged."""
@@ -188,6 +197,16 @@ class Retention(_Frozen):
         RetentionRule(folder="\\Trash", older_than="30d"),
     )
     run_at: Annotated[str | None, BeforeValidator(_run_at)] = "02:30"  # server local time; null = never
+    # Folders no rule touches, as "address/folder": a unit mailbox's archive the operator keeps
+    # (R-BOX-2: mail received there is an official document), e.g. "vp@most.gov.vn/Lưu trữ".
+    keep: tuple[Annotated[str, BeforeValidator(_kept_folder)], ...] = ()
+    # Owners are told this many days ahead which mail a rule on their own folders will delete
+    # (Junk and Trash rules excepted); null = no notice.
+    notice_days: int | None = Field(default=7, ge=1, le=60)
+
+    def kept(self) -> tuple[tuple[str, str], ...]:
+        """``keep`` as (address, folder name) pairs."""
+        return tuple((a, f) for a, _, f in (k.partition("/") for k in self.keep))
 
 
 class Lifecycle(_Frozen):

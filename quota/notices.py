@@ -64,3 +64,25 @@ def quota_warning(threshold: int, used: int, limit: int, address: str) -> Notice
         "- save important mail to your computer, then delete it from the server.\n"
     )
     return Notice(subject, body)
+
+
+def retention_warning(address: str, folders: list[tuple[str, int, int]], when: str, rule: str) -> Notice:
+    """The notice a week ahead of a retention run (R-QUOTA-2: most art. 17.3, hcm-q4 art.
+    11.8): ``folders`` are (folder, messages, bytes) that the run on ``when`` (a date as
+    dd/mm/yyyy) will delete; ``rule`` says which, e.g. "older than 6 months" / "quá 6 tháng"."""
+    if not folders:
+        raise ValueError("a retention notice needs at least one folder")
+    total = sum(n for _, n, _ in folders)
+    lines_vi = "".join(f"- {name}: {n} thư, {size_vi(size)}\n" for name, n, size in folders)
+    lines_en = "".join(f"- {name}: {n} message(s), {size_en(size)}\n" for name, n, size in folders)
+    subject = f"{total} thư sẽ bị xoá ngày {when} / {total} message(s) will be deleted on {when}"
+    body = (
+        f"Theo quy chế, thư lưu trên máy chủ {rule.split(' / ')[0]} được xoá định kỳ. Ngày {when}, "
+        f"máy chủ sẽ xoá {total} thư trong hộp thư {address}:\n{lines_vi}\n"
+        "Hãy lưu các thư cần giữ về máy tính (hoặc chuyển cho văn thư lưu trữ) trước ngày đó.\n"
+        "\n-----\n\n"
+        f"Under the regulation, mail on the server {rule.split(' / ')[-1]} is deleted periodically. On {when} "
+        f"the server will delete {total} message(s) from the mailbox {address}:\n{lines_en}\n"
+        "Save what you need to keep on your computer (or hand it to the records office) before then.\n"
+    )
+    return Notice(subject, body)
