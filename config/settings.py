@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyNetwor
 from pydantic_core import PydanticCustomError
 
 from config.filters import Filters, RoleAddresses
+from config.names import check_domain
 from config.sizes import parse_size
 
 
@@ -349,6 +350,16 @@ class Proxy(_Frozen):
     timeout: float = Field(default=10.0, gt=0)  # seconds for the header to arrive
 
 
+def _domain_name(value: object) -> object:
+    """config/names.py: a DNS name (IDNA accepted, kept as its ASCII form)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return check_domain(value)
+    except ValueError as exc:
+        raise PydanticCustomError("domain", "{reason}", {"reason": str(exc)}) from None
+
+
 def _is_loopback(address: str) -> bool:
     if address == "localhost":
         return True
@@ -364,8 +375,8 @@ class Settings(_Frozen):
     # (mailserver.policy.addresses): R-ADDR-1 molisa, R-ADDR-2 lamdong, R-ADDR-3 hcm-q4; most, moj
     # and none fix only the form xxx@domain and use the molisa form.
     address_rule: Literal["molisa", "lamdong", "most", "moj", "hcm-q4", "none"] = "none"
-    hostname: str = "localhost"
-    domains: tuple[str, ...] = ("example.gov.vn",)
+    hostname: Annotated[str, BeforeValidator(_domain_name)] = "localhost"
+    domains: tuple[Annotated[str, BeforeValidator(_domain_name)], ...] = ("example.gov.vn",)
     data_dir: Path = Path("data")
     database: Database = Database()
     listeners: Listeners = Listeners()

@@ -264,7 +264,9 @@ def test_lock_stops_logins_and_unlock_requires_a_new_password(data, mailserver):
 
 def test_delete_removes_the_account(mailserver):
     mailserver("account", "add", "Tạ Văn Long", "--address", "longtv@example.gov.vn")
-    assert mailserver("account", "delete", "longtv@example.gov.vn").exit_code == EXIT_OK
+    refused = mailserver("account", "delete", "longtv@example.gov.vn")  # no terminal, no --yes
+    assert refused.exit_code == EXIT_REFUSED and "--yes" in refused.output
+    assert mailserver("account", "delete", "longtv@example.gov.vn", "--yes").exit_code == EXIT_OK
     result = mailserver("account", "show", "longtv@example.gov.vn")
     assert result.exit_code == EXIT_REFUSED and "no account longtv@example.gov.vn" in result.output
 

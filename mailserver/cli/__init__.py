@@ -40,6 +40,7 @@ COMMANDS: tuple[click.Command, ...] = (
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mailserver", prog_name="mailserver", message="%(prog)s %(version)s")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               envvar="MAILSERVER_CONFIG", default=DEFAULT_CONFIG, show_default=True,
               help="Configuration file (default: $MAILSERVER_CONFIG, else ./data/mailserver.yaml).")

@@ -21,6 +21,7 @@ from mailserver.cli.base import (
     Context,
     Group,
     Refused,
+    confirm,
     console,
     find_account,
     new_password,
@@ -193,11 +194,19 @@ def account_unlock(obj: Context, address: str, active: bool) -> None:
 
 @account.command("delete")
 @click.argument("address")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed when not on a terminal).")
 @pass_ctx
-def account_delete(obj: Context, address: str) -> None:
-    """Delete an account with all its folders and messages."""
+def account_delete(obj: Context, address: str, yes: bool) -> None:
+    """Delete an account with all its folders and messages; this cannot be undone. To stop
+    an account but keep its mail, use `account revoke` instead (R-LIFE-1).
+
+    \b
+    Example:
+      mailserver account delete annv@most.gov.vn --yes
+    """
     with obj.store() as store:
         a = find_account(store, address)
+        confirm(yes, f"Delete {a.address} and all of its mail?")
         store.accounts.delete_account(a.id)
     click.echo(f"{a.address}: deleted")
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from config.loader import PROFILES, load_settings
+from config.names import check_domain
 from config.settings import Settings
 from config.sizes import format_limit
 from mailserver.cli.base import CONFIG_NAME, DEFAULT_CONFIG, Context, Group, Refused, pass_ctx, safe_url, short_path
@@ -47,8 +48,11 @@ def _initialise(obj: Context, *, profile: str = "none", domains: list[str] | Non
 
         domains = list(yaml.safe_load((PROFILE_DIR / f"{profile}.yaml").read_text("utf-8")).get("domains")
                        or Settings.model_fields["domains"].default)
-    domains = [d.strip().lower().rstrip(".") for d in domains]
-    hostname = hostname or f"mail.{domains[0]}"
+    try:  # before anything is written: a bad name leaves no half-made directory
+        domains = [check_domain(d) for d in domains]
+        hostname = check_domain(hostname or f"mail.{domains[0]}")
+    except ValueError as exc:
+        raise Refused(f"--domain/--hostname: {exc}") from None
     config.parent.mkdir(parents=True, exist_ok=True)
     data_dir.mkdir(parents=True, exist_ok=True)
     relative_data_dir = os.path.relpath(data_dir.resolve(), config.parent.resolve())
