@@ -218,7 +218,8 @@ class Server:
         return result
 
     def add_account(self, address: str, password: str, name: str = "Nguyễn Văn An") -> None:
-        self.cli("account", "add", name, "--address", address, "--password", password, "--active")
+        # Test accounts share a default name; they stand for different people (R-BOX-1).
+        self.cli("account", "add", name, "--address", address, "--password", password, "--active", "--another-person")
 
     def open_store(self):
         """The same store in this test process (for bulk loading and checks after a crash)."""

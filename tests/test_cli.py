@@ -282,7 +282,9 @@ def test_unknown_account_is_one_line_exit_1_from_the_real_entry_point(data):
 
 def test_address_is_derived_from_the_name_when_not_given(mailserver):
     first = mailserver("account", "add", "Trương Văn Bình")
-    second = mailserver("account", "add", "Trương Văn Bình")
+    same = mailserver("account", "add", "Trương Văn Bình")  # R-BOX-1: one mailbox per person
+    assert same.exit_code == EXIT_REFUSED and "binhtv@example.gov.vn" in same.output and "--another-person" in same.output
+    second = mailserver("account", "add", "Trương Văn Bình", "--another-person")  # a namesake
     assert field(first.output, "address") == "binhtv@example.gov.vn"  # R-ADDR-1 (profile none → molisa form)
     assert field(second.output, "address") == "binhtrva@example.gov.vn"
 
