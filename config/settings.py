@@ -17,6 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from config.agency import Agency, check_logo
 from config.filters import Filters, RoleAddresses
+from config.names import check_domain
 from config.sizes import parse_size
 
 
@@ -69,6 +70,9 @@ class TLS(_Frozen):
     key: Path = Path("data/tls/key.pem")
     # LOGIN / AUTH PLAIN in clear text is refused except from loopback addresses when true.
     allow_plaintext_auth_on_loopback: bool = True
+    # R-SEC-1: Mozilla's server-side TLS levels (mailserver/tlspolicy.py): "intermediate" = TLS 1.2
+    # with forward-secret AEAD ciphers only, and TLS 1.3; "modern" = TLS 1.3 only.
+    policy: Literal["intermediate", "modern"] = "intermediate"
 
 
 class Limits(_Frozen):
@@ -163,6 +167,15 @@ def _run_at(value: object) -> object:
     raise PydanticCustomError("run_at", "expected a local time HH:MM such as 02:30, or null, got {got}", {"got": repr(value)})
 
 
+def _kept_folder(value: object) -> object:
+    if isinstance(value, str):
+        address, slash, folder = value.partition("/")
+        if slash and "@" in address and folder.strip("/"):
+            return f"{address.strip()}/{folder.strip('/')}"
+    raise PydanticCustomError("kept_folder", "expected ADDRESS/FOLDER such as vp@most.gov.vn/Lưu trữ, got {got}",
+                              {"got": repr(value)})
+
+
 class RetentionRule(_Frozen):
     """Messages in ``folder`` (a name such as ``Archive/2019``, a special use such as ``\\Junk``,
     or ``*``) whose INTERNALDATE is older than ``older_than`` (``30d``, ``6m``) are expunged."""
@@ -186,6 +199,16 @@ class Retention(_Frozen):
         RetentionRule(folder="\\Trash", older_than="30d"),
     )
     run_at: Annotated[str | None, BeforeValidator(_run_at)] = "02:30"  # server local time; null = never
+    # Folders no rule touches, as "address/folder": a unit mailbox's archive the operator keeps
+    # (R-BOX-2: mail received there is an official document), e.g. "vp@most.gov.vn/Lưu trữ".
+    keep: tuple[Annotated[str, BeforeValidator(_kept_folder)], ...] = ()
+    # Owners are told this many days ahead which mail a rule on their own folders will delete
+    # (Junk and Trash rules excepted); null = no notice.
+    notice_days: int | None = Field(default=7, ge=1, le=60)
+
+    def kept(self) -> tuple[tuple[str, str], ...]:
+        """``keep`` as (address, folder name) pairs."""
+        return tuple((a, f) for a, _, f in (k.partition("/") for k in self.keep))
 
 
 class Lifecycle(_Frozen):
@@ -328,6 +351,16 @@ class Proxy(_Frozen):
     timeout: float = Field(default=10.0, gt=0)  # seconds for the header to arrive
 
 
+def _domain_name(value: object) -> object:
+    """config/names.py: a DNS name (IDNA accepted, kept as its ASCII form)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return check_domain(value)
+    except ValueError as exc:
+        raise PydanticCustomError("domain", "{reason}", {"reason": str(exc)}) from None
+
+
 def _is_loopback(address: str) -> bool:
     if address == "localhost":
         return True
@@ -343,8 +376,8 @@ class Settings(_Frozen):
     # (mailserver.policy.addresses): R-ADDR-1 molisa, R-ADDR-2 lamdong, R-ADDR-3 hcm-q4; most, moj
     # and none fix only the form xxx@domain and use the molisa form.
     address_rule: Literal["molisa", "lamdong", "most", "moj", "hcm-q4", "none"] = "none"
-    hostname: str = "localhost"
-    domains: tuple[str, ...] = ("example.gov.vn",)
+    hostname: Annotated[str, BeforeValidator(_domain_name)] = "localhost"
+    domains: tuple[Annotated[str, BeforeValidator(_domain_name)], ...] = ("example.gov.vn",)
     data_dir: Path = Path("data")
     database: Database = Database()
     listeners: Listeners = Listeners()

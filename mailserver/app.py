@@ -14,12 +14,12 @@ import gc
 import logging
 import os
 import signal
-import ssl
 import sys
 from pathlib import Path
 
 from config.settings import Settings
 from storage import migrate as _migrate
+from mailserver import tlspolicy
 from mailserver.workers import Worker, check_workers, serve_workers
 from storage.sql import SqlStore
 
@@ -61,17 +61,8 @@ def open_store(settings: Settings) -> SqlStore:
     )
 
 
-def server_ssl_context(settings: Settings) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(str(settings.tls.cert), str(settings.tls.key))
-    return ctx
-
-
-def twisted_tls_options(settings: Settings):
-    from twisted.internet import ssl as tssl
-
-    pem = Path(settings.tls.cert).read_bytes() + b"\n" + Path(settings.tls.key).read_bytes()
-    return tssl.PrivateCertificate.loadPEM(pem).options()
+server_ssl_context = tlspolicy.server_ssl_context  # R-SEC-1: tls.policy
+twisted_tls_options = tlspolicy.twisted_tls_options
 
 
 def _listening_lines(settings: Settings) -> list[str]:

@@ -21,6 +21,7 @@ from mailserver.cli.base import (
     Context,
     Group,
     Refused,
+    confirm,
     console,
     find_account,
     new_password,
@@ -49,15 +50,42 @@ def account() -> None:
 @click.option("--address", help="The address (default: derived from NAME by the profile's address_rule, R-ADDR-*).")
 @click.option("--password", help="Initial password (default: a random one, printed).")
 @click.option("--active", is_flag=True, help="Service account: no password change required at first login.")
+@click.option("--unit", "unit_code", help="The person's unit (code or unit address): recorded, and used by the one-mailbox check.")
+@click.option("--another-person", is_flag=True,
+              help="A different person with the same name in the same unit: create the mailbox anyway (R-BOX-1).")
 @pass_ctx
-def account_add(obj: Context, name: str, address: str | None, password: str | None, active: bool) -> None:
-    """Create a personal account. NAME is the display name, e.g. "Nguyễn Văn An"."""
+def account_add(obj: Context, name: str, address: str | None, password: str | None, active: bool,
+                unit_code: str | None, another_person: bool) -> None:
+    """Create a personal account. NAME is the display name, e.g. "Nguyễn Văn An".
+
+    A person has one personal mailbox (R-BOX-1): the same name in the same unit is refused
+    unless --another-person says it is someone else.
+
+    \b
+    Example:
+      mailserver account add "Nguyễn Văn An" --unit vp
+    """
     from mailserver.accounts.auth import hash_password
     from mailserver.policy.addresses import AddressPolicyError, derive_local_part
+    from mailserver.policy.persons import Holder, refusal, same_person
 
     display_name = parse_name(name)
     settings = obj.settings
     with obj.store() as store:
+        unit = None
+        if unit_code is not None:
+            unit = store.org.get_unit(unit_code)
+            if unit is None:
+                raise Refused(f"no unit {unit_code!r} (see `mailserver unit list`)")
+        if not another_person:
+            namesakes = [a for a in store.accounts.list_accounts()
+                         if a.kind is AccountKind.PERSONAL and same_person(display_name, None, [Holder(a.address, a.display_name or "", None)])]
+            holders = []
+            for a in namesakes:
+                profile = store.org.get_profile(a.id)
+                holders.append(Holder(a.address, a.display_name or "", profile.unit_id if profile else None))
+            if (holder := same_person(display_name, unit.id if unit else None, holders)) is not None:
+                raise Refused(refusal(display_name, holder, unit.code if unit else None))
         if address is None:
             domain = settings.domains[0]
             taken = [a.address.partition("@")[0] for a in store.accounts.list_accounts() if a.address.endswith("@" + domain)]
@@ -75,6 +103,8 @@ def account_add(obj: Context, name: str, address: str | None, password: str | No
             created = store.accounts.create_account(address, display_name, hash_password(settings.passwords, plain), state=state)
         except Exists:
             raise Refused(f"{address} already exists") from None
+        if unit is not None:
+            store.org.set_profile(created.id, unit_id=unit.id)
     click.echo(f"address: {created.address}")
     if password is None:
         click.echo(f"password: {plain}")
@@ -193,11 +223,19 @@ def account_unlock(obj: Context, address: str, active: bool) -> None:
 
 @account.command("delete")
 @click.argument("address")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed when not on a terminal).")
 @pass_ctx
-def account_delete(obj: Context, address: str) -> None:
-    """Delete an account with all its folders and messages."""
+def account_delete(obj: Context, address: str, yes: bool) -> None:
+    """Delete an account with all its folders and messages; this cannot be undone. To stop
+    an account but keep its mail, use `account revoke` instead (R-LIFE-1).
+
+    \b
+    Example:
+      mailserver account delete annv@most.gov.vn --yes
+    """
     with obj.store() as store:
         a = find_account(store, address)
+        confirm(yes, f"Delete {a.address} and all of its mail?")
         store.accounts.delete_account(a.id)
     click.echo(f"{a.address}: deleted")
 

@@ -15,6 +15,8 @@ from email.header import Header
 from email.utils import format_datetime
 from typing import Sequence
 
+from smtp.outbound import reasons
+
 FAILED, DELAYED = "failed", "delayed"
 _ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 
@@ -78,7 +80,7 @@ def build_dsn(
         "Content-Type: text/plain; charset=utf-8",
         "Content-Transfer-Encoding: 8bit",
         "",
-        *_human_text(hostname, action, reports, retry_until),
+        *_human_text(hostname, action, reports, retry_until, original_headers),
         "",
         f"--{boundary}",
         "Content-Type: message/delivery-status",
@@ -89,10 +91,10 @@ def build_dsn(
     for r in reports:
         lines += ["", f"Final-Recipient: {'utf-8' if not r.address.isascii() else 'rfc822'}; {r.address}",
                   f"Action: {r.action}", f"Status: {r.status}"]  # fmt: skip
-        if r.remote:
-            lines.append(f"Remote-MTA: dns; {r.remote}")
-        if r.diagnostic:
-            lines.append(f"Diagnostic-Code: smtp; {' '.join(r.diagnostic.split())}")
+        if (remote := reasons.remote_host(r.remote)) is not None:
+            lines.append(f"Remote-MTA: dns; {remote}")
+        if (quote := reasons.explain(r.status, r.diagnostic).quote) is not None:  # the remote's reply only
+            lines.append(f"Diagnostic-Code: smtp; {quote}")
         if r.last_attempt:
             lines.append(f"Last-Attempt-Date: {format_datetime(r.last_attempt)}")
         if action == DELAYED and retry_until:
@@ -103,8 +105,33 @@ def build_dsn(
     return head + original + b"\r\n\r\n" + f"--{boundary}--\r\n".encode()
 
 
-def _human_text(hostname: str, action: str, reports: Sequence[RecipientReport], until: _dt.datetime | None) -> list[str]:
-    listing = [f"  <{r.address}>: {r.diagnostic or r.status}" for r in reports]
+def _original(headers: bytes) -> tuple[str, str]:
+    """(subject, date) of the original message, decoded for people; "" when absent."""
+    from email.parser import BytesHeaderParser
+    from email.policy import default
+
+    try:
+        msg = BytesHeaderParser(policy=default).parsebytes(headers + b"\r\n\r\n")
+        return str(msg.get("Subject", "") or ""), str(msg.get("Date", "") or "")
+    except Exception:  # noqa: BLE001 - a header we cannot read is left out, the notice still goes
+        return "", ""
+
+
+def _listing(reports: Sequence[RecipientReport], english: bool) -> list[str]:
+    lines = []
+    for r in reports:
+        reason = reasons.explain(r.status, r.diagnostic)
+        lines.append(f"  <{r.address}>: {reason.en if english else reason.vi}")
+        if reason.quote:
+            lines.append(f"    {'The receiving server replied' if english else 'Máy chủ nhận trả lời'}: {reason.quote}")
+    return lines
+
+
+def _human_text(hostname: str, action: str, reports: Sequence[RecipientReport], until: _dt.datetime | None,
+                original_headers: bytes = b"") -> list[str]:
+    subject, date = _original(original_headers)
+    about_vi = [f"Thư: \"{subject}\"" + (f", gửi lúc {date}" if date else "")] if subject or date else []
+    about_en = [f"Message: \"{subject}\"" + (f", sent {date}" if date else "")] if subject or date else []
     when = until.astimezone(_dt.timezone(_dt.timedelta(hours=7))).strftime("%H:%M %d/%m/%Y (giờ Việt Nam)") if until else ""
     when_en = format_datetime(until) if until else ""
     if action == FAILED:
@@ -129,7 +156,8 @@ def _human_text(hostname: str, action: str, reports: Sequence[RecipientReport], 
             "Your message has NOT yet been delivered to the recipient(s) below. The system keeps",
             f"trying until {when_en}; you do not need to send it again.",
         ]
-    return vi + [""] + listing + ["", "-" * 60, ""] + en + [""] + listing
+    return (vi + [""] + about_vi + _listing(reports, False) + ["", "-" * 60, ""]
+            + en + [""] + about_en + _listing(reports, True))
 
 
 def header_block(message: bytes, limit: int = 64 * 1024) -> bytes:

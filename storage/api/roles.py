@@ -532,10 +532,12 @@ class Usage(Protocol):
         *,
         dry_run: bool,
         account_ids: Sequence[int] | None = None,
+        keep: Collection[tuple[str, str]] = (),
     ) -> list[Expired]:
         """Messages whose INTERNALDATE is before their folder's cutoff (``quota.retention``).
         A dry run lists them; a real run expunges them (change log written, quota released),
-        at most ``EXPIRE_BATCH`` per write job, and lists what it removed."""
+        at most ``EXPIRE_BATCH`` per write job, and lists what it removed. ``keep``: (address,
+        folder name) pairs no rule touches (a unit's archive kept by the operator)."""
 
 class Lifecycle(Protocol):
     """Account lifecycle (R-LIFE-1..5, R-PASS-1/3, R-ACC-2): the facts the policy decides on
