@@ -14,6 +14,9 @@ ORACLE_PACKAGES := dovecot-imapd
 # ClamAV and its milter, OpenDKIM as a milter.
 FILTER_BINARIES := spamd clamd clamav-milter opendkim
 FILTER_PACKAGES := spamassassin spamd clamav-daemon clamav-milter opendkim
+# The LDAP directory the LDAP tests start privately (tests/ldap_daemon.py): OpenLDAP's slapd.
+DIRECTORY_BINARIES := slapd slapadd
+DIRECTORY_PACKAGES := slapd
 
 .PHONY: run test clients
 
@@ -33,11 +36,11 @@ test: $(BIN)/python clients
 
 clients:
 	@missing=""; PATH="$$PATH:/usr/sbin:/sbin"; \
-	for b in $(CLIENT_BINARIES) $(ORACLE_BINARIES) $(FILTER_BINARIES); do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
+	for b in $(CLIENT_BINARIES) $(ORACLE_BINARIES) $(FILTER_BINARIES) $(DIRECTORY_BINARIES); do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing mail clients and Dovecot for the tests (missing:$$missing)"; \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(CLIENT_PACKAGES) $(ORACLE_PACKAGES) $(FILTER_PACKAGES); \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(CLIENT_PACKAGES) $(ORACLE_PACKAGES) $(FILTER_PACKAGES) $(DIRECTORY_PACKAGES); \
 	else \
-		echo "warning: test tools missing:$$missing; run as root on Debian/Ubuntu to install $(CLIENT_PACKAGES) $(ORACLE_PACKAGES) $(FILTER_PACKAGES)" >&2; \
+		echo "warning: test tools missing:$$missing; run as root on Debian/Ubuntu to install $(CLIENT_PACKAGES) $(ORACLE_PACKAGES) $(FILTER_PACKAGES) $(DIRECTORY_PACKAGES)" >&2; \
 	fi

@@ -96,6 +96,7 @@ class _Running:
         self.quota = None
         self.retention = None
         self.lifecycle = None
+        self.daily: list = []  # more DailyJobs (ldap sync, backups): cancelled at shutdown
         self.guard = None
         self.error: BaseException | None = None
 
@@ -112,6 +113,8 @@ class _Running:
             self.retention.cancel()
         if self.lifecycle is not None:
             self.lifecycle.cancel()
+        for job in self.daily:
+            job.cancel()
         if self.outbound is not None:
             await self.outbound.stop()
         if self.quota is not None:
@@ -167,7 +170,7 @@ async def _start(settings: Settings, running: _Running, worker: Worker | None = 
     from smtp.service import start_smtp
 
     store = running.store = open_store(settings)
-    auth = Authenticator(store, settings.passwords)
+    auth = Authenticator(store, settings.passwords, ldap=settings.ldap)
     loop = asyncio.get_running_loop()
     for domain in settings.domains:
         await loop.run_in_executor(None, store.accounts.add_domain, domain)
@@ -182,6 +185,9 @@ async def _start(settings: Settings, running: _Running, worker: Worker | None = 
 
         running.retention = start_retention(loop, settings, store)  # nightly clean-up (R-QUOTA-2)
         running.lifecycle = start_lifecycle(loop, settings, store)  # daily deadlines (R-LIFE-*, lifecycle.run_at)
+        from mailserver.directory_sync.sync import start_sync
+
+        running.daily.append(start_sync(loop, settings, store))  # directory (R-PROTO-3, ldap.sync_at)
 
     organisation = store.org
     # login guessing (R-SEC-1): one guard and one connection count for every protocol

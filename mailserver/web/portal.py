@@ -36,6 +36,7 @@ from twisted.web import resource, server
 
 from config.settings import Settings
 from mailserver.accounts.auth import hash_password
+from mailserver.directory_sync.connection import is_ldap_backed
 from mailserver.policy.guard import is_trusted
 from mailserver.policy.passwords import check_password
 from storage.api import AccountState
@@ -237,6 +238,10 @@ class PasswordPage(_Async):
             notes = _message("err", "Địa chỉ hoặc mật khẩu hiện tại không đúng, hoặc hộp thư đang bị khoá.",
                              "Wrong address or current password, or the mailbox is locked.")
             return 403, html_type, self._form(address, notes)
+        if is_ldap_backed(account.password_hash):  # R-PROTO-3: the directory owns this password
+            notes = _message("err", "Mật khẩu của hộp thư này do danh bạ LDAP của cơ quan quản lý: hãy đổi ở đó.",
+                             "This mailbox's password is kept in the agency's LDAP directory: change it there.")
+            return 409, html_type, self._form(address, notes)
         pw_hash = await deferToThread(hash_password, rules, new)
         await deferToThread(self.store.accounts.set_password, account.id, pw_hash, state=AccountState.ACTIVE)
         log.info("web: password changed for %s", account.address)
