@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyNetwor
 from pydantic_core import PydanticCustomError
 
 from config.filters import Filters, RoleAddresses
+from config.backup import Backup
 from config.ldap import Ldap
 from config.sizes import parse_size
 
@@ -364,6 +365,7 @@ class Settings(_Frozen):
     role_addresses: RoleAddresses = RoleAddresses()  # postmaster@, abuse@ (config/filters.py)
     guard: Guard = Guard()
     proxy: Proxy = Proxy()
+    backup: Backup = Backup()  # scheduled, rotated, verified backups (config/backup.py, R-SEC-4)
     ldap: Ldap = Ldap()  # directory-backed accounts and `ldap sync` (config/ldap.py, R-PROTO-3)
 
     def password_url(self) -> str | None:

@@ -188,6 +188,9 @@ async def _start(settings: Settings, running: _Running, worker: Worker | None = 
         from mailserver.directory_sync.sync import start_sync
 
         running.daily.append(start_sync(loop, settings, store))  # directory (R-PROTO-3, ldap.sync_at)
+        from mailserver.maintenance.scheduled import start_backups
+
+        running.daily.append(start_backups(loop, settings))  # verified, rotated backups (R-SEC-4, backup.schedule)
 
     organisation = store.org
     # login guessing (R-SEC-1): one guard and one connection count for every protocol

@@ -190,3 +190,38 @@ def short_path(path: Path) -> str:
         return str(Path(path).resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+# -- progress -------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def progress_bars() -> Iterator:
+    """Progress bars on stderr while a long command works (backup, restore, verify, ``quota
+    recalc``, ``account import``); nothing when stderr is not a terminal (scripts, logs).
+
+    Yields ``phases(description, total) -> advance(n)``: a new bar per phase, ``total`` None for
+    a bar that only counts."""
+    from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    err = Console(stderr=True)
+
+    def make(unit: str):
+        count = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
+        return Progress(TextColumn("{task.description:<10}"), BarColumn(), count, TimeRemainingColumn(),
+                        console=err, transient=False, disable=not err.is_terminal)
+
+    bars: dict[str, Progress] = {}
+
+    def phases(description: str, total: int | None, unit: str = "bytes"):
+        if unit not in bars:
+            bars[unit] = make(unit)
+            bars[unit].start()
+        bar = bars[unit]
+        task = bar.add_task(description, total=total)
+        return lambda n=1: bar.advance(task, n)
+
+    try:
+        yield phases
+    finally:
+        for bar in bars.values():
+            bar.stop()
