@@ -234,7 +234,7 @@ def _resolve_paths(layers: _Layers, config_dir: Path) -> None:
         elif isinstance(url, str):
             database["url"] = _absolute_sqlite_url(url, lambda p: absolute(p, ("database", "url")))
 
-    for section, name in (("backup", "dir"), ("ldap", "ca_file")):  # paths of config/backup.py, config/ldap.py
+    for section, name in (("backup", "dir"), ("ldap", "ca_file"), ("logging", "file")):  # config/backup.py, ldap.py, logs.py
         block = data.get(section)
         if isinstance(block, dict) and isinstance(block.get(name), (str, os.PathLike)):
             block[name] = absolute(block[name], (section, name))

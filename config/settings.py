@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 from config.filters import Filters, RoleAddresses
 from config.backup import Backup
 from config.ldap import Ldap
+from config.logs import Logging
 from config.sizes import parse_size
 
 
@@ -366,6 +367,7 @@ class Settings(_Frozen):
     guard: Guard = Guard()
     proxy: Proxy = Proxy()
     backup: Backup = Backup()  # scheduled, rotated, verified backups (config/backup.py, R-SEC-4)
+    logging: Logging = Logging()  # level, text|json, stderr or a file (config/logs.py)
     ldap: Ldap = Ldap()  # directory-backed accounts and `ldap sync` (config/ldap.py, R-PROTO-3)
 
     def password_url(self) -> str | None:

@@ -15,8 +15,8 @@ mail clients cannot do that over IMAP or SMTP, so without a page of our own only
   submission instead, and logs each attempt the same way.
 - ``/healthz``: ``ok`` once a store read succeeded (503 otherwise), for the agency's monitoring.
 - ``/danh-ba``: the e-mail directory page (R-DIR-1) when ``web.publish_directory`` is on.
-- ``/metrics``: Prometheus text (accounts by state, usage, queue, sessions, memory), only to
-  ``web.metrics_from`` networks (loopback by default); 404 to anyone else.
+- ``/metrics``: Prometheus text (mailserver/web/metrics.py), only to ``web.metrics_from``
+  networks (loopback by default); 404 to anyone else.
 
 Every page: Vietnamese first, English below; no cookies, no scripts, no third-party resources;
 ``Cache-Control: no-store`` and a strict Content-Security-Policy. There is no session to hijack:
@@ -37,8 +37,8 @@ from twisted.web import resource, server
 from config.settings import Settings
 from mailserver.accounts.auth import hash_password
 from mailserver.directory_sync.connection import is_ldap_backed
-from mailserver.policy.guard import is_trusted
 from mailserver.policy.passwords import check_password
+from mailserver.web.metrics import Metrics
 from storage.api import AccountState
 
 log = logging.getLogger(__name__)
@@ -276,72 +276,6 @@ class Directory(_Async):
             return 200, b"text/html; charset=utf-8", body.encode("utf-8")
 
         return self._answer(request, deferToThread(build))
-
-
-class Metrics(_Async):
-    """Prometheus text format (Zabbix reads it too), from ``web.metrics_from`` networks only."""
-
-    def __init__(self, settings: Settings, store: Any, guard: Any, started: float, reactor: Any) -> None:
-        super().__init__()
-        self.allowed = settings.web.metrics_from
-        self.store = store
-        self.guard = guard
-        self.started = started
-        self.reactor = reactor
-
-    def render_GET(self, request: server.Request) -> bytes | int:
-        if not is_trusted(getattr(request.getClientAddress(), "host", ""), self.allowed):
-            return NotFound().render(request)
-        sessions = self.guard.count_by_protocol() if self.guard is not None else {}
-        uptime = self.reactor.seconds() - self.started
-        d = deferToThread(self.store.usage.stats)
-        d.addCallback(lambda stats: (200, b"text/plain; version=0.0.4; charset=utf-8",
-                                     metrics_text(stats, sessions, uptime, _memory()).encode()))
-        return self._answer(request, d)
-
-
-def metrics_text(stats, sessions: dict[str, int], uptime: float, memory: dict[str, int]) -> str:
-    """The exposition text: one HELP/TYPE pair per metric, labels sorted (stable for diffing)."""
-    out: list[str] = []
-
-    def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
-        out.append(f"# HELP mailserver_{name} {help_text}")
-        out.append(f"# TYPE mailserver_{name} {kind}")
-        out.extend(f"mailserver_{name}{labels} {value if isinstance(value, int) else repr(float(value))}"
-                   for labels, value in samples)
-
-    metric("up", "gauge", "1 while the server answers.", [("", 1)])
-    metric("uptime_seconds", "gauge", "Seconds since the server started.", [("", round(uptime, 1))])
-    metric("accounts", "gauge", "Accounts by kind and state.",
-           [(f'{{kind="{k}",state="{s}"}}', n) for (k, s), n in sorted(stats.accounts.items())])
-    metric("mailbox_used_bytes", "gauge", "Quota usage of every mailbox together.", [("", stats.used_bytes)])
-    metric("messages", "gauge", "Messages in every mailbox together.", [("", stats.messages)])
-    metric("stored_bodies", "gauge", "Distinct message bodies stored (single-instance).", [("", stats.stored_bodies)])
-    metric("outbound_recipients", "gauge", "Outbound queue recipients by state.",
-           [(f'{{state="{s}"}}', n) for s, n in sorted(stats.outbound.items())])
-    metric("search_index_backlog", "gauge", "Bodies the search index has not reached yet.", [("", stats.index_backlog)])
-    metric("sessions", "gauge", "Logged-in IMAP and POP3 sessions.",
-           [(f'{{protocol="{p}"}}', sessions.get(p, 0)) for p in ("imap", "pop3")])
-    if "VmRSS" in memory:
-        metric("resident_memory_bytes", "gauge", "Resident memory of the server process.", [("", memory["VmRSS"])])
-    if "RssAnon" in memory:  # the rest of RSS is mostly the mapped database file: page cache, reclaimable
-        metric("anonymous_memory_bytes", "gauge", "Resident memory not backed by a file (the process's own).",
-               [("", memory["RssAnon"])])
-    return "\n".join(out) + "\n"
-
-
-def _memory() -> dict[str, int]:
-    """VmRSS and RssAnon of this process in bytes (Linux; empty elsewhere)."""
-    found: dict[str, int] = {}
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                name, _, value = line.partition(":")
-                if name in ("VmRSS", "RssAnon"):
-                    found[name] = int(value.split()[0]) * 1024
-    except OSError:
-        pass
-    return found
 
 
 class Index(resource.Resource):
