@@ -24,6 +24,7 @@ __all__ = ["COMMANDS", "cli", "main"]
 COMMANDS: tuple[click.Command, ...] = (
     server.init,  # init [--profile NAME] [--domain D] [--data-dir DIR]
     server.serve,
+    server.health,  # health: the running server's /healthz
     server.config,  # config check
     server.db,  # db upgrade|backup|status
     account.account,  # account add|list|show|passwd|lock|unlock|delete|import|revoke|reissue|leave|exempt

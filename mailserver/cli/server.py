@@ -103,6 +103,36 @@ def serve(obj: Context, workers: int) -> None:
         raise Refused(str(exc)) from None
 
 
+@click.command("health")
+@click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds to wait for the answer.")
+@pass_ctx
+def health(obj: Context, timeout: float) -> None:
+    """Ask the running server's /healthz (listeners.web); exit 0 when it answers ok, else 1.
+    For Docker's HEALTHCHECK and monitoring scripts on the same host."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    settings = obj.settings
+    web = settings.listeners.web
+    if web is None:
+        raise Refused("listeners.web is off: no /healthz to ask")
+    host = "127.0.0.1" if web.address in ("0.0.0.0", "") else ("::1" if web.address == "::" else web.address)
+    host = f"[{host}]" if ":" in host else host
+    url = f"{'https' if settings.web.tls else 'http'}://{host}:{web.port}/healthz"
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # our own server on this host, by address: its name is not asked
+    try:
+        with urllib.request.urlopen(url, context=ctx if settings.web.tls else None, timeout=timeout) as r:
+            body = r.read(100).decode("ascii", "replace").strip()
+    except urllib.error.HTTPError as exc:
+        raise Refused(f"{url}: {exc.code}") from None
+    except (OSError, urllib.error.URLError) as exc:
+        raise Refused(f"{url}: {getattr(exc, 'reason', exc)}") from None
+    click.echo(f"{url}: {body}")
+
+
 # -- database -------------------------------------------------------------------------------------
 
 @click.group(cls=Group)
