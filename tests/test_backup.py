@@ -177,3 +177,36 @@ def test_rotation_rule():
     assert to_delete(names, keep_daily=1, keep_weekly=2) == ["2026-12-01T0200", "2026-12-02T0200"]
     assert to_delete(names, keep_daily=3, keep_weekly=0) == ["2026-12-02T0200"]  # newest of each day
     assert to_delete([], keep_daily=1, keep_weekly=1) == []
+
+
+def test_progress_bar_on_a_terminal_only(make_server, tmp_path):
+    """A bar on a terminal (here a pseudo-terminal), none in a pipe (scripts, logs)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    server = make_server(start=False)
+    server.cli("db", "backup", str(tmp_path / "backup"))
+    piped = server.cli("db", "verify", str(tmp_path / "backup"))
+    assert "━" not in piped.stdout + piped.stderr
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "mailserver", "--config", str(server.config_path), "db", "verify",
+                                 str(tmp_path / "backup")], stdin=secondary, stdout=secondary, stderr=secondary,
+                                env={**server.env, "COLUMNS": "100", "TERM": "xterm"})
+        os.close(secondary)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        assert proc.wait(timeout=60) == 0
+    finally:
+        os.close(primary)
+    text = out.decode("utf-8", "replace")
+    assert "verify" in text and "━" in text and "OK" in text
