@@ -17,6 +17,12 @@ FILTER_PACKAGES := spamassassin spamd clamav-daemon clamav-milter opendkim
 # A real browser for the HTML pages and reports (selenium drives it headless).
 BROWSER_BINARIES := chromium chromedriver
 BROWSER_PACKAGES := chromium chromium-driver
+# The LDAP directory the LDAP tests start privately (tests/ldap_daemon.py): OpenLDAP's slapd.
+DIRECTORY_BINARIES := slapd slapadd
+DIRECTORY_PACKAGES := slapd
+# systemd-analyze checks contrib/systemd/mailserver.service (tests/test_contrib.py).
+CONTRIB_BINARIES := systemd-analyze
+CONTRIB_PACKAGES := systemd
 
 .PHONY: run test clients
 
@@ -36,11 +42,11 @@ test: $(BIN)/python clients
 
 clients:
 	@missing=""; PATH="$$PATH:/usr/sbin:/sbin"; \
-	for b in $(CLIENT_BINARIES) $(ORACLE_BINARIES) $(FILTER_BINARIES) $(BROWSER_BINARIES); do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
+	for b in $(CLIENT_BINARIES) $(ORACLE_BINARIES) $(FILTER_BINARIES) $(BROWSER_BINARIES) $(DIRECTORY_BINARIES) $(CONTRIB_BINARIES); do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing mail clients and Dovecot for the tests (missing:$$missing)"; \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(CLIENT_PACKAGES) $(ORACLE_PACKAGES) $(FILTER_PACKAGES) $(BROWSER_PACKAGES); \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(CLIENT_PACKAGES) $(ORACLE_PACKAGES) $(FILTER_PACKAGES) $(BROWSER_PACKAGES) $(DIRECTORY_PACKAGES) $(CONTRIB_PACKAGES); \
 	else \
-		echo "warning: test tools missing:$$missing; run as root on Debian/Ubuntu to install $(CLIENT_PACKAGES) $(ORACLE_PACKAGES) $(FILTER_PACKAGES) $(BROWSER_PACKAGES)" >&2; \
+		echo "warning: test tools missing:$$missing; run as root on Debian/Ubuntu to install $(CLIENT_PACKAGES) $(ORACLE_PACKAGES) $(FILTER_PACKAGES) $(BROWSER_PACKAGES) $(DIRECTORY_PACKAGES) $(CONTRIB_PACKAGES)" >&2; \
 	fi

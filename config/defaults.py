@@ -272,6 +272,31 @@ tls:
 #  public_url: null
   # Networks that may read /metrics (account and queue figures for monitoring).
 #  metrics_from: [127.0.0.0/8, "::1/128"]
+
+# The server's log: level, text or json (one object per line), stderr or a file (reopened on SIGHUP).
+#logging:
+#  level: INFO
+#  format: text
+#  file: null
+
+# R-SEC-4: a verified backup every day at this local time into dir/<date-time>, with rotation.
+#backup:
+#  schedule: null                # e.g. "01:30"
+#  dir: null                     # e.g. /var/backups/mailserver (outside the data directory)
+#  keep_daily: 7
+#  keep_weekly: 4
+
+# R-PROTO-3: accounts backed by the agency's LDAP directory (`mailserver ldap sync`).
+#ldap:
+#  url: null                     # ldap://ldap.example.gov.vn or ldaps://…
+#  start_tls: false
+#  ca_file: null
+#  bind_dn: null
+#  bind_password: null
+#  base_dn: ""
+#  user_dn_template: null        # e.g. "uid={local},ou=people,dc=example,dc=gov,dc=vn"
+#  disabled_filter: "(pwdAccountLockedTime=*)"
+#  sync_at: null                 # e.g. "03:00"
 """)
 
 

@@ -18,6 +18,9 @@ from pydantic_core import PydanticCustomError
 from config.agency import Agency, check_logo
 from config.filters import Filters, RoleAddresses
 from config.names import check_domain
+from config.backup import Backup
+from config.ldap import Ldap
+from config.logs import Logging
 from config.sizes import parse_size
 
 
@@ -399,6 +402,9 @@ class Settings(_Frozen):
     role_addresses: RoleAddresses = RoleAddresses()  # postmaster@, abuse@ (config/filters.py)
     guard: Guard = Guard()
     proxy: Proxy = Proxy()
+    backup: Backup = Backup()  # scheduled, rotated, verified backups (config/backup.py, R-SEC-4)
+    logging: Logging = Logging()  # level, text|json, stderr or a file (config/logs.py)
+    ldap: Ldap = Ldap()  # directory-backed accounts and `ldap sync` (config/ldap.py, R-PROTO-3)
 
     def password_url(self) -> str | None:
         """The portal's password page as users reach it; None without a portal."""

@@ -19,6 +19,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Protocol, Sequence
 
+from mailserver.policy import metrics
 from smtp.outbound import dsn
 from storage.api import Account, BlobRef, DeliveryTarget, Store
 
@@ -58,6 +59,7 @@ async def send(
     executor: Executor | None = None,
 ) -> None:
     who = ", ".join(f"{f.account.address} ({f.diagnostic})" for f in failures)
+    metrics.BOUNCES.labels("failed").inc()
     if not sender:
         log.error("id=%s not delivered to %s after 250; null sender, no DSN", tx_id, who)
         return

@@ -19,6 +19,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Mapping, Sequence
 
+from mailserver.policy import metrics
 from quota import Decision
 from smtp import bounce, replies
 from smtp.quota import dsn_diagnostic
@@ -110,6 +111,7 @@ async def deliver(
     if failures:
         await _bounce(store, message, failures, tx_id=tx_id, sender=sender, hostname=hostname,
                       executor=executor, outbound=outbound)  # fmt: skip
+    metrics.DELIVERED.inc(delivered)
     log.info("id=%s delivered size=%d rcpts=%d queued=%d bounced=%d",
              tx_id, blob.size, delivered, len(message.remote), len(failures))  # fmt: skip
     return replies.S250_QUEUED.format(id=tx_id)

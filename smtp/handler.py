@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import logging
+import time
 from concurrent.futures import Executor
 from typing import Any, BinaryIO, Sequence
 
 from config.settings import Settings
+from mailserver.policy import metrics
 from smtp import delivery, pipeline, replies
 from smtp.address import PathArg
 from smtp.bounce import Outbound
@@ -76,6 +78,7 @@ class InboundHandler:
             return replies.for_error(e.kind, "MAIL")
         if verdict.reply is not None:
             log.info("id=%s MAIL <%s> refused by %s: %s", tx.id, path.address, name, verdict.reason)
+            metrics.REFUSED.labels("MAIL", name).inc()
             return verdict.reply
         tx.mail_from = path.address
         if ctx.send_as is not None:
@@ -96,6 +99,7 @@ class InboundHandler:
             return replies.for_error(e.kind, "RCPT")
         if verdict.reply is not None:
             log.info("id=%s RCPT <%s> refused by %s: %s", tx.id, path.address, name, verdict.reason)
+            metrics.REFUSED.labels("RCPT", name).inc()
             return verdict.reply
         tx.rcpt_tos.append(path.address)
         if ctx.local is False:
@@ -105,6 +109,15 @@ class InboundHandler:
         return replies.S250_RECIPIENT_OK
 
     async def data(self, peer: Peer, tx: Transaction, result: DataResult, peer_name: str | None, esmtp: bool) -> str:
+        """The checks and the delivery of a received message; timed and counted for /metrics."""
+        started = time.perf_counter()
+        reply = await self._data(peer, tx, result, peer_name, esmtp)
+        metrics.SMTP_DATA_SECONDS.observe(time.perf_counter() - started)
+        if reply.startswith("250"):
+            metrics.RECEIVED.labels("submission" if peer.authenticated else "mx").inc()
+        return reply
+
+    async def _data(self, peer: Peer, tx: Transaction, result: DataResult, peer_name: str | None, esmtp: bool) -> str:
         sender_account = None
         if peer.authenticated and peer.account_id is not None and self.quota is not None:
             sender_account = await self._call(self.store.accounts.get_account_by_id, peer.account_id)
@@ -123,6 +136,7 @@ class InboundHandler:
             return replies.for_error(e.kind, "DATA")
         if verdict.reply is not None:
             log.info("id=%s DATA refused by %s: %s", tx.id, name, verdict.reason)
+            metrics.REFUSED.labels("DATA", name).inc()
             return verdict.reply
         assert result.state is DataState.OK and result.spool is not None
         if not tx.accounts and not tx.remote:

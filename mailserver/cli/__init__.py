@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from mailserver.cli import account, compliance, directory, dkim, group, lifecycle, queue, quota, server, unit
+from mailserver.cli import account, compliance, directory, dkim, group, ldap, lifecycle, queue, quota, server, unit
 from mailserver.cli.base import DEFAULT_CONFIG, Context, Group
 
 __all__ = ["COMMANDS", "cli", "main"]
@@ -24,6 +24,7 @@ __all__ = ["COMMANDS", "cli", "main"]
 COMMANDS: tuple[click.Command, ...] = (
     server.init,  # init [--profile NAME] [--domain D] [--data-dir DIR]
     server.serve,
+    server.health,  # health: the running server's /healthz
     server.config,  # config check
     server.db,  # db upgrade|backup|status
     account.account,  # account add|list|show|passwd|lock|unlock|delete|import|revoke|reissue|leave|exempt
@@ -36,6 +37,7 @@ COMMANDS: tuple[click.Command, ...] = (
     lifecycle.lifecycle,  # lifecycle run
     lifecycle.retention,  # retention run
     compliance.compliance,  # compliance [--profile P] [--format text|html|json]
+    ldap.ldap,  # ldap sync
 )
 
 

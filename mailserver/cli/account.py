@@ -18,6 +18,11 @@ from rich.table import Table
 
 from config.sizes import format_limit
 from mailserver.cli.base import (
+    progress_bars,
+    emit_rows,
+    iso,
+    list_options,
+    unit_account_ids,
     Context,
     Group,
     Refused,
@@ -112,17 +117,28 @@ def account_add(obj: Context, name: str, address: str | None, password: str | No
 
 
 @account.command("list")
+@list_options(tuple(s.value for s in AccountState), "Only accounts in this state (repeatable).")
 @pass_ctx
-def account_list(obj: Context) -> None:
-    """List all accounts."""
+def account_list(obj: Context, unit: str | None, states: tuple[str, ...], as_json: bool, as_csv: bool) -> None:
+    """List accounts: address, name, kind, state, usage, quota, last login."""
     with obj.store() as store:
         accounts = store.accounts.list_accounts()
+        if unit is not None:
+            members = unit_account_ids(store.org, unit)
+            accounts = [a for a in accounts if a.id in members]
+    accounts = sorted((a for a in accounts if not states or a.state.value in states), key=lambda a: a.address)
+    default = obj.settings.quota.mailbox
+    rows = [{"address": a.address, "name": a.display_name, "kind": a.kind.value, "state": a.state.value,
+             "used_bytes": a.used_bytes, "quota_bytes": a.quota_bytes if a.quota_bytes is not None else default,
+             "messages": a.used_messages, "last_login": iso(a.last_login_at)} for a in accounts]
+    if emit_rows(rows, as_json, as_csv):
+        return
     table = Table(box=box.SIMPLE_HEAD)
     for column in ("address", "name", "kind", "state", "used", "quota", "last login"):
         table.add_column(column, no_wrap=column in ("address", "state"))
-    for a in sorted(accounts, key=lambda a: a.address):
+    for a in accounts:
         table.add_row(a.address, a.display_name, a.kind.value, a.state.value, format_limit(a.used_bytes),
-                      format_limit(a.quota_bytes if a.quota_bytes is not None else obj.settings.quota.mailbox),
+                      format_limit(a.quota_bytes if a.quota_bytes is not None else default),
                       show_time(a.last_login_at))
     console().print(table)
     click.echo(f"{len(accounts)} account(s)")
@@ -266,7 +282,9 @@ def account_import(obj: Context, file: Path, dry_run: bool, out_dir: Path | None
                 click.echo(f"dry run: {len(planned)} account(s) would be created; nothing was changed")
                 return
             out = out_dir or file.with_name(file.stem + "-accounts")
-            sheets = prov.execute(planned, org, settings, out, delimiter=sheet.delimiter)
+            with progress_bars() as phases:
+                sheets = prov.execute(planned, org, settings, out, delimiter=sheet.delimiter,
+                                      progress=phases("passwords", len(planned), unit="accounts"))
     except prov.ImportRefused as exc:
         for line, message in exc.errors:
             click.echo(f"{file.name}:{line}: {message}" if line else f"{file.name}: {message}", err=True)

@@ -236,3 +236,100 @@ def short_path(path: Path) -> str:
         return str(Path(path).resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+# -- progress -------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def progress_bars() -> Iterator:
+    """Progress bars on stderr while a long command works (backup, restore, verify, ``quota
+    recalc``, ``account import``); nothing when stderr is not a terminal (scripts, logs).
+
+    Yields ``phases(description, total) -> advance(n)``: a new bar per phase, ``total`` None for
+    a bar that only counts."""
+    from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    err = Console(stderr=True)
+
+    def make(unit: str):
+        count = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
+        return Progress(TextColumn("{task.description:<10}"), BarColumn(), count, TimeRemainingColumn(),
+                        console=err, transient=False, disable=not err.is_terminal)
+
+    bars: dict[str, Progress] = {}
+
+    def phases(description: str, total: int | None, unit: str = "bytes"):
+        if unit not in bars:
+            bars[unit] = make(unit)
+            bars[unit].start()
+        bar = bars[unit]
+        task = bar.add_task(description, total=total)
+        return lambda n=1: bar.advance(task, n)
+
+    try:
+        yield phases
+    finally:
+        for bar in bars.values():
+            bar.stop()
+
+
+# -- list commands: --unit, --state, --json, --csv ------------------------------------------------
+
+def list_options(states: tuple[str, ...], state_help: str):
+    """The filters and formats every list command shares (``account list``, ``quota report``,
+    ``queue list``): ``--unit CODE`` (that unit and the units below it), ``--state`` (repeatable),
+    ``--json`` / ``--csv`` instead of the table, for scripts and spreadsheets."""
+
+    def decorate(f):
+        f = click.option("--csv", "as_csv", is_flag=True, help="CSV (UTF-8, a header row) instead of the table.")(f)
+        f = click.option("--json", "as_json", is_flag=True, help="JSON (an array of objects) instead of the table.")(f)
+        f = click.option("--state", "states", multiple=True, type=click.Choice(states), help=state_help)(f)
+        f = click.option("--unit", metavar="CODE", help="Only this unit and the units below it.")(f)
+        return f
+
+    return decorate
+
+
+def unit_account_ids(org: Organisation, code: str) -> set[int]:
+    """Accounts of unit ``code`` and of every unit below it: their unit mailboxes and the people
+    whose profile names one of them."""
+    unit = org.get_unit(code)
+    if unit is None:
+        raise Refused(f"no unit {code.strip()} (see `mailserver unit list`)")
+    units = org.list_units()  # parents before children
+    inside = {unit.id}
+    for u in units:
+        if u.parent_id in inside:
+            inside.add(u.id)
+    ids = {u.account.id for u in units if u.id in inside}
+    for account in org.accounts.list_accounts():
+        profile = org.get_profile(account.id)
+        if profile is not None and profile.unit_id in inside:
+            ids.add(account.id)
+    return ids
+
+
+def emit_rows(rows: list[dict], as_json: bool, as_csv: bool) -> bool:
+    """Print ``rows`` as JSON or CSV when asked (True), else leave the table to the caller (False)."""
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv: choose one")
+    if as_json:
+        import json
+
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=1, default=str))
+        return True
+    if as_csv:
+        import csv
+        import io
+
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        click.echo(out.getvalue(), nl=False)
+        return True
+    return False
+
+
+def iso(value) -> str | None:
+    return value.isoformat(timespec="seconds") if value else None

@@ -28,6 +28,7 @@ import socket
 import ssl
 from typing import Callable, Sequence
 
+from mailserver.policy import metrics
 from config.settings import Settings
 from smtp.dkim import DkimSigner
 from smtp.outbound import client, dsn
@@ -294,6 +295,7 @@ class OutboundService:
         for o, r in zip(outcomes, msg.recipients):
             reply = replies[r.address]
             state = {None: "sent", QUEUED: "deferred", BOUNCE: "bounced"}[o.state]
+            metrics.QUEUE.labels({None: "delivered", QUEUED: "deferred", BOUNCE: "failed"}[o.state]).inc()
             log.info("queue=%d to=<%s> relay=%s status=%s reply=%s %s", msg.id, r.address, reply.remote or "none",
                      state, reply.code or "-", " ".join(reply.text.split())[:300])  # fmt: skip
         recorded = self._record(outcomes, now)
@@ -445,6 +447,7 @@ class OutboundService:
                 log.error("%s DSN for <%s> not stored: %s", action, sender, [o.error for o in outcomes])
 
         await loop.run_in_executor(self._executor, build_and_deliver)
+        metrics.BOUNCES.labels(action).inc()
         log.info("%s DSN to <%s> for %s", action, sender, ", ".join(r.address for r in reports))
 
 
