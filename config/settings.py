@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyNetwork, model_validator
 from pydantic_core import PydanticCustomError
 
+from config.classified import Classified
 from config.filters import Filters, RoleAddresses
 from config.sizes import parse_size
 
@@ -363,6 +364,7 @@ class Settings(_Frozen):
     role_addresses: RoleAddresses = RoleAddresses()  # postmaster@, abuse@ (config/filters.py)
     guard: Guard = Guard()
     proxy: Proxy = Proxy()
+    classified: Classified = Classified()  # R-SEC-3 guard of submission (config/classified.py)
 
     def password_url(self) -> str | None:
         """The portal's password page as users reach it; None without a portal."""

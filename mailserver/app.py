@@ -189,6 +189,7 @@ async def _start(settings: Settings, running: _Running, worker: Worker | None = 
 
     from mailserver.accounts.guard import ConnectionLimits, LoginGuard
     from mailserver.accounts.rates import SendingRates
+    from mailserver.mailboxes.classified import ClassifiedReports
     from mailserver.listen import listen
 
     logins = LoginGuard(store, settings.guard)
@@ -200,6 +201,7 @@ async def _start(settings: Settings, running: _Running, worker: Worker | None = 
         settings, store, auth, server_ssl_context(settings),
         groups=organisation, quota=running.quota, org=organisation, outbound=running.outbound, sockets=sockets,
         logins=logins, limits=limits, rates=SendingRates(store, settings),
+        classified=ClassifiedReports(store, settings),  # R-SEC-3: audit and notices of the guard
     )  # fmt: skip
     tls = twisted_tls_options(settings)
     # revoked, locked, deleted or password reset since login: the session is ended (mailserver/sessions.py)

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Mapping
 
 from config.settings import Listener, Settings
+from smtp.classified import Guard
 from smtp.data import spool_factory
 from smtp.filters import Filters
 from smtp.handler import InboundHandler
@@ -86,6 +87,7 @@ async def start_smtp(
     limits: Any = None,
     rates: Any = None,
     sockets: Mapping | None = None,
+    classified: Any = None,
 ) -> list[asyncio.Server]:
     """Start the configured SMTP listeners. What the composition root injects (smtp/ imports no
     mailserver.* nor storage internals; each is typed by a Protocol here):
@@ -104,7 +106,10 @@ async def start_smtp(
       None: failures are only delayed by ``AUTH_FAILURE_DELAY``;
     - ``limits``: connections at once per client address (``ConnectionLimits``); None: no limit;
     - ``rates``: messages and recipients per hour of a submitting account
-      (``mailserver.accounts.rates.SendingRates``); None: no hourly limits.
+      (``mailserver.accounts.rates.SendingRates``); None: no hourly limits;
+    - ``classified``: audit and notices of the classified-document guard (``smtp.classified.Reports``,
+      ``mailserver.mailboxes.classified.ClassifiedReports`` fits); the guard itself runs when
+      ``classified.enabled`` (R-SEC-3), on submission only.
 
     Connections from ``proxy.trusted`` begin with a PROXY header (25 and 587; 465 is TLS from
     the first byte and takes none). ``sockets``: listening sockets already bound, by (address,
@@ -131,6 +136,12 @@ async def start_smtp(
     if (ls.submission or ls.submissions) and auth is None:
         raise ValueError("submission listeners need an authenticator")
     loopback = settings.tls.allow_plaintext_auth_on_loopback
+    guard = None
+    if ls.submission is not None or ls.submissions is not None:
+        guard = Guard.from_settings(settings.classified, classified)
+        if guard is not None:  # the extraction processes start now (in the background), not at the first message
+            guard.warming = asyncio.ensure_future(guard.scanner.warm())
+    common["classified"] = guard
     if ls.submission is not None:
         sub = protocol_factory(
             settings, SubmissionHandler(settings, store, auth, logins=logins, rates=rates, **common),

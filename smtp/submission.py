@@ -41,7 +41,7 @@ from storage.errors import NoPerm, StoreError
 log = logging.getLogger("smtp.submission")
 
 MAIL_CHECKS = ("declared_size", "login_current", "sender_authorised")
-DATA_CHECKS = ("message_size", "from_header", "attachment_quota")
+DATA_CHECKS = ("message_size", "from_header", "attachment_quota", "classified")
 #: Seconds from the credentials to a 535 (argon2 takes ~25 ms either way; this evens out the rest).
 AUTH_FAILURE_DELAY = 1.0
 
