@@ -83,12 +83,8 @@ def scan(data: bytes, markings: tuple[str, ...], labels: tuple[str, ...], patter
 
 
 def _warm() -> bool:
-    """Import the document libraries in a new process before the first message needs them."""
-    import docx  # noqa: F401
-    import odf.opendocument  # noqa: F401
-    import openpyxl  # noqa: F401
-    import pypdf  # noqa: F401
-
+    """Start a process (interpreter, this module, the MIME parser) before the first message
+    needs it. The document libraries load on first use: most test servers never read one."""
     return True
 
 
