@@ -127,9 +127,9 @@ async def start_smtp(
     if quota is not None:
         max_size = min(max_size, quota.smtp_size())
     common = dict(executor=pool, groups=groups, quota=quota, org=org, outbound=outbound, max_size=max_size)
+    filters = Filters.from_settings(settings)  # spamd, clamd, milters, DMARC (submission: clamd, spamd if asked)
     if ls.smtp is not None:
         resolver = resolver if resolver is not None else Resolver.from_settings(settings.dns)
-        filters = Filters.from_settings(settings)  # spamd, clamd, milters, DMARC: inbound mail only
         mx = protocol_factory(settings, InboundHandler(settings, store, resolver=resolver, filters=filters, **common),
                               tls_context=ssl_context, service="smtp", limits=limits)  # fmt: skip
         servers.append(await _listen("smtp", ls.smtp, mx, sockets))
@@ -142,6 +142,7 @@ async def start_smtp(
         if guard is not None:  # the extraction processes start now (in the background), not at the first message
             guard.warming = asyncio.ensure_future(guard.scanner.warm())
     common["classified"] = guard
+    common["filters"] = filters
     if ls.submission is not None:
         sub = protocol_factory(
             settings, SubmissionHandler(settings, store, auth, logins=logins, rates=rates, **common),
