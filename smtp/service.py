@@ -111,8 +111,8 @@ async def start_smtp(
       ``mailserver.mailboxes.classified.ClassifiedReports`` fits); the guard itself runs when
       ``classified.enabled`` (R-SEC-3), on submission only.
 
-    Connections from ``proxy.trusted`` begin with a PROXY header (25 and 587; 465 is TLS from
-    the first byte and takes none). ``sockets``: listening sockets already bound, by (address,
+    Connections from ``proxy.trusted`` begin with a PROXY header (25, 587 and 465: there the
+    header comes before TLS, as HAProxy's ``send-proxy`` sends it). ``sockets``: listening sockets already bound, by (address,
     port) (``serve --workers``)."""
     # aiosmtpd logs every command line at INFO ("mail.log"); our handlers log one line per
     # transaction decision with its id, which is what operators read.
@@ -153,9 +153,14 @@ async def start_smtp(
     if ls.submissions is not None:
         if ssl_context is None:
             raise ValueError("listeners.submissions needs TLS")
+        # behind a PROXY-speaking load balancer the listener is plain and TLS starts after the
+        # header (smtp/late_tls.py); otherwise TLS from the first byte, by the listener
+        behind_proxy = bool(settings.proxy.trusted)
         subs = protocol_factory(
             settings, SubmissionHandler(settings, store, auth, logins=logins, rates=rates, **common),
-            auth_required=True, implicit_tls=True, service="submissions", limits=limits, proxy_from=(),
+            auth_required=True, implicit_tls=True, service="submissions", limits=limits,
+            **({"late_tls": ssl_context} if behind_proxy else {"proxy_from": ()}),
         )  # fmt: skip
-        servers.append(await _listen("submissions", ls.submissions, subs, sockets, ssl=ssl_context))
+        servers.append(await _listen("submissions", ls.submissions, subs, sockets,
+                                     **({} if behind_proxy else {"ssl": ssl_context})))
     return servers
