@@ -304,6 +304,10 @@ class Guard(_Frozen):
     forget_after: float = Field(default=3600, gt=0)
     # most tallies kept (addresses and account names); the oldest go first
     max_entries: int = Field(default=1_000_000, ge=100)
+    # lock an account (state locked, `account unlock` to undo) once this many logins to it failed
+    # from any addresses within forget_after: stops a slow distributed guess, but lets anyone lock
+    # anyone out, so off unless the profile or the operator asks for it; null = never
+    lock_after: int | None = Field(default=None, ge=1)
     # clients never delayed, blocked or limited (monitoring, webmail); loopback is not trusted by default
     trusted: tuple[IPvAnyNetwork, ...] = ()
     # connections at once from one client address (IPv6: its /64) to one service; null = no limit
