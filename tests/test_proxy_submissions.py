@@ -127,3 +127,37 @@ def test_direct_client_gets_tls_at_once_and_a_headerless_proxy_is_closed(srv):
     with socket.create_connection(("127.0.0.1", srv.port("submissions")), 30, source_address=(PROXY, 0)) as raw:
         raw.sendall(b"EHLO x\r\n")
         assert raw.recv(100) == b""  # not a PROXY header: closed, no greeting
+
+
+def _https_get(port: int, path: str, header: bytes) -> int:
+    """GET over TLS from the proxy's address, the PROXY header in clear first; the status code."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), 30, source_address=(PROXY, 0)) as raw:
+        raw.sendall(header)
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            tls.sendall(f"GET {path} HTTP/1.1\r\nHost: mail\r\nConnection: close\r\n\r\n".encode())
+            status = b""
+            while b"\r\n" not in status:
+                chunk = tls.recv(1024)
+                if not chunk:
+                    break
+                status += chunk
+    return int(status.split(b" ", 2)[1])
+
+
+def test_portal_behind_the_proxy_sees_the_client_the_header_names(make_server):
+    """/metrics answers loopback clients only (web.metrics_from): through the proxy, a header
+    naming 127.0.0.1 is let in, one naming an outside address finds nothing there."""
+    from tests.conftest import free_port, wait_until
+
+    port = free_port()
+    srv = make_server({"listeners": {"web": {"address": "127.0.0.1", "port": port}},
+                       "proxy": {"trusted": [f"{PROXY}/32"]}})
+    def listening() -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    wait_until(listening, what="the portal listening")
+    assert _https_get(port, "/metrics", proxy_v1("127.0.0.1")) == 200
+    assert _https_get(port, "/metrics", proxy_v1("198.51.100.30")) == 404  # hidden from other networks
