@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyNetwor
 from pydantic_core import PydanticCustomError
 
 from config.agency import Agency, check_logo
+from config.classified import Classified
 from config.filters import Filters, RoleAddresses
 from config.names import check_domain
 from config.backup import Backup
@@ -330,6 +331,10 @@ class Guard(_Frozen):
     forget_after: float = Field(default=3600, gt=0)
     # most tallies kept (addresses and account names); the oldest go first
     max_entries: int = Field(default=1_000_000, ge=100)
+    # lock an account (state locked, `account unlock` to undo) once this many logins to it failed
+    # from any addresses within forget_after: stops a slow distributed guess, but lets anyone lock
+    # anyone out, so off unless the profile or the operator asks for it; null = never
+    lock_after: int | None = Field(default=None, ge=1)
     # clients never delayed, blocked or limited (monitoring, webmail); loopback is not trusted by default
     trusted: tuple[IPvAnyNetwork, ...] = ()
     # connections at once from one client address (IPv6: its /64) to one service; null = no limit
@@ -405,6 +410,7 @@ class Settings(_Frozen):
     backup: Backup = Backup()  # scheduled, rotated, verified backups (config/backup.py, R-SEC-4)
     logging: Logging = Logging()  # level, text|json, stderr or a file (config/logs.py)
     ldap: Ldap = Ldap()  # directory-backed accounts and `ldap sync` (config/ldap.py, R-PROTO-3)
+    classified: Classified = Classified()  # R-SEC-3 guard of submission (config/classified.py)
 
     def password_url(self) -> str | None:
         """The portal's password page as users reach it; None without a portal."""

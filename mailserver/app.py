@@ -214,6 +214,7 @@ async def _start(settings: Settings, running: _Running, worker: Worker | None = 
 
     from mailserver.accounts.guard import ConnectionLimits, LoginGuard
     from mailserver.accounts.rates import SendingRates
+    from mailserver.mailboxes.classified import ClassifiedReports
     from mailserver.listen import listen
 
     logins = LoginGuard(store, settings.guard)
@@ -226,6 +227,7 @@ async def _start(settings: Settings, running: _Running, worker: Worker | None = 
         settings, store, auth, running.ssl_context,
         groups=organisation, quota=running.quota, org=organisation, outbound=running.outbound, sockets=sockets,
         logins=logins, limits=limits, rates=SendingRates(store, settings),
+        classified=ClassifiedReports(store, settings),  # R-SEC-3: audit and notices of the guard
     )  # fmt: skip
     tls = running.tls = twisted_tls_options(settings)
     # revoked, locked, deleted or password reset since login: the session is ended (mailserver/sessions.py)

@@ -16,6 +16,7 @@ What is overridden, and why (docs/libraries.md, aiosmtpd):
 from __future__ import annotations
 
 import asyncio
+import ssl
 import collections
 import functools
 import logging
@@ -61,11 +62,14 @@ class MailSMTP(SMTP):
         proxy_timeout: float = 10.0,
         max_commands: int | None = None,
         max_bad_commands: int | None = None,
+        late_tls: ssl.SSLContext | None = None,
         **kwargs: Any,
     ) -> None:
         """``limits``: connections per client address (mailserver.accounts.guard.ConnectionLimits);
         ``proxy_from``: networks whose connections begin with a PROXY header (the real client);
-        ``max_commands``, ``max_bad_commands``: per session, then ``421 4.7.0`` and close."""
+        ``max_commands``, ``max_bad_commands``: per session, then ``421 4.7.0`` and close;
+        ``late_tls``: 465 on a plain listener (behind a PROXY-speaking load balancer): TLS with this
+        context begins after the PROXY header, or at once for a direct client (smtp/late_tls.py)."""
         kwargs.setdefault("enable_SMTPUTF8", True)
         if not hasattr(handler, "auth_PLAIN"):  # MX: no AUTH at all, not even aiosmtpd's built-ins
             kwargs.setdefault("auth_exclude_mechanism", ["LOGIN", "PLAIN"])
@@ -97,6 +101,8 @@ class MailSMTP(SMTP):
         self._client: tuple[str, int] | None = None  # the client a PROXY header named
         self._max_bad = max_bad_commands
         self._bad = 0
+        self._late_tls = late_tls
+        self._tls_pending = False  # late_tls started: the next connection_made is the TLS transport
         if max_commands is not None:
             self._commands_left = max_commands
             self._smtp_methods = {name: self._counting(method) for name, method in self._smtp_methods.items()}
@@ -106,6 +112,10 @@ class MailSMTP(SMTP):
 
     # -- connection --------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._tls_pending:  # 465 behind a proxy: the TLS handshake is done, the session starts
+            self._tls_pending = False
+            self._begin(transport, self._client)
+            return
         if self._begun:  # STARTTLS: a new session over the TLS transport, the same client
             super().connection_made(transport)
             if self._client is not None and self.session is not None:
@@ -116,7 +126,16 @@ class MailSMTP(SMTP):
             self._awaiting_header = transport
             self._header_timer = self.loop.call_later(self._proxy_wait, self._header_late)
             return
+        if self._late_tls is not None:
+            self._begin_tls(transport, None, b"")
+            return
         self._begin(transport, None)
+
+    def _begin_tls(self, transport: asyncio.BaseTransport, client: tuple[str, int] | None, rest: bytes) -> None:
+        from smtp import late_tls
+
+        self._tls_pending, self._client = True, client
+        late_tls.start_tls(self.loop, transport, self, self._late_tls, rest, self._proxy_wait)
 
     def _begin(self, transport: asyncio.BaseTransport, client: tuple[str, int] | None) -> None:
         """Start the session (aiosmtpd's greeting and command loop) with ``client`` as its peer
@@ -182,6 +201,9 @@ class MailSMTP(SMTP):
         self._awaiting_header, self._header = None, b""
         if self._header_timer is not None:
             self._header_timer.cancel()
+        if self._late_tls is not None:
+            self._begin_tls(transport, header.client, header.rest)
+            return
         self._begin(transport, header.client)
         if header.rest and self._begun:
             self.data_received(header.rest)

@@ -152,9 +152,11 @@ def account_show(obj: Context, address: str) -> None:
     with obj.store() as store:
         a = find_account(store, address)
         folders = [store.folders.folder_status(f.id) for f in store.folders.list_folders(a.id)]
+        record = store.lifecycle.record(a.id)
+    why = record.state_reason if record is not None and a.state.value != "active" else None
     quota = a.quota_bytes if a.quota_bytes is not None else obj.settings.quota.mailbox
     for key, value in (
-        ("address", a.address), ("name", a.display_name), ("kind", a.kind.value), ("state", a.state.value),
+        ("address", a.address), ("name", a.display_name), ("kind", a.kind.value), ("state", a.state.value + (f" ({why})" if why else "")),
         ("created", show_time(a.created_at)), ("password changed", show_time(a.password_changed_at)),
         ("last login", show_time(a.last_login_at)),
         ("used", f"{format_limit(a.used_bytes)} in {a.used_messages} message(s) of {format_limit(quota)}"),
@@ -230,11 +232,17 @@ def account_unlock(obj: Context, address: str, active: bool) -> None:
         if (why := unlock_refusal(store, obj.settings, a.id, now)) is not None:
             raise Refused(f"{a.address} is {why}")
         state = AccountState.ACTIVE if active else AccountState.MUST_CHANGE_PASSWORD
+        record = store.lifecycle.record(a.id)
+        was = record.state_reason if record is not None else None
         # Recorded as a re-activation: the inactivity clock restarts (R-LIFE-4/5), audited.
         if not store.lifecycle.change_state(a.id, AccountState.LOCKED, state, "unlocked", now=now,
                                              action="unlock", reactivate=True):
             raise Refused(f"{a.address} changed state meanwhile; try again")
-    click.echo(f"{a.address}: {state.value}")
+        # a lock by the login guard (guard.lock_after): its count of failures starts again
+        from mailserver.policy.guard import account_key
+
+        store.guard.clear([f"user:{account_key(a.address)}"])
+    click.echo(f"{a.address}: {state.value}" + (f" (was locked: {was})" if was else ""))
 
 
 @account.command("delete")

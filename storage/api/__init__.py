@@ -79,6 +79,11 @@ from storage.api.org import (
     DirectoryRow,
     person_key,
 )
+from storage.api.held import (
+    STAMPED,
+    UNREADABLE,
+    HeldMessage,
+)
 from storage.api.queue import (
     QUEUED,
     BOUNCE,
@@ -106,6 +111,7 @@ from storage.api.stats import (
 from storage.api.roles import (
     Accounts,
     Folders,
+    HeldMessages,
     Lifecycle,
     LoginFailures,
     Messages,

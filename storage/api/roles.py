@@ -28,6 +28,7 @@ from storage.api.org import (
     SharedMailbox,
     Unit,
 )
+from storage.api.held import HeldMessage
 from storage.api.queue import Claim, Outcome, QueuedMessage
 from storage.api.stats import StoreStats
 from storage.api.types import (
@@ -618,6 +619,24 @@ class SessionLocks(Protocol):
         """Release one take of a lock this process took."""
 
 
+class HeldMessages(Protocol):
+    """The review queue of the classified-document guard (R-SEC-3): messages of our users held
+    until an operator releases (delivers) or deletes them. Implementation: storage/sql/held.py."""
+
+    def hold(self, blob: BlobRef, sender: str, account_id: int | None, local_ids: Sequence[int],
+             remote: Sequence[str], *, reason: str, part: str, detail: str, tx_id: str | None = None) -> int:
+        """Keep ``blob`` (from ``messages.put_blob``) for review; returns its id once committed."""
+
+    def list(self) -> list[HeldMessage]:
+        """Oldest first."""
+
+    def get(self, held_id: int) -> HeldMessage:
+        """Raises NotFound."""
+
+    def remove(self, held_id: int) -> None:
+        """Forget a held message (released or deleted); raises NotFound."""
+
+
 class Store(Protocol):
     """The roles composed over one engine, writer thread and change notifier."""
 
@@ -630,6 +649,7 @@ class Store(Protocol):
     usage: Usage
     lifecycle: Lifecycle
     guard: LoginFailures
+    held: HeldMessages
     locks: SessionLocks
 
     def close(self) -> None:
