@@ -30,9 +30,11 @@ from mailserver.policy.proxyheader import BadHeader, parse as parse_proxy_header
 from smtp import replies
 from smtp.address import AddressSyntaxError, parse_path
 from smtp.data import read_data
+from smtp.dsn_params import parse_envid, parse_notify, parse_orcpt, parse_ret
 from smtp.handler import InboundHandler
 from smtp.pipeline import Login, Peer
 from smtp.transaction import Transaction
+from storage.api import RecipientDsn
 
 log = logging.getLogger("smtp.protocol")
 
@@ -306,7 +308,8 @@ class MailSMTP(SMTP):
         assert self.session is not None
         self.session.extended_smtp = True
         self.session.host_name = hostname
-        lines = [self.hostname, "PIPELINING", f"SIZE {self.data_size_limit}", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES"]
+        lines = [self.hostname, "PIPELINING", f"SIZE {self.data_size_limit}", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES",
+                 "DSN"]  # fmt: skip
         if self.tls_context and not self._tls_protocol:
             lines.append("STARTTLS")
         if self._auth_methods and (not self._auth_require_tls or self._tls_protocol):
@@ -339,6 +342,8 @@ class MailSMTP(SMTP):
             return
         size = path.params.get("SIZE")
         tx.declared_size = int(size) if isinstance(size, str) else None
+        tx.dsn_ret = parse_ret(path.params["RET"]) if "RET" in path.params else None
+        tx.dsn_envid = parse_envid(path.params["ENVID"]) if "ENVID" in path.params else None
         tx.mail_options = [f"{k}={v}" if v is not True else k for k, v in path.params.items()]
         await self.push(await self.event_handler.mail(self.peer(), tx, path))
 
@@ -353,7 +358,12 @@ class MailSMTP(SMTP):
                 return replies.S501_BODY
             if key == "SMTPUTF8" and value is not True:
                 return replies.S501_SMTPUTF8
-            if key not in ("SIZE", "BODY", "SMTPUTF8"):
+            if key in _MAIL_DSN:
+                try:
+                    _MAIL_DSN[key](value)
+                except ValueError as e:
+                    return replies.S501_DSN_PARAM.format(reason=e)
+            elif key not in ("SIZE", "BODY", "SMTPUTF8"):
                 return replies.S555_MAIL_PARAMS
         return None
 
@@ -372,10 +382,22 @@ class MailSMTP(SMTP):
         except AddressSyntaxError:
             await self.push(replies.S501_RCPT_SYNTAX)
             return
-        if path.params:
+        try:
+            dsn = _rcpt_dsn(path.params)
+        except KeyError:
             await self.push(replies.S555_RCPT_PARAMS)
             return
-        await self.push(await self.event_handler.rcpt(self.peer(), tx, path))
+        except ValueError as e:
+            await self.push(replies.S501_DSN_PARAM.format(reason=e))
+            return
+        before = len(tx.accounts)
+        reply = await self.event_handler.rcpt(self.peer(), tx, path)
+        if reply.startswith("250"):
+            if dsn is not None:
+                tx.rcpt_dsn[path.address] = dsn
+            for account in tx.accounts[before:]:
+                tx.account_rcpt.setdefault(account.id, path.address)
+        await self.push(reply)
 
     async def smtp_DATA(self, arg: str | None) -> None:
         if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
@@ -407,6 +429,21 @@ class MailSMTP(SMTP):
             self._set_post_data_state()
         self._reset_timeout()
         await self.push(reply)
+
+
+_MAIL_DSN = {"RET": parse_ret, "ENVID": parse_envid}  # RFC 3461 4.3, 4.4
+
+
+def _rcpt_dsn(params: dict[str, str | bool]) -> RecipientDsn | None:
+    """NOTIFY and ORCPT of a RCPT (RFC 3461 4.1, 4.2); KeyError for any other parameter."""
+    for key in params:
+        if key not in ("NOTIFY", "ORCPT"):
+            raise KeyError(key)
+    if not params:
+        return None
+    notify = parse_notify(params["NOTIFY"]) if "NOTIFY" in params else None
+    orcpt = parse_orcpt(params["ORCPT"]) if "ORCPT" in params else None
+    return RecipientDsn(notify, orcpt)
 
 
 def _is_loopback(ip: str) -> bool:

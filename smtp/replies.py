@@ -42,6 +42,7 @@ S501_DATA_SYNTAX = "501 5.5.4 Syntax: DATA"
 S501_BODY = "501 5.5.4 BODY must be 7BIT or 8BITMIME"
 S501_SMTPUTF8 = "501 5.5.4 SMTPUTF8 takes no value"
 S501_SIZE = "501 5.5.4 SIZE must be a number"
+S501_DSN_PARAM = "501 5.5.4 {reason}"  # RFC 3461 parameter with a bad value
 S503_NEED_HELO = "503 5.5.1 Send HELO or EHLO first"
 S503_NESTED_MAIL = "503 5.5.1 Sender already given"
 S503_NEED_MAIL = "503 5.5.1 Need MAIL command"

@@ -21,7 +21,9 @@ from typing import Awaitable, Callable, Sequence
 
 import aiosmtplib
 
+from smtp.dsn_params import encode_orcpt, xtext_encode
 from smtp.outbound.route import Hop
+from storage.api import EnvelopeOptions
 from storage.mime.downgrade import NotDowngradable, downgrade, needs_utf8
 
 log = logging.getLogger("smtp.outbound.client")
@@ -117,8 +119,15 @@ class Session:
         self._remote = ""
         self._clean = False  # the last transaction ended so that MAIL may follow directly
 
-    async def transaction(self, sender: str, recipients: Sequence[str], message: "bytes | Outgoing") -> dict[str, Reply]:
-        """A reply for every recipient; never raises on the remote's behaviour."""
+    @property
+    def offers_dsn(self) -> bool:
+        """The connected hop announced DSN (RFC 3461): it reports success itself."""
+        return self._client is not None and self._client.supports_extension("dsn")
+
+    async def transaction(self, sender: str, recipients: Sequence[str], message: "bytes | Outgoing",
+                          options: EnvelopeOptions | None = None) -> dict[str, Reply]:  # fmt: skip
+        """A reply for every recipient; never raises on the remote's behaviour. ``options``:
+        the DSN parameters carried to a hop that offers DSN."""
         if self.dead is not None:
             return {r: self.dead for r in recipients}
         if self._client is not None and not (self._client.is_connected and await self._reset()):
@@ -130,7 +139,8 @@ class Session:
                 self.dead = exc.args[0]
                 return {r: self.dead for r in recipients}
         try:
-            results, self._clean = await _envelope(self._client, self._remote, sender, recipients, message, self.timeouts)
+            results, self._clean = await _envelope(self._client, self._remote, sender, recipients, message, self.timeouts,
+                                                   options)  # fmt: skip
         except _NextHop as exc:  # 421 at MAIL: the server is closing
             self._drop()
             self.dead = exc.args[0]
@@ -222,7 +232,7 @@ async def _for_hop(client: aiosmtplib.SMTP, remote: str, addresses_utf8: bool, o
 
 async def _envelope(
     client: aiosmtplib.SMTP, remote: str, sender: str, recipients: Sequence[str], message: "bytes | Outgoing",
-    timeouts: Timeouts,
+    timeouts: Timeouts, dsn: EnvelopeOptions | None = None,
 ) -> tuple[dict[str, Reply], bool]:
     """One transaction; returns the replies and whether MAIL may follow without RSET."""
     results: dict[str, Reply] = {}
@@ -238,6 +248,13 @@ async def _envelope(
         options.append(f"SIZE={len(message)}")
     if client.supports_extension("8bitmime") and any(b > 127 for b in message):
         options.append("BODY=8BITMIME")
+    rcpt_options: dict[str, list[str]] = {}
+    if dsn is not None and client.supports_extension("dsn"):  # RFC 3461 5.2: carried as given
+        options += [f"RET={dsn.ret}"] * bool(dsn.ret) + [f"ENVID={xtext_encode(dsn.envid)}"] * bool(dsn.envid)
+        for rcpt in recipients:
+            asked = dsn.for_recipient(rcpt)
+            rcpt_options[rcpt] = [f"NOTIFY={asked.notify}"] * bool(asked.notify) + [
+                f"ORCPT={encode_orcpt(asked.orcpt)}"] * bool(asked.orcpt)  # fmt: skip
     encoding = "utf-8" if utf8 else "ascii"
     try:
         try:
@@ -250,7 +267,7 @@ async def _envelope(
         accepted = []
         for rcpt in recipients:
             try:
-                response = await client.rcpt(rcpt, encoding=encoding, timeout=timeouts.command)
+                response = await client.rcpt(rcpt, options=rcpt_options.get(rcpt), encoding=encoding, timeout=timeouts.command)
                 accepted.append(rcpt)
                 results[rcpt] = _reply(response.code, response.message, remote)
             except aiosmtplib.SMTPRecipientRefused as exc:

@@ -11,7 +11,10 @@ dead process are taken again when their lease runs out (at once on SQLite, the s
 Retry schedule: a temporary failure waits ``retry_first`` seconds, doubling up to ``retry_max``;
 after ``give_up_after`` the recipient fails (status 4.4.7). One "delayed" DSN is sent once a
 recipient has waited ``delay_warning_after``. Permanent failures and give-ups get a "failed" DSN
-in the sender's INBOX, owed durably (state ``bounce``) until delivered.
+in the sender's INBOX, owed durably (state ``bounce``) until delivered. Each report honours the
+client's RFC 3461 parameters (NOTIFY decides which are owed, RET=FULL returns the message, ENVID
+and ORCPT are echoed); a recipient with NOTIFY=SUCCESS relayed to a hop without DSN gets a
+"relayed" report (a hop with DSN got the parameters and reports itself).
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ from smtp.outbound.memo import OnceCache
 from smtp.outbound.route import NoRoute, next_hops
 from storage.api import BlobRef, DeliveryTarget
 from storage.mime.downgrade import downgrade, needs_utf8
-from storage.api import BOUNCE, QUEUED, Claim, Outcome, QueuedRecipient
+from storage.api import BOUNCE, QUEUED, Claim, EnvelopeOptions, Outcome, QueuedMessage, QueuedRecipient, RecipientDsn
+from smtp.dsn_params import wants
 
 log = logging.getLogger("smtp.outbound")
 _CLAIM_EVERY = 0.02  # seconds: at most this often a claim job (bursts are claimed together)
@@ -134,10 +138,13 @@ class OutboundService:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # -- producers ------------------------------------------------------------------------------
-    async def enqueue(self, blob: BlobRef | str, sender: str, recipients: Sequence[str], *, tx_id: str | None = None) -> int:
-        """Durably queue ``blob`` for remote ``recipients`` (returns after the commit: say 250)."""
+    async def enqueue(self, blob: BlobRef | str, sender: str, recipients: Sequence[str], *, tx_id: str | None = None,
+                      options: EnvelopeOptions | None = None) -> int:  # fmt: skip
+        """Durably queue ``blob`` for remote ``recipients`` (returns after the commit: say 250).
+        ``options``: the client's DSN parameters and REQUIRETLS, kept for the next hop."""
         # awaited, not waited for in a thread: no worker is parked per message in the commit
-        message_id = await asyncio.wrap_future(self.queue.enqueue_soon(blob, sender, list(recipients), tx_id=tx_id, now=self.clock()))
+        message_id = await asyncio.wrap_future(self.queue.enqueue_soon(blob, sender, list(recipients), tx_id=tx_id,
+                                                                       now=self.clock(), options=options))  # fmt: skip
         log.info("id=%s queued as %d from=<%s> rcpts=%d", tx_id, message_id, sender, len(recipients))
         self.wake()
         return message_id
@@ -291,6 +298,9 @@ class OutboundService:
         outcomes, warn = self._decide(claim, replies, now)
         if warn:
             await self._warn(claim, warn, replies, now)
+        relayed = [r for r in msg.recipients if replies[r.address].ok and wants(r.notify, dsn.RELAYED)]
+        if relayed and not (run.session is not None and run.session.offers_dsn):
+            await self._relayed(claim, relayed, replies, now)
         for o, r in zip(outcomes, msg.recipients):
             reply = replies[r.address]
             state = {None: "sent", QUEUED: "deferred", BOUNCE: "bounced"}[o.state]
@@ -353,7 +363,7 @@ class OutboundService:
         if run.route_error is not None:
             data.cancel()
             return {r: run.route_error for r in recipients}
-        return await run.session.transaction(msg.sender, recipients, await data)
+        return await run.session.transaction(msg.sender, recipients, await data, _options(msg))
 
     def _prepare(self, sha: str) -> client.Outgoing:
         """The bytes to send: the stored body, without Return-Path, DKIM-signed (thread). A UTF-8
@@ -386,7 +396,8 @@ class OutboundService:
                 outcomes.append(Outcome(state=BOUNCE, **{**common, "reply": f"gave up: {reply.text}"}))
             else:
                 wait = backoff(r.attempts + 1, self.q.retry_first, self.q.retry_max)
-                late = self.q.delay_warning_after is not None and age >= self.q.delay_warning_after and not r.warned
+                late = (self.q.delay_warning_after is not None and age >= self.q.delay_warning_after and not r.warned
+                        and wants(r.notify, dsn.DELAYED))  # fmt: skip
                 if late:
                     warn.append(r)
                 outcomes.append(Outcome(state=QUEUED, next_attempt_at=now + _dt.timedelta(seconds=wait),
@@ -399,13 +410,28 @@ class OutboundService:
         until = msg.created_at + _dt.timedelta(seconds=self.q.give_up_after)
         reports = [
             dsn.RecipientReport(r.address, dsn.DELAYED, dsn.status_of(replies[r.address].code, replies[r.address].text),
-                                _diagnostic(replies[r.address].code, replies[r.address].text), replies[r.address].remote or None, now)
+                                _diagnostic(replies[r.address].code, replies[r.address].text), replies[r.address].remote or None, now,
+                                r.orcpt)
             for r in late
         ]  # fmt: skip
         try:
-            await self._deliver_dsn(msg.sender, msg.blob_sha, msg.created_at, dsn.DELAYED, reports, until)
+            await self._deliver_dsn(msg, dsn.DELAYED, reports, until)
         except Exception:
             log.exception("queue=%d delay notice to <%s> failed", msg.id, msg.sender)
+
+    async def _relayed(self, claim: Claim, relayed: list[QueuedRecipient], replies: dict[str, client.Reply], now) -> None:
+        """NOTIFY=SUCCESS and the hop does not speak DSN: our report says "relayed" (RFC 3461 4.1)."""
+        msg = claim.message
+        reports = [
+            dsn.RecipientReport(r.address, dsn.RELAYED, dsn.status_of(replies[r.address].code, replies[r.address].text),
+                                _diagnostic(replies[r.address].code, replies[r.address].text),
+                                replies[r.address].remote or None, now, r.orcpt)
+            for r in relayed
+        ]  # fmt: skip
+        try:
+            await self._deliver_dsn(msg, dsn.RELAYED, reports, None)
+        except Exception:
+            log.exception("queue=%d relay notice to <%s> failed", msg.id, msg.sender)
 
     async def _send_owed_dsns(self) -> None:
         loop = asyncio.get_running_loop()
@@ -415,18 +441,21 @@ class OutboundService:
                 dsn.RecipientReport(
                     r.address, dsn.FAILED,
                     dsn.status_of(r.last_code, r.last_reply, expired=(r.last_code or 0) < 500),
-                    _diagnostic(r.last_code, r.last_reply), r.remote, r.last_attempt_at,
+                    _diagnostic(r.last_code, r.last_reply), r.remote, r.last_attempt_at, r.orcpt,
                 )  # fmt: skip
                 for r in msg.recipients
+                if wants(r.notify, dsn.FAILED)  # NOTIFY=NEVER or without FAILURE: none owed
             ]
             try:
-                await self._deliver_dsn(msg.sender, msg.blob_sha, msg.created_at, dsn.FAILED, reports, None)
+                if reports:
+                    await self._deliver_dsn(msg, dsn.FAILED, reports, None)
             except Exception:
                 log.exception("queue=%d DSN to <%s> failed; will retry", msg.id, msg.sender)
                 continue
             await loop.run_in_executor(self._executor, self.queue.dsn_done, [r.id for r in msg.recipients])
 
-    async def _deliver_dsn(self, sender, sha, arrival, action, reports, until) -> None:
+    async def _deliver_dsn(self, msg: QueuedMessage, action: str, reports, until) -> None:
+        sender, sha, arrival = msg.sender, msg.blob_sha, msg.created_at
         loop = asyncio.get_running_loop()
         account = await loop.run_in_executor(self._executor, self.store.accounts.get_account, sender) if sender else None
         if account is None:
@@ -435,10 +464,13 @@ class OutboundService:
             return
 
         def build_and_deliver() -> None:
+            full = action == dsn.FAILED and msg.ret == "FULL" and msg.size <= dsn.FULL_RETURN_LIMIT
             with self.store.messages.open_blob(sha) as f:
-                headers = dsn.header_block(f.read(64 * 1024))
+                whole = strip_return_path(f.read()) if full else None  # RET=FULL (RFC 3461 4.3)
+                headers = dsn.header_block(whole if full else f.read(64 * 1024))
             body = dsn.build_dsn(hostname=self.settings.hostname, sender=sender, action=action, reports=reports,
-                                 original_headers=headers, arrival=arrival, retry_until=until, now=self.clock())  # fmt: skip
+                                 original_headers=headers, arrival=arrival, retry_until=until, now=self.clock(),
+                                 envid=msg.envid, full_message=whole)  # fmt: skip
             blob = self.store.messages.put_blob(body)
             outcomes = self.store.messages.deliver(blob, [DeliveryTarget(account.id, "INBOX")], internaldate=self.clock())
             if not all(o.ok for o in outcomes):
@@ -454,6 +486,14 @@ class _Run:
 
     session: client.Session | None = None
     route_error: client.Reply | None = None
+
+
+def _options(msg: QueuedMessage) -> EnvelopeOptions | None:
+    """The client's DSN parameters of a queued message, for the next hop (None: none given)."""
+    given = {r.address: RecipientDsn(r.notify, r.orcpt) for r in msg.recipients if r.notify or r.orcpt}
+    if not (msg.ret or msg.envid or msg.requiretls or given):
+        return None
+    return EnvelopeOptions(msg.ret, msg.envid, msg.requiretls, given)
 
 
 def _diagnostic(code: int | None, text: str | None) -> str | None:

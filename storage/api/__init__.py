@@ -87,6 +87,8 @@ from storage.api.queue import (
     QueuedMessage,
     Claim,
     Outcome,
+    EnvelopeOptions,
+    RecipientDsn,
 )
 from storage.api.usage import (
     Drift,

@@ -28,7 +28,7 @@ from storage.api.org import (
     SharedMailbox,
     Unit,
 )
-from storage.api.queue import Claim, Outcome, QueuedMessage
+from storage.api.queue import Claim, EnvelopeOptions, Outcome, QueuedMessage
 from storage.api.stats import StoreStats
 from storage.api.types import (
     RENDERED_KINDS,
@@ -446,12 +446,14 @@ class OutboundQueue(Protocol):
         *,
         tx_id: str | None = None,
         now: _dt.datetime | None = None,
+        options: EnvelopeOptions | None = None,
     ) -> int:
         """Queue ``blob`` (a BlobRef from ``put_blob``, or the sha256 of a stored body) for
-        ``recipients``; returns the message id once durably committed (then say 250)."""
+        ``recipients``; returns the message id once durably committed (then say 250).
+        ``options``: RFC 3461 DSN parameters and RFC 8689 REQUIRETLS, kept with the rows."""
 
     def enqueue_soon(self, blob: BlobRef | str, sender: str, recipients: Sequence[str], *, tx_id: str | None = None,
-                     now: _dt.datetime | None = None) -> concurrent.futures.Future:  # fmt: skip
+                     now: _dt.datetime | None = None, options: EnvelopeOptions | None = None) -> concurrent.futures.Future:  # fmt: skip
         """``enqueue`` without waiting: the future gets the message id once it is durable. Never
         blocks (raises ``Invalid`` at once for no or malformed recipients)."""
 
