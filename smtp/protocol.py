@@ -8,6 +8,9 @@ What is overridden, and why (docs/libraries.md, aiosmtpd):
   checked here so ``AUTH=``/DSN parameters can be added in one place.
 - ``smtp_DATA``: streamed to a spool file (smtp/data.py) instead of buffered 3.9x in memory,
   idle timeout reset per block, long lines accepted up to a sane cap.
+- ``smtp_BDAT`` (RFC 3030 CHUNKING, BINARYMIME; aiosmtpd has none): chunks of an exact size
+  read into one spool (smtp/data.py ``Chunks``), the LAST one handing it to the same handler as
+  DATA (size, quota, filters, durable commit before the 250).
 - ``_timeout_cb``: say ``421 4.4.2`` before closing an idle connection (RFC 5321 4.5.3.2); during
   DATA the clock runs from the last bytes received, not from the DATA command (aiosmtpd cuts a
   slow but steady sender).
@@ -22,14 +25,14 @@ import logging
 import socket
 from typing import Any, AnyStr, BinaryIO, Callable
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, syntax
 
 from mailserver.policy.guard import is_trusted
 from mailserver.policy.loginlog import log_limit
 from mailserver.policy.proxyheader import BadHeader, parse as parse_proxy_header
 from smtp import replies
 from smtp.address import AddressSyntaxError, parse_path
-from smtp.data import read_data
+from smtp.data import Chunks, read_data, skip_chunk
 from smtp.dsn_params import parse_envid, parse_notify, parse_orcpt, parse_ret
 from smtp.handler import InboundHandler
 from smtp.pipeline import Login, Peer
@@ -309,7 +312,7 @@ class MailSMTP(SMTP):
         self.session.extended_smtp = True
         self.session.host_name = hostname
         lines = [self.hostname, "PIPELINING", f"SIZE {self.data_size_limit}", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES",
-                 "DSN"]  # fmt: skip
+                 "DSN", "CHUNKING", "BINARYMIME"]  # fmt: skip
         if self.tls_context and not self._tls_protocol:
             lines.append("STARTTLS")
         if self._auth_methods and (not self._auth_require_tls or self._tls_protocol):
@@ -337,6 +340,7 @@ class MailSMTP(SMTP):
             await self.push(error)
             return
         tx.smtp_utf8 = bool(path.params.get("SMTPUTF8"))
+        tx.binarymime = str(path.params.get("BODY", "")).upper() == "BINARYMIME"
         if not tx.smtp_utf8 and not path.address.isascii():
             await self.push(replies.S501_MAIL_SYNTAX)  # RFC 6531: UTF-8 address needs SMTPUTF8
             return
@@ -354,7 +358,7 @@ class MailSMTP(SMTP):
         for key, value in params.items():
             if key == "SIZE" and not (isinstance(value, str) and value.isdigit() and len(value) < 20):
                 return replies.S501_SIZE
-            if key == "BODY" and value not in ("7BIT", "8BITMIME", "7bit", "8bitmime"):
+            if key == "BODY" and not (isinstance(value, str) and value.upper() in ("7BIT", "8BITMIME", "BINARYMIME")):
                 return replies.S501_BODY
             if key == "SMTPUTF8" and value is not True:
                 return replies.S501_SMTPUTF8
@@ -413,6 +417,9 @@ class MailSMTP(SMTP):
         if not tx.rcpt_tos:
             await self.push(replies.S503_NEED_RCPT)
             return
+        if tx.chunks is not None or tx.binarymime:  # RFC 3030 2, 3: no DATA once BDAT began or with BINARYMIME
+            await self.push(replies.S503_BDAT_ONLY)
+            return
         await self.push(replies.S354_START)
         self._in_data = True
         try:
@@ -429,6 +436,64 @@ class MailSMTP(SMTP):
             self._set_post_data_state()
         self._reset_timeout()
         await self.push(reply)
+
+    @syntax("BDAT chunk-size [LAST]")
+    async def smtp_BDAT(self, arg: str | None) -> None:
+        """``BDAT size [LAST]`` (RFC 3030). The chunk's octets follow the command whatever the
+        reply, so they are always read (or skipped) before replying; only a size we cannot read
+        ends the session, since the stream is then out of step."""
+        words = (arg or "").split()
+        last = len(words) == 2 and words[1].upper() == "LAST"
+        if not words or len(words) > 2 or (len(words) == 2 and not last) or not words[0].isdigit() or len(words[0]) > 18:
+            await self.push(replies.S501_BDAT_SYNTAX)
+            if self.transport is not None:
+                self.transport.close()
+            return
+        size = int(words[0])
+        assert self.session is not None and isinstance(self.envelope, Transaction)
+        tx = self.envelope
+        refusal = None
+        if not self.session.host_name:
+            refusal = replies.S503_NEED_HELO
+        elif self._auth_required and not self.session.authenticated:
+            refusal = "530 5.7.0 Authentication required"
+        elif tx.mail_from is None:
+            refusal = replies.S503_NEED_MAIL
+        elif not tx.rcpt_tos:
+            refusal = replies.S503_NEED_RCPT
+        self._in_data = True
+        try:
+            if refusal is not None:
+                await skip_chunk(self._reader, size)
+            else:
+                if tx.chunks is None:
+                    tx.chunks = Chunks(self._spool_factory, max_size=self.data_size_limit, binary=tx.binarymime)
+                await tx.chunks.read(self._reader, size)
+        finally:
+            self._in_data = False
+        self._reset_timeout()
+        if refusal is not None:
+            await self.push(refusal)
+            return
+        if not last:
+            await self.push(replies.S250_CHUNK.format(size=size, total=tx.chunks.received))
+            return
+        result = tx.chunks.result()
+        try:
+            peer_name = await self.peer_name()
+            reply = await self.event_handler.data(self.peer(), tx, result, peer_name, self.session.extended_smtp)
+        finally:
+            if result.spool is not None:
+                result.spool.close()
+            self._set_post_data_state()
+        self._reset_timeout()
+        await self.push(reply)
+
+    def _set_post_data_state(self) -> None:
+        """A transaction ends (after DATA/BDAT LAST, RSET, HELO/EHLO): drop a BDAT spool left over."""
+        if isinstance(self.envelope, Transaction) and self.envelope.chunks is not None:
+            self.envelope.chunks.close()
+        super()._set_post_data_state()
 
 
 _MAIL_DSN = {"RET": parse_ret, "ENVID": parse_envid}  # RFC 3461 4.3, 4.4

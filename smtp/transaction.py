@@ -6,6 +6,7 @@ import secrets
 
 from aiosmtpd.smtp import Envelope
 
+from smtp.data import Chunks
 from storage.api import Account, EnvelopeOptions, RecipientDsn
 
 
@@ -25,6 +26,8 @@ class Transaction(Envelope):
         self.requiretls = False
         self.rcpt_dsn: dict[str, RecipientDsn] = {}  # RCPT address → NOTIFY/ORCPT given with it
         self.account_rcpt: dict[int, str] = {}  # local account id → the RCPT address it came from
+        self.binarymime = False  # MAIL BODY=BINARYMIME (RFC 3030): BDAT only, bytes kept as sent
+        self.chunks: Chunks | None = None  # the BDAT chunks so far (smtp/protocol.py)
 
     def options(self) -> EnvelopeOptions:
         return EnvelopeOptions(self.dsn_ret, self.dsn_envid, self.requiretls, dict(self.rcpt_dsn))

@@ -8,6 +8,10 @@ Every reply is classified by its first digit; anything that is not 2xx/4xx/5xx (
 malformed line, a dropped connection, a timeout) is a temporary failure, so a broken remote can
 delay mail but never crash the worker or bounce it. Timeouts follow RFC 5321 4.5.3.2 (config
 ``queue.*_timeout``).
+
+A hop that offers CHUNKING gets the message with ``BDAT <size> LAST`` (RFC 3030): the stored bytes
+as they are, no dot-stuffing pass over them. aiosmtplib has no BDAT; ``_bdat`` writes it on the
+client's protocol under the client's command lock (docs/libraries.md, aiosmtplib).
 """
 
 from __future__ import annotations
@@ -279,7 +283,10 @@ async def _envelope(
                 results.setdefault(rcpt, _temporary("connection closed before RCPT", remote))
             return results, False
         try:
-            response = await client.data(message, timeout=timeouts.data)
+            if client.supports_extension("chunking"):
+                response = await _bdat(client, message, timeouts.data)
+            else:
+                response = await client.data(message, timeout=timeouts.data)
             done = _reply(response.code, response.message, remote)
         except aiosmtplib.SMTPResponseException as exc:
             done = _reply(exc.code, exc.message, remote)
@@ -292,3 +299,18 @@ async def _envelope(
         client.close()  # state unknown after a timeout or a broken reply: never reuse
         fail = _temporary(f"{type(exc).__name__}: {exc}", remote)
         return {r: results[r] if r in results and not results[r].ok else fail for r in recipients}, False
+
+
+async def _bdat(client: aiosmtplib.SMTP, message: bytes, timeout: float) -> aiosmtplib.SMTPResponse:
+    """The message as one last chunk (RFC 3030 2): ``BDAT n LAST`` and the n octets, one reply."""
+    protocol = client.protocol
+    lock = getattr(protocol, "_command_lock", None)
+    if protocol is None or lock is None:
+        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+    async with lock:
+        protocol._response_pending = True  # as aiosmtplib's own execute_command marks it
+        protocol.write(b"BDAT %d LAST\r\n" % len(message) + message)
+        response = await protocol.read_response(timeout=timeout)
+    if response.code != 250:
+        raise aiosmtplib.SMTPDataError(response.code, response.message)
+    return response
