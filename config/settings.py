@@ -243,6 +243,8 @@ class Queue(_Frozen):
     poll: int = Field(default=30, ge=1)  # look for due items at least this often
     lease: int = Field(default=1800, ge=60)  # a claimed item is retried elsewhere after this (crash)
     verify_certificates: bool = False  # MX-to-MX TLS is opportunistic; true = refuse bad certificates
+    # CA certificates (PEM) trusted for verified outbound TLS besides the system's (REQUIRETLS, RFC 8689)
+    ca_file: Path | None = None
     # RFC 5321 4.5.3.2 timeouts: greeting 5 min, MAIL/RCPT 5 min, DATA 2 min, end of data 10 min.
     connect_timeout: int = Field(default=300, ge=1)
     command_timeout: int = Field(default=300, ge=1)

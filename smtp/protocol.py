@@ -315,6 +315,8 @@ class MailSMTP(SMTP):
                  "DSN", "CHUNKING", "BINARYMIME"]  # fmt: skip
         if self.tls_context and not self._tls_protocol:
             lines.append("STARTTLS")
+        if self._implicit_tls or self._tls_protocol:
+            lines.append("REQUIRETLS")  # RFC 8689 4.1: offered over TLS only
         if self._auth_methods and (not self._auth_require_tls or self._tls_protocol):
             lines.append("AUTH " + " ".join(sorted(self._auth_methods)))
         lines.append("HELP")
@@ -341,6 +343,11 @@ class MailSMTP(SMTP):
             return
         tx.smtp_utf8 = bool(path.params.get("SMTPUTF8"))
         tx.binarymime = str(path.params.get("BODY", "")).upper() == "BINARYMIME"
+        if "REQUIRETLS" in path.params:  # RFC 8689 4.1: only over TLS; kept with the queued mail
+            if not (self._implicit_tls or self._tls_protocol):
+                await self.push(replies.S530_REQUIRETLS)
+                return
+            tx.requiretls = True
         if not tx.smtp_utf8 and not path.address.isascii():
             await self.push(replies.S501_MAIL_SYNTAX)  # RFC 6531: UTF-8 address needs SMTPUTF8
             return
@@ -360,14 +367,14 @@ class MailSMTP(SMTP):
                 return replies.S501_SIZE
             if key == "BODY" and not (isinstance(value, str) and value.upper() in ("7BIT", "8BITMIME", "BINARYMIME")):
                 return replies.S501_BODY
-            if key == "SMTPUTF8" and value is not True:
-                return replies.S501_SMTPUTF8
+            if key in ("SMTPUTF8", "REQUIRETLS") and value is not True:
+                return replies.S501_NO_VALUE.format(key=key)
             if key in _MAIL_DSN:
                 try:
                     _MAIL_DSN[key](value)
                 except ValueError as e:
                     return replies.S501_DSN_PARAM.format(reason=e)
-            elif key not in ("SIZE", "BODY", "SMTPUTF8"):
+            elif key not in ("SIZE", "BODY", "SMTPUTF8", "REQUIRETLS"):
                 return replies.S555_MAIL_PARAMS
         return None
 

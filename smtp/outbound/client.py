@@ -54,6 +54,7 @@ class Reply:
 class TlsPolicy:
     require: bool
     context: ssl.SSLContext  # verifying or not, built once by the service
+    requiretls: bool = False  # RFC 8689: verified TLS and a hop that offers REQUIRETLS, or no session
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,7 @@ class Outgoing:
     data: bytes
     utf8_header: bool = False
     ascii_form: Callable[[], Awaitable[bytes]] | None = None
+    tls_optional: bool = False  # the header "TLS-Required: No" (RFC 8689 5): no TLS policy applies
 
     @classmethod
     def of(cls, message: "bytes | Outgoing") -> "Outgoing":
@@ -199,8 +201,12 @@ async def _open(hop: Hop, *, helo: str, tls: TlsPolicy, timeouts: Timeouts) -> a
         if client.supports_extension("starttls"):
             await client.starttls(server_hostname=hop.host, timeout=timeouts.command)
             await _hello(client, timeouts)
+        elif tls.requiretls:
+            raise _NextHop(_temporary("5.7.10 REQUIRETLS: the receiving server does not offer STARTTLS", remote))
         elif tls.require:
             raise _NextHop(_temporary("STARTTLS required for this domain but not offered", remote))
+        if tls.requiretls and not client.supports_extension("requiretls"):
+            raise _NextHop(_temporary("5.7.10 REQUIRETLS: the receiving server does not offer REQUIRETLS", remote))
         return client
     except _NextHop:
         client.close()
@@ -252,6 +258,8 @@ async def _envelope(
         options.append(f"SIZE={len(message)}")
     if client.supports_extension("8bitmime") and any(b > 127 for b in message):
         options.append("BODY=8BITMIME")
+    if dsn is not None and dsn.requiretls:
+        options.append("REQUIRETLS")  # the session was opened with TlsPolicy.requiretls (RFC 8689 4.2)
     rcpt_options: dict[str, list[str]] = {}
     if dsn is not None and client.supports_extension("dsn"):  # RFC 3461 5.2: carried as given
         options += [f"RET={dsn.ret}"] * bool(dsn.ret) + [f"ENVID={xtext_encode(dsn.envid)}"] * bool(dsn.envid)

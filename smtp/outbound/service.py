@@ -37,6 +37,7 @@ from smtp.outbound import client, dsn
 from smtp.outbound.dns import DnsTempError, Resolver
 from smtp.outbound.memo import OnceCache
 from smtp.outbound.route import NoRoute, next_hops
+from smtp.outbound.tlsrequired import tls_optional
 from storage.api import BlobRef, DeliveryTarget
 from storage.mime.downgrade import downgrade, needs_utf8
 from storage.api import BOUNCE, QUEUED, Claim, EnvelopeOptions, Outcome, QueuedMessage, QueuedRecipient, RecipientDsn
@@ -110,7 +111,7 @@ class OutboundService:
         """``replaces``: process ids of dead workers on this host (``serve --workers``), whose
         claims are taken back at once instead of when their lease runs out."""
         loop = asyncio.get_running_loop()
-        self._tls = await loop.run_in_executor(self._executor, _tls_contexts)
+        self._tls = await loop.run_in_executor(self._executor, _tls_contexts, self.q.ca_file)
         if self.store.is_sqlite:  # the only process: nothing can still be working on a claim
             released = await loop.run_in_executor(self._executor, self.queue.release)
             if released:
@@ -299,7 +300,7 @@ class OutboundService:
         if warn:
             await self._warn(claim, warn, replies, now)
         relayed = [r for r in msg.recipients if replies[r.address].ok and wants(r.notify, dsn.RELAYED)]
-        if relayed and not (run.session is not None and run.session.offers_dsn):
+        if relayed and not run.offers_dsn:
             await self._relayed(claim, relayed, replies, now)
         for o, r in zip(outcomes, msg.recipients):
             reply = replies[r.address]
@@ -347,23 +348,46 @@ class OutboundService:
         self, claim: Claim, recipients: list[str], run: "_Run", data: asyncio.Future
     ) -> dict[str, client.Reply]:
         """Route once per run (the same answer for every claim of the run), then one
-        transaction on the run's session."""
+        transaction on the run's session; a message with its own TLS needs (REQUIRETLS, or
+        ``TLS-Required: No`` where a policy requires TLS) gets a session of its own."""
         msg = claim.message
-        if run.session is None and run.route_error is None:
+        if run.hops is None and run.route_error is None:
             try:
-                hops = await next_hops(claim.domain, self.settings.routes, self.resolver, mx_port=self.mx_port)
+                run.hops = await next_hops(claim.domain, self.settings.routes, self.resolver, mx_port=self.mx_port)
             except NoRoute as exc:
                 run.route_error = client.Reply(550, f"{exc.status} {exc.text}", "")
             except DnsTempError as exc:
                 run.route_error = client.Reply(0, f"DNS: {exc}", "")
-            else:
-                opts = self.q.domains.get(claim.domain)
-                tls = client.TlsPolicy(bool(opts and opts.require_tls), self._tls[self.q.verify_certificates])
-                run.session = client.Session(hops, helo=self.settings.hostname, tls=tls, timeouts=self._timeouts)
         if run.route_error is not None:
             data.cancel()
             return {r: run.route_error for r in recipients}
-        return await run.session.transaction(msg.sender, recipients, await data, _options(msg))
+        out = await data
+        opts = self.q.domains.get(claim.domain)
+        own = self._own_tls(msg, out, bool(opts and opts.require_tls))
+        if own is not None:
+            once = client.Session(run.hops, helo=self.settings.hostname, tls=own, timeouts=self._timeouts)
+            try:
+                replies = await once.transaction(msg.sender, recipients, out, _options(msg))
+                run.offers_dsn = once.offers_dsn
+                return replies
+            finally:
+                await once.close()
+        if run.session is None:
+            tls = client.TlsPolicy(bool(opts and opts.require_tls), self._tls[self.q.verify_certificates])
+            run.session = client.Session(run.hops, helo=self.settings.hostname, tls=tls, timeouts=self._timeouts)
+        replies = await run.session.transaction(msg.sender, recipients, out, _options(msg))
+        run.offers_dsn = run.session.offers_dsn
+        return replies
+
+    def _own_tls(self, msg: QueuedMessage, out: client.Outgoing, domain_requires: bool) -> client.TlsPolicy | None:
+        """The TLS policy of a message that cannot share the run's session, or None.
+        REQUIRETLS (RFC 8689 4.2): a verified certificate and a hop offering REQUIRETLS, never
+        cleartext; it wins over ``TLS-Required: No`` (RFC 8689 5), which lifts our own policy."""
+        if msg.requiretls:
+            return client.TlsPolicy(True, self._tls[True], requiretls=True)
+        if out.tls_optional and (domain_requires or self.q.verify_certificates):
+            return client.TlsPolicy(False, self._tls[False])
+        return None
 
     def _prepare(self, sha: str) -> client.Outgoing:
         """The bytes to send: the stored body, without Return-Path, DKIM-signed (thread). A UTF-8
@@ -371,9 +395,10 @@ class OutboundService:
         such a hop answers: the signature covers the bytes actually sent."""
         raw = strip_return_path(self.store.messages.read_blob(sha))
         signed = self._signatures.get((sha, "as stored"), lambda: self.signer.signature(raw)) + raw
+        optional = tls_optional(raw)
         if not needs_utf8(raw):
-            return client.Outgoing(signed)
-        return client.Outgoing(signed, True, functools.partial(self._ascii_form, sha, raw))
+            return client.Outgoing(signed, tls_optional=optional)
+        return client.Outgoing(signed, True, functools.partial(self._ascii_form, sha, raw), tls_optional=optional)
 
     async def _ascii_form(self, sha: str, raw: bytes) -> bytes:
         def make() -> bytes:
@@ -486,6 +511,8 @@ class _Run:
 
     session: client.Session | None = None
     route_error: client.Reply | None = None
+    hops: list | None = None  # where the domain's mail goes (routed once per run)
+    offers_dsn: bool = False  # the hop of the last transaction announced DSN
 
 
 def _options(msg: QueuedMessage) -> EnvelopeOptions | None:
@@ -502,8 +529,10 @@ def _diagnostic(code: int | None, text: str | None) -> str | None:
     return f"{code} {text}" if code else text
 
 
-def _tls_contexts() -> dict[bool, ssl.SSLContext]:
+def _tls_contexts(ca_file=None) -> dict[bool, ssl.SSLContext]:
     verify = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if ca_file is not None:
+        verify.load_verify_locations(cafile=str(ca_file))
     lax = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     lax.check_hostname = False
     lax.verify_mode = ssl.CERT_NONE
