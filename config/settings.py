@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyNetwor
 from pydantic_core import PydanticCustomError
 
 from config.filters import Filters, RoleAddresses
+from config.mtasts import MtaSts
 from config.sizes import parse_size
 
 
@@ -358,6 +359,7 @@ class Settings(_Frozen):
     lifecycle: Lifecycle = Lifecycle()
     search: Search = Search()
     queue: Queue = Queue()
+    mta_sts: MtaSts = MtaSts()  # config/mtasts.py (RFC 8461)
     dkim: Dkim = Dkim()
     dns: Dns = Dns()
     web: Web = Web()

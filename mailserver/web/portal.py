@@ -36,6 +36,7 @@ from twisted.web import resource, server
 
 from config.settings import Settings
 from mailserver.accounts.auth import hash_password
+from mailserver.web import mtasts
 from mailserver.policy.guard import is_trusted
 from mailserver.policy.passwords import check_password
 from storage.api import AccountState
@@ -384,6 +385,7 @@ def build_site(settings: Settings, store: Any, auth: Any, org: Any, reactor: Any
     if settings.web.publish_directory and org is not None:
         pages[b"danh-ba"] = Directory(org, settings.web.directory_title)
     site = server.Site(Root(pages))
+    site.resource.putChild(b".well-known", mtasts.well_known(settings))  # MTA-STS policy (RFC 8461), own module
     site.requestFactory = _Request
     site.displayTracebacks = False
     site.noisy = False

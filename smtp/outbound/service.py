@@ -37,6 +37,7 @@ from smtp.outbound import client, dsn
 from smtp.outbound.dns import DnsTempError, Resolver
 from smtp.outbound.memo import OnceCache
 from smtp.outbound.route import NoRoute, next_hops
+from smtp.outbound.mtasts import PolicyCache, mx_matches
 from smtp.outbound.tlsrequired import tls_optional
 from storage.api import BlobRef, DeliveryTarget
 from storage.mime.downgrade import downgrade, needs_utf8
@@ -101,6 +102,7 @@ class OutboundService:
         self._main: asyncio.Task | None = None
         self._stopping = False
         self._tls: dict[bool, ssl.SSLContext] = {}
+        self._sts: PolicyCache | None = None  # MTA-STS policies (RFC 8461), made at start()
         # Its own threads: store writes block a thread until the group commit, and the default
         # executor (cores + 4 threads) is shared with SMTP delivery; starving it slowed both.
         self._executor = concurrent.futures.ThreadPoolExecutor(self.q.concurrency + 4, thread_name_prefix="outbound")
@@ -112,6 +114,10 @@ class OutboundService:
         claims are taken back at once instead of when their lease runs out."""
         loop = asyncio.get_running_loop()
         self._tls = await loop.run_in_executor(self._executor, _tls_contexts, self.q.ca_file)
+        sts = self.settings.mta_sts
+        if sts.outbound:
+            self._sts = PolicyCache(self.resolver, self._tls[True], port=sts.policy_port, timeout=sts.fetch_timeout,
+                                    clock=self.clock)  # fmt: skip
         if self.store.is_sqlite:  # the only process: nothing can still be working on a claim
             released = await loop.run_in_executor(self._executor, self.queue.release)
             if released:
@@ -358,12 +364,14 @@ class OutboundService:
                 run.route_error = client.Reply(550, f"{exc.status} {exc.text}", "")
             except DnsTempError as exc:
                 run.route_error = client.Reply(0, f"DNS: {exc}", "")
+            else:
+                await self._apply_mta_sts(claim.domain, run)
         if run.route_error is not None:
             data.cancel()
             return {r: run.route_error for r in recipients}
         out = await data
         opts = self.q.domains.get(claim.domain)
-        own = self._own_tls(msg, out, bool(opts and opts.require_tls))
+        own = self._own_tls(msg, out, bool(opts and opts.require_tls) or run.sts_enforce)
         if own is not None:
             once = client.Session(run.hops, helo=self.settings.hostname, tls=own, timeouts=self._timeouts)
             try:
@@ -373,11 +381,29 @@ class OutboundService:
             finally:
                 await once.close()
         if run.session is None:
-            tls = client.TlsPolicy(bool(opts and opts.require_tls), self._tls[self.q.verify_certificates])
+            if run.sts_enforce:  # RFC 8461 4.2: TLS with a certificate valid for the MX host, or wait
+                tls = client.TlsPolicy(True, self._tls[True])
+            else:
+                tls = client.TlsPolicy(bool(opts and opts.require_tls), self._tls[self.q.verify_certificates])
             run.session = client.Session(run.hops, helo=self.settings.hostname, tls=tls, timeouts=self._timeouts)
         replies = await run.session.transaction(msg.sender, recipients, out, _options(msg))
         run.offers_dsn = run.session.offers_dsn
         return replies
+
+    async def _apply_mta_sts(self, domain: str, run: "_Run") -> None:
+        """An ``enforce`` policy (RFC 8461 4): only the MX hosts it names, verified TLS; when no
+        host is left the domain's mail waits (4.7.5), it is never sent elsewhere."""
+        if self._sts is None:
+            return
+        policy = await self._sts.policy(domain)
+        if policy is None or policy.mode != "enforce":
+            return
+        run.sts_enforce = True
+        matching = [h for h in run.hops or () if mx_matches(h.host, policy.mx)]
+        if not matching:
+            names = ", ".join(sorted({h.host for h in run.hops or ()}))
+            run.route_error = client.Reply(0, f"4.7.5 MTA-STS: no MX host ({names}) is in the policy of {domain}", "")
+        run.hops = matching
 
     def _own_tls(self, msg: QueuedMessage, out: client.Outgoing, domain_requires: bool) -> client.TlsPolicy | None:
         """The TLS policy of a message that cannot share the run's session, or None.
@@ -513,6 +539,7 @@ class _Run:
     route_error: client.Reply | None = None
     hops: list | None = None  # where the domain's mail goes (routed once per run)
     offers_dsn: bool = False  # the hop of the last transaction announced DSN
+    sts_enforce: bool = False  # the domain's MTA-STS policy is "enforce" (RFC 8461)
 
 
 def _options(msg: QueuedMessage) -> EnvelopeOptions | None:
