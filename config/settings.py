@@ -246,6 +246,7 @@ class Queue(_Frozen):
     verify_certificates: bool = False  # MX-to-MX TLS is opportunistic; true = refuse bad certificates
     # CA certificates (PEM) trusted for verified outbound TLS besides the system's (REQUIRETLS, RFC 8689)
     ca_file: Path | None = None
+    dane: bool = True  # RFC 7672: obey DNSSEC-validated TLSA records of MX hosts (AD bit of dns.nameservers)
     # RFC 5321 4.5.3.2 timeouts: greeting 5 min, MAIL/RCPT 5 min, DATA 2 min, end of data 10 min.
     connect_timeout: int = Field(default=300, ge=1)
     command_timeout: int = Field(default=300, ge=1)

@@ -21,11 +21,13 @@ import logging
 import re
 import ssl
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Sequence
+from typing import Awaitable, Callable, Mapping, Sequence
 
 import aiosmtplib
 
 from smtp.dsn_params import encode_orcpt, xtext_encode
+from smtp.outbound import dane
+from smtp.outbound.dane import Tlsa
 from smtp.outbound.route import Hop
 from storage.api import EnvelopeOptions
 from storage.mime.downgrade import NotDowngradable, downgrade, needs_utf8
@@ -55,6 +57,8 @@ class TlsPolicy:
     require: bool
     context: ssl.SSLContext  # verifying or not, built once by the service
     requiretls: bool = False  # RFC 8689: verified TLS and a hop that offers REQUIRETLS, or no session
+    # RFC 7672: MX host → its DNSSEC-validated TLSA records; such a host needs STARTTLS and a match
+    dane: Mapping[str, Sequence[Tlsa]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,10 +199,20 @@ async def _open(hop: Hop, *, helo: str, tls: TlsPolicy, timeouts: Timeouts) -> a
         hostname=hop.address, port=hop.port, local_hostname=helo, timeout=timeouts.command,
         start_tls=False, tls_context=tls.context,
     )  # fmt: skip
+    records = (tls.dane or {}).get(hop.host)
     try:
         await client.connect(timeout=timeouts.connect)
         await _hello(client, timeouts)
-        if client.supports_extension("starttls"):
+        if records:  # DANE (RFC 7672 2.2): STARTTLS or nothing, the certificate checked against TLSA
+            if not client.supports_extension("starttls"):
+                raise _NextHop(_temporary("4.7.5 DANE: TLSA records published but STARTTLS not offered", remote))
+            await client.starttls(server_hostname=hop.host, tls_context=_unverified(), timeout=timeouts.command)
+            ssl_object = client.transport.get_extra_info("ssl_object") if client.transport else None
+            problem = dane.check(dane.peer_chain(ssl_object), records, hop.host) if ssl_object else "no TLS session"
+            if problem:
+                raise _NextHop(_temporary(f"4.7.5 DANE: {problem}", remote))
+            await _hello(client, timeouts)
+        elif client.supports_extension("starttls"):
             await client.starttls(server_hostname=hop.host, timeout=timeouts.command)
             await _hello(client, timeouts)
         elif tls.requiretls:
@@ -217,6 +231,20 @@ async def _open(hop: Hop, *, helo: str, tls: TlsPolicy, timeouts: Timeouts) -> a
     except (aiosmtplib.SMTPException, OSError, ssl.SSLError, asyncio.TimeoutError, ValueError) as exc:
         client.close()
         raise _NextHop(_temporary(f"{type(exc).__name__}: {exc}", remote)) from None
+
+
+_UNVERIFIED: ssl.SSLContext | None = None
+
+
+def _unverified() -> ssl.SSLContext:
+    """The handshake context of a DANE host: the TLSA records, not the CA list, decide."""
+    global _UNVERIFIED
+    if _UNVERIFIED is None:
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        _UNVERIFIED = ctx
+    return _UNVERIFIED
 
 
 async def _hello(client: aiosmtplib.SMTP, timeouts: Timeouts) -> None:

@@ -37,6 +37,7 @@ from smtp.outbound import client, dsn
 from smtp.outbound.dns import DnsTempError, Resolver
 from smtp.outbound.memo import OnceCache
 from smtp.outbound.route import NoRoute, next_hops
+from smtp.outbound.dane import Tlsa
 from smtp.outbound.mtasts import PolicyCache, mx_matches
 from smtp.outbound.tlsrequired import tls_optional
 from storage.api import BlobRef, DeliveryTarget
@@ -366,6 +367,8 @@ class OutboundService:
                 run.route_error = client.Reply(0, f"DNS: {exc}", "")
             else:
                 await self._apply_mta_sts(claim.domain, run)
+                if run.route_error is None and self.q.dane:
+                    await self._apply_dane(claim.domain, run)
         if run.route_error is not None:
             data.cancel()
             return {r: run.route_error for r in recipients}
@@ -382,9 +385,9 @@ class OutboundService:
                 await once.close()
         if run.session is None:
             if run.sts_enforce:  # RFC 8461 4.2: TLS with a certificate valid for the MX host, or wait
-                tls = client.TlsPolicy(True, self._tls[True])
+                tls = client.TlsPolicy(True, self._tls[True], dane=run.dane)
             else:
-                tls = client.TlsPolicy(bool(opts and opts.require_tls), self._tls[self.q.verify_certificates])
+                tls = client.TlsPolicy(bool(opts and opts.require_tls), self._tls[self.q.verify_certificates], dane=run.dane)
             run.session = client.Session(run.hops, helo=self.settings.hostname, tls=tls, timeouts=self._timeouts)
         replies = await run.session.transaction(msg.sender, recipients, out, _options(msg))
         run.offers_dsn = run.session.offers_dsn
@@ -404,6 +407,32 @@ class OutboundService:
             names = ", ".join(sorted({h.host for h in run.hops or ()}))
             run.route_error = client.Reply(0, f"4.7.5 MTA-STS: no MX host ({names}) is in the policy of {domain}", "")
         run.hops = matching
+
+    async def _apply_dane(self, domain: str, run: "_Run") -> None:
+        """TLSA records of each MX host (RFC 7672 2.2), used only from a DNSSEC-validated answer.
+        A host whose TLSA look-up fails is not used (it might have records we cannot see)."""
+        usable_hops, dane_map = [], {}
+        for hop in run.hops or ():
+            if hop.host not in dane_map:
+                try:
+                    texts, secure = await self.resolver.tlsa(f"_{hop.port}._tcp.{hop.host}")
+                except DnsTempError as exc:
+                    log.info("DANE: TLSA of %s not known (%s): host skipped", hop.host, exc)
+                    dane_map[hop.host] = None
+                    continue
+                records = []
+                for text in texts if secure else ():
+                    try:
+                        records.append(Tlsa.parse(text))
+                    except ValueError:
+                        log.warning("DANE: malformed TLSA for %s: %r", hop.host, text)
+                dane_map[hop.host] = records
+            if dane_map[hop.host] is not None:
+                usable_hops.append(hop)
+        if not usable_hops and run.hops:
+            run.route_error = client.Reply(0, f"4.7.5 DANE: the TLSA records of {domain}'s MX hosts cannot be looked up", "")
+        run.hops = usable_hops
+        run.dane = {host: records for host, records in dane_map.items() if records}
 
     def _own_tls(self, msg: QueuedMessage, out: client.Outgoing, domain_requires: bool) -> client.TlsPolicy | None:
         """The TLS policy of a message that cannot share the run's session, or None.
@@ -540,6 +569,7 @@ class _Run:
     hops: list | None = None  # where the domain's mail goes (routed once per run)
     offers_dsn: bool = False  # the hop of the last transaction announced DSN
     sts_enforce: bool = False  # the domain's MTA-STS policy is "enforce" (RFC 8461)
+    dane: dict | None = None  # MX host → its validated TLSA records (RFC 7672)
 
 
 def _options(msg: QueuedMessage) -> EnvelopeOptions | None:
