@@ -26,7 +26,7 @@ from typing import Awaitable, Callable, Mapping, Sequence
 import aiosmtplib
 
 from smtp.dsn_params import encode_orcpt, xtext_encode
-from smtp.outbound import dane
+from smtp.outbound import dane, tlsrpt
 from smtp.outbound.dane import Tlsa
 from smtp.outbound.route import Hop
 from storage.api import EnvelopeOptions
@@ -85,7 +85,12 @@ class Outgoing:
 
 
 class _NextHop(Exception):
-    """A connection-level failure (args[0] is the Reply): try the next host."""
+    """A connection-level failure (args[0] is the Reply; args[1], when given, the RFC 8460 TLS
+    result type): try the next host."""
+
+    @property
+    def tls_result(self) -> str | None:
+        return self.args[1] if len(self.args) > 1 else None
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]+")
@@ -119,7 +124,10 @@ class Session:
     session is ``dead``: later transactions get the same temporary failure at once instead of
     waiting for the same timeouts again (the next pass of the queue tries afresh)."""
 
-    def __init__(self, hops: Sequence[Hop], *, helo: str, tls: TlsPolicy, timeouts: Timeouts) -> None:
+    def __init__(self, hops: Sequence[Hop], *, helo: str, tls: TlsPolicy, timeouts: Timeouts,
+                 on_tls: Callable[[Hop, str], None] | None = None) -> None:  # fmt: skip
+        """``on_tls(hop, result)``: told of each TLS outcome ("success" or an RFC 8460 failure type)."""
+        self.on_tls = on_tls
         self.hops = list(hops)
         self.helo = helo
         self.tls = tls
@@ -172,9 +180,14 @@ class Session:
                 self._client = await _open(hop, helo=self.helo, tls=self.tls, timeouts=self.timeouts)
                 self._remote = str(hop)
                 self._clean = True
+                if self.on_tls is not None and self._client.transport is not None \
+                        and self._client.transport.get_extra_info("ssl_object") is not None:  # fmt: skip
+                    self.on_tls(hop, "success")
                 return
             except _NextHop as exc:
                 last = exc.args[0]
+                if self.on_tls is not None and exc.tls_result:
+                    self.on_tls(hop, exc.tls_result)
                 log.info("%s: %s %s", hop, last.code or "", last.text)
         raise _NextHop(last)
 
@@ -205,20 +218,22 @@ async def _open(hop: Hop, *, helo: str, tls: TlsPolicy, timeouts: Timeouts) -> a
         await _hello(client, timeouts)
         if records:  # DANE (RFC 7672 2.2): STARTTLS or nothing, the certificate checked against TLSA
             if not client.supports_extension("starttls"):
-                raise _NextHop(_temporary("4.7.5 DANE: TLSA records published but STARTTLS not offered", remote))
+                raise _NextHop(_temporary("4.7.5 DANE: TLSA records published but STARTTLS not offered", remote),
+                               "starttls-not-supported")  # fmt: skip
             await client.starttls(server_hostname=hop.host, tls_context=_unverified(), timeout=timeouts.command)
             ssl_object = client.transport.get_extra_info("ssl_object") if client.transport else None
             problem = dane.check(dane.peer_chain(ssl_object), records, hop.host) if ssl_object else "no TLS session"
             if problem:
-                raise _NextHop(_temporary(f"4.7.5 DANE: {problem}", remote))
+                raise _NextHop(_temporary(f"4.7.5 DANE: {problem}", remote), "validation-failure")
             await _hello(client, timeouts)
         elif client.supports_extension("starttls"):
             await client.starttls(server_hostname=hop.host, timeout=timeouts.command)
             await _hello(client, timeouts)
         elif tls.requiretls:
-            raise _NextHop(_temporary("5.7.10 REQUIRETLS: the receiving server does not offer STARTTLS", remote))
+            raise _NextHop(_temporary("5.7.10 REQUIRETLS: the receiving server does not offer STARTTLS", remote),
+                           "starttls-not-supported")  # fmt: skip
         elif tls.require:
-            raise _NextHop(_temporary("STARTTLS required for this domain but not offered", remote))
+            raise _NextHop(_temporary("STARTTLS required for this domain but not offered", remote), "starttls-not-supported")
         if tls.requiretls and not client.supports_extension("requiretls"):
             raise _NextHop(_temporary("5.7.10 REQUIRETLS: the receiving server does not offer REQUIRETLS", remote))
         return client
@@ -230,7 +245,7 @@ async def _open(hop: Hop, *, helo: str, tls: TlsPolicy, timeouts: Timeouts) -> a
         raise _NextHop(_reply(exc.code, exc.message, remote)) from None
     except (aiosmtplib.SMTPException, OSError, ssl.SSLError, asyncio.TimeoutError, ValueError) as exc:
         client.close()
-        raise _NextHop(_temporary(f"{type(exc).__name__}: {exc}", remote)) from None
+        raise _NextHop(_temporary(f"{type(exc).__name__}: {exc}", remote), tlsrpt.classify(exc)) from None
 
 
 _UNVERIFIED: ssl.SSLContext | None = None

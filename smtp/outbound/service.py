@@ -33,8 +33,8 @@ from typing import Callable, Sequence
 
 from config.settings import Settings
 from smtp.dkim import DkimSigner
-from smtp.outbound import client, dsn
-from smtp.outbound.dns import DnsTempError, Resolver
+from smtp.outbound import client, dsn, tlsrpt
+from smtp.outbound.dns import DnsError, DnsTempError, Resolver
 from smtp.outbound.memo import OnceCache
 from smtp.outbound.route import NoRoute, next_hops
 from smtp.outbound.dane import Tlsa
@@ -104,6 +104,8 @@ class OutboundService:
         self._stopping = False
         self._tls: dict[bool, ssl.SSLContext] = {}
         self._sts: PolicyCache | None = None  # MTA-STS policies (RFC 8461), made at start()
+        self._tlsrpt = tlsrpt.Recorder() if settings.mta_sts.tls_reports else None  # RFC 8460 counts
+        self._reported_day: _dt.date | None = None  # the UTC day whose earlier days were reported
         # Its own threads: store writes block a thread until the group commit, and the default
         # executor (cores + 4 threads) is shared with SMTP delivery; starving it slowed both.
         self._executor = concurrent.futures.ThreadPoolExecutor(self.q.concurrency + 4, thread_name_prefix="outbound")
@@ -184,6 +186,8 @@ class OutboundService:
                 if self._dsn_check_at <= loop.time():
                     self._dsn_check_at = loop.time() + self.q.poll
                     await self._send_owed_dsns()
+                    if self._tlsrpt is not None:
+                        await self._tls_report_tick()
                 room = min(self._claim_room, 256)
                 claims = []
                 if room > 0:
@@ -376,7 +380,8 @@ class OutboundService:
         opts = self.q.domains.get(claim.domain)
         own = self._own_tls(msg, out, bool(opts and opts.require_tls) or run.sts_enforce)
         if own is not None:
-            once = client.Session(run.hops, helo=self.settings.hostname, tls=own, timeouts=self._timeouts)
+            once = client.Session(run.hops, helo=self.settings.hostname, tls=own, timeouts=self._timeouts,
+                                  on_tls=self._tls_noter(claim.domain, run))  # fmt: skip
             try:
                 replies = await once.transaction(msg.sender, recipients, out, _options(msg))
                 run.offers_dsn = once.offers_dsn
@@ -388,7 +393,8 @@ class OutboundService:
                 tls = client.TlsPolicy(True, self._tls[True], dane=run.dane)
             else:
                 tls = client.TlsPolicy(bool(opts and opts.require_tls), self._tls[self.q.verify_certificates], dane=run.dane)
-            run.session = client.Session(run.hops, helo=self.settings.hostname, tls=tls, timeouts=self._timeouts)
+            run.session = client.Session(run.hops, helo=self.settings.hostname, tls=tls, timeouts=self._timeouts,
+                                         on_tls=self._tls_noter(claim.domain, run))  # fmt: skip
         replies = await run.session.transaction(msg.sender, recipients, out, _options(msg))
         run.offers_dsn = run.session.offers_dsn
         return replies
@@ -399,6 +405,7 @@ class OutboundService:
         if self._sts is None:
             return
         policy = await self._sts.policy(domain)
+        run.sts_policy = policy
         if policy is None or policy.mode != "enforce":
             return
         run.sts_enforce = True
@@ -407,6 +414,67 @@ class OutboundService:
             names = ", ".join(sorted({h.host for h in run.hops or ()}))
             run.route_error = client.Reply(0, f"4.7.5 MTA-STS: no MX host ({names}) is in the policy of {domain}", "")
         run.hops = matching
+
+    def _tls_noter(self, domain: str, run: "_Run"):
+        """What a session calls with each TLS outcome: counted for the day's TLS-RPT report."""
+        if self._tlsrpt is None:
+            return None
+        recorder = self._tlsrpt
+
+        def note(hop, result: str) -> None:
+            if run.dane and hop.host in run.dane:
+                kind = "tlsa"
+            elif run.sts_policy is not None and run.sts_policy.mode != "none":
+                kind = "sts"
+            else:
+                kind = "no-policy-found"
+            recorder.note(self.clock().date().isoformat(), domain, kind, hop.host, result)
+
+        return note
+
+    async def _tls_report_tick(self) -> None:
+        """Store the counts gathered since the last tick; once per UTC day, report the days before."""
+        loop = asyncio.get_running_loop()
+        counts = self._tlsrpt.drain()
+        if counts:
+            await loop.run_in_executor(self._executor, self.queue.add_tls_counts, counts)
+        today = self.clock().date()
+        if self._reported_day != today:
+            await self.send_tls_reports(today)
+            self._reported_day = today
+
+    async def send_tls_reports(self, today: _dt.date) -> int:
+        """Report every stored day before ``today`` to each domain's rua addresses (RFC 8460 3);
+        returns how many reports were queued. The counts are dropped once handled."""
+        loop = asyncio.get_running_loop()
+        if self._tlsrpt is not None and (counts := self._tlsrpt.drain()):
+            await loop.run_in_executor(self._executor, self.queue.add_tls_counts, counts)
+        stored = await loop.run_in_executor(self._executor, self.queue.tls_counts, today.isoformat())
+        groups: dict[tuple[str, str], list] = {}
+        for c in stored:
+            groups.setdefault((c.day, c.domain), []).append(c)
+        sent = 0
+        postmaster = f"postmaster@{self.settings.domains[0]}" if self.settings.domains else f"postmaster@{self.settings.hostname}"
+        for (day, domain), counts in sorted(groups.items()):
+            try:
+                rua = tlsrpt.parse_rua(await self.resolver.txt(f"_smtp._tls.{domain}"))
+            except DnsError:
+                rua = []
+            if not rua:
+                continue
+            report_id = f"{day}.{domain}@{self.settings.hostname}"
+            report = tlsrpt.build_report(domain, day, counts, organisation=self.settings.hostname, contact=postmaster,
+                                         report_id=report_id)  # fmt: skip
+            raw = tlsrpt.build_message(report, domain=domain, submitter=self.settings.hostname, sender=postmaster,
+                                       recipients=rua, now=self.clock())  # fmt: skip
+            blob = await loop.run_in_executor(self._executor, self.store.messages.put_blob, raw)
+            await self.enqueue(blob, postmaster, rua, tx_id=f"tlsrpt-{day}")
+            sent += 1
+        days = sorted({day for day, _d in groups})
+        if days:
+            await loop.run_in_executor(self._executor, self.queue.drop_tls_counts, days)
+            log.info("TLS-RPT: %d report(s) queued for %s", sent, ", ".join(days))
+        return sent
 
     async def _apply_dane(self, domain: str, run: "_Run") -> None:
         """TLSA records of each MX host (RFC 7672 2.2), used only from a DNSSEC-validated answer.
@@ -570,6 +638,7 @@ class _Run:
     offers_dsn: bool = False  # the hop of the last transaction announced DSN
     sts_enforce: bool = False  # the domain's MTA-STS policy is "enforce" (RFC 8461)
     dane: dict | None = None  # MX host → its validated TLSA records (RFC 7672)
+    sts_policy: object = None  # smtp.outbound.mtasts.Policy of the domain, if any
 
 
 def _options(msg: QueuedMessage) -> EnvelopeOptions | None:

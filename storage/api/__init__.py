@@ -89,6 +89,7 @@ from storage.api.queue import (
     Outcome,
     EnvelopeOptions,
     RecipientDsn,
+    TlsCount,
 )
 from storage.api.usage import (
     Drift,

@@ -86,3 +86,17 @@ class EnvelopeOptions:
 
     def for_recipient(self, address: str) -> RecipientDsn:
         return self.recipients.get(address) or RecipientDsn()
+
+
+@dataclass(frozen=True, slots=True)
+class TlsCount:
+    """TLS-RPT (RFC 8460): ``count`` outbound sessions of one UTC ``day`` (YYYY-MM-DD) to
+    ``domain`` under ``policy_type`` ("sts", "tlsa", "no-policy-found") at ``mx_host`` with
+    ``result`` ("success" or an RFC 8460 4.3 result type)."""
+
+    day: str
+    domain: str
+    policy_type: str
+    mx_host: str
+    result: str
+    count: int = 1

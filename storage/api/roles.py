@@ -28,7 +28,7 @@ from storage.api.org import (
     SharedMailbox,
     Unit,
 )
-from storage.api.queue import Claim, EnvelopeOptions, Outcome, QueuedMessage
+from storage.api.queue import Claim, EnvelopeOptions, Outcome, QueuedMessage, TlsCount
 from storage.api.stats import StoreStats
 from storage.api.types import (
     RENDERED_KINDS,
@@ -468,6 +468,15 @@ class OutboundQueue(Protocol):
 
     def owed_dsns(self, limit: int = 100) -> list[QueuedMessage]:
         """Messages with recipients in state BOUNCE (their DSN is still to be delivered)."""
+
+    def add_tls_counts(self, counts: Sequence[TlsCount]) -> None:
+        """Add outbound TLS session counts (TLS-RPT, RFC 8460) to the day's totals."""
+
+    def tls_counts(self, before_day: str) -> list[TlsCount]:
+        """The counts of days before ``before_day`` (YYYY-MM-DD): what the daily reports owe."""
+
+    def drop_tls_counts(self, days: Sequence[str]) -> None:
+        """Forget the counts of ``days`` (their reports went out)."""
 
     def dsn_done(self, recipient_ids: Sequence[int]) -> None:
         """The DSN for these BOUNCE recipients is delivered: FAILED, and drop finished messages."""

@@ -27,8 +27,8 @@ from storage.api import BlobRef
 from storage.errors import Invalid, NotFound
 from storage.sql.core import StoreCore
 from storage.sql.role import Role
-from storage.models import Blob, OutboundMessage, OutboundRecipient
-from storage.api.queue import BOUNCE, FAILED, QUEUED, Claim, EnvelopeOptions, Outcome, QueuedMessage, QueuedRecipient
+from storage.models import Blob, OutboundMessage, OutboundRecipient, TlsReportCount
+from storage.api.queue import BOUNCE, FAILED, QUEUED, Claim, EnvelopeOptions, Outcome, QueuedMessage, QueuedRecipient, TlsCount
 
 
 def _db(when: _dt.datetime | None) -> _dt.datetime:
@@ -238,6 +238,37 @@ class OutboundQueue(Role):
                 by_message.setdefault(row.message_id, []).append(row)
             messages = conn.execute(select(OutboundMessage).where(OutboundMessage.id.in_(list(by_message)))).all()
         return [_message(m, by_message[m.id]) for m in messages]
+
+    # -- TLS-RPT (RFC 8460) -------------------------------------------------------------------------
+    def add_tls_counts(self, counts: Sequence[TlsCount]) -> None:
+        """Add to the day's totals (one row per day, domain, policy type, MX host and result)."""
+        merged: dict[tuple, int] = {}
+        for c in counts:
+            key = (c.day, c.domain[:255], c.policy_type, c.mx_host[:255], c.result)
+            merged[key] = merged.get(key, 0) + c.count
+        if not merged:
+            return
+
+        def job(conn, _changes) -> None:
+            t = TlsReportCount
+            for (day, domain, kind, mx, result), n in merged.items():
+                where = (t.day == day, t.domain == domain, t.policy_type == kind, t.mx_host == mx, t.result == result)
+                if conn.execute(update(t).where(*where).values(count=t.count + n)).rowcount == 0:
+                    conn.execute(insert(t).values(day=day, domain=domain, policy_type=kind, mx_host=mx, result=result, count=n))
+
+        self.run_write(job)
+
+    def tls_counts(self, before_day: str) -> list[TlsCount]:
+        t = TlsReportCount
+        with self.reading() as conn:
+            rows = conn.execute(select(t).where(t.day < before_day).order_by(t.day, t.domain, t.policy_type, t.mx_host)).all()
+        return [TlsCount(r.day, r.domain, r.policy_type, r.mx_host, r.result, r.count) for r in rows]
+
+    def drop_tls_counts(self, days: Sequence[str]) -> None:
+        def job(conn, _changes) -> None:
+            conn.execute(delete(TlsReportCount).where(TlsReportCount.day.in_(list(days))))
+
+        self.run_write(job)
 
     def dsn_done(self, recipient_ids: Sequence[int]) -> None:
         """The DSN for these BOUNCE recipients is delivered: FAILED, and drop finished messages."""
