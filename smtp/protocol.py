@@ -155,6 +155,8 @@ class MailSMTP(SMTP):
             return  # refused, or no PROXY header: no session was started
         if self._peer_name is not None:
             self._peer_name.cancel()
+        if isinstance(self.envelope, Transaction) and self.envelope.chunks is not None:
+            self.envelope.chunks.close()  # a client gone between BDAT chunks
         super().connection_lost(error)
 
     def eof_received(self) -> bool | None:

@@ -205,3 +205,31 @@ async def test_a_hop_offering_chunking_gets_the_message_with_bdat(store, tmp_pat
     assert any(c.startswith("BDAT ") and c.endswith(" LAST") for c in commands) and "DATA" not in commands
     (chunk,) = [v for k, v in log if k == "chunk"]
     assert chunk.endswith(original.split(b"\r\n", 1)[1])  # no Return-Path, no dot-stuffing
+
+
+def test_attachment_quota_is_checked_for_bdat_as_for_data(make_server):
+    import base64
+
+    srv = make_server({"quota": {"thresholds": [], "classes": {"small": {"attachment": "1MB"}}}})
+    address = f"nho@{srv.domain}"
+    srv.add_account(address, PASSWORD)
+    store = srv.open_store()
+    try:
+        store.usage.set_class(store.accounts.get_account(address).id, "small")
+    finally:
+        store.close()
+    attachment = base64.encodebytes(b"p" * (1024 * 1024 + 1)).replace(b"\n", b"\r\n")
+    body = (f"From: <a@x.test>\r\nTo: <{address}>\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nxin chào\r\n'
+            '--b\r\nContent-Type: application/pdf; name="a.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n').encode()
+    body += attachment + b"--b--\r\n"
+    w = Wire(srv.host, srv.port("smtp"))
+    w.cmd("EHLO client.test")
+    w.cmd("MAIL FROM:<a@x.test>")
+    assert w.cmd(f"RCPT TO:<{address}>").startswith(S250)
+    half = len(body) // 2
+    assert w.bdat(body[:half]).startswith(S250)
+    reply = w.bdat(body[half:], last=True)
+    assert reply.startswith(S552) and "5.3.4" in reply  # the attachment limit (R-QUOTA-1), as with DATA
+    w.close()
+    assert inbox(srv, address) == []
