@@ -214,6 +214,11 @@ tls:
 #  lease: 1800
   # STARTTLS is used whenever offered; true also refuses certificates that do not verify.
 #  verify_certificates: false
+  # Extra CA certificates (PEM file) trusted when a certificate must verify (REQUIRETLS mail).
+#  ca_file: null
+  # DANE (RFC 7672): MX hosts with DNSSEC-validated TLSA records need STARTTLS and a matching
+  # certificate. Needs a validating resolver in dns.nameservers (its AD bit is trusted).
+#  dane: true
   # RFC 5321 timeouts: connection and greeting, each command, DATA until the final reply.
 #  connect_timeout: 300
 #  command_timeout: 300

@@ -22,6 +22,7 @@ from config.names import check_domain
 from config.backup import Backup
 from config.ldap import Ldap
 from config.logs import Logging
+from config.mtasts import MtaSts
 from config.sizes import parse_size
 
 
@@ -271,6 +272,9 @@ class Queue(_Frozen):
     poll: int = Field(default=30, ge=1)  # look for due items at least this often
     lease: int = Field(default=1800, ge=60)  # a claimed item is retried elsewhere after this (crash)
     verify_certificates: bool = False  # MX-to-MX TLS is opportunistic; true = refuse bad certificates
+    # CA certificates (PEM) trusted for verified outbound TLS besides the system's (REQUIRETLS, RFC 8689)
+    ca_file: Path | None = None
+    dane: bool = True  # RFC 7672: obey DNSSEC-validated TLSA records of MX hosts (AD bit of dns.nameservers)
     # RFC 5321 4.5.3.2 timeouts: greeting 5 min, MAIL/RCPT 5 min, DATA 2 min, end of data 10 min.
     connect_timeout: int = Field(default=300, ge=1)
     command_timeout: int = Field(default=300, ge=1)
@@ -398,6 +402,7 @@ class Settings(_Frozen):
     lifecycle: Lifecycle = Lifecycle()
     search: Search = Search()
     queue: Queue = Queue()
+    mta_sts: MtaSts = MtaSts()  # config/mtasts.py (RFC 8461)
     dkim: Dkim = Dkim()
     dns: Dns = Dns()
     web: Web = Web()

@@ -165,7 +165,8 @@ class InboundHandler:
         if "hold" in ctx.extra:  # the classified-document guard keeps it for an operator (R-SEC-3)
             return await self._hold(peer, tx, prefix, result.spool, ctx.extra["hold"])
         message = delivery.Message(result.spool, prefix, result.size, tx.accounts, tx.remote, ctx.extra.get("refused", {}),
-                                   ctx.parsed, folder=ctx.extra.get("folder", "INBOX"))  # fmt: skip
+                                   ctx.parsed, folder=ctx.extra.get("folder", "INBOX"), options=tx.options(),
+                                   rcpt_of=tx.account_rcpt)  # fmt: skip
         if message.folder != "INBOX":
             log.info("id=%s filed into %s: %s", tx.id, message.folder, "; ".join(ctx.extra.get("junk_reasons", ())))
         reply = await delivery.deliver(

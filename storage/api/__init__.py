@@ -92,6 +92,9 @@ from storage.api.queue import (
     QueuedMessage,
     Claim,
     Outcome,
+    EnvelopeOptions,
+    RecipientDsn,
+    TlsCount,
 )
 from storage.api.usage import (
     Drift,

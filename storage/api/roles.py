@@ -29,7 +29,7 @@ from storage.api.org import (
     Unit,
 )
 from storage.api.held import HeldMessage
-from storage.api.queue import Claim, Outcome, QueuedMessage
+from storage.api.queue import Claim, EnvelopeOptions, Outcome, QueuedMessage, TlsCount
 from storage.api.stats import StoreStats
 from storage.api.types import (
     RENDERED_KINDS,
@@ -447,12 +447,14 @@ class OutboundQueue(Protocol):
         *,
         tx_id: str | None = None,
         now: _dt.datetime | None = None,
+        options: EnvelopeOptions | None = None,
     ) -> int:
         """Queue ``blob`` (a BlobRef from ``put_blob``, or the sha256 of a stored body) for
-        ``recipients``; returns the message id once durably committed (then say 250)."""
+        ``recipients``; returns the message id once durably committed (then say 250).
+        ``options``: RFC 3461 DSN parameters and RFC 8689 REQUIRETLS, kept with the rows."""
 
     def enqueue_soon(self, blob: BlobRef | str, sender: str, recipients: Sequence[str], *, tx_id: str | None = None,
-                     now: _dt.datetime | None = None) -> concurrent.futures.Future:  # fmt: skip
+                     now: _dt.datetime | None = None, options: EnvelopeOptions | None = None) -> concurrent.futures.Future:  # fmt: skip
         """``enqueue`` without waiting: the future gets the message id once it is durable. Never
         blocks (raises ``Invalid`` at once for no or malformed recipients)."""
 
@@ -467,6 +469,15 @@ class OutboundQueue(Protocol):
 
     def owed_dsns(self, limit: int = 100) -> list[QueuedMessage]:
         """Messages with recipients in state BOUNCE (their DSN is still to be delivered)."""
+
+    def add_tls_counts(self, counts: Sequence[TlsCount]) -> None:
+        """Add outbound TLS session counts (TLS-RPT, RFC 8460) to the day's totals."""
+
+    def tls_counts(self, before_day: str) -> list[TlsCount]:
+        """The counts of days before ``before_day`` (YYYY-MM-DD): what the daily reports owe."""
+
+    def drop_tls_counts(self, days: Sequence[str]) -> None:
+        """Forget the counts of ``days`` (their reports went out)."""
 
     def dsn_done(self, recipient_ids: Sequence[int]) -> None:
         """The DSN for these BOUNCE recipients is delivered: FAILED, and drop finished messages."""
