@@ -66,7 +66,7 @@ def test_profile_values_are_the_profiles_own():
     assert setting_value(profile_settings("lamdong"), "quota.attachment") == 20 * 1024**2  # art. 6
     assert quota.entry("molisa").kind == "not-applicable"  # Decision 935 sets no capacity
     assert load().get("R-PASS-4").entry("most").kind == "duty"  # no period named
-    assert load().get("R-SEC-3").entry("moj").kind == "duty"
+    assert load().get("R-SEC-3").entry("moj").kind == "enforced"  # the stamp guard
 
 
 @pytest.mark.parametrize("bad, message", [
