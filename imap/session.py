@@ -287,7 +287,9 @@ class SelectedView:
             out.append(b"* %d RECENT" % len(self.recent))
             self.told_recent = len(self.recent)
         if not with_flags:
-            return out + self.context_updates()
+            if self.contexts:
+                out.extend(self.context_updates())
+            return out
         for uid in sorted(self.pending_flags):
             flags, modseq = self.pending_flags[uid]
             msn = self.msn_of(uid)
@@ -298,7 +300,9 @@ class SelectedView:
             # The same change may come again (a poll and a PostgreSQL notification): told once.
             self.reported_modseq[uid] = max(modseq, self.reported_modseq.get(uid, 0))
         self.pending_flags = {}
-        return out + self.context_updates()
+        if self.contexts:
+            out.extend(self.context_updates())
+        return out
 
     # -- search and sort contexts (RFC 5267 §4.3) -------------------------------------------------
     def _context_number(self, ctx: contexts.Context):
