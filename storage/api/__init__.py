@@ -100,6 +100,9 @@ from storage.api.lifecycle import (
 from storage.api.sessions import (
     why_lapsed,
 )
+from storage.api.sieve import (
+    SieveScript,
+)
 from storage.api.stats import (
     StoreStats,
 )
@@ -113,6 +116,7 @@ from storage.api.roles import (
     OutboundQueue,
     Search,
     SessionLocks,
+    SieveScripts,
     Store,
     Usage,
 )

@@ -29,6 +29,7 @@ from storage.api.org import (
     Unit,
 )
 from storage.api.queue import Claim, Outcome, QueuedMessage
+from storage.api.sieve import SieveScript
 from storage.api.stats import StoreStats
 from storage.api.types import (
     RENDERED_KINDS,
@@ -616,6 +617,36 @@ class SessionLocks(Protocol):
         """Release one take of a lock this process took."""
 
 
+class SieveScripts(Protocol):
+    """Each account's Sieve scripts (RFC 5228) and the vacation replies sent (RFC 5230); table
+    ``sieve_scripts``, ``sieve_vacation``. Names are compared exactly (RFC 5804 1.6). At most
+    one script per account is active: delivery runs it. Thread-safe; blocking."""
+
+    def list_scripts(self, account_id: int) -> list[SieveScript]:
+        """By name."""
+
+    def get_script(self, account_id: int, name: str) -> str | None: ...
+
+    def put_script(self, account_id: int, name: str, content: str) -> None:
+        """Create or replace (an active script stays active)."""
+
+    def delete_script(self, account_id: int, name: str) -> None:
+        """``NotFound``; ``Invalid`` when it is the active script (RFC 5804 2.10)."""
+
+    def rename_script(self, account_id: int, old: str, new: str) -> None:
+        """``NotFound``, ``Exists``; the active flag moves with the script."""
+
+    def set_active(self, account_id: int, name: str | None) -> None:
+        """Make ``name`` the active script (None: none active). ``NotFound``."""
+
+    def active_scripts(self, account_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """account id → (name, content) of its active script, for the accounts that have one."""
+
+    def vacation_due(self, account_id: int, sender: str, handle: str, now: float, period: float) -> bool:
+        """True, and the reply recorded as sent at ``now``, unless one went to ``sender`` under
+        ``handle`` less than ``period`` seconds ago (RFC 5230 4.2); one atomic step."""
+
+
 class Store(Protocol):
     """The roles composed over one engine, writer thread and change notifier."""
 
@@ -629,6 +660,7 @@ class Store(Protocol):
     lifecycle: Lifecycle
     guard: LoginFailures
     locks: SessionLocks
+    sieve: SieveScripts
 
     def close(self) -> None:
         """Stop the store's threads (writer, indexer, notifier) and close its connections."""

@@ -1,0 +1,92 @@
+"""The Sieve role (storage.api.SieveScripts): scripts per account, at most one active, and the
+vacation replies sent (RFC 5230). Reads through ``reading()``, each write one writer job."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, and_, delete, insert, select, update
+
+from storage import api
+from storage.errors import Exists, Invalid, NotFound
+from storage.models import sieve_scripts as t, sieve_vacation as v
+from storage.sql.role import Role
+from storage.sqlrows import _utcnow
+
+
+class SqlSieve(Role):
+    """Thread-safe; every method may block (call it off the event loop)."""
+
+    def list_scripts(self, account_id: int) -> list[api.SieveScript]:
+        with self.reading() as conn:
+            rows = conn.execute(select(t.c.name, t.c.active, t.c.content).where(t.c.account_id == account_id))
+            return sorted((api.SieveScript(n, bool(a), len(c.encode())) for n, a, c in rows), key=lambda s: s.name)
+
+    def get_script(self, account_id: int, name: str) -> str | None:
+        with self.reading() as conn:
+            return conn.scalar(select(t.c.content).where(t.c.account_id == account_id, t.c.name == name))
+
+    def put_script(self, account_id: int, name: str, content: str) -> None:
+        def job(conn: Connection, _changes: list) -> None:
+            key = and_(t.c.account_id == account_id, t.c.name == name)
+            if conn.execute(update(t).where(key).values(content=content, updated_at=_utcnow())).rowcount == 0:
+                conn.execute(insert(t).values(account_id=account_id, name=name, content=content, active=False,
+                                              updated_at=_utcnow()))  # fmt: skip
+
+        self.run_write(job)
+
+    def delete_script(self, account_id: int, name: str) -> None:
+        def job(conn: Connection, _changes: list) -> None:
+            active = conn.scalar(select(t.c.active).where(t.c.account_id == account_id, t.c.name == name))
+            if active is None:
+                raise NotFound(f"no script {name!r}")
+            if active:
+                raise Invalid(f"script {name!r} is active")
+            conn.execute(delete(t).where(t.c.account_id == account_id, t.c.name == name))
+
+        self.run_write(job)
+
+    def rename_script(self, account_id: int, old: str, new: str) -> None:
+        def job(conn: Connection, _changes: list) -> None:
+            names = set(conn.scalars(select(t.c.name).where(t.c.account_id == account_id, t.c.name.in_([old, new]))))
+            if old not in names:
+                raise NotFound(f"no script {old!r}")
+            if new in names and new != old:
+                raise Exists(f"script {new!r} exists")
+            conn.execute(update(t).where(t.c.account_id == account_id, t.c.name == old).values(name=new))
+
+        self.run_write(job)
+
+    def set_active(self, account_id: int, name: str | None) -> None:
+        def job(conn: Connection, _changes: list) -> None:
+            if name is not None and conn.scalar(select(t.c.name).where(t.c.account_id == account_id, t.c.name == name)) is None:
+                raise NotFound(f"no script {name!r}")
+            conn.execute(update(t).where(t.c.account_id == account_id, t.c.active.is_(True)).values(active=False))
+            if name is not None:
+                conn.execute(update(t).where(t.c.account_id == account_id, t.c.name == name).values(active=True))
+
+        self.run_write(job)
+
+    def active_scripts(self, account_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        if not account_ids:
+            return {}
+        with self.reading() as conn:
+            rows = conn.execute(select(t.c.account_id, t.c.name, t.c.content)
+                                .where(t.c.account_id.in_(list(account_ids)), t.c.active.is_(True)))  # fmt: skip
+            return {a: (n, c) for a, n, c in rows}
+
+    def vacation_due(self, account_id: int, sender: str, handle: str, now: float, period: float) -> bool:
+        sender = sender.lower()
+
+        def job(conn: Connection, _changes: list) -> bool:
+            key = and_(v.c.account_id == account_id, v.c.sender == sender, v.c.handle == handle)
+            sent = conn.scalar(select(v.c.sent_at).where(key))
+            if sent is not None and now - sent < period:
+                return False
+            if sent is None:
+                conn.execute(insert(v).values(account_id=account_id, sender=sender, handle=handle, sent_at=now))
+            else:
+                conn.execute(update(v).where(key).values(sent_at=now))
+            return True
+
+        return self.run_write(job)
