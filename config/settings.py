@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyNetwor
 from pydantic_core import PydanticCustomError
 
 from config.filters import Filters, RoleAddresses
+from config.sieve import Sieve
 from config.sizes import parse_size
 
 
@@ -53,6 +54,7 @@ class Listeners(_Frozen):
     pop3: Listener | None = None
     pop3s: Listener | None = None
     web: Listener | None = None
+    managesieve: Listener | None = None  # RFC 5804 filter editing (standard 4190); off unless set
 
 
 class Database(_Frozen):
@@ -363,6 +365,7 @@ class Settings(_Frozen):
     role_addresses: RoleAddresses = RoleAddresses()  # postmaster@, abuse@ (config/filters.py)
     guard: Guard = Guard()
     proxy: Proxy = Proxy()
+    sieve: Sieve = Sieve()  # users' filters and vacation replies (config/sieve.py)
 
     def password_url(self) -> str | None:
         """The portal's password page as users reach it; None without a portal."""
