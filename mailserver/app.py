@@ -201,6 +201,9 @@ async def _start(settings: Settings, running: _Running, worker: Worker | None = 
         groups=organisation, quota=running.quota, org=organisation, outbound=running.outbound, sockets=sockets,
         logins=logins, limits=limits, rates=SendingRates(store, settings),
     )  # fmt: skip
+    from managesieve.service import start_managesieve
+
+    running.servers += await start_managesieve(settings, store, auth, server_ssl_context(settings), logins=logins, limits=limits, sockets=sockets)  # RFC 5804
     tls = twisted_tls_options(settings)
     # revoked, locked, deleted or password reset since login: the session is ended (mailserver/sessions.py)
     guard = running.guard = SessionGuard(real_reactor, store, settings.limits.session_recheck,

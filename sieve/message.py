@@ -20,6 +20,28 @@ def _decoded(value: str) -> str:
         return value
 
 
+def _fields(raw: bytes) -> list[tuple[str, str]]:
+    """(lower-case name, unfolded value) of each header field; 8-bit values read as UTF-8
+    (RFC 6532), else latin-1."""
+    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    head = raw[: min(ends) if ends else len(raw)]
+    fields: list[tuple[str, bytes]] = []
+    for line in head.replace(b"\r\n", b"\n").split(b"\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] = (fields[-1][0], fields[-1][1] + line)
+        elif b":" in line:
+            name, _, value = line.partition(b":")
+            fields.append((name.strip().decode("ascii", "replace").lower(), value))
+    out = []
+    for name, value in fields:
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            text = value.decode("latin-1")
+        out.append((name, text))
+    return out
+
+
 @dataclass
 class MessageView:
     raw: bytes  # header section and (at most BODY_LIMIT of) the body
@@ -27,7 +49,7 @@ class MessageView:
 
     def __post_init__(self) -> None:
         self._msg = email.message_from_bytes(self.raw, policy=email.policy.compat32)
-        self._headers = [(k.lower(), " ".join(str(v).split("\r\n")).replace("\n", "")) for k, v in self._msg.items()]
+        self._headers = _fields(self.raw)
 
     def header(self, name: str) -> list[str]:
         """Every field named ``name``, decoded, unfolded."""

@@ -48,6 +48,11 @@ def test_header_contains_decodes_encoded_words_vietnamese():
     assert r.deliveries == [("BC", frozenset())]
 
 
+def test_header_in_raw_utf8_rfc6532():
+    raw = "Subject: thư rác\r\n\r\nx".encode()
+    assert run('if header :contains "subject" "rác" { discard; }', raw).discarded
+
+
 def test_address_domain_and_envelope_localpart():
     r = run('require ["fileinto","envelope"]; if allof(address :domain :is "from" "OTHER.gov.vn",'
             ' envelope :localpart :is "to" "binh") { fileinto "Other"; }')
