@@ -349,6 +349,7 @@ class Index(resource.Resource):
     def render_GET(self, request: server.Request) -> bytes:
         _prepare(request)
         links = '<ul><li><a href="/password">Đổi mật khẩu <span class="en">/ Change password</span></a></li>'
+        links += '<li><a href="/vacation">Trả lời tự động <span class="en">/ Out-of-office reply</span></a></li>'
         if self.directory:
             links += '<li><a href="/danh-ba">Danh bạ thư điện tử <span class="en">/ E-mail directory</span></a></li>'
         return page("Hộp thư điện tử", "Mail", links + "</ul>")
@@ -373,6 +374,12 @@ class Root(resource.Resource):
         return self.pages.get(path, NotFound())
 
 
+def _vacation_page(*args: Any) -> resource.Resource:
+    from mailserver.web.vacation import VacationPage  # imports this module's helpers
+
+    return VacationPage(*args)
+
+
 def build_site(settings: Settings, store: Any, auth: Any, org: Any, reactor: Any, guard: Any = None,
                logins: Any = None) -> server.Site:
     pages: dict[bytes, resource.Resource] = {
@@ -380,6 +387,7 @@ def build_site(settings: Settings, store: Any, auth: Any, org: Any, reactor: Any
         b"password": PasswordPage(settings, store, auth, reactor, logins),
         b"healthz": Health(store),
         b"metrics": Metrics(settings, store, guard, reactor.seconds(), reactor),
+        b"vacation": _vacation_page(settings, store, auth, reactor, logins),  # out-of-office reply (mailserver/web/vacation.py)
     }
     if settings.web.publish_directory and org is not None:
         pages[b"danh-ba"] = Directory(org, settings.web.directory_title)
