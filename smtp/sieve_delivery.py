@@ -1,5 +1,7 @@
 """Users' Sieve filters at delivery (RFC 5228; after the quota and content checks, before the
-commit). ``plan`` runs each recipient's active script and says where its copy goes (folders and
+commit). ``plan`` applies each recipient's forwarding (to other addresses, with or without a
+local copy; the script then runs only for a local copy) and runs its active script, saying
+where its copy goes (folders and
 flags become the targets of the one durable placement); ``after_commit`` then sends what the
 scripts asked for: vacation replies (RFC 5230, null reverse-path), redirects, rejections.
 
@@ -74,9 +76,11 @@ class SieveDelivery:
     def plan(self, store: Store, accounts: Sequence[Account], spool: BinaryIO, prefix: bytes, size: int,
              sender: str) -> Plan:  # fmt: skip
         """Blocking (a store read, the spool): call in a worker. Leaves the spool where it was."""
-        scripts = store.sieve.active_scripts([a.id for a in accounts])
+        ids = [a.id for a in accounts]
+        scripts = store.sieve.active_scripts(ids)
+        forwards = store.sieve.forwards(ids)
         plan = Plan()
-        if not scripts:
+        if not scripts and not forwards:
             return plan
         at = spool.tell()
         try:
@@ -87,19 +91,24 @@ class SieveDelivery:
         delivered_to = {a.lower() for a in view.raw_header("delivered-to")}
         now = _dt.datetime.now(self.zone)
         for account in accounts:
-            if account.id not in scripts or account.id in plan.decisions:
+            if account.id in plan.decisions or (account.id not in scripts and account.id not in forwards):
                 continue
-            name, text = scripts[account.id]
-            envelope = Envelope(sender, account.address)
-            try:
-                result = evaluate(_compiled(text), view, envelope, now)
-            except (ScriptError, RuntimeScriptError) as e:
-                log.warning("sieve script %r of %s failed: %s", name, account.address, e)
-                plan.decisions[account.id] = Decision(account, [("INBOX", frozenset())], None, name, str(e))
-                continue
+            forward = forwards.get(account.id)
+            name, text = scripts.get(account.id, ("", ""))
+            if (forward is not None and not forward.keep) or not text:  # no local copy, or no script to run
+                result = Result(deliveries=[("INBOX", frozenset())] if forward is None or forward.keep else [])
+            else:
+                try:
+                    result = evaluate(_compiled(text), view, Envelope(sender, account.address), now)
+                except (ScriptError, RuntimeScriptError) as e:
+                    log.warning("sieve script %r of %s failed: %s", name, account.address, e)
+                    plan.decisions[account.id] = Decision(account, [("INBOX", frozenset())], None, name, str(e))
+                    continue
+            if forward is not None:
+                result.redirects = list(dict.fromkeys([*forward.targets, *result.redirects]))
             folders = list(result.deliveries)
             if result.redirects and account.address.lower() in delivered_to:
-                log.warning("sieve: %s redirect loop (Delivered-To present), kept instead", account.address)
+                log.warning("sieve: %s forwarding loop (Delivered-To present), kept instead", account.address)
                 result.redirects = []
                 if not folders:
                     folders = [("INBOX", frozenset())]

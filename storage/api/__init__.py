@@ -101,6 +101,7 @@ from storage.api.sessions import (
     why_lapsed,
 )
 from storage.api.sieve import (
+    Forward,
     SieveScript,
 )
 from storage.api.stats import (

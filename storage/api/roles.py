@@ -29,7 +29,7 @@ from storage.api.org import (
     Unit,
 )
 from storage.api.queue import Claim, Outcome, QueuedMessage
-from storage.api.sieve import SieveScript
+from storage.api.sieve import Forward, SieveScript
 from storage.api.stats import StoreStats
 from storage.api.types import (
     RENDERED_KINDS,
@@ -618,8 +618,8 @@ class SessionLocks(Protocol):
 
 
 class SieveScripts(Protocol):
-    """Each account's Sieve scripts (RFC 5228) and the vacation replies sent (RFC 5230); table
-    ``sieve_scripts``, ``sieve_vacation``. Names are compared exactly (RFC 5804 1.6). At most
+    """Each account's Sieve scripts (RFC 5228), its forwarding, and the vacation replies sent
+    (RFC 5230); tables ``sieve_scripts``, ``sieve_forwards``, ``sieve_vacation``. Names are compared exactly (RFC 5804 1.6). At most
     one script per account is active: delivery runs it. Thread-safe; blocking."""
 
     def list_scripts(self, account_id: int) -> list[SieveScript]:
@@ -641,6 +641,12 @@ class SieveScripts(Protocol):
 
     def active_scripts(self, account_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
         """account id → (name, content) of its active script, for the accounts that have one."""
+
+    def set_forward(self, account_id: int, forward: Forward | None) -> None:
+        """Forward the account's mail (None: stop forwarding)."""
+
+    def forwards(self, account_ids: Sequence[int]) -> dict[int, Forward]:
+        """account id → its forwarding, for the accounts that forward."""
 
     def vacation_due(self, account_id: int, sender: str, handle: str, now: float, period: float) -> bool:
         """True, and the reply recorded as sent at ``now``, unless one went to ``sender`` under

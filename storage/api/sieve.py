@@ -10,3 +10,11 @@ class SieveScript:
     name: str
     active: bool
     size: int  # octets of the UTF-8 content (ManageSieve quotas count octets)
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """Where a personal account's mail is forwarded; ``keep``: a local copy as well."""
+
+    targets: tuple[str, ...]
+    keep: bool

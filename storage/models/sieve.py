@@ -1,5 +1,6 @@
 """Tables of the Sieve filters (migration 0014_sieve_scripts, branch "sieve"): each account's
 scripts (RFC 5228, managed over ManageSieve RFC 5804 and the portal), at most one active; and
+the forwarding of personal accounts (with or without a local copy); and
 the vacation replies sent (RFC 5230: one reply per sender and handle per period), shared by
 every process of an installation."""
 
@@ -16,6 +17,15 @@ sieve_scripts = Table(
     Column("name", String(255), primary_key=True),  # NFC, as the client gave it
     Column("content", Text, nullable=False),  # UTF-8 text (RFC 5228 scripts are UTF-8)
     Column("active", Boolean, nullable=False, default=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+sieve_forwards = Table(
+    "sieve_forwards",
+    Base.metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("targets", Text, nullable=False),  # addresses, one per line
+    Column("keep", Boolean, nullable=False),  # a local copy too
     Column("updated_at", DateTime, nullable=False),
 )
 

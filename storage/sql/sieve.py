@@ -1,5 +1,6 @@
-"""The Sieve role (storage.api.SieveScripts): scripts per account, at most one active, and the
-vacation replies sent (RFC 5230). Reads through ``reading()``, each write one writer job."""
+"""The Sieve role (storage.api.SieveScripts): scripts per account, at most one active, the
+forwarding of personal accounts, and the vacation replies sent (RFC 5230). Reads through
+``reading()``, each write one writer job."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy import Connection, and_, delete, insert, select, update
 
 from storage import api
 from storage.errors import Exists, Invalid, NotFound
-from storage.models import sieve_scripts as t, sieve_vacation as v
+from storage.models import sieve_forwards as f, sieve_scripts as t, sieve_vacation as v
 from storage.sql.role import Role
 from storage.sqlrows import _utcnow
 
@@ -74,6 +75,22 @@ class SqlSieve(Role):
             rows = conn.execute(select(t.c.account_id, t.c.name, t.c.content)
                                 .where(t.c.account_id.in_(list(account_ids)), t.c.active.is_(True)))  # fmt: skip
             return {a: (n, c) for a, n, c in rows}
+
+    def set_forward(self, account_id: int, forward: api.Forward | None) -> None:
+        def job(conn: Connection, _changes: list) -> None:
+            conn.execute(delete(f).where(f.c.account_id == account_id))
+            if forward is not None:
+                conn.execute(insert(f).values(account_id=account_id, targets="\n".join(forward.targets), keep=forward.keep,
+                                              updated_at=_utcnow()))  # fmt: skip
+
+        self.run_write(job)
+
+    def forwards(self, account_ids: Sequence[int]) -> dict[int, api.Forward]:
+        if not account_ids:
+            return {}
+        with self.reading() as conn:
+            rows = conn.execute(select(f.c.account_id, f.c.targets, f.c.keep).where(f.c.account_id.in_(list(account_ids))))
+            return {a: api.Forward(tuple(x for x in targets.split("\n") if x), bool(keep)) for a, targets, keep in rows}
 
     def vacation_due(self, account_id: int, sender: str, handle: str, now: float, period: float) -> bool:
         sender = sender.lower()

@@ -1,4 +1,4 @@
-"""sieve_scripts, sieve_vacation: per-account Sieve filters and the vacation replies sent
+"""sieve_scripts, sieve_forwards, sieve_vacation: per-account filters, forwarding, vacation replies sent
 
 Revision ID: sieve_0014_scripts
 Revises: 0001
@@ -29,6 +29,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("account_id", "name", name=op.f("pk_sieve_scripts")),
     )
     op.create_table(
+        "sieve_forwards",
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("targets", sa.Text(), nullable=False),
+        sa.Column("keep", sa.Boolean(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_sieve_forwards_account_id_accounts"),
+                                ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("account_id", name=op.f("pk_sieve_forwards")),
+    )
+    op.create_table(
         "sieve_vacation",
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("sender", sa.String(length=320), nullable=False),
@@ -44,4 +54,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_sieve_vacation_sent_at", table_name="sieve_vacation")
     op.drop_table("sieve_vacation")
+    op.drop_table("sieve_forwards")
     op.drop_table("sieve_scripts")
