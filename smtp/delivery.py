@@ -88,7 +88,7 @@ async def deliver(
 
     loop = asyncio.get_running_loop()
     try:
-        if sieve is not None and wanted:
+        if sieve is not None and wanted and sieve.needed(store, wanted):
             plan = await loop.run_in_executor(executor, sieve.plan, store, wanted, message.spool, message.prefix,
                                               message.size, sender)  # fmt: skip
         if message.size <= PARSE_ON_LOOP and not limit_blocks and not store.messages.blob_on_disk(message.size + len(message.prefix)):

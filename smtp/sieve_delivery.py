@@ -73,10 +73,19 @@ class SieveDelivery:
         self.zone = _dt.timezone(_dt.timedelta(minutes=(1 if settings.timezone[0] == "+" else -1)
                                                * (int(settings.timezone[1:3]) * 60 + int(settings.timezone[3:]))))  # fmt: skip
 
+    @staticmethod
+    def needed(store: Store, accounts: Sequence[Account]) -> bool:
+        """On the loop: False when no account has a filter for sure (no thread hand-off)."""
+        held = store.sieve.peek_holders()
+        return held is None or any(a.id in held for a in accounts)
+
     def plan(self, store: Store, accounts: Sequence[Account], spool: BinaryIO, prefix: bytes, size: int,
              sender: str) -> Plan:  # fmt: skip
         """Blocking (a store read, the spool): call in a worker. Leaves the spool where it was."""
-        ids = [a.id for a in accounts]
+        held = store.sieve.holders()  # also renews what peek_holders serves on the loop
+        ids = [a.id for a in accounts if a.id in held]
+        if not ids:
+            return Plan()
         scripts = store.sieve.active_scripts(ids)
         forwards = store.sieve.forwards(ids)
         plan = Plan()

@@ -639,6 +639,14 @@ class SieveScripts(Protocol):
     def set_active(self, account_id: int, name: str | None) -> None:
         """Make ``name`` the active script (None: none active). ``NotFound``."""
 
+    def holders(self) -> frozenset[int]:
+        """The accounts that have an active script or forwarding."""
+
+    def peek_holders(self) -> frozenset[int] | None:
+        """``holders()`` as last read, when no commit could have changed it since (SQLite, in
+        this process); None: call ``holders`` in a thread. Never blocks: delivery calls it on
+        the event loop to skip the filters' thread hand-off for accounts without filters."""
+
     def active_scripts(self, account_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
         """account id → (name, content) of its active script, for the accounts that have one."""
 

@@ -16,7 +16,31 @@ from storage.sqlrows import _utcnow
 
 
 class SqlSieve(Role):
-    """Thread-safe; every method may block (call it off the event loop)."""
+    """Thread-safe; every method may block (call it off the event loop) but ``peek_holders``."""
+
+    #: SQLite: (recipient cache clears when read, accounts with a filter), see ``peek_holders``
+    _holders: tuple[int, frozenset[int]] | None = None
+
+    def holders(self) -> frozenset[int]:
+        cache = self._recipients
+        mark = cache.clears if cache is not None else 0  # before the read: a change after it invalidates
+        with self.reading() as conn:
+            ids = frozenset(conn.scalars(select(t.c.account_id).where(t.c.active.is_(True)).union(select(f.c.account_id))))
+        if cache is not None:
+            self._holders = (mark, ids)
+        return ids
+
+    def peek_holders(self) -> frozenset[int] | None:
+        # Valid while no commit other than deliveries happened since it was read: every such
+        # commit (of this process or another) clears the recipient cache, and data_version
+        # equal to the mark the writer last vouched at says every commit was accounted for.
+        cache, held = self._recipients, self._holders
+        if cache is None or held is None or held[0] != cache.clears or self._closing.is_set():
+            return None
+        try:
+            return held[1] if self.core._watched_version() == self.core._valid_at else None
+        except Exception:  # noqa: BLE001 - the read in a thread will say what is wrong
+            return None
 
     def list_scripts(self, account_id: int) -> list[api.SieveScript]:
         with self.reading() as conn:
@@ -106,4 +130,5 @@ class SqlSieve(Role):
                 conn.execute(update(v).where(key).values(sent_at=now))
             return True
 
+        job.directory = "neutral"  # type: ignore[attr-defined]  # changes no account, script or address (recipient cache)
         return self.run_write(job)
