@@ -4,8 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Real mail clients the end-to-end tests drive (and fail2ban-regex, which reads our login log),
 # and the Debian packages that provide them.
-CLIENT_BINARIES := swaks mbsync fetchmail mutt getmail offlineimap fail2ban-regex
-CLIENT_PACKAGES := swaks isync fetchmail mutt getmail6 offlineimap3 fail2ban
+CLIENT_BINARIES := swaks mbsync fetchmail mutt getmail offlineimap fail2ban-regex sieve-connect
+CLIENT_PACKAGES := swaks isync fetchmail mutt getmail6 offlineimap3 fail2ban sieve-connect
 # The reference IMAP server of the differential tests (tests/test_imap_differential.py): the tests
 # start a private instance of their own; a system Dovecot the package may start is not used.
 ORACLE_BINARIES := dovecot

@@ -22,7 +22,7 @@ from config.settings import Settings
 from managesieve.wire import TooBig, WireError, quote, read_command
 from sieve.interpret import MAX_REDIRECTS
 from sieve.script import EXTENSIONS, ScriptError, compile_script
-from storage.api import Account, Store
+from storage.api import LOGIN_STATES, Account, Store
 from storage.errors import Exists, Invalid, NotFound, StoreError
 
 log = logging.getLogger("managesieve")
@@ -118,6 +118,9 @@ class Session:
                 await self.no(f"unknown command {verb[:32]}")
             elif needs_auth and self.account is None:
                 await self.no("authenticate first")
+            elif needs_auth and not await self._still_allowed():
+                await self.send(b'BYE (UNAVAILABLE) "the account may no longer log in"')
+                return
             else:
                 try:
                     if await handler(words[1:]) is False:
@@ -127,6 +130,13 @@ class Session:
                 except StoreError as e:
                     log.warning("managesieve %s %s: store error %s %s", self.account.address if self.account else "-", verb, e.kind, e.detail)
                     await self.no("temporary failure, try again", "TRYLATER")
+
+    async def _still_allowed(self) -> bool:
+        """The account may still log in (not locked, revoked or deleted since, nor its password
+        reset): checked at every command, as IMAP and POP3 sessions are (R-ACC-2, R-LIFE-1)."""
+        now = await self.thread(self.store.accounts.get_account_by_id, self.account.id)
+        return (now is not None and now.state in LOGIN_STATES
+                and getattr(now, "password_changed_at", None) == getattr(self.account, "password_changed_at", None))
 
     async def thread(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)

@@ -179,3 +179,19 @@ def test_plaintext_login_refused_without_tls_when_not_allowed(make_server):
         assert reply.startswith(b"NO (ENCRYPT-NEEDED)")
     finally:
         raw.close()
+
+
+def test_a_locked_account_session_ends_at_its_next_command(srv):
+    import base64
+
+    address = f"khoa@{srv.domain}"
+    srv.add_account(address, PASSWORD)
+    raw = Raw(srv)
+    try:
+        token = base64.b64encode(f"\0{address}\0{PASSWORD}".encode()).decode()
+        assert raw.cmd(f'AUTHENTICATE "PLAIN" "{token}"\r\n'.encode())[-1].startswith(b"OK")
+        assert raw.cmd(b"LISTSCRIPTS\r\n")[-1] == b"OK"
+        srv.cli("account", "lock", address)
+        assert raw.cmd(b"LISTSCRIPTS\r\n")[-1].startswith(b"BYE (UNAVAILABLE)")
+    finally:
+        raw.close()
