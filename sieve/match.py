@@ -13,16 +13,15 @@ _RELATIONS = {
     "gt": lambda c: c > 0, "ge": lambda c: c >= 0, "lt": lambda c: c < 0,
     "le": lambda c: c <= 0, "eq": lambda c: c == 0, "ne": lambda c: c != 0,
 }  # fmt: skip
-_ASCII_UPPER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def fold(text: str, comparator: str) -> str:
-    """The form two strings are compared in."""
+def fold(text: str, comparator: str) -> bytes:
+    """The form two strings are compared in, as UTF-8 (whose byte order is code point order, and
+    whose substrings are the text's): ``bytes.lower`` folds ASCII letters only, as i;ascii-casemap
+    asks, at C speed (str.translate over a 10 KB Vietnamese body cost 0.1 ms)."""
     if comparator == "i;ascii-casemap":
-        return text.translate(_ASCII_UPPER)
+        return text.encode("utf-8", "surrogatepass").lower()
     if comparator == "i;unicode-casemap":
-        return text.casefold()
-    return text
+        return text.casefold().encode("utf-8", "surrogatepass")
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _number(text: str) -> float:
@@ -54,7 +53,7 @@ def glob(pattern: str, comparator: str) -> re.Pattern:
         else:
             out.append(re.escape(ch))
         i += 1
-    flags = re.DOTALL | (re.IGNORECASE if comparator in ("i;ascii-casemap", "i;unicode-casemap") else 0)
+    flags = re.DOTALL | {"i;ascii-casemap": re.IGNORECASE | re.ASCII, "i;unicode-casemap": re.IGNORECASE}.get(comparator, 0)
     return re.compile("".join(out) + r"\Z", flags)
 
 

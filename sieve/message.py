@@ -48,8 +48,9 @@ class MessageView:
     size: int  # of the whole message, octets
 
     def __post_init__(self) -> None:
-        self._msg = email.message_from_bytes(self.raw, policy=email.policy.compat32)
         self._headers = _fields(self.raw)
+        self._msg: email.message.Message | None = None  # parsed for a body test only
+        self._texts: dict[tuple, list[str]] = {}
 
     def header(self, name: str) -> list[str]:
         """Every field named ``name``, decoded, unfolded."""
@@ -70,7 +71,12 @@ class MessageView:
             sep = self.raw.find(b"\r\n\r\n")
             start = sep + 4 if sep >= 0 else len(self.raw)
             return [self.raw[start:].decode("utf-8", "replace")]
-        out = []
+        key = (transform, tuple(types or ()))
+        if key in self._texts:
+            return self._texts[key]
+        if self._msg is None:
+            self._msg = email.message_from_bytes(self.raw, policy=email.policy.compat32)
+        out = self._texts[key] = []
         for part in self._msg.walk():
             if part.is_multipart():
                 continue

@@ -154,3 +154,12 @@ def test_vacation_replies_only_when_user_named():
     view = MessageView(MESSAGE, len(MESSAGE))
     assert may_reply(view, "an@other.gov.vn", {"binh@example.gov.vn"}) == (True, "")
     assert may_reply(view, "an@other.gov.vn", {"khac@example.gov.vn"})[0] is False
+
+
+def test_comparators_ascii_casemap_folds_only_ascii_unicode_casemap_all():
+    raw = "Subject: ĐƠN XIN nghỉ\r\n\r\nx".encode()
+    assert run('if header :contains "subject" "xin" { discard; }', raw).discarded
+    assert not run('if header :contains "subject" "đơn" { discard; }', raw).discarded  # RFC 4790: ASCII only
+    assert run('require "comparator-i;unicode-casemap"; if header :comparator "i;unicode-casemap" :contains '
+               '"subject" "đơn" { discard; }', raw).discarded
+    assert run('if header :matches "subject" "*xin N?H*" { discard; }', raw).discarded
