@@ -91,6 +91,9 @@ async def deliver(
         if sieve is not None and wanted and sieve.needed(store, wanted):
             plan = await loop.run_in_executor(executor, sieve.plan, store, wanted, message.spool, message.prefix,
                                               message.size, sender)  # fmt: skip
+            if not message.remote and not message.refused and plan.all_rejected(wanted):
+                log.info("id=%s rejected by every recipient's filter", tx_id)
+                return sieve.S550_REJECTED
         if message.size <= PARSE_ON_LOOP and not limit_blocks and not store.messages.blob_on_disk(message.size + len(message.prefix)):
             targets, blob = prepare()  # ~0.3 ms of CPU for 10 KB: cheaper here than two thread hand-offs
         else:  # a large message, a file to fsync, or quota classes read from the store

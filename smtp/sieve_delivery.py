@@ -34,6 +34,10 @@ log = logging.getLogger("smtp.sieve")
 
 _DAY = 86400.0
 
+#: Every recipient's script rejected the message: refused in the SMTP dialogue (RFC 5429 2.1.1,
+#: no refusal message of ours, so no backscatter); the reason may be Vietnamese, hence not in it.
+S550_REJECTED = "550 5.7.1 Message refused by the recipient's mail filter"
+
 
 @functools.lru_cache(maxsize=512)
 def _compiled(text: str) -> Script:
@@ -56,6 +60,13 @@ class Plan:
     decisions: dict[int, Decision] = field(default_factory=dict)
     view: MessageView | None = None
 
+    def all_rejected(self, accounts: Sequence[Account]) -> bool:
+        """Every one of ``accounts`` rejected (and nothing else to do for them)."""
+        found = [self.decisions.get(a.id) for a in accounts]
+        return bool(found) and all(d is not None and d.result is not None and d.result.reject is not None
+                                   and not d.folders and not d.result.redirects and d.result.vacation is None
+                                   for d in found)  # fmt: skip
+
     def targets(self, account: Account, folder: str, limit: int | None) -> list[DeliveryTarget] | None:
         """The account's targets when its script decided them (None: the default target)."""
         d = self.decisions.get(account.id)
@@ -66,6 +77,8 @@ class Plan:
 
 
 class SieveDelivery:
+    S550_REJECTED = S550_REJECTED
+
     def __init__(self, settings: SieveSettings, domains: Sequence[str], hostname: str) -> None:
         self.settings = settings
         self.domains = frozenset(d.lower() for d in domains)

@@ -107,12 +107,22 @@ def test_vacation_once_per_sender_and_never_to_lists(server, users):
     assert len(replies) == 1  # once per sender per :days, never to a list
 
 
-def test_reject_tells_the_sender(server, users):
+def test_reject_by_the_only_recipient_is_refused_at_data(server, users):
     put_script(server, users["chanh"], 'require "reject";\nif header :contains "subject" "quang cao" { reject "Không nhận quảng cáo."; }')
-    send(server, users["khach"], users["chanh"], "quang cao 1")
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        send(server, users["khach"], users["chanh"], "quang cao 1")
+    assert refused.value.smtp_code == 550 and b"5.7.1" in refused.value.smtp_error
+    assert "quang cao 1" not in subjects(server, users["chanh"])
+
+
+def test_reject_by_one_of_two_recipients_tells_the_sender(server, users):
+    msg = (f"From: {users['khach']}\r\nTo: {users['chanh']}, {users['vang']}\r\nSubject: quang cao 2\r\n\r\nx\r\n").encode()
+    with smtplib.SMTP(server.host, server.port("smtp"), timeout=30) as smtp:
+        smtp.sendmail(users["khach"], [users["chanh"], users["vang"]], msg)
     wait_until(lambda: any(b"MAILER-DAEMON" in h and b"Auto-Submitted" in h for _f, h in folder(server, users["khach"])),
                what="rejection notice")
-    assert "quang cao 1" not in subjects(server, users["chanh"])
+    assert "quang cao 2" not in subjects(server, users["chanh"])
+    wait_until(lambda: "quang cao 2" in subjects(server, users["vang"]), what="the other recipient has it")
 
 
 def test_redirect_to_a_local_account_with_and_without_copy(server, users):
