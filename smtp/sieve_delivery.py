@@ -19,7 +19,8 @@ import functools
 import logging
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from email.utils import parseaddr
 from typing import BinaryIO, Sequence
 
 from config.sieve import Sieve as SieveSettings
@@ -195,6 +196,8 @@ class SieveDelivery:
         if not due:
             log.info("id=%s sieve: vacation reply from %s to %s already sent", tx_id, d.account.address, sender)
             return
+        if action.from_ and parseaddr(action.from_)[1].lower() not in own:  # RFC 5230 4.4: no forged From
+            action = replace(action, from_=None)
         raw = build_reply(action, plan.view, sender=sender, user=d.account.address, hostname=self.hostname, now=now)
         await self._send(store, raw, "", sender, outbound, executor, tx_id)  # RFC 5230 5.1: null reverse-path
         log.info("id=%s sieve: vacation reply from %s to %s", tx_id, d.account.address, sender)
