@@ -91,6 +91,7 @@ async def deliver(
         if sieve is not None and wanted and sieve.needed(store, wanted):
             plan = await loop.run_in_executor(executor, sieve.plan, store, wanted, message.spool, message.prefix,
                                               message.size, sender)  # fmt: skip
+            plan.junk = message.folder != "INBOX"
             if not message.remote and not message.refused and plan.all_rejected(wanted):
                 log.info("id=%s rejected by every recipient's filter", tx_id)
                 return sieve.S550_REJECTED

@@ -60,6 +60,7 @@ class Decision:
 class Plan:
     decisions: dict[int, Decision] = field(default_factory=dict)
     view: MessageView | None = None
+    junk: bool = False  # the content checks judged it spam: no vacation reply (RFC 5230 4.6)
 
     def all_rejected(self, accounts: Sequence[Account]) -> bool:
         """Every one of ``accounts`` rejected (and nothing else to do for them)."""
@@ -179,7 +180,7 @@ class SieveDelivery:
             await self._send(store, raw, "", sender, outbound, executor, tx_id)
             log.info("id=%s sieve: %s rejected the message", tx_id, address)
         stored = d.account.id in placed or not d.folders  # not when its copy was refused (quota)
-        if r.vacation is not None and stored:
+        if r.vacation is not None and stored and not plan.junk:
             await self._vacation(store, plan, d, sender, outbound, executor, tx_id, now)
 
     async def _vacation(self, store, plan, d: Decision, sender, outbound, executor, tx_id, now) -> None:
