@@ -195,3 +195,22 @@ def test_a_locked_account_session_ends_at_its_next_command(srv):
         assert raw.cmd(b"LISTSCRIPTS\r\n")[-1].startswith(b"BYE (UNAVAILABLE)")
     finally:
         raw.close()
+
+
+def test_authenticate_with_a_continuation_and_a_literal_putscript(srv):
+    import base64
+
+    raw = Raw(srv)
+    try:
+        raw.sock.sendall(b'AUTHENTICATE "PLAIN"\r\n')
+        assert raw.file.readline() == b'""\r\n'  # the server asks for the response
+        token = base64.b64encode(f"\0an@{srv.domain}\0{PASSWORD}".encode())
+        assert raw.cmd(b'"' + token + b'"\r\n')[-1].startswith(b"OK")
+        script = 'require "fileinto";\r\nfileinto "Thư cũ";\r\n'.encode()
+        assert raw.cmd(b'PUTSCRIPT "cu" {%d+}\r\n' % len(script) + script + b"\r\n")[-1] == b"OK"
+        got = raw.cmd(b'GETSCRIPT "cu"\r\n')
+        assert got[0] == b"{%d}" % len(script) and got[-1] == b"OK"
+        assert raw.cmd(b'DELETESCRIPT "cu"\r\n')[-1] == b"OK"
+        assert raw.cmd(b'LOGOUT\r\n')[-1].startswith(b"OK")
+    finally:
+        raw.close()
