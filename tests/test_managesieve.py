@@ -8,27 +8,21 @@ import os
 import shutil
 import smtplib
 import socket
-import ssl
 import subprocess
-import warnings
 
 import pytest
 
-from tests.conftest import free_port, wait_until
+from tests.conftest import BACKENDS, Server, free_port, wait_until
 
 PASSWORD = "Mk-sieve-2026!"
 VACATION = 'require ["vacation","fileinto"];\r\n# nghỉ phép\r\nvacation :days 1 :subject "Nghỉ phép" "Tôi nghỉ đến thứ Hai.";\r\n'
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=BACKENDS)
 def srv(request, tmp_path_factory):
-    from tests.conftest import BACKENDS, Server
-
-    made = []
     port = free_port()
-    s = Server(tmp_path_factory.mktemp("managesieve"), BACKENDS[-1] if os.environ.get("MAILSERVER_TEST_DATABASE_URL") else "sqlite",
+    s = Server(tmp_path_factory.mktemp(f"managesieve-{request.param}"), request.param,
                {"listeners": {"managesieve": {"address": "127.0.0.1", "port": port}}, "sieve": {"max_scripts": 3}})
-    made.append(s)
     s.ports["managesieve"] = port
     s.start()
     s.add_account(f"an@{s.domain}", PASSWORD)
