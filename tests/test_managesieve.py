@@ -208,3 +208,20 @@ def test_authenticate_with_a_continuation_and_a_literal_putscript(srv):
         assert raw.cmd(b'LOGOUT\r\n')[-1].startswith(b"OK")
     finally:
         raw.close()
+
+
+@pytest.mark.skipif(not os.environ.get("MAILSERVER_TEST_DATABASE_URL"), reason="several processes need PostgreSQL")
+def test_managesieve_is_served_by_every_worker_of_serve_workers(tmp_path):
+    port = free_port()
+    s = Server(tmp_path, "postgresql", {"listeners": {"managesieve": {"address": "127.0.0.1", "port": port}}})
+    s.ports["managesieve"] = port
+    try:
+        s.start(workers=2)  # the parent binds the port; each worker adopts it
+        for _ in range(4):
+            raw = Raw(s)
+            try:
+                assert raw.greeting[-1].startswith(b"OK") and raw.cmd(b"CAPABILITY\r\n")[-1] == b"OK"
+            finally:
+                raw.close()
+    finally:
+        s.destroy()
