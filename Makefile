@@ -3,10 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Real mail clients the end-to-end tests drive (and fail2ban-regex, which reads our login log;
-# zip, which writes the classified-guard tests' password-protected archive), and the Debian
+# zip, which writes the classified-guard tests' password-protected archive; sieve-connect, the ManageSieve client), and the Debian
 # packages that provide them.
-CLIENT_BINARIES := swaks mbsync fetchmail mutt getmail offlineimap fail2ban-regex zip
-CLIENT_PACKAGES := swaks isync fetchmail mutt getmail6 offlineimap3 fail2ban zip
+CLIENT_BINARIES := swaks mbsync fetchmail mutt getmail offlineimap fail2ban-regex zip sieve-connect
+CLIENT_PACKAGES := swaks isync fetchmail mutt getmail6 offlineimap3 fail2ban zip sieve-connect
 # The reference IMAP server of the differential tests (tests/test_imap_differential.py): the tests
 # start a private instance of their own; a system Dovecot the package may start is not used.
 ORACLE_BINARIES := dovecot

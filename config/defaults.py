@@ -65,6 +65,7 @@ listeners:
   pop3:        {address: $listen, port: $pop3}   # POP3 with STLS (standard 110)
   pop3s:       {address: $listen, port: $pop3s}   # POP3 over implicit TLS (standard 995)
   web:         {address: $listen, port: $web}   # self-service portal, HTTPS: /password, /healthz (see web:)
+#  managesieve: {address: $listen, port: 4190}   # filter editing from Thunderbird, Roundcube (RFC 5804; see sieve:)
 
 tls:
   # PEM files. init created a self-signed pair; replace them with your CA-issued certificate.
@@ -302,6 +303,17 @@ tls:
 #  user_dn_template: null        # e.g. "uid={local},ou=people,dc=example,dc=gov,dc=vn"
 #  disabled_filter: "(pwdAccountLockedTime=*)"
 #  sync_at: null                 # e.g. "03:00"
+# Users' mail filters (Sieve, RFC 5228) and out-of-office replies (RFC 5230), set over
+# listeners.managesieve or on the portal's /vacation page; run when mail is delivered.
+#sieve:
+#  enabled: true
+#  max_script_size: 64KiB
+#  max_scripts: 10
+  # A vacation reply goes to one sender at most once per this many days (bounds of :days).
+#  vacation_min_days: 1
+#  vacation_max_days: 30
+  # The zone of the date tests (currentdate "hour" ...).
+#  timezone: "+0700"
 """)
 
 

@@ -23,6 +23,7 @@ from config.backup import Backup
 from config.ldap import Ldap
 from config.logs import Logging
 from config.mtasts import MtaSts
+from config.sieve import Sieve
 from config.sizes import parse_size
 
 
@@ -60,6 +61,7 @@ class Listeners(_Frozen):
     pop3: Listener | None = None
     pop3s: Listener | None = None
     web: Listener | None = None
+    managesieve: Listener | None = None  # RFC 5804 filter editing (standard 4190); off unless set
 
 
 class Database(_Frozen):
@@ -416,6 +418,7 @@ class Settings(_Frozen):
     logging: Logging = Logging()  # level, text|json, stderr or a file (config/logs.py)
     ldap: Ldap = Ldap()  # directory-backed accounts and `ldap sync` (config/ldap.py, R-PROTO-3)
     classified: Classified = Classified()  # R-SEC-3 guard of submission (config/classified.py)
+    sieve: Sieve = Sieve()  # users' filters and vacation replies (config/sieve.py)
 
     def password_url(self) -> str | None:
         """The portal's password page as users reach it; None without a portal."""

@@ -229,6 +229,9 @@ async def _start(settings: Settings, running: _Running, worker: Worker | None = 
         logins=logins, limits=limits, rates=SendingRates(store, settings),
         classified=ClassifiedReports(store, settings),  # R-SEC-3: audit and notices of the guard
     )  # fmt: skip
+    from managesieve.service import start_managesieve
+
+    running.servers += await start_managesieve(settings, store, auth, server_ssl_context(settings), logins=logins, limits=limits, sockets=sockets)  # RFC 5804
     tls = running.tls = twisted_tls_options(settings)
     # revoked, locked, deleted or password reset since login: the session is ended (mailserver/sessions.py)
     guard = running.guard = SessionGuard(real_reactor, store, settings.limits.session_recheck,

@@ -22,6 +22,7 @@ from smtp.data import DataResult, DataState
 from smtp.pipeline import Check, DataContext, Groups, MailContext, Org, Peer, RcptContext
 from smtp.quota import QuotaPolicy
 from smtp.received import Trace, protocol_name, trace_headers
+from smtp.sieve_delivery import SieveDelivery
 from smtp.transaction import Transaction
 from storage.api import Store
 from storage.errors import StoreError
@@ -67,6 +68,8 @@ class InboundHandler:
         self.mail_checks = pipeline.build("MAIL") if mail_checks is None else mail_checks
         self.rcpt_checks = pipeline.build("RCPT") if rcpt_checks is None else rcpt_checks
         self.data_checks = pipeline.build("DATA") if data_checks is None else data_checks
+        # users' Sieve filters at delivery (RFC 5228)
+        self.sieve = SieveDelivery(settings.sieve, settings.domains, settings.hostname) if settings.sieve.enabled else None
 
     async def mail(self, peer: Peer, tx: Transaction, path: PathArg) -> str:
         ctx = MailContext(
@@ -173,6 +176,7 @@ class InboundHandler:
             self.store, message, tx_id=tx.id, sender=tx.mail_from or "", hostname=self.settings.hostname,
             executor=self.executor, limit_for=self.quota.delivery_limit if self.quota else None,
             limit_blocks=self.quota.limits_need_store() if self.quota else False, outbound=self.outbound,
+            sieve=self.sieve,
         )  # fmt: skip
         send_as = tx.send_as | ctx.extra.get("send_as", set())
         if reply.startswith("250") and send_as and self.org is not None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from mailserver.cli import account, compliance, directory, dkim, group, ldap, lifecycle, queue, quota, server, unit
+from mailserver.cli import account, compliance, directory, dkim, filters, group, ldap, lifecycle, queue, quota, server, unit
 from mailserver.cli.base import DEFAULT_CONFIG, Context, Group
 
 __all__ = ["COMMANDS", "cli", "main"]
@@ -38,6 +38,7 @@ COMMANDS: tuple[click.Command, ...] = (
     lifecycle.retention,  # retention run
     compliance.compliance,  # compliance [--profile P] [--format text|html|json]
     ldap.ldap,  # ldap sync
+    filters.filters,  # filter list|show|put|activate|forward|alias
 )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from twisted.web import server
 
 from config.settings import Settings
-from mailserver.web import directory, health, index, metrics, password, static, well_known
+from mailserver.web import directory, health, index, metrics, password, static, vacation, well_known
 from mailserver.web.context import PortalContext, Route
 from mailserver.web.http import NotFound, Request, Root
 from mailserver.web.metrics import metrics_text  # noqa: F401  (its historical home)
@@ -27,6 +27,7 @@ ROUTES: tuple[Route, ...] = (
     Route("", index.page),
     Route("static", static.page),
     Route("password", password.page, nav=("Đổi mật khẩu", "Change password")),  # R-PASS-1..4
+    Route("vacation", vacation.page, nav=("Trả lời tự động", "Out-of-office reply")),  # Sieve vacation (RFC 5230)
     Route("danh-ba", directory.page, nav=("Danh bạ thư điện tử", "E-mail directory")),  # R-DIR-1
     Route("healthz", health.page),
     Route("metrics", metrics.page),

@@ -108,6 +108,10 @@ from storage.api.lifecycle import (
 from storage.api.sessions import (
     why_lapsed,
 )
+from storage.api.sieve import (
+    Forward,
+    SieveScript,
+)
 from storage.api.stats import (
     StoreStats,
 )
@@ -122,6 +126,7 @@ from storage.api.roles import (
     OutboundQueue,
     Search,
     SessionLocks,
+    SieveScripts,
     Store,
     Usage,
 )

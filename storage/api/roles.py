@@ -30,6 +30,7 @@ from storage.api.org import (
 )
 from storage.api.held import HeldMessage
 from storage.api.queue import Claim, EnvelopeOptions, Outcome, QueuedMessage, TlsCount
+from storage.api.sieve import Forward, SieveScript
 from storage.api.stats import StoreStats
 from storage.api.types import (
     RENDERED_KINDS,
@@ -646,6 +647,48 @@ class HeldMessages(Protocol):
 
     def remove(self, held_id: int) -> None:
         """Forget a held message (released or deleted); raises NotFound."""
+class SieveScripts(Protocol):
+    """Each account's Sieve scripts (RFC 5228), its forwarding, and the vacation replies sent
+    (RFC 5230); tables ``sieve_scripts``, ``sieve_forwards``, ``sieve_vacation``. Names are compared exactly (RFC 5804 1.6). At most
+    one script per account is active: delivery runs it. Thread-safe; blocking."""
+
+    def list_scripts(self, account_id: int) -> list[SieveScript]:
+        """By name."""
+
+    def get_script(self, account_id: int, name: str) -> str | None: ...
+
+    def put_script(self, account_id: int, name: str, content: str) -> None:
+        """Create or replace (an active script stays active)."""
+
+    def delete_script(self, account_id: int, name: str) -> None:
+        """``NotFound``; ``Invalid`` when it is the active script (RFC 5804 2.10)."""
+
+    def rename_script(self, account_id: int, old: str, new: str) -> None:
+        """``NotFound``, ``Exists``; the active flag moves with the script."""
+
+    def set_active(self, account_id: int, name: str | None) -> None:
+        """Make ``name`` the active script (None: none active). ``NotFound``."""
+
+    def holders(self) -> frozenset[int]:
+        """The accounts that have an active script or forwarding."""
+
+    def peek_holders(self) -> frozenset[int] | None:
+        """``holders()`` as last read, when no commit could have changed it since (SQLite, in
+        this process); None: call ``holders`` in a thread. Never blocks: delivery calls it on
+        the event loop to skip the filters' thread hand-off for accounts without filters."""
+
+    def active_scripts(self, account_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """account id → (name, content) of its active script, for the accounts that have one."""
+
+    def set_forward(self, account_id: int, forward: Forward | None) -> None:
+        """Forward the account's mail (None: stop forwarding)."""
+
+    def forwards(self, account_ids: Sequence[int]) -> dict[int, Forward]:
+        """account id → its forwarding, for the accounts that forward."""
+
+    def vacation_due(self, account_id: int, sender: str, handle: str, now: float, period: float) -> bool:
+        """True, and the reply recorded as sent at ``now``, unless one went to ``sender`` under
+        ``handle`` less than ``period`` seconds ago (RFC 5230 4.2); one atomic step."""
 
 
 class Store(Protocol):
@@ -662,6 +705,7 @@ class Store(Protocol):
     guard: LoginFailures
     held: HeldMessages
     locks: SessionLocks
+    sieve: SieveScripts
 
     def close(self) -> None:
         """Stop the store's threads (writer, indexer, notifier) and close its connections."""
