@@ -37,6 +37,7 @@ from twisted.web import resource, server
 from config.settings import Settings
 from mailserver.accounts.auth import hash_password
 from mailserver.policy.guard import is_trusted
+from mailserver.web import autoconfig
 from mailserver.policy.passwords import check_password
 from storage.api import AccountState
 
@@ -368,9 +369,10 @@ class Root(resource.Resource):
         self.pages = pages
 
     def getChild(self, path: bytes, request: server.Request) -> resource.Resource:
-        if request.postpath:  # /password/x and the like
+        found = self.pages.get(path, NotFound())
+        if request.postpath and not getattr(found, "nested", False):  # /password/x and the like
             return NotFound()
-        return self.pages.get(path, NotFound())
+        return found
 
 
 def build_site(settings: Settings, store: Any, auth: Any, org: Any, reactor: Any, guard: Any = None,
@@ -380,6 +382,7 @@ def build_site(settings: Settings, store: Any, auth: Any, org: Any, reactor: Any
         b"password": PasswordPage(settings, store, auth, reactor, logins),
         b"healthz": Health(store),
         b"metrics": Metrics(settings, store, guard, reactor.seconds(), reactor),
+        **autoconfig.pages(settings, auth, reactor, logins),  # client set-up (mailserver/web/autoconfig.py)
     }
     if settings.web.publish_directory and org is not None:
         pages[b"danh-ba"] = Directory(org, settings.web.directory_title)
