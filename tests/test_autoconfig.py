@@ -31,11 +31,16 @@ def portal(tmp_path_factory):
     server.web_port = web
     try:
         server.start()
-        wait_until(lambda: socket.socket().connect_ex(("127.0.0.1", web)) == 0, timeout=30, what="the portal listening")
+        wait_until(lambda: _listening(web), timeout=30, what="the portal listening")
         server.add_account(f"annv@{server.domain}", PASSWORD)
         yield server
     finally:
         server.destroy()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _ctx(server) -> ssl.SSLContext:
