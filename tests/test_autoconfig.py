@@ -130,3 +130,10 @@ def test_apple_mobileconfig_for_a_user_with_the_right_password(portal):
     assert mail["EmailAccountName"] == "Nguyễn Văn An"
     for key in ("PayloadUUID", "PayloadIdentifier"):
         assert profile[key] and mail[key]
+
+
+def test_mta_sts_policy_names_our_mx(portal):
+    status, headers, body = _fetch(portal, "/.well-known/mta-sts.txt")
+    assert status == OK and headers["Content-Type"] == "text/plain"
+    lines = dict(line.split(": ", 1) for line in body.decode().splitlines())
+    assert lines == {"version": "STSv1", "mode": "testing", "mx": "mail.example.gov.vn", "max_age": "604800"}

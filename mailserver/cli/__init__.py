@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from mailserver.cli import account, directory, dkim, group, lifecycle, mailbox, migrate, queue, quota, server, unit
+from mailserver.cli import account, directory, dkim, dns, group, lifecycle, mailbox, migrate, queue, quota, server, unit
 from mailserver.cli.base import DEFAULT_CONFIG, Context, Group
 
 __all__ = ["COMMANDS", "cli", "main"]
@@ -37,6 +37,7 @@ COMMANDS: tuple[click.Command, ...] = (
     lifecycle.retention,  # retention run
     migrate.migrate,  # migrate imap
     mailbox.mailbox,  # mailbox import|export
+    dns.dns,  # dns DOMAIN [--check]
 )
 
 

@@ -5,6 +5,7 @@
   what Thunderbird asks ``autoconfig.<domain>`` for): clientConfig 1.1.
 - ``/autodiscover/autodiscover.xml`` (POST, what Outlook sends to ``autodiscover.<domain>``): the
   Outlook POX response (schema responseschema/2006a) for the address in the request.
+- ``/.well-known/mta-sts.txt``: the MTA-STS policy (RFC 8461) ``mailserver dns`` announces.
 - ``/mobileconfig``: a form (address and password, checked as at any login, through the login
   guard when the server has one); the answer is an unsigned configuration profile (plist) with
   the account, for iPhone, iPad and macOS Mail.
@@ -29,6 +30,7 @@ from twisted.internet.threads import deferToThread
 from twisted.web import resource, server
 
 from config.settings import Settings
+from mailserver.maintenance.dns_records import mta_sts_policy
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +161,19 @@ class ThunderbirdConfig(resource.Resource):
         return _send(request, 200, b"application/xml; charset=utf-8", thunderbird_xml(self.settings, domain))
 
 
+class MtaStsPolicy(resource.Resource):
+    """RFC 8461 policy (``mailserver dns`` prints the TXT record that announces it)."""
+
+    isLeaf = True
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.body = mta_sts_policy(settings).encode()
+
+    def render_GET(self, request: server.Request) -> bytes:
+        return _send(request, 200, b"text/plain", self.body)
+
+
 class _Tree(resource.Resource):
     """A fixed path below the page's first segment; anything else is 404."""
 
@@ -271,7 +286,8 @@ def pages(settings: Settings, auth: Any, reactor: Any, logins: Any = None) -> di
     """The portal's page-table entries (build_site adds them with one line)."""
     thunderbird = ThunderbirdConfig(settings)
     return {
-        b".well-known": _Tree({(b"autoconfig", b"mail", b"config-v1.1.xml"): thunderbird}),
+        b".well-known": _Tree({(b"autoconfig", b"mail", b"config-v1.1.xml"): thunderbird,
+                               (b"mta-sts.txt",): MtaStsPolicy(settings)}),
         b"mail": _Tree({(b"config-v1.1.xml",): thunderbird}),
         b"autodiscover": _Tree({(b"autodiscover.xml",): Autodiscover(settings)}),
         b"Autodiscover": _Tree({(b"Autodiscover.xml",): Autodiscover(settings)}),
