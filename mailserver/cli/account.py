@@ -48,16 +48,30 @@ def account() -> None:
 @click.argument("name")
 @click.option("--address", help="The address (default: derived from NAME by the profile's address_rule, R-ADDR-*).")
 @click.option("--password", help="Initial password (default: a random one, printed).")
+@click.option("--password-stdin", is_flag=True, help="Read the initial password from the first line of standard input.")
+@click.option("--unit", "unit_code", metavar="CODE", help="The unit (đơn vị) the person belongs to.")
 @click.option("--active", is_flag=True, help="Service account: no password change required at first login.")
 @pass_ctx
-def account_add(obj: Context, name: str, address: str | None, password: str | None, active: bool) -> None:
+def account_add(obj: Context, name: str, address: str | None, password: str | None, password_stdin: bool,
+                unit_code: str | None, active: bool) -> None:
     """Create a personal account. NAME is the display name, e.g. "Nguyễn Văn An"."""
     from mailserver.accounts.auth import hash_password
     from mailserver.policy.addresses import AddressPolicyError, derive_local_part
 
+    if password_stdin:
+        if password is not None:
+            raise click.BadParameter("give --password or --password-stdin, not both", param_hint="--password-stdin")
+        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        if not password:
+            raise Refused("no password on standard input")
     display_name = parse_name(name)
     settings = obj.settings
     with obj.store() as store:
+        unit = None
+        if unit_code is not None:
+            unit = store.org.get_unit(unit_code.strip())
+            if unit is None:
+                raise Refused(f"no unit {unit_code.strip()!r} (see `mailserver unit list`)")
         if address is None:
             domain = settings.domains[0]
             taken = [a.address.partition("@")[0] for a in store.accounts.list_accounts() if a.address.endswith("@" + domain)]
@@ -72,12 +86,20 @@ def account_add(obj: Context, name: str, address: str | None, password: str | No
         plain = new_password(settings, address, password)
         state = AccountState.ACTIVE if active else AccountState.MUST_CHANGE_PASSWORD  # R-PASS-1
         try:
-            created = store.accounts.create_account(address, display_name, hash_password(settings.passwords, plain), state=state)
+            if unit is None:
+                created = store.accounts.create_account(address, display_name, hash_password(settings.passwords, plain), state=state)
+            else:
+                from storage.api import NewPerson
+
+                (created,) = store.org.create_people([NewPerson(address, display_name, hash_password(settings.passwords, plain),
+                                                                unit.id, state=state)])
         except Exists:
             raise Refused(f"{address} already exists") from None
     click.echo(f"address: {created.address}")
     if password is None:
         click.echo(f"password: {plain}")
+    if unit is not None:
+        click.echo(f"unit: {unit.code}")
     click.echo(f"state: {created.state.value}")
 
 
