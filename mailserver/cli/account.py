@@ -170,21 +170,27 @@ def account_passwd(obj: Context, address: str, password: str | None, active: boo
 
 @account.command("lock")
 @click.argument("address")
+@click.option("--reason", default="", help="Why (a security problem, R-ACC-2); in the notice and the audit log.")
+@click.option("--no-notify", is_flag=True, help="Do not mail the owner, the unit mailbox and the unit's head.")
 @pass_ctx
-def account_lock(obj: Context, address: str) -> None:
-    """Lock an account: no logins; mail is still received (R-ACC-2)."""
+def account_lock(obj: Context, address: str, reason: str, no_notify: bool) -> None:
+    """Lock an account: no logins; mail is still received (R-ACC-2). The owner and the unit are told."""
+    from mailserver.accounts.notify import tell_state_change
+
+    reason = " ".join(reason.split())
     with obj.store() as store:
         a = find_account(store, address)
         if a.state not in LOGIN_STATES:
             raise Refused(f"{a.address} is {a.state.value}; only an active account can be locked")
-        import datetime as _dt
-
-
+        now = _now()
         # Through the lifecycle record, so the lock's reason and time are known and audited.
         if not store.lifecycle.change_state(a.id, a.state, AccountState.LOCKED, "operator", action="lock",
-                                             now=_dt.datetime.now(_dt.UTC), detail="locked by the operator"):
+                                             now=now, detail=reason or "locked by the operator"):
             raise Refused(f"{a.address} changed state meanwhile; try again")
+        told = [] if no_notify else tell_state_change(store, obj.settings, a, "locked", reason, now)
     click.echo(f"{a.address}: locked")
+    if told:
+        click.echo(f"notified: {', '.join(told)}")
 
 
 @account.command("unlock")
@@ -267,9 +273,13 @@ def account_import(obj: Context, file: Path, dry_run: bool, out_dir: Path | None
 @account.command("revoke")
 @click.argument("address")
 @click.option("--reason", default="", help="Why (the unit's notice, leaving, a violation); kept in the audit log.")
+@click.option("--no-notify", is_flag=True, help="Do not mail the owner, the unit mailbox and the unit's head.")
 @pass_ctx
-def account_revoke(obj: Context, address: str, reason: str) -> None:
-    """Revoke an account (R-LIFE-1): no logins, mail to it refused, its mail kept."""
+def account_revoke(obj: Context, address: str, reason: str, no_notify: bool) -> None:
+    """Revoke an account (R-LIFE-1): no logins, mail to it refused, its mail kept. The owner and
+    the unit are told."""
+    from mailserver.accounts.notify import tell_state_change
+
     require_schema(obj)
 
     reason = " ".join(reason.split())
@@ -277,11 +287,16 @@ def account_revoke(obj: Context, address: str, reason: str) -> None:
         a = find_account(store, address)
         if a.state not in _REVOCABLE:
             raise Refused(f"{a.address} is already {a.state.value}")
+        now = _now()
+        told = [] if no_notify else tell_state_change(store, obj.settings, a, "revoked", reason, now, unit=False)
         if not store.lifecycle.change_state(a.id, a.state, AccountState.REVOKED, f"operator: {reason}".rstrip(": "),
-                                             now=_now(), action="revoke", detail=reason or "revoked by the operator"):
+                                             now=now, action="revoke", detail=reason or "revoked by the operator"):
             raise Refused(f"{a.address} changed state meanwhile; try again")
         headed = _units_headed(store, a.id)
+        told += [] if no_notify else tell_state_change(store, obj.settings, a, "revoked", reason, now, owner=False)
     click.echo(f"{a.address}: revoked")
+    if told:
+        click.echo(f"notified: {', '.join(told)}")
     for code in headed:
         click.echo(f"note: {a.address} heads unit {code}; hand it over with `mailserver unit handover {code} --to ADDRESS`")
 
