@@ -35,3 +35,24 @@ def test_refusals(make_server):
     assert result.returncode == 1 and "no password on standard input" in result.stderr
     result = srv.cli("account", "add", "Lê Văn Nam", "--password-stdin", input="short\n", check=False)
     assert result.returncode == 1 and "password refused" in result.stderr
+
+
+def test_move_to_another_unit_keeps_the_profile_and_is_audited(make_server):
+    srv = make_server(start=False)
+    srv.cli("unit", "add", "Văn phòng", "--code", "vp")
+    srv.cli("unit", "add", "Phòng Tổ chức", "--code", "tc", "--address", "tochuc@example.gov.vn")
+    srv.cli("account", "add", "Nguyễn Thị Hoa", "--unit", "vp", "--password", PW)
+    out = srv.cli("account", "move", "hoant@example.gov.vn", "--unit", "tc").stdout
+    assert out == "hoant@example.gov.vn: unit vp -> tc\n"
+    again = srv.cli("account", "move", "hoant@example.gov.vn", "--unit", "tc", check=False)
+    assert again.returncode == 1 and "already in unit tc" in again.stderr
+    unit_mailbox = srv.cli("account", "move", "tochuc@example.gov.vn", "--unit", "vp", check=False)
+    assert unit_mailbox.returncode == 1 and "only a person" in unit_mailbox.stderr
+    store = srv.open_store()
+    try:
+        account = store.accounts.get_account("hoant@example.gov.vn")
+        assert store.org.get_profile(account.id).unit_id == store.org.get_unit("tc").id
+        [entry] = [e for e in store.org.audit_log(account.id) if e.action == "move"]
+        assert entry.detail == "unit vp -> tc" and entry.actor_account_id is None
+    finally:
+        store.close()

@@ -1,4 +1,4 @@
-"""``account add|list|show|passwd|lock|unlock|delete|import|revoke|reissue|leave|exempt``.
+"""``account add|list|show|passwd|lock|unlock|delete|import|revoke|reissue|leave|exempt|move``.
 
 Revoking keeps the mailbox and its mail: the account cannot log in (IMAP, POP3, submission) and
 mail to it is refused at RCPT with 550 5.2.1 (storage.api LOGIN_STATES / RECEIVE_STATES). It is
@@ -101,6 +101,29 @@ def account_add(obj: Context, name: str, address: str | None, password: str | No
     if unit is not None:
         click.echo(f"unit: {unit.code}")
     click.echo(f"state: {created.state.value}")
+
+
+@account.command("move")
+@click.argument("address")
+@click.option("--unit", "unit_code", required=True, metavar="CODE", help="The unit the person moves to.")
+@pass_ctx
+def account_move(obj: Context, address: str, unit_code: str) -> None:
+    """Move a person to another unit (R-LIFE-1: a transfer); title and phones are kept; audited."""
+    with obj.store() as store:
+        a = find_account(store, address)
+        if a.kind != AccountKind.PERSONAL:
+            raise Refused(f"{a.address} is a {a.kind.value} mailbox; only a person moves between units")
+        unit = store.org.get_unit(unit_code.strip())
+        if unit is None:
+            raise Refused(f"no unit {unit_code.strip()!r} (see `mailserver unit list`)")
+        profile = store.org.get_profile(a.id)
+        before = store.org.unit_by_id(profile.unit_id) if profile is not None and profile.unit_id else None
+        if before is not None and before.id == unit.id:
+            raise Refused(f"{a.address} is already in unit {unit.code}")
+        store.org.set_profile(a.id, unit_id=unit.id, title=profile.title if profile else "",
+                              phone=profile.phone if profile else "", mobile=profile.mobile if profile else "")
+        store.org.record_access(None, a.id, "move", f"unit {before.code if before else '-'} -> {unit.code}")
+    click.echo(f"{a.address}: unit {before.code if before else '(none)'} -> {unit.code}")
 
 
 @account.command("list")
