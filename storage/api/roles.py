@@ -311,6 +311,16 @@ class Organisation(Protocol):
 
         ``parent``: code of the parent unit. ``Exists`` if the code or address is taken."""
 
+    def rename_unit(self, code: str, name: str) -> Unit:
+        """New name for the unit and its mailbox's display name (audited). ``NotFound``."""
+
+    def move_unit(self, code: str, parent: str | None) -> Unit:
+        """Put the unit under ``parent`` (None: top level); ``Invalid`` under itself (audited)."""
+
+    def remove_unit(self, code: str) -> None:
+        """Remove the unit (its delegations go; its mailbox account stays for the caller to
+        delete or keep). ``Invalid`` while a person's profile or a unit is still in it (audited)."""
+
     def get_unit(self, code_or_address: str) -> Unit | None:
         """By code (any case) or by any address of the unit mailbox."""
 
