@@ -111,6 +111,9 @@ class Passwords(_Frozen):
     unlock_wait_days: int | None = Field(default=None, ge=0)
     # R-PASS-3/4: passwords must be changed every this many months; null = no periodic change.
     max_age_months: int | None = Field(default=None, ge=1)
+    # A new password must differ from the current one and the ones before it, this many in all
+    # (the portal and `account passwd --password`); 0 = only from the current one (the portal's rule).
+    history: int = Field(default=0, ge=0, le=24)
 
 
 class QuotaClass(_Frozen):

@@ -179,6 +179,11 @@ def account_passwd(obj: Context, address: str, password: str | None, active: boo
     with obj.store() as store:
         a = find_account(store, address)
         plain = new_password(obj.settings, a.address, password)
+        if password is not None:
+            from mailserver.accounts.history import refuse_reused
+
+            if (problem := refuse_reused(store, obj.settings.passwords, a.id, plain)) is not None:
+                raise Refused(f"password refused (profile {obj.settings.profile}): {problem.en}")
         # A locked or revoked account stays so: a reset is not an unlock.
         state = None
         if a.state in LOGIN_STATES:

@@ -14,7 +14,7 @@ import string
 from collections.abc import Sequence
 from typing import Protocol
 
-__all__ = ["PASSWORD_RULES", "Reason", "check_password", "character_classes", "generate_password"]
+__all__ = ["PASSWORD_RULES", "Reason", "check_password", "character_classes", "generate_password", "reused"]
 
 
 class Reason(str):
@@ -116,6 +116,20 @@ def check_password(
             )
         )
     return reasons
+
+
+def reused(password: str, earlier_hashes: Sequence[str], verify) -> Reason | None:
+    """A refusal when ``password`` is one of ``earlier_hashes`` (the current one and those before
+    it, as many as ``passwords.history`` says); ``verify(hash, password) -> bool`` checks one."""
+    for hashed in earlier_hashes:
+        if verify(hashed, password):
+            n = len(earlier_hashes)
+            return Reason(
+                "reused",
+                f"Mật khẩu mới phải khác {n} mật khẩu gần nhất đã dùng." if n > 1 else "Mật khẩu mới phải khác mật khẩu hiện tại.",
+                f"The new password must differ from the last {n} passwords used." if n > 1 else "The new password must differ from the current one.",
+            )
+    return None
 
 
 class _Chooser(Protocol):

@@ -238,6 +238,10 @@ class PasswordPage(_Async):
             notes = _message("err", "Địa chỉ hoặc mật khẩu hiện tại không đúng, hoặc hộp thư đang bị khoá.",
                              "Wrong address or current password, or the mailbox is locked.")
             return 403, html_type, self._form(address, notes)
+        from mailserver.accounts.history import refuse_reused  # passwords.history
+
+        if (problem := await deferToThread(refuse_reused, self.store, rules, account.id, new)) is not None:
+            return 400, html_type, self._form(address, _message("err", problem.vi, problem.en))
         pw_hash = await deferToThread(hash_password, rules, new)
         await deferToThread(self.store.accounts.set_password, account.id, pw_hash, state=AccountState.ACTIVE)
         log.info("web: password changed for %s", account.address)

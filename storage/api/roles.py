@@ -95,6 +95,10 @@ class Accounts(Protocol):
     def set_password(self, account_id: int, password_hash: str, *, state: AccountState | None = None, rehash: bool = False) -> None:
         """``rehash`` = same password, new parameters: the password's age (R-PASS-4) is kept."""
 
+    def password_history(self, account_id: int, limit: int) -> list[str]:
+        """The current password hash and the ones before it, newest first, at most ``limit``
+        (``set_password`` keeps the one it replaces, except for a ``rehash``)."""
+
     def set_state(self, account_id: int, state: AccountState) -> None: ...
 
     def record_login(self, account_id: int, when: _dt.datetime) -> None: ...
