@@ -114,6 +114,9 @@ class Passwords(_Frozen):
     # A new password must differ from the current one and the ones before it, this many in all
     # (the portal and `account passwd --password`); 0 = only from the current one (the portal's rule).
     history: int = Field(default=0, ge=0, le=24)
+    # R-PASS-4: `lifecycle run` mails the owner (Vietnamese, then English) this many days before
+    # the password reaches max_age_months; null = no warning.
+    expiry_warning_days: int | None = Field(default=None, ge=1)
 
 
 class QuotaClass(_Frozen):

@@ -132,6 +132,22 @@ def reused(password: str, earlier_hashes: Sequence[str], verify) -> Reason | Non
     return None
 
 
+def expiry_warning_due(
+    *, state: str, password_changed_at, created_at, max_age_months: int | None, warning_days: int | None, now,
+):
+    """When an active account's password expires (R-PASS-4), if a warning is due now: within
+    ``warning_days`` before that deadline and not after it (then ``lifecycle run`` requires the
+    change itself). None otherwise."""
+    import datetime as _dt
+
+    from mailserver.policy.lifecycle import add_months
+
+    if state != "active" or max_age_months is None or not warning_days:
+        return None
+    due = add_months(password_changed_at or created_at, max_age_months)
+    return due if due - _dt.timedelta(days=warning_days) <= now < due else None
+
+
 class _Chooser(Protocol):
     def choice(self, seq: Sequence[str]) -> str: ...
 
