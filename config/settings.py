@@ -117,6 +117,11 @@ class Passwords(_Frozen):
     # R-PASS-4: `lifecycle run` mails the owner (Vietnamese, then English) this many days before
     # the password reaches max_age_months; null = no warning.
     expiry_warning_days: int | None = Field(default=None, ge=1)
+    # R-PASS-1 at the protocol level: an account on its initial password may log in to the portal
+    # only (IMAP NO [EXPIRED], POP3 -ERR [AUTH], submission 535 5.7.8, each naming the portal),
+    # after initial_change_grace_hours from when the password was set (null: at once).
+    enforce_initial_change: bool = False
+    initial_change_grace_hours: int | None = Field(default=None, ge=0)
 
 
 class QuotaClass(_Frozen):

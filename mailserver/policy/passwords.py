@@ -148,6 +148,28 @@ def expiry_warning_due(
     return due if due - _dt.timedelta(days=warning_days) <= now < due else None
 
 
+def initial_change_required(*, state: str, since, enforce: bool, grace_hours: int | None, now) -> bool:
+    """R-PASS-1 at the protocol level (``passwords.enforce_initial_change``): an account still on
+    its initial password logs in only to the portal — IMAP, POP3 and submission refuse it — once
+    ``grace_hours`` after the password was set have passed (None: at once)."""
+    import datetime as _dt
+
+    if not enforce or state != "must_change_password":
+        return False
+    if grace_hours is None or since is None:
+        return True
+    return now >= since + _dt.timedelta(hours=grace_hours)
+
+
+def must_change_first(passwords, account, now) -> bool:
+    """``initial_change_required`` for an account (``storage.api.Account``, read by attribute)
+    under the ``passwords`` settings."""
+    return initial_change_required(
+        state=str(getattr(account.state, "value", account.state)),
+        since=account.password_changed_at or account.created_at, enforce=passwords.enforce_initial_change,
+        grace_hours=passwords.initial_change_grace_hours, now=now)
+
+
 class _Chooser(Protocol):
     def choice(self, seq: Sequence[str]) -> str: ...
 
