@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyNetwork, model_validator
 from pydantic_core import PydanticCustomError
 
+from config.accounts import AccountChanges
 from config.filters import Filters, RoleAddresses
 from config.sizes import parse_size
 
@@ -371,6 +372,7 @@ class Settings(_Frozen):
     dns: Dns = Dns()
     web: Web = Web()
     filters: Filters = Filters()  # spamd, clamd, milters, DMARC (config/filters.py)
+    accounts: AccountChanges = AccountChanges()  # account rename aliases (config/accounts.py)
     role_addresses: RoleAddresses = RoleAddresses()  # postmaster@, abuse@ (config/filters.py)
     guard: Guard = Guard()
     proxy: Proxy = Proxy()

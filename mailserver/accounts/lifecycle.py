@@ -63,6 +63,10 @@ def run_lifecycle(
     rules = rules_from(settings)
     lifecycle = store.lifecycle
     changes = []
+    if not dry_run:  # the old addresses of renamed accounts whose time is over (accounts.rename_alias_days)
+        for old, current in store.org.expire_aliases(now):
+            log.info("lifecycle: alias %s of %s removed", old, current)
+            changes.append(Change(old, "alias", "removed", "rename_alias_expired", now, notify_note=f"now {current}"))
     for record in lifecycle.records():
         transition = decide_account_state(record.facts, rules, now)
         if transition is None:

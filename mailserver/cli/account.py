@@ -1,4 +1,4 @@
-"""``account add|list|show|passwd|lock|unlock|delete|import|revoke|reissue|leave|exempt|move``.
+"""``account add|list|show|passwd|lock|unlock|delete|import|revoke|reissue|leave|exempt|move|rename``.
 
 Revoking keeps the mailbox and its mail: the account cannot log in (IMAP, POP3, submission) and
 mail to it is refused at RCPT with 550 5.2.1 (storage.api LOGIN_STATES / RECEIVE_STATES). It is
@@ -124,6 +124,32 @@ def account_move(obj: Context, address: str, unit_code: str) -> None:
                               phone=profile.phone if profile else "", mobile=profile.mobile if profile else "")
         store.org.record_access(None, a.id, "move", f"unit {before.code if before else '-'} -> {unit.code}")
     click.echo(f"{a.address}: unit {before.code if before else '(none)'} -> {unit.code}")
+
+
+@account.command("rename")
+@click.argument("address")
+@click.argument("new_address")
+@click.option("--keep-old-days", type=click.IntRange(min=0),
+              help="Days the old address still reaches the account (default: accounts.rename_alias_days; 0: not kept).")
+@pass_ctx
+def account_rename(obj: Context, address: str, new_address: str, keep_old_days: int | None) -> None:
+    """Give an account a new address (a name corrected, a transfer); mail, folders and password
+    stay, and the old address reaches it for a while (``lifecycle run`` removes it then). Audited."""
+    import datetime as _dt
+
+    new = parse_address(new_address)
+    days = obj.settings.accounts.rename_alias_days if keep_old_days is None else keep_old_days
+    with obj.store() as store:
+        a = find_account(store, address)
+        if not store.accounts.is_local_domain(new.rpartition("@")[2]):
+            raise Refused(f"{new.rpartition('@')[2]} is not a local domain (add it to domains: in the config)")
+        until = None if days is None else _now() + _dt.timedelta(days=days)
+        try:
+            renamed = store.org.rename_account(a.id, new, alias_until=until, keep_alias=days != 0)
+        except Exists:
+            raise Refused(f"{new} is taken") from None
+    old = "not kept" if days == 0 else (f"kept until {until.astimezone().isoformat(timespec='minutes')}" if until else "kept")
+    click.echo(f"{a.address} -> {renamed.address} (old address {old})")
 
 
 @account.command("list")

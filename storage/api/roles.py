@@ -333,6 +333,14 @@ class Organisation(Protocol):
     def list_units(self) -> list[Unit]:
         """Every unit, parents before their children, siblings by code."""
 
+    def rename_account(self, account_id: int, new_address: str, *, alias_until: _dt.datetime | None,
+                       keep_alias: bool = True) -> api.Account:
+        """New primary address; the old one reaches the account until ``alias_until`` (None: until
+        removed by hand), or not at all unless ``keep_alias``. ``Exists`` when taken (audited)."""
+
+    def expire_aliases(self, now: _dt.datetime) -> list[tuple[str, str]]:
+        """Remove the old addresses of renamed accounts whose time is over: [(old, account address)]."""
+
     def add_address(self, account_id: int, address: str) -> None:
         """Give an account one more address (a unit may have several, R-BOX-2). ``Exists`` if taken."""
 

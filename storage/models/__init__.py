@@ -9,7 +9,7 @@ Alembic sees the whole schema). Internal to storage/: front ends never see these
 - ``lifecycle``: ``account_lifecycle`` (branch "lifecycle", 0007_lifecycle);
 - ``subscriptions``: ``subscriptions`` (branch "subscriptions", 0010_subscriptions);
 - ``guard``: ``login_failures`` (branch "guard", 0012_login_failures);
-- ``passwords``: ``password_history`` (branch "password_history", 0020_migrate_password_history).
+- ``passwords``: ``password_history``, ``address_expiry`` (branch "password_history", 0020_migrate_password_history).
 
 ``from storage import models as m`` then ``m.Account``, ``m.OrgUnit``, ``m.quota_state``.
 """
@@ -17,7 +17,7 @@ Alembic sees the whole schema). Internal to storage/: front ends never see these
 from storage.models.guard import login_failures  # noqa: F401
 from storage.models.core import NAMING, Account, Address, Base, Blob, BlobMeta, Domain, Expunged, Folder, Message  # noqa: F401
 from storage.models.lifecycle import account_lifecycle  # noqa: F401
-from storage.models.passwords import password_history  # noqa: F401
+from storage.models.passwords import address_expiry, password_history  # noqa: F401
 from storage.models.org import AccountProfile, OrgAudit, OrgDelegation, OrgGroup, OrgGroupMember, OrgUnit  # noqa: F401
 from storage.models.queue import OutboundMessage, OutboundRecipient  # noqa: F401
 from storage.models.subscriptions import subscriptions  # noqa: F401

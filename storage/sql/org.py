@@ -288,6 +288,57 @@ class Organisation(Role):
 
         self.run_write(job)
 
+    def rename_account(self, account_id: int, new_address: str, *, alias_until: _dt.datetime | None,
+                       keep_alias: bool = True) -> api.Account:
+        """New primary address; the old one stays an alias until ``alias_until`` (None: until
+        removed), or goes at once when not ``keep_alias``. Audited."""
+
+        def job(conn: Connection, _changes: list) -> None:
+            address_ = self._check_local(conn, new_address)
+            account = self._acct(conn, account_id)
+            if account is None:
+                raise NotFound(f"account {account_id}")
+            owner = conn.scalar(select(m.Address.account_id).where(m.Address.address == address_))
+            if owner is not None and owner != account_id:
+                raise Exists(f"address {address_} is taken")
+            if address_ == account.address:
+                raise Invalid(f"{address_} is already the account's address")
+            old = account.address
+            conn.execute(update(m.Account).where(m.Account.id == account_id).values(address=address_))
+            if owner is None:
+                conn.execute(insert(m.Address).values(address=address_, account_id=account_id))
+            conn.execute(delete(m.address_expiry).where(m.address_expiry.c.address == address_))
+            if not keep_alias:
+                conn.execute(delete(m.Address).where(m.Address.address == old))
+            elif alias_until is not None:
+                conn.execute(insert(m.address_expiry).values(address=old, expires_at=alias_until.astimezone(_dt.UTC).replace(tzinfo=None)))
+            until = "not kept" if not keep_alias else (alias_until.isoformat(timespec="seconds") if alias_until else "kept")
+            self._audit(conn, None, self._acct(conn, account_id), "rename", f"{old} -> {address_}; old address {until}")
+
+        self.run_write(job)
+        with self.reading() as conn:
+            return self._acct(conn, account_id)
+
+    def expire_aliases(self, now: _dt.datetime) -> list[tuple[str, str]]:
+        """Remove the renamed accounts' old addresses whose time is over: [(old, account address)]."""
+
+        def job(conn: Connection, _changes: list) -> list[tuple[str, str]]:
+            cut = now.astimezone(_dt.UTC).replace(tzinfo=None)
+            rows = conn.execute(select(m.address_expiry.c.address, m.Address.account_id)
+                                .join(m.Address, m.Address.address == m.address_expiry.c.address)
+                                .where(m.address_expiry.c.expires_at <= cut)).all()
+            done = []
+            for address, account_id in rows:
+                account = self._acct(conn, account_id)
+                conn.execute(delete(m.address_expiry).where(m.address_expiry.c.address == address))
+                if account is not None and account.address != address:
+                    conn.execute(delete(m.Address).where(m.Address.address == address))
+                    self._audit(conn, None, account, "alias-expired", address)
+                    done.append((address, account.address))
+            return done
+
+        return self.run_write(job)
+
     # -- delegation (R-BOX-2, R-ACC-1) --------------------------------------------------------
     def _unit_row_for_account(self, conn: Connection, account_id: int):
         row = conn.execute(select(OrgUnit).where(OrgUnit.account_id == account_id)).first()

@@ -1,4 +1,5 @@
-"""password_history: earlier password hashes per account (passwords.history)
+"""password_history: earlier password hashes per account (passwords.history); address_expiry:
+old addresses kept as aliases by `account rename` until a date
 
 Revision ID: migrate_0020_password_history
 Revises: 0001
@@ -29,8 +30,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_password_history")),
     )
     op.create_index("ix_password_history_account", "password_history", ["account_id", "id"])
+    op.create_table(
+        "address_expiry",
+        sa.Column("address", sa.String(length=320), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["address"], ["addresses.address"], name=op.f("fk_address_expiry_address_addresses"),
+                                ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("address", name=op.f("pk_address_expiry")),
+    )
+    op.create_index(op.f("ix_address_expiry_expires_at"), "address_expiry", ["expires_at"])
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_address_expiry_expires_at"), table_name="address_expiry")
+    op.drop_table("address_expiry")
     op.drop_index("ix_password_history_account", table_name="password_history")
     op.drop_table("password_history")
