@@ -179,6 +179,10 @@ tls:
 #  enforce_initial_change: false
 #  initial_change_grace_hours: null
 
+# Account changes: days the old address of a renamed account (`account rename`) still reaches it.
+#accounts:
+#  rename_alias_days: 180
+
 # How `account add` derives an address from a name when --address is not given: molisa
 # (R-ADDR-1: annv, anngva, annv1), lamdong (R-ADDR-2: annv, annv2), hcm-q4 (R-ADDR-3: annv.q4);
 # most, moj and none use the molisa form. Set by the profile.
