@@ -178,6 +178,18 @@ tls:
 #  unlock_wait_days: null
   # R-PASS-3/4: months after which a password must be changed (null = never).
 #  max_age_months: null
+  # R-PASS-4: mail the owner this many days before max_age_months is reached (null = no warning).
+#  expiry_warning_days: null
+  # A new password must differ from the current one and the ones before it, this many in all.
+#  history: 0
+  # R-PASS-1 at the protocol level: an account on its initial password logs in to the portal only
+  # (IMAP NO [EXPIRED], POP3 -ERR [AUTH], submission 535 5.7.8), after the grace hours (null: at once).
+#  enforce_initial_change: false
+#  initial_change_grace_hours: null
+
+# Account changes: days the old address of a renamed account (`account rename`) still reaches it.
+#accounts:
+#  rename_alias_days: 180
 
 # How `account add` derives an address from a name when --address is not given: molisa
 # (R-ADDR-1: annv, anngva, annv1), lamdong (R-ADDR-2: annv, annv2), hcm-q4 (R-ADDR-3: annv.q4);

@@ -17,6 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from config.agency import Agency, check_logo
 from config.classified import Classified
+from config.accounts import AccountChanges
 from config.filters import Filters, RoleAddresses
 from config.names import check_domain
 from config.backup import Backup
@@ -123,6 +124,17 @@ class Passwords(_Frozen):
     unlock_wait_days: int | None = Field(default=None, ge=0)
     # R-PASS-3/4: passwords must be changed every this many months; null = no periodic change.
     max_age_months: int | None = Field(default=None, ge=1)
+    # A new password must differ from the current one and the ones before it, this many in all
+    # (the portal and `account passwd --password`); 0 = only from the current one (the portal's rule).
+    history: int = Field(default=0, ge=0, le=24)
+    # R-PASS-4: `lifecycle run` mails the owner (Vietnamese, then English) this many days before
+    # the password reaches max_age_months; null = no warning.
+    expiry_warning_days: int | None = Field(default=None, ge=1)
+    # R-PASS-1 at the protocol level: an account on its initial password may log in to the portal
+    # only (IMAP NO [EXPIRED], POP3 -ERR [AUTH], submission 535 5.7.8, each naming the portal),
+    # after initial_change_grace_hours from when the password was set (null: at once).
+    enforce_initial_change: bool = False
+    initial_change_grace_hours: int | None = Field(default=None, ge=0)
 
 
 class QuotaClass(_Frozen):
@@ -411,6 +423,7 @@ class Settings(_Frozen):
     agency: Agency = Agency()  # name, logo, helpdesk on the portal and in reports (config/agency.py)
     _logo_exists = model_validator(mode="after")(check_logo)
     filters: Filters = Filters()  # spamd, clamd, milters, DMARC (config/filters.py)
+    accounts: AccountChanges = AccountChanges()  # account rename aliases (config/accounts.py)
     role_addresses: RoleAddresses = RoleAddresses()  # postmaster@, abuse@ (config/filters.py)
     guard: Guard = Guard()
     proxy: Proxy = Proxy()

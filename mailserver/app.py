@@ -20,7 +20,6 @@ import sys
 from pathlib import Path
 
 from config.settings import Settings
-from storage import migrate as _migrate
 from mailserver import tlspolicy
 from mailserver.workers import Worker, check_workers, serve_workers
 from storage.sql import SqlStore
@@ -38,11 +37,15 @@ def _ensure_dirs(settings: Settings) -> None:
 
 def migrate(settings: Settings) -> None:
     """Create the database or bring its schema to the newest revision (Alembic)."""
+    from storage import migrate as _migrate  # Alembic: a fifth of a CLI command's start-up, needed here only
+
     _ensure_dirs(settings)
     _migrate.upgrade(settings.database.url)
 
 
 def check_migrated(settings: Settings) -> None:
+    from storage import migrate as _migrate
+
     current, head = _migrate.pending(settings.database.url)
     if current != head:
         raise NotMigrated(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from mailserver.cli import account, compliance, directory, dkim, filters, group, ldap, lifecycle, queue, quota, server, unit
+from mailserver.cli import account, compliance, directory, dkim, dns, filters, group, ldap, lifecycle, mailbox, migrate, queue, quota, server, unit
 from mailserver.cli.base import DEFAULT_CONFIG, Context, Group
 
 __all__ = ["COMMANDS", "cli", "main"]
@@ -39,6 +39,9 @@ COMMANDS: tuple[click.Command, ...] = (
     compliance.compliance,  # compliance [--profile P] [--format text|html|json]
     ldap.ldap,  # ldap sync
     filters.filters,  # filter list|show|put|activate|forward|alias
+    migrate.migrate,  # migrate imap
+    mailbox.mailbox,  # mailbox import|export
+    dns.dns,  # dns DOMAIN [--check]
 )
 
 

@@ -8,15 +8,12 @@ from __future__ import annotations
 from twisted.web import resource, server
 
 from config.settings import Settings
+from mailserver.maintenance.dns_records import mta_sts_policy
 
 
 def policy_text(settings: Settings) -> bytes:
-    """The policy body: CRLF lines, ``mx`` defaulting to our hostname (pure)."""
-    sts = settings.mta_sts
-    lines = ["version: STSv1", f"mode: {sts.mode}"]
-    lines += [f"mx: {mx}" for mx in (sts.mx or (settings.hostname,))]
-    lines.append(f"max_age: {sts.max_age}")
-    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+    """The policy body (the same text ``mailserver dns`` derives its TXT record's id from)."""
+    return mta_sts_policy(settings).encode("ascii")
 
 
 class Policy(resource.Resource):

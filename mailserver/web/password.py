@@ -120,6 +120,10 @@ class PasswordPage(AsyncPage):
             kept = ("Mật khẩu của hộp thư này do danh bạ LDAP của cơ quan quản lý: hãy đổi ở đó.",
                     "This mailbox's password is kept in the agency's LDAP directory: change it there.")
             return 409, HTML, self._form(address, [kept])
+        from mailserver.accounts.history import refuse_reused  # passwords.history
+
+        if (problem := await deferToThread(refuse_reused, self.store, rules, account.id, new)) is not None:
+            return 400, HTML, self._form(address, [(problem.vi, problem.en)])
         pw_hash = await deferToThread(hash_password, rules, new)
         await deferToThread(self.store.accounts.set_password, account.id, pw_hash, state=AccountState.ACTIVE)
         log.info("web: password changed for %s", account.address)

@@ -17,7 +17,7 @@ from typing import Any
 from twisted.web import server
 
 from config.settings import Settings
-from mailserver.web import directory, health, index, metrics, password, static, vacation, well_known
+from mailserver.web import autoconfig, directory, health, index, metrics, password, static, vacation, well_known
 from mailserver.web.context import PortalContext, Route
 from mailserver.web.http import NotFound, Request, Root
 from mailserver.web.metrics import metrics_text  # noqa: F401  (its historical home)
@@ -31,7 +31,11 @@ ROUTES: tuple[Route, ...] = (
     Route("danh-ba", directory.page, nav=("Danh bạ thư điện tử", "E-mail directory")),  # R-DIR-1
     Route("healthz", health.page),
     Route("metrics", metrics.page),
-    Route(".well-known", well_known.page),  # MTA-STS policy (RFC 8461)
+    Route(".well-known", well_known.page),  # MTA-STS policy (RFC 8461), Thunderbird autoconfig
+    Route("mail", autoconfig.mail_page),  # Thunderbird autoconfig at autoconfig.<domain>
+    Route("autodiscover", autoconfig.autodiscover_page),  # Outlook (POX)
+    Route("Autodiscover", autoconfig.autodiscover_upper_page),
+    Route("mobileconfig", autoconfig.mobileconfig_page, nav=("Cài đặt trên thiết bị Apple", "Set up Apple devices")),
 )
 
 

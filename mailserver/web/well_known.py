@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from twisted.web import resource, server
 
-from mailserver.web import mtasts
+from mailserver.web import autoconfig, mtasts
 from mailserver.web.context import PortalContext
 from mailserver.web.http import NotFound
 
@@ -28,4 +28,5 @@ class WellKnown(resource.Resource):
 def page(ctx: PortalContext) -> WellKnown:
     directory = WellKnown(NotFound(ctx.render.not_found()))
     directory.putChild(b"mta-sts.txt", mtasts.Policy(ctx.settings))  # RFC 8461 3.2
+    directory.putChild(b"autoconfig", autoconfig.well_known_autoconfig(ctx))  # Thunderbird
     return directory

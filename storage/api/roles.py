@@ -97,6 +97,10 @@ class Accounts(Protocol):
     def set_password(self, account_id: int, password_hash: str, *, state: AccountState | None = None, rehash: bool = False) -> None:
         """``rehash`` = same password, new parameters: the password's age (R-PASS-4) is kept."""
 
+    def password_history(self, account_id: int, limit: int) -> list[str]:
+        """The current password hash and the ones before it, newest first, at most ``limit``
+        (``set_password`` keeps the one it replaces, except for a ``rehash``)."""
+
     def set_state(self, account_id: int, state: AccountState) -> None: ...
 
     def record_login(self, account_id: int, when: _dt.datetime) -> None: ...
@@ -313,6 +317,16 @@ class Organisation(Protocol):
 
         ``parent``: code of the parent unit. ``Exists`` if the code or address is taken."""
 
+    def rename_unit(self, code: str, name: str) -> Unit:
+        """New name for the unit and its mailbox's display name (audited). ``NotFound``."""
+
+    def move_unit(self, code: str, parent: str | None) -> Unit:
+        """Put the unit under ``parent`` (None: top level); ``Invalid`` under itself (audited)."""
+
+    def remove_unit(self, code: str) -> None:
+        """Remove the unit (its delegations go; its mailbox account stays for the caller to
+        delete or keep). ``Invalid`` while a person's profile or a unit is still in it (audited)."""
+
     def get_unit(self, code_or_address: str) -> Unit | None:
         """By code (any case) or by any address of the unit mailbox."""
 
@@ -320,6 +334,14 @@ class Organisation(Protocol):
 
     def list_units(self) -> list[Unit]:
         """Every unit, parents before their children, siblings by code."""
+
+    def rename_account(self, account_id: int, new_address: str, *, alias_until: _dt.datetime | None,
+                       keep_alias: bool = True) -> api.Account:
+        """New primary address; the old one reaches the account until ``alias_until`` (None: until
+        removed by hand), or not at all unless ``keep_alias``. ``Exists`` when taken (audited)."""
+
+    def expire_aliases(self, now: _dt.datetime) -> list[tuple[str, str]]:
+        """Remove the old addresses of renamed accounts whose time is over: [(old, account address)]."""
 
     def add_address(self, account_id: int, address: str) -> None:
         """Give an account one more address (a unit may have several, R-BOX-2). ``Exists`` if taken."""
