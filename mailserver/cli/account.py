@@ -89,6 +89,8 @@ def account_add(obj: Context, name: str, address: str | None, password: str | No
             unit = store.org.get_unit(unit_code.strip())
             if unit is None:
                 raise Refused(f"no unit {unit_code.strip()!r} (see `mailserver unit list`)")
+        if address is not None and store.accounts.get_account(parse_address(address)) is not None:
+            raise Refused(f"{parse_address(address)} already exists")  # before R-BOX-1: the same add twice
         if not another_person:
             namesakes = [a for a in store.accounts.list_accounts()
                          if a.kind is AccountKind.PERSONAL and same_person(display_name, None, [Holder(a.address, a.display_name or "", None)])]
