@@ -77,15 +77,6 @@ def account_add(obj: Context, name: str, address: str | None, password: str | No
             unit = store.org.get_unit(unit_code)
             if unit is None:
                 raise Refused(f"no unit {unit_code!r} (see `mailserver unit list`)")
-        if not another_person:
-            namesakes = [a for a in store.accounts.list_accounts()
-                         if a.kind is AccountKind.PERSONAL and same_person(display_name, None, [Holder(a.address, a.display_name or "", None)])]
-            holders = []
-            for a in namesakes:
-                profile = store.org.get_profile(a.id)
-                holders.append(Holder(a.address, a.display_name or "", profile.unit_id if profile else None))
-            if (holder := same_person(display_name, unit.id if unit else None, holders)) is not None:
-                raise Refused(refusal(display_name, holder, unit.code if unit else None))
         if address is None:
             domain = settings.domains[0]
             taken = [a.address.partition("@")[0] for a in store.accounts.list_accounts() if a.address.endswith("@" + domain)]
@@ -97,6 +88,15 @@ def account_add(obj: Context, name: str, address: str | None, password: str | No
             address = parse_address(address)
         if not store.accounts.is_local_domain(address.rpartition("@")[2]):
             raise Refused(f"{address.rpartition('@')[2]} is not a local domain (add it to domains: in the config)")
+        if not another_person and store.accounts.get_account(address) is None:  # taken: said below
+            namesakes = [a for a in store.accounts.list_accounts()
+                         if a.kind is AccountKind.PERSONAL and same_person(display_name, None, [Holder(a.address, a.display_name or "", None)])]
+            holders = []
+            for a in namesakes:
+                profile = store.org.get_profile(a.id)
+                holders.append(Holder(a.address, a.display_name or "", profile.unit_id if profile else None))
+            if (holder := same_person(display_name, unit.id if unit else None, holders)) is not None:
+                raise Refused(refusal(display_name, holder, unit.code if unit else None))
         plain = new_password(settings, address, password)
         state = AccountState.ACTIVE if active else AccountState.MUST_CHANGE_PASSWORD  # R-PASS-1
         try:
