@@ -154,9 +154,21 @@ async def deliver(
     if successes:
         await _bounce(store, message, successes, tx_id=tx_id, sender=sender, hostname=hostname, executor=executor,
                       outbound=outbound, envid=opts.envid, full=False, action=dsn.DELIVERED)  # fmt: skip
-    log.info("id=%s delivered size=%d rcpts=%d queued=%d bounced=%d",
-             tx_id, blob.size, delivered, len(message.remote), len(failures))  # fmt: skip
+    log.info("id=%s %s", tx_id, outcome_words(delivered, len(message.remote), len(failures), blob.size))
     return replies.S250_QUEUED.format(id=tx_id)
+
+
+def outcome_words(delivered: int, queued: int, bounced: int, size: int) -> str:
+    """One log line saying what happened to a message: ``delivered to 2 local recipient(s),
+    queued for 1 remote recipient(s) size=1234`` — only the parts that happened."""
+    parts = []
+    if delivered:
+        parts.append(f"delivered to {delivered} local recipient(s)")
+    if queued:
+        parts.append(f"queued for {queued} remote recipient(s)")
+    if bounced:
+        parts.append(f"{bounced} refused after acceptance (notice sent)")
+    return ", ".join(parts or ["nothing delivered"]) + f" size={size}"
 
 
 async def _to_inbox(store: Store, blob: BlobRef, targets: list[DeliveryTarget], outcomes: list[DeliveryOutcome],

@@ -79,3 +79,12 @@ def test_output_to_a_closed_pipe_prints_no_broken_pipe(tmp_path):
 def test_version(tmp_path):
     result = run(tmp_path, "--version")
     assert result.returncode == EXIT_OK and result.stdout.startswith("mailserver ")
+
+
+def test_help_lists_every_command_without_cutting_its_text(tmp_path):
+    for args in ((), ("account",), ("unit",), ("group",), ("quota",)):
+        result = run(tmp_path, *args, "--help")
+        listing = result.stdout.split("Commands:", 1)[1]
+        assert result.returncode == EXIT_OK and "..." not in listing, args
+    assert "Example:" in run(tmp_path, "compliance", "--help").stdout
+    assert "Họ và tên" in run(tmp_path, "account", "import", "--help").stdout  # the columns it reads

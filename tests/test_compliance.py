@@ -85,6 +85,14 @@ def test_spam_and_virus_filters_off_are_flagged_under_every_regulation():
     assert checks.filters_off(scanned) == []
 
 
+@pytest.mark.requirement("R-SEC-1")
+def test_plaintext_authentication_is_reported_with_its_loopback_limit():
+    own = profile_settings("most")
+    [note] = checks.plaintext_auth(own)
+    assert not note.breaks and "loopback" in note.en and "PROXY" in note.en
+    assert checks.plaintext_auth(with_(own, tls={"allow_plaintext_auth_on_loopback": False})) == []
+
+
 def test_judged_against_another_profile_its_rules_are_the_measure():
     rep = report.build(profile_settings("none"), "hcm-q4")
     assert rep.profile == "hcm-q4" and rep.running_profile == "none"

@@ -111,6 +111,15 @@ def account_add(obj: Context, name: str, address: str | None, password: str | No
             address = parse_address(address)
         if not store.accounts.is_local_domain(address.rpartition("@")[2]):
             raise Refused(f"{address.rpartition('@')[2]} is not a local domain (add it to domains: in the config)")
+        if not another_person and store.accounts.get_account(address) is None:  # taken: said below
+            namesakes = [a for a in store.accounts.list_accounts()
+                         if a.kind is AccountKind.PERSONAL and same_person(display_name, None, [Holder(a.address, a.display_name or "", None)])]
+            holders = []
+            for a in namesakes:
+                profile = store.org.get_profile(a.id)
+                holders.append(Holder(a.address, a.display_name or "", profile.unit_id if profile else None))
+            if (holder := same_person(display_name, unit.id if unit else None, holders)) is not None:
+                raise Refused(refusal(display_name, holder, unit.code if unit else None))
         plain = new_password(settings, address, password)
         state = AccountState.ACTIVE if active else AccountState.MUST_CHANGE_PASSWORD  # R-PASS-1
         try:
@@ -219,15 +228,25 @@ def account_show(obj: Context, address: str) -> None:
         a = find_account(store, address)
         folders = [store.folders.folder_status(f.id) for f in store.folders.list_folders(a.id)]
         record = store.lifecycle.record(a.id)
-    why = record.state_reason if record is not None and a.state.value != "active" else None
+        profile = store.org.get_profile(a.id)
+        unit = store.org.unit_by_id(profile.unit_id) if profile and profile.unit_id else None
     quota = a.quota_bytes if a.quota_bytes is not None else obj.settings.quota.mailbox
-    for key, value in (
-        ("address", a.address), ("name", a.display_name), ("kind", a.kind.value), ("state", a.state.value + (f" ({why})" if why else "")),
+    rows = [("address", a.address), ("name", a.display_name)]
+    if profile is not None:
+        rows += [("unit", f"{unit.name} ({unit.code})" if unit else "-"), ("title", profile.title or "-"),
+                 ("phone", ", ".join(p for p in (profile.phone, profile.mobile) if p) or "-")]
+    why = record.state_reason if record is not None and a.state.value != "active" else None
+    rows += [("kind", a.kind.value), ("state", a.state.value + (f" ({why})" if why else ""))]
+    hours = obj.settings.passwords.initial_change_hours
+    if a.state is AccountState.MUST_CHANGE_PASSWORD and hours and a.password_changed_at:  # R-PASS-1 (molisa)
+        rows.append(("change password by", show_time(a.password_changed_at + _dt.timedelta(hours=hours))))
+    rows += [
         ("created", show_time(a.created_at)), ("password changed", show_time(a.password_changed_at)),
         ("last login", show_time(a.last_login_at)),
         ("used", f"{format_limit(a.used_bytes)} in {a.used_messages} message(s) of {format_limit(quota)}"),
-    ):
-        click.echo(f"{key + ':':<18}{value}")
+    ]
+    for key, value in rows:
+        click.echo(f"{key + ':':<20}{value}")
     table = Table(box=box.SIMPLE_HEAD)
     for column in ("folder", "messages", "unseen", "size"):
         table.add_column(column, no_wrap=True, justify="left" if column == "folder" else "right")
@@ -351,7 +370,22 @@ def account_delete(obj: Context, address: str, yes: bool) -> None:
 @click.option("--unit", "default_unit", help="Unit (code) for rows that leave Phòng ban/Đơn vị empty.")
 @pass_ctx
 def account_import(obj: Context, file: Path, dry_run: bool, out_dir: Path | None, default_unit: str | None) -> None:
-    """Create the accounts of a registration form (CSV), all or nothing (R-LIFE-1)."""
+    """Create the accounts of a registration form (CSV), all or nothing (R-LIFE-1).
+
+    \b
+    Columns read (header names in any case, with or without tones):
+      Họ và tên (required)   the person's full name; the address follows the profile's rule
+      Phòng ban/Đơn vị       the unit, by name or code (or --unit for empty cells)
+      Chức vụ                title
+      Điện thoại, Di động    phone and mobile
+    Other columns are listed and ignored. The same person (name, unit and phone) twice, in the
+    file or already registered, refuses the whole file (R-BOX-1).
+
+    \b
+    Example:
+      mailserver account import dang-ky.csv --dry-run
+      mailserver account import dang-ky.csv --unit vp
+    """
     from mailserver.accounts import provisioning as prov
 
     settings = obj.settings

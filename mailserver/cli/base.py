@@ -70,6 +70,20 @@ class Refused(click.ClickException):
 class Group(click.Group):
     """Turns configuration, store and unexpected errors into one line and exit status 1."""
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list with each command's first paragraph whole (click cuts it at the
+        terminal's width with "..."); long lines wrap instead."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is None or command.hidden:
+                continue
+            text = command.short_help or (command.help or "").split("\n\n")[0]
+            rows.append((name, " ".join(text.split())))  # the whole first paragraph ("art. 7.2d" has a dot)
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from mailserver.cli.base import Context, organisation, pass_ctx
+from mailserver.cli.base import Context, Group, organisation, pass_ctx
 
 
-@click.group(cls=click.Group)
+@click.group(cls=Group)
 def directory() -> None:
     """The e-mail directory (danh bạ, R-DIR-1)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from mailserver.cli.base import Context, Refused, find_account, organisation, parse_address, parse_name, pass_ctx
+from mailserver.cli.base import Context, Group, Refused, find_account, organisation, parse_address, parse_name, pass_ctx
 from storage.api import Organisation, SendPolicy
 
 
@@ -16,7 +16,7 @@ def _local_account(org: Organisation, address: str):
 POLICIES = [p.value for p in SendPolicy]
 
 
-@click.group(cls=click.Group)
+@click.group(cls=Group)
 def group() -> None:
     """Group mailboxes: mail to the group goes into every member's INBOX (R-BOX-4)."""
 
@@ -81,7 +81,7 @@ def group_policy(obj: Context, address: str, policy: str) -> None:
     click.echo(f"{g.account.address}: policy {policy}")
 
 
-@group.group("members", cls=click.Group)
+@group.group("members", cls=Group)
 def members() -> None:
     """List, add or remove members."""
 

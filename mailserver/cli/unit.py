@@ -7,6 +7,7 @@ import click
 
 from mailserver.cli.base import (
     Context,
+    Group,
     Refused,
     console,
     find_account,
@@ -32,7 +33,7 @@ def _local_account(org: Organisation, address: str):
     return find_account(org, address)  # the organisation answers through its accounts role
 
 
-@click.group(cls=click.Group)
+@click.group(cls=Group)
 def unit() -> None:
     """Units (đơn vị) and their unit mailboxes (R-BOX-2, R-BOX-3)."""
 

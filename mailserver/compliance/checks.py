@@ -118,12 +118,25 @@ def filters_off(running: Settings) -> list[Finding]:
     return found
 
 
-def plaintext_auth(running: Settings) -> Finding | None:
-    """R-SEC-1: passwords travel in clear text only where nobody else can read them."""
+def plaintext_auth(running: Settings) -> list[Finding]:
+    """R-SEC-1: passwords travel in clear text only where nobody else can read them. The
+    server refuses them without TLS except from loopback; a proxy on this host that forwards
+    outside clients without the PROXY protocol makes them all look like loopback."""
+    found = []
+    if running.tls.allow_plaintext_auth_on_loopback:
+        proxied = bool(running.proxy.trusted)
+        found.append(Finding(
+            "tls.allow_plaintext_auth_on_loopback", "true", "true", False,
+            "Mật khẩu không mã hoá chỉ được chấp nhận từ địa chỉ loopback (127.0.0.1, ::1)"
+            + ("." if proxied else "; nếu một proxy trên máy này chuyển tiếp kết nối từ bên ngoài mà không dùng "
+               "giao thức PROXY (proxy.trusted), hãy đặt giá trị false."),
+            "Passwords without TLS are accepted from loopback only (127.0.0.1, ::1)"
+            + ("." if proxied else "; if a proxy on this host forwards outside connections without the PROXY "
+               "protocol (proxy.trusted), set it to false.")))
     web = running.listeners.web
     if web is not None and not running.web.tls:
-        return Finding("web.tls", "false", "true", False,
-                       f"Cổng thông tin dùng HTTP không mã hoá trên {web.address} (chỉ địa chỉ loopback, "
-                       "sau một proxy HTTPS).",
-                       f"The portal speaks plain HTTP on {web.address} (loopback only, behind an HTTPS proxy).")
-    return None
+        found.append(Finding("web.tls", "false", "true", False,
+                             f"Cổng thông tin dùng HTTP không mã hoá trên {web.address} (chỉ địa chỉ loopback, "
+                             "sau một proxy HTTPS).",
+                             f"The portal speaks plain HTTP on {web.address} (loopback only, behind an HTTPS proxy)."))
+    return found

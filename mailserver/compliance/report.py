@@ -62,8 +62,7 @@ def _findings(running: Settings, own: Settings, keys: tuple[str, ...], rid: str)
         found = [f for f in found if f.setting != "retention.run_at"] + [off]
     if rid == "R-SEC-1":
         found += checks.filters_off(running)
-        if (plain := checks.plaintext_auth(running)) is not None:
-            found.append(plain)
+        found += checks.plaintext_auth(running)
     return found
 
 
