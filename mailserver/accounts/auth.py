@@ -26,7 +26,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from config.settings import Passwords
-from storage.api import LOGIN_STATES, Account, Store
+from storage.api import LOGIN_STATES, Account, AccountState, Store
 
 log = logging.getLogger(__name__)
 LOGIN_RECORD_INTERVAL = _dt.timedelta(minutes=5)
@@ -104,6 +104,17 @@ class Authenticator:
         except Exception:  # a login must not fail because the timestamp could not be written
             log.exception("could not record login of %s", account.address)
         return account
+
+    def lock_reason(self, username: str, password: str) -> str | None:
+        """Why the account is locked, told only to someone who knows its password (the portal
+        says it to its owner: R-SEC-1, a lock by the login guard); None otherwise."""
+        account = self._store.accounts.get_account(username.strip()) if "@" in username else None
+        if account is None or account.state is not AccountState.LOCKED or not account.password_hash:
+            return None
+        if not self._verify(account.password_hash, _normalise(password)):
+            return None
+        record = self._store.lifecycle.record(account.id)
+        return (record.state_reason if record is not None else None) or "locked"
 
     def _verify(self, pw_hash: str, password: str) -> bool:
         try:
