@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import logging
+import time
 from concurrent.futures import Executor
 from typing import Any, BinaryIO, Sequence
 
 from config.settings import Settings
+from mailserver.policy import metrics
 from smtp import delivery, pipeline, replies
 from smtp.address import PathArg
 from smtp.bounce import Outbound
@@ -20,6 +22,7 @@ from smtp.data import DataResult, DataState
 from smtp.pipeline import Check, DataContext, Groups, MailContext, Org, Peer, RcptContext
 from smtp.quota import QuotaPolicy
 from smtp.received import Trace, protocol_name, trace_headers
+from smtp.sieve_delivery import SieveDelivery
 from smtp.transaction import Transaction
 from storage.api import Store
 from storage.errors import StoreError
@@ -65,6 +68,8 @@ class InboundHandler:
         self.mail_checks = pipeline.build("MAIL") if mail_checks is None else mail_checks
         self.rcpt_checks = pipeline.build("RCPT") if rcpt_checks is None else rcpt_checks
         self.data_checks = pipeline.build("DATA") if data_checks is None else data_checks
+        # users' Sieve filters at delivery (RFC 5228)
+        self.sieve = SieveDelivery(settings.sieve, settings.domains, settings.hostname) if settings.sieve.enabled else None
 
     async def mail(self, peer: Peer, tx: Transaction, path: PathArg) -> str:
         ctx = MailContext(
@@ -78,6 +83,7 @@ class InboundHandler:
             return replies.for_error(e.kind, "MAIL")
         if verdict.reply is not None:
             log.info("id=%s MAIL <%s> refused by %s: %s", tx.id, path.address, name, verdict.reason)
+            metrics.REFUSED.labels("MAIL", name).inc()
             return verdict.reply
         tx.mail_from = path.address
         if ctx.send_as is not None:
@@ -98,6 +104,7 @@ class InboundHandler:
             return replies.for_error(e.kind, "RCPT")
         if verdict.reply is not None:
             log.info("id=%s RCPT <%s> refused by %s: %s", tx.id, path.address, name, verdict.reason)
+            metrics.REFUSED.labels("RCPT", name).inc()
             return verdict.reply
         tx.rcpt_tos.append(path.address)
         if ctx.local is False:
@@ -107,6 +114,15 @@ class InboundHandler:
         return replies.S250_RECIPIENT_OK
 
     async def data(self, peer: Peer, tx: Transaction, result: DataResult, peer_name: str | None, esmtp: bool) -> str:
+        """The checks and the delivery of a received message; timed and counted for /metrics."""
+        started = time.perf_counter()
+        reply = await self._data(peer, tx, result, peer_name, esmtp)
+        metrics.SMTP_DATA_SECONDS.observe(time.perf_counter() - started)
+        if reply.startswith("250"):
+            metrics.RECEIVED.labels("submission" if peer.authenticated else "mx").inc()
+        return reply
+
+    async def _data(self, peer: Peer, tx: Transaction, result: DataResult, peer_name: str | None, esmtp: bool) -> str:
         sender_account = None
         if peer.authenticated and peer.account_id is not None and self.quota is not None:
             sender_account = await self._call(self.store.accounts.get_account_by_id, peer.account_id)
@@ -126,6 +142,7 @@ class InboundHandler:
             return replies.for_error(e.kind, "DATA")
         if verdict.reply is not None:
             log.info("id=%s DATA refused by %s: %s", tx.id, name, verdict.reason)
+            metrics.REFUSED.labels("DATA", name).inc()
             return verdict.reply
         assert result.state is DataState.OK and result.spool is not None
         if not tx.accounts and not tx.remote:
@@ -151,13 +168,15 @@ class InboundHandler:
         if "hold" in ctx.extra:  # the classified-document guard keeps it for an operator (R-SEC-3)
             return await self._hold(peer, tx, prefix, result.spool, ctx.extra["hold"])
         message = delivery.Message(result.spool, prefix, result.size, tx.accounts, tx.remote, ctx.extra.get("refused", {}),
-                                   ctx.parsed, folder=ctx.extra.get("folder", "INBOX"))  # fmt: skip
+                                   ctx.parsed, folder=ctx.extra.get("folder", "INBOX"), options=tx.options(),
+                                   rcpt_of=tx.account_rcpt)  # fmt: skip
         if message.folder != "INBOX":
             log.info("id=%s filed into %s: %s", tx.id, message.folder, "; ".join(ctx.extra.get("junk_reasons", ())))
         reply = await delivery.deliver(
             self.store, message, tx_id=tx.id, sender=tx.mail_from or "", hostname=self.settings.hostname,
             executor=self.executor, limit_for=self.quota.delivery_limit if self.quota else None,
             limit_blocks=self.quota.limits_need_store() if self.quota else False, outbound=self.outbound,
+            sieve=self.sieve,
         )  # fmt: skip
         send_as = tx.send_as | ctx.extra.get("send_as", set())
         if reply.startswith("250") and send_as and self.org is not None:

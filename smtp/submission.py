@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import datetime as _dt
 import logging
 from base64 import b64decode
 from concurrent.futures import Executor
@@ -30,6 +31,7 @@ from typing import Any, BinaryIO
 from aiosmtpd.smtp import MISSING, AuthResult
 
 from config.settings import Settings
+from mailserver.policy.passwords import must_change_first
 from smtp import pipeline, replies
 from smtp.handler import InboundHandler
 from smtp.outbound.hygiene import clean_header, read_header
@@ -101,6 +103,11 @@ class SubmissionHandler(InboundHandler):
             await asyncio.sleep(max(0.0, started + self.failure_delay - loop.time()))
             return AuthResult(success=False, handled=False, message=replies.S535_AUTH_FAILED)
         account, acting = found
+        if must_change_first(self.settings.passwords, account, _dt.datetime.now(_dt.UTC)):  # R-PASS-1
+            log.info("AUTH %s refused for %s from %s: initial password not changed", mechanism, account.address, peer)
+            url = self.settings.password_url() or "the portal"
+            return AuthResult(success=False, handled=False,
+                              message=f"535 5.7.8 Change your initial password first (doi mat khau ban dau): {url}")
         log.info("AUTH %s ok for %s as %s from %s", mechanism, account.address, acting.address, peer)
         # aiosmtpd 1.4 copies a successful AuthResult into the deprecated ``Session.login_data``,
         # logging a deprecation warning at every login. The session's supported attributes are set

@@ -8,6 +8,8 @@ import pytest
 from tests.classified_docs import CORPUS, letter
 from mailserver.policy.classified import Detector, fold
 
+pytestmark = pytest.mark.requirement("R-SEC-3")
+
 DETECTOR = Detector()
 
 STAMPED = sorted(p.name for p in (CORPUS / "stamped").glob("*.txt"))

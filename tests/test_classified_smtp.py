@@ -16,6 +16,8 @@ import pytest
 from tests.classified_docs import docx, letter, message, pdf, zip_of
 from tests.conftest import wait_until
 
+pytestmark = pytest.mark.requirement("R-SEC-3")
+
 PASSWORD = "Mk-2026-an!"
 S250, S550 = 250, 550
 

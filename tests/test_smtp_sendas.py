@@ -16,6 +16,8 @@ import pytest
 from storage.api import Right
 from tests.conftest import BACKENDS, Server
 
+pytestmark = pytest.mark.requirement("R-ACC-1")
+
 PASSWORD = "Mat-khau-2026!"
 HEAD = "truongvp@example.gov.vn"
 DELEGATE = "thuky@example.gov.vn"  # delegated with read + send-as

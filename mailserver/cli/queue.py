@@ -9,7 +9,8 @@ import datetime as _dt
 
 import click
 
-from mailserver.cli.base import Context, Group, pass_ctx
+from mailserver.cli.base import Context, Group, emit_rows, list_options, pass_ctx, unit_account_ids
+from storage.api import BOUNCE, FAILED, QUEUED
 
 
 def _utc(value: _dt.datetime | None) -> str:
@@ -37,24 +38,38 @@ def queue() -> None:
     """Outgoing mail waiting for delivery to other servers."""
 
 
-@queue.command("list")
-@pass_ctx
-def queue_list(obj: Context) -> None:
-    """One line per queued recipient: id, age, sender, recipient, state, attempts, next try."""
+#: what a queued recipient can be: waiting, a DSN owed, given up (storage/api/queue.py)
+RECIPIENT_STATES = (QUEUED, BOUNCE, FAILED)
 
+
+@queue.command("list")
+@list_options(RECIPIENT_STATES, "Only recipients in this state (repeatable).")
+@pass_ctx
+def queue_list(obj: Context, unit: str | None, states: tuple[str, ...], as_json: bool, as_csv: bool) -> None:
+    """One line per queued recipient: id, age, sender, recipient, state, attempts, next try.
+    ``--unit``: messages sent by that unit's accounts (and its units')."""
     with obj.store() as store:
         messages = store.queue.list()
-    if not messages:
+        if unit is not None:
+            members = unit_account_ids(store.org, unit)
+            senders = {a.address for a in store.accounts.list_accounts() if a.id in members}
+            messages = [m for m in messages if m.sender.lower() in senders]
+    pairs = [(m, r) for m in messages for r in m.recipients if not states or r.state in states]
+    rows = [{"id": m.id, "created": m.created_at.isoformat(timespec="seconds"), "sender": m.sender, "recipient": r.address,
+             "state": r.state, "attempts": r.attempts,
+             "next_attempt": r.next_attempt_at.isoformat(timespec="seconds") if r.state == "queued" else None,
+             "last_reply": _reply(r) or None} for m, r in pairs]
+    if emit_rows(rows, as_json, as_csv):
+        return
+    if not pairs:
         click.echo("queue is empty")
         return
-    for m in messages:
-        for r in m.recipients:
-            click.echo(
-                f"{m.id}\t{_age(m.created_at)}\t<{m.sender}>\t<{r.address}>\t{r.state}\t"
-                f"attempts={r.attempts}\tnext={_utc(r.next_attempt_at) if r.state == 'queued' else '-'}\t{_reply(r)}"
-            )
-    total = sum(len(m.recipients) for m in messages)
-    click.echo(f"{len(messages)} message(s), {total} recipient(s)")
+    for m, r in pairs:
+        click.echo(
+            f"{m.id}\t{_age(m.created_at)}\t<{m.sender}>\t<{r.address}>\t{r.state}\t"
+            f"attempts={r.attempts}\tnext={_utc(r.next_attempt_at) if r.state == 'queued' else '-'}\t{_reply(r)}"
+        )
+    click.echo(f"{len({m.id for m, _ in pairs})} message(s), {len(pairs)} recipient(s)")
 
 
 @queue.command("show")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from mailserver.policy import metrics
 from smtp import replies
 from smtp.filters import policy
 from smtp.filters.headers import apply, split_fields, without
@@ -47,6 +48,7 @@ async def message_bytes(ctx: DataContext) -> bytes:
 
 def failed(ctx: DataContext, name: str, on_failure: str, reason: str) -> Verdict:
     """A filter gave no answer: fail closed (451 4.7.1, the sender retries) or open (deliver)."""
+    metrics.VERDICTS.labels(name.split()[0], "unscanned").inc()
     if on_failure == "tempfail":
         log.warning("%s did not scan the message (%s): deferred", name, reason)
         return refuse(replies.S451_FILTER, f"{name}: {reason}")
@@ -69,6 +71,7 @@ async def virus(ctx: DataContext) -> Verdict:
         found = await f.clamd.scan(await message_bytes(ctx))
     except FAILURES as e:
         return failed(ctx, "clamd", f.clamd.cfg.on_failure, type(e).__name__ if not str(e) else f"{type(e).__name__}: {e}")
+    metrics.VERDICTS.labels("clamd", "virus" if found is not None else "clean").inc()
     if found is not None:
         return refuse(replies.S554_VIRUS, f"clamd: {found}")
     return PASS
@@ -114,6 +117,7 @@ async def spam(ctx: DataContext) -> Verdict:
     except FAILURES as e:
         return failed(ctx, "spamd", cfg.on_failure, type(e).__name__)
     action = policy.spam_action(result.score, cfg.junk_score, cfg.reject_score)
+    metrics.VERDICTS.labels("spamd", {"reject": "spam_rejected", "junk": "spam_junk"}.get(action, "ham")).inc()
     if action == "reject":
         return refuse(replies.S550_SPAM, f"spamd: score {result.score:.1f} {','.join(result.rules)[:200]}")
     if action == "junk":

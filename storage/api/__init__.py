@@ -92,6 +92,9 @@ from storage.api.queue import (
     QueuedMessage,
     Claim,
     Outcome,
+    EnvelopeOptions,
+    RecipientDsn,
+    TlsCount,
 )
 from storage.api.usage import (
     Drift,
@@ -104,6 +107,10 @@ from storage.api.lifecycle import (
 )
 from storage.api.sessions import (
     why_lapsed,
+)
+from storage.api.sieve import (
+    Forward,
+    SieveScript,
 )
 from storage.api.stats import (
     StoreStats,
@@ -119,6 +126,7 @@ from storage.api.roles import (
     OutboundQueue,
     Search,
     SessionLocks,
+    SieveScripts,
     Store,
     Usage,
 )

@@ -2,7 +2,7 @@
 storage/sql/core.py) and one object per role of the storage API, composed here. The roles are
 the store's only surface: ``store.accounts``, ``store.folders``, ``store.messages``,
 ``store.search``, ``store.org``, ``store.queue``, ``store.usage``, ``store.lifecycle``, ``store.guard``, ``store.held``,
-``store.locks``
+``store.locks``, ``store.sieve``
 (interfaces and contracts: storage/api/roles.py).
 """
 
@@ -24,6 +24,7 @@ from storage.sql.messages import SqlMessages
 from storage.sql.org import Organisation
 from storage.sql.queue import OutboundQueue
 from storage.sql.search import SqlSearch
+from storage.sql.sieve import SqlSieve
 from storage.sql.usage import Usage
 
 
@@ -58,6 +59,7 @@ class SqlStore:
         self.lifecycle = Lifecycle(self.core, self.accounts)
         self.guard = LoginFailures(self.core)
         self.held = HeldMessages(self.core)
+        self.sieve = SqlSieve(self.core)
         self.locks = SessionLocks(self.core.url, shared=not self.core.is_sqlite)
 
     @property
