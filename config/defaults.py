@@ -152,9 +152,12 @@ tls:
   # Per authenticated account and clock hour; then 451 and a notice to the unit and postmaster.
 #  submission_messages_per_hour: 500
 #  submission_recipients_per_hour: 2000
+  # Lock an account after this many failed logins to it from any addresses (account unlock undoes
+  # it). Anyone could then lock anyone out: null = never.
+#  lock_after: null
 
 # HAProxy's PROXY protocol (v1, v2): connections from these addresses start with a PROXY header
-# naming the real client (smtp, submission, imap, imaps, pop3, pop3s; not submissions).
+# naming the real client (every listener; on the TLS ones and the portal, in clear before TLS).
 #proxy:
 #  trusted: []
 #  timeout: 10.0
@@ -263,8 +266,9 @@ tls:
 # Content filters of incoming mail (R-SEC-1); each is off until configured. on_failure: what a
 # filter that does not answer in time means: accept (deliver, marked X-Filter-Unscanned) or
 # tempfail (451 4.7.1, the sender retries). DMARC of other domains is applied to incoming mail.
+# Submission is scanned by clamd too, and by spamd with submission: true (refused at reject_score).
 #filters:
-#  spamd: {host: 127.0.0.1, port: 783, socket: null, timeout: 30, junk_score: 5, reject_score: 15, max_size: 512KiB, on_failure: accept}
+#  spamd: {host: 127.0.0.1, port: 783, socket: null, timeout: 30, junk_score: 5, reject_score: 15, max_size: 512KiB, on_failure: accept, submission: false}
 #  clamd: {host: 127.0.0.1, port: 3310, socket: null, timeout: 60, max_size: 25MiB, on_failure: tempfail}
 #  milters: []                  # [{name: rspamd, host: 127.0.0.1, port: 11332, timeout: 30, on_failure: tempfail}]
 #  dmarc: {enabled: true, reject: true, quarantine: true}
@@ -274,6 +278,23 @@ tls:
 #role_addresses:
 #  postmaster: null
 #  abuse: null
+
+# R-SEC-3: submitted mail is checked for the stamps of state secrets (subject, bodies, PDF, DOCX,
+# ODT, XLSX and text attachments, inside ZIP and forwarded messages). action: refuse (550 5.7.1)
+# or hold (mailserver queue held / release / delete --held). unreadable: what an encrypted PDF or
+# a password-protected ZIP gets (hold, refuse, accept).
+#classified:
+#  enabled: true
+#  action: refuse
+#  unreadable: hold
+#  markings: [Tuyệt mật, Tối mật, Mật]
+#  labels: [Độ mật]
+#  patterns: []
+#  notify_unit: true
+#  workers: 2
+#  timeout: 20.0
+#  memory: 1GiB
+#  max_unpacked: 200MiB
 
 #search:
   # Match Vietnamese text with or without diacritics (tiếng = tieng).

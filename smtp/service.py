@@ -139,8 +139,8 @@ async def start_smtp(
     guard = None
     if ls.submission is not None or ls.submissions is not None:
         guard = Guard.from_settings(settings.classified, classified)
-        if guard is not None:  # the extraction processes start now (in the background), not at the first message
-            guard.warming = asyncio.ensure_future(guard.scanner.warm())
+        # its extraction processes start with the first submitted message (a fraction of a second
+        # once), not with the server: a start stays as quick as before
     common["classified"] = guard
     common["filters"] = filters
     if ls.submission is not None:

@@ -15,7 +15,10 @@ PASSWORD = "Bench-pass-2026!"
 
 @pytest.fixture
 def srv(make_server):
-    server = make_server({"guard": {"trusted": [], "lock_after": 3, "delay_first": 0, "block_after": 100}})
+    from tests.conftest import free_port
+
+    server = make_server({"guard": {"trusted": [], "lock_after": 3, "delay_first": 0, "block_after": 100},
+                          "listeners": {"web": {"address": "127.0.0.1", "port": free_port()}}})
     server.user = f"annv@{server.domain}"
     server.add_account(server.user, PASSWORD)
     return server
@@ -42,6 +45,25 @@ def pop3_login(srv, password: str) -> bool:
         c.close()
 
 
+def portal_change(srv, current: str) -> tuple[int, str]:
+    """POST /password (the portal); its status and page."""
+    import ssl
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    data = urllib.parse.urlencode({"address": srv.user, "current": current, "new": "Moi-2027-mat-khau!",
+                                   "confirm": "Moi-2027-mat-khau!"}).encode()
+    url = f"https://127.0.0.1:{srv.settings.listeners.web.port}/password"
+    try:
+        with urllib.request.urlopen(url, data=data, context=ctx, timeout=60) as r:
+            return r.status, r.read().decode("utf-8")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8")
+
+
 def test_account_is_locked_after_n_failures_and_unlock_says_why(srv):
     assert imap_login(srv, "wrong-1") is False
     assert pop3_login(srv, "wrong-2") is False
@@ -50,6 +72,12 @@ def test_account_is_locked_after_n_failures_and_unlock_says_why(srv):
     assert imap_login(srv, PASSWORD) is False  # locked: the owner too
     assert "state:            locked (3 failed logins)" in srv.cli("account", "show", srv.user).stdout
     assert "limit=account-locked account=" + srv.user in srv.log()
+    # the portal tells the owner (the right password) why, and nobody else
+    code, page = portal_change(srv, PASSWORD)
+    assert code == 403 and "Hộp thư đang bị khoá (3 failed logins)" in page and "The mailbox is locked (3 failed logins)" in page
+    code, page = portal_change(srv, "wrong-5")
+    assert code == 403 and "3 failed logins" not in page
+    srv.cli("account", "show", srv.user)
     unlocked = srv.cli("account", "unlock", srv.user, "--active").stdout
     assert unlocked.strip() == f"{srv.user}: active (was locked: 3 failed logins)"
     assert imap_login(srv, "wrong-4") is False  # the count started again: one failure does not lock

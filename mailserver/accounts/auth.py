@@ -33,7 +33,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from config.ldap import Ldap
 from config.settings import Passwords
 from mailserver.directory_sync.connection import LDAP_MARK, is_ldap_backed
-from storage.api import LOGIN_STATES, Account, Store
+from storage.api import LOGIN_STATES, Account, AccountState, Store
 
 log = logging.getLogger(__name__)
 LOGIN_RECORD_INTERVAL = _dt.timedelta(minutes=5)
@@ -126,6 +126,20 @@ class Authenticator:
         from mailserver.directory_sync.bind import check_password
 
         return check_password(self._ldap, account.address, password, (account.password_hash or "")[len(LDAP_MARK):])
+
+    def lock_reason(self, username: str, password: str) -> str | None:
+        """Why the account is locked, told only to someone who knows its password (the portal
+        says it to its owner: R-SEC-1, a lock by the login guard); None otherwise."""
+        account = self._store.accounts.get_account(username.strip()) if "@" in username else None
+        if account is None or account.state is not AccountState.LOCKED or not account.password_hash:
+            return None
+        password = _normalise(password)
+        right = (self._bind(account, password) if is_ldap_backed(account.password_hash)
+                 else self._verify(account.password_hash, password))
+        if not right:
+            return None
+        record = self._store.lifecycle.record(account.id)
+        return (record.state_reason if record is not None else None) or "locked"
 
     def _verify(self, pw_hash: str, password: str) -> bool:
         try:

@@ -113,6 +113,12 @@ class PasswordPage(AsyncPage):
             log.info("web: password change refused for %r from %s", address, client)
             self._recent_failures(client).append(self.reactor.seconds())
             await task.deferLater(self.reactor, max(0.0, started + self.failure_delay - self.reactor.seconds()), lambda: None)
+            lock_reason = getattr(self.auth, "lock_reason", None)
+            locked = await deferToThread(lock_reason, address, current) if lock_reason and "@" in address else None
+            if locked is not None:  # the right password: its owner may know why (guard.lock_after)
+                why = (f"Hộp thư đang bị khoá ({locked}). Hãy liên hệ quản trị hệ thống để mở khoá.",
+                       f"The mailbox is locked ({locked}). Ask the mail administrators to unlock it.")
+                return 403, HTML, self._form(address, [why])
             wrong = ("Địa chỉ hoặc mật khẩu hiện tại không đúng, hoặc hộp thư đang bị khoá.",
                      "Wrong address or current password, or the mailbox is locked.")
             return 403, HTML, self._form(address, [wrong])

@@ -35,7 +35,6 @@ class Guard:
     cfg: Classified
     scanner: Scanner
     reports: Reports | None = None
-    warming: Any = None  # the start-up task of the extraction processes
 
     @classmethod
     def from_settings(cls, cfg: Classified, reports: Any = None) -> "Guard | None":
