@@ -74,12 +74,25 @@ def twisted_tls_options(settings: Settings):
 
 
 def _certificate_options(settings: Settings):
-    from twisted.internet import ssl as tssl
+    """Twisted's options from the PEM files as cryptography objects (pyOpenSSL deprecates its own
+    X509/PKey); certificates after the first in ``tls.cert`` are sent as the chain."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    from twisted.internet.ssl import CertificateOptions
 
-    pem = Path(settings.tls.cert).read_bytes() + b"\n" + Path(settings.tls.key).read_bytes()
-    return tssl.PrivateCertificate.loadPEM(pem).options()
+    certificates = x509.load_pem_x509_certificates(Path(settings.tls.cert).read_bytes())
+    key = load_pem_private_key(Path(settings.tls.key).read_bytes(), password=None)
+    return CertificateOptions(privateKey=key, certificate=certificates[0], extraCertChain=certificates[1:])
 
 
+def _tls_interface(cls):
+    from twisted.internet.interfaces import IOpenSSLContextFactory
+    from zope.interface import implementer
+
+    return implementer(IOpenSSLContextFactory)(cls)
+
+
+@_tls_interface
 class ReloadableTLS:
     """A Twisted context factory whose pair can be replaced. Twisted asks ``getContext()`` for every
     new TLS connection and STARTTLS; pyOpenSSL refuses to change a context once a connection used

@@ -134,6 +134,8 @@ class Server:
         from mailserver.maintenance.tls import ensure_certificate
 
         self.settings = load_settings(self.config_path)
+        if self.settings.listeners.web is not None:  # a test's portal: start() waits for it too
+            self.ports.setdefault("web", self.settings.listeners.web.port)
         ensure_certificate(self.settings.tls.cert, self.settings.tls.key, self.settings.hostname)
         migrate(self.settings)
         store = self.open_store()
