@@ -101,6 +101,10 @@ def test_metrics_are_summed_over_worker_processes(make_server):
             c.sendmail("a@other.gov.vn", [ADDRESS], b"Subject: w\r\n\r\nw\r\n")
     for _ in range(4):  # whichever worker answers the scrape, it tells every worker's counts
         assert scrape(server)[("mailserver_smtp_messages_received_total", (("service", "mx"),))] == 4
+    server.proc.send_signal(signal.SIGHUP)  # the parent passes it on; nobody dies of it
+    wait_until(lambda: server.log().count("SIGHUP: log reopened") >= 2, timeout=30, what="both workers reloaded")
+    assert server.proc.poll() is None
+    assert scrape(server)[("mailserver_smtp_messages_received_total", (("service", "mx"),))] == 4
 
 
 def _json_lines(path) -> list[dict]:
