@@ -9,6 +9,7 @@ uncomment every setting and load the result, so this text cannot drift from ``Se
 from __future__ import annotations
 
 import posixpath
+import re
 from string import Template
 
 import yaml
@@ -64,6 +65,7 @@ listeners:
   pop3:        {address: $listen, port: $pop3}   # POP3 with STLS (standard 110)
   pop3s:       {address: $listen, port: $pop3s}   # POP3 over implicit TLS (standard 995)
   web:         {address: $listen, port: $web}   # self-service portal, HTTPS: /password, /healthz (see web:)
+#  managesieve: {address: $listen, port: 4190}   # filter editing from Thunderbird, Roundcube (RFC 5804; see sieve:)
 
 tls:
   # PEM files. init created a self-signed pair; replace them with your CA-issued certificate.
@@ -71,6 +73,8 @@ tls:
   key: $key
   # Allow LOGIN / AUTH PLAIN without TLS from loopback addresses only (local tools, tests).
 #  allow_plaintext_auth_on_loopback: true
+  # R-SEC-1: intermediate (TLS 1.2 with forward-secret ciphers, and 1.3) or modern (TLS 1.3 only).
+#  policy: intermediate
 
 # Static next hops for outbound mail, tried before the MX look-up.
 #routes:
@@ -99,6 +103,10 @@ tls:
 #    - {folder: "\\\\Junk", older_than: 30d}
 #    - {folder: "\\\\Trash", older_than: 30d}
 #  run_at: "02:30"
+  # Folders no rule touches, as ADDRESS/FOLDER: a unit's archive the agency keeps (R-BOX-2).
+#  keep: []
+  # Days ahead the owner is told what a rule on their own folders will delete (null = never).
+#  notice_days: 7
 
 #limits:
   # Largest whole message accepted (SMTP SIZE, IMAP APPENDLIMIT).
@@ -170,6 +178,18 @@ tls:
 #  unlock_wait_days: null
   # R-PASS-3/4: months after which a password must be changed (null = never).
 #  max_age_months: null
+  # R-PASS-4: mail the owner this many days before max_age_months is reached (null = no warning).
+#  expiry_warning_days: null
+  # A new password must differ from the current one and the ones before it, this many in all.
+#  history: 0
+  # R-PASS-1 at the protocol level: an account on its initial password logs in to the portal only
+  # (IMAP NO [EXPIRED], POP3 -ERR [AUTH], submission 535 5.7.8), after the grace hours (null: at once).
+#  enforce_initial_change: false
+#  initial_change_grace_hours: null
+
+# Account changes: days the old address of a renamed account (`account rename`) still reaches it.
+#accounts:
+#  rename_alias_days: 180
 
 # How `account add` derives an address from a name when --address is not given: molisa
 # (R-ADDR-1: annv, anngva, annv1), lamdong (R-ADDR-2: annv, annv2), hcm-q4 (R-ADDR-3: annv.q4);
@@ -179,8 +199,9 @@ tls:
 # Account lifecycle (R-LIFE-*): null turns a rule off. Inactivity counts from the last login,
 # creation or operator unlock/re-issue, whichever is latest. The server applies the rules every
 # day at run_at (server local time, e.g. "03:00"; null = only by `mailserver lifecycle run`).
-# Off by default: users cannot yet change their own password through this server, and the
-# profile's initial-password deadlines (R-PASS-1 molisa 24 h, R-PASS-3 hcm-q4) would lock them.
+# Off by default, because the profile's initial-password deadlines (R-PASS-1 molisa 24 h, R-PASS-3
+# hcm-q4) lock accounts: turn it on once users know they change their own password on the
+# portal's /password page (listeners.web). `mailserver compliance` reports it while it is off.
 #lifecycle:
 #  revoke_after_notice_days: null
 #  lock_after_inactive_months: null
@@ -206,6 +227,11 @@ tls:
 #  lease: 1800
   # STARTTLS is used whenever offered; true also refuses certificates that do not verify.
 #  verify_certificates: false
+  # Extra CA certificates (PEM file) trusted when a certificate must verify (REQUIRETLS mail).
+#  ca_file: null
+  # DANE (RFC 7672): MX hosts with DNSSEC-validated TLSA records need STARTTLS and a matching
+  # certificate. Needs a validating resolver in dns.nameservers (its AD bit is trusted).
+#  dane: true
   # RFC 5321 timeouts: connection and greeting, each command, DATA until the final reply.
 #  connect_timeout: 300
 #  command_timeout: 300
@@ -289,6 +315,17 @@ tls:
 #  user_dn_template: null        # e.g. "uid={local},ou=people,dc=example,dc=gov,dc=vn"
 #  disabled_filter: "(pwdAccountLockedTime=*)"
 #  sync_at: null                 # e.g. "03:00"
+# Users' mail filters (Sieve, RFC 5228) and out-of-office replies (RFC 5230), set over
+# listeners.managesieve or on the portal's /vacation page; run when mail is delivered.
+#sieve:
+#  enabled: true
+#  max_script_size: 64KiB
+#  max_scripts: 10
+  # A vacation reply goes to one sender at most once per this many days (bounds of :days).
+#  vacation_min_days: 1
+#  vacation_max_days: 30
+  # The zone of the date tests (currentdate "hour" ...).
+#  timezone: "+0700"
 """)
 
 
@@ -301,12 +338,49 @@ def render_config(*, profile: str, hostname: str, domains: list[str], data_dir: 
     def inside(name: str) -> str:
         return _yaml_str(posixpath.normpath(posixpath.join(data_dir, name)))
 
-    return _TEMPLATE.substitute(
+    text = _TEMPLATE.substitute(
         profile=profile, hostname=hostname, domains=", ".join(domains), data_dir=_yaml_str(data_dir),
         db_url=_yaml_str("sqlite:///" + posixpath.normpath(posixpath.join(data_dir, "mail.db"))),
         cert=inside("tls/cert.pem"), key=inside("tls/key.pem"),
         listen=listen, **{name: str(port) for name, port in chosen.items()},
     )
+    return _with_profile_values(text, profile)
+
+
+_COMMENTED = re.compile(r"^#(?P<indent>  )?(?P<key>[a-z_]+):(?P<value> .*)?$")
+
+
+def _with_profile_values(text: str, profile: str) -> str:
+    """Commented-out settings show the profile's value where it sets one (``#  min_classes: 4``
+    under hcm-q4), so the file tells the operator what is in force, not the built-in default."""
+    from config.loader import PROFILE_DIR
+
+    data = yaml.safe_load((PROFILE_DIR / f"{profile}.yaml").read_text("utf-8")) or {}
+    out, section, skipping = [], None, False
+    for line in text.split("\n"):
+        if skipping and line.startswith("#    - "):
+            continue  # the built-in items of a list the profile replaced
+        skipping = False
+        m = _COMMENTED.match(line)
+        if m and section and isinstance(data.get(section), dict) and isinstance(data[section].get(m.group("key")), list):
+            out.append(f"#  {m.group('key')}:  # profile {profile}")
+            out += [f"#    - {_flow(item)}" for item in data[section][m.group("key")]]
+            skipping = True
+            continue
+        if m and not m.group("indent"):
+            section = m.group("key") if not m.group("value") else None
+            if m.group("value") and m.group("key") in data and not isinstance(data[m.group("key")], (dict, list)):
+                line = f"#{m.group('key')}: {_flow(data[m.group('key')])}"
+        elif m and section and isinstance(data.get(section), dict) and m.group("key") in data[section]:
+            line = f"#  {m.group('key')}: {_flow(data[section][m.group('key')])}  # profile {profile}"
+        elif line and not line.startswith(("#", " ")):
+            section = None
+        out.append(line)
+    return "\n".join(out)
+
+
+def _flow(value: object) -> str:
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("\n...").strip()
 
 
 def _yaml_str(value: str) -> str:

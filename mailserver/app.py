@@ -14,13 +14,13 @@ import gc
 import logging
 import os
 import shutil
-import signal
 import ssl
+import signal
 import sys
 from pathlib import Path
 
 from config.settings import Settings
-from storage import migrate as _migrate
+from mailserver import tlspolicy
 from mailserver.workers import Worker, check_workers, serve_workers
 from storage.sql import SqlStore
 
@@ -37,11 +37,15 @@ def _ensure_dirs(settings: Settings) -> None:
 
 def migrate(settings: Settings) -> None:
     """Create the database or bring its schema to the newest revision (Alembic)."""
+    from storage import migrate as _migrate  # Alembic: a fifth of a CLI command's start-up, needed here only
+
     _ensure_dirs(settings)
     _migrate.upgrade(settings.database.url)
 
 
 def check_migrated(settings: Settings) -> None:
+    from storage import migrate as _migrate
+
     current, head = _migrate.pending(settings.database.url)
     if current != head:
         raise NotMigrated(
@@ -62,34 +66,19 @@ def open_store(settings: Settings) -> SqlStore:
     )
 
 
-def server_ssl_context(settings: Settings) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(str(settings.tls.cert), str(settings.tls.key))
-    return ctx
+server_ssl_context = tlspolicy.server_ssl_context  # R-SEC-1: tls.policy
 
 
 def twisted_tls_options(settings: Settings):
-    """The TLS context factory of IMAP, POP3 and the portal, reloadable on SIGHUP."""
+    """The TLS context factory of IMAP, POP3 and the portal (at ``tls.policy``), reloadable on SIGHUP."""
     return ReloadableTLS(settings)
-
-
-def _certificate_options(settings: Settings):
-    """Twisted's options from the PEM files as cryptography objects (pyOpenSSL deprecates its own
-    X509/PKey); certificates after the first in ``tls.cert`` are sent as the chain."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
-    from twisted.internet.ssl import CertificateOptions
-
-    certificates = x509.load_pem_x509_certificates(Path(settings.tls.cert).read_bytes())
-    key = load_pem_private_key(Path(settings.tls.key).read_bytes(), password=None)
-    return CertificateOptions(privateKey=key, certificate=certificates[0], extraCertChain=certificates[1:])
 
 
 def _tls_interface(cls):
     from twisted.internet.interfaces import IOpenSSLContextFactory
     from zope.interface import implementer
 
-    return implementer(IOpenSSLContextFactory)(cls)
+    return implementer(IOpenSSLContextFactory)(cls)  # else Twisted warns (LegacyContextFactoryWarning)
 
 
 @_tls_interface
@@ -99,13 +88,13 @@ class ReloadableTLS:
     it, so ``reload()`` builds a new one: new connections get the new pair, open ones keep theirs."""
 
     def __init__(self, settings: Settings) -> None:
-        self._options = _certificate_options(settings)
+        self._options = tlspolicy.twisted_tls_options(settings)
 
     def getContext(self):  # noqa: N802 - Twisted's name
         return self._options.getContext()
 
     def reload(self, settings: Settings) -> None:
-        options = _certificate_options(settings)
+        options = tlspolicy.twisted_tls_options(settings)
         options.getContext()  # fails here, not at the next handshake, on a bad pair
         self._options = options
 
@@ -236,6 +225,7 @@ async def _start(settings: Settings, running: _Running, worker: Worker | None = 
 
     from mailserver.accounts.guard import ConnectionLimits, LoginGuard
     from mailserver.accounts.rates import SendingRates
+    from mailserver.mailboxes.classified import ClassifiedReports
     from mailserver.listen import listen
 
     logins = LoginGuard(store, settings.guard)
@@ -248,7 +238,11 @@ async def _start(settings: Settings, running: _Running, worker: Worker | None = 
         settings, store, auth, running.ssl_context,
         groups=organisation, quota=running.quota, org=organisation, outbound=running.outbound, sockets=sockets,
         logins=logins, limits=limits, rates=SendingRates(store, settings),
+        classified=ClassifiedReports(store, settings),  # R-SEC-3: audit and notices of the guard
     )  # fmt: skip
+    from managesieve.service import start_managesieve
+
+    running.servers += await start_managesieve(settings, store, auth, server_ssl_context(settings), logins=logins, limits=limits, sockets=sockets)  # RFC 5804
     tls = running.tls = twisted_tls_options(settings)
     # revoked, locked, deleted or password reset since login: the session is ended (mailserver/sessions.py)
     guard = running.guard = SessionGuard(real_reactor, store, settings.limits.session_recheck,

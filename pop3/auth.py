@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as _dt
 import logging
 
 from twisted.internet import defer, task
@@ -18,6 +19,7 @@ from twisted.internet import defer, task
 from pop3 import replies as R
 from pop3.maildrop import Maildrop
 from mailserver.policy.logins import Login
+from mailserver.policy.passwords import must_change_first
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +146,10 @@ class AuthorizationCommands:
             self._auth_failed(username)
             return None
         if self._closing:
+            return None
+        if self.ctx.passwords is not None and must_change_first(self.ctx.passwords, account, _dt.datetime.now(_dt.UTC)):
+            url = (self.ctx.password_url or "the portal").encode("ascii", "replace")
+            self.reply(b"-ERR [AUTH] Change your initial password first (doi mat khau ban dau): " + url)  # R-PASS-1
             return None
         # In a worker thread: with several processes the lock is taken in the database.
         d = self.ctx.run_in_thread(self.ctx.locks.acquire, account.id)

@@ -74,6 +74,8 @@ class Pop3Context:
     logins: Any | None = None  # mailserver.accounts.guard.LoginGuard: delays, blocks and logs logins
     limits: Any | None = None  # mailserver.accounts.guard.ConnectionLimits: connections per client address
     reactor: Any | None = None  # for the login guard's timers
+    passwords: Any | None = None  # config Passwords: R-PASS-1 at login (enforce_initial_change)
+    password_url: str | None = None  # the portal's password page, named in that refusal
 
 
 class POP3Server(AuthorizationCommands, TransactionCommands, pop3.POP3):

@@ -60,6 +60,8 @@ def start_pop3(reactor, settings: Settings, store: Store, auth, tls, *, guard=No
         logins=logins,
         limits=limits,
         reactor=reactor,
+        passwords=settings.passwords,
+        password_url=settings.password_url(),
     )
     ports = []
     try:

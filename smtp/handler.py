@@ -22,6 +22,7 @@ from smtp.data import DataResult, DataState
 from smtp.pipeline import Check, DataContext, Groups, MailContext, Org, Peer, RcptContext
 from smtp.quota import QuotaPolicy
 from smtp.received import Trace, protocol_name, trace_headers
+from smtp.sieve_delivery import SieveDelivery
 from smtp.transaction import Transaction
 from storage.api import Store
 from storage.errors import StoreError
@@ -46,6 +47,7 @@ class InboundHandler:
         resolver: Any = None,
         max_size: int | None = None,
         filters: Any = None,
+        classified: Any = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -55,6 +57,7 @@ class InboundHandler:
         self.outbound = outbound
         self.resolver = resolver  # smtp.outbound.dns.Resolver: SPF/DKIM of inbound mail
         self.filters = filters  # smtp.filters.Filters: content filters and DMARC (MX)
+        self.classified = classified  # smtp.classified.Guard: stamps of state secrets (submission, R-SEC-3)
         self.max_size = max_size if max_size is not None else settings.limits.max_message_size
         # Store calls of SMTP sessions. A thread waiting on a group commit costs nothing, and the
         # loop's default executor (CPUs + 4 threads) would cap a group commit at that many messages.
@@ -65,6 +68,8 @@ class InboundHandler:
         self.mail_checks = pipeline.build("MAIL") if mail_checks is None else mail_checks
         self.rcpt_checks = pipeline.build("RCPT") if rcpt_checks is None else rcpt_checks
         self.data_checks = pipeline.build("DATA") if data_checks is None else data_checks
+        # users' Sieve filters at delivery (RFC 5228)
+        self.sieve = SieveDelivery(settings.sieve, settings.domains, settings.hostname) if settings.sieve.enabled else None
 
     async def mail(self, peer: Peer, tx: Transaction, path: PathArg) -> str:
         ctx = MailContext(
@@ -127,6 +132,7 @@ class InboundHandler:
             remote=tuple(tx.remote), size=result.size, data_state=result.state, spool=result.spool, head=result.head,
             quota=self.quota, utf8=tx.smtp_utf8, sender_account=sender_account, org=self.org,
             helo=peer.helo, authserv_id=self.settings.hostname, resolver=self.resolver, filters=self.filters,
+            classified=self.classified,
         )  # fmt: skip
         ctx.extra["tx_id"] = tx.id
         try:
@@ -159,19 +165,52 @@ class InboundHandler:
             result.spool.seek(0)  # MX: stored as received, no thread hand-off
         else:
             prefix += await self._call(self.clean_header, result.spool)
+        if "hold" in ctx.extra:  # the classified-document guard keeps it for an operator (R-SEC-3)
+            return await self._hold(peer, tx, prefix, result.spool, ctx.extra["hold"])
         message = delivery.Message(result.spool, prefix, result.size, tx.accounts, tx.remote, ctx.extra.get("refused", {}),
-                                   ctx.parsed, folder=ctx.extra.get("folder", "INBOX"))  # fmt: skip
+                                   ctx.parsed, folder=ctx.extra.get("folder", "INBOX"), options=tx.options(),
+                                   rcpt_of=tx.account_rcpt)  # fmt: skip
         if message.folder != "INBOX":
             log.info("id=%s filed into %s: %s", tx.id, message.folder, "; ".join(ctx.extra.get("junk_reasons", ())))
         reply = await delivery.deliver(
             self.store, message, tx_id=tx.id, sender=tx.mail_from or "", hostname=self.settings.hostname,
             executor=self.executor, limit_for=self.quota.delivery_limit if self.quota else None,
             limit_blocks=self.quota.limits_need_store() if self.quota else False, outbound=self.outbound,
+            sieve=self.sieve,
         )  # fmt: skip
         send_as = tx.send_as | ctx.extra.get("send_as", set())
         if reply.startswith("250") and send_as and self.org is not None:
             await self._record_send_as(peer, tx, send_as)
         return reply
+
+    async def _hold(self, peer: Peer, tx: Transaction, prefix: bytes, spool: BinaryIO, outcome: Any) -> str:
+        """Store the message as it would have been delivered in the review queue, audit it and
+        tell the sender's unit; the client hears 250 with the queue's number."""
+        from smtp.classified import held_reply
+
+        def keep() -> int:
+            blob = self.store.messages.put_blob(spool, prefix=prefix)
+            return self.store.held.hold(
+                blob, tx.mail_from or "", peer.account_id, [a.id for a in tx.accounts], list(tx.remote),
+                reason=outcome.verdict, part=outcome.part, detail=f"{outcome.marking} {outcome.detail}".strip(),
+                tx_id=tx.id,
+            )  # fmt: skip
+
+        try:
+            held_id = await self._call(keep)
+        except StoreError as e:
+            log.warning("id=%s hold: store error %s %s", tx.id, e.kind, e.detail)
+            return replies.for_error(e.kind, "DATA")
+        log.warning("id=%s held for review as %d (%s in %s)", tx.id, held_id, outcome.verdict, outcome.part or "-")
+        reports = getattr(self.classified, "reports", None)
+        if reports is not None:
+            try:
+                await self._call(lambda: reports.report(
+                    account_id=peer.account_id, actor_id=peer.actor_id, sender=tx.mail_from or "", outcome=outcome,
+                    action="hold", tx_id=tx.id, held_id=held_id))  # fmt: skip
+            except StoreError as e:  # held all the same; the gap is logged loudly
+                log.error("id=%s classified guard: audit or notice failed: %s %s", tx.id, e.kind, e.detail)
+        return held_reply(held_id, tx.smtp_utf8)
 
     def clean_header(self, spool: BinaryIO) -> bytes:
         """What replaces the start of the spool in the stored message (submission: header

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import datetime as _dt
 import logging
 from base64 import b64decode
 from concurrent.futures import Executor
@@ -30,6 +31,7 @@ from typing import Any, BinaryIO
 from aiosmtpd.smtp import MISSING, AuthResult
 
 from config.settings import Settings
+from mailserver.policy.passwords import must_change_first
 from smtp import pipeline, replies
 from smtp.handler import InboundHandler
 from smtp.outbound.hygiene import clean_header, read_header
@@ -41,7 +43,9 @@ from storage.errors import NoPerm, StoreError
 log = logging.getLogger("smtp.submission")
 
 MAIL_CHECKS = ("declared_size", "login_current", "sender_authorised")
-DATA_CHECKS = ("message_size", "from_header", "attachment_quota")
+#: ``virus`` (clamd, whenever configured: a virus is always refused) and ``spam`` (spamd, when
+#: ``filters.spamd.submission``) before the classified-document guard (R-SEC-3).
+DATA_CHECKS = ("message_size", "from_header", "attachment_quota", "virus", "spam", "classified")
 #: Seconds from the credentials to a 535 (argon2 takes ~25 ms either way; this evens out the rest).
 AUTH_FAILURE_DELAY = 1.0
 
@@ -99,6 +103,11 @@ class SubmissionHandler(InboundHandler):
             await asyncio.sleep(max(0.0, started + self.failure_delay - loop.time()))
             return AuthResult(success=False, handled=False, message=replies.S535_AUTH_FAILED)
         account, acting = found
+        if must_change_first(self.settings.passwords, account, _dt.datetime.now(_dt.UTC)):  # R-PASS-1
+            log.info("AUTH %s refused for %s from %s: initial password not changed", mechanism, account.address, peer)
+            url = self.settings.password_url() or "the portal"
+            return AuthResult(success=False, handled=False,
+                              message=f"535 5.7.8 Change your initial password first (doi mat khau ban dau): {url}")
         log.info("AUTH %s ok for %s as %s from %s", mechanism, account.address, acting.address, peer)
         # aiosmtpd 1.4 copies a successful AuthResult into the deprecated ``Session.login_data``,
         # logging a deprecation warning at every login. The session's supported attributes are set

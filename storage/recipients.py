@@ -39,6 +39,9 @@ class RecipientCache:
         self._lock = threading.Lock()  # writers; get() reads one dict entry without it
         #: bumped by every change: a look-up that began before it must not store its answer
         self.generation = 0
+        #: bumped by every clear (a change other than deliveries): other caches of this process
+        #: that are valid only until such a change compare it (store.sieve.peek_holders)
+        self.clears = 0
 
     def get(self, address: str) -> Account | None:
         """The cached account of a normalised address; None when unknown or expired."""
@@ -71,6 +74,7 @@ class RecipientCache:
     def clear(self) -> None:
         with self._lock:
             self.generation += 1
+            self.clears += 1
             self._entries.clear()
 
     def __len__(self) -> int:

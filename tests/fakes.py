@@ -48,6 +48,16 @@ class FakeStore:
     def messages(self) -> "FakeStore":
         return self
 
+    @property
+    def sieve(self) -> "FakeStore":  # storage.api.SieveScripts: no account has a filter
+        return self
+
+    def peek_holders(self) -> frozenset[int]:
+        return frozenset()
+
+    def holders(self) -> frozenset[int]:
+        return frozenset()
+
     def add(self, address: str, state: AccountState = AccountState.ACTIVE, kind: AccountKind = AccountKind.PERSONAL) -> Account:
         account = Account(
             id=len(self.by_address) + 1, address=address.lower(), display_name=address, kind=kind,

@@ -19,6 +19,8 @@ import pytest
 
 from tests.conftest import free_port
 
+pytestmark = pytest.mark.requirement("R-PASS-1")
+
 DOMAIN = "example.gov.vn"
 ADDRESS = f"annv@{DOMAIN}"
 INITIAL = "Ban-dau-2026!"
@@ -28,7 +30,8 @@ NEW = "Mat-khau-moi-2027!"
 @pytest.fixture
 def portal(make_server):
     server = make_server({"listeners": {"web": {"address": "127.0.0.1", "port": free_port()}},
-                          "web": {"publish_directory": True}})
+                          "web": {"publish_directory": True},
+                          "agency": {"name": "Sở Thông tin và Truyền thông", "helpdesk": {"phone": "0263 3 822 000"}}})
     server.cli("account", "add", "Nguyễn Văn An", "--address", ADDRESS, "--password", INITIAL)  # must change it
     return server
 
@@ -72,6 +75,20 @@ def test_form_in_vietnamese_and_english_with_strict_headers(portal):
     assert headers["Cache-Control"] == "no-store" and headers["X-Frame-Options"] == "DENY"
     assert "default-src 'none'" in headers["Content-Security-Policy"] and "Twisted" not in headers.get("Server", "")
     assert get(portal, "/nowhere")[0] == 404 and get(portal, "/password/x")[0] == 404
+
+
+def test_every_page_in_one_layout_with_one_stylesheet(portal):
+    """Jinja2 layout: the agency's name and helpdesk from configuration, /static/site.css the only
+    style (the CSP allows no inline style), unknown static files 404."""
+    status, headers, body = get(portal, "/password")
+    assert "Sở Thông tin và Truyền thông" in body and "0263 3 822 000" in body
+    assert '<link rel="stylesheet" href="/static/site.css">' in body and "<style" not in body and "style=" not in body
+    assert "style-src 'self'" in headers["Content-Security-Policy"] and "unsafe-inline" not in headers["Content-Security-Policy"]
+    status, headers, css = get(portal, "/static/site.css")
+    assert status == 200 and headers["Content-Type"].startswith("text/css") and "box-sizing" in css
+    assert get(portal, "/static/other.css")[0] == 404 and get(portal, "/static")[0] == 404
+    for path in ("/", "/danh-ba", "/nowhere"):
+        assert "/static/site.css" in get(portal, path)[2], path
 
 
 def test_wrong_current_password_or_unknown_address_is_refused_alike_and_slowly(portal):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as _dt
 import hashlib
 import hmac
 import time
@@ -22,10 +23,12 @@ from imap.state import AUTH, LOGOUT, UNAUTH, Session
 from imap.wire import Atom, ParseError, String
 from mailserver.policy.logins import Login
 from mailserver.policy.loginlog import log_limit
+from mailserver.policy.passwords import must_change_first
 from storage.api import AccountState
 from storage.errors import NoPerm
 
 OK, NO, BAD = b"OK", b"NO", b"BAD"
+
 AUTH_FAILED = (NO, b"[AUTHENTICATIONFAILED] Authentication failed")
 AUTHZ_FAILED = (NO, b"[AUTHORIZATIONFAILED] Not authorized to act as that mailbox")
 BLOCKED = (NO, b"[UNAVAILABLE] Too many failed logins from your address; try again later")
@@ -42,6 +45,7 @@ EXTENSIONS = (
     b"THREAD=REFERENCES",  # RFC 5256 §3
     b"THREAD=ORDEREDSUBJECT",  # RFC 5256 §3
     b"ESORT",  # RFC 5267 §3
+    b"CONTEXT=SEARCH", b"CONTEXT=SORT",  # RFC 5267 §4: RETURN (UPDATE), ADDTO/REMOVEFROM, CANCELUPDATE
     b"SORT=DISPLAY",  # RFC 5957
     b"PARTIAL",  # RFC 9394
     b"WITHIN",  # RFC 5032
@@ -184,6 +188,9 @@ async def log_in(s: Session, user: bytes, password: bytes, authzid: bytes = b"")
     if found is None or s.closed:
         return AUTHZ_FAILED if reason == "authorization" else AUTH_FAILED
     actor, result = found
+    if must_change_first(s.ctx.settings.passwords, actor, _dt.datetime.now(_dt.UTC)):  # R-PASS-1
+        url = (s.ctx.settings.password_url() or "").encode("ascii", "replace")
+        return NO, b"[EXPIRED] Mat khau ban dau phai duoc doi tai " + url + b" / Change your initial password at " + url
     if s.ctx.guard is not None:
         limit = s.ctx.settings.guard.imap_sessions_per_account
         if limit is not None and s.ctx.guard.count_for(actor.id, "imap") >= limit:

@@ -63,9 +63,16 @@ def run_lifecycle(
     rules = rules_from(settings)
     lifecycle = store.lifecycle
     changes = []
+    if not dry_run:  # the old addresses of renamed accounts whose time is over (accounts.rename_alias_days)
+        for old, current in store.org.expire_aliases(now):
+            log.info("lifecycle: alias %s of %s removed", old, current)
+            changes.append(Change(old, "alias", "removed", "rename_alias_expired", now, notify_note=f"now {current}"))
     for record in lifecycle.records():
         transition = decide_account_state(record.facts, rules, now)
         if transition is None:
+            warned = _expiry_warning(store, settings, record, now, dry_run)
+            if warned is not None:
+                changes.append(warned)
             continue
         a = record.account
         change = Change(a.address, a.state.value, transition.state.value, transition.reason, transition.due_at)
@@ -79,6 +86,23 @@ def run_lifecycle(
             change = _notify(store, settings, lifecycle, record, change, now, dry_run)
         changes.append(change)
     return changes
+
+
+def _expiry_warning(store: SqlStore, settings: Settings, record: Record, now: _dt.datetime, dry_run: bool) -> Change | None:
+    """R-PASS-4: the owner is mailed ``passwords.expiry_warning_days`` before the password expires."""
+    from mailserver.accounts.notify import warn_password_expiry
+    from mailserver.policy.passwords import expiry_warning_due
+
+    f = record.facts
+    due = expiry_warning_due(state=f.state, password_changed_at=f.password_changed_at, created_at=f.created_at,
+                             max_age_months=settings.passwords.max_age_months,
+                             warning_days=settings.passwords.expiry_warning_days, now=now)
+    if due is None:
+        return None
+    a = record.account
+    if not dry_run and not warn_password_expiry(store, settings, a, due, now):
+        return None  # warned before (or the mailbox refused it)
+    return Change(a.address, a.state.value, a.state.value, "password_expiry_warning", due, notified=(a.address,))
 
 
 def _notify(store: SqlStore, settings: Settings, lifecycle: Lifecycle, record: Record, change: Change,

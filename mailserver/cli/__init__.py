@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from mailserver.cli import account, directory, dkim, group, ldap, lifecycle, queue, quota, server, unit
+from mailserver.cli import account, compliance, directory, dkim, dns, filters, group, ldap, lifecycle, mailbox, migrate, queue, quota, server, unit
 from mailserver.cli.base import DEFAULT_CONFIG, Context, Group
 
 __all__ = ["COMMANDS", "cli", "main"]
@@ -36,11 +36,17 @@ COMMANDS: tuple[click.Command, ...] = (
     dkim.dkim,  # dkim keygen
     lifecycle.lifecycle,  # lifecycle run
     lifecycle.retention,  # retention run
+    compliance.compliance,  # compliance [--profile P] [--format text|html|json]
     ldap.ldap,  # ldap sync
+    filters.filters,  # filter list|show|put|activate|forward|alias
+    migrate.migrate,  # migrate imap
+    mailbox.mailbox,  # mailbox import|export
+    dns.dns,  # dns DOMAIN [--check]
 )
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mailserver", prog_name="mailserver", message="%(prog)s %(version)s")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               envvar="MAILSERVER_CONFIG", default=DEFAULT_CONFIG, show_default=True,
               help="Configuration file (default: $MAILSERVER_CONFIG, else ./data/mailserver.yaml).")

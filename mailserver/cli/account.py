@@ -1,4 +1,4 @@
-"""``account add|list|show|passwd|lock|unlock|delete|import|revoke|reissue|leave|exempt``.
+"""``account add|list|show|passwd|lock|unlock|delete|import|revoke|reissue|leave|exempt|move|rename``.
 
 Revoking keeps the mailbox and its mail: the account cannot log in (IMAP, POP3, submission) and
 mail to it is refused at RCPT with 550 5.2.1 (storage.api LOGIN_STATES / RECEIVE_STATES). It is
@@ -26,6 +26,7 @@ from mailserver.cli.base import (
     Context,
     Group,
     Refused,
+    confirm,
     console,
     find_account,
     new_password,
@@ -53,16 +54,50 @@ def account() -> None:
 @click.argument("name")
 @click.option("--address", help="The address (default: derived from NAME by the profile's address_rule, R-ADDR-*).")
 @click.option("--password", help="Initial password (default: a random one, printed).")
+@click.option("--password-stdin", is_flag=True, help="Read the initial password from the first line of standard input.")
 @click.option("--active", is_flag=True, help="Service account: no password change required at first login.")
+@click.option("--unit", "unit_code", help="The person's unit (code or unit address): recorded, and used by the one-mailbox check.")
+@click.option("--another-person", is_flag=True,
+              help="A different person with the same name in the same unit: create the mailbox anyway (R-BOX-1).")
 @pass_ctx
-def account_add(obj: Context, name: str, address: str | None, password: str | None, active: bool) -> None:
-    """Create a personal account. NAME is the display name, e.g. "Nguyễn Văn An"."""
+def account_add(obj: Context, name: str, address: str | None, password: str | None, password_stdin: bool,
+                unit_code: str | None, active: bool, another_person: bool) -> None:
+    """Create a personal account. NAME is the display name, e.g. "Nguyễn Văn An".
+
+    A person has one personal mailbox (R-BOX-1): the same name in the same unit is refused
+    unless --another-person says it is someone else.
+
+    \b
+    Example:
+      mailserver account add "Nguyễn Văn An" --unit vp
+    """
     from mailserver.accounts.auth import hash_password
     from mailserver.policy.addresses import AddressPolicyError, derive_local_part
+    from mailserver.policy.persons import Holder, refusal, same_person
 
+    if password_stdin:
+        if password is not None:
+            raise click.BadParameter("give --password or --password-stdin, not both", param_hint="--password-stdin")
+        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        if not password:
+            raise Refused("no password on standard input")
     display_name = parse_name(name)
     settings = obj.settings
     with obj.store() as store:
+        unit = None
+        if unit_code is not None:
+            unit = store.org.get_unit(unit_code.strip())
+            if unit is None:
+                raise Refused(f"no unit {unit_code.strip()!r} (see `mailserver unit list`)")
+        if not another_person:
+            namesakes = [a for a in store.accounts.list_accounts()
+                         if a.kind is AccountKind.PERSONAL and same_person(display_name, None, [Holder(a.address, a.display_name or "", None)])]
+            holders = []
+            for a in namesakes:
+                profile = store.org.get_profile(a.id)
+                holders.append(Holder(a.address, a.display_name or "", profile.unit_id if profile else None))
+            if (holder := same_person(display_name, unit.id if unit else None, holders)) is not None:
+                raise Refused(refusal(display_name, holder, unit.code if unit else None))
         if address is None:
             domain = settings.domains[0]
             taken = [a.address.partition("@")[0] for a in store.accounts.list_accounts() if a.address.endswith("@" + domain)]
@@ -77,13 +112,72 @@ def account_add(obj: Context, name: str, address: str | None, password: str | No
         plain = new_password(settings, address, password)
         state = AccountState.ACTIVE if active else AccountState.MUST_CHANGE_PASSWORD  # R-PASS-1
         try:
-            created = store.accounts.create_account(address, display_name, hash_password(settings.passwords, plain), state=state)
+            if unit is None:
+                created = store.accounts.create_account(address, display_name, hash_password(settings.passwords, plain), state=state)
+            else:
+                from storage.api import NewPerson
+
+                (created,) = store.org.create_people([NewPerson(address, display_name, hash_password(settings.passwords, plain),
+                                                                unit.id, state=state)])
         except Exists:
             raise Refused(f"{address} already exists") from None
+        if unit is not None:
+            store.org.set_profile(created.id, unit_id=unit.id)
     click.echo(f"address: {created.address}")
     if password is None:
         click.echo(f"password: {plain}")
+    if unit is not None:
+        click.echo(f"unit: {unit.code}")
     click.echo(f"state: {created.state.value}")
+
+
+@account.command("move")
+@click.argument("address")
+@click.option("--unit", "unit_code", required=True, metavar="CODE", help="The unit the person moves to.")
+@pass_ctx
+def account_move(obj: Context, address: str, unit_code: str) -> None:
+    """Move a person to another unit (R-LIFE-1: a transfer); title and phones are kept; audited."""
+    with obj.store() as store:
+        a = find_account(store, address)
+        if a.kind != AccountKind.PERSONAL:
+            raise Refused(f"{a.address} is a {a.kind.value} mailbox; only a person moves between units")
+        unit = store.org.get_unit(unit_code.strip())
+        if unit is None:
+            raise Refused(f"no unit {unit_code.strip()!r} (see `mailserver unit list`)")
+        profile = store.org.get_profile(a.id)
+        before = store.org.unit_by_id(profile.unit_id) if profile is not None and profile.unit_id else None
+        if before is not None and before.id == unit.id:
+            raise Refused(f"{a.address} is already in unit {unit.code}")
+        store.org.set_profile(a.id, unit_id=unit.id, title=profile.title if profile else "",
+                              phone=profile.phone if profile else "", mobile=profile.mobile if profile else "")
+        store.org.record_access(None, a.id, "move", f"unit {before.code if before else '-'} -> {unit.code}")
+    click.echo(f"{a.address}: unit {before.code if before else '(none)'} -> {unit.code}")
+
+
+@account.command("rename")
+@click.argument("address")
+@click.argument("new_address")
+@click.option("--keep-old-days", type=click.IntRange(min=0),
+              help="Days the old address still reaches the account (default: accounts.rename_alias_days; 0: not kept).")
+@pass_ctx
+def account_rename(obj: Context, address: str, new_address: str, keep_old_days: int | None) -> None:
+    """Give an account a new address (a name corrected, a transfer); mail, folders and password
+    stay, and the old address reaches it for a while (``lifecycle run`` removes it then). Audited."""
+    import datetime as _dt
+
+    new = parse_address(new_address)
+    days = obj.settings.accounts.rename_alias_days if keep_old_days is None else keep_old_days
+    with obj.store() as store:
+        a = find_account(store, address)
+        if not store.accounts.is_local_domain(new.rpartition("@")[2]):
+            raise Refused(f"{new.rpartition('@')[2]} is not a local domain (add it to domains: in the config)")
+        until = None if days is None else _now() + _dt.timedelta(days=days)
+        try:
+            renamed = store.org.rename_account(a.id, new, alias_until=until, keep_alias=days != 0)
+        except Exists:
+            raise Refused(f"{new} is taken") from None
+    old = "not kept" if days == 0 else (f"kept until {until.astimezone().isoformat(timespec='minutes')}" if until else "kept")
+    click.echo(f"{a.address} -> {renamed.address} (old address {old})")
 
 
 @account.command("list")
@@ -122,9 +216,11 @@ def account_show(obj: Context, address: str) -> None:
     with obj.store() as store:
         a = find_account(store, address)
         folders = [store.folders.folder_status(f.id) for f in store.folders.list_folders(a.id)]
+        record = store.lifecycle.record(a.id)
+    why = record.state_reason if record is not None and a.state.value != "active" else None
     quota = a.quota_bytes if a.quota_bytes is not None else obj.settings.quota.mailbox
     for key, value in (
-        ("address", a.address), ("name", a.display_name), ("kind", a.kind.value), ("state", a.state.value),
+        ("address", a.address), ("name", a.display_name), ("kind", a.kind.value), ("state", a.state.value + (f" ({why})" if why else "")),
         ("created", show_time(a.created_at)), ("password changed", show_time(a.password_changed_at)),
         ("last login", show_time(a.last_login_at)),
         ("used", f"{format_limit(a.used_bytes)} in {a.used_messages} message(s) of {format_limit(quota)}"),
@@ -150,6 +246,11 @@ def account_passwd(obj: Context, address: str, password: str | None, active: boo
     with obj.store() as store:
         a = find_account(store, address)
         plain = new_password(obj.settings, a.address, password)
+        if password is not None:
+            from mailserver.accounts.history import refuse_reused
+
+            if (problem := refuse_reused(store, obj.settings.passwords, a.id, plain)) is not None:
+                raise Refused(f"password refused (profile {obj.settings.profile}): {problem.en}")
         # A locked or revoked account stays so: a reset is not an unlock.
         state = None
         if a.state in LOGIN_STATES:
@@ -164,21 +265,27 @@ def account_passwd(obj: Context, address: str, password: str | None, active: boo
 
 @account.command("lock")
 @click.argument("address")
+@click.option("--reason", default="", help="Why (a security problem, R-ACC-2); in the notice and the audit log.")
+@click.option("--no-notify", is_flag=True, help="Do not mail the owner, the unit mailbox and the unit's head.")
 @pass_ctx
-def account_lock(obj: Context, address: str) -> None:
-    """Lock an account: no logins; mail is still received (R-ACC-2)."""
+def account_lock(obj: Context, address: str, reason: str, no_notify: bool) -> None:
+    """Lock an account: no logins; mail is still received (R-ACC-2). The owner and the unit are told."""
+    from mailserver.accounts.notify import tell_state_change
+
+    reason = " ".join(reason.split())
     with obj.store() as store:
         a = find_account(store, address)
         if a.state not in LOGIN_STATES:
             raise Refused(f"{a.address} is {a.state.value}; only an active account can be locked")
-        import datetime as _dt
-
-
+        now = _now()
         # Through the lifecycle record, so the lock's reason and time are known and audited.
         if not store.lifecycle.change_state(a.id, a.state, AccountState.LOCKED, "operator", action="lock",
-                                             now=_dt.datetime.now(_dt.UTC), detail="locked by the operator"):
+                                             now=now, detail=reason or "locked by the operator"):
             raise Refused(f"{a.address} changed state meanwhile; try again")
+        told = [] if no_notify else tell_state_change(store, obj.settings, a, "locked", reason, now)
     click.echo(f"{a.address}: locked")
+    if told:
+        click.echo(f"notified: {', '.join(told)}")
 
 
 @account.command("unlock")
@@ -200,20 +307,34 @@ def account_unlock(obj: Context, address: str, active: bool) -> None:
         if (why := unlock_refusal(store, obj.settings, a.id, now)) is not None:
             raise Refused(f"{a.address} is {why}")
         state = AccountState.ACTIVE if active else AccountState.MUST_CHANGE_PASSWORD
+        record = store.lifecycle.record(a.id)
+        was = record.state_reason if record is not None else None
         # Recorded as a re-activation: the inactivity clock restarts (R-LIFE-4/5), audited.
         if not store.lifecycle.change_state(a.id, AccountState.LOCKED, state, "unlocked", now=now,
                                              action="unlock", reactivate=True):
             raise Refused(f"{a.address} changed state meanwhile; try again")
-    click.echo(f"{a.address}: {state.value}")
+        # a lock by the login guard (guard.lock_after): its count of failures starts again
+        from mailserver.policy.guard import account_key
+
+        store.guard.clear([f"user:{account_key(a.address)}"])
+    click.echo(f"{a.address}: {state.value}" + (f" (was locked: {was})" if was else ""))
 
 
 @account.command("delete")
 @click.argument("address")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed when not on a terminal).")
 @pass_ctx
-def account_delete(obj: Context, address: str) -> None:
-    """Delete an account with all its folders and messages."""
+def account_delete(obj: Context, address: str, yes: bool) -> None:
+    """Delete an account with all its folders and messages; this cannot be undone. To stop
+    an account but keep its mail, use `account revoke` instead (R-LIFE-1).
+
+    \b
+    Example:
+      mailserver account delete annv@most.gov.vn --yes
+    """
     with obj.store() as store:
         a = find_account(store, address)
+        confirm(yes, f"Delete {a.address} and all of its mail?")
         store.accounts.delete_account(a.id)
     click.echo(f"{a.address}: deleted")
 
@@ -263,9 +384,13 @@ def account_import(obj: Context, file: Path, dry_run: bool, out_dir: Path | None
 @account.command("revoke")
 @click.argument("address")
 @click.option("--reason", default="", help="Why (the unit's notice, leaving, a violation); kept in the audit log.")
+@click.option("--no-notify", is_flag=True, help="Do not mail the owner, the unit mailbox and the unit's head.")
 @pass_ctx
-def account_revoke(obj: Context, address: str, reason: str) -> None:
-    """Revoke an account (R-LIFE-1): no logins, mail to it refused, its mail kept."""
+def account_revoke(obj: Context, address: str, reason: str, no_notify: bool) -> None:
+    """Revoke an account (R-LIFE-1): no logins, mail to it refused, its mail kept. The owner and
+    the unit are told."""
+    from mailserver.accounts.notify import tell_state_change
+
     require_schema(obj)
 
     reason = " ".join(reason.split())
@@ -273,11 +398,16 @@ def account_revoke(obj: Context, address: str, reason: str) -> None:
         a = find_account(store, address)
         if a.state not in _REVOCABLE:
             raise Refused(f"{a.address} is already {a.state.value}")
+        now = _now()
+        told = [] if no_notify else tell_state_change(store, obj.settings, a, "revoked", reason, now, unit=False)
         if not store.lifecycle.change_state(a.id, a.state, AccountState.REVOKED, f"operator: {reason}".rstrip(": "),
-                                             now=_now(), action="revoke", detail=reason or "revoked by the operator"):
+                                             now=now, action="revoke", detail=reason or "revoked by the operator"):
             raise Refused(f"{a.address} changed state meanwhile; try again")
         headed = _units_headed(store, a.id)
+        told += [] if no_notify else tell_state_change(store, obj.settings, a, "revoked", reason, now, owner=False)
     click.echo(f"{a.address}: revoked")
+    if told:
+        click.echo(f"notified: {', '.join(told)}")
     for code in headed:
         click.echo(f"note: {a.address} heads unit {code}; hand it over with `mailserver unit handover {code} --to ADDRESS`")
 

@@ -30,6 +30,37 @@ DEFAULT_CONFIG = Path("data/mailserver.yaml")
 CONFIG_NAME = "mailserver.yaml"
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush raises no second
+    BrokenPipeError (Python's documented idiom for a closed pipe)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _listener_in_use(exc: BaseException, obj: object) -> str | None:
+    """``imap: 127.0.0.1:1143 is already in use`` when ``serve`` could not bind a listener
+    (asyncio's OSError or Twisted's CannotListenError), else None."""
+    import errno
+    import re
+
+    text = str(exc)
+    if getattr(exc, "errno", None) != errno.EADDRINUSE and "Address already in use" not in text:
+        return None
+    address, port = getattr(exc, "interface", None), getattr(exc, "port", None)
+    if port is None and (m := re.search(r"\('([^']*)', (\d+)\)", text)):
+        address, port = m.group(1), int(m.group(2))
+    name = "a listener"
+    try:
+        for key, listener in obj.settings.listeners:  # type: ignore[attr-defined]
+            if listener is not None and listener.port == port and listener.address == address:
+                name = key
+    except Exception:  # noqa: BLE001 - naming the listener is a courtesy; the address is enough
+        pass
+    if port is None:
+        return f"an address is already in use ({text}); is another server or a second `serve` running?"
+    return f"{name}: {address}:{port} is already in use; is another server or a second `serve` running?"
+
+
 class Refused(click.ClickException):
     """A refused operation: message on stderr, exit status 1."""
 
@@ -52,7 +83,12 @@ class Group(click.Group):
             raise Refused(f"{exc.kind.value.lower()}: {exc.detail or 'the store refused the operation'}") from None
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except Exception as exc:  # noqa: BLE001 - the operator gets one line; developers opt in
+        except BrokenPipeError:  # `mailserver account list | head`: the reader has gone, say nothing
+            _silence_stdout()
+            ctx.exit(0)
+        except Exception as exc:
+            if (in_use := _listener_in_use(exc, ctx.obj)) is not None:
+                raise Refused(in_use) from None  # noqa: BLE001 - the operator gets one line; developers opt in
             if os.environ.get("MAILSERVER_DEBUG"):
                 traceback.print_exc()
             raise Refused(f"internal error: {type(exc).__name__}: {exc} (MAILSERVER_DEBUG=1 shows the traceback)") from None
@@ -162,6 +198,16 @@ def require_schema(obj: Context) -> None:
 
 
 # -- output ---------------------------------------------------------------------------------------
+
+def confirm(yes: bool, question: str) -> None:
+    """Ask before something that cannot be undone: ``--yes`` skips it; without a terminal to
+    ask on (a script, a pipe), ``--yes`` is required."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise Refused(f"{question} Not run on a terminal: add --yes to confirm.")
+    click.confirm(question, abort=True)
+
 
 def utc_now() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)

@@ -4,14 +4,16 @@ upgrade|backup|status``."""
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import click
 
 from config.loader import PROFILES, load_settings
+from config.names import check_domain
 from config.settings import Settings
 from config.sizes import format_limit
-from mailserver.cli.base import CONFIG_NAME, Context, Group, Refused, pass_ctx, progress_bars, safe_url, short_path
+from mailserver.cli.base import CONFIG_NAME, DEFAULT_CONFIG, Context, Group, Refused, pass_ctx, progress_bars, safe_url, short_path
 
 
 @click.command()
@@ -46,8 +48,11 @@ def _initialise(obj: Context, *, profile: str = "none", domains: list[str] | Non
 
         domains = list(yaml.safe_load((PROFILE_DIR / f"{profile}.yaml").read_text("utf-8")).get("domains")
                        or Settings.model_fields["domains"].default)
-    domains = [d.strip().lower().rstrip(".") for d in domains]
-    hostname = hostname or f"mail.{domains[0]}"
+    try:  # before anything is written: a bad name leaves no half-made directory
+        domains = [check_domain(d) for d in domains]
+        hostname = check_domain(hostname or f"mail.{domains[0]}")
+    except ValueError as exc:
+        raise Refused(f"--domain/--hostname: {exc}") from None
     config.parent.mkdir(parents=True, exist_ok=True)
     data_dir.mkdir(parents=True, exist_ok=True)
     relative_data_dir = os.path.relpath(data_dir.resolve(), config.parent.resolve())
@@ -81,7 +86,17 @@ def _initialise(obj: Context, *, profile: str = "none", domains: list[str] | Non
     obj.forget_settings()
     click.echo(f"wrote {short_path(config)} (profile {profile}, domains {', '.join(domains)})")
     click.echo(f"database ready: {safe_url(settings.database.url)}")
-    click.echo(f'next: mailserver account add "Nguyễn Văn An" --address annv@{domains[0]}')
+    click.echo(f"next: {_next_command(settings, config)}")
+
+
+def _next_command(settings: Settings, config: Path) -> str:
+    """The first account, as a command that works as printed: the profile's address rule
+    (hcm-q4: ``annv.q4@tphcm.gov.vn``, R-ADDR-3) and ``--config`` unless it is the default."""
+    from mailserver.policy.addresses import derive_local_part
+
+    local = derive_local_part("Nguyễn Văn An", (), settings.address_rule)
+    where = "" if config == DEFAULT_CONFIG else f"--config {shlex.quote(str(config))} "
+    return f'mailserver {where}account add "Nguyễn Văn An" --address {local}@{settings.domains[0]}'
 
 
 @click.command()

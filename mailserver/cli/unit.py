@@ -1,4 +1,4 @@
-"""``unit add|list|show|delegate|undelegate|handover|add-address``: units (đơn vị) and their unit
+"""``unit add|list|show|delegate|undelegate|handover|add-address|rename|move|remove``: units (đơn vị) and their unit
 mailboxes (R-BOX-2, R-BOX-3). Arguments in, ``store.org`` calls out."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from mailserver.cli.base import (
     show_time,
 )
 from storage.api import Organisation, Unit, format_rights, parse_rights
+from storage.errors import Invalid
 
 
 def _unit(org: Organisation, key: str) -> Unit:
@@ -187,3 +188,54 @@ def unit_add_address(obj: Context, unit_key: str, address: str) -> None:
         u = _unit(org, unit_key)
         org.add_address(u.account.id, address)
     click.echo(f"{address} → {u.account.address}")
+
+
+@unit.command("rename")
+@click.argument("unit_key", metavar="UNIT")
+@click.argument("name")
+@pass_ctx
+def unit_rename(obj: Context, unit_key: str, name: str) -> None:
+    """Give UNIT (code or address) a new NAME (R-LIFE-1: a unit renamed); addresses stay."""
+    with organisation(obj) as org:
+        code = _unit(org, unit_key).code
+        renamed = org.rename_unit(code, parse_name(name))
+    click.echo(f"{renamed.code}: {renamed.name} ({' / '.join(renamed.path)})")
+
+
+@unit.command("move")
+@click.argument("unit_key", metavar="UNIT")
+@click.option("--parent", help="The unit it now belongs to (code); without it: top level.")
+@pass_ctx
+def unit_move(obj: Context, unit_key: str, parent: str | None) -> None:
+    """Put UNIT under another unit (R-LIFE-1: units merged or reorganised)."""
+    with organisation(obj) as org:
+        code = _unit(org, unit_key).code
+        if parent is not None:
+            parent = _unit(org, parent).code
+        try:
+            moved = org.move_unit(code, parent)
+        except Invalid as exc:
+            raise Refused(exc.detail) from None
+    click.echo(f"{moved.code}: {' / '.join(moved.path)}")
+
+
+@unit.command("remove")
+@click.argument("unit_key", metavar="UNIT")
+@click.option("--delete-mail", is_flag=True, help="Also delete the unit mailbox when it still holds mail.")
+@pass_ctx
+def unit_remove(obj: Context, unit_key: str, delete_mail: bool) -> None:
+    """Remove a dissolved UNIT (R-LIFE-1); refused while people or units are in it. Its mailbox is
+    deleted when empty; one that holds mail is kept unless --delete-mail (export it first:
+    `mailbox export`)."""
+    with obj.store() as store:
+        found = _unit(store.org, unit_key)
+        mailbox = found.account
+        if mailbox.used_messages and not delete_mail:
+            raise Refused(f"the unit mailbox {mailbox.address} holds {mailbox.used_messages} message(s): export it "
+                          f"(`mailserver mailbox export {mailbox.address} DIR`) and give --delete-mail")
+        try:
+            store.org.remove_unit(found.code)
+        except Invalid as exc:
+            raise Refused(exc.detail) from None
+        store.accounts.delete_account(mailbox.id)
+    click.echo(f"{found.code}: removed with its mailbox {mailbox.address}")

@@ -14,7 +14,7 @@ import string
 from collections.abc import Sequence
 from typing import Protocol
 
-__all__ = ["PASSWORD_RULES", "Reason", "check_password", "character_classes", "generate_password"]
+__all__ = ["PASSWORD_RULES", "Reason", "check_password", "character_classes", "generate_password", "reused"]
 
 
 class Reason(str):
@@ -116,6 +116,58 @@ def check_password(
             )
         )
     return reasons
+
+
+def reused(password: str, earlier_hashes: Sequence[str], verify) -> Reason | None:
+    """A refusal when ``password`` is one of ``earlier_hashes`` (the current one and those before
+    it, as many as ``passwords.history`` says); ``verify(hash, password) -> bool`` checks one."""
+    for hashed in earlier_hashes:
+        if verify(hashed, password):
+            n = len(earlier_hashes)
+            return Reason(
+                "reused",
+                f"Mật khẩu mới phải khác {n} mật khẩu gần nhất đã dùng." if n > 1 else "Mật khẩu mới phải khác mật khẩu hiện tại.",
+                f"The new password must differ from the last {n} passwords used." if n > 1 else "The new password must differ from the current one.",
+            )
+    return None
+
+
+def expiry_warning_due(
+    *, state: str, password_changed_at, created_at, max_age_months: int | None, warning_days: int | None, now,
+):
+    """When an active account's password expires (R-PASS-4), if a warning is due now: within
+    ``warning_days`` before that deadline and not after it (then ``lifecycle run`` requires the
+    change itself). None otherwise."""
+    import datetime as _dt
+
+    from mailserver.policy.lifecycle import add_months
+
+    if state != "active" or max_age_months is None or not warning_days:
+        return None
+    due = add_months(password_changed_at or created_at, max_age_months)
+    return due if due - _dt.timedelta(days=warning_days) <= now < due else None
+
+
+def initial_change_required(*, state: str, since, enforce: bool, grace_hours: int | None, now) -> bool:
+    """R-PASS-1 at the protocol level (``passwords.enforce_initial_change``): an account still on
+    its initial password logs in only to the portal — IMAP, POP3 and submission refuse it — once
+    ``grace_hours`` after the password was set have passed (None: at once)."""
+    import datetime as _dt
+
+    if not enforce or state != "must_change_password":
+        return False
+    if grace_hours is None or since is None:
+        return True
+    return now >= since + _dt.timedelta(hours=grace_hours)
+
+
+def must_change_first(passwords, account, now) -> bool:
+    """``initial_change_required`` for an account (``storage.api.Account``, read by attribute)
+    under the ``passwords`` settings."""
+    return initial_change_required(
+        state=str(getattr(account.state, "value", account.state)),
+        since=account.password_changed_at or account.created_at, enforce=passwords.enforce_initial_change,
+        grace_hours=passwords.initial_change_grace_hours, now=now)
 
 
 class _Chooser(Protocol):

@@ -1,1 +1,1 @@
-"""The self-service web portal (Twisted Web on the server's reactor): mailserver/web/portal.py."""
+"""The self-service web portal (Twisted Web on the server's reactor): routes in mailserver/web/portal.py."""

@@ -19,57 +19,41 @@ from pathlib import Path
 from typing import Any
 
 from twisted.internet.threads import deferToThread
-from twisted.web import resource, server
+from twisted.web import server
 
-from config.settings import Settings
 from mailserver.policy.guard import is_trusted
 from mailserver.policy.metrics_env import MULTIPROC_ENV
+from mailserver.web.context import PortalContext
+from mailserver.web.http import AsyncPage, NotFound
 
 log = logging.getLogger(__name__)
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
 
-class Metrics(resource.Resource):
-    isLeaf = True
+class Metrics(AsyncPage):
+    """Prometheus text format (Zabbix reads it too), from ``web.metrics_from`` networks only."""
 
-    def __init__(self, settings: Settings, store: Any, guard: Any, started: float, reactor: Any) -> None:
-        super().__init__()
-        self.allowed = settings.web.metrics_from
-        self.cert = settings.tls.cert
-        self.store = store
-        self.guard = guard
-        self.started = started
-        self.reactor = reactor
+    def __init__(self, ctx: PortalContext) -> None:
+        super().__init__(lambda: b"# the store did not answer\nmailserver_up 0\n")
+        self.allowed = ctx.settings.web.metrics_from
+        self.cert = ctx.settings.tls.cert
+        self.store = ctx.store
+        self.guard = ctx.guard
+        self.reactor = ctx.reactor
+        self.started = ctx.reactor.seconds()
+        self.not_found = NotFound(ctx.render.not_found())
 
     def render_GET(self, request: server.Request) -> bytes | int:
         if not is_trusted(getattr(request.getClientAddress(), "host", ""), self.allowed):
-            request.setResponseCode(404)
-            request.setHeader(b"content-type", b"text/plain; charset=utf-8")
-            return b"Not found\n"
+            return self.not_found.render(request)
         sessions = self.guard.count_by_protocol() if self.guard is not None else {}
         uptime = self.reactor.seconds() - self.started
 
-        def build() -> bytes:
+        def build() -> tuple[int, bytes, bytes]:
             text = metrics_text(self.store.usage.stats(), sessions, uptime, _memory(), _cert_expiry(self.cert))
-            return text.encode() + registry_text()
+            return 200, CONTENT_TYPE, text.encode() + registry_text()
 
-        gone: list[bool] = []
-        request.notifyFinish().addErrback(lambda _f: gone.append(True))
-
-        def send(body: bytes) -> None:
-            if not gone:
-                request.setHeader(b"content-type", CONTENT_TYPE)
-                request.setHeader(b"cache-control", b"no-store")
-                request.write(body)
-                request.finish()
-
-        def failed(f) -> bytes:
-            log.error("web: /metrics failed: %s", f.getErrorMessage())
-            request.setResponseCode(500)
-            return b"# the store did not answer\nmailserver_up 0\n"
-
-        deferToThread(build).addErrback(failed).addCallback(send)
-        return server.NOT_DONE_YET
+        return self.answer(request, deferToThread(build))
 
 
 def registry_text() -> bytes:
@@ -142,3 +126,7 @@ def _memory() -> dict[str, int]:
     except OSError:
         pass
     return found
+
+
+def page(ctx: PortalContext) -> Metrics:
+    return Metrics(ctx)

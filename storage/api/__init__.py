@@ -79,6 +79,11 @@ from storage.api.org import (
     DirectoryRow,
     person_key,
 )
+from storage.api.held import (
+    STAMPED,
+    UNREADABLE,
+    HeldMessage,
+)
 from storage.api.queue import (
     QUEUED,
     BOUNCE,
@@ -87,6 +92,9 @@ from storage.api.queue import (
     QueuedMessage,
     Claim,
     Outcome,
+    EnvelopeOptions,
+    RecipientDsn,
+    TlsCount,
 )
 from storage.api.usage import (
     Drift,
@@ -100,12 +108,17 @@ from storage.api.lifecycle import (
 from storage.api.sessions import (
     why_lapsed,
 )
+from storage.api.sieve import (
+    Forward,
+    SieveScript,
+)
 from storage.api.stats import (
     StoreStats,
 )
 from storage.api.roles import (
     Accounts,
     Folders,
+    HeldMessages,
     Lifecycle,
     LoginFailures,
     Messages,
@@ -113,6 +126,7 @@ from storage.api.roles import (
     OutboundQueue,
     Search,
     SessionLocks,
+    SieveScripts,
     Store,
     Usage,
 )

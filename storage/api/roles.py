@@ -28,7 +28,9 @@ from storage.api.org import (
     SharedMailbox,
     Unit,
 )
-from storage.api.queue import Claim, Outcome, QueuedMessage
+from storage.api.held import HeldMessage
+from storage.api.queue import Claim, EnvelopeOptions, Outcome, QueuedMessage, TlsCount
+from storage.api.sieve import Forward, SieveScript
 from storage.api.stats import StoreStats
 from storage.api.types import (
     RENDERED_KINDS,
@@ -94,6 +96,10 @@ class Accounts(Protocol):
 
     def set_password(self, account_id: int, password_hash: str, *, state: AccountState | None = None, rehash: bool = False) -> None:
         """``rehash`` = same password, new parameters: the password's age (R-PASS-4) is kept."""
+
+    def password_history(self, account_id: int, limit: int) -> list[str]:
+        """The current password hash and the ones before it, newest first, at most ``limit``
+        (``set_password`` keeps the one it replaces, except for a ``rehash``)."""
 
     def set_state(self, account_id: int, state: AccountState) -> None: ...
 
@@ -311,6 +317,16 @@ class Organisation(Protocol):
 
         ``parent``: code of the parent unit. ``Exists`` if the code or address is taken."""
 
+    def rename_unit(self, code: str, name: str) -> Unit:
+        """New name for the unit and its mailbox's display name (audited). ``NotFound``."""
+
+    def move_unit(self, code: str, parent: str | None) -> Unit:
+        """Put the unit under ``parent`` (None: top level); ``Invalid`` under itself (audited)."""
+
+    def remove_unit(self, code: str) -> None:
+        """Remove the unit (its delegations go; its mailbox account stays for the caller to
+        delete or keep). ``Invalid`` while a person's profile or a unit is still in it (audited)."""
+
     def get_unit(self, code_or_address: str) -> Unit | None:
         """By code (any case) or by any address of the unit mailbox."""
 
@@ -318,6 +334,14 @@ class Organisation(Protocol):
 
     def list_units(self) -> list[Unit]:
         """Every unit, parents before their children, siblings by code."""
+
+    def rename_account(self, account_id: int, new_address: str, *, alias_until: _dt.datetime | None,
+                       keep_alias: bool = True) -> api.Account:
+        """New primary address; the old one reaches the account until ``alias_until`` (None: until
+        removed by hand), or not at all unless ``keep_alias``. ``Exists`` when taken (audited)."""
+
+    def expire_aliases(self, now: _dt.datetime) -> list[tuple[str, str]]:
+        """Remove the old addresses of renamed accounts whose time is over: [(old, account address)]."""
 
     def add_address(self, account_id: int, address: str) -> None:
         """Give an account one more address (a unit may have several, R-BOX-2). ``Exists`` if taken."""
@@ -446,12 +470,14 @@ class OutboundQueue(Protocol):
         *,
         tx_id: str | None = None,
         now: _dt.datetime | None = None,
+        options: EnvelopeOptions | None = None,
     ) -> int:
         """Queue ``blob`` (a BlobRef from ``put_blob``, or the sha256 of a stored body) for
-        ``recipients``; returns the message id once durably committed (then say 250)."""
+        ``recipients``; returns the message id once durably committed (then say 250).
+        ``options``: RFC 3461 DSN parameters and RFC 8689 REQUIRETLS, kept with the rows."""
 
     def enqueue_soon(self, blob: BlobRef | str, sender: str, recipients: Sequence[str], *, tx_id: str | None = None,
-                     now: _dt.datetime | None = None) -> concurrent.futures.Future:  # fmt: skip
+                     now: _dt.datetime | None = None, options: EnvelopeOptions | None = None) -> concurrent.futures.Future:  # fmt: skip
         """``enqueue`` without waiting: the future gets the message id once it is durable. Never
         blocks (raises ``Invalid`` at once for no or malformed recipients)."""
 
@@ -466,6 +492,15 @@ class OutboundQueue(Protocol):
 
     def owed_dsns(self, limit: int = 100) -> list[QueuedMessage]:
         """Messages with recipients in state BOUNCE (their DSN is still to be delivered)."""
+
+    def add_tls_counts(self, counts: Sequence[TlsCount]) -> None:
+        """Add outbound TLS session counts (TLS-RPT, RFC 8460) to the day's totals."""
+
+    def tls_counts(self, before_day: str) -> list[TlsCount]:
+        """The counts of days before ``before_day`` (YYYY-MM-DD): what the daily reports owe."""
+
+    def drop_tls_counts(self, days: Sequence[str]) -> None:
+        """Forget the counts of ``days`` (their reports went out)."""
 
     def dsn_done(self, recipient_ids: Sequence[int]) -> None:
         """The DSN for these BOUNCE recipients is delivered: FAILED, and drop finished messages."""
@@ -532,10 +567,12 @@ class Usage(Protocol):
         *,
         dry_run: bool,
         account_ids: Sequence[int] | None = None,
+        keep: Collection[tuple[str, str]] = (),
     ) -> list[Expired]:
         """Messages whose INTERNALDATE is before their folder's cutoff (``quota.retention``).
         A dry run lists them; a real run expunges them (change log written, quota released),
-        at most ``EXPIRE_BATCH`` per write job, and lists what it removed."""
+        at most ``EXPIRE_BATCH`` per write job, and lists what it removed. ``keep``: (address,
+        folder name) pairs no rule touches (a unit's archive kept by the operator)."""
 
 class Lifecycle(Protocol):
     """Account lifecycle (R-LIFE-1..5, R-PASS-1/3, R-ACC-2): the facts the policy decides on
@@ -616,6 +653,66 @@ class SessionLocks(Protocol):
         """Release one take of a lock this process took."""
 
 
+class HeldMessages(Protocol):
+    """The review queue of the classified-document guard (R-SEC-3): messages of our users held
+    until an operator releases (delivers) or deletes them. Implementation: storage/sql/held.py."""
+
+    def hold(self, blob: BlobRef, sender: str, account_id: int | None, local_ids: Sequence[int],
+             remote: Sequence[str], *, reason: str, part: str, detail: str, tx_id: str | None = None) -> int:
+        """Keep ``blob`` (from ``messages.put_blob``) for review; returns its id once committed."""
+
+    def list(self) -> list[HeldMessage]:
+        """Oldest first."""
+
+    def get(self, held_id: int) -> HeldMessage:
+        """Raises NotFound."""
+
+    def remove(self, held_id: int) -> None:
+        """Forget a held message (released or deleted); raises NotFound."""
+class SieveScripts(Protocol):
+    """Each account's Sieve scripts (RFC 5228), its forwarding, and the vacation replies sent
+    (RFC 5230); tables ``sieve_scripts``, ``sieve_forwards``, ``sieve_vacation``. Names are compared exactly (RFC 5804 1.6). At most
+    one script per account is active: delivery runs it. Thread-safe; blocking."""
+
+    def list_scripts(self, account_id: int) -> list[SieveScript]:
+        """By name."""
+
+    def get_script(self, account_id: int, name: str) -> str | None: ...
+
+    def put_script(self, account_id: int, name: str, content: str) -> None:
+        """Create or replace (an active script stays active)."""
+
+    def delete_script(self, account_id: int, name: str) -> None:
+        """``NotFound``; ``Invalid`` when it is the active script (RFC 5804 2.10)."""
+
+    def rename_script(self, account_id: int, old: str, new: str) -> None:
+        """``NotFound``, ``Exists``; the active flag moves with the script."""
+
+    def set_active(self, account_id: int, name: str | None) -> None:
+        """Make ``name`` the active script (None: none active). ``NotFound``."""
+
+    def holders(self) -> frozenset[int]:
+        """The accounts that have an active script or forwarding."""
+
+    def peek_holders(self) -> frozenset[int] | None:
+        """``holders()`` as last read, when no commit could have changed it since (SQLite, in
+        this process); None: call ``holders`` in a thread. Never blocks: delivery calls it on
+        the event loop to skip the filters' thread hand-off for accounts without filters."""
+
+    def active_scripts(self, account_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """account id → (name, content) of its active script, for the accounts that have one."""
+
+    def set_forward(self, account_id: int, forward: Forward | None) -> None:
+        """Forward the account's mail (None: stop forwarding)."""
+
+    def forwards(self, account_ids: Sequence[int]) -> dict[int, Forward]:
+        """account id → its forwarding, for the accounts that forward."""
+
+    def vacation_due(self, account_id: int, sender: str, handle: str, now: float, period: float) -> bool:
+        """True, and the reply recorded as sent at ``now``, unless one went to ``sender`` under
+        ``handle`` less than ``period`` seconds ago (RFC 5230 4.2); one atomic step."""
+
+
 class Store(Protocol):
     """The roles composed over one engine, writer thread and change notifier."""
 
@@ -628,7 +725,9 @@ class Store(Protocol):
     usage: Usage
     lifecycle: Lifecycle
     guard: LoginFailures
+    held: HeldMessages
     locks: SessionLocks
+    sieve: SieveScripts
 
     def close(self) -> None:
         """Stop the store's threads (writer, indexer, notifier) and close its connections."""

@@ -165,7 +165,30 @@ class SqlAccounts(Role):
             values["password_changed_at"] = _utcnow()
         if state is not None:
             values["state"] = str(state)
-        self._update_account(account_id, **values)
+        if rehash:
+            self._update_account(account_id, **values)
+            return
+
+        def job(conn: Connection, _changes: list) -> None:
+            old = conn.scalar(select(m.Account.password_hash).where(m.Account.id == account_id))
+            if conn.execute(update(m.Account).where(m.Account.id == account_id).values(**values)).rowcount == 0:
+                raise NotFound(f"account {account_id}")
+            if old:  # the one it replaces joins the history (passwords.history)
+                conn.execute(insert(m.password_history).values(account_id=account_id, password_hash=old,
+                                                                replaced_at=values["password_changed_at"]))
+
+        self._writer.run(job)
+
+    def password_history(self, account_id: int, limit: int) -> list[str]:
+        """The current hash and up to ``limit - 1`` earlier ones, newest first."""
+        if limit <= 0:
+            return []
+        with self._reading() as conn:
+            current = conn.scalar(select(m.Account.password_hash).where(m.Account.id == account_id))
+            earlier = list(conn.scalars(select(m.password_history.c.password_hash)
+                                        .where(m.password_history.c.account_id == account_id)
+                                        .order_by(m.password_history.c.id.desc()).limit(limit)))
+        return (([current] if current else []) + earlier)[:limit]
 
     def set_state(self, account_id: int, state: api.AccountState) -> None:
         self._update_account(account_id, state=str(state))

@@ -24,7 +24,7 @@ import datetime as _dt
 import unicodedata
 from typing import Iterable, Sequence
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from storage import api, models as m
 from storage.errors import Exists, Invalid, NoPerm, NotFound
@@ -159,6 +159,62 @@ class Organisation(Role):
         with self.reading() as conn:
             return self._unit(conn, conn.execute(select(OrgUnit).where(OrgUnit.id == unit_id)).one())
 
+    def _unit_row(self, conn: Connection, code: str):
+        row = conn.execute(select(OrgUnit).where(OrgUnit.code == code.strip().lower())).first()
+        if row is None:
+            raise NotFound(f"unit {code}")
+        return row
+
+    def rename_unit(self, code: str, name: str) -> Unit:
+        name = _nfc(name)
+        if not name:
+            raise Invalid("a unit needs a name")
+
+        def job(conn: Connection, _changes: list) -> int:
+            row = self._unit_row(conn, code)
+            conn.execute(update(OrgUnit).where(OrgUnit.id == row.id).values(name=name))
+            conn.execute(update(m.Account).where(m.Account.id == row.account_id).values(display_name=name))
+            self._audit(conn, None, self._acct(conn, row.account_id), "unit-rename", f"{row.name} -> {name}")
+            return row.id
+
+        unit_id = self.run_write(job)
+        with self.reading() as conn:
+            return self._unit(conn, conn.execute(select(OrgUnit).where(OrgUnit.id == unit_id)).one())
+
+    def move_unit(self, code: str, parent: str | None) -> Unit:
+        def job(conn: Connection, _changes: list) -> int:
+            row = self._unit_row(conn, code)
+            parent_row = self._unit_row(conn, parent) if parent is not None else None
+            at = parent_row.id if parent_row is not None else None
+            while at is not None:  # the new parent may not be the unit itself or below it
+                if at == row.id:
+                    raise Invalid(f"unit {row.code} cannot move under itself or one of its own units")
+                at = conn.scalar(select(OrgUnit.parent_id).where(OrgUnit.id == at))
+            conn.execute(update(OrgUnit).where(OrgUnit.id == row.id).values(parent_id=parent_row.id if parent_row else None))
+            old = conn.scalar(select(OrgUnit.code).where(OrgUnit.id == row.parent_id)) if row.parent_id else None
+            self._audit(conn, None, self._acct(conn, row.account_id), "unit-move",
+                        f"parent {old or '-'} -> {parent_row.code if parent_row else '-'}")
+            return row.id
+
+        unit_id = self.run_write(job)
+        with self.reading() as conn:
+            return self._unit(conn, conn.execute(select(OrgUnit).where(OrgUnit.id == unit_id)).one())
+
+    def remove_unit(self, code: str) -> None:
+        def job(conn: Connection, _changes: list) -> None:
+            row = self._unit_row(conn, code)
+            members = conn.scalar(select(func.count()).select_from(AccountProfile).where(AccountProfile.unit_id == row.id))
+            if members:
+                raise Invalid(f"unit {row.code} still has {members} member(s): move them first (account move --unit)")
+            children = list(conn.scalars(select(OrgUnit.code).where(OrgUnit.parent_id == row.id).order_by(OrgUnit.code)))
+            if children:
+                raise Invalid(f"unit {row.code} still has units below it: {', '.join(children)}")
+            conn.execute(delete(OrgDelegation).where(OrgDelegation.unit_account_id == row.account_id))
+            conn.execute(delete(OrgUnit).where(OrgUnit.id == row.id))
+            self._audit(conn, None, self._acct(conn, row.account_id), "unit-remove", f"code={row.code} name={row.name}")
+
+        self.run_write(job)
+
     def _check_head(self, conn: Connection, account_id: int) -> api.Account:
         head = self._acct(conn, account_id)
         if head is None:
@@ -231,6 +287,57 @@ class Organisation(Role):
             self._audit(conn, None, account, "address-add", address_)
 
         self.run_write(job)
+
+    def rename_account(self, account_id: int, new_address: str, *, alias_until: _dt.datetime | None,
+                       keep_alias: bool = True) -> api.Account:
+        """New primary address; the old one stays an alias until ``alias_until`` (None: until
+        removed), or goes at once when not ``keep_alias``. Audited."""
+
+        def job(conn: Connection, _changes: list) -> None:
+            address_ = self._check_local(conn, new_address)
+            account = self._acct(conn, account_id)
+            if account is None:
+                raise NotFound(f"account {account_id}")
+            owner = conn.scalar(select(m.Address.account_id).where(m.Address.address == address_))
+            if owner is not None and owner != account_id:
+                raise Exists(f"address {address_} is taken")
+            if address_ == account.address:
+                raise Invalid(f"{address_} is already the account's address")
+            old = account.address
+            conn.execute(update(m.Account).where(m.Account.id == account_id).values(address=address_))
+            if owner is None:
+                conn.execute(insert(m.Address).values(address=address_, account_id=account_id))
+            conn.execute(delete(m.address_expiry).where(m.address_expiry.c.address == address_))
+            if not keep_alias:
+                conn.execute(delete(m.Address).where(m.Address.address == old))
+            elif alias_until is not None:
+                conn.execute(insert(m.address_expiry).values(address=old, expires_at=alias_until.astimezone(_dt.UTC).replace(tzinfo=None)))
+            until = "not kept" if not keep_alias else (alias_until.isoformat(timespec="seconds") if alias_until else "kept")
+            self._audit(conn, None, self._acct(conn, account_id), "rename", f"{old} -> {address_}; old address {until}")
+
+        self.run_write(job)
+        with self.reading() as conn:
+            return self._acct(conn, account_id)
+
+    def expire_aliases(self, now: _dt.datetime) -> list[tuple[str, str]]:
+        """Remove the renamed accounts' old addresses whose time is over: [(old, account address)]."""
+
+        def job(conn: Connection, _changes: list) -> list[tuple[str, str]]:
+            cut = now.astimezone(_dt.UTC).replace(tzinfo=None)
+            rows = conn.execute(select(m.address_expiry.c.address, m.Address.account_id)
+                                .join(m.Address, m.Address.address == m.address_expiry.c.address)
+                                .where(m.address_expiry.c.expires_at <= cut)).all()
+            done = []
+            for address, account_id in rows:
+                account = self._acct(conn, account_id)
+                conn.execute(delete(m.address_expiry).where(m.address_expiry.c.address == address))
+                if account is not None and account.address != address:
+                    conn.execute(delete(m.Address).where(m.Address.address == address))
+                    self._audit(conn, None, account, "alias-expired", address)
+                    done.append((address, account.address))
+            return done
+
+        return self.run_write(job)
 
     # -- delegation (R-BOX-2, R-ACC-1) --------------------------------------------------------
     def _unit_row_for_account(self, conn: Connection, account_id: int):

@@ -1,8 +1,8 @@
 """The SQL store (SQLite and PostgreSQL): one core (engines, writer thread, change notifier,
 storage/sql/core.py) and one object per role of the storage API, composed here. The roles are
 the store's only surface: ``store.accounts``, ``store.folders``, ``store.messages``,
-``store.search``, ``store.org``, ``store.queue``, ``store.usage``, ``store.lifecycle``, ``store.guard``,
-``store.locks``
+``store.search``, ``store.org``, ``store.queue``, ``store.usage``, ``store.lifecycle``, ``store.guard``, ``store.held``,
+``store.locks``, ``store.sieve``
 (interfaces and contracts: storage/api/roles.py).
 """
 
@@ -17,12 +17,14 @@ from storage.sql.accounts import SqlAccounts
 from storage.sql.core import INDEX_QUIET_S, StoreCore
 from storage.sql.folders import SqlFolders
 from storage.sql.guard import LoginFailures
+from storage.sql.held import HeldMessages
 from storage.sql.lifecycle import Lifecycle
 from storage.sql.locks import SessionLocks
 from storage.sql.messages import SqlMessages
 from storage.sql.org import Organisation
 from storage.sql.queue import OutboundQueue
 from storage.sql.search import SqlSearch
+from storage.sql.sieve import SqlSieve
 from storage.sql.usage import Usage
 
 
@@ -56,6 +58,8 @@ class SqlStore:
         self.usage = Usage(self.core, self.accounts, self.search)
         self.lifecycle = Lifecycle(self.core, self.accounts)
         self.guard = LoginFailures(self.core)
+        self.held = HeldMessages(self.core)
+        self.sieve = SqlSieve(self.core)
         self.locks = SessionLocks(self.core.url, shared=not self.core.is_sqlite)
 
     @property
