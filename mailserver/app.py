@@ -74,6 +74,14 @@ def twisted_tls_options(settings: Settings):
     return ReloadableTLS(settings)
 
 
+def _tls_interface(cls):
+    from twisted.internet.interfaces import IOpenSSLContextFactory
+    from zope.interface import implementer
+
+    return implementer(IOpenSSLContextFactory)(cls)  # else Twisted warns (LegacyContextFactoryWarning)
+
+
+@_tls_interface
 class ReloadableTLS:
     """A Twisted context factory whose pair can be replaced. Twisted asks ``getContext()`` for every
     new TLS connection and STARTTLS; pyOpenSSL refuses to change a context once a connection used

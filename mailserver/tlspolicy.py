@@ -35,13 +35,17 @@ def server_ssl_context(settings: Settings) -> ssl.SSLContext:
 
 def twisted_tls_options(settings: Settings):
     """The Twisted listeners' options (IMAP, POP3, the portal), same level as above."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
     from twisted.internet import ssl as tssl
 
-    pem = Path(settings.tls.cert).read_bytes() + b"\n" + Path(settings.tls.key).read_bytes()
-    cert = tssl.PrivateCertificate.loadPEM(pem)
+    # cryptography objects: pyOpenSSL deprecates its own X509/PKey; certificates after the first
+    # in tls.cert are the chain, sent with it
+    certificates = x509.load_pem_x509_certificates(Path(settings.tls.cert).read_bytes())
+    key = load_pem_private_key(Path(settings.tls.key).read_bytes(), password=None)
     modern = settings.tls.policy == "modern"
     return tssl.CertificateOptions(
-        privateKey=cert.privateKey.original, certificate=cert.original,
+        privateKey=key, certificate=certificates[0], extraCertChain=certificates[1:],
         raiseMinimumTo=tssl.TLSVersion.TLSv1_3 if modern else tssl.TLSVersion.TLSv1_2,
         acceptableCiphers=tssl.AcceptableCiphers.fromOpenSSLCipherString(INTERMEDIATE_CIPHERS),
     )

@@ -101,6 +101,10 @@ def test_metrics_are_summed_over_worker_processes(make_server):
             c.sendmail("a@other.gov.vn", [ADDRESS], b"Subject: w\r\n\r\nw\r\n")
     for _ in range(4):  # whichever worker answers the scrape, it tells every worker's counts
         assert scrape(server)[("mailserver_smtp_messages_received_total", (("service", "mx"),))] == 4
+    server.proc.send_signal(signal.SIGHUP)  # the parent passes it on; nobody dies of it
+    wait_until(lambda: server.log().count("SIGHUP: log reopened") >= 2, timeout=30, what="both workers reloaded")
+    assert server.proc.poll() is None
+    assert scrape(server)[("mailserver_smtp_messages_received_total", (("service", "mx"),))] == 4
 
 
 def _json_lines(path) -> list[dict]:
@@ -156,3 +160,21 @@ def test_tls_certificate_reloaded_on_sighup_without_dropping_sessions(make_serve
     server.proc.send_signal(signal.SIGHUP)
     wait_until(lambda: "not reloaded" in server.log(), what="the refusal logged")
     assert _peer_certificate(server, "imaps") == new
+
+
+def test_metrics_count_queue_attempts_and_bounces(make_server):
+    """A message to a domain whose route refuses connections: the queue's attempt is counted as
+    deferred (a temporary failure; the message stays queued for a retry)."""
+    server = make_server({**_web(), "routes": {"unreachable.gov.vn": "127.0.0.1:9"}})
+    server.add_account(ADDRESS, PASSWORD)
+    with smtplib.SMTP(server.host, server.port("submission"), timeout=30) as c:
+        c.login(ADDRESS, PASSWORD)
+        c.sendmail(ADDRESS, ["x@unreachable.gov.vn"], f"From: <{ADDRESS}>\r\nSubject: q\r\n\r\nq\r\n".encode())
+
+    def attempts() -> float:
+        m = scrape(server)
+        return sum(v for (name, _labels), v in m.items() if name == "mailserver_queue_attempts_total")
+
+    wait_until(lambda: attempts() >= 1, timeout=60, what="a queue attempt counted")
+    m = scrape(server)
+    assert m.get(("mailserver_queue_attempts_total", (("outcome", "deferred"),)), 0) >= 1
