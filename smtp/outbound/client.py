@@ -299,7 +299,13 @@ async def _envelope(
         options.append("SMTPUTF8")
     if client.supports_extension("size"):
         options.append(f"SIZE={len(message)}")
-    if client.supports_extension("8bitmime") and any(b > 127 for b in message):
+    if is_binary(message):  # RFC 3030 3: only as BINARYMIME, with BDAT; else a DSN, never mangled
+        if not (client.supports_extension("binarymime") and client.supports_extension("chunking")):
+            fail = Reply(554, "5.6.3 the message has binary content and the receiving server does not accept "
+                              "BINARYMIME (conversion required but not supported)", remote)  # fmt: skip
+            return {r: fail for r in recipients}, True
+        options.append("BODY=BINARYMIME")
+    elif client.supports_extension("8bitmime") and not message.isascii():
         options.append("BODY=8BITMIME")
     if dsn is not None and dsn.requiretls:
         options.append("REQUIRETLS")  # the session was opened with TlsPolicy.requiretls (RFC 8689 4.2)
@@ -350,6 +356,13 @@ async def _envelope(
         client.close()  # state unknown after a timeout or a broken reply: never reuse
         fail = _temporary(f"{type(exc).__name__}: {exc}", remote)
         return {r: results[r] if r in results and not results[r].ok else fail for r in recipients}, False
+
+
+def is_binary(message: bytes) -> bool:
+    """Content that only BINARYMIME can carry (RFC 3030 3): a NUL or a bare LF. DATA stores
+    every line end as CRLF (smtp/data.py), so these come from BDAT with BODY=BINARYMIME. Long
+    lines and bare CRs, which DATA has always let through, are sent as before."""
+    return b"\0" in message or message.count(b"\n") != message.count(b"\r\n")
 
 
 async def _bdat(client: aiosmtplib.SMTP, message: bytes, timeout: float) -> aiosmtplib.SMTPResponse:
