@@ -246,7 +246,7 @@ async def test_binary_content_goes_as_binarymime_or_bounces_with_5_6_3(store, tm
     plain_hop = await scripted_remote(plain_script)  # aiosmtpd: no CHUNKING, no BINARYMIME
     routes = {"bin.vn": f"127.0.0.1:{port_of(binary_hop)}", "plain.vn": f"127.0.0.1:{port_of(plain_hop)}"}
     service = await start_service(settings_for(tmp_path, routes), store)
-    binary = message() + bytes(range(256)) + b"\nbare LF\r\n"  # as BDAT BODY=BINARYMIME stores it
+    binary = message().replace(b"Transfer-Encoding: 8bit", b"Transfer-Encoding: binary") + bytes(range(256)) + b"\nbare LF\r\n"
     try:
         blob = store.messages.put_blob(binary)
         await service.enqueue(blob, SENDER, ["a@bin.vn"])
@@ -263,3 +263,12 @@ async def test_binary_content_goes_as_binarymime_or_bounces_with_5_6_3(store, tm
     assert chunk.endswith(bytes(range(256)) + b"\nbare LF\r\n")  # byte for byte
     assert plain_script.received == []
     assert b"Status: 5.6.3" in report and b"b@plain.vn" in report
+
+
+def test_only_labelled_binary_content_counts_as_binary():
+    from smtp.outbound.client import crlf_lines, is_binary
+
+    labelled = b"Content-Transfer-Encoding: binary\r\n\r\n"
+    assert is_binary(labelled + b"a\nb") and is_binary(labelled + b"a\0b\r\n")
+    assert not is_binary(labelled + b"a\r\nb\r\n") and not is_binary(b"Subject: x\r\n\r\na\nb")  # stray LF: text
+    assert crlf_lines(b"a\nb\r\nc\n") == b"a\r\nb\r\nc\r\n"

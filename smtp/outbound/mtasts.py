@@ -131,6 +131,8 @@ class PolicyCache:
         self.clock = clock or (lambda: _dt.datetime.now(_dt.UTC))
         self._cache: dict[str, tuple[Policy, _dt.datetime]] = {}
         self.fetches = 0  # policies fetched over HTTPS (observability, tests)
+        # domain → RFC 8460 result of its last failed fetch, taken by the worker for TLS-RPT
+        self.errors: dict[str, str] = {}
 
     async def policy(self, domain: str) -> Policy | None:
         domain = domain.lower().rstrip(".")
@@ -155,10 +157,20 @@ class PolicyCache:
             text = await asyncio.get_running_loop().run_in_executor(
                 None, lambda: fetch(domain, addresses[0], port=self.port, context=self.context, timeout=self.timeout)
             )
-            policy = parse_policy(text, ident)
+        except ssl.SSLCertVerificationError as exc:
+            return self._failed(domain, "sts-webpki-invalid", exc, cached)
         except (OSError, ValueError, UnicodeError, http.client.HTTPException, DnsError) as exc:
-            log.warning("MTA-STS policy of %s not fetched: %s", domain, exc)
-            return cached[0] if cached else None
+            return self._failed(domain, "sts-policy-fetch-error", exc, cached)
+        try:
+            policy = parse_policy(text, ident)
+        except ValueError as exc:
+            return self._failed(domain, "sts-policy-invalid", exc, cached)
         self._cache[domain] = (policy, now + _dt.timedelta(seconds=policy.max_age))
         log.info("MTA-STS policy of %s: mode=%s mx=%s", domain, policy.mode, ",".join(policy.mx))
         return policy
+
+    def _failed(self, domain: str, result: str, exc: BaseException, cached) -> Policy | None:
+        """A fetch failed: keep using a cached policy (RFC 8461 5.1) and note it for TLS-RPT."""
+        log.warning("MTA-STS policy of %s not fetched (%s): %s", domain, result, exc)
+        self.errors[domain] = result
+        return cached[0] if cached else None

@@ -408,6 +408,9 @@ class OutboundService:
             return
         policy = await self._sts.policy(domain)
         run.sts_policy = policy
+        failure = self._sts.errors.pop(domain, None)
+        if failure is not None and self._tlsrpt is not None:  # RFC 8460 4.3.1: policy failures count too
+            self._tlsrpt.note(self.clock().date().isoformat(), domain, "sts", "", failure)
         if policy is None or policy.mode != "enforce":
             return
         run.sts_enforce = True
