@@ -380,7 +380,7 @@ class OutboundService:
             return {r: run.route_error for r in recipients}
         out = await data
         opts = self.q.domains.get(claim.domain)
-        own = self._own_tls(msg, out, bool(opts and opts.require_tls) or run.sts_enforce)
+        own = self._own_tls(msg, out, bool(opts and opts.require_tls) or run.sts_enforce, run.dane)
         if own is not None:
             once = client.Session(run.hops, helo=self.settings.hostname, tls=own, timeouts=self._timeouts,
                                   on_tls=self._tls_noter(claim.domain, run))  # fmt: skip
@@ -507,12 +507,14 @@ class OutboundService:
         run.hops = usable_hops
         run.dane = {host: records for host, records in dane_map.items() if records}
 
-    def _own_tls(self, msg: QueuedMessage, out: client.Outgoing, domain_requires: bool) -> client.TlsPolicy | None:
+    def _own_tls(self, msg: QueuedMessage, out: client.Outgoing, domain_requires: bool,
+                 dane: dict | None = None) -> client.TlsPolicy | None:  # fmt: skip
         """The TLS policy of a message that cannot share the run's session, or None.
-        REQUIRETLS (RFC 8689 4.2): a verified certificate and a hop offering REQUIRETLS, never
-        cleartext; it wins over ``TLS-Required: No`` (RFC 8689 5), which lifts our own policy."""
+        REQUIRETLS (RFC 8689 4.2): a certificate verified by PKIX, or by the host's DANE TLSA
+        records, and a hop offering REQUIRETLS, never cleartext; it wins over
+        ``TLS-Required: No`` (RFC 8689 5), which lifts our own policy."""
         if msg.requiretls:
-            return client.TlsPolicy(True, self._tls[True], requiretls=True)
+            return client.TlsPolicy(True, self._tls[True], requiretls=True, dane=dane)  # DANE hosts: TLSA instead of PKIX
         if out.tls_optional and (domain_requires or self.q.verify_certificates):
             return client.TlsPolicy(False, self._tls[False])
         return None
