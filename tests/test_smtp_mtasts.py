@@ -210,3 +210,23 @@ async def test_policy_fetch_failures_are_classified_for_tls_reports(tmp_path):
         assert await down.policy("down.vn") is None and down.errors["down.vn"] == "sts-policy-fetch-error"
     finally:
         sts.close()
+
+
+async def test_a_policy_learnt_before_a_restart_still_holds_without_its_txt_record(store, tmp_path):
+    """RFC 8461 5.1: an attacker who hides the TXT record after a restart gains nothing."""
+    from smtp.outbound.mtasts import PolicyCache
+
+    ca = LocalCA(tmp_path / "ca")
+    sts = PolicyServer(ca, {"good.vn": ENFORCE})
+    trusting = ssl.create_default_context()
+    trusting.load_verify_locations(cafile=str(ca.pem))
+    published = {"_mta-sts.good.vn": {"txt": ["v=STSv1; id=7"]}, "mta-sts.good.vn": {"a": ["127.0.0.1"]}}
+    try:
+        first = PolicyCache(Resolver(published, static_only=True), trusting, port=sts.port, timeout=5, store=store.queue)
+        assert (await first.policy("good.vn")).mode == "enforce"
+    finally:
+        sts.close()
+    after_restart = PolicyCache(Resolver({}, static_only=True), trusting, port=sts.port, timeout=5, store=store.queue)
+    assert after_restart.load() == 1
+    policy = await after_restart.policy("good.vn")  # no TXT record, no policy server: the kept one
+    assert policy.mode == "enforce" and policy.mx == ("mx.good.vn", "*.backup.vn") and after_restart.fetches == 0

@@ -121,7 +121,10 @@ class OutboundService:
         sts = self.settings.mta_sts
         if sts.outbound:
             self._sts = PolicyCache(self.resolver, self._tls[True], port=sts.policy_port, timeout=sts.fetch_timeout,
-                                    clock=self.clock)  # fmt: skip
+                                    clock=self.clock, store=self.queue)  # fmt: skip
+            kept = await loop.run_in_executor(self._executor, self._sts.load)
+            if kept:
+                log.info("MTA-STS: %d policies kept from before", kept)
         if self.store.is_sqlite:  # the only process: nothing can still be working on a claim
             released = await loop.run_in_executor(self._executor, self.queue.release)
             if released:

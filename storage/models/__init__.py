@@ -19,6 +19,6 @@ from storage.models.held import held_messages  # noqa: F401
 from storage.models.core import NAMING, Account, Address, Base, Blob, BlobMeta, Domain, Expunged, Folder, Message  # noqa: F401
 from storage.models.lifecycle import account_lifecycle  # noqa: F401
 from storage.models.org import AccountProfile, OrgAudit, OrgDelegation, OrgGroup, OrgGroupMember, OrgUnit  # noqa: F401
-from storage.models.queue import OutboundMessage, OutboundRecipient, TlsReportCount  # noqa: F401
+from storage.models.queue import MtaStsPolicy, OutboundMessage, OutboundRecipient, TlsReportCount  # noqa: F401
 from storage.models.subscriptions import subscriptions  # noqa: F401
 from storage.models.usage import quota_state  # noqa: F401
