@@ -146,8 +146,9 @@ def test_message_over_the_size_limit_is_refused_after_the_last_chunk(make_server
 class ChunkingRemote(asyncio.Protocol):
     """A minimal receiving server that offers CHUNKING and records what it got."""
 
-    def __init__(self, log: list) -> None:
+    def __init__(self, log: list, binarymime: bool = False) -> None:
         self.log, self.buf, self.need = log, b"", 0
+        self.binarymime = binarymime
 
     def connection_made(self, transport) -> None:
         self.t = transport
@@ -169,7 +170,8 @@ class ChunkingRemote(asyncio.Protocol):
             verb = line.split(b" ")[0].upper()
             self.log.append(("cmd", line.decode()))
             if verb == b"EHLO":
-                self.t.write(b"250-remote.test\r\n250-8BITMIME\r\n250-CHUNKING\r\n250 SMTPUTF8\r\n")
+                self.t.write(b"250-remote.test\r\n250-8BITMIME\r\n250-CHUNKING\r\n"
+                             + b"250-BINARYMIME\r\n" * self.binarymime + b"250 SMTPUTF8\r\n")
             elif verb == b"BDAT":
                 self.need = int(line.split()[1])
             elif verb == b"QUIT":
@@ -233,3 +235,40 @@ def test_attachment_quota_is_checked_for_bdat_as_for_data(make_server):
     assert reply.startswith(S552) and "5.3.4" in reply  # the attachment limit (R-QUOTA-1), as with DATA
     w.close()
     assert inbox(srv, address) == []
+
+
+async def test_binary_content_goes_as_binarymime_or_bounces_with_5_6_3(store, tmp_path):
+    from tests.outbound_helpers import Script, inbox_messages, scripted_remote
+
+    log: list = []
+    binary_hop = await asyncio.get_running_loop().create_server(lambda: ChunkingRemote(log, binarymime=True), "127.0.0.1", 0)
+    plain_script = Script()
+    plain_hop = await scripted_remote(plain_script)  # aiosmtpd: no CHUNKING, no BINARYMIME
+    routes = {"bin.vn": f"127.0.0.1:{port_of(binary_hop)}", "plain.vn": f"127.0.0.1:{port_of(plain_hop)}"}
+    service = await start_service(settings_for(tmp_path, routes), store)
+    binary = message().replace(b"Transfer-Encoding: 8bit", b"Transfer-Encoding: binary") + bytes(range(256)) + b"\nbare LF\r\n"
+    try:
+        blob = store.messages.put_blob(binary)
+        await service.enqueue(blob, SENDER, ["a@bin.vn"])
+        await service.enqueue(blob, SENDER, ["b@plain.vn"])
+        await eventually(lambda: any(k == "chunk" for k, _ in log))
+        (report,) = await eventually(lambda: inbox_messages(store, SENDER))
+    finally:
+        await service.stop()
+        binary_hop.close()
+        plain_hop.close()
+    mail = [v for k, v in log if k == "cmd" and v.startswith("MAIL")]
+    assert mail and "BODY=BINARYMIME" in mail[0]
+    (chunk,) = [v for k, v in log if k == "chunk"]
+    assert chunk.endswith(bytes(range(256)) + b"\nbare LF\r\n")  # byte for byte
+    assert plain_script.received == []
+    assert b"Status: 5.6.3" in report and b"b@plain.vn" in report
+
+
+def test_only_labelled_binary_content_counts_as_binary():
+    from smtp.outbound.client import crlf_lines, is_binary
+
+    labelled = b"Content-Transfer-Encoding: binary\r\n\r\n"
+    assert is_binary(labelled + b"a\nb") and is_binary(labelled + b"a\0b\r\n")
+    assert not is_binary(labelled + b"a\r\nb\r\n") and not is_binary(b"Subject: x\r\n\r\na\nb")  # stray LF: text
+    assert crlf_lines(b"a\nb\r\nc\n") == b"a\r\nb\r\nc\r\n"

@@ -190,3 +190,43 @@ async def test_enforce_delivers_only_over_verified_tls_to_listed_mx_and_testing_
     assert waiting["b@bad.vn"][0] == QUEUED and "CERTIFICATE_VERIFY_FAILED" in waiting["b@bad.vn"][1]
     assert waiting["c@stray.vn"][0] == QUEUED and "4.7.5 MTA-STS" in waiting["c@stray.vn"][1]
     assert sts.requests.count("good.vn") == 1  # fetched once (TXT id unchanged), then from the cache
+
+
+async def test_policy_fetch_failures_are_classified_for_tls_reports(tmp_path):
+    from smtp.outbound.mtasts import PolicyCache
+
+    ca = LocalCA(tmp_path / "ca")
+    sts = PolicyServer(ca, {"good.vn": "version: STSv1\nmode: strict\nmx: mx.good.vn\nmax_age: 60\n"})  # bad mode
+    static = {f"{prefix}.{d}": rr for d in ("good.vn", "down.vn")
+              for prefix, rr in (("_mta-sts", {"txt": ["v=STSv1; id=1"]}), ("mta-sts", {"a": ["127.0.0.1"]}))}  # fmt: skip
+    trusting = ssl.create_default_context()
+    trusting.load_verify_locations(cafile=str(ca.pem))
+    try:
+        invalid = PolicyCache(Resolver(static, static_only=True), trusting, port=sts.port, timeout=5)
+        assert await invalid.policy("good.vn") is None and invalid.errors["good.vn"] == "sts-policy-invalid"
+        untrusted = PolicyCache(Resolver(static, static_only=True), ssl.create_default_context(), port=sts.port, timeout=5)
+        assert await untrusted.policy("good.vn") is None and untrusted.errors["good.vn"] == "sts-webpki-invalid"
+        down = PolicyCache(Resolver(static, static_only=True), trusting, port=free_port(), timeout=5)
+        assert await down.policy("down.vn") is None and down.errors["down.vn"] == "sts-policy-fetch-error"
+    finally:
+        sts.close()
+
+
+async def test_a_policy_learnt_before_a_restart_still_holds_without_its_txt_record(store, tmp_path):
+    """RFC 8461 5.1: an attacker who hides the TXT record after a restart gains nothing."""
+    from smtp.outbound.mtasts import PolicyCache
+
+    ca = LocalCA(tmp_path / "ca")
+    sts = PolicyServer(ca, {"good.vn": ENFORCE})
+    trusting = ssl.create_default_context()
+    trusting.load_verify_locations(cafile=str(ca.pem))
+    published = {"_mta-sts.good.vn": {"txt": ["v=STSv1; id=7"]}, "mta-sts.good.vn": {"a": ["127.0.0.1"]}}
+    try:
+        first = PolicyCache(Resolver(published, static_only=True), trusting, port=sts.port, timeout=5, store=store.queue)
+        assert (await first.policy("good.vn")).mode == "enforce"
+    finally:
+        sts.close()
+    after_restart = PolicyCache(Resolver({}, static_only=True), trusting, port=sts.port, timeout=5, store=store.queue)
+    assert after_restart.load() == 1
+    policy = await after_restart.policy("good.vn")  # no TXT record, no policy server: the kept one
+    assert policy.mode == "enforce" and policy.mx == ("mx.good.vn", "*.backup.vn") and after_restart.fetches == 0

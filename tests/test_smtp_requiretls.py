@@ -147,3 +147,27 @@ async def test_tls_required_no_lifts_a_domains_require_tls(store, tmp_path):
         plain.close()
     assert [to for _f, to, _d, _t in script.received] == [["a@plain.vn"]]
     assert [r[0] for r in rows(store)] == ["b@plain.vn"]  # the domain's policy still holds for the other
+
+
+async def test_requiretls_accepts_a_certificate_verified_by_dane(store, tmp_path):
+    from cryptography import x509
+
+    from smtp.outbound.dns import Resolver
+    from tests.test_smtp_dane import spki_sha256
+
+    cert, key = tmp_path / "self.pem", tmp_path / "self.key"
+    ensure_certificate(cert, key, "mx.dane.vn")  # self-signed: no PKIX, but its TLSA record matches
+    script = Script()
+    remote = await requiretls_remote(script, server_context(cert, key))
+    port = port_of(remote)
+    tlsa = f"3 1 1 {spki_sha256(x509.load_pem_x509_certificate(cert.read_bytes()))}"
+    resolver = Resolver({"mx.dane.vn": {"a": ["127.0.0.1"]}, f"_{port}._tcp.mx.dane.vn": {"tlsa": [tlsa]}},
+                        static_only=True)  # operator-given answers count as validated
+    service = await start_service(settings_for(tmp_path, {"dane.vn": f"mx.dane.vn:{port}"}), store, resolver=resolver)
+    try:
+        await service.enqueue(store.messages.put_blob(message()), SENDER, ["a@dane.vn"], options=REQUIRE)
+        await eventually(lambda: script.received)
+    finally:
+        await service.stop()
+        remote.close()
+    assert script.received[0][3] is True and script.received_requiretls

@@ -39,6 +39,9 @@ def test_report_json_follows_rfc_8460():
     assert report["date-range"] == {"start-datetime": "2026-12-06T00:00:00Z", "end-datetime": "2026-12-06T23:59:59Z"}
     assert policy["policy"] == {"policy-type": "sts", "policy-domain": "x.vn", "mx-host": ["mx.x.vn", "mx2.x.vn"]}
     assert policy["summary"] == {"total-successful-session-count": 7, "total-failure-session-count": 2}
+    raw = tlsrpt.build_message(report, domain="x.vn", submitter="mail.a.vn", sender="postmaster@a.vn",
+                               recipients=["r@x.vn"], now=__import__("datetime").datetime.now())  # fmt: skip
+    assert raw.count(b"\n") == raw.count(b"\r\n")  # CRLF only: never taken for binary content
     assert policy["failure-details"] == [{"result-type": "certificate-expired", "receiving-mx-hostname": "mx2.x.vn",
                                           "failed-session-count": 2}]  # fmt: skip
 

@@ -299,7 +299,14 @@ async def _envelope(
         options.append("SMTPUTF8")
     if client.supports_extension("size"):
         options.append(f"SIZE={len(message)}")
-    if client.supports_extension("8bitmime") and any(b > 127 for b in message):
+    binary = is_binary(message)
+    if binary:  # RFC 3030 3: only as BINARYMIME, with BDAT; else a DSN, never mangled
+        if not (client.supports_extension("binarymime") and client.supports_extension("chunking")):
+            fail = Reply(554, "5.6.3 the message has binary content and the receiving server does not accept "
+                              "BINARYMIME (conversion required but not supported)", remote)  # fmt: skip
+            return {r: fail for r in recipients}, True
+        options.append("BODY=BINARYMIME")
+    elif client.supports_extension("8bitmime") and not message.isascii():
         options.append("BODY=8BITMIME")
     if dsn is not None and dsn.requiretls:
         options.append("REQUIRETLS")  # the session was opened with TlsPolicy.requiretls (RFC 8689 4.2)
@@ -335,7 +342,7 @@ async def _envelope(
             return results, False
         try:
             if client.supports_extension("chunking"):
-                response = await _bdat(client, message, timeouts.data)
+                response = await _bdat(client, message if binary else crlf_lines(message), timeouts.data)
             else:
                 response = await client.data(message, timeout=timeouts.data)
             done = _reply(response.code, response.message, remote)
@@ -350,6 +357,23 @@ async def _envelope(
         client.close()  # state unknown after a timeout or a broken reply: never reuse
         fail = _temporary(f"{type(exc).__name__}: {exc}", remote)
         return {r: results[r] if r in results and not results[r].ok else fail for r in recipients}, False
+
+
+_CTE_BINARY = re.compile(rb"(?im)^content-transfer-encoding:[ \t]*binary[ \t]*\r?$")
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+
+
+def is_binary(message: bytes) -> bool:
+    """Content that only BINARYMIME can carry (RFC 3030 3): a part labelled
+    ``Content-Transfer-Encoding: binary`` and a NUL or a bare LF in the message (DATA stores every
+    line end as CRLF, smtp/data.py: such bytes come from BDAT with BODY=BINARYMIME). Anything
+    else with a stray LF is sent with CRLF line ends, as DATA always did."""
+    return (b"\0" in message or message.count(b"\n") != message.count(b"\r\n")) and bool(_CTE_BINARY.search(message))
+
+
+def crlf_lines(message: bytes) -> bytes:
+    """Bare LFs as CRLF (what aiosmtplib's DATA does; BDAT sends the bytes as given)."""
+    return _BARE_LF.sub(b"\r\n", message) if message.count(b"\n") != message.count(b"\r\n") else message
 
 
 async def _bdat(client: aiosmtplib.SMTP, message: bytes, timeout: float) -> aiosmtplib.SMTPResponse:

@@ -5,8 +5,9 @@ for that host; otherwise its mail waits (a temporary failure), never downgraded.
 The policy is announced by a TXT record ``_mta-sts.<domain>`` ("v=STSv1; id=…") and fetched from
 ``https://mta-sts.<domain>/.well-known/mta-sts.txt`` (certificate verified, no redirects, 64 KiB at
 most). Policies are cached for their ``max_age`` and fetched again when the TXT id changes; a
-failed fetch keeps using the cached policy (RFC 8461 5.1). The cache is in memory: after a restart
-policies are fetched again. Parsing and matching are pure functions.
+failed fetch keeps using the cached policy (RFC 8461 5.1). The cache is kept in the store too
+(``store.queue.sts_policies``), so a policy learnt before a restart still protects after it.
+Parsing and matching are pure functions.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from smtp.outbound.dns import DnsError, Resolver
+from storage.api import StsPolicy
 
 log = logging.getLogger("smtp.outbound.mtasts")
 
@@ -123,7 +125,9 @@ class PolicyCache:
     """Policies by domain, with their expiry; looked up once per destination run."""
 
     def __init__(self, resolver: Resolver, context: ssl.SSLContext, *, port: int = 443, timeout: float = 10.0,
-                 clock: Callable[[], _dt.datetime] | None = None) -> None:  # fmt: skip
+                 clock: Callable[[], _dt.datetime] | None = None, store=None) -> None:  # fmt: skip
+        """``store``: the queue role (``sts_policies``/``save_sts_policy``) that keeps policies."""
+        self.store = store
         self.resolver = resolver
         self.context = context
         self.port = port
@@ -131,6 +135,17 @@ class PolicyCache:
         self.clock = clock or (lambda: _dt.datetime.now(_dt.UTC))
         self._cache: dict[str, tuple[Policy, _dt.datetime]] = {}
         self.fetches = 0  # policies fetched over HTTPS (observability, tests)
+        # domain → RFC 8460 result of its last failed fetch, taken by the worker for TLS-RPT
+        self.errors: dict[str, str] = {}
+
+    def load(self) -> int:
+        """Take the unexpired policies kept in the store (blocking: at start, in a thread)."""
+        if self.store is None:
+            return 0
+        kept = self.store.sts_policies(self.clock())
+        for p in kept:
+            self._cache[p.domain] = (Policy(p.mode, p.mx, p.max_age, p.policy_id), p.expires_at)
+        return len(kept)
 
     async def policy(self, domain: str) -> Policy | None:
         domain = domain.lower().rstrip(".")
@@ -155,10 +170,27 @@ class PolicyCache:
             text = await asyncio.get_running_loop().run_in_executor(
                 None, lambda: fetch(domain, addresses[0], port=self.port, context=self.context, timeout=self.timeout)
             )
-            policy = parse_policy(text, ident)
+        except ssl.SSLCertVerificationError as exc:
+            return self._failed(domain, "sts-webpki-invalid", exc, cached)
         except (OSError, ValueError, UnicodeError, http.client.HTTPException, DnsError) as exc:
-            log.warning("MTA-STS policy of %s not fetched: %s", domain, exc)
-            return cached[0] if cached else None
-        self._cache[domain] = (policy, now + _dt.timedelta(seconds=policy.max_age))
+            return self._failed(domain, "sts-policy-fetch-error", exc, cached)
+        try:
+            policy = parse_policy(text, ident)
+        except ValueError as exc:
+            return self._failed(domain, "sts-policy-invalid", exc, cached)
+        expires = now + _dt.timedelta(seconds=policy.max_age)
+        self._cache[domain] = (policy, expires)
+        if self.store is not None:
+            kept = StsPolicy(domain, ident, policy.mode, policy.mx, policy.max_age, expires)
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self.store.save_sts_policy, kept)
+            except Exception:  # noqa: BLE001 - the policy is in effect from memory; keeping it failed
+                log.exception("MTA-STS policy of %s not kept in the store", domain)
         log.info("MTA-STS policy of %s: mode=%s mx=%s", domain, policy.mode, ",".join(policy.mx))
         return policy
+
+    def _failed(self, domain: str, result: str, exc: BaseException, cached) -> Policy | None:
+        """A fetch failed: keep using a cached policy (RFC 8461 5.1) and note it for TLS-RPT."""
+        log.warning("MTA-STS policy of %s not fetched (%s): %s", domain, result, exc)
+        self.errors[domain] = result
+        return cached[0] if cached else None

@@ -121,7 +121,10 @@ class OutboundService:
         sts = self.settings.mta_sts
         if sts.outbound:
             self._sts = PolicyCache(self.resolver, self._tls[True], port=sts.policy_port, timeout=sts.fetch_timeout,
-                                    clock=self.clock)  # fmt: skip
+                                    clock=self.clock, store=self.queue)  # fmt: skip
+            kept = await loop.run_in_executor(self._executor, self._sts.load)
+            if kept:
+                log.info("MTA-STS: %d policies kept from before", kept)
         if self.store.is_sqlite:  # the only process: nothing can still be working on a claim
             released = await loop.run_in_executor(self._executor, self.queue.release)
             if released:
@@ -380,7 +383,7 @@ class OutboundService:
             return {r: run.route_error for r in recipients}
         out = await data
         opts = self.q.domains.get(claim.domain)
-        own = self._own_tls(msg, out, bool(opts and opts.require_tls) or run.sts_enforce)
+        own = self._own_tls(msg, out, bool(opts and opts.require_tls) or run.sts_enforce, run.dane)
         if own is not None:
             once = client.Session(run.hops, helo=self.settings.hostname, tls=own, timeouts=self._timeouts,
                                   on_tls=self._tls_noter(claim.domain, run))  # fmt: skip
@@ -408,6 +411,9 @@ class OutboundService:
             return
         policy = await self._sts.policy(domain)
         run.sts_policy = policy
+        failure = self._sts.errors.pop(domain, None)
+        if failure is not None and self._tlsrpt is not None:  # RFC 8460 4.3.1: policy failures count too
+            self._tlsrpt.note(self.clock().date().isoformat(), domain, "sts", "", failure)
         if policy is None or policy.mode != "enforce":
             return
         run.sts_enforce = True
@@ -504,12 +510,14 @@ class OutboundService:
         run.hops = usable_hops
         run.dane = {host: records for host, records in dane_map.items() if records}
 
-    def _own_tls(self, msg: QueuedMessage, out: client.Outgoing, domain_requires: bool) -> client.TlsPolicy | None:
+    def _own_tls(self, msg: QueuedMessage, out: client.Outgoing, domain_requires: bool,
+                 dane: dict | None = None) -> client.TlsPolicy | None:  # fmt: skip
         """The TLS policy of a message that cannot share the run's session, or None.
-        REQUIRETLS (RFC 8689 4.2): a verified certificate and a hop offering REQUIRETLS, never
-        cleartext; it wins over ``TLS-Required: No`` (RFC 8689 5), which lifts our own policy."""
+        REQUIRETLS (RFC 8689 4.2): a certificate verified by PKIX, or by the host's DANE TLSA
+        records, and a hop offering REQUIRETLS, never cleartext; it wins over
+        ``TLS-Required: No`` (RFC 8689 5), which lifts our own policy."""
         if msg.requiretls:
-            return client.TlsPolicy(True, self._tls[True], requiretls=True)
+            return client.TlsPolicy(True, self._tls[True], requiretls=True, dane=dane)  # DANE hosts: TLSA instead of PKIX
         if out.tls_optional and (domain_requires or self.q.verify_certificates):
             return client.TlsPolicy(False, self._tls[False])
         return None

@@ -67,8 +67,10 @@ def build_report(domain: str, day: str, counts: Sequence[TlsCount], *, organisat
             entry["summary"]["total-successful-session-count"] += c.count
         else:
             entry["summary"]["total-failure-session-count"] += c.count
-            entry["failure-details"].append({"result-type": c.result, "receiving-mx-hostname": c.mx_host,
-                                             "failed-session-count": c.count})  # fmt: skip
+            detail = {"result-type": c.result, "failed-session-count": c.count}
+            if c.mx_host:  # a policy failure (sts-policy-fetch-error …) names no MX host
+                detail["receiving-mx-hostname"] = c.mx_host
+            entry["failure-details"].append(detail)
     for entry in policies.values():
         if not entry["failure-details"]:
             del entry["failure-details"]
@@ -88,7 +90,7 @@ def build_message(report: dict, *, domain: str, submitter: str, sender: str, rec
     start = report["date-range"]["start-datetime"]
     end = report["date-range"]["end-datetime"]
     name = f"{submitter}!{domain}!{start}!{end}!{report['report-id']}.json".replace(":", "")
-    body = json.dumps(report, indent=1).encode()
+    body = json.dumps(report, indent=1).encode().replace(b"\n", b"\r\n")  # CRLF lines, as stored mail has
     head = "\r\n".join([
         f"From: <{sender}>",
         f"To: {', '.join(f'<{r}>' for r in recipients)}",

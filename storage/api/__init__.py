@@ -94,6 +94,7 @@ from storage.api.queue import (
     Outcome,
     EnvelopeOptions,
     RecipientDsn,
+    StsPolicy,
     TlsCount,
 )
 from storage.api.usage import (

@@ -100,3 +100,15 @@ class TlsCount:
     mx_host: str
     result: str
     count: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class StsPolicy:
+    """A destination's MTA-STS policy (RFC 8461) as kept by the store until ``expires_at``."""
+
+    domain: str
+    policy_id: str
+    mode: str
+    mx: tuple[str, ...]
+    max_age: int
+    expires_at: _dt.datetime  # timezone-aware UTC

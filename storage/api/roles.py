@@ -29,7 +29,7 @@ from storage.api.org import (
     Unit,
 )
 from storage.api.held import HeldMessage
-from storage.api.queue import Claim, EnvelopeOptions, Outcome, QueuedMessage, TlsCount
+from storage.api.queue import Claim, EnvelopeOptions, Outcome, QueuedMessage, StsPolicy, TlsCount
 from storage.api.sieve import Forward, SieveScript
 from storage.api.stats import StoreStats
 from storage.api.types import (
@@ -501,6 +501,12 @@ class OutboundQueue(Protocol):
 
     def drop_tls_counts(self, days: Sequence[str]) -> None:
         """Forget the counts of ``days`` (their reports went out)."""
+
+    def sts_policies(self, now: _dt.datetime | None = None) -> list[StsPolicy]:
+        """The MTA-STS policies not yet expired (loaded by the worker at start)."""
+
+    def save_sts_policy(self, policy: StsPolicy) -> None:
+        """Keep a newly fetched MTA-STS policy (replacing the domain's previous one)."""
 
     def dsn_done(self, recipient_ids: Sequence[int]) -> None:
         """The DSN for these BOUNCE recipients is delivered: FAILED, and drop finished messages."""

@@ -22,7 +22,7 @@ from storage.models.core import NAMING, Account, Address, Base, Blob, BlobMeta, 
 from storage.models.lifecycle import account_lifecycle  # noqa: F401
 from storage.models.passwords import address_expiry, password_history  # noqa: F401
 from storage.models.org import AccountProfile, OrgAudit, OrgDelegation, OrgGroup, OrgGroupMember, OrgUnit  # noqa: F401
-from storage.models.queue import OutboundMessage, OutboundRecipient, TlsReportCount  # noqa: F401
+from storage.models.queue import MtaStsPolicy, OutboundMessage, OutboundRecipient, TlsReportCount  # noqa: F401
 from storage.models.sieve import sieve_forwards, sieve_scripts, sieve_vacation  # noqa: F401
 from storage.models.subscriptions import subscriptions  # noqa: F401
 from storage.models.usage import quota_state  # noqa: F401

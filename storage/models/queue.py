@@ -60,3 +60,16 @@ class TlsReportCount(Base):
     mx_host: Mapped[str] = mapped_column(String(255))
     result: Mapped[str] = mapped_column(String(40))
     count: Mapped[int] = mapped_column(Integer)
+
+
+class MtaStsPolicy(Base):
+    """MTA-STS policies of destinations (RFC 8461 5.1), kept across restarts until they expire:
+    a policy learnt once protects against a later downgrade; migration smtpx_0016_mta_sts."""
+
+    __tablename__ = "mta_sts_policies"
+    domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    policy_id: Mapped[str] = mapped_column(String(32))
+    mode: Mapped[str] = mapped_column(String(8))
+    mx: Mapped[str] = mapped_column(Text)  # patterns, one per line
+    max_age: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[_dt.datetime] = mapped_column(DateTime)

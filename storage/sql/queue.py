@@ -27,8 +27,8 @@ from storage.api import BlobRef
 from storage.errors import Invalid, NotFound
 from storage.sql.core import StoreCore
 from storage.sql.role import Role
-from storage.models import Blob, OutboundMessage, OutboundRecipient, TlsReportCount
-from storage.api.queue import BOUNCE, FAILED, QUEUED, Claim, EnvelopeOptions, Outcome, QueuedMessage, QueuedRecipient, TlsCount
+from storage.models import Blob, MtaStsPolicy, OutboundMessage, OutboundRecipient, TlsReportCount
+from storage.api.queue import BOUNCE, FAILED, QUEUED, Claim, EnvelopeOptions, Outcome, QueuedMessage, QueuedRecipient, StsPolicy, TlsCount
 
 
 def _db(when: _dt.datetime | None) -> _dt.datetime:
@@ -267,6 +267,24 @@ class OutboundQueue(Role):
     def drop_tls_counts(self, days: Sequence[str]) -> None:
         def job(conn, _changes) -> None:
             conn.execute(delete(TlsReportCount).where(TlsReportCount.day.in_(list(days))))
+
+        self.run_write(job)
+
+    # -- MTA-STS policies (RFC 8461 5.1) ----------------------------------------------------------
+    def sts_policies(self, now: _dt.datetime | None = None) -> list[StsPolicy]:
+        t = MtaStsPolicy
+        with self.reading() as conn:
+            rows = conn.execute(select(t).where(t.expires_at > _db(now))).all()
+        return [StsPolicy(r.domain, r.policy_id, r.mode, tuple(m for m in r.mx.split("\n") if m), r.max_age,
+                          _aware(r.expires_at)) for r in rows]  # fmt: skip
+
+    def save_sts_policy(self, policy: StsPolicy) -> None:
+        def job(conn, _changes) -> None:
+            conn.execute(delete(MtaStsPolicy).where(MtaStsPolicy.domain == policy.domain))
+            conn.execute(insert(MtaStsPolicy).values(
+                domain=policy.domain[:255], policy_id=policy.policy_id[:32], mode=policy.mode, mx="\n".join(policy.mx),
+                max_age=policy.max_age, expires_at=_db(policy.expires_at),
+            ))  # fmt: skip
 
         self.run_write(job)
 
