@@ -228,3 +228,20 @@ def test_a_bad_accounts_file_names_file_and_line(server, dovecot, tmp_path):
     result = _migrate(server, dovecot, path, check=False)
     assert result.returncode == 1
     assert f"{path}:3: address" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_implicit_tls_source_checks_the_certificate(server, tmp_path):
+    """--tls against a real IMAPS server (ours, with its self-signed certificate): refused while
+    the certificate cannot be verified (account reported, exit 1), copied once --no-verify is given."""
+    source, target = f"tls-src-{uuid.uuid4().hex[:6]}@{server.domain}", f"tls-dst-{uuid.uuid4().hex[:6]}@{server.domain}"
+    server.add_account(source, PASSWORD)
+    server.add_account(target, PASSWORD)
+    with IMAPClient(server.host, server.port("imap"), ssl=False) as c:
+        c.login(source, PASSWORD)
+        c.append("INBOX", _message(1, "Qua TLS"), flags=("\\Seen",), msg_time=_dt.datetime(2025, 5, 5, tzinfo=ZONE))
+    csv_path = _csv(tmp_path, [f"{target},{source},{PASSWORD}"])
+    args = ("migrate", "imap", "--from", f"{server.host}:{server.port('imaps')}", "--tls", "--accounts", str(csv_path))
+    refused = server.cli(*args, check=False)
+    assert refused.returncode == 1 and "CERTIFICATE_VERIFY_FAILED" in refused.stdout
+    server.cli(*args, "--no-verify")
+    assert _contents(server.host, server.port("imap"), target)["INBOX"] == _contents(server.host, server.port("imap"), source)["INBOX"]
