@@ -14,6 +14,9 @@ ORACLE_PACKAGES := dovecot-imapd
 # ClamAV and its milter, OpenDKIM as a milter.
 FILTER_BINARIES := spamd clamd clamav-milter opendkim
 FILTER_PACKAGES := spamassassin spamd clamav-daemon clamav-milter opendkim
+# The headless browser of the portal tests (tests/test_web_browser.py): Debian's, nothing downloaded.
+BROWSER_BINARIES := chromium chromedriver
+BROWSER_PACKAGES := chromium chromium-driver
 
 .PHONY: run test clients
 
@@ -33,11 +36,11 @@ test: $(BIN)/python clients
 
 clients:
 	@missing=""; PATH="$$PATH:/usr/sbin:/sbin"; \
-	for b in $(CLIENT_BINARIES) $(ORACLE_BINARIES) $(FILTER_BINARIES); do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
+	for b in $(CLIENT_BINARIES) $(ORACLE_BINARIES) $(FILTER_BINARIES) $(BROWSER_BINARIES); do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing mail clients and Dovecot for the tests (missing:$$missing)"; \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(CLIENT_PACKAGES) $(ORACLE_PACKAGES) $(FILTER_PACKAGES); \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(CLIENT_PACKAGES) $(ORACLE_PACKAGES) $(FILTER_PACKAGES) $(BROWSER_PACKAGES); \
 	else \
-		echo "warning: test tools missing:$$missing; run as root on Debian/Ubuntu to install $(CLIENT_PACKAGES) $(ORACLE_PACKAGES) $(FILTER_PACKAGES)" >&2; \
+		echo "warning: test tools missing:$$missing; run as root on Debian/Ubuntu to install $(CLIENT_PACKAGES) $(ORACLE_PACKAGES) $(FILTER_PACKAGES) $(BROWSER_PACKAGES)" >&2; \
 	fi
