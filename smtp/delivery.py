@@ -99,6 +99,9 @@ async def deliver(
     by_id = {a.id: a for a in message.accounts}
     failed = [(by_id[o.account_id], o) for o in outcomes if not o.ok]
     delivered = len(outcomes) - len(failed)
+    for o in outcomes:  # R-OPS-2: in memory, written in a batch after the reply
+        if o.ok:
+            store.usage.count(o.account_id, "received")
     if not delivered and not message.remote:
         kind = failed[0][1].error if failed and failed[0][1].error else ErrorKind.TEMP
         log.info("id=%s every recipient failed: %s", tx_id, kind)

@@ -89,6 +89,8 @@ from storage.api.queue import (
     Outcome,
 )
 from storage.api.usage import (
+    DAY_FACTS,
+    DayFacts,
     Drift,
     Expired,
 )

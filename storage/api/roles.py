@@ -30,6 +30,7 @@ from storage.api.org import (
 )
 from storage.api.queue import Claim, Outcome, QueuedMessage
 from storage.api.stats import StoreStats
+from storage.api.usage import DayFacts
 from storage.api.types import (
     RENDERED_KINDS,
     Account,
@@ -516,6 +517,17 @@ class Usage(Protocol):
 
     def report(self) -> list[api.Account]:
         """Every account with its usage, largest first (``quota report``)."""
+
+    def count(self, account_id: int, fact: str, n: int = 1, at: _dt.datetime | None = None) -> None:
+        """Add ``n`` to ``fact`` (one of ``api.DAY_FACTS``) of the account's local day (R-OPS-1/2).
+        Never blocks on I/O (callable on an event loop): counts are written in batches a few
+        seconds later, outside any delivery's transaction."""
+
+    def flush_counts(self) -> int:
+        """Write the counts now (reports read them; the batch writer does it by itself)."""
+
+    def day_facts(self, start: _dt.date, end: _dt.date, account_ids: Sequence[int] | None = None) -> list[DayFacts]:
+        """The daily counters from ``start`` to ``end`` (local days, inclusive), by account then day."""
 
     def recalc(self, account_id: int | None = None) -> list[Drift]:
         """Rebuild ``used_bytes``/``used_messages`` of one account (or all) from its messages, in

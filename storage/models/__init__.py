@@ -20,3 +20,4 @@ from storage.models.org import AccountProfile, OrgAudit, OrgDelegation, OrgGroup
 from storage.models.queue import OutboundMessage, OutboundRecipient  # noqa: F401
 from storage.models.subscriptions import subscriptions  # noqa: F401
 from storage.models.usage import quota_state  # noqa: F401
+from storage.models.activity import usage_days  # noqa: F401

@@ -70,6 +70,7 @@ class SqlStore:
         return self.core.subscribe(listener)
 
     def close(self) -> None:
+        self.usage.days.close()  # the last batch of daily counters, while the writer runs
         self.core._closing.set()  # the indexer stops at once rather than after its next pass
         self.search.close()
         self.locks.close()
