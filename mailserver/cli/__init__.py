@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from mailserver.cli import account, directory, dkim, group, lifecycle, queue, quota, server, unit
+from mailserver.cli import account, directory, dkim, group, lifecycle, queue, quota, report, server, unit
 from mailserver.cli.base import DEFAULT_CONFIG, Context, Group
 
 __all__ = ["COMMANDS", "cli", "main"]
@@ -35,6 +35,7 @@ COMMANDS: tuple[click.Command, ...] = (
     dkim.dkim,  # dkim keygen
     lifecycle.lifecycle,  # lifecycle run
     lifecycle.retention,  # retention run
+    report.report,  # report checks|stats (R-OPS-1/2)
 )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from twisted.web import server
 
 from config.settings import Settings
-from mailserver.web import directory, health, index, metrics, password, static
+from mailserver.web import directory, health, index, metrics, password, reports, static
 from mailserver.web.context import PortalContext, Route
 from mailserver.web.http import NotFound, Request, Root
 from mailserver.web.metrics import metrics_text  # noqa: F401  (its historical home)
@@ -30,6 +30,7 @@ ROUTES: tuple[Route, ...] = (
     Route("danh-ba", directory.page, nav=("Danh bạ thư điện tử", "E-mail directory")),  # R-DIR-1
     Route("healthz", health.page),
     Route("metrics", metrics.page),
+    Route("reports", reports.page),  # R-OPS-2, operators from web.admin_from only
 )
 
 
