@@ -17,6 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from config.agency import Agency, check_logo
 from config.reports import Reports
+from config.maintenance import Maintenance
 from config.filters import Filters, RoleAddresses
 from config.sizes import parse_size
 
@@ -365,6 +366,7 @@ class Settings(_Frozen):
     dkim: Dkim = Dkim()
     dns: Dns = Dns()
     web: Web = Web()
+    maintenance: Maintenance = Maintenance()  # R-OPS-3 announced windows: IMAP [ALERT] (config/maintenance.py)
     reports: Reports = Reports()  # R-OPS-1/2 check rules, counters kept (config/reports.py)
     agency: Agency = Agency()  # name, logo, helpdesk on the portal and in reports (config/agency.py)
     _logo_exists = model_validator(mode="after")(check_logo)

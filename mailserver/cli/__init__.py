@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from mailserver.cli import account, directory, dkim, group, lifecycle, queue, quota, report, server, unit
+from mailserver.cli import account, announce, directory, dkim, group, lifecycle, queue, quota, report, server, unit
 from mailserver.cli.base import DEFAULT_CONFIG, Context, Group
 
 __all__ = ["COMMANDS", "cli", "main"]
@@ -36,6 +36,7 @@ COMMANDS: tuple[click.Command, ...] = (
     lifecycle.lifecycle,  # lifecycle run
     lifecycle.retention,  # retention run
     report.report,  # report checks|stats (R-OPS-1/2)
+    announce.announce,  # announce --subject --body-file [--unit] [--at] (R-OPS-3)
 )
 
 

@@ -88,6 +88,7 @@ from storage.api.queue import (
     Claim,
     Outcome,
 )
+from storage.api.announcements import Scheduled
 from storage.api.usage import (
     DAY_FACTS,
     DayFacts,

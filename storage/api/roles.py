@@ -31,6 +31,7 @@ from storage.api.org import (
 from storage.api.queue import Claim, Outcome, QueuedMessage
 from storage.api.stats import StoreStats
 from storage.api.usage import DayFacts
+from storage.api.announcements import Scheduled
 from storage.api.types import (
     RENDERED_KINDS,
     Account,
@@ -488,6 +489,19 @@ class OutboundQueue(Protocol):
     def delete(self, message_id: int) -> None:
         """Remove a message from the queue without a DSN (operator's decision)."""
 
+class Announcements(Protocol):
+    """Notices scheduled for later delivery (R-OPS-3); thread-safe, each call one transaction.
+    ``claim_due`` hands each due notice to exactly one caller across processes."""
+
+    def schedule(self, due_at: _dt.datetime, subject: str, raw: bytes, unit_code: str | None = None) -> int: ...
+
+    def claim_due(self, now: _dt.datetime) -> list[Scheduled]: ...
+
+    def finish(self, announcement_id: int, delivered: int) -> None: ...
+
+    def listing(self) -> list[Scheduled]: ...
+
+
 class Usage(Protocol):
     """Quota usage, limits, warnings, retention (R-QUOTA-1/2) and store-wide figures.
 
@@ -640,6 +654,7 @@ class Store(Protocol):
     usage: Usage
     lifecycle: Lifecycle
     guard: LoginFailures
+    announcements: Announcements
     locks: SessionLocks
 
     def close(self) -> None:

@@ -21,3 +21,4 @@ from storage.models.queue import OutboundMessage, OutboundRecipient  # noqa: F40
 from storage.models.subscriptions import subscriptions  # noqa: F401
 from storage.models.usage import quota_state  # noqa: F401
 from storage.models.activity import usage_days  # noqa: F401
+from storage.models.announcements import announcements  # noqa: F401

@@ -24,6 +24,7 @@ from storage.sql.org import Organisation
 from storage.sql.queue import OutboundQueue
 from storage.sql.search import SqlSearch
 from storage.sql.usage import Usage
+from storage.sql.announcements import Announcements
 
 
 class SqlStore:
@@ -56,6 +57,7 @@ class SqlStore:
         self.usage = Usage(self.core, self.accounts, self.search)
         self.lifecycle = Lifecycle(self.core, self.accounts)
         self.guard = LoginFailures(self.core)
+        self.announcements = Announcements(self.core)  # R-OPS-3 scheduled notices
         self.locks = SessionLocks(self.core.url, shared=not self.core.is_sqlite)
 
     @property
