@@ -216,7 +216,7 @@ async def _start(settings: Settings, running: _Running, worker: Worker | None = 
     from mailserver.web.portal import start_web
 
     running.ports += start_web(reactor, settings, store, auth, organisation, tls, guard, logins=logins)  # password change, health (R-PASS-1)
-    running.announcements = start_announcements(real_reactor, store)  # R-OPS-3: announce --at
+    running.announcements = start_announcements(real_reactor, store, settings.reports.keep_years)  # R-OPS-3: announce --at
     who = f" (worker {worker.index}, pid {os.getpid()})" if worker is not None else ""
     print(f"mailserver {settings.hostname} serving {', '.join(settings.domains)}{who}", flush=True)
     print("\n".join(_listening_lines(settings)), flush=True)

@@ -51,3 +51,14 @@ def test_a_deleted_accounts_counts_are_dropped_not_fatal(store):
     store.accounts.delete_account(a.id)
     store.usage.flush_counts()
     assert store.usage.day_facts(dt.date(2000, 1, 1), dt.date(2100, 1, 1)) == []
+
+
+def test_counters_older_than_the_kept_years_are_pruned(store):
+    from mailserver.announcements.schedule import prune_counters
+
+    a = store.accounts.create_account("annv@example.gov.vn", "Nguyễn Văn An", None)
+    for day in (dt.date(2020, 12, 6), dt.date(2021, 12, 7), dt.date(2026, 12, 7)):
+        store.usage.count(a.id, "checks", at=dt.datetime.combine(day, dt.time(9), VN))
+    store.usage.flush_counts()
+    assert prune_counters(store, 5, today=dt.date(2026, 12, 7)) == 1
+    assert [r.day.year for r in store.usage.day_facts(dt.date(2000, 1, 1), dt.date(2100, 1, 1))] == [2021, 2026]

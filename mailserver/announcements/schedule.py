@@ -28,13 +28,32 @@ def run_due(store: Any, now: dt.datetime | None = None) -> list[tuple[int, int]]
     return done
 
 
-def start_announcements(reactor: Any, store: Any):
-    """A LoopingCall (returned; stop it at shutdown) that delivers due announcements in a thread."""
+def prune_counters(store: Any, keep_years: int, today: dt.date | None = None) -> int:
+    """Daily counters older than ``keep_years`` years go (R-OPS-2 keeps them that long)."""
+    today = today or dt.date.today()
+    try:
+        limit = today.replace(year=today.year - keep_years)
+    except ValueError:  # 29 February
+        limit = today.replace(year=today.year - keep_years, day=28)
+    return store.usage.prune_days(limit)
+
+
+def start_announcements(reactor: Any, store: Any, keep_years: int = 5):
+    """A LoopingCall (returned; stop it at shutdown) that delivers due announcements in a thread,
+    and once a day prunes the daily counters of the reports."""
     from twisted.internet import task
     from twisted.internet.threads import deferToThread
 
+    pruned = [None]
+
+    def housekeeping():
+        run_due(store)
+        if pruned[0] != dt.date.today():
+            pruned[0] = dt.date.today()
+            prune_counters(store, keep_years)
+
     def tick():
-        return deferToThread(run_due, store).addErrback(lambda f: log.error("announcements: %s", f.getErrorMessage()))
+        return deferToThread(housekeeping).addErrback(lambda f: log.error("announcements: %s", f.getErrorMessage()))
 
     call = task.LoopingCall(tick)
     call.clock = reactor

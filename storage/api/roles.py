@@ -540,6 +540,9 @@ class Usage(Protocol):
     def flush_counts(self) -> int:
         """Write the counts now (reports read them; the batch writer does it by itself)."""
 
+    def prune_days(self, before: _dt.date) -> int:
+        """Remove the daily counters of days before ``before`` (``reports.keep_years``)."""
+
     def day_facts(self, start: _dt.date, end: _dt.date, account_ids: Sequence[int] | None = None) -> list[DayFacts]:
         """The daily counters from ``start`` to ``end`` (local days, inclusive), by account then day."""
 

@@ -57,6 +57,9 @@ class Usage(Role):
     def flush_counts(self) -> int:
         return self.days.flush()
 
+    def prune_days(self, before: _dt.date) -> int:
+        return self.days.prune(before)
+
     def day_facts(self, start: _dt.date, end: _dt.date, account_ids: Sequence[int] | None = None) -> list[api.DayFacts]:
         return self.days.days(start, end, account_ids)
 

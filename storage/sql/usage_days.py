@@ -18,7 +18,7 @@ import threading
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage import models as m
@@ -104,6 +104,10 @@ class DayCounter:
             self.flush()
         except Exception:  # noqa: BLE001
             log.exception("could not write the last usage counters")
+
+    def prune(self, before: _dt.date) -> int:
+        """Remove the rows of days before ``before`` (``reports.keep_years``); returns how many."""
+        return self.core.run_write(lambda conn, _c: conn.execute(delete(usage_days).where(usage_days.c.day < before)).rowcount)
 
     def days(self, start: _dt.date, end: _dt.date, account_ids: Sequence[int] | None = None) -> list[DayFacts]:
         """Rows with ``start <= day <= end`` (of these accounts), by account then day."""
