@@ -19,11 +19,14 @@ NEW = "Mat-khau-moi-2027!"
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def portal(request, tmp_path_factory):
+    logo = tmp_path_factory.mktemp("logo") / "logo.svg"
+    logo.write_text('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 48 48"><circle cx="24" cy="24" r="20" '
+                    'fill="#c00"/><path d="M24 10l4 9h10l-8 6 3 10-9-6-9 6 3-10-8-6h10z" fill="#ff0"/></svg>')
     server = Server(tmp_path_factory.mktemp(f"browser-{request.param}"), request.param, {
         "listeners": {"web": {"address": "127.0.0.1", "port": free_port()}},
         "web": {"publish_directory": True},
         "passwords": {"initial_change_hours": 24},
-        "agency": {"name": "Sở Thông tin và Truyền thông tỉnh Lâm Đồng", "name_en": "Lam Dong DIC",
+        "agency": {"name": "Sở Thông tin và Truyền thông tỉnh Lâm Đồng", "name_en": "Lam Dong DIC", "logo": str(logo),
                    "helpdesk": {"phone": "0263 3 822 000", "email": f"hotro@{DOMAIN}", "hours": "7:30–17:00"}},
     })
     server.start()
@@ -107,3 +110,21 @@ def test_home_directory_and_error_pages_fit(portal, browser, path):
                                    ".map(e => e.getAttribute('href') || e.id || e.tagName)")
     assert all(link in order for link in links if link.startswith("/")), (links, order)
     _check_page(browser, "home" if path == "/" else path.strip("/"))
+
+
+@pytest.mark.parametrize("width", [320, 1920])
+def test_readable_from_320_to_1920_pixels_with_the_agency_logo(portal, width):
+    driver = chromium(width, 900)
+    try:
+        for path in ("/", "/password", "/danh-ba"):
+            driver.get(_url(portal, path))
+            scroll, inner = overflow(driver)
+            assert scroll <= inner, (width, path, scroll, inner)
+            logo = driver.find_element("css selector", "header img")
+            assert logo.get_attribute("src").endswith("/static/logo.svg") and logo.get_attribute("alt") == ""
+            assert driver.execute_script("return arguments[0].naturalWidth", logo) > 0  # served and allowed by the CSP
+            main = driver.find_element("tag name", "main").rect
+            assert main["width"] <= 72 * 16 + 1  # lines stay readable on a wide screen
+            screenshot(driver, f"w{width}-{path.strip('/') or 'home'}")
+    finally:
+        driver.quit()
