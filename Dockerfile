@@ -26,4 +26,7 @@ VOLUME /data
 # Unprivileged ports inside the container; map them to 25/587/465/143/993/110/995 with -p.
 EXPOSE 2525 2587 2465 1143 1993 1110 1995 8443
 
+# /healthz answers ok once the store does; `mailserver health` asks it (exit 0 or 1).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 CMD ["mailserver", "health", "--timeout", "8"]
+STOPSIGNAL SIGTERM
 CMD ["sh", "-c", "[ -f \"$MAILSERVER_CONFIG\" ] || mailserver init --data-dir /data --listen 0.0.0.0 $MAILSERVER_INIT_ARGS; exec mailserver serve"]

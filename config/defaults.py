@@ -9,6 +9,7 @@ uncomment every setting and load the result, so this text cannot drift from ``Se
 from __future__ import annotations
 
 import posixpath
+import re
 from string import Template
 
 import yaml
@@ -71,6 +72,8 @@ tls:
   key: $key
   # Allow LOGIN / AUTH PLAIN without TLS from loopback addresses only (local tools, tests).
 #  allow_plaintext_auth_on_loopback: true
+  # R-SEC-1: intermediate (TLS 1.2 with forward-secret ciphers, and 1.3) or modern (TLS 1.3 only).
+#  policy: intermediate
 
 # Static next hops for outbound mail, tried before the MX look-up.
 #routes:
@@ -99,6 +102,10 @@ tls:
 #    - {folder: "\\\\Junk", older_than: 30d}
 #    - {folder: "\\\\Trash", older_than: 30d}
 #  run_at: "02:30"
+  # Folders no rule touches, as ADDRESS/FOLDER: a unit's archive the agency keeps (R-BOX-2).
+#  keep: []
+  # Days ahead the owner is told what a rule on their own folders will delete (null = never).
+#  notice_days: 7
 
 #limits:
   # Largest whole message accepted (SMTP SIZE, IMAP APPENDLIMIT).
@@ -179,8 +186,9 @@ tls:
 # Account lifecycle (R-LIFE-*): null turns a rule off. Inactivity counts from the last login,
 # creation or operator unlock/re-issue, whichever is latest. The server applies the rules every
 # day at run_at (server local time, e.g. "03:00"; null = only by `mailserver lifecycle run`).
-# Off by default: users cannot yet change their own password through this server, and the
-# profile's initial-password deadlines (R-PASS-1 molisa 24 h, R-PASS-3 hcm-q4) would lock them.
+# Off by default, because the profile's initial-password deadlines (R-PASS-1 molisa 24 h, R-PASS-3
+# hcm-q4) lock accounts: turn it on once users know they change their own password on the
+# portal's /password page (listeners.web). `mailserver compliance` reports it while it is off.
 #lifecycle:
 #  revoke_after_notice_days: null
 #  lock_after_inactive_months: null
@@ -206,6 +214,11 @@ tls:
 #  lease: 1800
   # STARTTLS is used whenever offered; true also refuses certificates that do not verify.
 #  verify_certificates: false
+  # Extra CA certificates (PEM file) trusted when a certificate must verify (REQUIRETLS mail).
+#  ca_file: null
+  # DANE (RFC 7672): MX hosts with DNSSEC-validated TLSA records need STARTTLS and a matching
+  # certificate. Needs a validating resolver in dns.nameservers (its AD bit is trusted).
+#  dane: true
   # RFC 5321 timeouts: connection and greeting, each command, DATA until the final reply.
 #  connect_timeout: 300
 #  command_timeout: 300
@@ -264,6 +277,31 @@ tls:
 #  public_url: null
   # Networks that may read /metrics (account and queue figures for monitoring).
 #  metrics_from: [127.0.0.0/8, "::1/128"]
+
+# The server's log: level, text or json (one object per line), stderr or a file (reopened on SIGHUP).
+#logging:
+#  level: INFO
+#  format: text
+#  file: null
+
+# R-SEC-4: a verified backup every day at this local time into dir/<date-time>, with rotation.
+#backup:
+#  schedule: null                # e.g. "01:30"
+#  dir: null                     # e.g. /var/backups/mailserver (outside the data directory)
+#  keep_daily: 7
+#  keep_weekly: 4
+
+# R-PROTO-3: accounts backed by the agency's LDAP directory (`mailserver ldap sync`).
+#ldap:
+#  url: null                     # ldap://ldap.example.gov.vn or ldaps://…
+#  start_tls: false
+#  ca_file: null
+#  bind_dn: null
+#  bind_password: null
+#  base_dn: ""
+#  user_dn_template: null        # e.g. "uid={local},ou=people,dc=example,dc=gov,dc=vn"
+#  disabled_filter: "(pwdAccountLockedTime=*)"
+#  sync_at: null                 # e.g. "03:00"
 """)
 
 
@@ -276,12 +314,49 @@ def render_config(*, profile: str, hostname: str, domains: list[str], data_dir: 
     def inside(name: str) -> str:
         return _yaml_str(posixpath.normpath(posixpath.join(data_dir, name)))
 
-    return _TEMPLATE.substitute(
+    text = _TEMPLATE.substitute(
         profile=profile, hostname=hostname, domains=", ".join(domains), data_dir=_yaml_str(data_dir),
         db_url=_yaml_str("sqlite:///" + posixpath.normpath(posixpath.join(data_dir, "mail.db"))),
         cert=inside("tls/cert.pem"), key=inside("tls/key.pem"),
         listen=listen, **{name: str(port) for name, port in chosen.items()},
     )
+    return _with_profile_values(text, profile)
+
+
+_COMMENTED = re.compile(r"^#(?P<indent>  )?(?P<key>[a-z_]+):(?P<value> .*)?$")
+
+
+def _with_profile_values(text: str, profile: str) -> str:
+    """Commented-out settings show the profile's value where it sets one (``#  min_classes: 4``
+    under hcm-q4), so the file tells the operator what is in force, not the built-in default."""
+    from config.loader import PROFILE_DIR
+
+    data = yaml.safe_load((PROFILE_DIR / f"{profile}.yaml").read_text("utf-8")) or {}
+    out, section, skipping = [], None, False
+    for line in text.split("\n"):
+        if skipping and line.startswith("#    - "):
+            continue  # the built-in items of a list the profile replaced
+        skipping = False
+        m = _COMMENTED.match(line)
+        if m and section and isinstance(data.get(section), dict) and isinstance(data[section].get(m.group("key")), list):
+            out.append(f"#  {m.group('key')}:  # profile {profile}")
+            out += [f"#    - {_flow(item)}" for item in data[section][m.group("key")]]
+            skipping = True
+            continue
+        if m and not m.group("indent"):
+            section = m.group("key") if not m.group("value") else None
+            if m.group("value") and m.group("key") in data and not isinstance(data[m.group("key")], (dict, list)):
+                line = f"#{m.group('key')}: {_flow(data[m.group('key')])}"
+        elif m and section and isinstance(data.get(section), dict) and m.group("key") in data[section]:
+            line = f"#  {m.group('key')}: {_flow(data[section][m.group('key')])}  # profile {profile}"
+        elif line and not line.startswith(("#", " ")):
+            section = None
+        out.append(line)
+    return "\n".join(out)
+
+
+def _flow(value: object) -> str:
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("\n...").strip()
 
 
 def _yaml_str(value: str) -> str:

@@ -1,7 +1,9 @@
 """Settings of the content filters of the MX (R-SEC-1) and of the role addresses (RFC 5321 4.5.1).
 
 ``filters``: SpamAssassin ``spamd``, ClamAV ``clamd``, milters (rspamd, OpenDKIM, OpenDMARC...)
-and DMARC. Each daemon is off until configured. ``on_failure`` decides what a filter that does not
+and DMARC. Each daemon is off until configured. Submission (our own users) is scanned by clamd
+whenever it is configured, and by spamd when ``spamd.submission`` is true; milters and DMARC
+are for inbound mail only. ``on_failure`` decides what a filter that does not
 answer in time (or at all) means for the message: ``accept`` delivers it with an
 ``X-Filter-Unscanned`` header (fail-open), ``tempfail`` refuses it with ``451 4.7.1`` so the sender
 retries (fail-closed). Neither loses a message.
@@ -38,6 +40,9 @@ class Spamd(_Frozen):
     reject_score: float | None = 15.0
     max_size: Size = 512 * 1024  # larger messages are not scanned (spamc's default)
     on_failure: OnFailure = "accept"
+    # also scan what our own users submit (587/465): refused at reject_score (a stolen password
+    # sending spam), never filed nor marked
+    submission: bool = False
 
     @model_validator(mode="after")
     def _order(self) -> Spamd:
@@ -47,7 +52,8 @@ class Spamd(_Frozen):
 
 
 class Clamd(_Frozen):
-    """ClamAV ``clamd`` over TCP (INSTREAM). An infected message is refused (554 5.7.1)."""
+    """ClamAV ``clamd`` over TCP (INSTREAM). An infected message is refused (554 5.7.1), on the
+    MX and on submission alike."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=3310, ge=1, le=65535)

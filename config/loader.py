@@ -234,6 +234,11 @@ def _resolve_paths(layers: _Layers, config_dir: Path) -> None:
         elif isinstance(url, str):
             database["url"] = _absolute_sqlite_url(url, lambda p: absolute(p, ("database", "url")))
 
+    for section, name in (("backup", "dir"), ("ldap", "ca_file"), ("logging", "file")):  # config/backup.py, ldap.py, logs.py
+        block = data.get(section)
+        if isinstance(block, dict) and isinstance(block.get(name), (str, os.PathLike)):
+            block[name] = absolute(block[name], (section, name))
+
 
 def _absolute_sqlite_url(url: str, absolute: typing.Callable[[str], Path]) -> str:
     """``sqlite:///mail.db`` → ``sqlite:////abs/dir/mail.db``; other URLs unchanged."""

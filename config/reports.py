@@ -27,6 +27,9 @@ class CheckRule(_Frozen):
     per_day: int = Field(default=0, ge=0)
     periods: tuple[Period, ...] = ()
 
+    def __str__(self) -> str:  # as the compliance matrix shows it: "4/day", "morning+afternoon"
+        return " ".join(p for p in (f"{self.per_day}/day" if self.per_day else "", "+".join(self.periods)) if p) or "none"
+
 
 class Reports(_Frozen):
     # by mailbox kind (unit, group, personal); a kind without a rule is listed, never "short"

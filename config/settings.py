@@ -18,7 +18,13 @@ from pydantic_core import PydanticCustomError
 from config.agency import Agency, check_logo
 from config.reports import Reports
 from config.maintenance import Maintenance
+from config.classified import Classified
 from config.filters import Filters, RoleAddresses
+from config.names import check_domain
+from config.backup import Backup
+from config.ldap import Ldap
+from config.logs import Logging
+from config.mtasts import MtaSts
 from config.sizes import parse_size
 
 
@@ -71,6 +77,9 @@ class TLS(_Frozen):
     key: Path = Path("data/tls/key.pem")
     # LOGIN / AUTH PLAIN in clear text is refused except from loopback addresses when true.
     allow_plaintext_auth_on_loopback: bool = True
+    # R-SEC-1: Mozilla's server-side TLS levels (mailserver/tlspolicy.py): "intermediate" = TLS 1.2
+    # with forward-secret AEAD ciphers only, and TLS 1.3; "modern" = TLS 1.3 only.
+    policy: Literal["intermediate", "modern"] = "intermediate"
 
 
 class Limits(_Frozen):
@@ -165,6 +174,15 @@ def _run_at(value: object) -> object:
     raise PydanticCustomError("run_at", "expected a local time HH:MM such as 02:30, or null, got {got}", {"got": repr(value)})
 
 
+def _kept_folder(value: object) -> object:
+    if isinstance(value, str):
+        address, slash, folder = value.partition("/")
+        if slash and "@" in address and folder.strip("/"):
+            return f"{address.strip()}/{folder.strip('/')}"
+    raise PydanticCustomError("kept_folder", "expected ADDRESS/FOLDER such as vp@most.gov.vn/Lưu trữ, got {got}",
+                              {"got": repr(value)})
+
+
 class RetentionRule(_Frozen):
     """Messages in ``folder`` (a name such as ``Archive/2019``, a special use such as ``\\Junk``,
     or ``*``) whose INTERNALDATE is older than ``older_than`` (``30d``, ``6m``) are expunged."""
@@ -188,6 +206,16 @@ class Retention(_Frozen):
         RetentionRule(folder="\\Trash", older_than="30d"),
     )
     run_at: Annotated[str | None, BeforeValidator(_run_at)] = "02:30"  # server local time; null = never
+    # Folders no rule touches, as "address/folder": a unit mailbox's archive the operator keeps
+    # (R-BOX-2: mail received there is an official document), e.g. "vp@most.gov.vn/Lưu trữ".
+    keep: tuple[Annotated[str, BeforeValidator(_kept_folder)], ...] = ()
+    # Owners are told this many days ahead which mail a rule on their own folders will delete
+    # (Junk and Trash rules excepted); null = no notice.
+    notice_days: int | None = Field(default=7, ge=1, le=60)
+
+    def kept(self) -> tuple[tuple[str, str], ...]:
+        """``keep`` as (address, folder name) pairs."""
+        return tuple((a, f) for a, _, f in (k.partition("/") for k in self.keep))
 
 
 class Lifecycle(_Frozen):
@@ -250,6 +278,9 @@ class Queue(_Frozen):
     poll: int = Field(default=30, ge=1)  # look for due items at least this often
     lease: int = Field(default=1800, ge=60)  # a claimed item is retried elsewhere after this (crash)
     verify_certificates: bool = False  # MX-to-MX TLS is opportunistic; true = refuse bad certificates
+    # CA certificates (PEM) trusted for verified outbound TLS besides the system's (REQUIRETLS, RFC 8689)
+    ca_file: Path | None = None
+    dane: bool = True  # RFC 7672: obey DNSSEC-validated TLSA records of MX hosts (AD bit of dns.nameservers)
     # RFC 5321 4.5.3.2 timeouts: greeting 5 min, MAIL/RCPT 5 min, DATA 2 min, end of data 10 min.
     connect_timeout: int = Field(default=300, ge=1)
     command_timeout: int = Field(default=300, ge=1)
@@ -310,6 +341,10 @@ class Guard(_Frozen):
     forget_after: float = Field(default=3600, gt=0)
     # most tallies kept (addresses and account names); the oldest go first
     max_entries: int = Field(default=1_000_000, ge=100)
+    # lock an account (state locked, `account unlock` to undo) once this many logins to it failed
+    # from any addresses within forget_after: stops a slow distributed guess, but lets anyone lock
+    # anyone out, so off unless the profile or the operator asks for it; null = never
+    lock_after: int | None = Field(default=None, ge=1)
     # clients never delayed, blocked or limited (monitoring, webmail); loopback is not trusted by default
     trusted: tuple[IPvAnyNetwork, ...] = ()
     # connections at once from one client address (IPv6: its /64) to one service; null = no limit
@@ -334,6 +369,16 @@ class Proxy(_Frozen):
     timeout: float = Field(default=10.0, gt=0)  # seconds for the header to arrive
 
 
+def _domain_name(value: object) -> object:
+    """config/names.py: a DNS name (IDNA accepted, kept as its ASCII form)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return check_domain(value)
+    except ValueError as exc:
+        raise PydanticCustomError("domain", "{reason}", {"reason": str(exc)}) from None
+
+
 def _is_loopback(address: str) -> bool:
     if address == "localhost":
         return True
@@ -349,8 +394,8 @@ class Settings(_Frozen):
     # (mailserver.policy.addresses): R-ADDR-1 molisa, R-ADDR-2 lamdong, R-ADDR-3 hcm-q4; most, moj
     # and none fix only the form xxx@domain and use the molisa form.
     address_rule: Literal["molisa", "lamdong", "most", "moj", "hcm-q4", "none"] = "none"
-    hostname: str = "localhost"
-    domains: tuple[str, ...] = ("example.gov.vn",)
+    hostname: Annotated[str, BeforeValidator(_domain_name)] = "localhost"
+    domains: tuple[Annotated[str, BeforeValidator(_domain_name)], ...] = ("example.gov.vn",)
     data_dir: Path = Path("data")
     database: Database = Database()
     listeners: Listeners = Listeners()
@@ -363,6 +408,7 @@ class Settings(_Frozen):
     lifecycle: Lifecycle = Lifecycle()
     search: Search = Search()
     queue: Queue = Queue()
+    mta_sts: MtaSts = MtaSts()  # config/mtasts.py (RFC 8461)
     dkim: Dkim = Dkim()
     dns: Dns = Dns()
     web: Web = Web()
@@ -374,6 +420,10 @@ class Settings(_Frozen):
     role_addresses: RoleAddresses = RoleAddresses()  # postmaster@, abuse@ (config/filters.py)
     guard: Guard = Guard()
     proxy: Proxy = Proxy()
+    backup: Backup = Backup()  # scheduled, rotated, verified backups (config/backup.py, R-SEC-4)
+    logging: Logging = Logging()  # level, text|json, stderr or a file (config/logs.py)
+    ldap: Ldap = Ldap()  # directory-backed accounts and `ldap sync` (config/ldap.py, R-PROTO-3)
+    classified: Classified = Classified()  # R-SEC-3 guard of submission (config/classified.py)
 
     def password_url(self) -> str | None:
         """The portal's password page as users reach it; None without a portal."""

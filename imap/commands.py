@@ -87,6 +87,7 @@ COMMANDS: dict[bytes, Spec] = {
     b"SEARCH": Spec(search.search, (a.arg_rest,), IN_FOLDER),
     b"SORT": Spec(search.sort, (a.arg_rest,), IN_FOLDER),
     b"THREAD": Spec(search.thread_, (a.arg_rest,), IN_FOLDER),
+    b"CANCELUPDATE": Spec(search.cancelupdate, (a.arg_rest,), IN_FOLDER),  # RFC 5267 §4.3.5
     b"FETCH": Spec(fetch.fetch, (a.arg_seqset, a.arg_fetchatt, a.opt_list), IN_FOLDER),
     b"STORE": Spec(selected.store, (a.arg_seqset, a.opt_list, a.arg_atom, a.arg_flaglist), IN_FOLDER),
     b"COPY": Spec(selected.copy, (a.arg_seqset, a.arg_mailbox), IN_FOLDER),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import logging
 import tempfile
+import time
 
 from twisted.internet import defer, interfaces, tcp
 from twisted.mail.imap4 import IMAP4Server
@@ -26,10 +27,12 @@ from imap.commands import COMMANDS
 from imap.compress import DeflateTransport, Inflater
 from imap.errors import SERVER_BUG, Refused, response_for
 from imap.op.auth import greeting
+from imap.op.search import refresh_contexts
 from imap.op.selected import recent_settled
 from imap.searchparse import BadCharset
 from imap.state import Session
 from imap.wire import Atom, Command, FileLiteral, ParseError, literal_marker, tokenize
+from mailserver.policy import metrics
 from storage.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -38,6 +41,9 @@ log = logging.getLogger(__name__)
 SPOOL_IN_MEMORY = 1024 * 1024
 #: Commands whose responses may not carry EXPUNGE (RFC 3501 §7.4.1) unless sent as UID commands.
 NO_EXPUNGE_REPORT = {b"FETCH", b"STORE", b"SEARCH"}
+#: commands after which updating search contexts need no re-evaluation (they change nothing)
+READ_ONLY = {b"SEARCH", b"SORT", b"THREAD", b"CANCELUPDATE"}
+TIMED = frozenset({b"FETCH", b"SEARCH"})  # their latency is a histogram on /metrics
 
 
 def _no_delay(transport) -> None:
@@ -408,11 +414,19 @@ class IMAPServer(IMAP4Server):
         if s.selected is not None and s.selected.claiming is not None:
             await recent_settled(s)
         s.flush_updates(allow_expunge=False)
+        started = time.perf_counter() if name in TIMED else 0.0
         result = spec.handler(s, tag, *values, **kwargs)
         if hasattr(result, "__await__"):
             result = await result
+        if started:  # /metrics: FETCH and SEARCH latency (UID or not)
+            metrics.IMAP_COMMAND_SECONDS.labels(name.decode()).observe(time.perf_counter() - started)
         if result is not None:
             status, text = result
+            if s.selected is not None and s.selected.contexts and name not in READ_ONLY:
+                try:  # RFC 5267 §4.3: results kept current as the mailbox changes
+                    await refresh_contexts(s)
+                except StoreError as e:  # the command itself succeeded: its updates wait for the next one
+                    log.warning("imap search context update failed: %s", e)
             s.flush_updates(allow_expunge=uid or name not in NO_EXPUNGE_REPORT)
             self.respond(status, tag, text)
 

@@ -14,6 +14,7 @@ from array import array
 from storage.api import Changes, FolderView
 from storage.search import UidSet
 
+from imap import contexts
 from imap.wire import ParseError
 
 
@@ -102,6 +103,9 @@ class SelectedView:
         self.keywords_grew = False
         self.permanent = b""  # PERMANENTFLAGS' system flags (and \*), set by SELECT
         self.saved: list[int] = []  # SEARCHRES ``$``: UIDs, ascending; empty at SELECT (RFC 5182 §2.1)
+        #: RFC 5267 §4.3 updating contexts by tag; they end with the selection or CANCELUPDATE
+        self.contexts: dict[bytes, contexts.Context] = {}
+        self.context_lock = None  # a DeferredLock serialising their re-evaluation (imap/op/search.py)
 
     def drop_recent(self) -> None:
         """IMAP4rev2: no \\Recent flag and no RECENT response from now on."""
@@ -260,6 +264,11 @@ class SelectedView:
             self.told_exists = len(self.uids)
         if allow_expunge and self.pending_expunge:
             gone = self.pending_expunge
+            # A context loses its expunged members before the EXPUNGE (RFC 5267 §4.3.4).
+            for ctx in self.contexts.values():
+                stay = [u for u in ctx.result if u not in gone]
+                if len(stay) != len(ctx.result):
+                    out.extend(contexts.update_lines(ctx, stay, self._context_number(ctx)))
             if vanished:  # QRESYNC (RFC 7162 §3.2.10): UIDs instead of sequence numbers
                 out.append(b"* VANISHED " + format_set(sorted(gone)))
             else:
@@ -278,7 +287,7 @@ class SelectedView:
             out.append(b"* %d RECENT" % len(self.recent))
             self.told_recent = len(self.recent)
         if not with_flags:
-            return out
+            return out + self.context_updates()
         for uid in sorted(self.pending_flags):
             flags, modseq = self.pending_flags[uid]
             msn = self.msn_of(uid)
@@ -289,6 +298,23 @@ class SelectedView:
             # The same change may come again (a poll and a PostgreSQL notification): told once.
             self.reported_modseq[uid] = max(modseq, self.reported_modseq.get(uid, 0))
         self.pending_flags = {}
+        return out + self.context_updates()
+
+    # -- search and sort contexts (RFC 5267 §4.3) -------------------------------------------------
+    def _context_number(self, ctx: contexts.Context):
+        return int if ctx.uid else self.msn_of
+
+    def context_updates(self) -> list[bytes]:
+        """ADDTO/REMOVEFROM for the contexts the store re-evaluated, after EXISTS (so every
+        number is one the client knows, RFC 5267 §4.3.3): messages not yet announced, or
+        already gone from this view, wait for the next evaluation."""
+        out: list[bytes] = []
+        for ctx in self.contexts.values():
+            if ctx.fresh is None:
+                continue
+            new = [u for u in ctx.fresh if self.msn_of(u) is not None]
+            ctx.fresh = None
+            out.extend(contexts.update_lines(ctx, new, self._context_number(ctx)))
         return out
 
 

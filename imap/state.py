@@ -12,6 +12,7 @@ Everything here runs on the reactor thread; handlers hand store calls to threads
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from imap.service import ServerContext
     from imap.session import SelectedView
     from storage.api import Account
+
+log = logging.getLogger(__name__)
 
 #: RFC 3501 §3 connection states (the names Twisted's dispatch used: ``auth_SELECT`` …)
 UNAUTH, AUTH, SELECTED, LOGOUT = "unauth", "auth", "select", "logout"
@@ -150,8 +153,25 @@ class Session:
         NOTIFY asked (RFC 5465: then NOTIFY alone decides what is told unasked, IDLE too)."""
         if self.notify is not None:
             self.notify.selected_changed()
+        elif self.idling and self.selected is not None and self.selected.contexts:
+            self._refresh_then_flush()
         elif self.idling:
             self.flush_updates(allow_expunge=True)
+
+    def _refresh_then_flush(self) -> None:
+        """While IDLE: re-evaluate the updating search contexts (RFC 5267 §4.3), then tell
+        everything at once, if the client still idles (else the next command's flush tells)."""
+        from twisted.internet import defer
+
+        from imap.op.search import refresh_contexts
+
+        def done(_):
+            if self.idling:
+                self.flush_updates(allow_expunge=True)
+
+        d = defer.ensureDeferred(refresh_contexts(self))
+        d.addCallback(done)
+        d.addErrback(lambda f: log.error("search context update failed: %s", f.getErrorMessage()))
 
     def shared_selection(self) -> tuple[int, int] | None:
         """(who reads, whose folder) while another account's folder is selected (a unit mailbox)."""

@@ -13,13 +13,15 @@ import asyncio
 import gc
 import logging
 import os
-import signal
+import shutil
 import ssl
+import signal
 import sys
 from pathlib import Path
 
 from config.settings import Settings
 from storage import migrate as _migrate
+from mailserver import tlspolicy
 from mailserver.workers import Worker, check_workers, serve_workers
 from storage.sql import SqlStore
 
@@ -61,17 +63,29 @@ def open_store(settings: Settings) -> SqlStore:
     )
 
 
-def server_ssl_context(settings: Settings) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(str(settings.tls.cert), str(settings.tls.key))
-    return ctx
+server_ssl_context = tlspolicy.server_ssl_context  # R-SEC-1: tls.policy
 
 
 def twisted_tls_options(settings: Settings):
-    from twisted.internet import ssl as tssl
+    """The TLS context factory of IMAP, POP3 and the portal (at ``tls.policy``), reloadable on SIGHUP."""
+    return ReloadableTLS(settings)
 
-    pem = Path(settings.tls.cert).read_bytes() + b"\n" + Path(settings.tls.key).read_bytes()
-    return tssl.PrivateCertificate.loadPEM(pem).options()
+
+class ReloadableTLS:
+    """A Twisted context factory whose pair can be replaced. Twisted asks ``getContext()`` for every
+    new TLS connection and STARTTLS; pyOpenSSL refuses to change a context once a connection used
+    it, so ``reload()`` builds a new one: new connections get the new pair, open ones keep theirs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._options = tlspolicy.twisted_tls_options(settings)
+
+    def getContext(self):  # noqa: N802 - Twisted's name
+        return self._options.getContext()
+
+    def reload(self, settings: Settings) -> None:
+        options = tlspolicy.twisted_tls_options(settings)
+        options.getContext()  # fails here, not at the next handshake, on a bad pair
+        self._options = options
 
 
 def _listening_lines(settings: Settings) -> list[str]:
@@ -96,8 +110,11 @@ class _Running:
         self.quota = None
         self.retention = None
         self.lifecycle = None
+        self.daily: list = []  # more DailyJobs (ldap sync, backups): cancelled at shutdown
         self.guard = None
         self.announcements = None  # LoopingCall delivering scheduled announcements
+        self.ssl_context: ssl.SSLContext | None = None  # SMTP's, reloaded on SIGHUP
+        self.tls: ReloadableTLS | None = None  # of IMAP, POP3 and the portal, reloaded on SIGHUP
         self.error: BaseException | None = None
 
     async def close(self) -> None:
@@ -115,6 +132,8 @@ class _Running:
             self.retention.cancel()
         if self.lifecycle is not None:
             self.lifecycle.cancel()
+        for job in self.daily:
+            job.cancel()
         if self.outbound is not None:
             await self.outbound.stop()
         if self.quota is not None:
@@ -170,7 +189,7 @@ async def _start(settings: Settings, running: _Running, worker: Worker | None = 
     from smtp.service import start_smtp
 
     store = running.store = open_store(settings)
-    auth = Authenticator(store, settings.passwords)
+    auth = Authenticator(store, settings.passwords, ldap=settings.ldap)
     loop = asyncio.get_running_loop()
     for domain in settings.domains:
         await loop.run_in_executor(None, store.accounts.add_domain, domain)
@@ -185,6 +204,12 @@ async def _start(settings: Settings, running: _Running, worker: Worker | None = 
 
         running.retention = start_retention(loop, settings, store)  # nightly clean-up (R-QUOTA-2)
         running.lifecycle = start_lifecycle(loop, settings, store)  # daily deadlines (R-LIFE-*, lifecycle.run_at)
+        from mailserver.directory_sync.sync import start_sync
+
+        running.daily.append(start_sync(loop, settings, store))  # directory (R-PROTO-3, ldap.sync_at)
+        from mailserver.maintenance.scheduled import start_backups
+
+        running.daily.append(start_backups(loop, settings))  # verified, rotated backups (R-SEC-4, backup.schedule)
 
     organisation = store.org
     # login guessing (R-SEC-1): one guard and one connection count for every protocol
@@ -192,6 +217,7 @@ async def _start(settings: Settings, running: _Running, worker: Worker | None = 
 
     from mailserver.accounts.guard import ConnectionLimits, LoginGuard
     from mailserver.accounts.rates import SendingRates
+    from mailserver.mailboxes.classified import ClassifiedReports
     from mailserver.listen import listen
 
     logins = LoginGuard(store, settings.guard)
@@ -199,12 +225,14 @@ async def _start(settings: Settings, running: _Running, worker: Worker | None = 
     proxy = partial(listen, reactor, settings.proxy) if settings.proxy.trusted else None
     replaces = worker.replaces if worker is not None else ()
     running.outbound = await start_outbound(loop, settings, store, replaces)  # queue worker, DKIM
+    running.ssl_context = server_ssl_context(settings)
     running.servers = await start_smtp(
-        settings, store, auth, server_ssl_context(settings),
+        settings, store, auth, running.ssl_context,
         groups=organisation, quota=running.quota, org=organisation, outbound=running.outbound, sockets=sockets,
         logins=logins, limits=limits, rates=SendingRates(store, settings),
+        classified=ClassifiedReports(store, settings),  # R-SEC-3: audit and notices of the guard
     )  # fmt: skip
-    tls = twisted_tls_options(settings)
+    tls = running.tls = twisted_tls_options(settings)
     # revoked, locked, deleted or password reset since login: the session is ended (mailserver/sessions.py)
     guard = running.guard = SessionGuard(real_reactor, store, settings.limits.session_recheck,
                                          rights_for=organisation.rights_for)
@@ -231,17 +259,55 @@ def serve_many(settings: Settings, count: int) -> int:
     if count == 1:
         serve(settings)
         return 0
-    _configure_logging()
-    check_migrated(settings)
-    return serve_workers(settings, count, lambda worker: serve(settings, worker))
+    metrics_dir, parent = _multiprocess_metrics(), os.getpid()
+    try:
+        _configure_logging(settings)
+        check_migrated(settings)
+        return serve_workers(settings, count, lambda worker: serve(settings, worker))
+    finally:
+        if os.getpid() == parent:  # not in a worker leaving
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    # The format names no source line, thread or process: skip looking them up for every record
-    # (the logging HOWTO, "Optimization"); the stack walk alone was ~2 % of ingest CPU.
-    logging._srcfile = None
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+def _multiprocess_metrics() -> str:
+    """/metrics over several workers (prometheus-client's multiprocess mode): every worker's counts
+    go to files in a fresh directory, which any worker's scrape sums. Must happen before
+    prometheus-client is imported: it picks its value class at import."""
+    import tempfile
+
+    from mailserver.policy.metrics_env import MULTIPROC_ENV
+
+    if "prometheus_client" in sys.modules:  # a programming error: the counts would stay per process
+        raise RuntimeError("prometheus_client imported before serve --workers set up multiprocess metrics")
+    directory = tempfile.mkdtemp(prefix="mailserver-metrics-")
+    os.environ[MULTIPROC_ENV] = directory
+    return directory
+
+
+def _configure_logging(settings: Settings) -> None:
+    from mailserver.logsetup import configure
+
+    configure(settings.logging)
+
+
+def reload_on_hup(settings: Settings, running: _Running) -> None:
+    """SIGHUP: the log file reopened (logrotate) and the TLS certificate and key read again. New
+    connections and STARTTLS get the new pair; open sessions keep theirs (nothing is dropped).
+    A pair that does not load (a half-copied renewal) is refused with a log line; the old stays."""
+    from mailserver.logsetup import reopen
+
+    reopen()
+    cert, key = str(settings.tls.cert), str(settings.tls.key)
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)  # the pair is good?
+        if running.ssl_context is not None:
+            running.ssl_context.load_cert_chain(cert, key)  # SMTP (asyncio)
+        if running.tls is not None:
+            running.tls.reload(settings)  # IMAP, POP3, portal (Twisted)
+    except Exception as exc:  # noqa: BLE001 - a bad pair (OSError, SSLError, OpenSSL.SSL.Error): keep the old one
+        log.error("SIGHUP: TLS certificate %s / key %s not reloaded: %s", cert, key, exc)
+        return
+    log.info("SIGHUP: log reopened, TLS certificate %s reloaded", cert)
 
 
 def settle_gc() -> None:
@@ -264,7 +330,7 @@ def serve(settings: Settings, worker: Worker | None = None) -> None:
     sequence runs: our "before shutdown" trigger closes the listeners and the store, then Twisted
     stops its thread pool and the loop. Raises the start-up error, if any.
     """
-    _configure_logging()
+    _configure_logging(settings)
     if worker is None:
         check_migrated(settings)  # else the parent did
     loop = asyncio.new_event_loop()
@@ -289,6 +355,7 @@ def serve(settings: Settings, worker: Worker | None = None) -> None:
     reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, reactor.stop)
+    loop.add_signal_handler(signal.SIGHUP, reload_on_hup, settings, running)
     reactor.callWhenRunning(lambda: loop.create_task(_start(settings, running, worker)).add_done_callback(started))
     try:
         reactor.run(installSignalHandlers=False)

@@ -104,6 +104,7 @@ class Supervisor:
     def supervise(self) -> int:
         for sig in _SIGNALS:
             signal.signal(sig, self._stop)
+        signal.signal(signal.SIGHUP, self._hup)
         for index in range(self.count):
             self._spawn(index, ())
         while self.children:
@@ -157,6 +158,7 @@ class Supervisor:
         try:
             for sig in _SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until serve() handles it (log reopen, TLS reload)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
             self.run(worker)
             code = 0
@@ -171,6 +173,17 @@ class Supervisor:
                 except Exception:  # noqa: BLE001 - exiting anyway
                     pass
             os._exit(code)
+
+    def _hup(self, *_args) -> None:
+        """SIGHUP: reopen this process's log file and pass the signal on to every worker."""
+        from mailserver.logsetup import reopen
+
+        reopen()
+        for pid in list(self.children):
+            try:
+                os.kill(pid, signal.SIGHUP)
+            except ProcessLookupError:
+                pass
 
     def _stop(self, *_args) -> None:
         if not self.stopping:

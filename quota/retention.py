@@ -3,8 +3,9 @@
 The seeds make deleting old mail the user's duty ("định kỳ xoá bỏ các thư cũ … thư rác, thư
 quảng cáo, thư đã quá hạn 06 tháng", most art. 17.3, hcm-q4 art. 11.8; lamdong art. 12.2). Mail
 in a unit mailbox is an official incoming document (R-BOX-2), so nothing here expires ordinary
-folders by default: :data:`DEFAULT_RULES` only empty Junk and Trash, and an operator who wants
-"older than 6 months" in every folder writes that rule in YAML.
+folders by default: :data:`DEFAULT_RULES` only empty Junk and Trash. The profiles of the two
+regulations that require it (most, hcm-q4) add "every folder, older than 6 months"; a unit's
+archive the operator keeps is excluded by ``retention.keep``.
 
 ``retention run`` asks :func:`cutoffs` for an account's folders and expunges the messages whose
 internal date is before their folder's cutoff (:func:`expired`).

@@ -8,6 +8,10 @@ LF line ends made CRLF (storage/mime/crlf.py: what IMAP and POP3 serve must have
 written to a ``SpooledTemporaryFile`` (memory below a threshold, disk above). Only the exact
 ``<CRLF>.<CRLF>`` ends the data (no bare-LF smuggling). Oversize and overlong lines are detected
 while streaming; the rest of the data is still read so the session stays in sync, then refused.
+
+BDAT (RFC 3030 CHUNKING) goes through the same sink (``Chunks``): chunks of an exact size, no
+dot-stuffing and no terminator; with BODY=BINARYMIME the bytes are kept as sent (no line-end
+repair, no line-length limit), otherwise bare LF is repaired and long lines refused as for DATA.
 """
 
 from __future__ import annotations
@@ -43,7 +47,11 @@ class DotUnstuffer:
     tail is a virtual CRLF (the one that ended the DATA command) so a leading dot is unstuffed.
     """
 
-    def __init__(self, sink: BinaryIO, max_size: int | None, max_line: int = MAX_LINE) -> None:
+    def __init__(self, sink: BinaryIO, max_size: int | None, max_line: int = MAX_LINE, *, stuffed: bool = True,
+                 binary: bool = False) -> None:  # fmt: skip
+        """``stuffed``: DATA (dot-stuffed); False for BDAT chunks. ``binary``: BODY=BINARYMIME."""
+        self.stuffed = stuffed
+        self.binary = binary
         self.sink = sink
         self.max_size = max_size
         self.max_line = max_line
@@ -57,11 +65,16 @@ class DotUnstuffer:
     def feed(self, block: bytes) -> None:
         if not block:
             return
-        text = (self._tail + block).replace(b"\r\n.", b"\r\n")[len(self._tail) :]
-        self._tail = (self._tail + block)[-2:]
-        text = self._crlf.feed(text)
+        if self.stuffed:
+            text = (self._tail + block).replace(b"\r\n.", b"\r\n")[len(self._tail) :]
+            self._tail = (self._tail + block)[-2:]
+        else:
+            text = block
+        if not self.binary:
+            text = self._crlf.feed(text)
         self.size += len(text)
-        self._check_lines(text)
+        if not self.binary:
+            self._check_lines(text)
         if self.state is DataState.OK and self.max_size is not None and self.size > self.max_size:
             self.state = DataState.TOO_BIG
         if self.state is DataState.OK:
@@ -152,6 +165,50 @@ async def read_data(
     except BaseException:
         spool.close()
         raise
+
+
+#: BDAT chunks are read from the socket in blocks of at most this many bytes
+CHUNK_BLOCK = 256 * 1024
+
+
+class Chunks:
+    """The BDAT chunks of one message (RFC 3030), spooled as they arrive; the caller owns it
+    until ``result()`` hands the spool on (or ``close()`` drops it)."""
+
+    def __init__(self, spool_factory: Callable[[], BinaryIO], *, max_size: int | None, binary: bool) -> None:
+        self.spool: BinaryIO | None = spool_factory()
+        self.sink = DotUnstuffer(self.spool, max_size, stuffed=False, binary=binary)
+        self.received = 0  # octets on the wire so far (the BDAT sizes)
+
+    async def read(self, reader: asyncio.StreamReader, size: int) -> None:
+        """Read exactly ``size`` octets of the chunk (in blocks: memory stays bounded)."""
+        left = size
+        while left:
+            block = await reader.readexactly(min(left, CHUNK_BLOCK))
+            left -= len(block)
+            self.received += len(block)
+            self.sink.feed(block)
+
+    def result(self) -> DataResult:
+        spool, self.spool = self.spool, None
+        assert spool is not None
+        if self.sink.state is not DataState.OK:
+            spool.close()
+            return DataResult(self.sink.state, self.sink.size, None)
+        spool.seek(0)
+        return DataResult(DataState.OK, self.sink.size, spool, header_section(self.sink.prefix))
+
+    def close(self) -> None:
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
+
+
+async def skip_chunk(reader: asyncio.StreamReader, size: int) -> None:
+    """Read and drop a chunk that is refused (the session stays in step with the client)."""
+    left = size
+    while left:
+        left -= len(await reader.readexactly(min(left, CHUNK_BLOCK)))
 
 
 def spool_factory(directory: Path, threshold: int) -> Callable[[], BinaryIO]:

@@ -7,7 +7,8 @@ whose future is awaited, ``outbound.enqueue`` commits the queue rows; the caller
 after all of them completed (an acknowledged message is durable). Each
 target carries its mailbox limit (``quota.delivery_limit``), checked again inside the commit, so
 concurrent deliveries never push a mailbox over it (R-QUOTA-1). Recipients that fail after the
-others succeeded are owed a DSN (smtp/bounce.py), sent before the 250.
+others succeeded are owed a DSN (smtp/bounce.py), sent before the 250, unless their NOTIFY
+said otherwise; those whose NOTIFY asked for SUCCESS get a "delivered" report (RFC 3461).
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Mapping, Sequence
 
+from mailserver.policy import metrics
 from quota import Decision
 from smtp import bounce, replies
+from smtp.dsn_params import wants
+from smtp.outbound import dsn
 from smtp.quota import dsn_diagnostic
-from storage.api import Account, BlobRef, DeliveryOutcome, DeliveryTarget, Store
+from storage.api import Account, BlobRef, DeliveryOutcome, DeliveryTarget, EnvelopeOptions, Store
 from storage.errors import ErrorKind, StoreError, Temp
 
 log = logging.getLogger("smtp.delivery")
@@ -46,6 +50,8 @@ class Message:
     refused: Mapping[int, Decision] = field(default_factory=dict)  # account id → why (attachments)
     parsed: dict | None = None  # store.messages.parse_message of the spool from 0, when the checks parsed it
     folder: str = "INBOX"  # the local accounts' folder (Junk: smtp/filters); INBOX when they have no such folder
+    options: EnvelopeOptions | None = None  # RFC 3461 DSN parameters, RFC 8689 REQUIRETLS
+    rcpt_of: Mapping[int, str] = field(default_factory=dict)  # account id → RCPT address it came from
 
 
 def targets_for(accounts: Sequence[Account], limit_for: Callable[[Account], int | None] | None = None,
@@ -92,7 +98,10 @@ async def deliver(
         if message.remote:
             if outbound is None:  # the relay check lets no remote recipient through without a queue
                 raise Temp("remote recipients and no outbound queue")
-            await outbound.enqueue(blob, sender, list(message.remote), tx_id=tx_id)
+            if message.options is not None:
+                await outbound.enqueue(blob, sender, list(message.remote), tx_id=tx_id, options=message.options)
+            else:
+                await outbound.enqueue(blob, sender, list(message.remote), tx_id=tx_id)
     except StoreError as e:
         log.warning("id=%s store refused the message: %s %s", tx_id, e.kind, e.detail)
         return replies.for_error(e.kind, "DATA")
@@ -106,13 +115,29 @@ async def deliver(
         kind = failed[0][1].error if failed and failed[0][1].error else ErrorKind.TEMP
         log.info("id=%s every recipient failed: %s", tx_id, kind)
         return replies.for_error(kind, "DATA")
-    failures = [bounce.Failure(by_id[i], dsn_diagnostic(d)) for i, d in message.refused.items() if i in by_id]
+    opts = message.options or EnvelopeOptions()
+
+    def report(account: Account, diagnostic: str) -> bounce.Failure:
+        address = message.rcpt_of.get(account.id, account.address)
+        return bounce.Failure(account, diagnostic, address, opts.for_recipient(address).orcpt)
+
+    failures = [report(by_id[i], dsn_diagnostic(d)) for i, d in message.refused.items() if i in by_id]
     for account, outcome in failed:
         diagnostic = dsn_diagnostic(None) if outcome.error == ErrorKind.NOQUOTA else f"550 5.0.0 Not delivered ({outcome.error})"
-        failures.append(bounce.Failure(account, diagnostic))
+        failures.append(report(account, diagnostic))
+    failures = [f for f in failures if wants(opts.for_recipient(f.address).notify, dsn.FAILED)]
     if failures:
         await _bounce(store, message, failures, tx_id=tx_id, sender=sender, hostname=hostname,
-                      executor=executor, outbound=outbound)  # fmt: skip
+                      executor=executor, outbound=outbound, envid=opts.envid, full=opts.ret == "FULL")  # fmt: skip
+    metrics.DELIVERED.inc(delivered)
+    ok_ids = {o.account_id for o in outcomes if o.ok}
+    successes = list({
+        f.address: f for f in (report(by_id[i], "250 2.0.0 Delivered to the mailbox") for i in ok_ids)
+        if wants(opts.for_recipient(f.address).notify, dsn.DELIVERED)
+    }.values())  # fmt: skip
+    if successes:
+        await _bounce(store, message, successes, tx_id=tx_id, sender=sender, hostname=hostname, executor=executor,
+                      outbound=outbound, envid=opts.envid, full=False, action=dsn.DELIVERED)  # fmt: skip
     log.info("id=%s delivered size=%d rcpts=%d queued=%d bounced=%d",
              tx_id, blob.size, delivered, len(message.remote), len(failures))  # fmt: skip
     return replies.S250_QUEUED.format(id=tx_id)
@@ -127,14 +152,19 @@ async def _to_inbox(store: Store, blob: BlobRef, targets: list[DeliveryTarget], 
     return [again.get(o.account_id, o) for o in outcomes]
 
 
-async def _bounce(store: Store, message: Message, failures: list[bounce.Failure], **kw) -> None:
-    def head() -> bytes:
+async def _bounce(store: Store, message: Message, failures: list[bounce.Failure], *, full: bool,
+                  action: str = dsn.FAILED, envid: str | None = None, **kw) -> None:  # fmt: skip
+    def head() -> tuple[bytes, bytes | None]:
         message.spool.seek(0)
-        return bounce.dsn.header_block(message.prefix + message.spool.read(64 * 1024))
+        if full and message.size <= dsn.FULL_RETURN_LIMIT:  # RET=FULL (RFC 3461 4.3)
+            whole = message.prefix + message.spool.read()
+            return dsn.header_block(whole), whole
+        return dsn.header_block(message.prefix + message.spool.read(64 * 1024)), None
 
     try:
-        original = await asyncio.get_running_loop().run_in_executor(kw["executor"], head)
+        original, whole = await asyncio.get_running_loop().run_in_executor(kw["executor"], head)
         await bounce.send(store, kw["outbound"], hostname=kw["hostname"], sender=kw["sender"], failures=failures,
-                          original_head=original, tx_id=kw["tx_id"], executor=kw["executor"])  # fmt: skip
+                          original_head=original, tx_id=kw["tx_id"], executor=kw["executor"], action=action,
+                          envid=envid, full_message=whole)  # fmt: skip
     except Exception:  # the message is stored; a failed DSN must not turn the 250 into an error
         log.exception("id=%s DSN for %s failed", kw["tx_id"], ", ".join(f.account.address for f in failures))

@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import logging
+import time
 from concurrent.futures import Executor
 from typing import Any, BinaryIO, Sequence
 
 from config.settings import Settings
+from mailserver.policy import metrics
 from smtp import delivery, pipeline, replies
 from smtp.address import PathArg
 from smtp.bounce import Outbound
@@ -44,6 +46,7 @@ class InboundHandler:
         resolver: Any = None,
         max_size: int | None = None,
         filters: Any = None,
+        classified: Any = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -53,6 +56,7 @@ class InboundHandler:
         self.outbound = outbound
         self.resolver = resolver  # smtp.outbound.dns.Resolver: SPF/DKIM of inbound mail
         self.filters = filters  # smtp.filters.Filters: content filters and DMARC (MX)
+        self.classified = classified  # smtp.classified.Guard: stamps of state secrets (submission, R-SEC-3)
         self.max_size = max_size if max_size is not None else settings.limits.max_message_size
         # Store calls of SMTP sessions. A thread waiting on a group commit costs nothing, and the
         # loop's default executor (CPUs + 4 threads) would cap a group commit at that many messages.
@@ -76,6 +80,7 @@ class InboundHandler:
             return replies.for_error(e.kind, "MAIL")
         if verdict.reply is not None:
             log.info("id=%s MAIL <%s> refused by %s: %s", tx.id, path.address, name, verdict.reason)
+            metrics.REFUSED.labels("MAIL", name).inc()
             return verdict.reply
         tx.mail_from = path.address
         if ctx.send_as is not None:
@@ -96,6 +101,7 @@ class InboundHandler:
             return replies.for_error(e.kind, "RCPT")
         if verdict.reply is not None:
             log.info("id=%s RCPT <%s> refused by %s: %s", tx.id, path.address, name, verdict.reason)
+            metrics.REFUSED.labels("RCPT", name).inc()
             return verdict.reply
         tx.rcpt_tos.append(path.address)
         if ctx.local is False:
@@ -105,6 +111,15 @@ class InboundHandler:
         return replies.S250_RECIPIENT_OK
 
     async def data(self, peer: Peer, tx: Transaction, result: DataResult, peer_name: str | None, esmtp: bool) -> str:
+        """The checks and the delivery of a received message; timed and counted for /metrics."""
+        started = time.perf_counter()
+        reply = await self._data(peer, tx, result, peer_name, esmtp)
+        metrics.SMTP_DATA_SECONDS.observe(time.perf_counter() - started)
+        if reply.startswith("250"):
+            metrics.RECEIVED.labels("submission" if peer.authenticated else "mx").inc()
+        return reply
+
+    async def _data(self, peer: Peer, tx: Transaction, result: DataResult, peer_name: str | None, esmtp: bool) -> str:
         sender_account = None
         if peer.authenticated and peer.account_id is not None and self.quota is not None:
             sender_account = await self._call(self.store.accounts.get_account_by_id, peer.account_id)
@@ -114,6 +129,7 @@ class InboundHandler:
             remote=tuple(tx.remote), size=result.size, data_state=result.state, spool=result.spool, head=result.head,
             quota=self.quota, utf8=tx.smtp_utf8, sender_account=sender_account, org=self.org,
             helo=peer.helo, authserv_id=self.settings.hostname, resolver=self.resolver, filters=self.filters,
+            classified=self.classified,
         )  # fmt: skip
         ctx.extra["tx_id"] = tx.id
         try:
@@ -123,6 +139,7 @@ class InboundHandler:
             return replies.for_error(e.kind, "DATA")
         if verdict.reply is not None:
             log.info("id=%s DATA refused by %s: %s", tx.id, name, verdict.reason)
+            metrics.REFUSED.labels("DATA", name).inc()
             return verdict.reply
         assert result.state is DataState.OK and result.spool is not None
         if not tx.accounts and not tx.remote:
@@ -145,8 +162,11 @@ class InboundHandler:
             result.spool.seek(0)  # MX: stored as received, no thread hand-off
         else:
             prefix += await self._call(self.clean_header, result.spool)
+        if "hold" in ctx.extra:  # the classified-document guard keeps it for an operator (R-SEC-3)
+            return await self._hold(peer, tx, prefix, result.spool, ctx.extra["hold"])
         message = delivery.Message(result.spool, prefix, result.size, tx.accounts, tx.remote, ctx.extra.get("refused", {}),
-                                   ctx.parsed, folder=ctx.extra.get("folder", "INBOX"))  # fmt: skip
+                                   ctx.parsed, folder=ctx.extra.get("folder", "INBOX"), options=tx.options(),
+                                   rcpt_of=tx.account_rcpt)  # fmt: skip
         if message.folder != "INBOX":
             log.info("id=%s filed into %s: %s", tx.id, message.folder, "; ".join(ctx.extra.get("junk_reasons", ())))
         reply = await delivery.deliver(
@@ -158,6 +178,35 @@ class InboundHandler:
         if reply.startswith("250") and send_as and self.org is not None:
             await self._record_send_as(peer, tx, send_as)
         return reply
+
+    async def _hold(self, peer: Peer, tx: Transaction, prefix: bytes, spool: BinaryIO, outcome: Any) -> str:
+        """Store the message as it would have been delivered in the review queue, audit it and
+        tell the sender's unit; the client hears 250 with the queue's number."""
+        from smtp.classified import held_reply
+
+        def keep() -> int:
+            blob = self.store.messages.put_blob(spool, prefix=prefix)
+            return self.store.held.hold(
+                blob, tx.mail_from or "", peer.account_id, [a.id for a in tx.accounts], list(tx.remote),
+                reason=outcome.verdict, part=outcome.part, detail=f"{outcome.marking} {outcome.detail}".strip(),
+                tx_id=tx.id,
+            )  # fmt: skip
+
+        try:
+            held_id = await self._call(keep)
+        except StoreError as e:
+            log.warning("id=%s hold: store error %s %s", tx.id, e.kind, e.detail)
+            return replies.for_error(e.kind, "DATA")
+        log.warning("id=%s held for review as %d (%s in %s)", tx.id, held_id, outcome.verdict, outcome.part or "-")
+        reports = getattr(self.classified, "reports", None)
+        if reports is not None:
+            try:
+                await self._call(lambda: reports.report(
+                    account_id=peer.account_id, actor_id=peer.actor_id, sender=tx.mail_from or "", outcome=outcome,
+                    action="hold", tx_id=tx.id, held_id=held_id))  # fmt: skip
+            except StoreError as e:  # held all the same; the gap is logged loudly
+                log.error("id=%s classified guard: audit or notice failed: %s %s", tx.id, e.kind, e.detail)
+        return held_reply(held_id, tx.smtp_utf8)
 
     def clean_header(self, spool: BinaryIO) -> bytes:
         """What replaces the start of the spool in the stored message (submission: header

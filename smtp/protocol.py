@@ -8,6 +8,9 @@ What is overridden, and why (docs/libraries.md, aiosmtpd):
   checked here so ``AUTH=``/DSN parameters can be added in one place.
 - ``smtp_DATA``: streamed to a spool file (smtp/data.py) instead of buffered 3.9x in memory,
   idle timeout reset per block, long lines accepted up to a sane cap.
+- ``smtp_BDAT`` (RFC 3030 CHUNKING, BINARYMIME; aiosmtpd has none): chunks of an exact size
+  read into one spool (smtp/data.py ``Chunks``), the LAST one handing it to the same handler as
+  DATA (size, quota, filters, durable commit before the 250).
 - ``_timeout_cb``: say ``421 4.4.2`` before closing an idle connection (RFC 5321 4.5.3.2); during
   DATA the clock runs from the last bytes received, not from the DATA command (aiosmtpd cuts a
   slow but steady sender).
@@ -16,23 +19,26 @@ What is overridden, and why (docs/libraries.md, aiosmtpd):
 from __future__ import annotations
 
 import asyncio
+import ssl
 import collections
 import functools
 import logging
 import socket
 from typing import Any, AnyStr, BinaryIO, Callable
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, syntax
 
 from mailserver.policy.guard import is_trusted
 from mailserver.policy.loginlog import log_limit
 from mailserver.policy.proxyheader import BadHeader, parse as parse_proxy_header
 from smtp import replies
 from smtp.address import AddressSyntaxError, parse_path
-from smtp.data import read_data
+from smtp.data import Chunks, read_data, skip_chunk
+from smtp.dsn_params import parse_envid, parse_notify, parse_orcpt, parse_ret
 from smtp.handler import InboundHandler
 from smtp.pipeline import Login, Peer
 from smtp.transaction import Transaction
+from storage.api import RecipientDsn
 
 log = logging.getLogger("smtp.protocol")
 
@@ -61,11 +67,14 @@ class MailSMTP(SMTP):
         proxy_timeout: float = 10.0,
         max_commands: int | None = None,
         max_bad_commands: int | None = None,
+        late_tls: ssl.SSLContext | None = None,
         **kwargs: Any,
     ) -> None:
         """``limits``: connections per client address (mailserver.accounts.guard.ConnectionLimits);
         ``proxy_from``: networks whose connections begin with a PROXY header (the real client);
-        ``max_commands``, ``max_bad_commands``: per session, then ``421 4.7.0`` and close."""
+        ``max_commands``, ``max_bad_commands``: per session, then ``421 4.7.0`` and close;
+        ``late_tls``: 465 on a plain listener (behind a PROXY-speaking load balancer): TLS with this
+        context begins after the PROXY header, or at once for a direct client (smtp/late_tls.py)."""
         kwargs.setdefault("enable_SMTPUTF8", True)
         if not hasattr(handler, "auth_PLAIN"):  # MX: no AUTH at all, not even aiosmtpd's built-ins
             kwargs.setdefault("auth_exclude_mechanism", ["LOGIN", "PLAIN"])
@@ -97,6 +106,8 @@ class MailSMTP(SMTP):
         self._client: tuple[str, int] | None = None  # the client a PROXY header named
         self._max_bad = max_bad_commands
         self._bad = 0
+        self._late_tls = late_tls
+        self._tls_pending = False  # late_tls started: the next connection_made is the TLS transport
         if max_commands is not None:
             self._commands_left = max_commands
             self._smtp_methods = {name: self._counting(method) for name, method in self._smtp_methods.items()}
@@ -106,6 +117,10 @@ class MailSMTP(SMTP):
 
     # -- connection --------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._tls_pending:  # 465 behind a proxy: the TLS handshake is done, the session starts
+            self._tls_pending = False
+            self._begin(transport, self._client)
+            return
         if self._begun:  # STARTTLS: a new session over the TLS transport, the same client
             super().connection_made(transport)
             if self._client is not None and self.session is not None:
@@ -116,7 +131,16 @@ class MailSMTP(SMTP):
             self._awaiting_header = transport
             self._header_timer = self.loop.call_later(self._proxy_wait, self._header_late)
             return
+        if self._late_tls is not None:
+            self._begin_tls(transport, None, b"")
+            return
         self._begin(transport, None)
+
+    def _begin_tls(self, transport: asyncio.BaseTransport, client: tuple[str, int] | None, rest: bytes) -> None:
+        from smtp import late_tls
+
+        self._tls_pending, self._client = True, client
+        late_tls.start_tls(self.loop, transport, self, self._late_tls, rest, self._proxy_wait)
 
     def _begin(self, transport: asyncio.BaseTransport, client: tuple[str, int] | None) -> None:
         """Start the session (aiosmtpd's greeting and command loop) with ``client`` as its peer
@@ -150,6 +174,8 @@ class MailSMTP(SMTP):
             return  # refused, or no PROXY header: no session was started
         if self._peer_name is not None:
             self._peer_name.cancel()
+        if isinstance(self.envelope, Transaction) and self.envelope.chunks is not None:
+            self.envelope.chunks.close()  # a client gone between BDAT chunks
         super().connection_lost(error)
 
     def eof_received(self) -> bool | None:
@@ -182,6 +208,9 @@ class MailSMTP(SMTP):
         self._awaiting_header, self._header = None, b""
         if self._header_timer is not None:
             self._header_timer.cancel()
+        if self._late_tls is not None:
+            self._begin_tls(transport, header.client, header.rest)
+            return
         self._begin(transport, header.client)
         if header.rest and self._begun:
             self.data_received(header.rest)
@@ -306,9 +335,12 @@ class MailSMTP(SMTP):
         assert self.session is not None
         self.session.extended_smtp = True
         self.session.host_name = hostname
-        lines = [self.hostname, "PIPELINING", f"SIZE {self.data_size_limit}", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES"]
+        lines = [self.hostname, "PIPELINING", f"SIZE {self.data_size_limit}", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES",
+                 "DSN", "CHUNKING", "BINARYMIME"]  # fmt: skip
         if self.tls_context and not self._tls_protocol:
             lines.append("STARTTLS")
+        if self._implicit_tls or self._tls_protocol:
+            lines.append("REQUIRETLS")  # RFC 8689 4.1: offered over TLS only
         if self._auth_methods and (not self._auth_require_tls or self._tls_protocol):
             lines.append("AUTH " + " ".join(sorted(self._auth_methods)))
         lines.append("HELP")
@@ -334,11 +366,19 @@ class MailSMTP(SMTP):
             await self.push(error)
             return
         tx.smtp_utf8 = bool(path.params.get("SMTPUTF8"))
+        tx.binarymime = str(path.params.get("BODY", "")).upper() == "BINARYMIME"
+        if "REQUIRETLS" in path.params:  # RFC 8689 4.1: only over TLS; kept with the queued mail
+            if not (self._implicit_tls or self._tls_protocol):
+                await self.push(replies.S530_REQUIRETLS)
+                return
+            tx.requiretls = True
         if not tx.smtp_utf8 and not path.address.isascii():
             await self.push(replies.S501_MAIL_SYNTAX)  # RFC 6531: UTF-8 address needs SMTPUTF8
             return
         size = path.params.get("SIZE")
         tx.declared_size = int(size) if isinstance(size, str) else None
+        tx.dsn_ret = parse_ret(path.params["RET"]) if "RET" in path.params else None
+        tx.dsn_envid = parse_envid(path.params["ENVID"]) if "ENVID" in path.params else None
         tx.mail_options = [f"{k}={v}" if v is not True else k for k, v in path.params.items()]
         await self.push(await self.event_handler.mail(self.peer(), tx, path))
 
@@ -349,11 +389,16 @@ class MailSMTP(SMTP):
         for key, value in params.items():
             if key == "SIZE" and not (isinstance(value, str) and value.isdigit() and len(value) < 20):
                 return replies.S501_SIZE
-            if key == "BODY" and value not in ("7BIT", "8BITMIME", "7bit", "8bitmime"):
+            if key == "BODY" and not (isinstance(value, str) and value.upper() in ("7BIT", "8BITMIME", "BINARYMIME")):
                 return replies.S501_BODY
-            if key == "SMTPUTF8" and value is not True:
-                return replies.S501_SMTPUTF8
-            if key not in ("SIZE", "BODY", "SMTPUTF8"):
+            if key in ("SMTPUTF8", "REQUIRETLS") and value is not True:
+                return replies.S501_NO_VALUE.format(key=key)
+            if key in _MAIL_DSN:
+                try:
+                    _MAIL_DSN[key](value)
+                except ValueError as e:
+                    return replies.S501_DSN_PARAM.format(reason=e)
+            elif key not in ("SIZE", "BODY", "SMTPUTF8", "REQUIRETLS"):
                 return replies.S555_MAIL_PARAMS
         return None
 
@@ -372,10 +417,22 @@ class MailSMTP(SMTP):
         except AddressSyntaxError:
             await self.push(replies.S501_RCPT_SYNTAX)
             return
-        if path.params:
+        try:
+            dsn = _rcpt_dsn(path.params)
+        except KeyError:
             await self.push(replies.S555_RCPT_PARAMS)
             return
-        await self.push(await self.event_handler.rcpt(self.peer(), tx, path))
+        except ValueError as e:
+            await self.push(replies.S501_DSN_PARAM.format(reason=e))
+            return
+        before = len(tx.accounts)
+        reply = await self.event_handler.rcpt(self.peer(), tx, path)
+        if reply.startswith("250"):
+            if dsn is not None:
+                tx.rcpt_dsn[path.address] = dsn
+            for account in tx.accounts[before:]:
+                tx.account_rcpt.setdefault(account.id, path.address)
+        await self.push(reply)
 
     async def smtp_DATA(self, arg: str | None) -> None:
         if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
@@ -390,6 +447,9 @@ class MailSMTP(SMTP):
             return
         if not tx.rcpt_tos:
             await self.push(replies.S503_NEED_RCPT)
+            return
+        if tx.chunks is not None or tx.binarymime:  # RFC 3030 2, 3: no DATA once BDAT began or with BINARYMIME
+            await self.push(replies.S503_BDAT_ONLY)
             return
         await self.push(replies.S354_START)
         self._in_data = True
@@ -407,6 +467,79 @@ class MailSMTP(SMTP):
             self._set_post_data_state()
         self._reset_timeout()
         await self.push(reply)
+
+    @syntax("BDAT chunk-size [LAST]")
+    async def smtp_BDAT(self, arg: str | None) -> None:
+        """``BDAT size [LAST]`` (RFC 3030). The chunk's octets follow the command whatever the
+        reply, so they are always read (or skipped) before replying; only a size we cannot read
+        ends the session, since the stream is then out of step."""
+        words = (arg or "").split()
+        last = len(words) == 2 and words[1].upper() == "LAST"
+        if not words or len(words) > 2 or (len(words) == 2 and not last) or not words[0].isdigit() or len(words[0]) > 18:
+            await self.push(replies.S501_BDAT_SYNTAX)
+            if self.transport is not None:
+                self.transport.close()
+            return
+        size = int(words[0])
+        assert self.session is not None and isinstance(self.envelope, Transaction)
+        tx = self.envelope
+        refusal = None
+        if not self.session.host_name:
+            refusal = replies.S503_NEED_HELO
+        elif self._auth_required and not self.session.authenticated:
+            refusal = "530 5.7.0 Authentication required"
+        elif tx.mail_from is None:
+            refusal = replies.S503_NEED_MAIL
+        elif not tx.rcpt_tos:
+            refusal = replies.S503_NEED_RCPT
+        self._in_data = True
+        try:
+            if refusal is not None:
+                await skip_chunk(self._reader, size)
+            else:
+                if tx.chunks is None:
+                    tx.chunks = Chunks(self._spool_factory, max_size=self.data_size_limit, binary=tx.binarymime)
+                await tx.chunks.read(self._reader, size)
+        finally:
+            self._in_data = False
+        self._reset_timeout()
+        if refusal is not None:
+            await self.push(refusal)
+            return
+        if not last:
+            await self.push(replies.S250_CHUNK.format(size=size, total=tx.chunks.received))
+            return
+        result = tx.chunks.result()
+        try:
+            peer_name = await self.peer_name()
+            reply = await self.event_handler.data(self.peer(), tx, result, peer_name, self.session.extended_smtp)
+        finally:
+            if result.spool is not None:
+                result.spool.close()
+            self._set_post_data_state()
+        self._reset_timeout()
+        await self.push(reply)
+
+    def _set_post_data_state(self) -> None:
+        """A transaction ends (after DATA/BDAT LAST, RSET, HELO/EHLO): drop a BDAT spool left over."""
+        if isinstance(self.envelope, Transaction) and self.envelope.chunks is not None:
+            self.envelope.chunks.close()
+        super()._set_post_data_state()
+
+
+_MAIL_DSN = {"RET": parse_ret, "ENVID": parse_envid}  # RFC 3461 4.3, 4.4
+
+
+def _rcpt_dsn(params: dict[str, str | bool]) -> RecipientDsn | None:
+    """NOTIFY and ORCPT of a RCPT (RFC 3461 4.1, 4.2); KeyError for any other parameter."""
+    for key in params:
+        if key not in ("NOTIFY", "ORCPT"):
+            raise KeyError(key)
+    if not params:
+        return None
+    notify = parse_notify(params["NOTIFY"]) if "NOTIFY" in params else None
+    orcpt = parse_orcpt(params["ORCPT"]) if "ORCPT" in params else None
+    return RecipientDsn(notify, orcpt)
 
 
 def _is_loopback(ip: str) -> bool:

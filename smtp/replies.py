@@ -42,6 +42,12 @@ S501_DATA_SYNTAX = "501 5.5.4 Syntax: DATA"
 S501_BODY = "501 5.5.4 BODY must be 7BIT or 8BITMIME"
 S501_SMTPUTF8 = "501 5.5.4 SMTPUTF8 takes no value"
 S501_SIZE = "501 5.5.4 SIZE must be a number"
+S501_DSN_PARAM = "501 5.5.4 {reason}"  # RFC 3461 parameter with a bad value
+S501_BDAT_SYNTAX = "501 5.5.4 Syntax: BDAT chunk-size [LAST]"  # the stream is out of step: closed
+S501_NO_VALUE = "501 5.5.4 {key} takes no value"
+S530_REQUIRETLS = "530 5.7.10 REQUIRETLS needs a TLS session (STARTTLS first)"
+S503_BDAT_ONLY = "503 5.5.1 BDAT was used or BODY=BINARYMIME given: send the message with BDAT"
+S250_CHUNK = "250 2.0.0 {size} octets received ({total} in all)"
 S503_NEED_HELO = "503 5.5.1 Send HELO or EHLO first"
 S503_NESTED_MAIL = "503 5.5.1 Sender already given"
 S503_NEED_MAIL = "503 5.5.1 Need MAIL command"

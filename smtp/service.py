@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Mapping
 
 from config.settings import Listener, Settings
+from smtp.classified import Guard
 from smtp.data import spool_factory
 from smtp.filters import Filters
 from smtp.handler import InboundHandler
@@ -86,6 +87,7 @@ async def start_smtp(
     limits: Any = None,
     rates: Any = None,
     sockets: Mapping | None = None,
+    classified: Any = None,
 ) -> list[asyncio.Server]:
     """Start the configured SMTP listeners. What the composition root injects (smtp/ imports no
     mailserver.* nor storage internals; each is typed by a Protocol here):
@@ -104,10 +106,13 @@ async def start_smtp(
       None: failures are only delayed by ``AUTH_FAILURE_DELAY``;
     - ``limits``: connections at once per client address (``ConnectionLimits``); None: no limit;
     - ``rates``: messages and recipients per hour of a submitting account
-      (``mailserver.accounts.rates.SendingRates``); None: no hourly limits.
+      (``mailserver.accounts.rates.SendingRates``); None: no hourly limits;
+    - ``classified``: audit and notices of the classified-document guard (``smtp.classified.Reports``,
+      ``mailserver.mailboxes.classified.ClassifiedReports`` fits); the guard itself runs when
+      ``classified.enabled`` (R-SEC-3), on submission only.
 
-    Connections from ``proxy.trusted`` begin with a PROXY header (25 and 587; 465 is TLS from
-    the first byte and takes none). ``sockets``: listening sockets already bound, by (address,
+    Connections from ``proxy.trusted`` begin with a PROXY header (25, 587 and 465: there the
+    header comes before TLS, as HAProxy's ``send-proxy`` sends it). ``sockets``: listening sockets already bound, by (address,
     port) (``serve --workers``)."""
     # aiosmtpd logs every command line at INFO ("mail.log"); our handlers log one line per
     # transaction decision with its id, which is what operators read.
@@ -122,15 +127,22 @@ async def start_smtp(
     if quota is not None:
         max_size = min(max_size, quota.smtp_size())
     common = dict(executor=pool, groups=groups, quota=quota, org=org, outbound=outbound, max_size=max_size)
+    filters = Filters.from_settings(settings)  # spamd, clamd, milters, DMARC (submission: clamd, spamd if asked)
     if ls.smtp is not None:
         resolver = resolver if resolver is not None else Resolver.from_settings(settings.dns)
-        filters = Filters.from_settings(settings)  # spamd, clamd, milters, DMARC: inbound mail only
         mx = protocol_factory(settings, InboundHandler(settings, store, resolver=resolver, filters=filters, **common),
                               tls_context=ssl_context, service="smtp", limits=limits)  # fmt: skip
         servers.append(await _listen("smtp", ls.smtp, mx, sockets))
     if (ls.submission or ls.submissions) and auth is None:
         raise ValueError("submission listeners need an authenticator")
     loopback = settings.tls.allow_plaintext_auth_on_loopback
+    guard = None
+    if ls.submission is not None or ls.submissions is not None:
+        guard = Guard.from_settings(settings.classified, classified)
+        if guard is not None:  # the extraction processes start now (in the background), not at the first message
+            guard.warming = asyncio.ensure_future(guard.scanner.warm())
+    common["classified"] = guard
+    common["filters"] = filters
     if ls.submission is not None:
         sub = protocol_factory(
             settings, SubmissionHandler(settings, store, auth, logins=logins, rates=rates, **common),
@@ -141,9 +153,14 @@ async def start_smtp(
     if ls.submissions is not None:
         if ssl_context is None:
             raise ValueError("listeners.submissions needs TLS")
+        # behind a PROXY-speaking load balancer the listener is plain and TLS starts after the
+        # header (smtp/late_tls.py); otherwise TLS from the first byte, by the listener
+        behind_proxy = bool(settings.proxy.trusted)
         subs = protocol_factory(
             settings, SubmissionHandler(settings, store, auth, logins=logins, rates=rates, **common),
-            auth_required=True, implicit_tls=True, service="submissions", limits=limits, proxy_from=(),
+            auth_required=True, implicit_tls=True, service="submissions", limits=limits,
+            **({"late_tls": ssl_context} if behind_proxy else {"proxy_from": ()}),
         )  # fmt: skip
-        servers.append(await _listen("submissions", ls.submissions, subs, sockets, ssl=ssl_context))
+        servers.append(await _listen("submissions", ls.submissions, subs, sockets,
+                                     **({} if behind_proxy else {"ssl": ssl_context})))
     return servers

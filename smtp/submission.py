@@ -41,7 +41,9 @@ from storage.errors import NoPerm, StoreError
 log = logging.getLogger("smtp.submission")
 
 MAIL_CHECKS = ("declared_size", "login_current", "sender_authorised")
-DATA_CHECKS = ("message_size", "from_header", "attachment_quota")
+#: ``virus`` (clamd, whenever configured: a virus is always refused) and ``spam`` (spamd, when
+#: ``filters.spamd.submission``) before the classified-document guard (R-SEC-3).
+DATA_CHECKS = ("message_size", "from_header", "attachment_quota", "virus", "spam", "classified")
 #: Seconds from the credentials to a 535 (argon2 takes ~25 ms either way; this evens out the rest).
 AUTH_FAILURE_DELAY = 1.0
 

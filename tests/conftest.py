@@ -24,6 +24,7 @@ DOMAIN = "example.gov.vn"
 SERVICES = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s")
 PG_URL = os.environ.get("MAILSERVER_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+pytest_plugins = ["tests.requirements_plugin"]  # @pytest.mark.requirement("R-…"), checked at collection
 
 
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
@@ -219,7 +220,8 @@ class Server:
         return result
 
     def add_account(self, address: str, password: str, name: str = "Nguyễn Văn An") -> None:
-        self.cli("account", "add", name, "--address", address, "--password", password, "--active")
+        # Test accounts share a default name; they stand for different people (R-BOX-1).
+        self.cli("account", "add", name, "--address", address, "--password", password, "--active", "--another-person")
 
     def open_store(self):
         """The same store in this test process (for bulk loading and checks after a crash)."""

@@ -30,6 +30,10 @@ def _inbox(srv, address: str) -> list[email.message.EmailMessage]:
     return found
 
 
+import pytest
+
+
+@pytest.mark.requirement("R-OPS-3")
 def test_announcement_to_every_mailbox_as_one_body_and_scheduled(make_server, tmp_path):
     srv = make_server({"maintenance": {"windows": [{"start": "2026-01-01T00:00:00+07:00", "end": "2099-01-01T00:00:00+07:00",
                                                     "note_vi": "Nâng cấp ổ đĩa", "note_en": "Disk upgrade"}]}})

@@ -238,6 +238,7 @@ def test_account_show_lists_the_default_folders(mailserver):
     assert all(folder in result.output for folder in ("INBOX", "Sent", "Drafts", "Trash", "Junk"))
 
 
+@pytest.mark.requirement("R-PASS-4")
 def test_passwd_prints_a_new_password_and_requires_a_change(data, mailserver):
     mailserver("account", "add", "Hồ Văn Giang", "--address", "gianghv@example.gov.vn", "--password", STRONG, "--active")
     result = mailserver("account", "passwd", "gianghv@example.gov.vn")
@@ -248,6 +249,7 @@ def test_passwd_prints_a_new_password_and_requires_a_change(data, mailserver):
     assert "password:" not in result.output and field(result.output, "state") == "active"
 
 
+@pytest.mark.requirement("R-ACC-2")
 def test_lock_stops_logins_and_unlock_requires_a_new_password(data, mailserver):
     mailserver("account", "add", "Ngô Văn Khoa", "--address", "khoanv@example.gov.vn", "--password", STRONG, "--active")
     assert mailserver("account", "lock", "khoanv@example.gov.vn").exit_code == EXIT_OK  # R-ACC-2
@@ -262,7 +264,9 @@ def test_lock_stops_logins_and_unlock_requires_a_new_password(data, mailserver):
 
 def test_delete_removes_the_account(mailserver):
     mailserver("account", "add", "Tạ Văn Long", "--address", "longtv@example.gov.vn")
-    assert mailserver("account", "delete", "longtv@example.gov.vn").exit_code == EXIT_OK
+    refused = mailserver("account", "delete", "longtv@example.gov.vn")  # no terminal, no --yes
+    assert refused.exit_code == EXIT_REFUSED and "--yes" in refused.output
+    assert mailserver("account", "delete", "longtv@example.gov.vn", "--yes").exit_code == EXIT_OK
     result = mailserver("account", "show", "longtv@example.gov.vn")
     assert result.exit_code == EXIT_REFUSED and "no account longtv@example.gov.vn" in result.output
 
@@ -278,7 +282,9 @@ def test_unknown_account_is_one_line_exit_1_from_the_real_entry_point(data):
 
 def test_address_is_derived_from_the_name_when_not_given(mailserver):
     first = mailserver("account", "add", "Trương Văn Bình")
-    second = mailserver("account", "add", "Trương Văn Bình")
+    same = mailserver("account", "add", "Trương Văn Bình")  # R-BOX-1: one mailbox per person
+    assert same.exit_code == EXIT_REFUSED and "binhtv@example.gov.vn" in same.output and "--another-person" in same.output
+    second = mailserver("account", "add", "Trương Văn Bình", "--another-person")  # a namesake
     assert field(first.output, "address") == "binhtv@example.gov.vn"  # R-ADDR-1 (profile none → molisa form)
     assert field(second.output, "address") == "binhtrva@example.gov.vn"
 

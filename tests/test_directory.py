@@ -16,6 +16,8 @@ from mailserver.accounts.directory import Entry, collation_key, entries, person_
 from storage.api import AccountKind, AccountState
 from storage.sql import SqlStore
 
+pytestmark = pytest.mark.requirement("R-DIR-1")
+
 D = "example.gov.vn"
 
 

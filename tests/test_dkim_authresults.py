@@ -17,6 +17,8 @@ from smtp.outbound.route import NoRoute, next_hops, parse_route, route_for
 from smtp.outbound.service import backoff, strip_return_path
 from smtp.spf import check_spf
 
+pytestmark = pytest.mark.requirement("R-SEC-2")
+
 MSG = (
     b"From: =?utf-8?b?Tmd1eeG7hW4gVsSDbiBBbg==?= <an@example.gov.vn>\r\nTo: bob@other.gov.vn\r\n"
     b"Subject: Xin chao\r\nDate: Mon, 23 Nov 2026 10:00:00 +0700\r\nMessage-ID: <1@example.gov.vn>\r\n"

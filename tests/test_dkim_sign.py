@@ -18,6 +18,8 @@ from smtp.dkim_keys import generate_key, load_key, txt_record_for
 from smtp.dkim_sign import Prepared, signature_field
 from smtp.outbound.memo import OnceCache
 
+pytestmark = pytest.mark.requirement("R-SEC-2")
+
 MSG = (
     b"From: =?utf-8?b?Tmd1eeG7hW4gVsSDbiBBbg==?= <an@example.gov.vn>\r\nTo: bob@other.gov.vn\r\n"
     b"Subject:  Xin   chao\r\n\tfolded\r\nDate: Mon, 23 Nov 2026 10:00:00 +0700\r\n"

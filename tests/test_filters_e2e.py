@@ -13,6 +13,8 @@ from tests.filter_daemons import (
     EICAR, GTUBE, JUNK_PHRASE, Hanging, start_clamav_milter, start_clamd, start_opendkim, start_spamd,
 )  # fmt: skip
 
+pytestmark = pytest.mark.requirement("R-SEC-1")
+
 PASSWORD = "Mật-khẩu-2026"
 ANNV = "annv@example.gov.vn"
 OPS = "vanhanh@example.gov.vn"

@@ -14,6 +14,8 @@ from storage.api import Right
 from tests.test_imap_e2e import deliver
 from tests.test_imap_extensions import Session
 
+pytestmark = pytest.mark.requirement("R-ACC-1")
+
 PASSWORD = "Ext-pass-2024"
 UNIT_PATH = "Đơn vị/Phòng Pháp chế"
 INBOX = f"{UNIT_PATH}/INBOX"

@@ -16,6 +16,8 @@ import time
 import pytest
 from imapclient import IMAPClient
 
+pytestmark = pytest.mark.requirement("R-PROTO-1")
+
 PASSWORD = "Matkhau-2024x"
 OK, NO, BAD = "OK", "NO", "BAD"
 

@@ -232,3 +232,43 @@ def test_status_for_a_folder_created_after_notify(server, user):
     assert re.search(rb'\* STATUS "Later" \(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ UNSEEN 1\)', got), got
     r.close()
     other.close()
+
+
+def test_a_client_that_does_not_read_gets_notificationoverflow_and_no_more_notifications(server, user):
+    """RFC 5465 §5.8: MessageNew's FETCHes for a client that reads nothing stop once
+    imap.op.notify.OVERFLOW_BYTES wait unsent; it is told NOTIFICATIONOVERFLOW once, then is as after NOTIFY NONE."""
+    import socket
+
+    from tests.conftest import wait_until
+
+    r, other = _session(server, user), _session(server, user)
+    r.cmd(b"s1 SELECT INBOX", b"s1")
+    assert b"n1 OK" in r.cmd(b"n1 NOTIFY SET (SELECTED (MessageNew (UID BODY.PEEK[]) MessageExpunge))", b"n1")
+    big = MSG + b"x" * 510 * 1024 + b"\r\n"
+    # r reads nothing meanwhile: the kernel's buffers (a few MB each way on loopback) fill first.
+    count = 48
+    for _ in range(count):
+        other.send(b"ap APPEND INBOX {%d+}\r\n%s\r\n" % (len(big), big))
+        assert b"ap OK" in other._tagged(b"ap")
+    got = bytearray()
+    r.sock.settimeout(10)
+
+    def drained() -> bool:
+        try:
+            r.sock.settimeout(1)
+            chunk = r.sock.recv(1 << 20)
+        except socket.timeout:
+            return b"NOTIFICATIONOVERFLOW" in got
+        got.extend(chunk)
+        return False
+
+    wait_until(drained, timeout=60, interval=0, what="the notifications to be read")
+    assert got.count(b"* OK [NOTIFICATIONOVERFLOW]") == 1
+    told = len(re.findall(rb"\* \d+ FETCH \(UID \d+ BODY\[\] \{", bytes(got)))
+    assert 0 < told < count, (told, count)
+    # As after NOTIFY NONE: a new message is not told unasked, but by the next command.
+    _append(other, b"INBOX")
+    reply = r.cmd(b"z1 NOOP", b"z1")
+    assert b"* %d EXISTS" % (count + 1) in reply and b"BODY[]" not in reply
+    r.close()
+    other.close()

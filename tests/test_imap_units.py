@@ -331,3 +331,30 @@ def test_fetch_announces_a_keyword_the_client_was_not_told_before_showing_it():
         b"* 3 FETCH (FLAGS (urgent))",
     ]
     assert mailbox.keywords == {"$work": "$Work", "urgent": "Urgent"}
+
+
+def test_render_simple_numbers_rows_by_the_view_skipping_unknown_and_unchanged_ones():
+    """The fast path of render_simple (the next row is the view's next UID) and its fallback:
+    a row not in the view is left out, a gap in the rows is numbered by the view, CHANGEDSINCE
+    drops rows at or below the mod-sequence; one, two and three items per line."""
+    from imap.fetchrender import Numbering, render_simple
+    from storage.api import ROW_FLAGS, ROW_MODSEQ, ROW_SIZE, ROW_UID
+
+    def row(uid, modseq):
+        r = [None] * (max(ROW_FLAGS, ROW_UID, ROW_MODSEQ, ROW_SIZE) + 1)
+        r[ROW_UID], r[ROW_MODSEQ], r[ROW_SIZE], r[ROW_FLAGS] = uid, modseq, uid * 10, frozenset()
+        return tuple(r)
+
+    rows = [row(2, 5), row(4, 9), row(5, 1), row(9, 7), row(12, 8)]
+    view = [1, 2, 4, 5, 7, 9, 10]  # 12 is not in the view (not told EXISTS yet)
+    uid = lambda r: r[ROW_UID]  # noqa: E731
+    size = lambda r: r[ROW_SIZE]  # noqa: E731
+    modseq = lambda r: r[ROW_MODSEQ]  # noqa: E731
+    one = render_simple(rows, b"%d:%d;", [uid], Numbering(view), None)
+    assert one == b"2:2;3:4;4:5;6:9;"
+    two = render_simple(rows, b"%d:%d:%d;", [uid, size], Numbering(view), 6)
+    assert two == b"3:4:40;6:9:90;"
+    three = render_simple(rows, b"%d:%d:%d:%d;", [uid, size, modseq], Numbering(view), None)
+    assert three == b"2:2:20:5;3:4:40:9;4:5:50:1;6:9:90:7;"
+    numbering = Numbering(view)  # batches continue where the last one ended
+    assert render_simple(rows[:2], b"%d:%d;", [uid], numbering, None) + render_simple(rows[2:], b"%d:%d;", [uid], numbering, None) == one

@@ -18,6 +18,8 @@ import pytest
 
 from mailserver.policy.lifecycle import add_months
 
+pytestmark = pytest.mark.requirement("R-LIFE-1", "R-LIFE-2", "R-LIFE-3", "R-LIFE-4", "R-LIFE-5", "R-PASS-1", "R-PASS-3")
+
 SECOND = dt.timedelta(seconds=1)
 PASSWORD = "Mat-khau-2024"  # all four classes: every profile accepts it; ASCII for smtplib's AUTH
 EXIT_REFUSED = 1

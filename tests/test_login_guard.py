@@ -30,6 +30,8 @@ from pathlib import Path
 import pytest
 from tests.conftest import wait_until
 
+pytestmark = pytest.mark.requirement("R-SEC-1")
+
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "Mk-2026-an-toan!"
 ATTACKER, PROXY, LIMITED = "127.0.0.2", "127.0.0.3", "127.0.0.5"

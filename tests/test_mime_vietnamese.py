@@ -16,6 +16,8 @@ from storage.mime import decode_addresses, decode_header, filename, fold, guess_
 from storage.mime.detect import score_vietnamese
 from storage.mime.vietnamese import decode_tcvn3, decode_viscii, decode_vni
 
+pytestmark = pytest.mark.requirement("R-TEXT-1")
+
 CORPUS = Path(__file__).parent / "corpus"
 EXPECTED = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))
 

@@ -42,9 +42,27 @@ def test_body_says_usage_limit_and_how_to_free_space_vietnamese_first():
     text = email.message_from_bytes(build(), policy=email.policy.default).get_content()
     vi, en = text.index("Hộp thư annv@example.gov.vn"), text.index("The mailbox annv@example.gov.vn")
     assert vi < en
-    assert "1.80 GiB" in text
-    assert "2 GiB" in text and "(90%)" in text
+    assert "1,80 GB trên tổng dung lượng 2 GB" in text  # Vietnamese decimal comma
+    assert "1.80 GB of 2 GB" in text
     assert "Thùng rác" in text and "empty the Trash and Junk folders" in text
+
+
+def test_subject_and_body_name_the_same_percentage():
+    """83 % used when the 80 % notice goes out: subject and body both say 80 %, no other figure."""
+    text_of = lambda raw: email.message_from_bytes(raw, policy=email.policy.default)
+    msg = text_of(quota_notice(threshold=80, used=int(0.83 * 2 * GiB), limit=2 * GiB, mailbox="a@example.gov.vn",
+                               to="a@example.gov.vn", to_name=None, domains=("example.gov.vn",),
+                               hostname="mail.example.gov.vn", now=WHEN))
+    assert "80%" in msg["Subject"]
+    body = msg.get_content()
+    assert set(re.findall(r"(\d+)%", body)) == {"80"}
+
+
+def test_sizes_in_vietnamese_style():
+    from quota.notices import size_en, size_vi
+
+    assert size_vi(int(982.04 * 1024)) == "982,04 KB" and size_en(int(982.04 * 1024)) == "982.04 KB"
+    assert size_vi(2 * GiB) == "2 GB" and size_vi(1536 * MiB) == "1,5 GB"
 
 
 def test_full_mailbox_notice_and_a_name_less_recipient():

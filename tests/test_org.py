@@ -10,6 +10,8 @@ from storage.errors import Exists, Invalid, NoPerm, NotFound
 from storage.api import ALL_RIGHTS, SHARED_PREFIX, Organisation, Right, SendPolicy, parse_rights
 from storage.sql import SqlStore
 
+pytestmark = pytest.mark.requirement("R-BOX-2")
+
 D = "example.gov.vn"
 MSG = b"From: a@example.gov.vn\r\nTo: g@example.gov.vn\r\nSubject: hop\r\n\r\nbody\r\n"
 

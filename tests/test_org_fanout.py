@@ -18,6 +18,8 @@ from storage.api import AccountState
 from storage.api import NewPerson, SendPolicy
 from tests.conftest import BACKENDS, Server
 
+pytestmark = pytest.mark.requirement("R-BOX-4")
+
 MEMBERS = 1000
 
 

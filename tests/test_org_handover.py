@@ -12,6 +12,8 @@ from storage.errors import Invalid, NoPerm, NotFound
 from storage.api import ALL_RIGHTS, Organisation, Right
 from storage.sql import SqlStore
 
+pytestmark = pytest.mark.requirement("R-BOX-3")
+
 D = "example.gov.vn"
 MESSAGES = 2000
 

@@ -27,6 +27,8 @@ from smtp.dkim import generate_key
 from smtp.outbound.dns import Resolver
 from tests.outbound_helpers import eventually, inbox_messages, start_service
 
+pytestmark = pytest.mark.requirement("R-PROTO-2")
+
 SENDER = "an@example.gov.vn"
 RCPT = "bob@other.gov.vn"
 PASSWORD = "Mat-khau-2026!"

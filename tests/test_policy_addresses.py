@@ -22,6 +22,8 @@ from mailserver.policy.addresses import (
     validate_local_part,
 )
 
+pytestmark = pytest.mark.requirement("R-ADDR-1", "R-ADDR-2", "R-ADDR-3", "R-ADDR-4")
+
 NINE_HOLDERS = {"annv"} | {f"annv{n}" for n in range(2, 10)}
 
 # (rule, full name, local parts already taken, expected local part)
@@ -191,11 +193,15 @@ def test_r_addr_unit_local_part_initials(rule: str, unit: str, taken: set[str], 
 
 
 def test_r_addr_2_unit_longer_than_ten_asks_the_operator() -> None:
-    """R-ADDR-2: eleven or more initials → the operator chooses, offered the candidate."""
+    """R-ADDR-2: eleven or more initials → the operator chooses, offered a candidate that is
+    itself within the 10 characters (and free)."""
     name = "Văn phòng Đoàn đại biểu Quốc hội và Hội đồng nhân dân tỉnh"
     with pytest.raises(OperatorChoiceRequired) as err:
         unit_local_part(name, "lamdong", set())
-    assert err.value.candidate == "vpddbqhhdndt"
+    assert err.value.candidate == "vpddbqhhdn"
+    with pytest.raises(OperatorChoiceRequired) as err:
+        unit_local_part(name, "lamdong", {"vpddbqhhdn"})
+    assert err.value.candidate == "vpddbqhhd2"
     assert err.value.code == "operator_choice_required"
     assert unit_local_part(name, "molisa", set()) == "vpddbqhhdndt"  # molisa sets no limit
 
@@ -209,7 +215,7 @@ def test_r_addr_unit_collision_asks_the_operator() -> None:
     """Two units with the same initials: the rule does not number units, the operator decides."""
     with pytest.raises(OperatorChoiceRequired) as err:
         unit_local_part("Thanh tra tỉnh", "lamdong", {"TTT"})
-    assert err.value.candidate == "ttt"
+    assert err.value.candidate == "ttt2"  # a free one, not the taken one
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,8 @@ from mailserver.policy.lifecycle import (
     earliest_unlock_at,
 )
 
+pytestmark = pytest.mark.requirement("R-LIFE-2", "R-LIFE-3", "R-LIFE-4", "R-LIFE-5", "R-PASS-1", "R-PASS-3")
+
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 1, 31, 9, 0, tzinfo=UTC)  # month end: exercises the clamping
 TICK = dt.timedelta(microseconds=1)

@@ -16,6 +16,8 @@ from mailserver.policy.passwords import (
     generate_password,
 )
 
+pytestmark = pytest.mark.requirement("R-PASS-2", "R-PASS-3")
+
 MOST = {"min_length": 8, "min_classes": 3}  # R-PASS-2
 HCM_Q4 = {"min_length": 8, "min_classes": 4}  # R-PASS-3
 ACCOUNT = "annv@most.gov.vn"

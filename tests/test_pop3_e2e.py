@@ -22,6 +22,8 @@ import pytest
 
 from storage.api import DeliveryTarget
 
+pytestmark = pytest.mark.requirement("R-PROTO-1")
+
 OK = b"+OK"
 ERR = b"-ERR"
 ERR_AUTH = b"-ERR [AUTH]"

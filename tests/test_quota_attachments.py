@@ -16,6 +16,8 @@ from quota.decide import PROFILE_DEFAULTS, decide_attachments
 from storage.mime import parse
 from storage.mime.decoded import Base64Counter, QuotedPrintableCounter
 
+pytestmark = pytest.mark.requirement("R-QUOTA-1")
+
 
 def measure_attachments(source, max_depth: int | None = None) -> AttachmentMeasure:
     """What SMTP does: the one parse of the message, its part tree measured by quota."""

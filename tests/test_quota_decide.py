@@ -24,6 +24,8 @@ from quota.decide import (
     thresholds_crossed,
 )
 
+pytestmark = pytest.mark.requirement("R-QUOTA-1")
+
 GiB, MiB = 1024**3, 1024**2
 LAMDONG = PROFILE_DEFAULTS["lamdong"]
 

@@ -9,6 +9,8 @@ import pytest
 from quota.notices import quota_warning
 from quota.retention import DEFAULT_RULES, RetentionRule, cutoffs, expired
 
+pytestmark = pytest.mark.requirement("R-QUOTA-2")
+
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 8, 31, 2, 0, tzinfo=UTC)
 FOLDERS = [("INBOX", None), ("Sent", "\\Sent"), ("Thư rác", "\\Junk"), ("Trash", "\\Trash"),

@@ -17,6 +17,8 @@ import pytest
 from quota.decide import smtp_size_limit
 from tests.conftest import BACKENDS, Server
 
+pytestmark = pytest.mark.requirement("R-QUOTA-1")
+
 MiB = 1024**2
 LIMIT = 20 * MiB  # the "none" profile's attachment limit (R-QUOTA-1)
 SIZE = smtp_size_limit(LIMIT)  # 30,795,024: 20 MiB in base64 plus 2 MiB for the letter

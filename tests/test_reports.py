@@ -67,6 +67,7 @@ def _json(srv, *args):
     return json.loads(srv.cli(*args).stdout)
 
 
+@pytest.mark.requirement("R-OPS-1", "R-OPS-2")
 def test_checks_against_the_profile_rule_and_stats_from_the_same_facts(server, tmp_path):
     _activity(server)
     day = TODAY.isoformat()
@@ -138,6 +139,7 @@ def _get(srv, path: str, auth: tuple[str, str] | None = None, source: str = "127
         conn.close()
 
 
+@pytest.mark.requirement("R-OPS-2")
 def test_portal_reports_for_operators_from_admin_networks_only(server):
     status, headers, _ = _get(server, "/reports")
     assert status == 401 and headers["WWW-Authenticate"].startswith("Basic")

@@ -21,6 +21,7 @@ def hours(*hs: int) -> int:
     return sum(1 << h for h in set(hs))
 
 
+@pytest.mark.requirement("R-OPS-1")
 @pytest.mark.parametrize(("rule", "count", "mask", "ok"), [
     (LAMDONG_UNIT, 4, hours(8, 9, 14, 16), True),
     (LAMDONG_UNIT, 3, hours(8, 9, 14), False),

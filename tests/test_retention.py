@@ -16,6 +16,8 @@ from quota.retention import RetentionRule
 from storage import api
 from storage.sql import SqlStore
 
+pytestmark = pytest.mark.requirement("R-QUOTA-2")
+
 DOMAIN = "example.gov.vn"
 ICT = dt.timezone(dt.timedelta(hours=7))
 

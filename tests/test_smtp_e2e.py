@@ -14,6 +14,8 @@ import subprocess
 import aiosmtplib
 import pytest
 
+pytestmark = pytest.mark.requirement("R-PROTO-2")
+
 
 PASSWORD = "Mật-khẩu-2026"
 ANNV = "annv@example.gov.vn"

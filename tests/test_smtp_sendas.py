@@ -16,6 +16,8 @@ import pytest
 from storage.api import Right
 from tests.conftest import BACKENDS, Server
 
+pytestmark = pytest.mark.requirement("R-ACC-1")
+
 PASSWORD = "Mat-khau-2026!"
 HEAD = "truongvp@example.gov.vn"
 DELEGATE = "thuky@example.gov.vn"  # delegated with read + send-as
@@ -168,14 +170,14 @@ def test_malformed_base64_is_501_and_mail_before_auth_is_530(srv):
 
 
 def test_submission_header_hygiene_removes_bcc_adds_date_and_message_id_keeps_the_rest(srv):
-    message = f"From: <{BINH}>\r\nTo: <{BINH}>\r\nBcc: <{HEAD}>\r\nSubject: Mật\r\n\r\nNội dung.\r\n".encode()
+    message = f"From: <{BINH}>\r\nTo: <{BINH}>\r\nBcc: <{HEAD}>\r\nSubject: Mật khẩu\r\n\r\nNội dung.\r\n".encode()
     with client(srv) as c:
         c.login(BINH, PASSWORD)
         assert submit(c, BINH, [BINH, HEAD], message)[0] == S250
     stored = inbox(srv, HEAD)[-1]
     head = stored[: stored.index(b"\r\n\r\n")]
     assert b"\r\nBcc:" not in head and b"\r\nDate: " in head and b"\r\nMessage-ID: <" in head
-    assert f"From: <{BINH}>\r\nTo: <{BINH}>\r\nSubject: Mật\r\n".encode() in stored
+    assert f"From: <{BINH}>\r\nTo: <{BINH}>\r\nSubject: Mật khẩu\r\n".encode() in stored
     assert stored.endswith("\r\n\r\nNội dung.\r\n".encode())
     complete = (f"From: <{BINH}>\r\nTo: <{HEAD}>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0700\r\n"
                 "Message-ID: <x1@example.gov.vn>\r\nSubject: nguyên vẹn\r\n\r\nbody\r\n").encode()  # fmt: skip

@@ -18,6 +18,8 @@ from smtp.service import start_smtp
 from tests.fakes import FakeAuth, FakeStore
 from tests.test_smtp_session import LOCAL, OTHER, Dialogue, Mx, client_tls
 
+pytestmark = pytest.mark.requirement("R-PROTO-1")
+
 PASSWORD = "Mat-khau-2026!"
 UTF8_PASSWORD = "Mật-khẩu-2026"
 S235 = replies.S235_AUTH_OK[:9]

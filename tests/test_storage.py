@@ -478,6 +478,15 @@ def test_fetch_rows_without_blob_name_the_body_only_where_a_rendering_is_missing
         1: (full[1][ROW_BLOB], full[1][ROW_REF], (b"(env)", None, None)),
         2: (full[2][ROW_BLOB], full[2][ROW_REF], (None, None, None))}
     assert idents() == {1: (None, None, (None, None, None)), 2: (None, None, (None, None, None))}
+    for kind, slot in (("envelope", 0), ("body", 1), ("bodystructure", 2)):  # one kind: its column alone
+        got = idents(rendered=1, kinds=(kind,))
+        assert got[2] == (full[2][ROW_BLOB], full[2][ROW_REF], (None, None, None))
+        assert got[1][2] == tuple((b"(env)", None, b"(bs)")[i] if i == slot else None for i in range(3))
+    # The narrow reads (flags only, one rendering) give the rows the general one gives.
+    for kw in ({}, {"rendered": 1, "kinds": ("bodystructure",)}):
+        narrow = [r for part in store.messages.fetch_rows(fid, [1, 2], blob=False, **kw) for r in part]
+        wide = [r for part in store.messages.fetch_rows(fid, [1, 2], blob=False, date=True, **kw) for r in part]
+        assert [r[:3] + r[4:5] + r[7:] for r in narrow] == [r[:3] + r[4:5] + r[7:] for r in wide]
 
 
 def test_unrendered_lists_messages_lacking_renderings_in_key_order_and_resumes(store):

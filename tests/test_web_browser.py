@@ -59,6 +59,7 @@ def _check_page(driver, label: str) -> None:
     screenshot(driver, f"{driver.viewport}-{label}")
 
 
+@pytest.mark.requirement("R-PASS-1")
 def test_password_page_states_the_rules_first_and_every_field_is_reached_by_tab(portal, browser):
     browser.get(_url(portal, "/password"))
     text = browser.find_element("tag name", "main").text

@@ -19,6 +19,8 @@ import pytest
 
 from tests.conftest import free_port
 
+pytestmark = pytest.mark.requirement("R-PASS-1")
+
 DOMAIN = "example.gov.vn"
 ADDRESS = f"annv@{DOMAIN}"
 INITIAL = "Ban-dau-2026!"

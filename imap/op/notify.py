@@ -14,6 +14,10 @@ a NotifyState compares with what it last told (STATUS values, folder names and i
 subscriptions), so a PostgreSQL notification and a local commit that both bring a change tell
 it once. Output is written by one task at a time, with the connection held as if a command
 were running, so that a command's responses never interleave with it.
+
+A client that does not read its notifications (OVERFLOW_BYTES or more waiting to be sent) gets
+``* OK [NOTIFICATIONOVERFLOW]`` once, and from then on the session acts as after NOTIFY NONE
+(RFC 5465 §5.8): unread output, MessageNew's FETCHes above all, no longer piles up in memory.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ from storage.errors import NotFound
 
 log = logging.getLogger(__name__)
 OK, NO = b"OK", b"NO"
+#: bytes waiting to be sent to the client above which notifications stop (RFC 5465 §5.8)
+OVERFLOW_BYTES = 1024 * 1024
+OVERFLOW = b"OK [NOTIFICATIONOVERFLOW] Notifications stopped: the client does not read them"
 STATUS_ITEMS = [b"MESSAGES", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN"]
 
 
@@ -169,6 +176,15 @@ class NotifyState:
         while self.running is not None:
             await self.running
 
+    def overflowing(self) -> bool:
+        """The client left OVERFLOW_BYTES or more unread: tell it once and stop notifying."""
+        if unsent_bytes(self.s.conn.transport) < OVERFLOW_BYTES:
+            return False
+        self.s.untagged(OVERFLOW)
+        self.stop()
+        self.s.notify = NotifyState(self.s, NotifySpec())  # as after NOTIFY NONE
+        return True
+
     async def _run(self) -> None:
         conn = self.s.conn
         owned = not conn.in_command
@@ -176,6 +192,8 @@ class NotifyState:
             conn.hold()
         try:
             while not (self.stopped or self.s.closed):
+                if self.overflowing():
+                    break
                 self.again = False
                 await self._tell_selected()
                 await self._tell_folders()
@@ -208,7 +226,7 @@ class NotifyState:
             collect = _Collect()
             job = FetchJob(collect, s.ctx.store, s.ctx.reactor, Flow())
             tail = await deferToThread(job.run, sv.uids[:], set(sv.recent), sv.folder_id, new, list(spec.fetch))
-            if s.selected is sv:
+            if s.selected is sv and not self.overflowing():
                 s.conn.write_now(b"".join(collect.parts) + tail)
 
     # -- other folders ---------------------------------------------------------------------------
@@ -279,6 +297,18 @@ class NotifyState:
             if wants(SUBSCRIPTION_CHANGE, name):
                 lines.append(line(["\\Subscribed"] if name in subscribed else [], name))
         return lines
+
+
+def unsent_bytes(transport) -> int:
+    """Bytes written to a connection and not yet sent (COMPRESS: after deflating; TLS: the
+    ciphertext queued on the TCP transport under it)."""
+    t = transport
+    for _ in range(3):  # under imap.compress.DeflateTransport, or a TLSMemoryBIOProtocol (imaps)
+        if t is None or hasattr(t, "dataBuffer"):
+            break
+        t = getattr(t, "_transport", None) or getattr(t, "transport", None)
+    data = getattr(t, "dataBuffer", b"")
+    return len(data) - getattr(t, "offset", 0) + getattr(t, "_tempDataLen", 0)
 
 
 def _values(st) -> tuple[int, int, int, int, int]:

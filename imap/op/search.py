@@ -1,5 +1,6 @@
 """SEARCH (RFC 3501, ESEARCH RFC 4731 result options, CONDSTORE MODSEQ, PARTIAL RFC 9394), SORT
-(RFC 5256, ESORT RFC 5267) and THREAD (RFC 5256 §3, imap/thread.py).
+(RFC 5256, ESORT RFC 5267), their updating contexts (RFC 5267 §4: RETURN (UPDATE), CANCELUPDATE;
+imap/contexts.py) and THREAD (RFC 5256 §3, imap/thread.py).
 
 Both run on the indexes the store keeps at delivery (``store.search.search`` / ``store.search.sort``); the
 session only turns sequence numbers into UIDs and back, and resolves \\Recent.
@@ -10,10 +11,12 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from twisted.internet.defer import DeferredLock
 from twisted.internet.threads import deferToThread
 
-from imap import thread
+from imap import contexts, thread
 from imap.access import authorize
+from imap.contexts import number_list as _number_list
 from imap.searchparse import CHARSETS, BadCharset, SearchParser
 from imap.session import format_set
 from imap.state import Session
@@ -21,7 +24,9 @@ from imap.wire import Atom, ParseError, String
 from storage.search import And, HasFlag, Not, Or, SortKey, UidSet
 
 OK = b"OK"
-RETURN_OPTIONS = {b"MIN", b"MAX", b"COUNT", b"ALL", b"SAVE"}
+RETURN_OPTIONS = {b"MIN", b"MAX", b"COUNT", b"ALL", b"SAVE",
+    b"CONTEXT", b"UPDATE",  # RFC 5267 §4.2 (a hint: every result is computed afresh), §4.3
+}
 SORT_KEYS = {b"ARRIVAL": "arrival", b"CC": "cc", b"DATE": "date", b"FROM": "from", b"SIZE": "size", b"SUBJECT": "subject", b"TO": "to",
     b"DISPLAYFROM": "displayfrom", b"DISPLAYTO": "displayto",  # RFC 5957 SORT=DISPLAY
 }
@@ -126,6 +131,7 @@ def parse_return(rest: list) -> tuple[dict | None, list]:
         i += 1
     if b"PARTIAL" in options and b"ALL" in options:
         raise ParseError("PARTIAL and ALL cannot be used together")  # RFC 9394 §3.1
+    options.pop(b"CONTEXT", None)
     return options or {b"ALL": True}, rest[2:]
 
 
@@ -154,20 +160,6 @@ def partial_slice(items: list[int], rng: tuple[int, int]) -> list[int]:
     return items[max(n + lo, 0) : max(n + hi + 1, 0)]
 
 
-def _number_list(nums: list[int]) -> bytes:
-    """A sequence-set in the given order (ESORT's ALL keeps the sort order, RFC 5267 §3):
-    ascending runs as ranges ("4:8"), as Dovecot writes them, everything else one by one."""
-    parts: list[bytes] = []
-    i = 0
-    while i < len(nums):
-        j = i
-        while j + 1 < len(nums) and nums[j + 1] == nums[j] + 1:
-            j += 1
-        parts.append(b"%d:%d" % (nums[i], nums[j]) if j > i else b"%d" % nums[i])
-        i = j + 1
-    return b",".join(parts)
-
-
 def esearch(tag: bytes, uid: bool, nums: list[int], options: dict, modseq: int | None = None, ordered: bool = False) -> bytes:
     """The ESEARCH response: SEARCH's results numerically (RFC 4731), SORT's in sort order
     (ordered: MIN/MAX are the first and last sorted, RFC 5267 §3)."""
@@ -193,6 +185,7 @@ def esearch(tag: bytes, uid: bool, nums: list[int], options: dict, modseq: int |
 async def search(s: Session, tag: bytes, rest, uid=False):
     sv = s.selected
     options, rest = parse_return(rest)
+    _check_update_tag(s, tag, options)
     if options is not None and b"SAVE" in options:  # a SEARCH that fails leaves $ empty (RFC 5182 §2.1)
         sv.saved = []
     if options is None and s.rev2:  # RFC 9051 §6.4.4: always ESEARCH, RETURN (ALL) by default
@@ -208,6 +201,8 @@ async def search(s: Session, tag: bytes, rest, uid=False):
     uids = await deferToThread(s.ctx.store.search.search, sv.folder_id, query)
     nums = uids if uid else [n for n in map(sv.msn_of, uids) if n is not None]
     modseq = await _modseq_of(s, uids) if parser.uses_modseq and uids else None
+    if options is not None and b"UPDATE" in options:
+        open_context(s, tag, uid, parsed, None, [u for u in uids if sv.msn_of(u) is not None])
     if options is not None and b"SAVE" in options:
         sv.saved = saved_result(uids, options)
         options = {k: v for k, v in options.items() if k != b"SAVE"}
@@ -249,6 +244,7 @@ async def thread_(s: Session, tag: bytes, rest, uid=False):
 async def sort(s: Session, tag: bytes, rest, uid=False):
     sv = s.selected
     options, rest = parse_return(rest)
+    _check_update_tag(s, tag, options)
     if len(rest) < 3:
         raise ParseError("SORT needs criteria, a charset and search keys")
     if options is not None and b"SAVE" in options:
@@ -266,8 +262,68 @@ async def sort(s: Session, tag: bytes, rest, uid=False):
     await authorize(s, sv.target, "read", "sort")
     uids = await deferToThread(s.ctx.store.search.sort, sv.folder_id, keys, query)
     nums = uids if uid else [n for n in map(sv.msn_of, uids) if n is not None]
+    if options is not None and b"UPDATE" in options:
+        open_context(s, tag, uid, parsed, keys, [u for u in uids if sv.msn_of(u) is not None])
     if options is None:
         s.write_lines([b"* SORT" + b"".join(b" %d" % n for n in nums)])
     else:
         s.write_lines([esearch(tag, uid, nums, options, ordered=True)])
     return OK, b"SORT completed"
+
+
+# -- updating contexts (RFC 5267 §4.3) ----------------------------------------------------------
+def _check_update_tag(s: Session, tag: bytes, options) -> None:
+    """A tag already naming an updating context cannot start another (RFC 5267 §4.3: BAD)."""
+    if options is not None and b"UPDATE" in options and tag in s.selected.contexts:
+        raise ParseError("Tag reuse: that tag names an updating context")
+
+
+def open_context(s: Session, tag: bytes, uid: bool, parsed, keys, result: list[int]) -> None:
+    """Keep the result of this SEARCH/SORT current (RFC 5267 §4.3), or refuse with NOUPDATE
+    (§4.3.1) past MAX_CONTEXTS; the other return options were honoured either way."""
+    sv = s.selected
+    if len(sv.contexts) >= contexts.MAX_CONTEXTS:
+        s.write_lines([b'* NO [NOUPDATE "%s"] Too many updating contexts' % tag])
+        return
+    sv.contexts[tag] = contexts.Context(tag, uid, parsed, keys, result)
+
+
+def cancelupdate(s: Session, tag: bytes, rest):
+    """CANCELUPDATE "tag" … (RFC 5267 §4.3.5): no more updates for those contexts. A tag that
+    names none fails the command (NO), as Dovecot answers, and cancels nothing."""
+    if not rest:
+        raise ParseError("CANCELUPDATE needs the tags of searching commands")
+    tags = []
+    for tok in rest:
+        if not isinstance(tok, String):
+            raise ParseError("CANCELUPDATE takes quoted tags")
+        tags.append(bytes(tok))
+    sv = s.selected
+    if any(t not in sv.contexts for t in tags):
+        return b"NO", b"Unknown search context"
+    for t in tags:
+        del sv.contexts[t]
+    return OK, b"CANCELUPDATE completed"
+
+
+async def refresh_contexts(s: Session) -> None:
+    """Evaluate every updating context against the store now; the differences go out with the
+    next flush (SelectedView.context_updates). One evaluation at a time per selection, so an
+    older answer never overwrites a newer one."""
+    sv = s.selected
+    if sv is None or not sv.contexts:
+        return
+    if sv.context_lock is None:
+        sv.context_lock = DeferredLock()
+    await sv.context_lock.acquire()
+    try:
+        for ctx in list(sv.contexts.values()):
+            query = resolve_recent(ctx.query, sv.recent, sv.keywords)
+            if ctx.keys is None:
+                found = sorted(await deferToThread(s.ctx.store.search.search, sv.folder_id, query))
+            else:
+                found = list(await deferToThread(s.ctx.store.search.sort, sv.folder_id, ctx.keys, query))
+            if sv.contexts.get(ctx.tag) is ctx:
+                ctx.fresh = found
+    finally:
+        sv.context_lock.release()

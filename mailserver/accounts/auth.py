@@ -8,6 +8,11 @@ not pay argon2 again. Unknown users cost a full verify against a dummy hash, so 
 and a wrong password take the same time and give the same answer.
 
 ``authenticate`` blocks (argon2): front ends call it in a worker thread.
+
+An account that `ldap sync` created is LDAP-backed (``{LDAP}<dn>`` in place of a hash): its
+password is checked by a bind to the agency's directory instead (R-PROTO-3,
+mailserver/directory_sync/bind.py), inside this same call, so the login guard, its delays and
+the login log line are the front ends' as for local passwords; a good bind is cached the same way.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ from typing import Callable
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from config.ldap import Ldap
 from config.settings import Passwords
+from mailserver.directory_sync.connection import LDAP_MARK, is_ldap_backed
 from storage.api import LOGIN_STATES, Account, Store
 
 log = logging.getLogger(__name__)
@@ -48,9 +55,11 @@ def hash_password(settings: Passwords, plain: str) -> str:
 
 
 class Authenticator:
-    def __init__(self, store: Store, settings: Passwords, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, store: Store, settings: Passwords, *, clock: Callable[[], float] = time.monotonic,
+                 ldap: Ldap | None = None) -> None:
         self._store = store
         self._settings = settings
+        self._ldap = ldap if ldap is not None and ldap.enabled else None
         self._hasher = make_hasher(settings)
         self._clock = clock
         self._key = os.urandom(32)
@@ -90,10 +99,14 @@ class Authenticator:
             self._verify(self._dummy, password)
             return None
         if not self._cached(account, password):
-            if not self._verify(account.password_hash, password):
+            if is_ldap_backed(account.password_hash):
+                if not self._bind(account, password):
+                    return None
+            elif not self._verify(account.password_hash, password):
                 return None
+            else:
+                self._maybe_rehash(account, password)
             self._remember(account, password)
-            self._maybe_rehash(account, password)
         if account.state not in LOGIN_STATES:
             return None
         now = _dt.datetime.now(_dt.UTC)
@@ -104,6 +117,15 @@ class Authenticator:
         except Exception:  # a login must not fail because the timestamp could not be written
             log.exception("could not record login of %s", account.address)
         return account
+
+    def _bind(self, account: Account, password: str) -> bool:
+        """R-PROTO-3: the directory decides; without ``ldap.url`` an LDAP-backed account cannot log in."""
+        if self._ldap is None:
+            log.warning("%s is LDAP-backed but ldap.url is not set: login refused", account.address)
+            return False
+        from mailserver.directory_sync.bind import check_password
+
+        return check_password(self._ldap, account.address, password, (account.password_hash or "")[len(LDAP_MARK):])
 
     def _verify(self, pw_hash: str, password: str) -> bool:
         try:

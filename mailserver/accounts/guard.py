@@ -18,6 +18,7 @@ own framework (asyncio for SMTP, Twisted Deferreds for IMAP, POP3 and the portal
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
 import threading
 import time
@@ -29,7 +30,7 @@ from mailserver.policy.guard import (
     GuardRules, Tally, account_key, blocked_for, client_key, current, delay_before, delay_failure, is_trusted,
 )
 from mailserver.policy.loginlog import log_limit, log_login
-from storage.api import DAY_FACTS, Store
+from storage.api import DAY_FACTS, LOGIN_STATES, AccountState, Store
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,12 @@ class LoginGuard:
             return Attempt(account)
         log_login(protocol, host, user, "fail", reason)
         counts = await thread(self._failed, ip, name, pair)
+        lock_after = self.settings.lock_after
+        if lock_after is not None and counts.get(name, 0) >= lock_after:
+            try:
+                await thread(self._lock_account, protocol, host, user, counts[name])
+            except Exception:  # noqa: BLE001 (the login's answer must not fail; the next failure tries again)
+                log.exception("could not lock %r after %d failed logins", user, counts[name])
         extra = delay_failure(counts.get(name, 0), waited, self.rules)
         if extra > 0:
             await sleep(extra)
@@ -125,6 +132,17 @@ class LoginGuard:
         now = self.clock()
         self.store.guard.add_failure([ip], now, self.rules.forget_after, count=-failures)
         self.store.guard.clear([pair])
+
+    def _lock_account(self, protocol: str, host: str, typed: str, failures: int) -> None:
+        """``guard.lock_after`` reached: the account (if the name is one that may log in) is
+        locked, audited with why; ``account unlock`` undoes it and forgets the count."""
+        account = self.store.accounts.get_account(typed.strip())
+        if account is None or account.state not in LOGIN_STATES:
+            return
+        reason = f"{failures} failed logins"
+        if self.store.lifecycle.change_state(account.id, account.state, AccountState.LOCKED, reason,
+                                             now=_dt.datetime.now(_dt.UTC), actor="login guard", action="lock"):
+            log_limit(protocol, host, "account-locked", f"account={account.address} failures={failures}")
 
     def _failed(self, ip: str, name: str, pair: str) -> dict[str, int]:
         now = self.clock()

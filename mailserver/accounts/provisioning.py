@@ -29,6 +29,7 @@ import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from config.settings import Settings
 from mailserver.policy.addresses import AddressPolicyError, ascii_fold_name, derive_local_part, split_name
@@ -250,9 +251,10 @@ def _sheet_path(out_dir: Path, unit: Unit) -> Path:
 
 
 def execute(planned: list[Planned], org: Organisation, settings: Settings, out_dir: Path, *,
-            delimiter: str = ",") -> list[Path]:
+            delimiter: str = ",", progress: Callable[[int], None] | None = None) -> list[Path]:
     """Create the accounts in one transaction and write one result sheet per unit; returns the
-    sheets. Refuses (``ImportRefused``) before creating anything if a sheet would overwrite one."""
+    sheets. Refuses (``ImportRefused``) before creating anything if a sheet would overwrite one.
+    ``progress(1)`` after each password hashed (the slow part: argon2), from worker threads."""
     from mailserver.accounts.auth import hash_password
     from mailserver.policy.passwords import generate_password
 
@@ -266,7 +268,13 @@ def execute(planned: list[Planned], org: Organisation, settings: Settings, out_d
     length = max(12, settings.passwords.min_length)
     passwords = [generate_password(length) for _ in planned]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:  # argon2 releases the GIL
-        hashes = list(pool.map(lambda pw: hash_password(settings.passwords, pw), passwords))
+        def hashed(pw: str) -> str:
+            result = hash_password(settings.passwords, pw)
+            if progress is not None:
+                progress(1)
+            return result
+
+        hashes = list(pool.map(hashed, passwords))
     out_dir.mkdir(parents=True, exist_ok=True)
     pending = Path(tempfile.mkdtemp(prefix=".import-", dir=out_dir))
     try:

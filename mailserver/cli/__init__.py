@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from mailserver.cli import account, announce, directory, dkim, group, lifecycle, queue, quota, report, server, unit
+from mailserver.cli import account, announce, compliance, directory, dkim, group, ldap, lifecycle, queue, quota, report, server, unit
 from mailserver.cli.base import DEFAULT_CONFIG, Context, Group
 
 __all__ = ["COMMANDS", "cli", "main"]
@@ -24,6 +24,7 @@ __all__ = ["COMMANDS", "cli", "main"]
 COMMANDS: tuple[click.Command, ...] = (
     server.init,  # init [--profile NAME] [--domain D] [--data-dir DIR]
     server.serve,
+    server.health,  # health: the running server's /healthz
     server.config,  # config check
     server.db,  # db upgrade|backup|status
     account.account,  # account add|list|show|passwd|lock|unlock|delete|import|revoke|reissue|leave|exempt
@@ -37,10 +38,13 @@ COMMANDS: tuple[click.Command, ...] = (
     lifecycle.retention,  # retention run
     report.report,  # report checks|stats (R-OPS-1/2)
     announce.announce,  # announce --subject --body-file [--unit] [--at] (R-OPS-3)
+    compliance.compliance,  # compliance [--profile P] [--format text|html|json]
+    ldap.ldap,  # ldap sync
 )
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mailserver", prog_name="mailserver", message="%(prog)s %(version)s")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               envvar="MAILSERVER_CONFIG", default=DEFAULT_CONFIG, show_default=True,
               help="Configuration file (default: $MAILSERVER_CONFIG, else ./data/mailserver.yaml).")

@@ -18,9 +18,15 @@ from rich.table import Table
 
 from config.sizes import format_limit
 from mailserver.cli.base import (
+    progress_bars,
+    emit_rows,
+    iso,
+    list_options,
+    unit_account_ids,
     Context,
     Group,
     Refused,
+    confirm,
     console,
     find_account,
     new_password,
@@ -49,15 +55,42 @@ def account() -> None:
 @click.option("--address", help="The address (default: derived from NAME by the profile's address_rule, R-ADDR-*).")
 @click.option("--password", help="Initial password (default: a random one, printed).")
 @click.option("--active", is_flag=True, help="Service account: no password change required at first login.")
+@click.option("--unit", "unit_code", help="The person's unit (code or unit address): recorded, and used by the one-mailbox check.")
+@click.option("--another-person", is_flag=True,
+              help="A different person with the same name in the same unit: create the mailbox anyway (R-BOX-1).")
 @pass_ctx
-def account_add(obj: Context, name: str, address: str | None, password: str | None, active: bool) -> None:
-    """Create a personal account. NAME is the display name, e.g. "Nguyễn Văn An"."""
+def account_add(obj: Context, name: str, address: str | None, password: str | None, active: bool,
+                unit_code: str | None, another_person: bool) -> None:
+    """Create a personal account. NAME is the display name, e.g. "Nguyễn Văn An".
+
+    A person has one personal mailbox (R-BOX-1): the same name in the same unit is refused
+    unless --another-person says it is someone else.
+
+    \b
+    Example:
+      mailserver account add "Nguyễn Văn An" --unit vp
+    """
     from mailserver.accounts.auth import hash_password
     from mailserver.policy.addresses import AddressPolicyError, derive_local_part
+    from mailserver.policy.persons import Holder, refusal, same_person
 
     display_name = parse_name(name)
     settings = obj.settings
     with obj.store() as store:
+        unit = None
+        if unit_code is not None:
+            unit = store.org.get_unit(unit_code)
+            if unit is None:
+                raise Refused(f"no unit {unit_code!r} (see `mailserver unit list`)")
+        if not another_person:
+            namesakes = [a for a in store.accounts.list_accounts()
+                         if a.kind is AccountKind.PERSONAL and same_person(display_name, None, [Holder(a.address, a.display_name or "", None)])]
+            holders = []
+            for a in namesakes:
+                profile = store.org.get_profile(a.id)
+                holders.append(Holder(a.address, a.display_name or "", profile.unit_id if profile else None))
+            if (holder := same_person(display_name, unit.id if unit else None, holders)) is not None:
+                raise Refused(refusal(display_name, holder, unit.code if unit else None))
         if address is None:
             domain = settings.domains[0]
             taken = [a.address.partition("@")[0] for a in store.accounts.list_accounts() if a.address.endswith("@" + domain)]
@@ -75,6 +108,8 @@ def account_add(obj: Context, name: str, address: str | None, password: str | No
             created = store.accounts.create_account(address, display_name, hash_password(settings.passwords, plain), state=state)
         except Exists:
             raise Refused(f"{address} already exists") from None
+        if unit is not None:
+            store.org.set_profile(created.id, unit_id=unit.id)
     click.echo(f"address: {created.address}")
     if password is None:
         click.echo(f"password: {plain}")
@@ -82,17 +117,28 @@ def account_add(obj: Context, name: str, address: str | None, password: str | No
 
 
 @account.command("list")
+@list_options(tuple(s.value for s in AccountState), "Only accounts in this state (repeatable).")
 @pass_ctx
-def account_list(obj: Context) -> None:
-    """List all accounts."""
+def account_list(obj: Context, unit: str | None, states: tuple[str, ...], as_json: bool, as_csv: bool) -> None:
+    """List accounts: address, name, kind, state, usage, quota, last login."""
     with obj.store() as store:
         accounts = store.accounts.list_accounts()
+        if unit is not None:
+            members = unit_account_ids(store.org, unit)
+            accounts = [a for a in accounts if a.id in members]
+    accounts = sorted((a for a in accounts if not states or a.state.value in states), key=lambda a: a.address)
+    default = obj.settings.quota.mailbox
+    rows = [{"address": a.address, "name": a.display_name, "kind": a.kind.value, "state": a.state.value,
+             "used_bytes": a.used_bytes, "quota_bytes": a.quota_bytes if a.quota_bytes is not None else default,
+             "messages": a.used_messages, "last_login": iso(a.last_login_at)} for a in accounts]
+    if emit_rows(rows, as_json, as_csv):
+        return
     table = Table(box=box.SIMPLE_HEAD)
     for column in ("address", "name", "kind", "state", "used", "quota", "last login"):
         table.add_column(column, no_wrap=column in ("address", "state"))
-    for a in sorted(accounts, key=lambda a: a.address):
+    for a in accounts:
         table.add_row(a.address, a.display_name, a.kind.value, a.state.value, format_limit(a.used_bytes),
-                      format_limit(a.quota_bytes if a.quota_bytes is not None else obj.settings.quota.mailbox),
+                      format_limit(a.quota_bytes if a.quota_bytes is not None else default),
                       show_time(a.last_login_at))
     console().print(table)
     click.echo(f"{len(accounts)} account(s)")
@@ -106,9 +152,11 @@ def account_show(obj: Context, address: str) -> None:
     with obj.store() as store:
         a = find_account(store, address)
         folders = [store.folders.folder_status(f.id) for f in store.folders.list_folders(a.id)]
+        record = store.lifecycle.record(a.id)
+    why = record.state_reason if record is not None and a.state.value != "active" else None
     quota = a.quota_bytes if a.quota_bytes is not None else obj.settings.quota.mailbox
     for key, value in (
-        ("address", a.address), ("name", a.display_name), ("kind", a.kind.value), ("state", a.state.value),
+        ("address", a.address), ("name", a.display_name), ("kind", a.kind.value), ("state", a.state.value + (f" ({why})" if why else "")),
         ("created", show_time(a.created_at)), ("password changed", show_time(a.password_changed_at)),
         ("last login", show_time(a.last_login_at)),
         ("used", f"{format_limit(a.used_bytes)} in {a.used_messages} message(s) of {format_limit(quota)}"),
@@ -184,20 +232,34 @@ def account_unlock(obj: Context, address: str, active: bool) -> None:
         if (why := unlock_refusal(store, obj.settings, a.id, now)) is not None:
             raise Refused(f"{a.address} is {why}")
         state = AccountState.ACTIVE if active else AccountState.MUST_CHANGE_PASSWORD
+        record = store.lifecycle.record(a.id)
+        was = record.state_reason if record is not None else None
         # Recorded as a re-activation: the inactivity clock restarts (R-LIFE-4/5), audited.
         if not store.lifecycle.change_state(a.id, AccountState.LOCKED, state, "unlocked", now=now,
                                              action="unlock", reactivate=True):
             raise Refused(f"{a.address} changed state meanwhile; try again")
-    click.echo(f"{a.address}: {state.value}")
+        # a lock by the login guard (guard.lock_after): its count of failures starts again
+        from mailserver.policy.guard import account_key
+
+        store.guard.clear([f"user:{account_key(a.address)}"])
+    click.echo(f"{a.address}: {state.value}" + (f" (was locked: {was})" if was else ""))
 
 
 @account.command("delete")
 @click.argument("address")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed when not on a terminal).")
 @pass_ctx
-def account_delete(obj: Context, address: str) -> None:
-    """Delete an account with all its folders and messages."""
+def account_delete(obj: Context, address: str, yes: bool) -> None:
+    """Delete an account with all its folders and messages; this cannot be undone. To stop
+    an account but keep its mail, use `account revoke` instead (R-LIFE-1).
+
+    \b
+    Example:
+      mailserver account delete annv@most.gov.vn --yes
+    """
     with obj.store() as store:
         a = find_account(store, address)
+        confirm(yes, f"Delete {a.address} and all of its mail?")
         store.accounts.delete_account(a.id)
     click.echo(f"{a.address}: deleted")
 
@@ -228,7 +290,9 @@ def account_import(obj: Context, file: Path, dry_run: bool, out_dir: Path | None
                 click.echo(f"dry run: {len(planned)} account(s) would be created; nothing was changed")
                 return
             out = out_dir or file.with_name(file.stem + "-accounts")
-            sheets = prov.execute(planned, org, settings, out, delimiter=sheet.delimiter)
+            with progress_bars() as phases:
+                sheets = prov.execute(planned, org, settings, out, delimiter=sheet.delimiter,
+                                      progress=phases("passwords", len(planned), unit="accounts"))
     except prov.ImportRefused as exc:
         for line, message in exc.errors:
             click.echo(f"{file.name}:{line}: {message}" if line else f"{file.name}: {message}", err=True)

@@ -30,6 +30,37 @@ DEFAULT_CONFIG = Path("data/mailserver.yaml")
 CONFIG_NAME = "mailserver.yaml"
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush raises no second
+    BrokenPipeError (Python's documented idiom for a closed pipe)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _listener_in_use(exc: BaseException, obj: object) -> str | None:
+    """``imap: 127.0.0.1:1143 is already in use`` when ``serve`` could not bind a listener
+    (asyncio's OSError or Twisted's CannotListenError), else None."""
+    import errno
+    import re
+
+    text = str(exc)
+    if getattr(exc, "errno", None) != errno.EADDRINUSE and "Address already in use" not in text:
+        return None
+    address, port = getattr(exc, "interface", None), getattr(exc, "port", None)
+    if port is None and (m := re.search(r"\('([^']*)', (\d+)\)", text)):
+        address, port = m.group(1), int(m.group(2))
+    name = "a listener"
+    try:
+        for key, listener in obj.settings.listeners:  # type: ignore[attr-defined]
+            if listener is not None and listener.port == port and listener.address == address:
+                name = key
+    except Exception:  # noqa: BLE001 - naming the listener is a courtesy; the address is enough
+        pass
+    if port is None:
+        return f"an address is already in use ({text}); is another server or a second `serve` running?"
+    return f"{name}: {address}:{port} is already in use; is another server or a second `serve` running?"
+
+
 class Refused(click.ClickException):
     """A refused operation: message on stderr, exit status 1."""
 
@@ -52,7 +83,12 @@ class Group(click.Group):
             raise Refused(f"{exc.kind.value.lower()}: {exc.detail or 'the store refused the operation'}") from None
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except Exception as exc:  # noqa: BLE001 - the operator gets one line; developers opt in
+        except BrokenPipeError:  # `mailserver account list | head`: the reader has gone, say nothing
+            _silence_stdout()
+            ctx.exit(0)
+        except Exception as exc:
+            if (in_use := _listener_in_use(exc, ctx.obj)) is not None:
+                raise Refused(in_use) from None  # noqa: BLE001 - the operator gets one line; developers opt in
             if os.environ.get("MAILSERVER_DEBUG"):
                 traceback.print_exc()
             raise Refused(f"internal error: {type(exc).__name__}: {exc} (MAILSERVER_DEBUG=1 shows the traceback)") from None
@@ -163,6 +199,16 @@ def require_schema(obj: Context) -> None:
 
 # -- output ---------------------------------------------------------------------------------------
 
+def confirm(yes: bool, question: str) -> None:
+    """Ask before something that cannot be undone: ``--yes`` skips it; without a terminal to
+    ask on (a script, a pipe), ``--yes`` is required."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise Refused(f"{question} Not run on a terminal: add --yes to confirm.")
+    click.confirm(question, abort=True)
+
+
 def utc_now() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
 
@@ -190,3 +236,100 @@ def short_path(path: Path) -> str:
         return str(Path(path).resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+# -- progress -------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def progress_bars() -> Iterator:
+    """Progress bars on stderr while a long command works (backup, restore, verify, ``quota
+    recalc``, ``account import``); nothing when stderr is not a terminal (scripts, logs).
+
+    Yields ``phases(description, total) -> advance(n)``: a new bar per phase, ``total`` None for
+    a bar that only counts."""
+    from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    err = Console(stderr=True)
+
+    def make(unit: str):
+        count = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
+        return Progress(TextColumn("{task.description:<10}"), BarColumn(), count, TimeRemainingColumn(),
+                        console=err, transient=False, disable=not err.is_terminal)
+
+    bars: dict[str, Progress] = {}
+
+    def phases(description: str, total: int | None, unit: str = "bytes"):
+        if unit not in bars:
+            bars[unit] = make(unit)
+            bars[unit].start()
+        bar = bars[unit]
+        task = bar.add_task(description, total=total)
+        return lambda n=1: bar.advance(task, n)
+
+    try:
+        yield phases
+    finally:
+        for bar in bars.values():
+            bar.stop()
+
+
+# -- list commands: --unit, --state, --json, --csv ------------------------------------------------
+
+def list_options(states: tuple[str, ...], state_help: str):
+    """The filters and formats every list command shares (``account list``, ``quota report``,
+    ``queue list``): ``--unit CODE`` (that unit and the units below it), ``--state`` (repeatable),
+    ``--json`` / ``--csv`` instead of the table, for scripts and spreadsheets."""
+
+    def decorate(f):
+        f = click.option("--csv", "as_csv", is_flag=True, help="CSV (UTF-8, a header row) instead of the table.")(f)
+        f = click.option("--json", "as_json", is_flag=True, help="JSON (an array of objects) instead of the table.")(f)
+        f = click.option("--state", "states", multiple=True, type=click.Choice(states), help=state_help)(f)
+        f = click.option("--unit", metavar="CODE", help="Only this unit and the units below it.")(f)
+        return f
+
+    return decorate
+
+
+def unit_account_ids(org: Organisation, code: str) -> set[int]:
+    """Accounts of unit ``code`` and of every unit below it: their unit mailboxes and the people
+    whose profile names one of them."""
+    unit = org.get_unit(code)
+    if unit is None:
+        raise Refused(f"no unit {code.strip()} (see `mailserver unit list`)")
+    units = org.list_units()  # parents before children
+    inside = {unit.id}
+    for u in units:
+        if u.parent_id in inside:
+            inside.add(u.id)
+    ids = {u.account.id for u in units if u.id in inside}
+    for account in org.accounts.list_accounts():
+        profile = org.get_profile(account.id)
+        if profile is not None and profile.unit_id in inside:
+            ids.add(account.id)
+    return ids
+
+
+def emit_rows(rows: list[dict], as_json: bool, as_csv: bool) -> bool:
+    """Print ``rows`` as JSON or CSV when asked (True), else leave the table to the caller (False)."""
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv: choose one")
+    if as_json:
+        import json
+
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=1, default=str))
+        return True
+    if as_csv:
+        import csv
+        import io
+
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        click.echo(out.getvalue(), nl=False)
+        return True
+    return False
+
+
+def iso(value) -> str | None:
+    return value.isoformat(timespec="seconds") if value else None

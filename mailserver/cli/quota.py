@@ -12,7 +12,10 @@ from rich import box
 from rich.table import Table
 
 from config.sizes import ACCEPTED_FORMS, format_limit, parse_size
-from mailserver.cli.base import Context, Group, Refused, console, find_account, pass_ctx
+from mailserver.cli.base import (
+    Context, Group, Refused, console, emit_rows, find_account, list_options, pass_ctx, progress_bars, unit_account_ids,
+)
+from storage.api import AccountState
 
 _RESET = ("default", "profile")
 _UNLIMITED = ("unlimited", "none")
@@ -111,19 +114,28 @@ def quota_class(obj: Context, address: str, name: str) -> None:
 @quota.command("report")
 @click.option("--over", type=click.IntRange(0, 1000), default=None, metavar="PERCENT",
               help="Only accounts using at least PERCENT of their limit.")
+@list_options(tuple(s.value for s in AccountState), "Only accounts in this state (repeatable).")
 @pass_ctx
-def quota_report(obj: Context, over: int | None) -> None:
+def quota_report(obj: Context, over: int | None, unit: str | None, states: tuple[str, ...], as_json: bool,
+                 as_csv: bool) -> None:
     """Usage of every account, fullest first by bytes."""
     from mailserver.mailboxes.quota import QuotaService
 
     rows = []
     with obj.store() as store:
+        members = unit_account_ids(store.org, unit) if unit is not None else None
         service = QuotaService(obj.settings, store)
         for a in service.usage.report():
+            if (members is not None and a.id not in members) or (states and a.state.value not in states):
+                continue
             limit = service.limits_for(a).mailbox_bytes
             if over is not None and (not limit or a.used_bytes * 100 < over * limit):
                 continue
             rows.append((a, limit))
+    if emit_rows([{"address": a.address, "state": a.state.value, "used_bytes": a.used_bytes, "limit_bytes": limit,
+                   "usage_percent": round(a.used_bytes * 100 / limit, 1) if limit else None, "messages": a.used_messages}
+                  for a, limit in rows], as_json, as_csv):
+        return
     table = Table(box=box.SIMPLE_HEAD)
     for column in ("address", "used", "limit", "usage", "messages"):
         table.add_column(column, no_wrap=True, justify="left" if column == "address" else "right")
@@ -140,8 +152,16 @@ def quota_recalc(obj: Context, address: str | None) -> None:
     """Rebuild usage from the messages (one account, or all) and print any drift found."""
 
     with obj.store() as store:
-        account_id = find_account(store, address).id if address else None
-        drift = store.usage.recalc(account_id)
+        if address:
+            drift = store.usage.recalc(find_account(store, address).id)
+        else:  # one account at a time, so that the bar moves
+            accounts = store.accounts.list_accounts()
+            drift = []
+            with progress_bars() as phases:
+                advance = phases("recalc", len(accounts), unit="accounts")
+                for a in accounts:
+                    drift += store.usage.recalc(a.id)
+                    advance(1)
     for d in drift:
         click.echo(f"{d.address}: stored {d.stored_bytes} bytes / {d.stored_messages} message(s), "
                    f"actual {d.actual_bytes} bytes / {d.actual_messages} message(s): fixed")

@@ -4,14 +4,16 @@ upgrade|backup|status``."""
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import click
 
 from config.loader import PROFILES, load_settings
+from config.names import check_domain
 from config.settings import Settings
 from config.sizes import format_limit
-from mailserver.cli.base import CONFIG_NAME, Context, Group, Refused, pass_ctx, safe_url, short_path
+from mailserver.cli.base import CONFIG_NAME, DEFAULT_CONFIG, Context, Group, Refused, pass_ctx, progress_bars, safe_url, short_path
 
 
 @click.command()
@@ -46,8 +48,11 @@ def _initialise(obj: Context, *, profile: str = "none", domains: list[str] | Non
 
         domains = list(yaml.safe_load((PROFILE_DIR / f"{profile}.yaml").read_text("utf-8")).get("domains")
                        or Settings.model_fields["domains"].default)
-    domains = [d.strip().lower().rstrip(".") for d in domains]
-    hostname = hostname or f"mail.{domains[0]}"
+    try:  # before anything is written: a bad name leaves no half-made directory
+        domains = [check_domain(d) for d in domains]
+        hostname = check_domain(hostname or f"mail.{domains[0]}")
+    except ValueError as exc:
+        raise Refused(f"--domain/--hostname: {exc}") from None
     config.parent.mkdir(parents=True, exist_ok=True)
     data_dir.mkdir(parents=True, exist_ok=True)
     relative_data_dir = os.path.relpath(data_dir.resolve(), config.parent.resolve())
@@ -81,7 +86,17 @@ def _initialise(obj: Context, *, profile: str = "none", domains: list[str] | Non
     obj.forget_settings()
     click.echo(f"wrote {short_path(config)} (profile {profile}, domains {', '.join(domains)})")
     click.echo(f"database ready: {safe_url(settings.database.url)}")
-    click.echo(f'next: mailserver account add "Nguyễn Văn An" --address annv@{domains[0]}')
+    click.echo(f"next: {_next_command(settings, config)}")
+
+
+def _next_command(settings: Settings, config: Path) -> str:
+    """The first account, as a command that works as printed: the profile's address rule
+    (hcm-q4: ``annv.q4@tphcm.gov.vn``, R-ADDR-3) and ``--config`` unless it is the default."""
+    from mailserver.policy.addresses import derive_local_part
+
+    local = derive_local_part("Nguyễn Văn An", (), settings.address_rule)
+    where = "" if config == DEFAULT_CONFIG else f"--config {shlex.quote(str(config))} "
+    return f'mailserver {where}account add "Nguyễn Văn An" --address {local}@{settings.domains[0]}'
 
 
 @click.command()
@@ -101,6 +116,36 @@ def serve(obj: Context, workers: int) -> None:
         raise SystemExit(serve_many(settings, workers) or 0)
     except (NotMigrated, TooMany) as exc:
         raise Refused(str(exc)) from None
+
+
+@click.command("health")
+@click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds to wait for the answer.")
+@pass_ctx
+def health(obj: Context, timeout: float) -> None:
+    """Ask the running server's /healthz (listeners.web); exit 0 when it answers ok, else 1.
+    For Docker's HEALTHCHECK and monitoring scripts on the same host."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    settings = obj.settings
+    web = settings.listeners.web
+    if web is None:
+        raise Refused("listeners.web is off: no /healthz to ask")
+    host = "127.0.0.1" if web.address in ("0.0.0.0", "") else ("::1" if web.address == "::" else web.address)
+    host = f"[{host}]" if ":" in host else host
+    url = f"{'https' if settings.web.tls else 'http'}://{host}:{web.port}/healthz"
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # our own server on this host, by address: its name is not asked
+    try:
+        with urllib.request.urlopen(url, context=ctx if settings.web.tls else None, timeout=timeout) as r:
+            body = r.read(100).decode("ascii", "replace").strip()
+    except urllib.error.HTTPError as exc:
+        raise Refused(f"{url}: {exc.code}") from None
+    except (OSError, urllib.error.URLError) as exc:
+        raise Refused(f"{url}: {getattr(exc, 'reason', exc)}") from None
+    click.echo(f"{url}: {body}")
 
 
 # -- database -------------------------------------------------------------------------------------
@@ -124,16 +169,53 @@ def db_upgrade(obj: Context) -> None:
 @click.argument("target", type=click.Path(path_type=Path, file_okay=False))
 @pass_ctx
 def db_backup(obj: Context, target: Path) -> None:
-    """Copy the data directory (SQLite snapshot, bodies, config, keys) to TARGET, while serving."""
+    """Copy the data directory (SQLite snapshot or pg_dump, bodies, config, keys) to TARGET while
+    serving, with a checksum manifest, and verify it (R-SEC-4)."""
     from mailserver.maintenance.backup import BackupError, backup
 
     try:
-        report = backup(obj.settings, target)
+        with progress_bars() as phases:
+            report = backup(obj.settings, target, phases)
     except BackupError as e:
         raise Refused(str(e)) from None
     click.echo(f"backup in {target}: database {report.database_bytes:,} bytes, {report.files} other files "
-               f"({report.file_bytes:,} bytes), {report.seconds:.1f} s")
-    click.echo("restore: stop the server and put this directory in place of the data directory")
+               f"({report.file_bytes:,} bytes), {report.seconds:.1f} s; verified (MANIFEST.sha256)")
+    click.echo(f"restore: mailserver db restore {target} (into an empty data directory)")
+
+
+@db.command("verify")
+@click.argument("source", type=click.Path(path_type=Path, file_okay=False))
+def db_verify(source: Path) -> None:
+    """Check a backup: every file against MANIFEST.sha256, and the database; names the file that fails."""
+    from mailserver.maintenance.manifest import DamagedBackup, manifest_bytes, verify
+
+    try:
+        with progress_bars() as phases:
+            verified = verify(source, phases("verify", manifest_bytes(source)))
+    except DamagedBackup as e:
+        raise Refused(f"damaged backup: {source / e.path}: {e.reason}") from None
+    except OSError as e:
+        raise Refused(f"{e.filename or source}: {e.strerror or e}") from None
+    click.echo(f"backup {source}: {verified.files} files, {verified.bytes:,} bytes: OK")
+
+
+@db.command("restore")
+@click.argument("source", type=click.Path(path_type=Path, file_okay=False))
+@pass_ctx
+def db_restore(obj: Context, source: Path) -> None:
+    """Put the backup SOURCE back into the configuration's data directory, which must be empty
+    (PostgreSQL: into its empty database). Refused, naming the file, if the backup is damaged."""
+    from mailserver.maintenance.backup import BackupError
+    from mailserver.maintenance.restore import restore
+
+    settings = obj.settings
+    data_dir = settings.data_dir
+    try:
+        with progress_bars() as phases:
+            report = restore(settings, source, data_dir, phases, config=obj.config_path)
+    except BackupError as e:
+        raise Refused(str(e)) from None
+    click.echo(f"restored {report.kind} backup {source} into {data_dir}: {report.files} files, {report.bytes:,} bytes verified")
 
 
 @db.command("status")

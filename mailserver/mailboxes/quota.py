@@ -252,7 +252,10 @@ class ThresholdWatcher:
         if now_level < last or account.state not in RECEIVE_STATES:
             return None  # re-armed (usage dropped), or nobody to tell
         assert limit is not None
-        self._send(account, now_level, limit)
+        # Usage can pass several thresholds between two looks (two deliveries at once, or one
+        # large one): each notice owed goes out, lowest first, each naming its own percentage.
+        for threshold in sorted(t for t in thresholds if last < t <= now_level):
+            self._send(account, threshold, limit)
         return now_level
 
     def _recipients(self, account: Account) -> list[Account]:

@@ -212,19 +212,32 @@ def unit_local_part(
         if not words:
             raise InvalidName(f"unit name {unit_name!r} has no letters to build an address from")
         base = "".join(w if w.isdigit() else w[0] for w in words)
+    free = {t.lower() for t in taken}
     if r.unit_max_length is not None and len(base) > r.unit_max_length and not domain:
         raise OperatorChoiceRequired(
             f"unit address {base!r} is longer than {r.unit_max_length} characters; "
             "choose one with the unit (lamdong art. 5.1) and give it with --address",
-            candidate=base + r.suffix,
+            candidate=_unit_suggestion(base, r, free),
         )
     local = base + r.suffix
-    if not _is_free(local, {t.lower() for t in taken}):
+    if not _is_free(local, free):
         raise OperatorChoiceRequired(
             f"unit address {local!r} is already taken; choose another and give it with --address",
-            candidate=local,
+            candidate=_unit_suggestion(base, r, free),
         )
     return local
+
+
+def _unit_suggestion(base: str, r: AddressRule, taken: set[str]) -> str:
+    """A unit address the operator could give as is: within the rule's length, not taken
+    (the initials cut to the limit, then a number: ``vpddbqhhdn``, ``ttt2``)."""
+    limit = r.unit_max_length or len(base)
+    for n in range(1, 1000):
+        number = "" if n == 1 else str(n)
+        local = base[: max(1, limit - len(number))] + number + r.suffix
+        if _is_free(local, taken):
+            return local
+    raise InvalidName(f"no free unit address from {base!r}")  # a thousand units with these initials
 
 
 def validate_local_part(local: str) -> InvalidLocalPart | None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 
+from mailserver.policy.metrics import LOGINS
+
 login_log = logging.getLogger("mailserver.login")
 
 
@@ -32,6 +34,7 @@ def quote(text: str) -> str:
 def log_login(protocol: str, client: str, user: str, result: str, reason: str) -> None:
     """The one log line of a login: ``result`` ok, fail or refused; ``reason`` one word."""
     login_log.info("login protocol=%s client=%s result=%s reason=%s user=%s", protocol, client, result, reason, quote(user))
+    LOGINS.labels(protocol, result).inc()  # /metrics: logins and failed logins by protocol
 
 
 def log_limit(protocol: str, client: str, what: str, detail: str = "") -> None:

@@ -39,6 +39,8 @@ def prepare(request: server.Request, status: int = 200, content_type: bytes = HT
     request.setHeader(b"content-type", content_type)
     for name, value in HEADERS.items():
         request.setHeader(name, value)
+    if request.isSecure():  # R-SEC-1: browsers keep to HTTPS for this host for a year (RFC 6797)
+        request.setHeader(b"strict-transport-security", b"max-age=31536000")
 
 
 def client_host(request: server.Request) -> str:

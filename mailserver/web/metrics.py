@@ -1,23 +1,42 @@
-"""``/metrics``: Prometheus text for the IT centre's monitoring (Prometheus, or Zabbix's
-Prometheus items): accounts by kind and state, usage, queue, search backlog, sessions, memory.
-Only to ``web.metrics_from`` networks (loopback by default); 404 to anyone else, as if absent."""
+"""``/metrics``: Prometheus text for the IT centre's monitoring (Prometheus, Zabbix's Prometheus
+items), only to ``web.metrics_from`` networks (404 to anyone else).
+
+Two parts. The store's figures, read at each scrape (accounts by kind and state, usage, queue,
+index backlog), this process's sessions and memory, and the TLS certificate's expiry (read from
+``tls.cert`` at each scrape, so a renewed certificate shows at once). Then the event counters and
+latency histograms of mailserver/policy/metrics.py (messages received, delivered, refused by
+reason, bounces, logins by protocol and result, filter verdicts, queue attempts, SMTP DATA and
+IMAP FETCH/SEARCH latency), summed over every worker under ``serve --workers`` (multiprocess
+mode: each worker writes its counts to files that any worker's scrape reads).
+"""
 
 from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+from pathlib import Path
+from typing import Any
 
 from twisted.internet.threads import deferToThread
 from twisted.web import server
 
 from mailserver.policy.guard import is_trusted
+from mailserver.policy.metrics_env import MULTIPROC_ENV
 from mailserver.web.context import PortalContext
 from mailserver.web.http import AsyncPage, NotFound
+
+log = logging.getLogger(__name__)
+CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
 
 class Metrics(AsyncPage):
     """Prometheus text format (Zabbix reads it too), from ``web.metrics_from`` networks only."""
 
     def __init__(self, ctx: PortalContext) -> None:
-        super().__init__(ctx.render.server_error)
+        super().__init__(lambda: b"# the store did not answer\nmailserver_up 0\n")
         self.allowed = ctx.settings.web.metrics_from
+        self.cert = ctx.settings.tls.cert
         self.store = ctx.store
         self.guard = ctx.guard
         self.reactor = ctx.reactor
@@ -29,14 +48,30 @@ class Metrics(AsyncPage):
             return self.not_found.render(request)
         sessions = self.guard.count_by_protocol() if self.guard is not None else {}
         uptime = self.reactor.seconds() - self.started
-        d = deferToThread(self.store.usage.stats)
-        d.addCallback(lambda stats: (200, b"text/plain; version=0.0.4; charset=utf-8",
-                                     metrics_text(stats, sessions, uptime, _memory()).encode()))
-        return self.answer(request, d)
+
+        def build() -> tuple[int, bytes, bytes]:
+            text = metrics_text(self.store.usage.stats(), sessions, uptime, _memory(), _cert_expiry(self.cert))
+            return 200, CONTENT_TYPE, text.encode() + registry_text()
+
+        return self.answer(request, deferToThread(build))
 
 
-def metrics_text(stats, sessions: dict[str, int], uptime: float, memory: dict[str, int]) -> str:
-    """The exposition text: one HELP/TYPE pair per metric, labels sorted (stable for diffing)."""
+def registry_text() -> bytes:
+    """The counters and histograms in exposition format: this process's, or every worker's."""
+    from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+def metrics_text(stats, sessions: dict[str, int], uptime: float, memory: dict[str, int],
+                 cert_expiry: float | None = None) -> str:
+    """The store's part: one HELP/TYPE pair per metric, labels sorted (stable for diffing)."""
     out: list[str] = []
 
     def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
@@ -55,14 +90,28 @@ def metrics_text(stats, sessions: dict[str, int], uptime: float, memory: dict[st
     metric("outbound_recipients", "gauge", "Outbound queue recipients by state.",
            [(f'{{state="{s}"}}', n) for s, n in sorted(stats.outbound.items())])
     metric("search_index_backlog", "gauge", "Bodies the search index has not reached yet.", [("", stats.index_backlog)])
-    metric("sessions", "gauge", "Logged-in IMAP and POP3 sessions.",
+    metric("sessions", "gauge", "Logged-in IMAP and POP3 sessions (of the process that answered).",
            [(f'{{protocol="{p}"}}', sessions.get(p, 0)) for p in ("imap", "pop3")])
+    if cert_expiry is not None:
+        metric("tls_certificate_expiry_timestamp_seconds", "gauge",
+               "When the TLS certificate (tls.cert) expires, Unix time.", [("", cert_expiry)])
     if "VmRSS" in memory:
         metric("resident_memory_bytes", "gauge", "Resident memory of the server process.", [("", memory["VmRSS"])])
     if "RssAnon" in memory:  # the rest of RSS is mostly the mapped database file: page cache, reclaimable
         metric("anonymous_memory_bytes", "gauge", "Resident memory not backed by a file (the process's own).",
                [("", memory["RssAnon"])])
     return "\n".join(out) + "\n"
+
+
+def _cert_expiry(path: Path) -> float | None:
+    """notAfter of the first certificate in ``path`` (Unix time); None if unreadable."""
+    from cryptography import x509
+
+    try:
+        cert = x509.load_pem_x509_certificate(Path(path).read_bytes())
+    except (OSError, ValueError):
+        return None
+    return cert.not_valid_after_utc.replace(tzinfo=_dt.UTC).timestamp()
 
 
 def _memory() -> dict[str, int]:

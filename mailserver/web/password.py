@@ -23,6 +23,7 @@ from twisted.internet.threads import deferToThread
 from twisted.web import server
 
 from mailserver.accounts.auth import hash_password
+from mailserver.directory_sync.connection import is_ldap_backed
 from mailserver.policy.passwords import check_password
 from mailserver.web.context import PortalContext
 from mailserver.web.guidance import client_settings, initial_deadline, password_rules
@@ -120,6 +121,10 @@ class PasswordPage(AsyncPage):
             wrong = ("Địa chỉ hoặc mật khẩu hiện tại không đúng, hoặc hộp thư đang bị khoá.",
                      "Wrong address or current password, or the mailbox is locked.")
             return 403, HTML, self._form(address, [wrong])
+        if is_ldap_backed(account.password_hash):  # R-PROTO-3: the directory owns this password
+            kept = ("Mật khẩu của hộp thư này do danh bạ LDAP của cơ quan quản lý: hãy đổi ở đó.",
+                    "This mailbox's password is kept in the agency's LDAP directory: change it there.")
+            return 409, HTML, self._form(address, [kept])
         pw_hash = await deferToThread(hash_password, rules, new)
         await deferToThread(self.store.accounts.set_password, account.id, pw_hash, state=AccountState.ACTIVE)
         log.info("web: password changed for %s", account.address)

@@ -17,7 +17,7 @@ from typing import Any
 from twisted.web import server
 
 from config.settings import Settings
-from mailserver.web import directory, health, index, metrics, password, reports, static
+from mailserver.web import directory, health, index, metrics, password, reports, static, well_known
 from mailserver.web.context import PortalContext, Route
 from mailserver.web.http import NotFound, Request, Root
 from mailserver.web.metrics import metrics_text  # noqa: F401  (its historical home)
@@ -31,6 +31,7 @@ ROUTES: tuple[Route, ...] = (
     Route("healthz", health.page),
     Route("metrics", metrics.page),
     Route("reports", reports.page),  # R-OPS-2, operators from web.admin_from only
+    Route(".well-known", well_known.page),  # MTA-STS policy (RFC 8461)
 )
 
 
@@ -62,11 +63,14 @@ def build_site(settings: Settings, store: Any, auth: Any, org: Any, reactor: Any
 def start_web(reactor: Any, settings: Settings, store: Any, auth: Any, org: Any, tls: Any, guard: Any = None,
               logins: Any = None) -> list:
     """Listen on ``listeners.web`` (HTTPS with ``tls``, or plain HTTP on loopback when
-    ``web.tls`` is off); returns the listening ports (app.py stops them)."""
+    ``web.tls`` is off; a PROXY header first from ``proxy.trusted``, mailserver/listen.py);
+    returns the listening ports (app.py stops them)."""
     listener = settings.listeners.web
     if listener is None:
         return []
+    from mailserver.listen import listen
+
     site = build_site(settings, store, auth, org, reactor, guard, logins)
-    if settings.web.tls:
-        return [reactor.listenSSL(listener.port, site, tls, interface=listener.address)]
-    return [reactor.listenTCP(listener.port, site, interface=listener.address)]
+    # behind HAProxy (proxy.trusted) the PROXY header names the client the login guard sees
+    return [listen(reactor, settings.proxy, listener.port, site, interface=listener.address,
+                   tls=tls if settings.web.tls else None)]

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 
+from mailserver.policy import metrics
 from smtp import replies
 from smtp.filters import policy
-from smtp.filters.headers import apply, split_fields
+from smtp.filters.headers import apply, split_fields, without
 from smtp.filters.milter import Envelope
+from smtp.outbound.hygiene import read_header
 from smtp.pipeline import PASS, DataContext, Verdict, refuse
 
 log = logging.getLogger("smtp.filters")
@@ -46,6 +48,7 @@ async def message_bytes(ctx: DataContext) -> bytes:
 
 def failed(ctx: DataContext, name: str, on_failure: str, reason: str) -> Verdict:
     """A filter gave no answer: fail closed (451 4.7.1, the sender retries) or open (deliver)."""
+    metrics.VERDICTS.labels(name.split()[0], "unscanned").inc()
     if on_failure == "tempfail":
         log.warning("%s did not scan the message (%s): deferred", name, reason)
         return refuse(replies.S451_FILTER, f"{name}: {reason}")
@@ -68,16 +71,45 @@ async def virus(ctx: DataContext) -> Verdict:
         found = await f.clamd.scan(await message_bytes(ctx))
     except FAILURES as e:
         return failed(ctx, "clamd", f.clamd.cfg.on_failure, type(e).__name__ if not str(e) else f"{type(e).__name__}: {e}")
+    metrics.VERDICTS.labels("clamd", "virus" if found is not None else "clean").inc()
     if found is not None:
         return refuse(replies.S554_VIRUS, f"clamd: {found}")
     return PASS
+
+
+async def strip_forged_spam_fields(ctx: DataContext) -> None:
+    """Remove ``X-Spam-*`` fields the message came with (MX, spamd configured): only ours may say
+    what spamd found, and users' rules trust them. The stored header section becomes the edited
+    one (as after a milter's edits); the body follows from the spool."""
+    if "head" in ctx.extra:
+        head = ctx.extra["head"]
+    else:
+        data = ctx.extra.get("bytes")
+        if data is not None:
+            end = data.find(b"\r\n\r\n")
+            head, body_at = (data[: end + 4], end + 4) if end >= 0 else (data, len(data))
+        else:
+            head, body_at = await ctx.call(read_header, ctx.spool)
+        if b"x-spam-" not in head.lower():
+            return
+        ctx.extra["body_at"] = body_at
+    fields = split_fields(head)
+    kept = without(fields, "X-Spam-")
+    if kept is None:
+        return
+    log.info("id=%s removed %d forged X-Spam field(s)", ctx.extra.get("tx_id", ""), len(fields) - len(kept))
+    ctx.extra["head"] = b"".join(kept) + b"\r\n"
+    ctx.parsed = None
 
 
 async def spam(ctx: DataContext) -> Verdict:
     f = ctx.filters
     if f is None or f.spamd is None or ctx.spool is None:
         return PASS
+    if ctx.peer.authenticated:  # submission: spamd only when configured, and only to refuse
+        return await outgoing_spam(ctx)
     cfg = f.spamd.cfg
+    await strip_forged_spam_fields(ctx)
     if ctx.size > cfg.max_size:
         return Verdict(headers=policy.unscanned_header("spamd", "too large"))
     try:
@@ -85,11 +117,29 @@ async def spam(ctx: DataContext) -> Verdict:
     except FAILURES as e:
         return failed(ctx, "spamd", cfg.on_failure, type(e).__name__)
     action = policy.spam_action(result.score, cfg.junk_score, cfg.reject_score)
+    metrics.VERDICTS.labels("spamd", {"reject": "spam_rejected", "junk": "spam_junk"}.get(action, "ham")).inc()
     if action == "reject":
         return refuse(replies.S550_SPAM, f"spamd: score {result.score:.1f} {','.join(result.rules)[:200]}")
     if action == "junk":
         to_junk(ctx, f"spam score {result.score:.1f}")
     return Verdict(headers=policy.spam_headers(result, f.hostname))
+
+
+async def outgoing_spam(ctx: DataContext) -> Verdict:
+    """Submission (``filters.spamd.submission``): our own users' mail above ``reject_score`` is
+    refused (a stolen password sending spam); nothing is filed or marked."""
+    f = ctx.filters
+    cfg = f.spamd.cfg
+    if not cfg.submission or cfg.reject_score is None or ctx.size > cfg.max_size:
+        return PASS
+    try:
+        result = await f.spamd.check(await message_bytes(ctx))
+    except FAILURES as e:
+        verdict = failed(ctx, "spamd", cfg.on_failure, type(e).__name__)
+        return verdict if verdict.reply is not None else PASS
+    if policy.spam_action(result.score, None, cfg.reject_score) == "reject":
+        return refuse(replies.S550_SPAM, f"spamd (submission): score {result.score:.1f} {','.join(result.rules)[:200]}")
+    return PASS
 
 
 async def milter(ctx: DataContext) -> Verdict:

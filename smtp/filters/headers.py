@@ -49,6 +49,14 @@ def render(name: str, value: str) -> bytes:
     return f"{name}{sep}{value}\r\n".encode("utf-8", "surrogateescape")
 
 
+def without(fields: list[bytes], prefix: str) -> list[bytes] | None:
+    """The fields whose name does not start with ``prefix`` (any case), or None when none does:
+    forged ``X-Spam-*`` fields from outside go before ours are added (a client's rules trust them)."""
+    prefix = prefix.lower()
+    kept = [f for f in fields if not field_name(f).startswith(prefix)]
+    return kept if len(kept) != len(fields) else None
+
+
 def apply(fields: list[bytes], edits: list[Edit]) -> bytes:
     out = list(fields)
     for e in edits:

@@ -16,6 +16,8 @@ from typing import Mapping, Sequence
 
 import dns.asyncresolver
 import dns.exception
+import dns.flags
+import dns.nameserver
 import dns.resolver
 
 log = logging.getLogger("smtp.outbound.dns")
@@ -79,7 +81,9 @@ class Resolver:
         if self._resolver is None:
             self._resolver = dns.asyncresolver.Resolver(configure=not self._nameservers)
             if self._nameservers:
-                self._resolver.nameservers = self._nameservers
+                self._resolver.nameservers = [_nameserver(n) for n in self._nameservers]
+            # Ask for the AD bit (RFC 6840 5.7): DANE trusts the validating resolver's word (RFC 7672)
+            self._resolver.flags = dns.flags.RD | dns.flags.AD
             self._resolver.lifetime = self._timeout
             # Answers are kept for their TTL: every inbound message asks for its sender's SPF
             # record, and a busy MX sees the same few domains all day.
@@ -131,6 +135,24 @@ class Resolver:
                 # an AAAA failure with A answers still lets us deliver over IPv4
         return addresses if found else []
 
+    async def tlsa(self, name: str) -> tuple[list[str], bool]:
+        """TLSA records of ``name`` ("3 1 1 <hex>") and whether the answer was DNSSEC-validated
+        (AD bit; static answers are the operator's and count as validated). ([], False) when none."""
+        try:
+            fixed = self._static(name, "tlsa")
+        except NXDomain:
+            return [], False
+        if fixed is not None:
+            return fixed, bool(fixed)
+        try:
+            answer = await self._dns().resolve(_name(name) + ".", "TLSA", search=False)
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return [], False
+        except dns.exception.DNSException as exc:
+            raise DnsTempError(f"TLSA {name}: {exc}") from None
+        secure = bool(answer.response.flags & dns.flags.AD)
+        return [r.to_text() for r in answer], secure
+
     async def txt(self, name: str) -> list[bytes]:
         """Each TXT record's strings joined (RFC 7208 3.3, RFC 6376 3.6.2.2); [] when none."""
         fixed = self._static(name, "txt")
@@ -148,3 +170,15 @@ class Resolver:
             return [_name(r.to_text()) for r in await self._query(rev, "PTR")]
         except DnsError:
             return []
+
+
+def _nameserver(value: str):
+    """``192.0.2.53``, ``192.0.2.53:5353`` or ``[2001:db8::53]:5353`` (a port for tests and
+    local resolvers on another port)."""
+    if value.startswith("["):
+        host, _, port = value[1:].partition("]")
+        return dns.nameserver.Do53Nameserver(host, int(port[1:]) if port.startswith(":") else 53)
+    if value.count(":") == 1:
+        host, port = value.split(":")
+        return dns.nameserver.Do53Nameserver(host, int(port))
+    return value

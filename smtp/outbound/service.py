@@ -11,7 +11,10 @@ dead process are taken again when their lease runs out (at once on SQLite, the s
 Retry schedule: a temporary failure waits ``retry_first`` seconds, doubling up to ``retry_max``;
 after ``give_up_after`` the recipient fails (status 4.4.7). One "delayed" DSN is sent once a
 recipient has waited ``delay_warning_after``. Permanent failures and give-ups get a "failed" DSN
-in the sender's INBOX, owed durably (state ``bounce``) until delivered.
+in the sender's INBOX, owed durably (state ``bounce``) until delivered. Each report honours the
+client's RFC 3461 parameters (NOTIFY decides which are owed, RET=FULL returns the message, ENVID
+and ORCPT are echoed); a recipient with NOTIFY=SUCCESS relayed to a hop without DSN gets a
+"relayed" report (a hop with DSN got the parameters and reports itself).
 """
 
 from __future__ import annotations
@@ -28,15 +31,20 @@ import socket
 import ssl
 from typing import Callable, Sequence
 
+from mailserver.policy import metrics
 from config.settings import Settings
 from smtp.dkim import DkimSigner
-from smtp.outbound import client, dsn
-from smtp.outbound.dns import DnsTempError, Resolver
+from smtp.outbound import client, dsn, tlsrpt
+from smtp.outbound.dns import DnsError, DnsTempError, Resolver
 from smtp.outbound.memo import OnceCache
 from smtp.outbound.route import NoRoute, next_hops
+from smtp.outbound.dane import Tlsa
+from smtp.outbound.mtasts import PolicyCache, mx_matches
+from smtp.outbound.tlsrequired import tls_optional
 from storage.api import BlobRef, DeliveryTarget
 from storage.mime.downgrade import downgrade, needs_utf8
-from storage.api import BOUNCE, QUEUED, Claim, Outcome, QueuedRecipient
+from storage.api import BOUNCE, QUEUED, Claim, EnvelopeOptions, Outcome, QueuedMessage, QueuedRecipient, RecipientDsn
+from smtp.dsn_params import wants
 
 log = logging.getLogger("smtp.outbound")
 _CLAIM_EVERY = 0.02  # seconds: at most this often a claim job (bursts are claimed together)
@@ -96,6 +104,9 @@ class OutboundService:
         self._main: asyncio.Task | None = None
         self._stopping = False
         self._tls: dict[bool, ssl.SSLContext] = {}
+        self._sts: PolicyCache | None = None  # MTA-STS policies (RFC 8461), made at start()
+        self._tlsrpt = tlsrpt.Recorder() if settings.mta_sts.tls_reports else None  # RFC 8460 counts
+        self._reported_day: _dt.date | None = None  # the UTC day whose earlier days were reported
         # Its own threads: store writes block a thread until the group commit, and the default
         # executor (cores + 4 threads) is shared with SMTP delivery; starving it slowed both.
         self._executor = concurrent.futures.ThreadPoolExecutor(self.q.concurrency + 4, thread_name_prefix="outbound")
@@ -106,7 +117,11 @@ class OutboundService:
         """``replaces``: process ids of dead workers on this host (``serve --workers``), whose
         claims are taken back at once instead of when their lease runs out."""
         loop = asyncio.get_running_loop()
-        self._tls = await loop.run_in_executor(self._executor, _tls_contexts)
+        self._tls = await loop.run_in_executor(self._executor, _tls_contexts, self.q.ca_file)
+        sts = self.settings.mta_sts
+        if sts.outbound:
+            self._sts = PolicyCache(self.resolver, self._tls[True], port=sts.policy_port, timeout=sts.fetch_timeout,
+                                    clock=self.clock)  # fmt: skip
         if self.store.is_sqlite:  # the only process: nothing can still be working on a claim
             released = await loop.run_in_executor(self._executor, self.queue.release)
             if released:
@@ -134,10 +149,13 @@ class OutboundService:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # -- producers ------------------------------------------------------------------------------
-    async def enqueue(self, blob: BlobRef | str, sender: str, recipients: Sequence[str], *, tx_id: str | None = None) -> int:
-        """Durably queue ``blob`` for remote ``recipients`` (returns after the commit: say 250)."""
+    async def enqueue(self, blob: BlobRef | str, sender: str, recipients: Sequence[str], *, tx_id: str | None = None,
+                      options: EnvelopeOptions | None = None) -> int:  # fmt: skip
+        """Durably queue ``blob`` for remote ``recipients`` (returns after the commit: say 250).
+        ``options``: the client's DSN parameters and REQUIRETLS, kept for the next hop."""
         # awaited, not waited for in a thread: no worker is parked per message in the commit
-        message_id = await asyncio.wrap_future(self.queue.enqueue_soon(blob, sender, list(recipients), tx_id=tx_id, now=self.clock()))
+        message_id = await asyncio.wrap_future(self.queue.enqueue_soon(blob, sender, list(recipients), tx_id=tx_id,
+                                                                       now=self.clock(), options=options))  # fmt: skip
         log.info("id=%s queued as %d from=<%s> rcpts=%d", tx_id, message_id, sender, len(recipients))
         self.wake()
         return message_id
@@ -169,6 +187,8 @@ class OutboundService:
                 if self._dsn_check_at <= loop.time():
                     self._dsn_check_at = loop.time() + self.q.poll
                     await self._send_owed_dsns()
+                    if self._tlsrpt is not None:
+                        await self._tls_report_tick()
                 room = min(self._claim_room, 256)
                 claims = []
                 if room > 0:
@@ -291,9 +311,13 @@ class OutboundService:
         outcomes, warn = self._decide(claim, replies, now)
         if warn:
             await self._warn(claim, warn, replies, now)
+        relayed = [r for r in msg.recipients if replies[r.address].ok and wants(r.notify, dsn.RELAYED)]
+        if relayed and not run.offers_dsn:
+            await self._relayed(claim, relayed, replies, now)
         for o, r in zip(outcomes, msg.recipients):
             reply = replies[r.address]
             state = {None: "sent", QUEUED: "deferred", BOUNCE: "bounced"}[o.state]
+            metrics.QUEUE.labels({None: "delivered", QUEUED: "deferred", BOUNCE: "failed"}[o.state]).inc()
             log.info("queue=%d to=<%s> relay=%s status=%s reply=%s %s", msg.id, r.address, reply.remote or "none",
                      state, reply.code or "-", " ".join(reply.text.split())[:300])  # fmt: skip
         recorded = self._record(outcomes, now)
@@ -337,23 +361,158 @@ class OutboundService:
         self, claim: Claim, recipients: list[str], run: "_Run", data: asyncio.Future
     ) -> dict[str, client.Reply]:
         """Route once per run (the same answer for every claim of the run), then one
-        transaction on the run's session."""
+        transaction on the run's session; a message with its own TLS needs (REQUIRETLS, or
+        ``TLS-Required: No`` where a policy requires TLS) gets a session of its own."""
         msg = claim.message
-        if run.session is None and run.route_error is None:
+        if run.hops is None and run.route_error is None:
             try:
-                hops = await next_hops(claim.domain, self.settings.routes, self.resolver, mx_port=self.mx_port)
+                run.hops = await next_hops(claim.domain, self.settings.routes, self.resolver, mx_port=self.mx_port)
             except NoRoute as exc:
                 run.route_error = client.Reply(550, f"{exc.status} {exc.text}", "")
             except DnsTempError as exc:
                 run.route_error = client.Reply(0, f"DNS: {exc}", "")
             else:
-                opts = self.q.domains.get(claim.domain)
-                tls = client.TlsPolicy(bool(opts and opts.require_tls), self._tls[self.q.verify_certificates])
-                run.session = client.Session(hops, helo=self.settings.hostname, tls=tls, timeouts=self._timeouts)
+                await self._apply_mta_sts(claim.domain, run)
+                if run.route_error is None and self.q.dane:
+                    await self._apply_dane(claim.domain, run)
         if run.route_error is not None:
             data.cancel()
             return {r: run.route_error for r in recipients}
-        return await run.session.transaction(msg.sender, recipients, await data)
+        out = await data
+        opts = self.q.domains.get(claim.domain)
+        own = self._own_tls(msg, out, bool(opts and opts.require_tls) or run.sts_enforce)
+        if own is not None:
+            once = client.Session(run.hops, helo=self.settings.hostname, tls=own, timeouts=self._timeouts,
+                                  on_tls=self._tls_noter(claim.domain, run))  # fmt: skip
+            try:
+                replies = await once.transaction(msg.sender, recipients, out, _options(msg))
+                run.offers_dsn = once.offers_dsn
+                return replies
+            finally:
+                await once.close()
+        if run.session is None:
+            if run.sts_enforce:  # RFC 8461 4.2: TLS with a certificate valid for the MX host, or wait
+                tls = client.TlsPolicy(True, self._tls[True], dane=run.dane)
+            else:
+                tls = client.TlsPolicy(bool(opts and opts.require_tls), self._tls[self.q.verify_certificates], dane=run.dane)
+            run.session = client.Session(run.hops, helo=self.settings.hostname, tls=tls, timeouts=self._timeouts,
+                                         on_tls=self._tls_noter(claim.domain, run))  # fmt: skip
+        replies = await run.session.transaction(msg.sender, recipients, out, _options(msg))
+        run.offers_dsn = run.session.offers_dsn
+        return replies
+
+    async def _apply_mta_sts(self, domain: str, run: "_Run") -> None:
+        """An ``enforce`` policy (RFC 8461 4): only the MX hosts it names, verified TLS; when no
+        host is left the domain's mail waits (4.7.5), it is never sent elsewhere."""
+        if self._sts is None:
+            return
+        policy = await self._sts.policy(domain)
+        run.sts_policy = policy
+        if policy is None or policy.mode != "enforce":
+            return
+        run.sts_enforce = True
+        matching = [h for h in run.hops or () if mx_matches(h.host, policy.mx)]
+        if not matching:
+            names = ", ".join(sorted({h.host for h in run.hops or ()}))
+            run.route_error = client.Reply(0, f"4.7.5 MTA-STS: no MX host ({names}) is in the policy of {domain}", "")
+        run.hops = matching
+
+    def _tls_noter(self, domain: str, run: "_Run"):
+        """What a session calls with each TLS outcome: counted for the day's TLS-RPT report."""
+        if self._tlsrpt is None:
+            return None
+        recorder = self._tlsrpt
+
+        def note(hop, result: str) -> None:
+            if run.dane and hop.host in run.dane:
+                kind = "tlsa"
+            elif run.sts_policy is not None and run.sts_policy.mode != "none":
+                kind = "sts"
+            else:
+                kind = "no-policy-found"
+            recorder.note(self.clock().date().isoformat(), domain, kind, hop.host, result)
+
+        return note
+
+    async def _tls_report_tick(self) -> None:
+        """Store the counts gathered since the last tick; once per UTC day, report the days before."""
+        loop = asyncio.get_running_loop()
+        counts = self._tlsrpt.drain()
+        if counts:
+            await loop.run_in_executor(self._executor, self.queue.add_tls_counts, counts)
+        today = self.clock().date()
+        if self._reported_day != today:
+            await self.send_tls_reports(today)
+            self._reported_day = today
+
+    async def send_tls_reports(self, today: _dt.date) -> int:
+        """Report every stored day before ``today`` to each domain's rua addresses (RFC 8460 3);
+        returns how many reports were queued. The counts are dropped once handled."""
+        loop = asyncio.get_running_loop()
+        if self._tlsrpt is not None and (counts := self._tlsrpt.drain()):
+            await loop.run_in_executor(self._executor, self.queue.add_tls_counts, counts)
+        stored = await loop.run_in_executor(self._executor, self.queue.tls_counts, today.isoformat())
+        groups: dict[tuple[str, str], list] = {}
+        for c in stored:
+            groups.setdefault((c.day, c.domain), []).append(c)
+        sent = 0
+        postmaster = f"postmaster@{self.settings.domains[0]}" if self.settings.domains else f"postmaster@{self.settings.hostname}"
+        for (day, domain), counts in sorted(groups.items()):
+            try:
+                rua = tlsrpt.parse_rua(await self.resolver.txt(f"_smtp._tls.{domain}"))
+            except DnsError:
+                rua = []
+            if not rua:
+                continue
+            report_id = f"{day}.{domain}@{self.settings.hostname}"
+            report = tlsrpt.build_report(domain, day, counts, organisation=self.settings.hostname, contact=postmaster,
+                                         report_id=report_id)  # fmt: skip
+            raw = tlsrpt.build_message(report, domain=domain, submitter=self.settings.hostname, sender=postmaster,
+                                       recipients=rua, now=self.clock())  # fmt: skip
+            blob = await loop.run_in_executor(self._executor, self.store.messages.put_blob, raw)
+            await self.enqueue(blob, postmaster, rua, tx_id=f"tlsrpt-{day}")
+            sent += 1
+        days = sorted({day for day, _d in groups})
+        if days:
+            await loop.run_in_executor(self._executor, self.queue.drop_tls_counts, days)
+            log.info("TLS-RPT: %d report(s) queued for %s", sent, ", ".join(days))
+        return sent
+
+    async def _apply_dane(self, domain: str, run: "_Run") -> None:
+        """TLSA records of each MX host (RFC 7672 2.2), used only from a DNSSEC-validated answer.
+        A host whose TLSA look-up fails is not used (it might have records we cannot see)."""
+        usable_hops, dane_map = [], {}
+        for hop in run.hops or ():
+            if hop.host not in dane_map:
+                try:
+                    texts, secure = await self.resolver.tlsa(f"_{hop.port}._tcp.{hop.host}")
+                except DnsTempError as exc:
+                    log.info("DANE: TLSA of %s not known (%s): host skipped", hop.host, exc)
+                    dane_map[hop.host] = None
+                    continue
+                records = []
+                for text in texts if secure else ():
+                    try:
+                        records.append(Tlsa.parse(text))
+                    except ValueError:
+                        log.warning("DANE: malformed TLSA for %s: %r", hop.host, text)
+                dane_map[hop.host] = records
+            if dane_map[hop.host] is not None:
+                usable_hops.append(hop)
+        if not usable_hops and run.hops:
+            run.route_error = client.Reply(0, f"4.7.5 DANE: the TLSA records of {domain}'s MX hosts cannot be looked up", "")
+        run.hops = usable_hops
+        run.dane = {host: records for host, records in dane_map.items() if records}
+
+    def _own_tls(self, msg: QueuedMessage, out: client.Outgoing, domain_requires: bool) -> client.TlsPolicy | None:
+        """The TLS policy of a message that cannot share the run's session, or None.
+        REQUIRETLS (RFC 8689 4.2): a verified certificate and a hop offering REQUIRETLS, never
+        cleartext; it wins over ``TLS-Required: No`` (RFC 8689 5), which lifts our own policy."""
+        if msg.requiretls:
+            return client.TlsPolicy(True, self._tls[True], requiretls=True)
+        if out.tls_optional and (domain_requires or self.q.verify_certificates):
+            return client.TlsPolicy(False, self._tls[False])
+        return None
 
     def _prepare(self, sha: str) -> client.Outgoing:
         """The bytes to send: the stored body, without Return-Path, DKIM-signed (thread). A UTF-8
@@ -361,9 +520,10 @@ class OutboundService:
         such a hop answers: the signature covers the bytes actually sent."""
         raw = strip_return_path(self.store.messages.read_blob(sha))
         signed = self._signatures.get((sha, "as stored"), lambda: self.signer.signature(raw)) + raw
+        optional = tls_optional(raw)
         if not needs_utf8(raw):
-            return client.Outgoing(signed)
-        return client.Outgoing(signed, True, functools.partial(self._ascii_form, sha, raw))
+            return client.Outgoing(signed, tls_optional=optional)
+        return client.Outgoing(signed, True, functools.partial(self._ascii_form, sha, raw), tls_optional=optional)
 
     async def _ascii_form(self, sha: str, raw: bytes) -> bytes:
         def make() -> bytes:
@@ -386,7 +546,8 @@ class OutboundService:
                 outcomes.append(Outcome(state=BOUNCE, **{**common, "reply": f"gave up: {reply.text}"}))
             else:
                 wait = backoff(r.attempts + 1, self.q.retry_first, self.q.retry_max)
-                late = self.q.delay_warning_after is not None and age >= self.q.delay_warning_after and not r.warned
+                late = (self.q.delay_warning_after is not None and age >= self.q.delay_warning_after and not r.warned
+                        and wants(r.notify, dsn.DELAYED))  # fmt: skip
                 if late:
                     warn.append(r)
                 outcomes.append(Outcome(state=QUEUED, next_attempt_at=now + _dt.timedelta(seconds=wait),
@@ -399,13 +560,28 @@ class OutboundService:
         until = msg.created_at + _dt.timedelta(seconds=self.q.give_up_after)
         reports = [
             dsn.RecipientReport(r.address, dsn.DELAYED, dsn.status_of(replies[r.address].code, replies[r.address].text),
-                                _diagnostic(replies[r.address].code, replies[r.address].text), replies[r.address].remote or None, now)
+                                _diagnostic(replies[r.address].code, replies[r.address].text), replies[r.address].remote or None, now,
+                                r.orcpt)
             for r in late
         ]  # fmt: skip
         try:
-            await self._deliver_dsn(msg.sender, msg.blob_sha, msg.created_at, dsn.DELAYED, reports, until)
+            await self._deliver_dsn(msg, dsn.DELAYED, reports, until)
         except Exception:
             log.exception("queue=%d delay notice to <%s> failed", msg.id, msg.sender)
+
+    async def _relayed(self, claim: Claim, relayed: list[QueuedRecipient], replies: dict[str, client.Reply], now) -> None:
+        """NOTIFY=SUCCESS and the hop does not speak DSN: our report says "relayed" (RFC 3461 4.1)."""
+        msg = claim.message
+        reports = [
+            dsn.RecipientReport(r.address, dsn.RELAYED, dsn.status_of(replies[r.address].code, replies[r.address].text),
+                                _diagnostic(replies[r.address].code, replies[r.address].text),
+                                replies[r.address].remote or None, now, r.orcpt)
+            for r in relayed
+        ]  # fmt: skip
+        try:
+            await self._deliver_dsn(msg, dsn.RELAYED, reports, None)
+        except Exception:
+            log.exception("queue=%d relay notice to <%s> failed", msg.id, msg.sender)
 
     async def _send_owed_dsns(self) -> None:
         loop = asyncio.get_running_loop()
@@ -415,18 +591,21 @@ class OutboundService:
                 dsn.RecipientReport(
                     r.address, dsn.FAILED,
                     dsn.status_of(r.last_code, r.last_reply, expired=(r.last_code or 0) < 500),
-                    _diagnostic(r.last_code, r.last_reply), r.remote, r.last_attempt_at,
+                    _diagnostic(r.last_code, r.last_reply), r.remote, r.last_attempt_at, r.orcpt,
                 )  # fmt: skip
                 for r in msg.recipients
+                if wants(r.notify, dsn.FAILED)  # NOTIFY=NEVER or without FAILURE: none owed
             ]
             try:
-                await self._deliver_dsn(msg.sender, msg.blob_sha, msg.created_at, dsn.FAILED, reports, None)
+                if reports:
+                    await self._deliver_dsn(msg, dsn.FAILED, reports, None)
             except Exception:
                 log.exception("queue=%d DSN to <%s> failed; will retry", msg.id, msg.sender)
                 continue
             await loop.run_in_executor(self._executor, self.queue.dsn_done, [r.id for r in msg.recipients])
 
-    async def _deliver_dsn(self, sender, sha, arrival, action, reports, until) -> None:
+    async def _deliver_dsn(self, msg: QueuedMessage, action: str, reports, until) -> None:
+        sender, sha, arrival = msg.sender, msg.blob_sha, msg.created_at
         loop = asyncio.get_running_loop()
         account = await loop.run_in_executor(self._executor, self.store.accounts.get_account, sender) if sender else None
         if account is None:
@@ -435,16 +614,20 @@ class OutboundService:
             return
 
         def build_and_deliver() -> None:
+            full = action == dsn.FAILED and msg.ret == "FULL" and msg.size <= dsn.FULL_RETURN_LIMIT
             with self.store.messages.open_blob(sha) as f:
-                headers = dsn.header_block(f.read(64 * 1024))
+                whole = strip_return_path(f.read()) if full else None  # RET=FULL (RFC 3461 4.3)
+                headers = dsn.header_block(whole if full else f.read(64 * 1024))
             body = dsn.build_dsn(hostname=self.settings.hostname, sender=sender, action=action, reports=reports,
-                                 original_headers=headers, arrival=arrival, retry_until=until, now=self.clock())  # fmt: skip
+                                 original_headers=headers, arrival=arrival, retry_until=until, now=self.clock(),
+                                 envid=msg.envid, full_message=whole)  # fmt: skip
             blob = self.store.messages.put_blob(body)
             outcomes = self.store.messages.deliver(blob, [DeliveryTarget(account.id, "INBOX")], internaldate=self.clock())
             if not all(o.ok for o in outcomes):
                 log.error("%s DSN for <%s> not stored: %s", action, sender, [o.error for o in outcomes])
 
         await loop.run_in_executor(self._executor, build_and_deliver)
+        metrics.BOUNCES.labels(action).inc()
         log.info("%s DSN to <%s> for %s", action, sender, ", ".join(r.address for r in reports))
 
 
@@ -454,6 +637,19 @@ class _Run:
 
     session: client.Session | None = None
     route_error: client.Reply | None = None
+    hops: list | None = None  # where the domain's mail goes (routed once per run)
+    offers_dsn: bool = False  # the hop of the last transaction announced DSN
+    sts_enforce: bool = False  # the domain's MTA-STS policy is "enforce" (RFC 8461)
+    dane: dict | None = None  # MX host → its validated TLSA records (RFC 7672)
+    sts_policy: object = None  # smtp.outbound.mtasts.Policy of the domain, if any
+
+
+def _options(msg: QueuedMessage) -> EnvelopeOptions | None:
+    """The client's DSN parameters of a queued message, for the next hop (None: none given)."""
+    given = {r.address: RecipientDsn(r.notify, r.orcpt) for r in msg.recipients if r.notify or r.orcpt}
+    if not (msg.ret or msg.envid or msg.requiretls or given):
+        return None
+    return EnvelopeOptions(msg.ret, msg.envid, msg.requiretls, given)
 
 
 def _diagnostic(code: int | None, text: str | None) -> str | None:
@@ -462,8 +658,10 @@ def _diagnostic(code: int | None, text: str | None) -> str | None:
     return f"{code} {text}" if code else text
 
 
-def _tls_contexts() -> dict[bool, ssl.SSLContext]:
+def _tls_contexts(ca_file=None) -> dict[bool, ssl.SSLContext]:
     verify = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if ca_file is not None:
+        verify.load_verify_locations(cafile=str(ca_file))
     lax = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     lax.check_hostname = False
     lax.verify_mode = ssl.CERT_NONE

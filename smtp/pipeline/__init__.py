@@ -135,6 +135,7 @@ class DataContext(Context):
     head: bytes | None = None  # its header section when known without reading the spool
     parsed: dict | None = None  # store.messages.parse_message of the spool, when a check parsed it (for put_blob)
     filters: Any = None  # smtp.filters.Filters (MX): spamd, clamd, milters, DMARC; None: none
+    classified: Any = None  # smtp.classified.Guard (submission, R-SEC-3); None: not checked
     extra: dict[str, Any] = field(default_factory=dict)
 
 

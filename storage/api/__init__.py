@@ -79,6 +79,11 @@ from storage.api.org import (
     DirectoryRow,
     person_key,
 )
+from storage.api.held import (
+    STAMPED,
+    UNREADABLE,
+    HeldMessage,
+)
 from storage.api.queue import (
     QUEUED,
     BOUNCE,
@@ -87,6 +92,9 @@ from storage.api.queue import (
     QueuedMessage,
     Claim,
     Outcome,
+    EnvelopeOptions,
+    RecipientDsn,
+    TlsCount,
 )
 from storage.api.announcements import Scheduled
 from storage.api.usage import (
@@ -109,6 +117,7 @@ from storage.api.stats import (
 from storage.api.roles import (
     Accounts,
     Folders,
+    HeldMessages,
     Lifecycle,
     LoginFailures,
     Messages,

@@ -28,7 +28,8 @@ from storage.api.org import (
     SharedMailbox,
     Unit,
 )
-from storage.api.queue import Claim, Outcome, QueuedMessage
+from storage.api.held import HeldMessage
+from storage.api.queue import Claim, EnvelopeOptions, Outcome, QueuedMessage, TlsCount
 from storage.api.stats import StoreStats
 from storage.api.usage import DayFacts
 from storage.api.announcements import Scheduled
@@ -448,12 +449,14 @@ class OutboundQueue(Protocol):
         *,
         tx_id: str | None = None,
         now: _dt.datetime | None = None,
+        options: EnvelopeOptions | None = None,
     ) -> int:
         """Queue ``blob`` (a BlobRef from ``put_blob``, or the sha256 of a stored body) for
-        ``recipients``; returns the message id once durably committed (then say 250)."""
+        ``recipients``; returns the message id once durably committed (then say 250).
+        ``options``: RFC 3461 DSN parameters and RFC 8689 REQUIRETLS, kept with the rows."""
 
     def enqueue_soon(self, blob: BlobRef | str, sender: str, recipients: Sequence[str], *, tx_id: str | None = None,
-                     now: _dt.datetime | None = None) -> concurrent.futures.Future:  # fmt: skip
+                     now: _dt.datetime | None = None, options: EnvelopeOptions | None = None) -> concurrent.futures.Future:  # fmt: skip
         """``enqueue`` without waiting: the future gets the message id once it is durable. Never
         blocks (raises ``Invalid`` at once for no or malformed recipients)."""
 
@@ -468,6 +471,15 @@ class OutboundQueue(Protocol):
 
     def owed_dsns(self, limit: int = 100) -> list[QueuedMessage]:
         """Messages with recipients in state BOUNCE (their DSN is still to be delivered)."""
+
+    def add_tls_counts(self, counts: Sequence[TlsCount]) -> None:
+        """Add outbound TLS session counts (TLS-RPT, RFC 8460) to the day's totals."""
+
+    def tls_counts(self, before_day: str) -> list[TlsCount]:
+        """The counts of days before ``before_day`` (YYYY-MM-DD): what the daily reports owe."""
+
+    def drop_tls_counts(self, days: Sequence[str]) -> None:
+        """Forget the counts of ``days`` (their reports went out)."""
 
     def dsn_done(self, recipient_ids: Sequence[int]) -> None:
         """The DSN for these BOUNCE recipients is delivered: FAILED, and drop finished messages."""
@@ -561,10 +573,12 @@ class Usage(Protocol):
         *,
         dry_run: bool,
         account_ids: Sequence[int] | None = None,
+        keep: Collection[tuple[str, str]] = (),
     ) -> list[Expired]:
         """Messages whose INTERNALDATE is before their folder's cutoff (``quota.retention``).
         A dry run lists them; a real run expunges them (change log written, quota released),
-        at most ``EXPIRE_BATCH`` per write job, and lists what it removed."""
+        at most ``EXPIRE_BATCH`` per write job, and lists what it removed. ``keep``: (address,
+        folder name) pairs no rule touches (a unit's archive kept by the operator)."""
 
 class Lifecycle(Protocol):
     """Account lifecycle (R-LIFE-1..5, R-PASS-1/3, R-ACC-2): the facts the policy decides on
@@ -645,6 +659,24 @@ class SessionLocks(Protocol):
         """Release one take of a lock this process took."""
 
 
+class HeldMessages(Protocol):
+    """The review queue of the classified-document guard (R-SEC-3): messages of our users held
+    until an operator releases (delivers) or deletes them. Implementation: storage/sql/held.py."""
+
+    def hold(self, blob: BlobRef, sender: str, account_id: int | None, local_ids: Sequence[int],
+             remote: Sequence[str], *, reason: str, part: str, detail: str, tx_id: str | None = None) -> int:
+        """Keep ``blob`` (from ``messages.put_blob``) for review; returns its id once committed."""
+
+    def list(self) -> list[HeldMessage]:
+        """Oldest first."""
+
+    def get(self, held_id: int) -> HeldMessage:
+        """Raises NotFound."""
+
+    def remove(self, held_id: int) -> None:
+        """Forget a held message (released or deleted); raises NotFound."""
+
+
 class Store(Protocol):
     """The roles composed over one engine, writer thread and change notifier."""
 
@@ -658,6 +690,7 @@ class Store(Protocol):
     lifecycle: Lifecycle
     guard: LoginFailures
     announcements: Announcements
+    held: HeldMessages
     locks: SessionLocks
 
     def close(self) -> None:

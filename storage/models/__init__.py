@@ -8,16 +8,18 @@ Alembic sees the whole schema). Internal to storage/: front ends never see these
 - ``usage``: ``quota_state`` (branch "quota", 0005_quota);
 - ``lifecycle``: ``account_lifecycle`` (branch "lifecycle", 0007_lifecycle);
 - ``subscriptions``: ``subscriptions`` (branch "subscriptions", 0010_subscriptions);
-- ``guard``: ``login_failures`` (branch "guard", 0012_login_failures).
+- ``guard``: ``login_failures`` (branch "guard", 0012_login_failures);
+- ``held``: ``held_messages`` (branch "guard_held", 0017_guard_held).
 
 ``from storage import models as m`` then ``m.Account``, ``m.OrgUnit``, ``m.quota_state``.
 """
 
 from storage.models.guard import login_failures  # noqa: F401
+from storage.models.held import held_messages  # noqa: F401
 from storage.models.core import NAMING, Account, Address, Base, Blob, BlobMeta, Domain, Expunged, Folder, Message  # noqa: F401
 from storage.models.lifecycle import account_lifecycle  # noqa: F401
 from storage.models.org import AccountProfile, OrgAudit, OrgDelegation, OrgGroup, OrgGroupMember, OrgUnit  # noqa: F401
-from storage.models.queue import OutboundMessage, OutboundRecipient  # noqa: F401
+from storage.models.queue import OutboundMessage, OutboundRecipient, TlsReportCount  # noqa: F401
 from storage.models.subscriptions import subscriptions  # noqa: F401
 from storage.models.usage import quota_state  # noqa: F401
 from storage.models.activity import usage_days  # noqa: F401

@@ -20,6 +20,10 @@ class OutboundMessage(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[_dt.datetime] = mapped_column(DateTime)
     tx_id: Mapped[str | None] = mapped_column(String(64))
+    # migration 0014_smtpx_dsn: RFC 3461 RET/ENVID and RFC 8689 REQUIRETLS of the transaction
+    dsn_ret: Mapped[str | None] = mapped_column(String(4))
+    dsn_envid: Mapped[str | None] = mapped_column(String(100))
+    requiretls: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class OutboundRecipient(Base):
@@ -38,3 +42,21 @@ class OutboundRecipient(Base):
     warned: Mapped[bool] = mapped_column(Boolean)  # the "delayed" DSN was sent
     locked_until: Mapped[_dt.datetime | None] = mapped_column(DateTime)
     locked_by: Mapped[str | None] = mapped_column(String(128))
+    # migration 0014_smtpx_dsn: RFC 3461 NOTIFY and ORCPT of the RCPT
+    dsn_notify: Mapped[str | None] = mapped_column(String(32))
+    dsn_orcpt: Mapped[str | None] = mapped_column(String(500))
+
+
+class TlsReportCount(Base):
+    """TLS-RPT (RFC 8460): outbound sessions counted per UTC day, policy domain, policy type, MX
+    host and result ("success" or an RFC 8460 4.3 failure type); migration smtpx_0015_tlsrpt.
+    Rows of a day are deleted once its reports went out."""
+
+    __tablename__ = "tlsrpt_counts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD (UTC)
+    domain: Mapped[str] = mapped_column(String(255))
+    policy_type: Mapped[str] = mapped_column(String(16))  # sts, tlsa, no-policy-found
+    mx_host: Mapped[str] = mapped_column(String(255))
+    result: Mapped[str] = mapped_column(String(40))
+    count: Mapped[int] = mapped_column(Integer)

@@ -229,7 +229,19 @@ class SqlMessages(Role):
         base = self._ROWS_SQL.format(
             date="m.internaldate" if date else "NULL", blob=ident, cache=cache, join=join, where="{where}"
         )
-        F, W = _flags, self._when
+        # Flags alone (``UID FETCH 1:* (FLAGS)``, a client's resync of a large folder): no
+        # column that is always NULL, each of which cost 5% of the query's time in the driver.
+        narrow = not date and rendered is None and not blob
+        if narrow:
+            base = "SELECT m.uid, m.modseq, m.flags, m.keywords, m.size FROM messages m WHERE m.folder_id = ? AND {where} ORDER BY m.uid"
+        # One kept rendering (``FETCH 1:* (BODYSTRUCTURE)``): the same, with its column alone.
+        slot = api.RENDERED_KINDS.index(next(iter(kinds))) if not date and not blob and rendered is not None and len(kinds) == 1 else None
+        if slot is not None:
+            pad, tail = (None,) * slot, (None,) * (len(api.RENDERED_KINDS) - 1 - slot)
+            base = self._ROWS_SQL.replace("{date}, ", "").format(
+                blob=ident, cache=f"c.{api.RENDERED_KINDS[slot]}", join=join, where="{where}"
+            )
+        F, W = _FlagSets(), self._when  # F[mask, keywords]: one frozenset per distinct set
         for part in _chunks(ordered, batch):
             dense = part[-1] - part[0] + 1 == len(part)
             if dense or part[-1] - part[0] + 1 <= 4 * len(part):
@@ -244,10 +256,14 @@ class SqlMessages(Role):
             if not dense:
                 wanted = set(part)
                 rows = [r for r in rows if r[0] in wanted]
-            if date:
-                rows = [(u, ms, F(fl, kw), W(d), sz, sha, ref, e, b, bs) for u, ms, fl, kw, d, sz, sha, ref, e, b, bs in rows]
+            if narrow:
+                rows = [(u, ms, F[fl, kw], None, sz, None, None, None, None, None) for u, ms, fl, kw, sz in rows]
+            elif slot is not None:
+                rows = [(u, ms, F[fl, kw], None, sz, sha, ref, *pad, c, *tail) for u, ms, fl, kw, sz, sha, ref, c in rows]
+            elif date:
+                rows = [(u, ms, F[fl, kw], W(d), sz, sha, ref, e, b, bs) for u, ms, fl, kw, d, sz, sha, ref, e, b, bs in rows]
             else:
-                rows = [(u, ms, F(fl, kw), None, sz, sha, ref, e, b, bs) for u, ms, fl, kw, _d, sz, sha, ref, e, b, bs in rows]
+                rows = [(u, ms, F[fl, kw], None, sz, sha, ref, e, b, bs) for u, ms, fl, kw, _d, sz, sha, ref, e, b, bs in rows]
             if rows:
                 yield rows
 
@@ -685,6 +701,16 @@ def _respelled(packed: str, known) -> str:
 @functools.lru_cache(maxsize=4096)
 def _flags(mask: int, keywords: str) -> frozenset[str]:
     return join_flags(mask, keywords)
+
+
+class _FlagSets(dict):
+    """(mask, keywords) → flag set, made once per distinct pair: a folder has few distinct flag
+    sets, and FETCH renders FLAGS text by set (imap/fetchrender.FlagText), so the rows of one
+    fetch_rows share their sets and a hit is a dict lookup at C speed."""
+
+    def __missing__(self, key: tuple[int, str]) -> frozenset[str]:
+        value = self[key] = join_flags(*key)
+        return value
 
 
 _KEEP_PENDING = 20_000

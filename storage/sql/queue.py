@@ -27,8 +27,8 @@ from storage.api import BlobRef
 from storage.errors import Invalid, NotFound
 from storage.sql.core import StoreCore
 from storage.sql.role import Role
-from storage.models import Blob, OutboundMessage, OutboundRecipient
-from storage.api.queue import BOUNCE, FAILED, QUEUED, Claim, Outcome, QueuedMessage, QueuedRecipient
+from storage.models import Blob, OutboundMessage, OutboundRecipient, TlsReportCount
+from storage.api.queue import BOUNCE, FAILED, QUEUED, Claim, EnvelopeOptions, Outcome, QueuedMessage, QueuedRecipient, TlsCount
 
 
 def _db(when: _dt.datetime | None) -> _dt.datetime:
@@ -57,6 +57,7 @@ def _recipient(row) -> QueuedRecipient:
         id=row.id, address=row.address, domain=row.domain, state=row.state, attempts=row.attempts,
         next_attempt_at=_aware(row.next_attempt_at), last_attempt_at=_aware(row.last_attempt_at),
         last_code=row.last_code, last_reply=row.last_reply, remote=row.remote, warned=bool(row.warned),
+        notify=row.dsn_notify, orcpt=row.dsn_orcpt,
     )  # fmt: skip
 
 
@@ -65,6 +66,7 @@ def _message(row, recipients: Iterable) -> QueuedMessage:
         id=row.id, blob_sha=row.blob_sha, sender=row.sender, size=row.size,
         created_at=_aware(row.created_at), tx_id=row.tx_id,
         recipients=tuple(_recipient(r) for r in recipients),
+        ret=row.dsn_ret, envid=row.dsn_envid, requiretls=bool(row.requiretls),
     )  # fmt: skip
 
 
@@ -83,10 +85,12 @@ class OutboundQueue(Role):
         *,
         tx_id: str | None = None,
         now: _dt.datetime | None = None,
+        options: EnvelopeOptions | None = None,
     ) -> int:
         """Queue ``blob`` (a BlobRef from ``put_blob``, or the sha256 of a stored body) for
-        ``recipients``; returns the message id once durably committed (then say 250)."""
-        return self.enqueue_soon(blob, sender, recipients, tx_id=tx_id, now=now).result()
+        ``recipients``; returns the message id once durably committed (then say 250).
+        ``options``: the client's DSN parameters and REQUIRETLS, kept for the next hop."""
+        return self.enqueue_soon(blob, sender, recipients, tx_id=tx_id, now=now, options=options).result()
 
     def enqueue_soon(
         self,
@@ -96,10 +100,12 @@ class OutboundQueue(Role):
         *,
         tx_id: str | None = None,
         now: _dt.datetime | None = None,
+        options: EnvelopeOptions | None = None,
     ) -> concurrent.futures.Future:
         """``enqueue`` without waiting (an event loop awaits the future; no thread is parked)."""
         if not recipients:
             raise Invalid("no recipients")
+        options = options or EnvelopeOptions()
         rows = [(address, _domain_of(address)) for address in dict.fromkeys(recipients)]
         when = _db(now)
         store = self
@@ -115,14 +121,16 @@ class OutboundQueue(Role):
                     raise NotFound(f"blob {sha}")
             message_id = conn.execute(
                 insert(OutboundMessage)
-                .values(blob_sha=sha, sender=sender, size=size, created_at=when, tx_id=tx_id)
+                .values(blob_sha=sha, sender=sender, size=size, created_at=when, tx_id=tx_id, dsn_ret=options.ret,
+                        dsn_envid=options.envid, requiretls=options.requiretls or None)
                 .returning(OutboundMessage.id)
             ).scalar_one()
             conn.execute(
                 insert(OutboundRecipient),
                 [
                     {"message_id": message_id, "address": a, "domain": d, "state": QUEUED, "attempts": 0,
-                     "next_attempt_at": when, "warned": False}
+                     "next_attempt_at": when, "warned": False, "dsn_notify": options.for_recipient(a).notify,
+                     "dsn_orcpt": options.for_recipient(a).orcpt}
                     for a, d in rows
                 ],
             )  # fmt: skip
@@ -230,6 +238,37 @@ class OutboundQueue(Role):
                 by_message.setdefault(row.message_id, []).append(row)
             messages = conn.execute(select(OutboundMessage).where(OutboundMessage.id.in_(list(by_message)))).all()
         return [_message(m, by_message[m.id]) for m in messages]
+
+    # -- TLS-RPT (RFC 8460) -------------------------------------------------------------------------
+    def add_tls_counts(self, counts: Sequence[TlsCount]) -> None:
+        """Add to the day's totals (one row per day, domain, policy type, MX host and result)."""
+        merged: dict[tuple, int] = {}
+        for c in counts:
+            key = (c.day, c.domain[:255], c.policy_type, c.mx_host[:255], c.result)
+            merged[key] = merged.get(key, 0) + c.count
+        if not merged:
+            return
+
+        def job(conn, _changes) -> None:
+            t = TlsReportCount
+            for (day, domain, kind, mx, result), n in merged.items():
+                where = (t.day == day, t.domain == domain, t.policy_type == kind, t.mx_host == mx, t.result == result)
+                if conn.execute(update(t).where(*where).values(count=t.count + n)).rowcount == 0:
+                    conn.execute(insert(t).values(day=day, domain=domain, policy_type=kind, mx_host=mx, result=result, count=n))
+
+        self.run_write(job)
+
+    def tls_counts(self, before_day: str) -> list[TlsCount]:
+        t = TlsReportCount
+        with self.reading() as conn:
+            rows = conn.execute(select(t).where(t.day < before_day).order_by(t.day, t.domain, t.policy_type, t.mx_host)).all()
+        return [TlsCount(r.day, r.domain, r.policy_type, r.mx_host, r.result, r.count) for r in rows]
+
+    def drop_tls_counts(self, days: Sequence[str]) -> None:
+        def job(conn, _changes) -> None:
+            conn.execute(delete(TlsReportCount).where(TlsReportCount.day.in_(list(days))))
+
+        self.run_write(job)
 
     def dsn_done(self, recipient_ids: Sequence[int]) -> None:
         """The DSN for these BOUNCE recipients is delivered: FAILED, and drop finished messages."""

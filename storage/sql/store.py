@@ -1,7 +1,7 @@
 """The SQL store (SQLite and PostgreSQL): one core (engines, writer thread, change notifier,
 storage/sql/core.py) and one object per role of the storage API, composed here. The roles are
 the store's only surface: ``store.accounts``, ``store.folders``, ``store.messages``,
-``store.search``, ``store.org``, ``store.queue``, ``store.usage``, ``store.lifecycle``, ``store.guard``,
+``store.search``, ``store.org``, ``store.queue``, ``store.usage``, ``store.lifecycle``, ``store.guard``, ``store.held``,
 ``store.locks``
 (interfaces and contracts: storage/api/roles.py).
 """
@@ -17,6 +17,7 @@ from storage.sql.accounts import SqlAccounts
 from storage.sql.core import INDEX_QUIET_S, StoreCore
 from storage.sql.folders import SqlFolders
 from storage.sql.guard import LoginFailures
+from storage.sql.held import HeldMessages
 from storage.sql.lifecycle import Lifecycle
 from storage.sql.locks import SessionLocks
 from storage.sql.messages import SqlMessages
@@ -58,6 +59,7 @@ class SqlStore:
         self.lifecycle = Lifecycle(self.core, self.accounts)
         self.guard = LoginFailures(self.core)
         self.announcements = Announcements(self.core)  # R-OPS-3 scheduled notices
+        self.held = HeldMessages(self.core)
         self.locks = SessionLocks(self.core.url, shared=not self.core.is_sqlite)
 
     @property

@@ -14,7 +14,7 @@ highest warning threshold already sent.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from sqlalchemy import Connection, func, insert, select, update
 
@@ -214,11 +214,14 @@ class Usage(Role):
         *,
         dry_run: bool,
         account_ids: Sequence[int] | None = None,
+        keep: Collection[tuple[str, str]] = (),
     ) -> list[Expired]:
         """Messages whose INTERNALDATE is before their folder's cutoff (``quota.retention``).
         A dry run lists them; a real run expunges them (change log written, quota released),
-        at most ``EXPIRE_BATCH`` per write job, and lists what it removed."""
+        at most ``EXPIRE_BATCH`` per write job, and lists what it removed. ``keep``: (address,
+        folder name) pairs no rule touches (a unit's archive kept by the operator)."""
         rules = tuple(rules)
+        kept = {(a.lower(), name) for a, name in keep}
         with self.reading() as conn:
             stmt = select(m.Folder.id, m.Folder.name, m.Folder.special_use, m.Account.id.label("account_id"),
                           m.Account.address).join(m.Account, m.Account.id == m.Folder.account_id)
@@ -227,6 +230,8 @@ class Usage(Role):
             folders = conn.execute(stmt.order_by(m.Account.address, m.Folder.name)).all()
         result: list[Expired] = []
         for f in folders:
+            if (f.address.lower(), f.name) in kept:
+                continue
             cutoff = cutoffs([(f.name, f.special_use)], rules, now).get(f.name)
             if cutoff is None:
                 continue

@@ -18,6 +18,7 @@ from smtp.pipeline.checks import (
     role_address,
     sender_authorised,
 )
+from smtp.classified import check as classified
 from smtp.filters import checks as filters
 
 REGISTRY = {
@@ -43,6 +44,7 @@ REGISTRY = {
         "virus": filters.virus,
         "milter": filters.milter,
         "spam": filters.spam,
+        "classified": classified.check,
     },
 }
 
