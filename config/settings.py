@@ -16,6 +16,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyNetwor
 from pydantic_core import PydanticCustomError
 
 from config.agency import Agency, check_logo
+from config.reports import Reports
+from config.maintenance import Maintenance
 from config.classified import Classified
 from config.accounts import AccountChanges
 from config.filters import Filters, RoleAddresses
@@ -265,6 +267,10 @@ class Web(_Frozen):
     public_url: str | None = None
     # Who may read /metrics (account and queue figures): these networks only.
     metrics_from: tuple[IPvAnyNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    # Operator pages (/reports): only from these networks, and only to the accounts in `operators`
+    # (HTTP Basic over the portal's TLS, checked like any login); 404 to anyone else.
+    admin_from: tuple[IPvAnyNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    operators: tuple[str, ...] = ()
 
 
 class QueueDomain(_Frozen):
@@ -420,6 +426,8 @@ class Settings(_Frozen):
     dkim: Dkim = Dkim()
     dns: Dns = Dns()
     web: Web = Web()
+    maintenance: Maintenance = Maintenance()  # R-OPS-3 announced windows: IMAP [ALERT] (config/maintenance.py)
+    reports: Reports = Reports()  # R-OPS-1/2 check rules, counters kept (config/reports.py)
     agency: Agency = Agency()  # name, logo, helpdesk on the portal and in reports (config/agency.py)
     _logo_exists = model_validator(mode="after")(check_logo)
     filters: Filters = Filters()  # spamd, clamd, milters, DMARC (config/filters.py)

@@ -123,6 +123,7 @@ class _Running:
         self.lifecycle = None
         self.daily: list = []  # more DailyJobs (ldap sync, backups): cancelled at shutdown
         self.guard = None
+        self.announcements = None  # LoopingCall delivering scheduled announcements
         self.ssl_context: ssl.SSLContext | None = None  # SMTP's, reloaded on SIGHUP
         self.tls: ReloadableTLS | None = None  # of IMAP, POP3 and the portal, reloaded on SIGHUP
         self.error: BaseException | None = None
@@ -136,6 +137,8 @@ class _Running:
             await server.wait_closed()
         if self.guard is not None:
             self.guard.stop()
+        if self.announcements is not None and self.announcements.running:
+            self.announcements.stop()
         if self.retention is not None:
             self.retention.cancel()
         if self.lifecycle is not None:
@@ -251,9 +254,11 @@ async def _start(settings: Settings, running: _Running, worker: Worker | None = 
     running.ports = list(start_imap(reactor, settings, store, auth, tls, quota=running.quota, org=organisation, guard=guard,
                                     logins=logins, limits=limits, proxy=proxy))
     running.ports += list(start_pop3(reactor, settings, store, auth, tls, guard=guard, logins=logins, limits=limits, proxy=proxy))
+    from mailserver.announcements.schedule import start_announcements
     from mailserver.web.portal import start_web
 
     running.ports += start_web(reactor, settings, store, auth, organisation, tls, guard, logins=logins)  # password change, health (R-PASS-1)
+    running.announcements = start_announcements(real_reactor, store, settings.reports.keep_years)  # R-OPS-3: announce --at
     who = f" (worker {worker.index}, pid {os.getpid()})" if worker is not None else ""
     print(f"mailserver {settings.hostname} serving {', '.join(settings.domains)}{who}", flush=True)
     print("\n".join(_listening_lines(settings)), flush=True)

@@ -122,6 +122,9 @@ async def deliver(
     by_id = {a.id: a for a in message.accounts}
     failed = [(by_id[o.account_id], o) for o in outcomes if not o.ok]
     delivered = len(outcomes) - len(failed)
+    for o in outcomes:  # R-OPS-2: in memory, written in a batch after the reply
+        if o.ok:
+            store.usage.count(o.account_id, "received")
     if plan is not None and plan.decisions:
         delivered += sum(1 for d in plan.decisions.values() if not d.folders)  # discarded, rejected, redirected
         await sieve.after_commit(store, plan, spool=message.spool, start=start, prefix=message.prefix, sender=sender,

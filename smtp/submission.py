@@ -131,6 +131,8 @@ class SubmissionHandler(InboundHandler):
 
     async def data(self, peer: Peer, tx: Transaction, result: Any, peer_name: str | None, esmtp: bool) -> str:
         reply = await super().data(peer, tx, result, peer_name, esmtp)
+        if peer.authenticated and reply.startswith("250") and peer.account_id is not None:
+            self.store.usage.count(peer.account_id, "sent")  # R-OPS-2: in memory, written in a batch
         if self.rates is not None and peer.authenticated and reply.startswith("250"):
             try:
                 await self._call(self.rates.record, _sender(peer), len(tx.rcpt_tos))

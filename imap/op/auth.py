@@ -11,6 +11,7 @@ import datetime as _dt
 import hashlib
 import hmac
 import time
+from datetime import UTC, datetime
 
 from twisted.internet import defer, task
 from twisted.internet.threads import deferToThread
@@ -24,6 +25,7 @@ from imap.wire import Atom, ParseError, String
 from mailserver.policy.logins import Login
 from mailserver.policy.loginlog import log_limit
 from mailserver.policy.passwords import must_change_first
+from mailserver.policy.maintenance import alert as maintenance_alert
 from storage.api import AccountState
 from storage.errors import NoPerm
 
@@ -208,6 +210,9 @@ async def log_in(s: Session, user: bytes, password: bytes, authzid: bytes = b"")
     if actor.state is AccountState.MUST_CHANGE_PASSWORD and url:  # R-PASS-1: clients show ALERTs
         s.untagged(b"OK [ALERT] Mat khau ban dau phai duoc doi tai " + url.encode("ascii", "replace")
                    + b" / Please change your initial password at " + url.encode("ascii", "replace"))
+    notice = maintenance_alert(s.ctx.settings.maintenance, datetime.now(UTC))
+    if notice is not None:  # R-OPS-3: users are told in advance of maintenance downtime
+        s.untagged(b"OK " + notice)
     return OK, b"[CAPABILITY " + b" ".join(capabilities(s)) + b"] Logged in"
 
 

@@ -100,6 +100,8 @@ async def status(s: Session, tag: bytes, name, items):
         if key == b"HIGHESTMODSEQ":
             s.enable_condstore()
     _target, folder, _rights = await get_folder(s, name, "read", "status")
+    if folder.name.upper() == "INBOX":  # R-OPS-1: a mailbox check
+        s.ctx.store.usage.count(folder.account_id, "checks")
     st, deleted = await deferToThread(folder_status, s, folder.id, wanted)
     sv = s.selected
     if sv is not None and sv.folder_id == folder.id and not sv.readonly:

@@ -52,6 +52,8 @@ async def _select(s: Session, tag: bytes, named, readonly, params):
         s.enable_condstore()
     target, folder, rights = await get_folder(s, name, "read", "examine" if readonly else "select")
     store = s.ctx.store
+    if folder.name.upper() == "INBOX":  # R-OPS-1: a mailbox check (of a unit's INBOX by a delegate too)
+        store.usage.count(folder.account_id, "checks")
     # IMAP4rev2 has no \Recent: such a session leaves the claim to rev1 sessions.
     view = await deferToThread(store.messages.open_view, folder.id, claim_recent=not readonly and not s.rev2)
     if s.closed:

@@ -30,7 +30,7 @@ from mailserver.policy.guard import (
     GuardRules, Tally, account_key, blocked_for, client_key, current, delay_before, delay_failure, is_trusted,
 )
 from mailserver.policy.loginlog import log_limit, log_login
-from storage.api import LOGIN_STATES, AccountState, Store
+from storage.api import DAY_FACTS, LOGIN_STATES, AccountState, Store
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ class LoginGuard:
         if self.trusted(host):
             account, reason = await check()
             log_login(protocol, host, user, "ok" if account is not None else "fail", "trusted" if account is not None else reason)
+            self._count(protocol, account)
             return Attempt(account, reason=reason)
         ip, name = "ip:" + client_key(host), "user:" + account_key(user)
         pair = f"pair:{client_key(host)}|{account_key(user)}"
@@ -90,6 +91,7 @@ class LoginGuard:
         account, reason = await check()
         if account is not None:
             log_login(protocol, host, user, "ok", "password")
+            self._count(protocol, account)
             if current(typos, now, self.rules):
                 await thread(self._forgive, ip, pair, typos.failures)
             return Attempt(account)
@@ -105,6 +107,17 @@ class LoginGuard:
         if extra > 0:
             await sleep(extra)
         return Attempt(reason=reason)
+
+    def _count(self, protocol: str, found: Any) -> None:
+        """R-OPS-1/2: a login by protocol; a POP3 session is also a mailbox check. ``found`` is
+        what the protocol's check returned (IMAP: (account, authorization))."""
+        account = found[0] if isinstance(found, tuple) else found
+        account_id = getattr(account, "id", None)
+        if account_id is None or f"login_{protocol}" not in DAY_FACTS:
+            return
+        self.store.usage.count(account_id, f"login_{protocol}")
+        if protocol == "pop3":
+            self.store.usage.count(account_id, "checks")
 
     # -- in a worker thread -------------------------------------------------------------------
     def _tallies(self, *keys: str) -> tuple[Tally | None, ...]:

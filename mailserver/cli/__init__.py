@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from mailserver.cli import account, compliance, directory, dkim, dns, filters, group, ldap, lifecycle, mailbox, migrate, queue, quota, server, unit
+from mailserver.cli import account, announce, compliance, directory, dkim, dns, filters, group, ldap, lifecycle, mailbox, migrate, queue, quota, report, server, unit
 from mailserver.cli.base import DEFAULT_CONFIG, Context, Group
 
 __all__ = ["COMMANDS", "cli", "main"]
@@ -36,6 +36,8 @@ COMMANDS: tuple[click.Command, ...] = (
     dkim.dkim,  # dkim keygen
     lifecycle.lifecycle,  # lifecycle run
     lifecycle.retention,  # retention run
+    report.report,  # report checks|stats (R-OPS-1/2)
+    announce.announce,  # announce --subject --body-file [--unit] [--at] (R-OPS-3)
     compliance.compliance,  # compliance [--profile P] [--format text|html|json]
     ldap.ldap,  # ldap sync
     filters.filters,  # filter list|show|put|activate|forward|alias

@@ -85,6 +85,8 @@ class AsyncPage(resource.Resource):
     (``error_page``), never a traceback."""
 
     isLeaf = True
+    #: headers of this page that differ from HEADERS (set after them)
+    own_headers: dict[bytes, bytes] = {}
 
     def __init__(self, error_page: Callable[[], bytes]) -> None:
         super().__init__()
@@ -99,6 +101,8 @@ class AsyncPage(resource.Resource):
                 return
             status, content_type, body = result
             prepare(request, status, content_type)
+            for name, value in self.own_headers.items():
+                request.setHeader(name, value)
             request.write(body)
             request.finish()
 

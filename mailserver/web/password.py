@@ -26,6 +26,7 @@ from mailserver.accounts.auth import hash_password
 from mailserver.directory_sync.connection import is_ldap_backed
 from mailserver.policy.passwords import check_password
 from mailserver.web.context import PortalContext
+from mailserver.web.guidance import client_settings, initial_deadline, password_rules
 from mailserver.web.http import HTML, Answer, AsyncPage, client_host, log, prepare
 from storage.api import AccountState
 
@@ -48,6 +49,9 @@ class PasswordPage(AsyncPage):
         self.auth = ctx.auth
         self.reactor = ctx.reactor
         self.failure_delay = FAILURE_DELAY
+        self.rules = password_rules(ctx.settings.passwords)  # shown up front (R-PASS-2/3)
+        self.deadline = initial_deadline(ctx.settings.passwords)  # R-PASS-1/3
+        self.clients = client_settings(ctx.settings)  # the next step after a change
         self._failures: dict[str, list[float]] = {}  # client address → times of refused passwords
 
     def render_GET(self, request: server.Request) -> bytes:
@@ -64,7 +68,8 @@ class PasswordPage(AsyncPage):
 
     def _form(self, address: str = "", problems: list[tuple[str, str]] = ()) -> bytes:
         return self.render_page.page("password.html", title_vi="Đổi mật khẩu", title_en="Change password",
-                                     address=address, problems=list(problems))
+                                     address=address, problems=list(problems),
+                                     rules=self.rules, deadline=self.deadline)
 
     def _too_many(self) -> bytes:
         return self.render_page.message("Quá nhiều lần thử", "Too many attempts", "err",
@@ -133,7 +138,8 @@ class PasswordPage(AsyncPage):
         pw_hash = await deferToThread(hash_password, rules, new)
         await deferToThread(self.store.accounts.set_password, account.id, pw_hash, state=AccountState.ACTIVE)
         log.info("web: password changed for %s", account.address)
-        return 200, HTML, self.render_page.page("password_done.html", title_vi="Đổi mật khẩu", title_en="Change password")
+        return 200, HTML, self.render_page.page("password_done.html", title_vi="Đã đổi mật khẩu", title_en="Password changed",
+                                                address=account.address, clients=self.clients)
 
 
 def page(ctx: PortalContext) -> PasswordPage:

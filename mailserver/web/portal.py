@@ -17,7 +17,7 @@ from typing import Any
 from twisted.web import server
 
 from config.settings import Settings
-from mailserver.web import autoconfig, directory, health, index, metrics, password, static, vacation, well_known
+from mailserver.web import autoconfig, directory, health, index, metrics, password, reports, static, vacation, well_known
 from mailserver.web.context import PortalContext, Route
 from mailserver.web.http import NotFound, Request, Root
 from mailserver.web.metrics import metrics_text  # noqa: F401  (its historical home)
@@ -31,6 +31,7 @@ ROUTES: tuple[Route, ...] = (
     Route("danh-ba", directory.page, nav=("Danh bạ thư điện tử", "E-mail directory")),  # R-DIR-1
     Route("healthz", health.page),
     Route("metrics", metrics.page),
+    Route("reports", reports.page),  # R-OPS-2, operators from web.admin_from only
     Route(".well-known", well_known.page),  # MTA-STS policy (RFC 8461), Thunderbird autoconfig
     Route("mail", autoconfig.mail_page),  # Thunderbird autoconfig at autoconfig.<domain>
     Route("autodiscover", autoconfig.autodiscover_page),  # Outlook (POX)

@@ -97,7 +97,10 @@ from storage.api.queue import (
     StsPolicy,
     TlsCount,
 )
+from storage.api.announcements import Scheduled
 from storage.api.usage import (
+    DAY_FACTS,
+    DayFacts,
     Drift,
     Expired,
 )

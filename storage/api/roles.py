@@ -32,6 +32,8 @@ from storage.api.held import HeldMessage
 from storage.api.queue import Claim, EnvelopeOptions, Outcome, QueuedMessage, StsPolicy, TlsCount
 from storage.api.sieve import Forward, SieveScript
 from storage.api.stats import StoreStats
+from storage.api.usage import DayFacts
+from storage.api.announcements import Scheduled
 from storage.api.types import (
     RENDERED_KINDS,
     Account,
@@ -528,6 +530,19 @@ class OutboundQueue(Protocol):
     def delete(self, message_id: int) -> None:
         """Remove a message from the queue without a DSN (operator's decision)."""
 
+class Announcements(Protocol):
+    """Notices scheduled for later delivery (R-OPS-3); thread-safe, each call one transaction.
+    ``claim_due`` hands each due notice to exactly one caller across processes."""
+
+    def schedule(self, due_at: _dt.datetime, subject: str, raw: bytes, unit_code: str | None = None) -> int: ...
+
+    def claim_due(self, now: _dt.datetime) -> list[Scheduled]: ...
+
+    def finish(self, announcement_id: int, delivered: int) -> None: ...
+
+    def listing(self) -> list[Scheduled]: ...
+
+
 class Usage(Protocol):
     """Quota usage, limits, warnings, retention (R-QUOTA-1/2) and store-wide figures.
 
@@ -557,6 +572,20 @@ class Usage(Protocol):
 
     def report(self) -> list[api.Account]:
         """Every account with its usage, largest first (``quota report``)."""
+
+    def count(self, account_id: int, fact: str, n: int = 1, at: _dt.datetime | None = None) -> None:
+        """Add ``n`` to ``fact`` (one of ``api.DAY_FACTS``) of the account's local day (R-OPS-1/2).
+        Never blocks on I/O (callable on an event loop): counts are written in batches a few
+        seconds later, outside any delivery's transaction."""
+
+    def flush_counts(self) -> int:
+        """Write the counts now (reports read them; the batch writer does it by itself)."""
+
+    def prune_days(self, before: _dt.date) -> int:
+        """Remove the daily counters of days before ``before`` (``reports.keep_years``)."""
+
+    def day_facts(self, start: _dt.date, end: _dt.date, account_ids: Sequence[int] | None = None) -> list[DayFacts]:
+        """The daily counters from ``start`` to ``end`` (local days, inclusive), by account then day."""
 
     def recalc(self, account_id: int | None = None) -> list[Drift]:
         """Rebuild ``used_bytes``/``used_messages`` of one account (or all) from its messages, in
@@ -731,6 +760,7 @@ class Store(Protocol):
     usage: Usage
     lifecycle: Lifecycle
     guard: LoginFailures
+    announcements: Announcements
     held: HeldMessages
     locks: SessionLocks
     sieve: SieveScripts

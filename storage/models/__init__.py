@@ -26,3 +26,5 @@ from storage.models.queue import MtaStsPolicy, OutboundMessage, OutboundRecipien
 from storage.models.sieve import sieve_forwards, sieve_scripts, sieve_vacation  # noqa: F401
 from storage.models.subscriptions import subscriptions  # noqa: F401
 from storage.models.usage import quota_state  # noqa: F401
+from storage.models.activity import usage_days  # noqa: F401
+from storage.models.announcements import announcements  # noqa: F401

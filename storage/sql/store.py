@@ -26,6 +26,7 @@ from storage.sql.queue import OutboundQueue
 from storage.sql.search import SqlSearch
 from storage.sql.sieve import SqlSieve
 from storage.sql.usage import Usage
+from storage.sql.announcements import Announcements
 
 
 class SqlStore:
@@ -58,6 +59,7 @@ class SqlStore:
         self.usage = Usage(self.core, self.accounts, self.search)
         self.lifecycle = Lifecycle(self.core, self.accounts)
         self.guard = LoginFailures(self.core)
+        self.announcements = Announcements(self.core)  # R-OPS-3 scheduled notices
         self.held = HeldMessages(self.core)
         self.sieve = SqlSieve(self.core)
         self.locks = SessionLocks(self.core.url, shared=not self.core.is_sqlite)
@@ -74,6 +76,7 @@ class SqlStore:
         return self.core.subscribe(listener)
 
     def close(self) -> None:
+        self.usage.days.close()  # the last batch of daily counters, while the writer runs
         self.core._closing.set()  # the indexer stops at once rather than after its next pass
         self.search.close()
         self.locks.close()

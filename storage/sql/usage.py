@@ -28,6 +28,7 @@ from storage.sql.accounts import SqlAccounts
 from storage.sql.core import StoreCore
 from storage.sql.role import Role
 from storage.sql.search import SqlSearch
+from storage.sql.usage_days import DayCounter
 
 #: Messages removed per write job by ``expire``: a big backlog never holds the writer for long.
 EXPIRE_BATCH = 2000
@@ -46,6 +47,21 @@ class Usage(Role):
         super().__init__(core)
         self.accounts = accounts
         self.search = search
+        self.days = DayCounter(core)  # R-OPS-1/2 counters, written in batches
+
+    # -- daily counters (R-OPS-1/2) -----------------------------------------------------------------
+    def count(self, account_id: int, fact: str, n: int = 1, at: _dt.datetime | None = None) -> None:
+        """See storage.api.Usage.count."""
+        self.days.count(account_id, fact, n, at)
+
+    def flush_counts(self) -> int:
+        return self.days.flush()
+
+    def prune_days(self, before: _dt.date) -> int:
+        return self.days.prune(before)
+
+    def day_facts(self, start: _dt.date, end: _dt.date, account_ids: Sequence[int] | None = None) -> list[api.DayFacts]:
+        return self.days.days(start, end, account_ids)
 
     # -- limits ---------------------------------------------------------------------------------
     def set_quota(self, account_id: int, quota_bytes: int | None) -> None:
