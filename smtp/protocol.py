@@ -458,6 +458,11 @@ class MailSMTP(SMTP):
         finally:
             self._in_data = False
         self._reset_timeout()  # the commit below may take a while; count from the end of data
+        await self._finish_message(tx, result)
+
+    async def _finish_message(self, tx: Transaction, result) -> None:
+        """The end of DATA or BDAT LAST: the handler stores (or refuses) the message, the spool is
+        closed, the transaction ends, and its reply goes out."""
         try:
             peer_name = await self.peer_name()
             reply = await self.event_handler.data(self.peer(), tx, result, peer_name, self.session.extended_smtp)
@@ -509,16 +514,7 @@ class MailSMTP(SMTP):
         if not last:
             await self.push(replies.S250_CHUNK.format(size=size, total=tx.chunks.received))
             return
-        result = tx.chunks.result()
-        try:
-            peer_name = await self.peer_name()
-            reply = await self.event_handler.data(self.peer(), tx, result, peer_name, self.session.extended_smtp)
-        finally:
-            if result.spool is not None:
-                result.spool.close()
-            self._set_post_data_state()
-        self._reset_timeout()
-        await self.push(reply)
+        await self._finish_message(tx, tx.chunks.result())
 
     def _set_post_data_state(self) -> None:
         """A transaction ends (after DATA/BDAT LAST, RSET, HELO/EHLO): drop a BDAT spool left over."""

@@ -89,17 +89,6 @@ def account_add(obj: Context, name: str, address: str | None, password: str | No
             unit = store.org.get_unit(unit_code.strip())
             if unit is None:
                 raise Refused(f"no unit {unit_code.strip()!r} (see `mailserver unit list`)")
-        if address is not None and store.accounts.get_account(parse_address(address)) is not None:
-            raise Refused(f"{parse_address(address)} already exists")  # before R-BOX-1: the same add twice
-        if not another_person:
-            namesakes = [a for a in store.accounts.list_accounts()
-                         if a.kind is AccountKind.PERSONAL and same_person(display_name, None, [Holder(a.address, a.display_name or "", None)])]
-            holders = []
-            for a in namesakes:
-                profile = store.org.get_profile(a.id)
-                holders.append(Holder(a.address, a.display_name or "", profile.unit_id if profile else None))
-            if (holder := same_person(display_name, unit.id if unit else None, holders)) is not None:
-                raise Refused(refusal(display_name, holder, unit.code if unit else None))
         if address is None:
             domain = settings.domains[0]
             taken = [a.address.partition("@")[0] for a in store.accounts.list_accounts() if a.address.endswith("@" + domain)]
