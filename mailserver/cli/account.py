@@ -111,16 +111,18 @@ def account_add(obj: Context, name: str, address: str | None, password: str | No
                 raise Refused(refusal(display_name, holder, unit.code if unit else None))
         plain = new_password(settings, address, password)
         state = AccountState.ACTIVE if active else AccountState.MUST_CHANGE_PASSWORD  # R-PASS-1
+        if store.accounts.get_account(address) is not None:
+            raise Refused(f"{address} already exists")
         try:
-            if unit is None:
+            if unit is None or another_person:  # a namesake the operator vouched for: no person-key check
                 created = store.accounts.create_account(address, display_name, hash_password(settings.passwords, plain), state=state)
             else:
                 from storage.api import NewPerson
 
                 (created,) = store.org.create_people([NewPerson(address, display_name, hash_password(settings.passwords, plain),
                                                                 unit.id, state=state)])
-        except Exists:
-            raise Refused(f"{address} already exists") from None
+        except Exists as exc:
+            raise Refused(str(exc)) from None
         if unit is not None:
             store.org.set_profile(created.id, unit_id=unit.id)
     click.echo(f"address: {created.address}")
