@@ -37,6 +37,7 @@ class FakeStore:
     raise_on_lookup: StoreError | Exception | None = None  # get_account / is_local_domain
     parses: int = 0  # parse_message calls
     given_parsed: int = 0  # put_blob calls that were given a parse
+    counts: list[tuple[int, str, int]] = field(default_factory=list)  # usage.count calls
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # The roles of the store SMTP reaches (storage.api.Accounts, Messages): this fake plays both.
@@ -47,6 +48,13 @@ class FakeStore:
     @property
     def messages(self) -> "FakeStore":
         return self
+
+    @property
+    def usage(self) -> "FakeStore":  # storage.api.Usage: only the day counters SMTP adds to
+        return self
+
+    def count(self, account_id: int, fact: str, n: int = 1, at=None) -> None:
+        self.counts.append((account_id, fact, n))
 
     @property
     def sieve(self) -> "FakeStore":  # storage.api.SieveScripts: no account has a filter

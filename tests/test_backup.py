@@ -50,7 +50,9 @@ def _mailbox(server) -> tuple[int, dict[int, tuple[int, frozenset, bytes]]]:
         if isinstance(item, tuple):
             head, raw = item
             uid = int(re.search(rb"UID (\d+)", head).group(1))
-            flags = frozenset(re.search(rb"FLAGS \(([^)]*)\)", head).group(1).split())
+            # \Recent belongs to a session, not to the message (RFC 3501 2.3.2): which session saw it
+            # first depends on when the backup was taken, so it is not compared
+            flags = frozenset(re.search(rb"FLAGS \(([^)]*)\)", head).group(1).split()) - {b"\\Recent"}
             n = int(raw.split(b"Subject: backup ", 1)[1].split(b"\r\n", 1)[0])
             out[n] = (uid, flags, raw[raw.index(b"From: s"):])
     c.logout()

@@ -106,7 +106,7 @@ def test_sync_creates_people_and_units_then_locks_and_unlocks(slapd, make_server
         an = store.accounts.get_account("annv@example.gov.vn")
         assert an is not None and an.password_hash == LDAP_MARK + AN_DN and an.state == "active"
         binh = store.accounts.get_account("binhtt@example.gov.vn")  # the profile's rule (R-ADDR-1 form)
-        assert binh is not None and binh.display_name == "Trần Thị Bình"
+        assert binh is not None and binh.display_name == "Trần Thị Bình", out
         dung = store.accounts.get_account("dungpt@example.gov.vn")
         assert dung is not None and dung.display_name == unicodedata.normalize("NFC", DUNG_NFD)  # R-TEXT-1
         assert store.accounts.get_account("cuonglv@example.gov.vn") is None

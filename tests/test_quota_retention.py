@@ -90,14 +90,14 @@ def test_quota_warning_is_vietnamese_then_english() -> None:
     notice = quota_warning(80, 1717986919, 2 * 1024**3, "annv@lamdong.gov.vn")
     assert notice.subject == "Hộp thư đã dùng 80% dung lượng / Mailbox 80% full"
     vi, en = notice.body.split("-----")
-    assert "annv@lamdong.gov.vn" in vi and "2 GiB" in vi and "(80%)" in vi and "Thùng rác" in vi
-    assert "uses 1.60 GiB of its 2 GiB" in en and "empty the Trash" in en
+    assert "annv@lamdong.gov.vn" in vi and "1,60 GB trên tổng dung lượng 2 GB" in vi and "80%" in vi and "Thùng rác" in vi
+    assert "used 80% of its space: 1.60 GB of 2 GB" in en and "empty the Trash" in en  # the same percentage
 
 
 def test_quota_warning_full_mailbox() -> None:
     notice = quota_warning(100, 2 * 1024**3, 2 * 1024**3, "vpubnd.q4@tphcm.gov.vn")
-    assert "Hộp thư đã đầy" in notice.subject and "(100%)" in notice.body
-    assert "incoming mail is refused" in notice.body
+    assert "Hộp thư đã đầy" in notice.subject and "đã đầy: đã dùng 2 GB trên tổng dung lượng 2 GB" in notice.body
+    assert "Incoming mail is refused" in notice.body
 
 
 def test_quota_warning_needs_a_limit() -> None:
