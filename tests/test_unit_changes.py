@@ -24,10 +24,10 @@ def test_rename_move_and_remove(make_server):
     assert srv.cli("unit", "move", "tc").stdout == "tc: Phòng Tổ chức cán bộ\n"
 
     srv.cli("account", "add", "Nguyễn Văn An", "--unit", "vp", "--password", PW)
-    _refused(srv.cli("unit", "remove", "vp", check=False), "still has 1 member(s)")
-    _refused(srv.cli("unit", "remove", "snv", check=False), "still has units below it: vp")
+    _refused(srv.cli("unit", "remove", "vp", "--yes", check=False), "still has 1 member(s)")
+    _refused(srv.cli("unit", "remove", "snv", "--yes", check=False), "still has units below it: vp")
     srv.cli("account", "move", f"annv@{d}", "--unit", "tc")
-    assert srv.cli("unit", "remove", "vp").stdout == f"vp: removed with its mailbox vanphong@{d}\n"
+    assert srv.cli("unit", "remove", "vp", "--yes").stdout == f"vp: removed with its mailbox vanphong@{d}\n"
     _refused(srv.cli("unit", "show", "vp", check=False), "no unit vp")
 
     store = srv.open_store()
@@ -46,4 +46,5 @@ def test_rename_move_and_remove(make_server):
 
     srv.cli("account", "move", f"annv@{d}", "--unit", "snv")
     _refused(srv.cli("unit", "remove", "tc", check=False), "holds 1 message(s)")
-    assert "removed" in srv.cli("unit", "remove", "tc", "--delete-mail").stdout
+    _refused(srv.cli("unit", "remove", "tc", "--delete-mail", check=False), "add --yes to confirm")  # no terminal
+    assert "removed" in srv.cli("unit", "remove", "tc", "--delete-mail", "--yes").stdout

@@ -9,6 +9,7 @@ from mailserver.cli.base import (
     Context,
     Group,
     Refused,
+    confirm,
     console,
     find_account,
     new_password,
@@ -223,17 +224,24 @@ def unit_move(obj: Context, unit_key: str, parent: str | None) -> None:
 @unit.command("remove")
 @click.argument("unit_key", metavar="UNIT")
 @click.option("--delete-mail", is_flag=True, help="Also delete the unit mailbox when it still holds mail.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed when not on a terminal).")
 @pass_ctx
-def unit_remove(obj: Context, unit_key: str, delete_mail: bool) -> None:
+def unit_remove(obj: Context, unit_key: str, delete_mail: bool, yes: bool) -> None:
     """Remove a dissolved UNIT (R-LIFE-1); refused while people or units are in it. Its mailbox is
     deleted when empty; one that holds mail is kept unless --delete-mail (export it first:
-    `mailbox export`)."""
+    `mailbox export`).
+
+    \b
+    Example:
+      mailserver unit remove vp --yes
+    """
     with obj.store() as store:
         found = _unit(store.org, unit_key)
         mailbox = found.account
         if mailbox.used_messages and not delete_mail:
             raise Refused(f"the unit mailbox {mailbox.address} holds {mailbox.used_messages} message(s): export it "
                           f"(`mailserver mailbox export {mailbox.address} DIR`) and give --delete-mail")
+        confirm(yes, f"Remove unit {found.code} and its mailbox {mailbox.address}?")
         try:
             store.org.remove_unit(found.code)
         except Invalid as exc:
