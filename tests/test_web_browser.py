@@ -99,7 +99,7 @@ def test_refusal_and_success_pages_fit_and_give_the_next_step(portal, browser):
     _check_page(browser, "password-changed")
 
 
-@pytest.mark.parametrize("path", ["/", "/danh-ba", "/nowhere"])
+@pytest.mark.parametrize("path", ["/", "/danh-ba", "/vacation", "/mobileconfig", "/nowhere"])
 def test_home_directory_and_error_pages_fit(portal, browser, path):
     browser.get(_url(portal, path))
     assert browser.find_element("tag name", "html").get_attribute("lang") == "vi"
@@ -117,7 +117,7 @@ def test_home_directory_and_error_pages_fit(portal, browser, path):
 def test_readable_from_320_to_1920_pixels_with_the_agency_logo(portal, width):
     driver = chromium(width, 900)
     try:
-        for path in ("/", "/password", "/danh-ba"):
+        for path in ("/", "/password", "/danh-ba", "/vacation", "/mobileconfig"):
             driver.get(_url(portal, path))
             scroll, inner = overflow(driver)
             assert scroll <= inner, (width, path, scroll, inner)

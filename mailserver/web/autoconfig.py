@@ -15,7 +15,6 @@ The host name given to clients is ``hostname`` from the configuration.
 
 from __future__ import annotations
 
-import html
 import logging
 import plistlib
 import unicodedata
@@ -29,6 +28,7 @@ from twisted.internet.threads import deferToThread
 from twisted.web import resource, server
 
 from config.settings import Settings
+from mailserver.web.http import HTML, client_host, prepare
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,6 @@ REQUEST_NS = "http://schemas.microsoft.com/exchange/autodiscover/outlook/request
 RESPONSE_NS = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
 OUTLOOK_NS = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
 FAILURE_DELAY = 1.0
-_HEADERS = {b"x-content-type-options": b"nosniff", b"cache-control": b"no-store", b"referrer-policy": b"no-referrer",
-            b"content-security-policy": b"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"}
 
 
 def servers(settings: Settings) -> dict[str, list[tuple[int, str]]]:
@@ -130,18 +128,8 @@ def mobileconfig(settings: Settings, address: str, password: str, display_name: 
 # -- resources ----------------------------------------------------------------------------------
 
 def _send(request: server.Request, status: int, content_type: bytes, body: bytes) -> bytes:
-    request.setResponseCode(status)
-    request.setHeader(b"content-type", content_type)
-    for name, value in _HEADERS.items():
-        request.setHeader(name, value)
+    prepare(request, status, content_type)  # the portal's headers (no-store, nosniff, CSP)
     return body
-
-
-def _html(title_vi: str, title_en: str, body: str) -> bytes:
-    return (f'<!doctype html><html lang="vi"><head><meta charset="utf-8"><title>{html.escape(title_vi)}</title>'
-            '<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem}'
-            "label{display:block;margin-top:.8rem}input{width:100%;padding:.4rem}.en{color:#666}.err{color:#a00}</style>"
-            f'</head><body><h1>{html.escape(title_vi)}</h1><p class="en">{html.escape(title_en)}</p>{body}</body></html>').encode()
 
 
 class ThunderbirdConfig(resource.Resource):
@@ -201,29 +189,28 @@ class Autodiscover(resource.Resource):
         return _send(request, 405, b"text/plain; charset=utf-8", b"POST an Outlook autodiscover request\n")
 
 
-_FORM = ('<form method="post" action="/mobileconfig" autocomplete="off">'
-         '<label>Địa chỉ thư điện tử <span class="en">/ E-mail address</span><input name="address" type="email" required></label>'
-         '<label>Mật khẩu <span class="en">/ Password</span><input name="password" type="password" required></label>'
-         '<button type="submit">Tải cấu hình / Download profile</button></form>'
-         '<p>Mở tệp tải về trên iPhone, iPad hoặc máy Mac để thêm hộp thư.<br>'
-         '<span class="en">Open the downloaded file on an iPhone, iPad or Mac to add the mailbox.</span></p>')
-
-
 class MobileConfig(resource.Resource):
-    isLeaf = True
+    """``/mobileconfig``: the form in the portal's layout; a right password downloads the profile."""
 
-    def __init__(self, settings: Settings, auth: Any, reactor: Any, logins: Any = None) -> None:
+    isLeaf = True
+    TITLE = {"title_vi": "Cài đặt thư trên thiết bị Apple", "title_en": "Set up mail on Apple devices"}
+
+    def __init__(self, ctx: Any) -> None:
         super().__init__()
-        self.settings, self.auth, self.reactor, self.logins = settings, auth, reactor, logins
+        self.settings, self.auth, self.reactor, self.logins = ctx.settings, ctx.auth, ctx.reactor, ctx.logins
+        self.render_page = ctx.render
+
+    def _form(self, address: str = "", problems: list[tuple[str, str]] = ()) -> bytes:
+        return self.render_page.page("mobileconfig.html", **self.TITLE, address=address, problems=list(problems))
 
     def render_GET(self, request: server.Request) -> bytes:
-        return _send(request, 200, b"text/html; charset=utf-8", _html("Cài đặt thư trên thiết bị Apple", "Set up mail on Apple devices", _FORM))
+        prepare(request)
+        return self._form()
 
     def render_POST(self, request: server.Request) -> int:
         form = {k.decode("utf-8", "replace"): v[0].decode("utf-8", "replace") for k, v in request.args.items() if v}
         address = unicodedata.normalize("NFC", form.get("address", "")).strip()
         password = unicodedata.normalize("NFC", form.get("password", ""))
-        client = str(getattr(request.getClientAddress(), "host", ""))
         gone = []
         request.notifyFinish().addErrback(lambda _f: gone.append(True))
 
@@ -231,7 +218,7 @@ class MobileConfig(resource.Resource):
             if gone:
                 return
             status, content_type, body, filename = result
-            _send(request, status, content_type, body)
+            prepare(request, status, content_type)
             if filename:
                 request.setHeader(b"content-disposition", b'attachment; filename="' + filename + b'"')
             request.write(body)
@@ -239,9 +226,10 @@ class MobileConfig(resource.Resource):
 
         def failed(f) -> tuple[int, bytes, bytes, bytes]:
             log.error("web: /mobileconfig failed: %s", f.getErrorMessage())
-            return 500, b"text/plain; charset=utf-8", b"server error\n", b""
+            return 500, HTML, self.render_page.server_error(), b""
 
-        defer.ensureDeferred(self._profile(address, password, client)).addErrback(failed).addCallback(done)
+        d = defer.ensureDeferred(self._profile(address, password, client_host(request)))
+        d.addErrback(failed).addCallback(done)
         return server.NOT_DONE_YET
 
     async def _profile(self, address: str, password: str, client: str) -> tuple[int, bytes, bytes, bytes]:
@@ -259,9 +247,9 @@ class MobileConfig(resource.Resource):
             account = None if attempt.refused else attempt.account
         if account is None:
             await task.deferLater(self.reactor, max(0.0, started + FAILURE_DELAY - self.reactor.seconds()), lambda: None)
-            note = ('<p class="err">Địa chỉ hoặc mật khẩu không đúng, hoặc hộp thư đang bị khoá.<br>'
-                    '<span class="en">Wrong address or password, or the mailbox is locked.</span></p>')
-            return 403, b"text/html; charset=utf-8", _html("Cài đặt thư trên thiết bị Apple", "Set up mail on Apple devices", note + _FORM), b""
+            wrong = ("Địa chỉ hoặc mật khẩu không đúng, hoặc hộp thư đang bị khoá.",
+                     "Wrong address or password, or the mailbox is locked.")
+            return 403, HTML, self._form(address, [wrong]), b""
         body = mobileconfig(self.settings, account.address, password, account.display_name)
         name = account.address.partition("@")[0].encode("ascii", "replace") + b".mobileconfig"
         return 200, b"application/x-apple-aspen-config", body, name
@@ -286,4 +274,4 @@ def autodiscover_upper_page(ctx: Any) -> _Tree:  # Outlook also asks with capita
 
 
 def mobileconfig_page(ctx: Any) -> MobileConfig:
-    return MobileConfig(ctx.settings, ctx.auth, ctx.reactor, ctx.logins)
+    return MobileConfig(ctx)
