@@ -39,6 +39,15 @@ def slapd():
     daemon.stop()
 
 
+@pytest.fixture
+def own_slapd():
+    """A directory of the test's own, for a test that changes it (the module's one is shared by
+    the test's SQLite and PostgreSQL runs, which would see each other's changes)."""
+    daemon = Slapd(tree(PEOPLE))
+    yield daemon
+    daemon.stop()
+
+
 def _ldap_config(slapd: Slapd) -> dict:
     return {"ldap": {
         "url": slapd.url, "start_tls": True, "ca_file": str(slapd.cert), "base_dn": SUFFIX,
@@ -88,7 +97,8 @@ def test_bind_checks_passwords_over_starttls_ldaps_and_a_dn_template(slapd):
     assert not check_password(untrusted, "annv@example.gov.vn", AN_PASSWORD)
 
 
-def test_sync_creates_people_and_units_then_locks_and_unlocks(slapd, make_server):
+def test_sync_creates_people_and_units_then_locks_and_unlocks(own_slapd, make_server):
+    slapd = own_slapd
     server = make_server(_ldap_config(slapd))
     preview = server.cli("ldap", "sync", "--dry-run").stdout
     assert "create-unit" in preview and "annv@example.gov.vn" in preview
