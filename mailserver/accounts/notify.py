@@ -62,9 +62,8 @@ def warn_password_expiry(store: Store, settings: Settings, account: Account, due
     detail = f"due={due.isoformat()}"
     if any(e.action == "password-warning" and e.detail == detail for e in store.org.audit_log(account.id, limit=200)):
         return False
-    portal = settings.web.public_url or (
-        f"https://{settings.hostname}:{settings.listeners.web.port}/password" if settings.listeners.web else "")
-    subject, body = expiry_warning_text(account.address, account.display_name, due, portal or "cổng thông tin / the portal")
+    portal = settings.password_url() or "cổng thông tin / the portal"
+    subject, body = expiry_warning_text(account.address, account.display_name, due, portal)
     raw = build_message(sender=postmaster(settings.domains), to=account.address, to_name=account.display_name,
                         subject=subject, body=body, hostname=settings.hostname, now=now, kind="password")
     outcome = store.messages.deliver(store.messages.put_blob(raw), [DeliveryTarget(account.id, "INBOX", quota_limit=None)])[0]

@@ -11,15 +11,14 @@ account when there is one.
 
 from __future__ import annotations
 
-import datetime as _dt
 import logging
 import time
 from typing import Callable
 
 from config.settings import Settings
-from mailserver.mailboxes.notices import build_message, postmaster
+from mailserver.mailboxes.notices import deliver_notice, postmaster
 from mailserver.policy.loginlog import log_limit
-from storage.api import DeliveryTarget, Store
+from storage.api import Store
 
 log = logging.getLogger(__name__)
 HOUR = 3600.0
@@ -91,13 +90,7 @@ class SendingRates:
         operator = self.store.accounts.get_account(postmaster(self.settings.domains))
         readers = {p.id: p for p in [*people, *([operator] if operator is not None else [])]}
         subject, body = rate_notice_text(account.address, what, limit)
-        for person in readers.values():
-            raw = build_message(sender=postmaster(self.settings.domains), to=person.address, to_name=person.display_name,
-                                subject=subject, body=body, hostname=self.settings.hostname,
-                                now=_dt.datetime.now(_dt.UTC), kind="rate")
-            outcome = self.store.messages.deliver(self.store.messages.put_blob(raw),
-                                                  [DeliveryTarget(person.id, "INBOX", quota_limit=None)])[0]
-            if not outcome.ok:
-                log.warning("rate notice for %s to %s not delivered: %s", account.address, person.address, outcome.error)
+        deliver_notice(self.store, self.settings, readers.values(), subject=subject, body=body, kind="rate",
+                       about=account.address)
         if not readers:
             log.warning("rate limit of %s reached: no unit head nor postmaster account to tell", account.address)

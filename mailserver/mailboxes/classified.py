@@ -8,12 +8,11 @@ notices go), to the sender and to the postmaster account when there is one.
 
 from __future__ import annotations
 
-import datetime as _dt
 import logging
 
 from config.settings import Settings
-from mailserver.mailboxes.notices import build_message, postmaster
-from storage.api import DeliveryTarget, Store
+from mailserver.mailboxes.notices import deliver_notice, postmaster
+from storage.api import Store
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +67,5 @@ class ClassifiedReports:
         readers = {p.id: p for p in [*people, *([account] if account is not None else []),
                                       *([operator] if operator is not None else [])]}
         subject, body = notice_text(sender, outcome.verdict, outcome.marking, outcome.part, outcome.detail, action, held_id)
-        for person in readers.values():
-            raw = build_message(sender=postmaster(self.settings.domains), to=person.address, to_name=person.display_name,
-                                subject=subject, body=body, hostname=self.settings.hostname,
-                                now=_dt.datetime.now(_dt.UTC), kind="classified")
-            outcome_ = self.store.messages.deliver(self.store.messages.put_blob(raw),
-                                                   [DeliveryTarget(person.id, "INBOX", quota_limit=None)])[0]
-            if not outcome_.ok:
-                log.warning("classified notice about %s to %s not delivered: %s", sender, person.address, outcome_.error)
+        deliver_notice(self.store, self.settings, readers.values(), subject=subject, body=body, kind="classified",
+                       about=sender)

@@ -14,8 +14,12 @@ import datetime as _dt
 import email.utils
 import uuid
 
+import logging
+
 from quota.notices import quota_warning
 from storage.mime.encode import encode_address, encode_header
+
+log = logging.getLogger(__name__)
 
 SENDER_NAME = "Hệ thống thư điện tử"  # "Mail system"
 
@@ -52,6 +56,25 @@ def build_message(
     ]
     head = "".join(_field(name, value) for name, value in headers)
     return (head + "\r\n" + encoded).encode("ascii")
+
+
+def deliver_notice(store, settings, readers, *, subject: str, body: str, kind: str, about: str) -> int:
+    """One notice per reader, straight into INBOX without a quota check (a notice must arrive);
+    a delivery that fails is logged. Returns how many got it."""
+    from storage.api import DeliveryTarget
+
+    told = 0
+    for person in readers:
+        raw = build_message(sender=postmaster(settings.domains), to=person.address, to_name=person.display_name,
+                            subject=subject, body=body, hostname=settings.hostname,
+                            now=_dt.datetime.now(_dt.UTC), kind=kind)
+        outcome = store.messages.deliver(store.messages.put_blob(raw),
+                                         [DeliveryTarget(person.id, "INBOX", quota_limit=None)])[0]
+        if outcome.ok:
+            told += 1
+        else:
+            log.warning("%s notice about %s to %s not delivered: %s", kind, about, person.address, outcome.error)
+    return told
 
 
 def _address(name: str | None, address: str) -> str:
